@@ -383,7 +383,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def dispatch(self, method):
         hub = self.server.hub
         req = Request(self, method, self.path)
-        route, params = hub.router.match(method, req.raw_path)
+        route, params = None, None
+        for by_host in hub.host_routes:  # e.g. a Space app addressed as Host: <subdomain>.localhost
+            hit = by_host(req)
+            if hit:
+                route, params = hit
+                break
+        if route is None:
+            route, params = hub.router.match(method, req.raw_path)
         name = route.name if route else "UNMATCHED"
         resp = None
         try:
@@ -415,7 +422,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except Exception:
             self.close_connection = True
         out = self.send(resp, method, getattr(self, "_truncate", False))
-        hub.counters.add(name, resp.status, req.body_reader.nread, out)
+        if not req.path.startswith(hub.admin_prefix):  # test plumbing is not traffic
+            hub.counters.add(name, resp.status, req.body_reader.nread, out)
 
     def ratelimit_then_call(self, hub, route, req):
         extra = {}
@@ -429,7 +437,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                        "Retry after %d seconds." % info[2], headers=extra)
                     r.headers["Retry-After"] = str(info[2])
                     return r
-        resp = route.func(req)
+        try:
+            resp = route.func(req)
+        except HubError as e:  # errors carry the rate-limit headers too
+            resp = error_response(e.status, e.message, e.code, e.headers)
         for k, v in extra.items():
             resp.headers.setdefault(k, v)
         return resp

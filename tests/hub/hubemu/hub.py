@@ -34,6 +34,8 @@ class Hub:
         self.tokens = {}  # token value -> {"user": name, "role": "read"|"write", "displayName"}
         self.on_repo_created = []  # hooks(repo), e.g. the space runtime initialiser
         self.on_git_push = []  # hooks(repo, ref, old, new) after a push or API commit
+        self.host_routes = []  # f(req) -> (Route, params) | None, tried before the path router
+        self.log_keepalive_seconds = 15.0  # bare "data:" lines on idle log streams
         self.base_url = None  # "http://127.0.0.1:PORT", set once listening
         os.makedirs(state_dir, exist_ok=True)
         self._load_accounts()
@@ -131,6 +133,17 @@ class Hub:
 
     def can_write(self, req, ns):
         return self.is_member(req, ns) and req.role == "write"
+
+    def charge(self, req, bucket):
+        """Count one action against a configured quota (POST /_hubd/ratelimit); 429 when used up."""
+        key = req.user["name"] if req.user else req.client_ip
+        info = self.ratelimit.charge(bucket, key)
+        if info and not info[0]:
+            h = RateLimiter.headers(bucket, info)
+            h["Retry-After"] = str(info[2])
+            raise HubError(429, "You have exceeded our hourly quotas for action: %s. "
+                                "Retry after %d seconds." % (bucket, info[2]), headers=h)
+        return info
 
     def repo_or_404(self, req, rtype, ns, name):
         """The repo if this request may see it, else the Hub's RepoNotFound (401 without a token)."""

@@ -1,0 +1,145 @@
+# Test-only routes under /_hubd (a prefix no Hub route uses): request counters, fault injection,
+# the simulated clock, rate-limit quotas, emulator settings, and Space runtime controls (sleep,
+# forced stage, extra log lines). Not counted, not rate limited, never faulted (http.py).
+
+from .http import HubError, json_response
+
+P = "/_hubd"
+
+
+def _body(req):
+    b = req.json()
+    if not isinstance(b, dict):
+        raise HubError(400, "JSON object expected")
+    return b
+
+
+def stats_get(hub, req):
+    return json_response(hub.counters.snapshot())
+
+
+def stats_reset(hub, req):
+    hub.counters.reset()
+    return json_response({})
+
+
+def faults_add(hub, req):
+    b = _body(req)
+    if b.get("action", "status") not in ("status", "reset", "truncate", "stall", "latency"):
+        raise HubError(400, "action must be one of status, reset, truncate, stall, latency")
+    try:
+        return json_response(hub.faults.add(b))
+    except Exception as e:  # a bad path regex
+        raise HubError(400, "bad fault rule: %s" % e)
+
+
+def faults_list(hub, req):
+    return json_response(hub.faults.list())
+
+
+def faults_clear(hub, req):
+    hub.faults.clear()
+    return json_response({})
+
+
+def clock_get(hub, req):
+    return json_response({"now": hub.clock.now(), "offset": hub.clock.offset})
+
+
+def clock_post(hub, req):
+    b = _body(req)
+    adv = b.get("advance")
+    if not isinstance(adv, (int, float)) or isinstance(adv, bool) or adv < 0:
+        raise HubError(400, '"advance" must be a non-negative number of seconds')
+    hub.clock.advance(adv)
+    return clock_get(hub, req)
+
+
+def ratelimit_get(hub, req):
+    with hub.ratelimit.lock:
+        return json_response(dict(hub.ratelimit.policies))
+
+
+def ratelimit_post(hub, req):
+    b = _body(req)
+    bucket = b.get("bucket") or "api"
+    quota, window = b.get("quota"), b.get("window", 300)
+    if quota is not None and (not isinstance(quota, int) or quota < 0 or not isinstance(window, int)
+                              or window <= 0):
+        raise HubError(400, '"quota" must be an integer >= 0 (or null to remove) and "window" > 0')
+    hub.ratelimit.configure(bucket, quota, window)
+    return ratelimit_get(hub, req)
+
+
+def config_get(hub, req):
+    return json_response({"boot_seconds": hub.boot_seconds, "log_keepalive_seconds": hub.log_keepalive_seconds})
+
+
+def config_post(hub, req):
+    b = _body(req)
+    for k in ("boot_seconds", "log_keepalive_seconds"):
+        if k in b:
+            v = b[k]
+            if not isinstance(v, (int, float)) or v < 0:
+                raise HubError(400, "%s must be a non-negative number" % k)
+            setattr(hub, k, float(v))
+    return config_get(hub, req)
+
+
+def _space(hub, req):
+    repo = hub.repos.get("space", req.params["ns"], req.params["name"])
+    if repo is None:
+        raise HubError(404, "Repository not found", "RepoNotFound")
+    if hub.space_runtime.is_static(repo):
+        raise HubError(400, "static Spaces have no runtime")
+    return repo
+
+
+def space_sleep(hub, req):
+    repo = _space(hub, req)
+    hub.space_runtime.sleep(repo)
+    return json_response(hub.space_runtime.view(repo))
+
+
+def space_stage(hub, req):
+    from .spaces import STAGES
+
+    repo = _space(hub, req)
+    b = _body(req)
+    if b.get("stage") not in STAGES:
+        raise HubError(400, '"stage" must be one of [%s]' % ", ".join(STAGES))
+    hub.space_runtime.force(repo, b["stage"], b.get("errorMessage"))
+    return json_response(hub.space_runtime.view(repo))
+
+
+def space_logs(hub, req):
+    repo = _space(hub, req)
+    kind = req.params["kind"]
+    if kind not in ("build", "run"):
+        raise HubError(404, "log kind is build or run")
+    lines = _body(req).get("lines")
+    if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+        raise HubError(400, '"lines" must be a list of strings')
+    hub.space_runtime.append_logs(repo, kind, lines)
+    return json_response({"appended": len(lines)})
+
+
+def register(hub):
+    def h(f):
+        return lambda req: f(hub, req)
+
+    r = hub.router
+    r.add("GET", P + "/stats", h(stats_get))
+    r.add("DELETE", P + "/stats", h(stats_reset))
+    r.add("POST", P + "/faults", h(faults_add))
+    r.add("GET", P + "/faults", h(faults_list))
+    r.add("DELETE", P + "/faults", h(faults_clear))
+    r.add("GET", P + "/clock", h(clock_get))
+    r.add("POST", P + "/clock", h(clock_post))
+    r.add("GET", P + "/ratelimit", h(ratelimit_get))
+    r.add("POST", P + "/ratelimit", h(ratelimit_post))
+    r.add("GET", P + "/config", h(config_get))
+    r.add("POST", P + "/config", h(config_post))
+    r.add("POST", P + "/spaces/{ns}/{name}/sleep", h(space_sleep))
+    r.add("POST", P + "/spaces/{ns}/{name}/stage", h(space_stage))
+    r.add("POST", P + "/spaces/{ns}/{name}/logs/{kind}", h(space_logs))
