@@ -8,7 +8,7 @@ import fnmatch
 import json
 import re
 
-from .http import HubError, RateLimiter, error_response, json_response
+from .http import HubError, json_response
 from .repos import PREFIX, api_routes, base_url, fire_push, resolve_rev
 from .state import _gitattributes_lfs_patterns, lfs_pointer, upload_mode
 
@@ -144,12 +144,7 @@ def register(hub):
         current = repo.branch_sha(branch)
         if not current:
             raise HubError(404, "Invalid rev id: %s" % req.params["rev"], "RevisionNotFound")
-        info = hub.ratelimit.charge("commit", req.user["name"])
-        if info and not info[0]:
-            h = RateLimiter.headers("commit", info)
-            h["Retry-After"] = str(info[2])
-            return error_response(429, "You have exceeded our hourly quotas for action: commit. "
-                                       "Retry after %d seconds." % info[2], headers=h)
+        hub.charge(req, "commit")  # 429 "You have exceeded our hourly quotas for action: commit"
         ops = parse_ndjson(req.body())
         header = ops[0][1]
         summary = header.get("summary")
