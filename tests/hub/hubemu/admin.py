@@ -2,9 +2,32 @@
 # the simulated clock, rate-limit quotas, emulator settings, and Space runtime controls (sleep,
 # forced stage, extra log lines). Not counted, not rate limited, never faulted (http.py).
 
+import json
+import os
+
 from .http import HubError, json_response
 
 P = "/_hubd"
+
+
+def _clock_path(hub):
+    return os.path.join(hub.state_dir, "clock.json")
+
+
+def _load_clock(hub):
+    """Simulated time is part of the state: Space timestamps were taken on it."""
+    try:
+        with open(_clock_path(hub)) as f:
+            hub.clock.advance(float(json.load(f).get("offset", 0)))
+    except (OSError, ValueError):
+        pass
+
+
+def _save_clock(hub):
+    p = _clock_path(hub)
+    with open(p + ".tmp", "w") as f:
+        json.dump({"offset": hub.clock.offset}, f)
+    os.replace(p + ".tmp", p)
 
 
 def _body(req):
@@ -52,6 +75,7 @@ def clock_post(hub, req):
     if not isinstance(adv, (int, float)) or isinstance(adv, bool) or adv < 0:
         raise HubError(400, '"advance" must be a non-negative number of seconds')
     hub.clock.advance(adv)
+    _save_clock(hub)
     return clock_get(hub, req)
 
 
@@ -128,6 +152,7 @@ def register(hub):
     def h(f):
         return lambda req: f(hub, req)
 
+    _load_clock(hub)
     r = hub.router
     r.add("GET", P + "/stats", h(stats_get))
     r.add("DELETE", P + "/stats", h(stats_reset))
