@@ -325,7 +325,7 @@ class RateLimiter:
             start = int(now // p["window"]) * p["window"]
             k = (bucket, key, start)
             n = self.used.get(k, 0)
-            reset = max(1, int(start + p["window"] - now))
+            reset = max(1, -int(-(start + p["window"] - now) // 1))  # ceil: waiting t s is enough
             if n >= p["quota"]:
                 return (False, 0, reset, p["quota"], p["window"])
             self.used[k] = n + 1
