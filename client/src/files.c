@@ -1,0 +1,379 @@
+/* Repo files: tree listing (all pages), paths-info (batched), and resolve downloads with Range,
+ * redirects to LFS storage, and resumption of interrupted transfers from the last byte
+ * delivered (a server that ignores Range is handled by skipping bytes already delivered). */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_PAGES      100000
+#define PATHS_PER_CALL 500
+#define MAX_RESUMES    5
+
+static hub_status nomem(hub_error *err)
+{
+    return hub_error_set(err, HUB_E_NOMEM, "no memory");
+}
+
+/* Rejects paths that could escape their segment ("..", empty segments, control chars). */
+static int valid_path(const char *p, int allow_empty)
+{
+    const char *seg;
+    size_t i;
+    if (!p || !*p)
+        return allow_empty;
+    if (p[0] == '/' || strlen(p) > 4096)
+        return 0;
+    for (i = 0; p[i]; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            return 0;
+    for (seg = p; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL) {
+        size_t n = strchr(seg, '/') ? (size_t)(strchr(seg, '/') - seg) : strlen(seg);
+        if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+hub_status hub_tree_list(hub_entry_list **out, hub_client *c, hub_repo_type type,
+                         const char *repo_id, const char *rev, const char *path, int recursive,
+                         hub_error *err)
+{
+    hub_entry_list *list = NULL;
+    hub_buf url;
+    hub_resp resp;
+    char *next = NULL;
+    hub_status st = HUB_OK;
+    int pages = 0;
+    char sep = '?';
+
+    *out = NULL;
+    hub_error_clear(err);
+    if (!hub_valid_repo_id(repo_id) || !valid_path(path, 1))
+        return hub_error_set(err, HUB_E_INVALID, "invalid repo id or path");
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    list = calloc(1, sizeof(*list));
+    if (!list || hub_buf_add_repo_api(&url, c, type, repo_id) < 0 ||
+        hub_buf_adds(&url, "/tree/") < 0 || hub_buf_add_urlenc(&url, rev ? rev : "main", 0) < 0)
+        goto nomem;
+    if (path && *path && (hub_buf_adds(&url, "/") < 0 || hub_buf_add_urlenc(&url, path, 1) < 0))
+        goto nomem;
+    if (recursive) {
+        if (hub_buf_adds(&url, "?recursive=true") < 0)
+            goto nomem;
+        sep = '&';
+    }
+    if (c->page_size && hub_buf_printf(&url, "%climit=%u", sep, c->page_size) < 0)
+        goto nomem;
+    if (!(next = hub_buf_steal(&url)))
+        goto nomem;
+    while (next) {
+        if (++pages > MAX_PAGES) {
+            st = hub_error_set(err, HUB_E_PROTOCOL, "too many pages");
+            goto out;
+        }
+        hub_resp_free(&resp);
+        hub_resp_init(&resp);
+        st = hub_call_json(c, "GET", next, NULL, 0, &resp, err);
+        if (st != HUB_OK)
+            goto out;
+        st = hub_parse_entry_array(list, resp.body.data, resp.body.len, err);
+        if (st != HUB_OK)
+            goto out;
+        free(next);
+        next = resp.next_url;
+        resp.next_url = NULL;
+    }
+    *out = list;
+    list = NULL;
+    goto out;
+nomem:
+    st = nomem(err);
+out:
+    free(next);
+    hub_entry_list_free(list);
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}
+
+hub_status hub_paths_info(hub_entry_list **out, hub_client *c, hub_repo_type type,
+                          const char *repo_id, const char *rev, const char *const *paths,
+                          size_t paths_count, hub_error *err)
+{
+    hub_entry_list *list = NULL;
+    hub_buf url, body;
+    hub_resp resp;
+    hub_status st = HUB_OK;
+    size_t i, start;
+
+    *out = NULL;
+    hub_error_clear(err);
+    if (!hub_valid_repo_id(repo_id))
+        return hub_error_set(err, HUB_E_INVALID, "invalid repo id");
+    for (i = 0; i < paths_count; i++)
+        if (!valid_path(paths[i], 0))
+            return hub_error_set(err, HUB_E_INVALID, "invalid path");
+    hub_buf_init(&url, 0);
+    hub_buf_init(&body, 0);
+    hub_resp_init(&resp);
+    list = calloc(1, sizeof(*list));
+    if (!list || hub_buf_add_repo_api(&url, c, type, repo_id) < 0 ||
+        hub_buf_adds(&url, "/paths-info/") < 0 ||
+        hub_buf_add_urlenc(&url, rev ? rev : "main", 0) < 0)
+        goto nomem;
+    for (start = 0; start < paths_count; start += PATHS_PER_CALL) {
+        size_t end = start + PATHS_PER_CALL < paths_count ? start + PATHS_PER_CALL : paths_count;
+        body.len = 0;
+        if (hub_buf_adds(&body, "{\"paths\":[") < 0)
+            goto nomem;
+        for (i = start; i < end; i++)
+            if ((i > start && hub_buf_adds(&body, ",") < 0) ||
+                hub_buf_add_json_str(&body, paths[i]) < 0)
+                goto nomem;
+        if (hub_buf_adds(&body, "],\"expand\":false}") < 0)
+            goto nomem;
+        hub_resp_free(&resp);
+        hub_resp_init(&resp);
+        st = hub_call_json(c, "POST", url.data, body.data, body.len, &resp, err);
+        if (st != HUB_OK)
+            goto out;
+        st = hub_parse_entry_array(list, resp.body.data, resp.body.len, err);
+        if (st != HUB_OK)
+            goto out;
+    }
+    *out = list;
+    list = NULL;
+    goto out;
+nomem:
+    st = nomem(err);
+out:
+    hub_entry_list_free(list);
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    hub_buf_free(&body);
+    return st;
+}
+
+/* ---- downloads ----------------------------------------------------------------------------- */
+typedef struct dl {
+    hub_resp *resp;
+    int64_t pos;  /* absolute offset of the next byte the caller wants */
+    int64_t end;  /* exclusive; -1 = to the end */
+    int64_t seen; /* bytes of the current response seen */
+    hub_data_fn on_data;
+    void *payload;
+    int stop;
+} dl;
+
+static int dl_data(const void *data, size_t len, void *payload)
+{
+    dl *d = payload;
+    const char *p = data;
+    int64_t base = d->resp->status == 206 && d->resp->range_start >= 0 ? d->resp->range_start : 0;
+    int64_t abs = base + d->seen, skip = 0;
+    size_t n = len;
+
+    d->seen += (int64_t)len;
+    if (abs < d->pos) {
+        skip = d->pos - abs;
+        if (skip >= (int64_t)len)
+            return 0;
+        p += skip;
+        n -= (size_t)skip;
+        abs = d->pos;
+    }
+    if (abs > d->pos)
+        return 1; /* a gap: the server sent something other than asked */
+    if (d->end >= 0 && abs + (int64_t)n > d->end)
+        n = d->end > abs ? (size_t)(d->end - abs) : 0;
+    if (n && d->on_data(p, n, d->payload) != 0) {
+        d->stop = 1;
+        return 1;
+    }
+    d->pos += (int64_t)n;
+    return 0;
+}
+
+static int build_resolve_url(hub_buf *url, hub_client *c, hub_repo_type type, const char *repo_id,
+                             const char *rev, const char *path)
+{
+    return hub_buf_printf(url, "%s/%s%s/resolve/", c->endpoint, hub_repo_type_prefix(type),
+                          repo_id) < 0 ||
+                   hub_buf_add_urlenc(url, rev ? rev : "main", 0) < 0 ||
+                   hub_buf_adds(url, "/") < 0 || hub_buf_add_urlenc(url, path, 1) < 0
+               ? -1
+               : 0;
+}
+
+static void fill_meta(hub_file_meta *m, const hub_resp *r)
+{
+    if (!m)
+        return;
+    memset(m, 0, sizeof(*m));
+    m->http_status = r->status;
+    snprintf(m->commit, sizeof(m->commit), "%s", r->commit);
+    snprintf(m->etag, sizeof(m->etag), "%s", r->linked_etag[0] ? r->linked_etag : r->etag);
+    m->size = r->linked_size >= 0   ? r->linked_size
+              : r->range_total >= 0 ? r->range_total
+              : r->status == 200    ? r->content_length
+                                    : -1;
+    m->is_lfs = r->linked_size >= 0 || r->redirected;
+}
+
+hub_status hub_file_download(hub_file_meta *out_meta, hub_client *c, hub_repo_type type,
+                             const char *repo_id, const char *rev, const char *path, int64_t offset,
+                             int64_t length, hub_data_fn on_data, void *payload, hub_cancel *cancel,
+                             hub_error *err)
+{
+    hub_buf url;
+    hub_resp resp;
+    hub_req q;
+    dl d;
+    char range[64];
+    hub_status st = HUB_OK;
+    int resumes = 0;
+
+    if (out_meta)
+        memset(out_meta, 0, sizeof(*out_meta));
+    hub_error_clear(err);
+    if (!hub_valid_repo_id(repo_id) || !valid_path(path, 0) || !on_data || offset < 0 ||
+        length < -1)
+        return hub_error_set(err, HUB_E_INVALID, "invalid download arguments");
+    if (length == 0)
+        return hub_file_head(out_meta, c, type, repo_id, rev, path, err);
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    if (build_resolve_url(&url, c, type, repo_id, rev, path) < 0) {
+        st = nomem(err);
+        goto out;
+    }
+    memset(&d, 0, sizeof(d));
+    d.resp = &resp;
+    d.pos = offset;
+    d.end = length >= 0 ? offset + length : -1;
+    d.on_data = on_data;
+    d.payload = payload;
+    for (;;) {
+        memset(&q, 0, sizeof(q));
+        q.method = "GET";
+        q.url = url.data;
+        q.body_fd = -1;
+        q.follow = 1;
+        q.stream = 1;
+        q.cancel = cancel;
+        q.on_data = dl_data;
+        q.payload = &d;
+        if (d.pos > 0 || d.end >= 0) {
+            if (d.end >= 0)
+                snprintf(range, sizeof(range), "bytes=%lld-%lld", (long long)d.pos,
+                         (long long)d.end - 1);
+            else
+                snprintf(range, sizeof(range), "bytes=%lld-", (long long)d.pos);
+            q.range = range;
+        }
+        d.seen = 0;
+        resp.delivered = 0;
+        st = hub_http(c, &q, &resp, err);
+        if (d.stop)
+            st = hub_error_set(err, HUB_E_CANCELLED, "the data callback asked to stop");
+        if (st == HUB_OK && d.end >= 0 && d.pos < d.end && d.end != -1) {
+            /* short body (file smaller than asked): report what the file has */
+            if (resp.range_total >= 0 && d.pos >= resp.range_total)
+                break;
+        }
+        if ((st == HUB_E_TRANSPORT || st == HUB_E_TIMEOUT) && resp.delivered > 0 &&
+            resumes < MAX_RESUMES) {
+            resumes++;
+            hub_log(c, HUB_LOG_INFO, "hub: download interrupted at byte %lld; resuming",
+                    (long long)d.pos);
+            continue;
+        }
+        break;
+    }
+    fill_meta(out_meta, &resp);
+out:
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}
+
+typedef struct fdsink {
+    int fd;
+    int64_t at;
+    int err;
+} fdsink;
+
+static int fd_write(const void *data, size_t len, void *payload)
+{
+    fdsink *s = payload;
+    const char *p = data;
+    while (len) {
+        ssize_t n = pwrite(s->fd, p, len, s->at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            s->err = n < 0 ? errno : EIO;
+            return 1;
+        }
+        p += n;
+        len -= (size_t)n;
+        s->at += n;
+    }
+    return 0;
+}
+
+hub_status hub_file_download_fd(hub_file_meta *out_meta, hub_client *c, hub_repo_type type,
+                                const char *repo_id, const char *rev, const char *path,
+                                int64_t offset, int64_t length, int fd, int64_t fd_offset,
+                                hub_cancel *cancel, hub_error *err)
+{
+    fdsink s = {fd, fd_offset, 0};
+    hub_status st;
+    if (fd < 0 || fd_offset < 0)
+        return hub_error_set(err, HUB_E_INVALID, "bad file descriptor");
+    st = hub_file_download(out_meta, c, type, repo_id, rev, path, offset, length, fd_write, &s,
+                           cancel, err);
+    if (s.err) {
+        if (err)
+            err->sys_errno = s.err;
+        st = hub_error_set(err, HUB_E_IO, "writing the download failed: %s", strerror(s.err));
+    }
+    return st;
+}
+
+hub_status hub_file_head(hub_file_meta *out_meta, hub_client *c, hub_repo_type type,
+                         const char *repo_id, const char *rev, const char *path, hub_error *err)
+{
+    hub_buf url;
+    hub_resp resp;
+    hub_req q;
+    hub_status st;
+
+    if (out_meta)
+        memset(out_meta, 0, sizeof(*out_meta));
+    hub_error_clear(err);
+    if (!hub_valid_repo_id(repo_id) || !valid_path(path, 0))
+        return hub_error_set(err, HUB_E_INVALID, "invalid repo id or path");
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    if (build_resolve_url(&url, c, type, repo_id, rev, path) < 0) {
+        st = nomem(err);
+        goto out;
+    }
+    memset(&q, 0, sizeof(q));
+    q.method = "HEAD";
+    q.url = url.data;
+    q.body_fd = -1;
+    q.follow = 1;
+    st = hub_http(c, &q, &resp, err);
+    fill_meta(out_meta, &resp);
+out:
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}

@@ -1,0 +1,898 @@
+/* The HTTP engine of hubclient: the client object, its pool of curl handles, and hub_http(),
+ * which runs one logical request with auth, manual redirects, retries and logging.
+ *
+ * Retries: 408, 429, 5xx, timeouts and connection failures are retried with exponential
+ * backoff (base doubling, capped) or the server's Retry-After / RateLimit t=, whichever says
+ * more, as long as the next attempt can start before the call's deadline. A request whose body
+ * bytes already reached the caller is never retried here (downloads resume in files.c).
+ *
+ * Connections: libcurl does not support sharing the connection cache between concurrent
+ * threads, so each pooled easy handle keeps its own live connections (keep-alive) and the
+ * share handle carries only the DNS cache and TLS sessions, under one mutex per data kind. */
+#include "internal.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_ENDPOINT     "https://huggingface.co"
+#define MAX_REDIRECTS        5
+#define ERROR_BODY_MAX       65536
+#define DEFAULT_STALL_SECOND 30
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_ok;
+
+static void global_init(void)
+{
+    global_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+/* ---- logging ------------------------------------------------------------------------------ */
+void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    if (!c || !c->log || level > c->log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->log(level, msg, c->log_payload);
+}
+
+/* The part of a URL that may be logged: path without the query (signed URLs carry their
+ * signature there), prefixed with the origin when it is not the endpoint's. */
+static void url_for_log(char *out, size_t cap, const hub_client *c, const char *url)
+{
+    const char *p = strstr(url, "://"), *path, *q;
+    size_t olen = strlen(c->origin);
+    int own = strncasecmp(url, c->endpoint, strlen(c->endpoint)) == 0;
+
+    (void)olen;
+    path = p ? strchr(p + 3, '/') : NULL;
+    if (!path)
+        path = url + strlen(url);
+    q = strpbrk(path, "?#");
+    if (own)
+        snprintf(out, cap, "%.*s%s", (int)(q ? q - path : (long)strlen(path)), path,
+                 q ? "?..." : "");
+    else
+        snprintf(out, cap, "%.*s%s", (int)((q ? q : path + strlen(path)) - url), url,
+                 q ? "?..." : "");
+}
+
+/* ---- share locks and the handle pool ------------------------------------------------------ */
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *userp)
+{
+    hub_client *c = userp;
+    (void)h;
+    (void)access;
+    pthread_mutex_lock(&c->share_locks[(unsigned)data % 8]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *userp)
+{
+    hub_client *c = userp;
+    (void)h;
+    pthread_mutex_unlock(&c->share_locks[(unsigned)data % 8]);
+}
+
+static CURL *pool_get(hub_client *c)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->pool_count)
+        h = c->pool[--c->pool_count];
+    pthread_mutex_unlock(&c->pool_lock);
+    if (h)
+        curl_easy_reset(h);
+    else
+        h = curl_easy_init();
+    return h;
+}
+
+static void pool_put(hub_client *c, CURL *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->pool_count < HUB_POOL_MAX) {
+        c->pool[c->pool_count++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->pool_lock);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
+/* "scheme://host:port" lowercased, default ports filled in; new string or NULL. */
+static char *url_origin(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+    size_t n, i;
+
+    if (!u)
+        return NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+        goto out;
+    n = strlen(scheme) + strlen(host) + strlen(port) + 5;
+    out = malloc(n);
+    if (!out)
+        goto out;
+    snprintf(out, n, "%s://%s:%s", scheme, host, port);
+    for (i = 0; out[i]; i++)
+        if (out[i] >= 'A' && out[i] <= 'Z')
+            out[i] = (char)(out[i] - 'A' + 'a');
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return out;
+}
+
+static int same_origin(const hub_client *c, const char *url)
+{
+    char *o = url_origin(url);
+    int same = o && strcmp(o, c->origin) == 0;
+    free(o);
+    return same;
+}
+
+/* ---- client -------------------------------------------------------------------------------- */
+static char *dupstr(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *err)
+{
+    hub_options defaults;
+    hub_client *c = NULL;
+    const char *ep;
+    size_t n;
+    int i;
+    hub_status rc = HUB_OK;
+
+    *out = NULL;
+    hub_error_clear(err);
+    if (!opts) {
+        hub_options_init(&defaults);
+        opts = &defaults;
+    }
+    pthread_once(&global_once, global_init);
+    if (!global_ok)
+        return hub_error_set(err, HUB_E_NOMEM, "curl_global_init failed");
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return hub_error_set(err, HUB_E_NOMEM, "no memory for the client");
+    for (i = 0; i < 8; i++)
+        pthread_mutex_init(&c->share_locks[i], NULL);
+    pthread_mutex_init(&c->pool_lock, NULL);
+    pthread_mutex_init(&c->rl_lock, NULL);
+    c->log = opts->log;
+    c->log_payload = opts->log_payload;
+    c->log_level = opts->log_level;
+    c->backoff_base_ms = opts->backoff_base_ms ? opts->backoff_base_ms : 1000;
+    c->backoff_max_ms = opts->backoff_max_ms ? opts->backoff_max_ms : 8000;
+    c->max_retries = opts->max_retries == (unsigned)-1 ? 0
+                     : opts->max_retries               ? opts->max_retries
+                                                       : 5;
+    c->deadline_ms = opts->deadline_ms ? opts->deadline_ms : 120000;
+    c->connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000;
+    c->page_size = opts->page_size;
+
+    ep = opts->endpoint;
+    if (!ep || !*ep)
+        ep = getenv("HF_ENDPOINT");
+    if (!ep || !*ep)
+        ep = DEFAULT_ENDPOINT;
+    if (strncasecmp(ep, "http://", 7) != 0 && strncasecmp(ep, "https://", 8) != 0) {
+        rc = hub_error_set(err, HUB_E_INVALID, "endpoint must start with http:// or https://");
+        goto out;
+    }
+    c->endpoint = strdup(ep);
+    c->user_agent =
+        dupstr(opts->user_agent ? opts->user_agent : "spacefs/" SPACEFS_VERSION " hubclient");
+    if (!c->endpoint || !c->user_agent) {
+        rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
+        goto out;
+    }
+    n = strlen(c->endpoint);
+    while (n > 8 && c->endpoint[n - 1] == '/')
+        c->endpoint[--n] = '\0';
+    c->origin = url_origin(c->endpoint);
+    if (!c->origin) {
+        rc = hub_error_set(err, HUB_E_INVALID, "cannot parse the endpoint URL");
+        goto out;
+    }
+    if (!opts->anonymous) {
+        rc = hub_token_load(&c->token, opts->token_file, err);
+        if (rc != HUB_OK)
+            goto out;
+    }
+    c->share = curl_share_init();
+    if (!c->share) {
+        rc = hub_error_set(err, HUB_E_NOMEM, "curl_share_init failed");
+        goto out;
+    }
+    curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    hub_log(c, HUB_LOG_DEBUG, "hub: endpoint %s, %s", c->origin,
+            c->token ? "token loaded" : "anonymous");
+    *out = c;
+    c = NULL;
+out:
+    hub_client_free(c);
+    return rc;
+}
+
+void hub_client_free(hub_client *c)
+{
+    size_t i;
+    if (!c)
+        return;
+    for (i = 0; i < c->pool_count; i++)
+        curl_easy_cleanup(c->pool[i]);
+    if (c->share)
+        curl_share_cleanup(c->share);
+    hub_token_free(c->token);
+    free(c->endpoint);
+    free(c->origin);
+    free(c->user_agent);
+    for (i = 0; i < 8; i++)
+        pthread_mutex_destroy(&c->share_locks[i]);
+    pthread_mutex_destroy(&c->pool_lock);
+    pthread_mutex_destroy(&c->rl_lock);
+    free(c);
+}
+
+const char *hub_client_endpoint(const hub_client *c)
+{
+    return c->endpoint;
+}
+
+int hub_client_has_token(const hub_client *c)
+{
+    return c->token != NULL;
+}
+
+void hub_client_ratelimit(const hub_client *c, hub_ratelimit *out)
+{
+    hub_client *m = (hub_client *)c;
+    pthread_mutex_lock(&m->rl_lock);
+    *out = c->rl;
+    pthread_mutex_unlock(&m->rl_lock);
+}
+
+void hub_client_stats(const hub_client *c, hub_stats *out)
+{
+    out->requests = atomic_load(&c->n_requests);
+    out->retries = atomic_load(&c->n_retries);
+    out->connections = atomic_load(&c->n_connections);
+}
+
+hub_cancel *hub_cancel_new(void)
+{
+    hub_cancel *k = calloc(1, sizeof(*k));
+    if (k)
+        atomic_init(&k->flag, 0);
+    return k;
+}
+
+void hub_cancel_free(hub_cancel *k)
+{
+    free(k);
+}
+
+void hub_cancel_trigger(hub_cancel *k)
+{
+    if (k)
+        atomic_store(&k->flag, 1);
+}
+
+int hub_cancel_requested(const hub_cancel *k)
+{
+    return k ? atomic_load(&((hub_cancel *)k)->flag) : 0;
+}
+
+/* ---- one transfer ------------------------------------------------------------------------- */
+void hub_resp_init(hub_resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    hub_buf_init(&r->body, 0);
+    r->linked_size = r->content_length = r->range_total = r->range_start = -1;
+}
+
+void hub_resp_free(hub_resp *r)
+{
+    hub_buf_free(&r->body);
+    free(r->next_url);
+    r->next_url = NULL;
+}
+
+/* State of one attempt (one curl_easy_perform). */
+typedef struct xfer {
+    hub_client *c;
+    const hub_req *req;
+    hub_resp *resp;
+    hub_error *err;
+    long status;
+    hub_buf errbody; /* body of a non-2xx response */
+    char *location;
+    long retry_after_ms;
+    long rl_remaining, rl_reset;
+    int rl_seen;
+    int64_t read_pos;  /* upload from fd */
+    int64_t last_data; /* ms, for idle/stall */
+    int cap_hit, user_stop, cancelled, idle_hit, read_failed;
+    int read_errno;
+} xfer;
+
+static int header_is(const char *line, size_t n, const char *name, const char **val, size_t *vlen)
+{
+    size_t k = strlen(name);
+    const char *v, *e;
+    if (n <= k || line[k] != ':' || strncasecmp(line, name, k) != 0)
+        return 0;
+    v = line + k + 1;
+    e = line + n;
+    while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+    while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    *val = v;
+    *vlen = (size_t)(e - v);
+    return 1;
+}
+
+/* Copies a header value without quotes and a W/ prefix. */
+static void copy_etag(char *dst, size_t cap, const char *v, size_t n)
+{
+    if (n >= 2 && v[0] == 'W' && v[1] == '/')
+        v += 2, n -= 2;
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+        v++, n -= 2;
+    hub_strlcpy(dst, cap, v, n);
+}
+
+static int64_t parse_i64(const char *v, size_t n)
+{
+    int64_t x = 0;
+    size_t i;
+    if (!n)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9' || x > (INT64_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (v[i] - '0');
+    }
+    return x;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
+{
+    xfer *x = userp;
+    hub_resp *r = x->resp;
+    size_t n = size * nmemb;
+    const char *v;
+    size_t vl;
+
+    if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        const char *sp = memchr(line, ' ', n);
+        x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        r->status = x->status;
+        r->range_start = -1;
+        if (x->err) {
+            x->err->code[0] = x->err->message[0] = '\0';
+        }
+        free(x->location);
+        x->location = NULL;
+        x->retry_after_ms = -1;
+        return n;
+    }
+    if (header_is(line, n, "X-Error-Code", &v, &vl) && x->err)
+        hub_strlcpy(x->err->code, sizeof(x->err->code), v, vl);
+    else if (header_is(line, n, "X-Error-Message", &v, &vl) && x->err)
+        hub_strlcpy(x->err->message, sizeof(x->err->message), v, vl);
+    else if (header_is(line, n, "X-Request-Id", &v, &vl) && x->err)
+        hub_strlcpy(x->err->request_id, sizeof(x->err->request_id), v, vl);
+    else if (header_is(line, n, "X-Repo-Commit", &v, &vl) && !r->commit[0])
+        hub_strlcpy(r->commit, sizeof(r->commit), v, vl);
+    else if (header_is(line, n, "ETag", &v, &vl)) {
+        copy_etag(r->etag, sizeof(r->etag), v, vl);
+        hub_strlcpy(r->etag_raw, sizeof(r->etag_raw), v, vl);
+    } else if (header_is(line, n, "X-Linked-Etag", &v, &vl) && !r->linked_etag[0])
+        copy_etag(r->linked_etag, sizeof(r->linked_etag), v, vl);
+    else if (header_is(line, n, "X-Linked-Size", &v, &vl) && r->linked_size < 0)
+        r->linked_size = parse_i64(v, vl);
+    else if (header_is(line, n, "Content-Length", &v, &vl))
+        r->content_length = parse_i64(v, vl);
+    else if (header_is(line, n, "Content-Range", &v, &vl)) {
+        const char *slash = memchr(v, '/', vl), *dash = memchr(v, '-', vl);
+        if (vl > 6 && strncasecmp(v, "bytes ", 6) == 0 && dash)
+            r->range_start = parse_i64(v + 6, (size_t)(dash - v - 6));
+        if (slash)
+            r->range_total = parse_i64(slash + 1, vl - (size_t)(slash + 1 - v));
+    } else if (header_is(line, n, "Content-Type", &v, &vl))
+        hub_strlcpy(r->content_type, sizeof(r->content_type), v, vl);
+    else if (header_is(line, n, "Link", &v, &vl)) {
+        char *next = hub_parse_link_next(v, vl);
+        if (next) {
+            free(r->next_url);
+            r->next_url = next;
+        }
+    } else if (header_is(line, n, "Location", &v, &vl)) {
+        free(x->location);
+        x->location = strndup(v, vl);
+    } else if (header_is(line, n, "Retry-After", &v, &vl))
+        x->retry_after_ms = hub_parse_retry_after(v, vl);
+    else if (header_is(line, n, "RateLimit", &v, &vl)) {
+        if (hub_parse_ratelimit(&x->rl_remaining, &x->rl_reset, v, vl) == 0) {
+            x->rl_seen = 1;
+            pthread_mutex_lock(&x->c->rl_lock);
+            x->c->rl.valid = 1;
+            x->c->rl.remaining = x->rl_remaining;
+            x->c->rl.reset_seconds = x->rl_reset;
+            x->c->rl.observed_at = (int64_t)time(NULL);
+            if (!x->c->rl.quota)
+                x->c->rl.quota = x->c->rl.window_seconds = -1;
+            pthread_mutex_unlock(&x->c->rl_lock);
+        }
+    } else if (header_is(line, n, "RateLimit-Policy", &v, &vl)) {
+        long q, w;
+        if (hub_parse_ratelimit_policy(&q, &w, v, vl) == 0) {
+            pthread_mutex_lock(&x->c->rl_lock);
+            x->c->rl.quota = q;
+            x->c->rl.window_seconds = w;
+            pthread_mutex_unlock(&x->c->rl_lock);
+        }
+    }
+    return n;
+}
+
+static int body_is_payload(const xfer *x)
+{
+    return x->status >= 200 && x->status < 300;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    xfer *x = userp;
+    size_t n = size * nmemb;
+
+    x->last_data = hub_now_ms();
+    if (hub_cancel_requested(x->req->cancel)) {
+        x->cancelled = 1;
+        return 0;
+    }
+    if (!body_is_payload(x)) {
+        /* error or redirect body: keep the start for the message, drop the rest */
+        if (x->status >= 400 && x->errbody.len < ERROR_BODY_MAX) {
+            size_t take = ERROR_BODY_MAX - x->errbody.len;
+            (void)hub_buf_add(&x->errbody, data, take < n ? take : n);
+        }
+        return n;
+    }
+    if (x->req->on_data) {
+        if (x->req->on_data(data, n, x->req->payload) != 0) {
+            x->user_stop = 1;
+            return 0;
+        }
+        x->resp->delivered += (int64_t)n;
+        return n;
+    }
+    if (hub_buf_add(&x->resp->body, data, n) < 0) {
+        x->cap_hit = 1;
+        return 0;
+    }
+    return n;
+}
+
+static size_t on_read(char *dst, size_t size, size_t nmemb, void *userp)
+{
+    xfer *x = userp;
+    const hub_req *q = x->req;
+    size_t want = size * nmemb;
+    int64_t left = q->body_fd_len - x->read_pos;
+    ssize_t n;
+
+    if (hub_cancel_requested(q->cancel)) {
+        x->cancelled = 1;
+        return CURL_READFUNC_ABORT;
+    }
+    if (left <= 0)
+        return 0;
+    if ((int64_t)want > left)
+        want = (size_t)left;
+    do {
+        n = pread(q->body_fd, dst, want, q->body_fd_offset + x->read_pos);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        x->read_failed = 1;
+        x->read_errno = n < 0 ? errno : 0;
+        return CURL_READFUNC_ABORT;
+    }
+    x->read_pos += n;
+    x->last_data = hub_now_ms();
+    return (size_t)n;
+}
+
+static int on_seek(void *userp, curl_off_t offset, int origin)
+{
+    xfer *x = userp;
+    if (origin != SEEK_SET || offset < 0 || offset > x->req->body_fd_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    x->read_pos = offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+static int on_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+{
+    xfer *x = userp;
+    (void)dlt, (void)dln, (void)ult, (void)uln;
+    if (hub_cancel_requested(x->req->cancel)) {
+        x->cancelled = 1;
+        return 1;
+    }
+    if (x->req->idle_ms && hub_now_ms() - x->last_data > (int64_t)x->req->idle_ms) {
+        x->idle_hit = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Sets up h for one attempt at `url`. */
+static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
+                        struct curl_slist **headers, long timeout_ms)
+{
+    hub_client *c = x->c;
+    const hub_req *q = x->req;
+    struct curl_slist *l = NULL, *n;
+    char line[256];
+    const char *m = q->method;
+
+#define ADDH(s)                                                                                    \
+    do {                                                                                           \
+        n = curl_slist_append(l, (s));                                                             \
+        if (!n)                                                                                    \
+            goto nomem;                                                                            \
+        l = n;                                                                                     \
+    } while (0)
+
+    curl_easy_setopt(h, CURLOPT_SHARE, (CURLSH *)c->share);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (!q->stream)
+        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+    if (q->stream) {
+        if (!q->no_stall_limit) {
+            long secs = (long)(c->deadline_ms / 1000);
+            curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+            curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                             secs > 0 ? (secs < DEFAULT_STALL_SECOND ? secs : DEFAULT_STALL_SECOND)
+                                      : 1L);
+        }
+    } else {
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
+    }
+
+    if (strcmp(m, "GET") == 0) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(m, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (q->body_fd >= 0) {
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, x);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
+        if (strcmp(m, "PUT") == 0) {
+            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_fd_len);
+        } else {
+            curl_easy_setopt(h, CURLOPT_POST, 1L);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_fd_len);
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+        }
+    } else {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->body ? (const char *)q->body : "");
+        if (strcmp(m, "POST") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+    }
+    ADDH("Expect:");
+    if (q->content_type) {
+        snprintf(line, sizeof(line), "Content-Type: %s", q->content_type);
+        ADDH(line);
+    } else if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+        ADDH("Content-Type:");
+    }
+    if (q->accept) {
+        snprintf(line, sizeof(line), "Accept: %s", q->accept);
+        ADDH(line);
+    }
+    if (q->range) {
+        snprintf(line, sizeof(line), "Range: %s", q->range);
+        ADDH(line);
+    }
+    if (with_auth && hub_token_add_header(c->token, &l) < 0)
+        goto nomem;
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
+    *headers = l;
+    return HUB_OK;
+nomem:
+    hub_headers_free(l);
+    return HUB_E_NOMEM;
+#undef ADDH
+}
+
+/* Classification of one attempt. */
+typedef struct outcome {
+    hub_status st;
+    int retry;    /* worth retrying */
+    int clear;    /* surely not acted upon by the server */
+    long wait_ms; /* server-requested wait, -1 none */
+} outcome;
+
+static outcome classify(xfer *x, CURLcode cc)
+{
+    outcome o = {HUB_OK, 0, 0, -1};
+    hub_error *e = x->err;
+
+    if (cc == CURLE_OK) {
+        o.st = hub_status_from_http(x->status);
+        if (o.st == HUB_OK)
+            return o;
+        if (e && !e->message[0] && x->errbody.len)
+            hub_parse_error_body(e->message, sizeof(e->message), x->resp->content_type,
+                                 x->errbody.data, x->errbody.len);
+        if (e && !e->message[0])
+            snprintf(e->message, sizeof(e->message), "HTTP %ld", x->status);
+        if (x->status == 429 || x->status == 408 || (x->status >= 500 && x->status < 600)) {
+            o.retry = 1;
+            o.clear = x->status == 429 || x->status == 408;
+            o.wait_ms = x->retry_after_ms;
+            if (x->status == 429 && x->rl_seen && x->rl_remaining == 0 &&
+                x->rl_reset * 1000 > o.wait_ms)
+                o.wait_ms = x->rl_reset * 1000;
+        }
+        return o;
+    }
+    if (x->cancelled || (cc == CURLE_WRITE_ERROR && x->user_stop)) {
+        o.st = hub_error_set(e, HUB_E_CANCELLED, "cancelled");
+        return o;
+    }
+    if (x->cap_hit) {
+        o.st = hub_error_set(e, HUB_E_NOMEM, "response larger than %zu bytes", x->resp->body.max);
+        return o;
+    }
+    if (x->read_failed) {
+        if (e)
+            e->sys_errno = x->read_errno;
+        o.st = hub_error_set(e, HUB_E_IO, "reading the upload source failed: %s",
+                             strerror(x->read_errno ? x->read_errno : EIO));
+        return o;
+    }
+    switch (cc) {
+    case CURLE_OUT_OF_MEMORY:
+        o.st = hub_error_set(e, HUB_E_NOMEM, "curl: out of memory");
+        return o;
+    case CURLE_OPERATION_TIMEDOUT:
+        o.st = HUB_E_TIMEOUT;
+        o.retry = 1;
+        break;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        o.st = HUB_E_TRANSPORT;
+        o.retry = o.clear = 1;
+        break;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:
+        o.st = HUB_E_TRANSPORT;
+        o.retry = 1;
+        break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        o.st = HUB_E_PROTOCOL;
+        break;
+    default:
+        o.st = HUB_E_TRANSPORT;
+        break;
+    }
+    hub_error_set(e, o.st, "%s", curl_easy_strerror(cc));
+    return o;
+}
+
+static void sleep_ms(long ms, hub_cancel *cancel)
+{
+    while (ms > 0 && !hub_cancel_requested(cancel)) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+/* Runs one attempt, following redirects. */
+static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
+{
+    const char *url = x->req->url;
+    char *owned = NULL;
+    char logurl[512];
+    int hop;
+    outcome o = {HUB_OK, 0, 0, -1};
+
+    for (hop = 0;; hop++) {
+        struct curl_slist *headers = NULL;
+        int auth = c->token && !x->req->no_auth && same_origin(c, url);
+        int64_t t0 = hub_now_ms();
+        long nconn = 0;
+        CURLcode cc;
+        hub_status s;
+
+        s = setup(x, h, url, auth, &headers, (long)(deadline - t0));
+        if (s != HUB_OK) {
+            o.st = hub_error_set(x->err, s, "no memory for request headers");
+            break;
+        }
+        x->status = 0;
+        x->read_pos = 0;
+        x->last_data = t0;
+        x->errbody.len = 0;
+        atomic_fetch_add(&c->n_requests, 1);
+        cc = curl_easy_perform(h);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        hub_headers_free(headers);
+        if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0)
+            atomic_fetch_add(&c->n_connections, (uint64_t)nconn);
+        if (x->err)
+            x->err->http_status = x->status;
+        url_for_log(logurl, sizeof(logurl), c, url);
+        if (cc == CURLE_OK)
+            hub_log(c, HUB_LOG_DEBUG, "hub: %s %s -> %ld (%lld ms)", x->req->method, logurl,
+                    x->status, (long long)(hub_now_ms() - t0));
+        else if (!(x->idle_hit && cc == CURLE_ABORTED_BY_CALLBACK))
+            hub_log(c, HUB_LOG_DEBUG, "hub: %s %s -> %s (%lld ms)", x->req->method, logurl,
+                    curl_easy_strerror(cc), (long long)(hub_now_ms() - t0));
+        if (x->idle_hit && cc == CURLE_ABORTED_BY_CALLBACK && body_is_payload(x)) {
+            x->resp->idle_stop = 1;
+            o.st = HUB_OK;
+            break;
+        }
+        o = classify(x, cc);
+        if (o.st != HUB_OK || !x->req->follow || x->status < 300 || x->status >= 400 ||
+            x->status == 304)
+            break;
+        if (hop >= MAX_REDIRECTS) {
+            o.st = hub_error_set(x->err, HUB_E_PROTOCOL, "too many redirects");
+            break;
+        }
+        {
+            char *next = NULL;
+            if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || !next) {
+                o.st = hub_error_set(x->err, HUB_E_PROTOCOL, "redirect without Location");
+                break;
+            }
+            free(owned);
+            owned = strdup(next);
+            if (!owned) {
+                o.st = hub_error_set(x->err, HUB_E_NOMEM, "no memory");
+                break;
+            }
+            url = owned;
+            x->resp->redirected = 1;
+        }
+    }
+    x->resp->status = x->status;
+    free(owned);
+    return o;
+}
+
+hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error *err)
+{
+    int64_t start = hub_now_ms(), deadline = start + c->deadline_ms;
+    unsigned tries;
+    CURL *h = pool_get(c);
+    xfer x;
+    outcome o = {HUB_OK, 0, 0, -1};
+
+    memset(&x, 0, sizeof(x));
+    x.c = c;
+    x.req = req;
+    x.resp = resp;
+    x.err = err;
+    hub_buf_init(&x.errbody, ERROR_BODY_MAX);
+    if (req->max_body)
+        resp->body.max = req->max_body;
+    if (!h)
+        return hub_error_set(err, HUB_E_NOMEM, "curl_easy_init failed");
+    for (tries = 0;; tries++) {
+        long delay;
+        if (err) {
+            err->attempts = (int)tries + 1;
+            err->code[0] = err->message[0] = '\0';
+        }
+        resp->body.len = 0;
+        o = attempt(c, h, &x, deadline);
+        if (o.st == HUB_OK || !o.retry || resp->delivered > 0)
+            break;
+        if (req->retry == HUB_RETRY_NONE || (req->retry == HUB_RETRY_CLEAR && !o.clear))
+            break;
+        if (tries >= c->max_retries)
+            break;
+        delay = (long)c->backoff_base_ms << (tries < 16 ? tries : 16);
+        if (delay > (long)c->backoff_max_ms)
+            delay = (long)c->backoff_max_ms;
+        if (o.wait_ms > delay)
+            delay = o.wait_ms;
+        if (!req->stream && hub_now_ms() + delay >= deadline) {
+            hub_log(c, HUB_LOG_INFO,
+                    "hub: %s: giving up, next retry in %ld ms is past the deadline", req->method,
+                    delay);
+            break;
+        }
+        hub_log(c, HUB_LOG_INFO, "hub: %s failed (%s, HTTP %ld); retry %u in %ld ms", req->method,
+                hub_status_str(o.st), resp->status, tries + 1, delay);
+        sleep_ms(delay, req->cancel);
+        if (hub_cancel_requested(req->cancel)) {
+            o.st = hub_error_set(err, HUB_E_CANCELLED, "cancelled");
+            break;
+        }
+        atomic_fetch_add(&c->n_retries, 1);
+    }
+    free(x.location);
+    hub_buf_free(&x.errbody);
+    pool_put(c, h);
+    if (err)
+        err->status = o.st;
+    return o.st;
+}
+
+hub_status hub_call_json(hub_client *c, const char *method, const char *url, const char *body,
+                         size_t body_len, hub_resp *resp, hub_error *err)
+{
+    hub_req q;
+    memset(&q, 0, sizeof(q));
+    q.method = method;
+    q.url = url;
+    q.body = body;
+    q.body_len = body_len;
+    q.body_fd = -1;
+    q.accept = "application/json";
+    if (body)
+        q.content_type = "application/json";
+    q.follow = 1;
+    return hub_http(c, &q, resp, err);
+}

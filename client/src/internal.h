@@ -1,0 +1,256 @@
+/* Private interfaces of hubclient: buffers, the HTTP engine, the token, and the parsers.
+ * Parsers take a buffer and never touch the network, so tests/client can drive them directly.
+ * Nothing here is part of the public API. */
+#ifndef HUBCLIENT_INTERNAL_H
+#define HUBCLIENT_INTERNAL_H
+
+#include "hubclient.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HUB_FMT(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- growable buffer with a size cap (curl lib/dynbuf.c style) ---------------------------- */
+typedef struct hub_buf {
+    char *data; /* NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+    size_t max; /* appends beyond this fail */
+    int secret; /* wipe on growth and free */
+} hub_buf;
+
+#define HUB_BUF_DEFAULT_MAX ((size_t)64 << 20)
+
+void hub_buf_init(hub_buf *b, size_t max);
+int hub_buf_add(hub_buf *b, const void *p, size_t n); /* 0, or -1 on no memory/cap */
+int hub_buf_adds(hub_buf *b, const char *s);
+int hub_buf_printf(hub_buf *b, const char *fmt, ...) HUB_FMT(2, 3);
+/* Percent-encodes s; keep_slash leaves '/' as is (resolve paths). */
+int hub_buf_add_urlenc(hub_buf *b, const char *s, int keep_slash);
+/* Appends s as a quoted, escaped JSON string. */
+int hub_buf_add_json_str(hub_buf *b, const char *s);
+int hub_buf_add_json_strn(hub_buf *b, const char *s, size_t n);
+int hub_buf_add_base64(hub_buf *b, const void *p, size_t n);
+char *hub_buf_steal(hub_buf *b); /* the data (new; "" if empty) or NULL on no memory */
+void hub_buf_free(hub_buf *b);
+
+/* Copy at most cap-1 bytes of s (n bytes) into dst, NUL-terminated; control chars become ' '. */
+void hub_strlcpy(char *dst, size_t cap, const char *s, size_t n);
+/* "2025-03-07T12:24:18.657Z" -> unix seconds (and ms); -1 on a bad string. */
+int hub_parse_iso8601(int64_t *out_sec, int64_t *out_ms, const char *s);
+int64_t hub_now_ms(void); /* monotonic */
+
+/* ---- errors -------------------------------------------------------------------------------- */
+/* Sets err->status and message (printf). Returns status. err may be NULL. */
+hub_status hub_error_set(hub_error *err, hub_status status, const char *fmt, ...) HUB_FMT(3, 4);
+void hub_error_clear(hub_error *err);
+hub_status hub_status_from_http(long http_status);
+
+/* ---- the token (token.c is the only reader of its value) ---------------------------------- */
+typedef struct hub_token hub_token;
+struct curl_slist;
+/* Resolves the token as documented for hub_options.token_file. *out is NULL when anonymous. */
+hub_status hub_token_load(hub_token **out, const char *token_file, hub_error *err);
+/* Test hook: a token from memory (copied). */
+hub_status hub_token_from_string(hub_token **out, const char *value, hub_error *err);
+void hub_token_free(hub_token *tok);
+/* Appends "Authorization: Bearer <token>" to *list. 0 or -1 on no memory. */
+int hub_token_add_header(const hub_token *tok, struct curl_slist **list);
+/* Wipes and frees a header list that may hold the Authorization header. */
+void hub_headers_free(struct curl_slist *list);
+
+/* ---- client -------------------------------------------------------------------------------- */
+#define HUB_POOL_MAX 16
+
+/* Lock order: pool_lock, rl_lock and the share locks are leaves; never held together and never
+ * across a network call (the share locks are taken by libcurl inside a transfer, briefly). */
+struct hub_client {
+    char *endpoint; /* no trailing '/' */
+    char *origin;   /* "scheme://host:port" of endpoint, lowercased */
+    char *user_agent;
+    hub_token *token; /* NULL = anonymous */
+    unsigned backoff_base_ms, backoff_max_ms, max_retries, deadline_ms, connect_timeout_ms;
+    unsigned page_size;
+    hub_log_fn log;
+    void *log_payload;
+    hub_log_level log_level;
+
+    void *share; /* CURLSH*: DNS cache and TLS sessions */
+    pthread_mutex_t share_locks[8];
+    pthread_mutex_t pool_lock;
+    void *pool[HUB_POOL_MAX]; /* idle CURL* handles; each keeps its own live connections */
+    size_t pool_count;
+
+    pthread_mutex_t rl_lock;
+    hub_ratelimit rl;
+
+    atomic_uint_fast64_t n_requests, n_retries, n_connections;
+};
+
+struct hub_cancel {
+    atomic_int flag;
+};
+
+void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...) HUB_FMT(3, 4);
+
+/* ---- HTTP engine --------------------------------------------------------------------------- */
+typedef enum hub_retry_mode {
+    HUB_RETRY_ALL = 0, /* 408, 429, 5xx, timeouts, resets */
+    HUB_RETRY_CLEAR,   /* only failures where the request surely did not act: 408, 429, refused */
+    HUB_RETRY_NONE
+} hub_retry_mode;
+
+typedef struct hub_req {
+    const char *method; /* GET POST PUT DELETE HEAD */
+    const char *url;    /* absolute */
+    const char *content_type;
+    const char *accept;
+    const void *body; /* in-memory body (body_len bytes), or */
+    size_t body_len;
+    int body_fd; /* >= 0: stream body_fd_len bytes from body_fd_offset with pread */
+    int64_t body_fd_offset, body_fd_len;
+    const char *range; /* "bytes=0-99" or NULL */
+    int no_auth;       /* never send the token (signed URLs) */
+    int follow;        /* follow redirects (manually; token only to the endpoint origin) */
+    hub_retry_mode retry;
+    hub_data_fn on_data; /* 2xx body goes here instead of resp->body */
+    void *payload;
+    size_t max_body; /* cap of resp->body; 0 = HUB_BUF_DEFAULT_MAX */
+    hub_cancel *cancel;
+    unsigned idle_ms;   /* stream: stop cleanly (resp->idle_stop) after this long without data */
+    int stream;         /* no overall timeout; stall detection only (downloads, uploads, logs) */
+    int no_stall_limit; /* with stream: no stall detection at all (log follow) */
+} hub_req;
+
+typedef struct hub_resp {
+    long status;
+    hub_buf body;
+    char *next_url; /* Link rel="next" (new) */
+    char commit[HUB_OID_MAX];
+    char etag[HUB_OID_MAX + 2];
+    char etag_raw[128]; /* ETag exactly as sent (multipart part receipts) */
+    char linked_etag[HUB_OID_MAX + 2];
+    int64_t linked_size;    /* -1 */
+    int64_t content_length; /* -1 */
+    int64_t range_total;    /* from Content-Range, -1 */
+    int64_t range_start;    /* first byte of a 206 body, -1 */
+    int redirected;         /* a redirect was followed */
+    char content_type[96];
+    int64_t delivered; /* bytes handed to on_data */
+    int idle_stop;
+} hub_resp;
+
+void hub_resp_init(hub_resp *r);
+void hub_resp_free(hub_resp *r);
+/* Runs the request with retries, redirects, auth and logging. HUB_OK only for 2xx (and 3xx
+ * when not following). On failure err holds the details. */
+hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error *err);
+
+/* URL helpers. Paths are "/api/..."; the result is "<endpoint><path>". */
+const char *hub_repo_type_plural(hub_repo_type t); /* "models" */
+const char *hub_repo_type_prefix(hub_repo_type t); /* "", "datasets/", "spaces/" */
+/* "/api/{type}s/{id}" into b (id segments kept, each encoded). */
+int hub_buf_add_repo_api(hub_buf *b, const hub_client *c, hub_repo_type t, const char *id);
+int hub_valid_repo_id(const char *id);
+
+/* Simple JSON call: method, url, optional JSON body; the parsed response body stays in resp. */
+hub_status hub_call_json(hub_client *c, const char *method, const char *url, const char *body,
+                         size_t body_len, hub_resp *resp, hub_error *err);
+
+/* ---- parsers (parse.c): buffer in, plain structs out; HUB_E_PROTOCOL on anything odd ------ */
+hub_status hub_parse_whoami(hub_whoami **out, const char *buf, size_t len, hub_error *err);
+hub_status hub_parse_space(hub_space **out, const char *buf, size_t len, hub_error *err);
+/* Appends the elements of a JSON array of spaces to list. */
+hub_status hub_parse_space_array(hub_space_list *list, const char *buf, size_t len, hub_error *err);
+hub_status hub_parse_runtime(hub_runtime **out, const char *buf, size_t len, hub_error *err);
+hub_status hub_parse_hardware(hub_hardware_list **out, const char *buf, size_t len, hub_error *err);
+/* {"KEY":{"value"?,"description"?,"updatedAt"?}}; with_values 0 ignores values (secrets). */
+hub_status hub_parse_kv_map(hub_kv_list **out, const char *buf, size_t len, int with_values,
+                            hub_error *err);
+hub_status hub_parse_entry_array(hub_entry_list *list, const char *buf, size_t len, hub_error *err);
+hub_status hub_parse_preupload(hub_preupload_list *list, const char *buf, size_t len,
+                               hub_error *err);
+hub_status hub_parse_commit_result(char out_oid[HUB_OID_MAX], const char *buf, size_t len,
+                                   hub_error *err);
+/* Commit list: ids and titles of the first `want` commits. */
+typedef struct hub_commit_brief {
+    char id[HUB_OID_MAX];
+    char title[256];
+} hub_commit_brief;
+hub_status hub_parse_commit_list(hub_commit_brief *out, size_t want, size_t *out_count,
+                                 const char *buf, size_t len, hub_error *err);
+hub_status hub_parse_repo_sha(char out_oid[HUB_OID_MAX], const char *buf, size_t len,
+                              hub_error *err);
+hub_status hub_parse_create_repo(char **out_url, const char *buf, size_t len, hub_error *err);
+/* Pretty-prints a JSON document (new string). */
+hub_status hub_json_pretty(char **out, const char *buf, size_t len, hub_error *err);
+
+/* LFS batch reply, one object. */
+typedef struct hub_lfs_part {
+    uint32_t number;
+    char *url;
+} hub_lfs_part;
+typedef struct hub_lfs_action {
+    char *href;
+    char **headers; /* "Name: value" lines, headers_count of them (basic transfer) */
+    size_t headers_count;
+} hub_lfs_action;
+typedef struct hub_lfs_batch {
+    char *transfer; /* "basic", "multipart", NULL = basic */
+    char oid[HUB_OID_MAX];
+    int64_t size;
+    int has_upload, has_verify;
+    hub_lfs_action upload, verify;
+    int64_t chunk_size;  /* multipart */
+    hub_lfs_part *parts; /* sorted by number */
+    size_t parts_count;
+    long error_code; /* per-object error, 0 if none */
+    char error_message[256];
+} hub_lfs_batch;
+hub_status hub_parse_lfs_batch(hub_lfs_batch **out, const char *oid, const char *buf, size_t len,
+                               hub_error *err);
+void hub_lfs_batch_free(hub_lfs_batch *b);
+
+/* Error body -> message (JSON error/error_description/errors[]/message, or plain text). */
+void hub_parse_error_body(char *msg, size_t cap, const char *content_type, const char *buf,
+                          size_t len);
+/* Link header -> the rel="next" URL (new) or NULL. */
+char *hub_parse_link_next(const char *value, size_t len);
+/* RateLimit / RateLimit-Policy header values; return 0 when parsed. */
+int hub_parse_ratelimit(long *out_remaining, long *out_reset, const char *value, size_t len);
+int hub_parse_ratelimit_policy(long *out_quota, long *out_window, const char *value, size_t len);
+/* Retry-After (seconds or HTTP date) -> milliseconds from now; -1 if unparsable. */
+long hub_parse_retry_after(const char *value, size_t len);
+
+/* SSE log stream parser: feed bytes, get lines. */
+typedef struct hub_sse {
+    hub_buf line; /* current partial line, capped */
+    int overlong; /* dropping the rest of an over-long line */
+    hub_log_line_fn on_line;
+    void *payload;
+    int stopped; /* on_line asked to stop */
+    int64_t events;
+} hub_sse;
+void hub_sse_init(hub_sse *s, hub_log_line_fn on_line, void *payload);
+/* Returns 0, or -1 when on_line asked to stop. */
+int hub_sse_feed(hub_sse *s, const char *data, size_t len);
+int hub_sse_finish(hub_sse *s); /* flushes a last line without '\n' */
+void hub_sse_free(hub_sse *s);
+
+/* sha256 */
+typedef struct hub_sha256 {
+    uint32_t h[8];
+    uint64_t bytes;
+    unsigned char block[64];
+    size_t fill;
+} hub_sha256;
+void hub_sha256_init(hub_sha256 *s);
+void hub_sha256_update(hub_sha256 *s, const void *p, size_t n);
+void hub_sha256_final(hub_sha256 *s, unsigned char out[32]);
+void hub_hex(char *out, const unsigned char *p, size_t n);
+
+#endif

@@ -1,0 +1,564 @@
+/* Account and Space calls: whoami, listing (paginated), info, runtime, lifecycle (restart,
+ * pause, hardware, sleep time), hardware flavors, secrets, variables, repo create/delete,
+ * and visiting the app URL. Each builds a URL, runs hub_http, and hands the body to parse.c. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PAGES 100000
+
+static hub_status nomem(hub_error *err)
+{
+    return hub_error_set(err, HUB_E_NOMEM, "no memory");
+}
+
+static hub_status bad_id(hub_error *err, const char *id)
+{
+    (void)id;
+    return hub_error_set(err, HUB_E_INVALID, "invalid repo id (want \"namespace/name\")");
+}
+
+/* "<endpoint>/api/spaces/<id><suffix>" into b. */
+static int space_url(hub_buf *b, hub_client *c, const char *id, const char *suffix)
+{
+    return hub_buf_add_repo_api(b, c, HUB_REPO_SPACE, id) < 0 || hub_buf_adds(b, suffix) < 0 ? -1
+                                                                                             : 0;
+}
+
+/* GET url and return the body in resp (HUB_OK only on 2xx). */
+static hub_status get_json(hub_client *c, const char *url, hub_resp *resp, hub_error *err)
+{
+    return hub_call_json(c, "GET", url, NULL, 0, resp, err);
+}
+
+hub_status hub_whoami_get(hub_whoami **out, hub_client *c, hub_error *err)
+{
+    hub_buf url;
+    hub_resp resp;
+    hub_status st;
+
+    *out = NULL;
+    hub_error_clear(err);
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    if (hub_buf_printf(&url, "%s/api/whoami-v2", c->endpoint) < 0) {
+        st = nomem(err);
+        goto out;
+    }
+    st = get_json(c, url.data, &resp, err);
+    if (st == HUB_OK)
+        st = hub_parse_whoami(out, resp.body.data, resp.body.len, err);
+out:
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}
+
+hub_status hub_spaces_list(hub_space_list **out, hub_client *c, const char *author, hub_error *err)
+{
+    static const char *const expand[] = {"sdk",     "private",   "lastModified",
+                                         "runtime", "subdomain", "sha"};
+    hub_space_list *list = NULL;
+    hub_buf url;
+    hub_resp resp;
+    char *next = NULL;
+    hub_status st = HUB_OK;
+    size_t i;
+    int pages = 0;
+
+    *out = NULL;
+    hub_error_clear(err);
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    if (!author || !*author || strchr(author, '/'))
+        return hub_error_set(err, HUB_E_INVALID, "invalid namespace");
+    list = calloc(1, sizeof(*list));
+    if (!list || hub_buf_printf(&url, "%s/api/spaces?author=", c->endpoint) < 0 ||
+        hub_buf_add_urlenc(&url, author, 0) < 0)
+        goto nomem;
+    for (i = 0; i < sizeof(expand) / sizeof(expand[0]); i++)
+        if (hub_buf_printf(&url, "&expand=%s", expand[i]) < 0)
+            goto nomem;
+    if (c->page_size && hub_buf_printf(&url, "&limit=%u", c->page_size) < 0)
+        goto nomem;
+    next = hub_buf_steal(&url);
+    if (!next)
+        goto nomem;
+    while (next) {
+        if (++pages > MAX_PAGES) {
+            st = hub_error_set(err, HUB_E_PROTOCOL, "more than %d pages", MAX_PAGES);
+            goto out;
+        }
+        hub_resp_free(&resp);
+        hub_resp_init(&resp);
+        st = get_json(c, next, &resp, err);
+        if (st != HUB_OK)
+            goto out;
+        st = hub_parse_space_array(list, resp.body.data, resp.body.len, err);
+        if (st != HUB_OK)
+            goto out;
+        free(next);
+        next = resp.next_url;
+        resp.next_url = NULL;
+    }
+    *out = list;
+    list = NULL;
+    goto out;
+nomem:
+    st = nomem(err);
+out:
+    free(next);
+    hub_space_list_free(list);
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}
+
+hub_status hub_space_info_get(hub_space **out, char **out_json, hub_client *c, const char *space_id,
+                              hub_error *err)
+{
+    hub_buf url;
+    hub_resp resp;
+    hub_space *s = NULL;
+    hub_status st;
+
+    if (out)
+        *out = NULL;
+    if (out_json)
+        *out_json = NULL;
+    hub_error_clear(err);
+    if (!hub_valid_repo_id(space_id))
+        return bad_id(err, space_id);
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    if (space_url(&url, c, space_id, "") < 0) {
+        st = nomem(err);
+        goto out;
+    }
+    st = get_json(c, url.data, &resp, err);
+    if (st != HUB_OK)
+        goto out;
+    st = hub_parse_space(&s, resp.body.data, resp.body.len, err);
+    if (st == HUB_OK && out_json)
+        st = hub_json_pretty(out_json, resp.body.data, resp.body.len, err);
+    if (st == HUB_OK && out) {
+        *out = s;
+        s = NULL;
+    }
+out:
+    hub_space_free(s);
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}
+
+/* Runs a call answered by a runtime object. */
+static hub_status runtime_call(hub_runtime **out, char **out_json, hub_client *c, const char *id,
+                               const char *method, const char *suffix, const char *body,
+                               hub_error *err)
+{
+    hub_buf url;
+    hub_resp resp;
+    hub_runtime *r = NULL;
+    hub_status st;
+
+    if (out)
+        *out = NULL;
+    if (out_json)
+        *out_json = NULL;
+    hub_error_clear(err);
+    if (!hub_valid_repo_id(id))
+        return bad_id(err, id);
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    if (space_url(&url, c, id, suffix) < 0) {
+        st = nomem(err);
+        goto out;
+    }
+    st = hub_call_json(c, method, url.data, body, body ? strlen(body) : 0, &resp, err);
+    if (st != HUB_OK || (!out && !out_json))
+        goto out;
+    st = hub_parse_runtime(&r, resp.body.data, resp.body.len, err);
+    if (st == HUB_OK && out_json)
+        st = hub_json_pretty(out_json, resp.body.data, resp.body.len, err);
+    if (st == HUB_OK && out) {
+        *out = r;
+        r = NULL;
+    }
+out:
+    hub_runtime_free(r);
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}
+
+hub_status hub_space_runtime_get(hub_runtime **out, char **out_json, hub_client *c,
+                                 const char *space_id, hub_error *err)
+{
+    return runtime_call(out, out_json, c, space_id, "GET", "/runtime", NULL, err);
+}
+
+hub_status hub_space_restart(hub_runtime **out, hub_client *c, const char *space_id, int factory,
+                             hub_error *err)
+{
+    return runtime_call(out, NULL, c, space_id, "POST",
+                        factory ? "/restart?factory=true" : "/restart", NULL, err);
+}
+
+hub_status hub_space_pause(hub_runtime **out, hub_client *c, const char *space_id, hub_error *err)
+{
+    return runtime_call(out, NULL, c, space_id, "POST", "/pause", NULL, err);
+}
+
+hub_status hub_space_hardware_request(hub_runtime **out, hub_client *c, const char *space_id,
+                                      const char *flavor, int64_t sleep_seconds, hub_error *err)
+{
+    hub_buf body;
+    hub_status st;
+
+    hub_error_clear(err);
+    if (out)
+        *out = NULL;
+    if (!flavor || !*flavor)
+        return hub_error_set(err, HUB_E_INVALID, "no hardware flavor");
+    hub_buf_init(&body, 4096);
+    if (hub_buf_adds(&body, "{\"flavor\":") < 0 || hub_buf_add_json_str(&body, flavor) < 0 ||
+        (sleep_seconds &&
+         hub_buf_printf(&body, ",\"sleepTimeSeconds\":%lld", (long long)sleep_seconds) < 0) ||
+        hub_buf_adds(&body, "}") < 0) {
+        hub_buf_free(&body);
+        return nomem(err);
+    }
+    st = runtime_call(out, NULL, c, space_id, "POST", "/hardware", body.data, err);
+    hub_buf_free(&body);
+    return st;
+}
+
+hub_status hub_space_sleeptime_set(hub_runtime **out, hub_client *c, const char *space_id,
+                                   int64_t seconds, hub_error *err)
+{
+    char body[64];
+    if (seconds < -1)
+        return hub_error_set(err, HUB_E_INVALID, "sleep time must be >= -1");
+    snprintf(body, sizeof(body), "{\"seconds\":%lld}", (long long)seconds);
+    return runtime_call(out, NULL, c, space_id, "POST", "/sleeptime", body, err);
+}
+
+hub_status hub_hardware_list_get(hub_hardware_list **out, hub_client *c, hub_error *err)
+{
+    hub_buf url;
+    hub_resp resp;
+    hub_status st;
+
+    *out = NULL;
+    hub_error_clear(err);
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    if (hub_buf_printf(&url, "%s/api/spaces/hardware", c->endpoint) < 0) {
+        st = nomem(err);
+        goto out;
+    }
+    st = get_json(c, url.data, &resp, err);
+    if (st == HUB_OK)
+        st = hub_parse_hardware(out, resp.body.data, resp.body.len, err);
+out:
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}
+
+/* ---- secrets and variables ---------------------------------------------------------------- */
+static int valid_key(const char *k)
+{
+    size_t i;
+    if (!k || !*k || strlen(k) > 256)
+        return 0;
+    for (i = 0; k[i]; i++)
+        if ((unsigned char)k[i] <= 0x20 || k[i] == '/' || k[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* method on /secrets or /variables with an optional body; parse the map when out. */
+static hub_status kv_call(hub_kv_list **out, hub_client *c, const char *id, const char *which,
+                          const char *method, hub_buf *body, int with_values, hub_error *err)
+{
+    hub_buf url;
+    hub_resp resp;
+    hub_status st;
+
+    if (out)
+        *out = NULL;
+    if (!hub_valid_repo_id(id))
+        return bad_id(err, id);
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    if (space_url(&url, c, id, which) < 0) {
+        st = nomem(err);
+        goto out;
+    }
+    st = hub_call_json(c, method, url.data, body ? body->data : NULL, body ? body->len : 0, &resp,
+                       err);
+    if (st == HUB_OK && out)
+        st = hub_parse_kv_map(out, resp.body.data, resp.body.len, with_values, err);
+out:
+    if (resp.body.data && !with_values)
+        explicit_bzero(resp.body.data, resp.body.len);
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}
+
+/* {"key":K[,"value":V][,"description":D]} in a secret (wiped) buffer. */
+static int kv_body(hub_buf *b, const char *key, const char *value, const char *description)
+{
+    hub_buf_init(b, 1 << 20);
+    b->secret = 1;
+    if (hub_buf_adds(b, "{\"key\":") < 0 || hub_buf_add_json_str(b, key) < 0)
+        return -1;
+    if (value && (hub_buf_adds(b, ",\"value\":") < 0 || hub_buf_add_json_str(b, value) < 0))
+        return -1;
+    if (description &&
+        (hub_buf_adds(b, ",\"description\":") < 0 || hub_buf_add_json_str(b, description) < 0))
+        return -1;
+    return hub_buf_adds(b, "}");
+}
+
+hub_status hub_secrets_list(hub_kv_list **out, hub_client *c, const char *space_id, hub_error *err)
+{
+    hub_error_clear(err);
+    return kv_call(out, c, space_id, "/secrets", "GET", NULL, 0, err);
+}
+
+hub_status hub_secret_set(hub_client *c, const char *space_id, const char *key, const char *value,
+                          const char *description, hub_error *err)
+{
+    hub_buf body;
+    hub_status st;
+    hub_error_clear(err);
+    if (!valid_key(key) || !value)
+        return hub_error_set(err, HUB_E_INVALID, "invalid secret key or value");
+    if (kv_body(&body, key, value, description) < 0)
+        st = nomem(err);
+    else
+        st = kv_call(NULL, c, space_id, "/secrets", "POST", &body, 0, err);
+    hub_buf_free(&body);
+    return st;
+}
+
+hub_status hub_secret_delete(hub_client *c, const char *space_id, const char *key, hub_error *err)
+{
+    hub_buf body;
+    hub_status st;
+    hub_error_clear(err);
+    if (!valid_key(key))
+        return hub_error_set(err, HUB_E_INVALID, "invalid secret key");
+    if (kv_body(&body, key, NULL, NULL) < 0)
+        st = nomem(err);
+    else
+        st = kv_call(NULL, c, space_id, "/secrets", "DELETE", &body, 0, err);
+    hub_buf_free(&body);
+    return st;
+}
+
+hub_status hub_variables_list(hub_kv_list **out, hub_client *c, const char *space_id,
+                              hub_error *err)
+{
+    hub_error_clear(err);
+    return kv_call(out, c, space_id, "/variables", "GET", NULL, 1, err);
+}
+
+hub_status hub_variable_set(hub_kv_list **out, hub_client *c, const char *space_id, const char *key,
+                            const char *value, const char *description, hub_error *err)
+{
+    hub_buf body;
+    hub_status st;
+    hub_error_clear(err);
+    if (out)
+        *out = NULL;
+    if (!valid_key(key) || !value)
+        return hub_error_set(err, HUB_E_INVALID, "invalid variable key or value");
+    if (kv_body(&body, key, value, description) < 0)
+        st = nomem(err);
+    else
+        st = kv_call(out, c, space_id, "/variables", "POST", &body, 1, err);
+    hub_buf_free(&body);
+    return st;
+}
+
+hub_status hub_variable_delete(hub_kv_list **out, hub_client *c, const char *space_id,
+                               const char *key, hub_error *err)
+{
+    hub_buf body;
+    hub_status st;
+    hub_error_clear(err);
+    if (out)
+        *out = NULL;
+    if (!valid_key(key))
+        return hub_error_set(err, HUB_E_INVALID, "invalid variable key");
+    if (kv_body(&body, key, NULL, NULL) < 0)
+        st = nomem(err);
+    else
+        st = kv_call(out, c, space_id, "/variables", "DELETE", &body, 1, err);
+    hub_buf_free(&body);
+    return st;
+}
+
+/* ---- repos ----------------------------------------------------------------------------------- */
+static const char *type_singular(hub_repo_type t)
+{
+    return t == HUB_REPO_SPACE ? "space" : t == HUB_REPO_DATASET ? "dataset" : "model";
+}
+
+/* "name" and "organization" members from an id. */
+static int add_name_org(hub_buf *b, const char *id)
+{
+    const char *slash = strchr(id, '/');
+    if (!slash)
+        return hub_buf_adds(b, "\"name\":") < 0 || hub_buf_add_json_str(b, id) < 0 ||
+                       hub_buf_adds(b, ",\"organization\":null") < 0
+                   ? -1
+                   : 0;
+    return hub_buf_adds(b, "\"name\":") < 0 || hub_buf_add_json_str(b, slash + 1) < 0 ||
+                   hub_buf_adds(b, ",\"organization\":") < 0 ||
+                   hub_buf_add_json_strn(b, id, (size_t)(slash - id)) < 0
+               ? -1
+               : 0;
+}
+
+hub_status hub_repo_create(char **out_url, hub_client *c, const hub_repo_spec *spec, hub_error *err)
+{
+    hub_buf url, body;
+    hub_resp resp;
+    hub_status st;
+
+    if (out_url)
+        *out_url = NULL;
+    hub_error_clear(err);
+    if (!spec || !hub_valid_repo_id(spec->id))
+        return bad_id(err, spec ? spec->id : NULL);
+    if (spec->type == HUB_REPO_SPACE && (!spec->sdk || !*spec->sdk))
+        return hub_error_set(err, HUB_E_INVALID, "a Space needs an sdk");
+    hub_buf_init(&url, 0);
+    hub_buf_init(&body, 0);
+    hub_resp_init(&resp);
+    if (hub_buf_printf(&url, "%s/api/repos/create", c->endpoint) < 0 ||
+        hub_buf_adds(&body, "{") < 0 || add_name_org(&body, spec->id) < 0 ||
+        hub_buf_printf(&body, ",\"type\":\"%s\",\"private\":%s", type_singular(spec->type),
+                       spec->is_private ? "true" : "false") < 0 ||
+        (spec->sdk &&
+         (hub_buf_adds(&body, ",\"sdk\":") < 0 || hub_buf_add_json_str(&body, spec->sdk) < 0)) ||
+        (spec->hardware && (hub_buf_adds(&body, ",\"hardware\":") < 0 ||
+                            hub_buf_add_json_str(&body, spec->hardware) < 0)) ||
+        hub_buf_adds(&body, "}") < 0) {
+        st = nomem(err);
+        goto out;
+    }
+    /* creation is not idempotent: a blind retry after a lost reply would answer 409 */
+    {
+        hub_req q;
+        memset(&q, 0, sizeof(q));
+        q.method = "POST";
+        q.url = url.data;
+        q.body = body.data;
+        q.body_len = body.len;
+        q.body_fd = -1;
+        q.content_type = "application/json";
+        q.accept = "application/json";
+        q.retry = HUB_RETRY_CLEAR;
+        st = hub_http(c, &q, &resp, err);
+    }
+    if (st == HUB_OK && out_url)
+        st = hub_parse_create_repo(out_url, resp.body.data, resp.body.len, err);
+out:
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    hub_buf_free(&body);
+    return st;
+}
+
+hub_status hub_repo_delete(hub_client *c, hub_repo_type type, const char *repo_id, hub_error *err)
+{
+    hub_buf url, body;
+    hub_resp resp;
+    hub_status st;
+
+    hub_error_clear(err);
+    if (!hub_valid_repo_id(repo_id))
+        return bad_id(err, repo_id);
+    hub_buf_init(&url, 0);
+    hub_buf_init(&body, 0);
+    hub_resp_init(&resp);
+    if (hub_buf_printf(&url, "%s/api/repos/delete", c->endpoint) < 0 ||
+        hub_buf_adds(&body, "{") < 0 || add_name_org(&body, repo_id) < 0 ||
+        hub_buf_printf(&body, ",\"type\":\"%s\"}", type_singular(type)) < 0) {
+        st = nomem(err);
+        goto out;
+    }
+    st = hub_call_json(c, "DELETE", url.data, body.data, body.len, &resp, err);
+out:
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    hub_buf_free(&body);
+    return st;
+}
+
+hub_status hub_repo_head(char out_oid[HUB_OID_MAX], hub_client *c, hub_repo_type type,
+                         const char *repo_id, const char *rev, hub_error *err)
+{
+    hub_buf url;
+    hub_resp resp;
+    hub_status st;
+
+    out_oid[0] = '\0';
+    hub_error_clear(err);
+    if (!hub_valid_repo_id(repo_id))
+        return bad_id(err, repo_id);
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    if (hub_buf_add_repo_api(&url, c, type, repo_id) < 0 || hub_buf_adds(&url, "/revision/") < 0 ||
+        hub_buf_add_urlenc(&url, rev ? rev : "main", 0)) {
+        st = nomem(err);
+        goto out;
+    }
+    st = get_json(c, url.data, &resp, err);
+    if (st == HUB_OK)
+        st = hub_parse_repo_sha(out_oid, resp.body.data, resp.body.len, err);
+out:
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}
+
+static int discard(const void *data, size_t len, void *payload)
+{
+    (void)data, (void)len, (void)payload;
+    return 0;
+}
+
+hub_status hub_space_visit(long *out_status, hub_client *c, const char *url, hub_error *err)
+{
+    hub_req q;
+    hub_resp resp;
+    hub_status st;
+
+    if (out_status)
+        *out_status = 0;
+    hub_error_clear(err);
+    if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+        return hub_error_set(err, HUB_E_INVALID, "the app URL must be http(s)");
+    memset(&q, 0, sizeof(q));
+    q.method = "GET";
+    q.url = url;
+    q.body_fd = -1;
+    q.follow = 1;
+    q.on_data = discard;
+    hub_resp_init(&resp);
+    st = hub_http(c, &q, &resp, err);
+    if (out_status)
+        *out_status = resp.status;
+    hub_resp_free(&resp);
+    return st;
+}
