@@ -111,6 +111,29 @@ class BodyReader:
                 self.done = True
         return b"".join(out)
 
+    def readinto(self, buf):
+        """Read up to len(buf) bytes into buf (bytearray/memoryview) without copies; 0 at the end."""
+        mv = memoryview(buf)
+        while not self.done and len(mv):
+            if self.left == 0:
+                if not self.chunked:
+                    self.done = True
+                    break
+                self._next_chunk()
+                continue
+            n = self.rfile.readinto(mv[: min(len(mv), self.left)])
+            if not n:
+                raise ConnectionError("eof in body")
+            self.left -= n
+            self.nread += n
+            if self.left == 0:
+                if self.chunked:
+                    self.rfile.readline(3)  # the CRLF that ends a chunk's data
+                else:
+                    self.done = True
+            return n
+        return 0
+
     def drain(self):
         while not self.done:
             self.read(1 << 20)

@@ -7,9 +7,11 @@ import hashlib
 import hmac
 import json
 import os
+import queue
 import secrets
 import shutil
 import tempfile
+import threading
 import urllib.parse
 
 from .http import HubError, Response, json_response
@@ -62,21 +64,58 @@ def _tmp_dir(hub):
     return d
 
 
-def receive_object(hub, reader, oid, size):
-    """Stream reader into the store, hashing on the way; 400 when sha256 or size differ."""
+def _pipelined_copy(readinto, f, digests):
+    """Copy readinto() into file f with the digests updated on the way; returns the byte count.
+
+    Reading+hashing and writing overlap in two threads (both release the GIL), over a small pool
+    of big buffers, so a PUT runs at about the speed of the slower of the two."""
+    free, full = queue.Queue(), queue.Queue()
+    for _ in range(4):
+        free.put(memoryview(bytearray(BLOCK)))
+    err = []
+
+    def writer():
+        while True:
+            item = full.get()
+            if item is None:
+                return
+            buf, n = item
+            try:
+                if not err:
+                    f.write(buf[:n])
+            except OSError as e:
+                err.append(e)
+            free.put(buf)
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    total = 0
+    try:
+        while True:
+            buf = free.get()
+            n = readinto(buf)
+            if not n:
+                break
+            for d in digests:
+                d.update(buf[:n])
+            full.put((buf, n))
+            total += n
+    finally:
+        full.put(None)
+        t.join()
+    if err:
+        raise err[0]
+    return total
+
+
+def receive_object(hub, readinto, oid, size):
+    """Stream readinto(buf) into the store, hashing on the way; 400 when sha256 or size differ."""
     store = hub.repos
     fd, tmp = tempfile.mkstemp(dir=_tmp_dir(hub))
     h = hashlib.sha256()
-    n = 0
     try:
         with os.fdopen(fd, "wb", buffering=0) as f:
-            while True:
-                chunk = reader(BLOCK)
-                if not chunk:
-                    break
-                h.update(chunk)
-                f.write(chunk)
-                n += len(chunk)
+            n = _pipelined_copy(readinto, f, [h])
         if size is not None and n != size:
             raise HubError(400, "Size mismatch: expected %d bytes, received %d" % (size, n))
         if h.hexdigest() != oid:
@@ -186,7 +225,7 @@ def register(hub):
     def put_object(req):
         check_signature(hub, req, "PUT")
         oid = req.params["oid"]
-        receive_object(hub, req.body_reader.read, oid, _size_arg(req))
+        receive_object(hub, req.body_reader.readinto, oid, _size_arg(req))
         return Response(200, b"", {"ETag": '"%s"' % oid})
 
     def put_part(req):
@@ -199,12 +238,7 @@ def register(hub):
         md5 = hashlib.md5()
         fd, tmp = tempfile.mkstemp(dir=d)
         with os.fdopen(fd, "wb", buffering=0) as f:
-            while True:
-                chunk = req.body_reader.read(BLOCK)
-                if not chunk:
-                    break
-                md5.update(chunk)
-                f.write(chunk)
+            _pipelined_copy(req.body_reader.readinto, f, [md5])
         etag = '"%s"' % md5.hexdigest()
         os.replace(tmp, os.path.join(d, "%d" % int(part)))
         with open(os.path.join(d, "%d.etag" % int(part)), "w") as f:
@@ -235,23 +269,23 @@ def register(hub):
         if not files:
             raise HubError(400, "No parts")
         it = iter(files)
-        cur = [open(next(it), "rb")]
+        cur = [open(next(it), "rb", buffering=0)]
 
-        def reader(n):
+        def readinto(buf):
             while cur:
-                data = cur[0].read(n)
-                if data:
-                    return data
+                n = cur[0].readinto(buf)
+                if n:
+                    return n
                 cur[0].close()
                 nxt = next(it, None)
                 if nxt is None:
                     cur.clear()
-                    return b""
-                cur[0] = open(nxt, "rb")
-            return b""
+                    return 0
+                cur[0] = open(nxt, "rb", buffering=0)
+            return 0
 
         try:
-            receive_object(hub, reader, oid, _size_arg(req))
+            receive_object(hub, readinto, oid, _size_arg(req))
         finally:
             for f in cur:
                 f.close()
