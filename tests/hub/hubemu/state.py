@@ -260,6 +260,7 @@ def _gitattributes_lfs_patterns(text):
 def _pattern_matches(pat, path):
     import fnmatch
 
+    pat = pat.replace("[[:space:]]", "[ \t]")  # how the Hub writes spaces in generated lines
     if pat.endswith("/**/*"):
         return path.startswith(pat[:-4])
     if "/" in pat:

@@ -75,6 +75,9 @@ check_eq "lfsFile content" "$oid" \
 attrs=$(curl -sS "${AW[@]}" "$HUB/datasets/alice/chat-persist/resolve/main/.gitattributes")
 check_eq ".gitattributes line added for the untracked lfsFile path" 1 \
   "$(grep -cxF 'my[[:space:]]weights.weights filter=lfs diff=lfs merge=lfs -text' <<<"$attrs")"
+check_eq "  and preupload now says lfs for that path" lfs \
+  "$(curl -sS -X POST "$PRE" "${AW[@]}" -H 'Content-Type: application/json' \
+     -d '{"files":[{"path":"my weights.weights","size":3,"sample":"YWJj"}]}' | jq -r '.files[0].uploadMode')"
 check_eq "no line for a path *.bin already tracks" 0 "$(grep -c '^copy.bin' <<<"$attrs")"
 check_eq "copy via lfsFile without size" "200000 $oid" \
   "$(curl -sS "${AW[@]}" "$HUB/api/datasets/alice/chat-persist/paths-info/main" -d paths=copy.bin | jq -r '.[0] | "\(.size) \(.lfs.oid)"')"
