@@ -1,0 +1,157 @@
+/* The seam between the filesystem and the Hub: a struct of function pointers plus a context,
+ * in plain C types only (like SQLite's sqlite3_io_methods). fs/ calls the Hub only through this;
+ * backend_hub.c adapts hubclient to it and backend_fake.c is the in-memory test double. */
+#ifndef SPACEFS_BACKEND_H
+#define SPACEFS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a backend call ended with. The fs maps these to errno in one table (errmap.c). */
+enum spacefs_status {
+    SPACEFS_OK = 0,
+    SPACEFS_E_INVALID,      /* bad argument; nothing was sent */
+    SPACEFS_E_BAD_REQUEST,  /* 400/422 */
+    SPACEFS_E_AUTH,         /* 401 */
+    SPACEFS_E_PAYMENT,      /* 402 */
+    SPACEFS_E_FORBIDDEN,    /* 403 */
+    SPACEFS_E_NOT_FOUND,    /* 404 */
+    SPACEFS_E_CONFLICT,     /* 409 */
+    SPACEFS_E_TOO_BIG,      /* 413 */
+    SPACEFS_E_RATE_LIMITED, /* 429 after retries */
+    SPACEFS_E_SERVER,       /* 5xx after retries */
+    SPACEFS_E_TRANSPORT,    /* connection refused/reset, DNS, TLS */
+    SPACEFS_E_TIMEOUT,      /* the call's deadline passed */
+    SPACEFS_E_PROTOCOL,     /* an answer we cannot parse */
+    SPACEFS_E_NOMEM,
+    SPACEFS_E_CANCELLED,
+    SPACEFS_E_OTHER
+};
+
+#define SPACEFS_ERR_CODE_MAX 64
+#define SPACEFS_ERR_MSG_MAX  256
+
+/* Filled by a failing call, never allocated. */
+struct spacefs_error {
+    long http_status;                  /* 0 if no HTTP answer */
+    char code[SPACEFS_ERR_CODE_MAX];   /* the Hub's X-Error-Code, may be "" */
+    char message[SPACEFS_ERR_MSG_MAX]; /* the Hub's message, may be "" */
+};
+
+/* Everything a backend returns through an out parameter is allocated with malloc and owned by
+ * the caller, who frees it with the spacefs_*_clear/_free helpers below. */
+struct spacefs_runtime {
+    char *stage;              /* "RUNNING"; NULL if unknown */
+    char *hardware_current;   /* flavor or NULL */
+    char *hardware_requested; /* flavor or NULL */
+    int64_t sleep_seconds;    /* gcTimeout: -1 never (null), 0 absent */
+    char *error_message;      /* NULL unless the Hub said why it failed */
+};
+
+struct spacefs_space {
+    char *id;  /* "ns/name" */
+    char *sdk; /* may be NULL */
+    int is_private;
+    int64_t last_modified; /* unix seconds, 0 if absent */
+    char *url;             /* app URL, may be NULL */
+    int has_runtime;
+    struct spacefs_runtime rt;
+};
+
+struct spacefs_whoami {
+    char *name;
+    char *role; /* "read", "write", "fineGrained", or NULL */
+    char **orgs;
+    size_t orgs_count;
+};
+
+enum spacefs_kv_kind { SPACEFS_KV_SECRETS = 0, SPACEFS_KV_VARIABLES };
+enum spacefs_log_kind { SPACEFS_LOG_BUILD = 0, SPACEFS_LOG_RUN };
+
+struct spacefs_kv {
+    char *key;
+    char *value; /* NULL for secrets */
+};
+
+struct spacefs_budget {
+    uint64_t requests; /* HTTP requests sent so far */
+    int ratelimit_valid;
+    long ratelimit_remaining;
+    long ratelimit_reset_seconds;
+};
+
+/* A log line (borrowed, without newline) and its time in unix ms (0 unknown). Nonzero stops. */
+typedef int (*spacefs_line_fn)(const char *line, size_t len, int64_t ts_ms, void *payload);
+
+/* Every function may block on the network for at most the backend's deadline, is called
+ * from many threads at once, and returns SPACEFS_OK or an error with err filled (err may be
+ * NULL). `id` is always "ns/name". */
+struct spacefs_backend_ops {
+    enum spacefs_status (*whoami)(void *ctx, struct spacefs_whoami *out, struct spacefs_error *err);
+    /* Every Space of `author`, all pages, with runtime when the Hub sends it. */
+    enum spacefs_status (*list_spaces)(void *ctx, const char *author, struct spacefs_space **out,
+                                       size_t *out_count, struct spacefs_error *err);
+    /* GET /api/spaces/{id}, pretty-printed JSON. */
+    enum spacefs_status (*space_info)(void *ctx, const char *id, char **out_json,
+                                      struct spacefs_error *err);
+    /* GET …/runtime; out and out_json may each be NULL. */
+    enum spacefs_status (*runtime)(void *ctx, const char *id, struct spacefs_runtime *out,
+                                   char **out_json, struct spacefs_error *err);
+    /* Lifecycle calls; out (may be NULL) receives the runtime the Hub answers with. */
+    enum spacefs_status (*restart)(void *ctx, const char *id, int factory,
+                                   struct spacefs_runtime *out, struct spacefs_error *err);
+    enum spacefs_status (*pause)(void *ctx, const char *id, struct spacefs_runtime *out,
+                                 struct spacefs_error *err);
+    enum spacefs_status (*set_hardware)(void *ctx, const char *id, const char *flavor,
+                                        struct spacefs_runtime *out, struct spacefs_error *err);
+    enum spacefs_status (*set_sleeptime)(void *ctx, const char *id, int64_t seconds,
+                                         struct spacefs_runtime *out, struct spacefs_error *err);
+    enum spacefs_status (*list_flavors)(void *ctx, char ***out, size_t *out_count,
+                                        struct spacefs_error *err);
+    /* GET the app URL; *out_http gets the HTTP status. */
+    enum spacefs_status (*visit)(void *ctx, const char *url, long *out_http,
+                                 struct spacefs_error *err);
+    enum spacefs_status (*kv_list)(void *ctx, const char *id, enum spacefs_kv_kind kind,
+                                   struct spacefs_kv **out, size_t *out_count,
+                                   struct spacefs_error *err);
+    /* value is borrowed, value_len bytes (no NUL needed); backends wipe their own copies. */
+    enum spacefs_status (*kv_set)(void *ctx, const char *id, enum spacefs_kv_kind kind,
+                                  const char *key, const char *value, size_t value_len,
+                                  struct spacefs_error *err);
+    enum spacefs_status (*kv_delete)(void *ctx, const char *id, enum spacefs_kv_kind kind,
+                                     const char *key, struct spacefs_error *err);
+    /* What the Hub has buffered now; *out NUL-terminated, *out_len bytes. */
+    enum spacefs_status (*logs_fetch)(void *ctx, const char *id, enum spacefs_log_kind kind,
+                                      char **out, size_t *out_len, struct spacefs_error *err);
+    /* Blocks delivering new lines until the stream ends, on_line returns nonzero, or `cancel`
+     * (from cancel_new) is triggered (then SPACEFS_E_CANCELLED within about a second). */
+    enum spacefs_status (*logs_follow)(void *ctx, const char *id, enum spacefs_log_kind kind,
+                                       spacefs_line_fn on_line, void *payload, void *cancel,
+                                       struct spacefs_error *err);
+    void *(*cancel_new)(void *ctx); /* NULL on no memory */
+    void (*cancel_trigger)(void *cancel);
+    void (*cancel_free)(void *cancel);
+    enum spacefs_status (*create_space)(void *ctx, const char *id, const char *sdk, int is_private,
+                                        struct spacefs_error *err);
+    enum spacefs_status (*delete_space)(void *ctx, const char *id, struct spacefs_error *err);
+    void (*budget)(void *ctx, struct spacefs_budget *out);
+    const char *(*endpoint)(void *ctx); /* borrowed, valid until free */
+    void (*free)(void *ctx);
+};
+
+struct spacefs_backend {
+    const struct spacefs_backend_ops *ops; /* borrowed, static */
+    void *ctx;                             /* owned by the backend; released by ops->free */
+};
+
+/* Helpers for the out structs above (accept NULL / zeroed structs). */
+void spacefs_runtime_clear(struct spacefs_runtime *rt);
+void spacefs_space_clear(struct spacefs_space *sp);
+void spacefs_spaces_free(struct spacefs_space *spaces, size_t count);
+void spacefs_whoami_clear(struct spacefs_whoami *who);
+void spacefs_kvs_free(struct spacefs_kv *kvs, size_t count); /* wipes values */
+void spacefs_strv_free(char **v, size_t count);
+/* Copies src into dst (deep); 0 or -ENOMEM. */
+int spacefs_runtime_copy(struct spacefs_runtime *dst, const struct spacefs_runtime *src);
+
+#endif

@@ -1,0 +1,778 @@
+/* The in-memory Hub for unit tests (see backend_fake.h). One mutex guards everything; scripted
+ * delays sleep without it, so a slow call for one Space does not hold up another. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend_fake.h"
+
+#define FAKE_MAX_SPACES 64
+#define FAKE_MAX_KV     32
+#define FAKE_MAX_LINES  256
+
+struct fake_kv {
+    char key[129];
+    char *value;
+};
+
+struct fake_space {
+    char id[200];
+    char stage[32];
+    char hw[32];
+    char hw_req[32];
+    int64_t sleep;
+    struct fake_kv kv[2][FAKE_MAX_KV];
+    char *lines[2][FAKE_MAX_LINES];
+    int nlines[2];
+};
+
+struct fake_fault {
+    enum spacefs_status st;
+    long http;
+    int count;
+};
+
+struct fake_delay {
+    char id[200];
+    unsigned ms;
+};
+
+struct spacefs_fake {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* log lines appended */
+    char name[64], role[16], org[64];
+    struct fake_space spaces[FAKE_MAX_SPACES];
+    int nspaces;
+    unsigned page_size;
+    unsigned long counts[FAKE_OP_COUNT];
+    struct fake_fault faults[FAKE_OP_COUNT];
+    struct fake_delay delays[FAKE_OP_COUNT];
+    char *last_visit;
+};
+
+struct fake_cancel {
+    volatile int set;
+};
+
+struct spacefs_fake *spacefs_fake_new(void)
+{
+    struct spacefs_fake *f = calloc(1, sizeof(*f));
+
+    if (!f)
+        return NULL;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->cond, NULL);
+    spacefs_fake_whoami(f, "alice", "write", "acme");
+    f->page_size = 2;
+    return f;
+}
+
+void spacefs_fake_free(struct spacefs_fake *f)
+{
+    int i, k, j;
+
+    if (!f)
+        return;
+    for (i = 0; i < f->nspaces; i++)
+        for (k = 0; k < 2; k++) {
+            for (j = 0; j < FAKE_MAX_KV; j++)
+                if (f->spaces[i].kv[k][j].value) {
+                    explicit_bzero(f->spaces[i].kv[k][j].value,
+                                   strlen(f->spaces[i].kv[k][j].value));
+                    free(f->spaces[i].kv[k][j].value);
+                }
+            for (j = 0; j < f->spaces[i].nlines[k]; j++)
+                free(f->spaces[i].lines[k][j]);
+        }
+    free(f->last_visit);
+    pthread_cond_destroy(&f->cond);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+void spacefs_fake_whoami(struct spacefs_fake *f, const char *name, const char *role,
+                         const char *org)
+{
+    pthread_mutex_lock(&f->lock);
+    snprintf(f->name, sizeof(f->name), "%s", name ? name : "");
+    snprintf(f->role, sizeof(f->role), "%s", role ? role : "");
+    snprintf(f->org, sizeof(f->org), "%s", org ? org : "");
+    pthread_mutex_unlock(&f->lock);
+}
+
+static struct fake_space *find(struct spacefs_fake *f, const char *id)
+{
+    int i;
+
+    for (i = 0; i < f->nspaces; i++)
+        if (strcmp(f->spaces[i].id, id) == 0)
+            return &f->spaces[i];
+    return NULL;
+}
+
+void spacefs_fake_add_space(struct spacefs_fake *f, const char *id, const char *stage,
+                            const char *hardware, int64_t sleep)
+{
+    struct fake_space *s;
+
+    pthread_mutex_lock(&f->lock);
+    if (f->nspaces < FAKE_MAX_SPACES) {
+        s = &f->spaces[f->nspaces++];
+        memset(s, 0, sizeof(*s));
+        snprintf(s->id, sizeof(s->id), "%s", id);
+        snprintf(s->stage, sizeof(s->stage), "%s", stage);
+        snprintf(s->hw, sizeof(s->hw), "%s", hardware ? hardware : "");
+        snprintf(s->hw_req, sizeof(s->hw_req), "%s", hardware ? hardware : "");
+        s->sleep = sleep;
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+void spacefs_fake_set_stage(struct spacefs_fake *f, const char *id, const char *stage)
+{
+    struct fake_space *s;
+
+    pthread_mutex_lock(&f->lock);
+    if ((s = find(f, id)))
+        snprintf(s->stage, sizeof(s->stage), "%s", stage);
+    pthread_mutex_unlock(&f->lock);
+}
+
+static struct fake_kv *kv_slot(struct fake_space *s, int k, const char *key, int create)
+{
+    int j;
+
+    for (j = 0; j < FAKE_MAX_KV; j++)
+        if (s->kv[k][j].key[0] && strcmp(s->kv[k][j].key, key) == 0)
+            return &s->kv[k][j];
+    for (j = 0; create && j < FAKE_MAX_KV; j++)
+        if (!s->kv[k][j].key[0]) {
+            snprintf(s->kv[k][j].key, sizeof(s->kv[k][j].key), "%s", key);
+            return &s->kv[k][j];
+        }
+    return NULL;
+}
+
+static void kv_put(struct fake_kv *kv, const char *value, size_t len)
+{
+    if (kv->value) {
+        explicit_bzero(kv->value, strlen(kv->value));
+        free(kv->value);
+    }
+    kv->value = strndup(value, len);
+}
+
+void spacefs_fake_set_kv(struct spacefs_fake *f, const char *id, int secret, const char *key,
+                         const char *value)
+{
+    struct fake_space *s;
+    struct fake_kv *kv;
+
+    pthread_mutex_lock(&f->lock);
+    if ((s = find(f, id)) && (kv = kv_slot(s, secret ? 0 : 1, key, 1)))
+        kv_put(kv, value, strlen(value));
+    pthread_mutex_unlock(&f->lock);
+}
+
+char *spacefs_fake_get_kv(struct spacefs_fake *f, const char *id, int secret, const char *key)
+{
+    struct fake_space *s;
+    struct fake_kv *kv;
+    char *v = NULL;
+
+    pthread_mutex_lock(&f->lock);
+    if ((s = find(f, id)) && (kv = kv_slot(s, secret ? 0 : 1, key, 0)))
+        v = strdup(kv->value ? kv->value : "");
+    pthread_mutex_unlock(&f->lock);
+    return v;
+}
+
+void spacefs_fake_log_append(struct spacefs_fake *f, const char *id, int run, const char *line)
+{
+    struct fake_space *s;
+
+    pthread_mutex_lock(&f->lock);
+    if ((s = find(f, id)) && s->nlines[run] < FAKE_MAX_LINES)
+        s->lines[run][s->nlines[run]++] = strdup(line);
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void spacefs_fake_fault(struct spacefs_fake *f, enum fake_op op, enum spacefs_status st, long http,
+                        int count)
+{
+    pthread_mutex_lock(&f->lock);
+    f->faults[op].st = st;
+    f->faults[op].http = http;
+    f->faults[op].count = count;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void spacefs_fake_delay(struct spacefs_fake *f, enum fake_op op, const char *id, unsigned ms)
+{
+    pthread_mutex_lock(&f->lock);
+    snprintf(f->delays[op].id, sizeof(f->delays[op].id), "%s", id ? id : "");
+    f->delays[op].ms = ms;
+    pthread_mutex_unlock(&f->lock);
+}
+
+unsigned long spacefs_fake_count(struct spacefs_fake *f, enum fake_op op)
+{
+    unsigned long n;
+
+    pthread_mutex_lock(&f->lock);
+    n = f->counts[op];
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+unsigned long spacefs_fake_total(struct spacefs_fake *f)
+{
+    unsigned long n = 0;
+    int i;
+
+    pthread_mutex_lock(&f->lock);
+    for (i = 0; i < FAKE_OP_COUNT; i++)
+        n += f->counts[i];
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+void spacefs_fake_reset_counts(struct spacefs_fake *f)
+{
+    pthread_mutex_lock(&f->lock);
+    memset(f->counts, 0, sizeof(f->counts));
+    pthread_mutex_unlock(&f->lock);
+}
+
+char *spacefs_fake_last_visit(struct spacefs_fake *f)
+{
+    char *v;
+
+    pthread_mutex_lock(&f->lock);
+    v = f->last_visit ? strdup(f->last_visit) : NULL;
+    pthread_mutex_unlock(&f->lock);
+    return v;
+}
+
+/* ---- the backend ops -------------------------------------------------------------------- */
+static void set_err(struct spacefs_error *err, long http, const char *msg)
+{
+    if (!err)
+        return;
+    memset(err, 0, sizeof(*err));
+    err->http_status = http;
+    snprintf(err->message, sizeof(err->message), "%s", msg);
+}
+
+/* Counts the call, applies a scripted delay and fault. Returns with f->lock held. */
+static enum spacefs_status enter_d(struct spacefs_fake *f, enum fake_op op, const char *id,
+                                   unsigned long weight, struct spacefs_error *err, int delay)
+{
+    unsigned ms = 0;
+
+    pthread_mutex_lock(&f->lock);
+    f->counts[op] += weight;
+    if (delay && f->delays[op].ms &&
+        (!f->delays[op].id[0] || (id && !strcmp(f->delays[op].id, id))))
+        ms = f->delays[op].ms;
+    if (ms) {
+        pthread_mutex_unlock(&f->lock);
+        usleep(ms * 1000);
+        pthread_mutex_lock(&f->lock);
+    }
+    if (f->faults[op].count != 0) {
+        if (f->faults[op].count > 0)
+            f->faults[op].count--;
+        set_err(err, f->faults[op].http, "scripted fault");
+        return f->faults[op].st;
+    }
+    return SPACEFS_OK;
+}
+
+static enum spacefs_status enter(struct spacefs_fake *f, enum fake_op op, const char *id,
+                                 unsigned long weight, struct spacefs_error *err)
+{
+    return enter_d(f, op, id, weight, err, 1);
+}
+
+static enum spacefs_status leave(struct spacefs_fake *f, enum spacefs_status st)
+{
+    pthread_mutex_unlock(&f->lock);
+    return st;
+}
+
+static int may_write(struct spacefs_fake *f, const char *id)
+{
+    size_t n = strlen(f->name), o = strlen(f->org);
+
+    if (strcmp(f->role, "read") == 0)
+        return 0;
+    return (n && !strncmp(id, f->name, n) && id[n] == '/') ||
+           (o && !strncmp(id, f->org, o) && id[o] == '/');
+}
+
+static void runtime_of(struct spacefs_runtime *rt, const struct fake_space *s)
+{
+    memset(rt, 0, sizeof(*rt));
+    rt->stage = strdup(s->stage);
+    rt->hardware_current = s->hw[0] ? strdup(s->hw) : NULL;
+    rt->hardware_requested = s->hw_req[0] ? strdup(s->hw_req) : NULL;
+    rt->sleep_seconds = s->sleep;
+}
+
+static char *runtime_json(const struct fake_space *s)
+{
+    char *out = NULL;
+
+    if (asprintf(&out,
+                 "{\n  \"stage\": \"%s\",\n  \"hardware\": {\n    \"current\": \"%s\",\n"
+                 "    \"requested\": \"%s\"\n  },\n  \"gcTimeout\": %lld\n}",
+                 s->stage, s->hw, s->hw_req, (long long)s->sleep) < 0)
+        return NULL;
+    return out;
+}
+
+static enum spacefs_status f_whoami(void *ctx, struct spacefs_whoami *out,
+                                    struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    enum spacefs_status st = enter(f, FAKE_WHOAMI, NULL, 1, err);
+
+    memset(out, 0, sizeof(*out));
+    if (st == SPACEFS_OK) {
+        out->name = strdup(f->name);
+        out->role = strdup(f->role);
+        if (f->org[0] && (out->orgs = calloc(1, sizeof(char *)))) {
+            out->orgs[0] = strdup(f->org);
+            out->orgs_count = 1;
+        }
+    }
+    return leave(f, st);
+}
+
+static enum spacefs_status f_list(void *ctx, const char *author, struct spacefs_space **out,
+                                  size_t *out_count, struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    size_t n = 0, alen = strlen(author), pages;
+    enum spacefs_status st;
+    int i;
+
+    *out = NULL;
+    *out_count = 0;
+    pthread_mutex_lock(&f->lock);
+    for (i = 0; i < f->nspaces; i++)
+        n += !strncmp(f->spaces[i].id, author, alen) && f->spaces[i].id[alen] == '/';
+    pages = n == 0 ? 1 : (n + f->page_size - 1) / f->page_size;
+    pthread_mutex_unlock(&f->lock);
+    if ((st = enter_d(f, FAKE_LIST, NULL, pages, err, 0)) != SPACEFS_OK)
+        return leave(f, st);
+    *out = calloc(n + 1, sizeof(**out));
+    for (i = 0; *out && i < f->nspaces; i++) {
+        struct fake_space *s = &f->spaces[i];
+        struct spacefs_space *sp;
+        if (strncmp(s->id, author, alen) || s->id[alen] != '/')
+            continue;
+        sp = &(*out)[(*out_count)++];
+        sp->id = strdup(s->id);
+        sp->sdk = strdup("docker");
+        sp->last_modified = 1700000000;
+        if (asprintf(&sp->url, "https://%s.fake.space", s->id + alen + 1) < 0)
+            sp->url = NULL;
+        sp->has_runtime = 1;
+        runtime_of(&sp->rt, s);
+    }
+    /* the delay comes after the snapshot: a slow listing returns what was true when it began */
+    if (f->delays[FAKE_LIST].ms) {
+        unsigned ms = f->delays[FAKE_LIST].ms;
+        pthread_mutex_unlock(&f->lock);
+        usleep(ms * 1000);
+        pthread_mutex_lock(&f->lock);
+    }
+    return leave(f, SPACEFS_OK);
+}
+
+static enum spacefs_status f_info(void *ctx, const char *id, char **out_json,
+                                  struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    enum spacefs_status st = enter(f, FAKE_INFO, id, 1, err);
+    struct fake_space *s;
+
+    *out_json = NULL;
+    if (st != SPACEFS_OK)
+        return leave(f, st);
+    if (!(s = find(f, id)))
+        return leave(f, SPACEFS_E_NOT_FOUND);
+    if (asprintf(out_json, "{\n  \"id\": \"%s\",\n  \"sdk\": \"docker\"\n}", s->id) < 0)
+        return leave(f, SPACEFS_E_NOMEM);
+    return leave(f, SPACEFS_OK);
+}
+
+static enum spacefs_status f_runtime(void *ctx, const char *id, struct spacefs_runtime *out,
+                                     char **out_json, struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    enum spacefs_status st = enter(f, FAKE_RUNTIME, id, 1, err);
+    struct fake_space *s;
+
+    if (st != SPACEFS_OK)
+        return leave(f, st);
+    if (!(s = find(f, id)))
+        return leave(f, SPACEFS_E_NOT_FOUND);
+    if (out)
+        runtime_of(out, s);
+    if (out_json)
+        *out_json = runtime_json(s);
+    return leave(f, SPACEFS_OK);
+}
+
+/* Shared by the lifecycle calls: checks and returns the Space, lock held. */
+static enum spacefs_status lifecycle(struct spacefs_fake *f, enum fake_op op, const char *id,
+                                     struct fake_space **out, struct spacefs_error *err)
+{
+    enum spacefs_status st = enter(f, op, id, 1, err);
+
+    *out = NULL;
+    if (st != SPACEFS_OK)
+        return st;
+    if (!(*out = find(f, id)))
+        return SPACEFS_E_NOT_FOUND;
+    if (!may_write(f, id)) {
+        set_err(err, 403, "You don't have the rights to manage this Space");
+        *out = NULL;
+        return SPACEFS_E_FORBIDDEN;
+    }
+    return SPACEFS_OK;
+}
+
+static enum spacefs_status f_restart(void *ctx, const char *id, int factory,
+                                     struct spacefs_runtime *out, struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    struct fake_space *s;
+    enum spacefs_status st = lifecycle(f, FAKE_RESTART, id, &s, err);
+
+    (void)factory;
+    if (st == SPACEFS_OK) {
+        snprintf(s->stage, sizeof(s->stage), "BUILDING");
+        if (out)
+            runtime_of(out, s);
+    }
+    return leave(f, st);
+}
+
+static enum spacefs_status f_pause(void *ctx, const char *id, struct spacefs_runtime *out,
+                                   struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    struct fake_space *s;
+    enum spacefs_status st = lifecycle(f, FAKE_PAUSE, id, &s, err);
+
+    if (st == SPACEFS_OK) {
+        snprintf(s->stage, sizeof(s->stage), "PAUSED");
+        if (out)
+            runtime_of(out, s);
+    }
+    return leave(f, st);
+}
+
+static enum spacefs_status f_hardware(void *ctx, const char *id, const char *flavor,
+                                      struct spacefs_runtime *out, struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    struct fake_space *s;
+    enum spacefs_status st = lifecycle(f, FAKE_HARDWARE, id, &s, err);
+
+    if (st == SPACEFS_OK) {
+        snprintf(s->hw_req, sizeof(s->hw_req), "%s", flavor);
+        snprintf(s->hw, sizeof(s->hw), "%s", flavor);
+        if (out)
+            runtime_of(out, s);
+    }
+    return leave(f, st);
+}
+
+static enum spacefs_status f_sleeptime(void *ctx, const char *id, int64_t seconds,
+                                       struct spacefs_runtime *out, struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    struct fake_space *s;
+    enum spacefs_status st = lifecycle(f, FAKE_SLEEPTIME, id, &s, err);
+
+    if (st == SPACEFS_OK) {
+        s->sleep = seconds;
+        if (out)
+            runtime_of(out, s);
+    }
+    return leave(f, st);
+}
+
+static enum spacefs_status f_flavors(void *ctx, char ***out, size_t *out_count,
+                                     struct spacefs_error *err)
+{
+    static const char *const names[] = {"cpu-basic", "cpu-upgrade", "t4-small", "a10g-large"};
+    struct spacefs_fake *f = ctx;
+    enum spacefs_status st = enter(f, FAKE_FLAVORS, NULL, 1, err);
+    size_t i;
+
+    *out = NULL;
+    *out_count = 0;
+    if (st != SPACEFS_OK)
+        return leave(f, st);
+    if ((*out = calloc(4, sizeof(char *))))
+        for (i = 0; i < 4; i++)
+            (*out)[(*out_count)++] = strdup(names[i]);
+    return leave(f, SPACEFS_OK);
+}
+
+static enum spacefs_status f_visit(void *ctx, const char *url, long *out_http,
+                                   struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    enum spacefs_status st = enter(f, FAKE_VISIT, NULL, 1, err);
+    int i;
+
+    if (st != SPACEFS_OK)
+        return leave(f, st);
+    free(f->last_visit);
+    f->last_visit = strdup(url);
+    *out_http = 200;
+    for (i = 0; i < f->nspaces; i++) {
+        const char *name = strchr(f->spaces[i].id, '/') + 1;
+        char *u = NULL;
+        if (asprintf(&u, "https://%s.fake.space", name) >= 0 && strcmp(u, url) == 0 &&
+            strcmp(f->spaces[i].stage, "STOPPED") == 0)
+            snprintf(f->spaces[i].stage, sizeof(f->spaces[i].stage), "APP_STARTING");
+        free(u);
+    }
+    return leave(f, SPACEFS_OK);
+}
+
+static enum spacefs_status f_kv_list(void *ctx, const char *id, enum spacefs_kv_kind kind,
+                                     struct spacefs_kv **out, size_t *out_count,
+                                     struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    struct fake_space *s;
+    enum spacefs_status st = lifecycle(f, FAKE_KV_LIST, id, &s, err);
+    int j;
+
+    *out = NULL;
+    *out_count = 0;
+    if (st != SPACEFS_OK)
+        return leave(f, st);
+    *out = calloc(FAKE_MAX_KV, sizeof(**out));
+    for (j = 0; *out && j < FAKE_MAX_KV; j++) {
+        struct fake_kv *kv = &s->kv[kind][j];
+        if (!kv->key[0])
+            continue;
+        (*out)[*out_count].key = strdup(kv->key);
+        if (kind == SPACEFS_KV_VARIABLES)
+            (*out)[*out_count].value = strdup(kv->value ? kv->value : "");
+        (*out_count)++;
+    }
+    return leave(f, SPACEFS_OK);
+}
+
+static enum spacefs_status f_kv_set(void *ctx, const char *id, enum spacefs_kv_kind kind,
+                                    const char *key, const char *value, size_t len,
+                                    struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    struct fake_space *s;
+    enum spacefs_status st = lifecycle(f, FAKE_KV_SET, id, &s, err);
+    struct fake_kv *kv;
+
+    if (st != SPACEFS_OK)
+        return leave(f, st);
+    if (!(kv = kv_slot(s, kind, key, 1)))
+        return leave(f, SPACEFS_E_TOO_BIG);
+    kv_put(kv, value, len);
+    return leave(f, SPACEFS_OK);
+}
+
+static enum spacefs_status f_kv_delete(void *ctx, const char *id, enum spacefs_kv_kind kind,
+                                       const char *key, struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    struct fake_space *s;
+    enum spacefs_status st = lifecycle(f, FAKE_KV_DELETE, id, &s, err);
+    struct fake_kv *kv;
+
+    if (st == SPACEFS_OK && (kv = kv_slot(s, kind, key, 0))) {
+        kv_put(kv, "", 0);
+        free(kv->value);
+        memset(kv, 0, sizeof(*kv));
+    }
+    return leave(f, st);
+}
+
+static enum spacefs_status f_logs_fetch(void *ctx, const char *id, enum spacefs_log_kind kind,
+                                        char **out, size_t *out_len, struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    struct fake_space *s;
+    enum spacefs_status st = lifecycle(f, FAKE_LOGS_FETCH, id, &s, err);
+    size_t len = 0;
+    int j;
+
+    *out = NULL;
+    if (st != SPACEFS_OK)
+        return leave(f, st);
+    for (j = 0; j < s->nlines[kind]; j++)
+        len += strlen(s->lines[kind][j]) + 1;
+    if (!(*out = calloc(1, len + 1)))
+        return leave(f, SPACEFS_E_NOMEM);
+    for (j = 0; j < s->nlines[kind]; j++) {
+        strcat(*out, s->lines[kind][j]);
+        strcat(*out, "\n");
+    }
+    *out_len = len;
+    return leave(f, SPACEFS_OK);
+}
+
+/* Like the Hub's SSE stream: replays the log, then waits for new lines until cancelled. Line
+ * i carries timestamp 1000 + i so that a reconnect can be deduplicated. */
+static enum spacefs_status f_logs_follow(void *ctx, const char *id, enum spacefs_log_kind kind,
+                                         spacefs_line_fn on_line, void *payload, void *cancel,
+                                         struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    struct fake_cancel *c = cancel;
+    struct fake_space *s;
+    enum spacefs_status st = lifecycle(f, FAKE_LOGS_FOLLOW, id, &s, err);
+    int next = 0;
+
+    if (st != SPACEFS_OK)
+        return leave(f, st);
+    for (;;) {
+        struct timespec ts;
+        while (next < s->nlines[kind]) {
+            char *line = strdup(s->lines[kind][next]);
+            int stop;
+            next++;
+            pthread_mutex_unlock(&f->lock);
+            stop = line ? on_line(line, strlen(line), 1000 + next - 1, payload) : 0;
+            free(line);
+            pthread_mutex_lock(&f->lock);
+            if (stop)
+                return leave(f, SPACEFS_E_CANCELLED);
+        }
+        if (c->set)
+            return leave(f, SPACEFS_E_CANCELLED);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&f->cond, &f->lock, &ts);
+    }
+}
+
+static void *f_cancel_new(void *ctx)
+{
+    (void)ctx;
+    return calloc(1, sizeof(struct fake_cancel));
+}
+
+static void f_cancel_trigger(void *cancel)
+{
+    ((struct fake_cancel *)cancel)->set = 1;
+}
+
+static void f_cancel_free(void *cancel)
+{
+    free(cancel);
+}
+
+static enum spacefs_status f_create(void *ctx, const char *id, const char *sdk, int is_private,
+                                    struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    enum spacefs_status st = enter(f, FAKE_CREATE, id, 1, err);
+    struct fake_space *s;
+
+    (void)sdk;
+    (void)is_private;
+    if (st != SPACEFS_OK)
+        return leave(f, st);
+    if (!may_write(f, id))
+        return leave(f, SPACEFS_E_FORBIDDEN);
+    if (find(f, id)) {
+        set_err(err, 409, "You already created this space repo");
+        return leave(f, SPACEFS_E_CONFLICT);
+    }
+    if (f->nspaces == FAKE_MAX_SPACES)
+        return leave(f, SPACEFS_E_TOO_BIG);
+    s = &f->spaces[f->nspaces++];
+    memset(s, 0, sizeof(*s));
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    snprintf(s->stage, sizeof(s->stage), "BUILDING");
+    snprintf(s->hw_req, sizeof(s->hw_req), "cpu-basic");
+    s->sleep = 172800;
+    return leave(f, SPACEFS_OK);
+}
+
+static enum spacefs_status f_delete(void *ctx, const char *id, struct spacefs_error *err)
+{
+    struct spacefs_fake *f = ctx;
+    struct fake_space *s;
+    enum spacefs_status st = lifecycle(f, FAKE_DELETE, id, &s, err);
+
+    if (st == SPACEFS_OK) {
+        size_t i = (size_t)(s - f->spaces);
+        int k, j;
+        for (k = 0; k < 2; k++) {
+            for (j = 0; j < FAKE_MAX_KV; j++)
+                free(s->kv[k][j].value);
+            for (j = 0; j < s->nlines[k]; j++)
+                free(s->lines[k][j]);
+        }
+        memmove(s, s + 1, (size_t)(f->nspaces - 1 - (int)i) * sizeof(*s));
+        f->nspaces--;
+    }
+    return leave(f, st);
+}
+
+static void f_budget(void *ctx, struct spacefs_budget *out)
+{
+    struct spacefs_fake *f = ctx;
+
+    memset(out, 0, sizeof(*out));
+    out->requests = spacefs_fake_total(f);
+    out->ratelimit_valid = 1;
+    out->ratelimit_remaining = 1000;
+    out->ratelimit_reset_seconds = 300;
+}
+
+static const char *f_endpoint(void *ctx)
+{
+    (void)ctx;
+    return "fake://hub";
+}
+
+static void f_free(void *ctx)
+{
+    (void)ctx; /* borrowed: the test frees it */
+}
+
+static const struct spacefs_backend_ops fake_ops = {
+    f_whoami,     f_list,           f_info,        f_runtime,    f_restart,
+    f_pause,      f_hardware,       f_sleeptime,   f_flavors,    f_visit,
+    f_kv_list,    f_kv_set,         f_kv_delete,   f_logs_fetch, f_logs_follow,
+    f_cancel_new, f_cancel_trigger, f_cancel_free, f_create,     f_delete,
+    f_budget,     f_endpoint,       f_free};
+
+struct spacefs_backend spacefs_fake_backend(struct spacefs_fake *f)
+{
+    struct spacefs_backend b = {&fake_ops, f};
+
+    return b;
+}

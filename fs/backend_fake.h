@@ -1,0 +1,62 @@
+/* An in-memory Hub behind the backend interface, for unit tests: Spaces with runtimes,
+ * secrets, variables and logs, permissions like the Hub's, per-operation counters, scripted
+ * faults and delays. Shipped with the fs like mountpoint-s3's mock_client. */
+#ifndef SPACEFS_BACKEND_FAKE_H
+#define SPACEFS_BACKEND_FAKE_H
+
+#include "backend.h"
+
+enum fake_op {
+    FAKE_WHOAMI = 0,
+    FAKE_LIST, /* counts pages: ceil(N / page size) per listing, at least 1 */
+    FAKE_INFO,
+    FAKE_RUNTIME,
+    FAKE_RESTART,
+    FAKE_PAUSE,
+    FAKE_HARDWARE,
+    FAKE_SLEEPTIME,
+    FAKE_FLAVORS,
+    FAKE_VISIT,
+    FAKE_KV_LIST,
+    FAKE_KV_SET,
+    FAKE_KV_DELETE,
+    FAKE_LOGS_FETCH,
+    FAKE_LOGS_FOLLOW,
+    FAKE_CREATE,
+    FAKE_DELETE,
+    FAKE_OP_COUNT
+};
+
+struct spacefs_fake;
+
+/* New, empty fake: whoami "alice" (role write, org "acme"), flavors cpu-basic, cpu-upgrade,
+ * t4-small, a10g-large; page size 2. Free with spacefs_fake_free after the fs using it. */
+struct spacefs_fake *spacefs_fake_new(void);
+void spacefs_fake_free(struct spacefs_fake *f);
+/* A backend that borrows f (its free op does nothing). */
+struct spacefs_backend spacefs_fake_backend(struct spacefs_fake *f);
+
+void spacefs_fake_whoami(struct spacefs_fake *f, const char *name, const char *role,
+                         const char *org);
+/* stage e.g. "RUNNING"; sleep -1 never. */
+void spacefs_fake_add_space(struct spacefs_fake *f, const char *id, const char *stage,
+                            const char *hardware, int64_t sleep);
+void spacefs_fake_set_stage(struct spacefs_fake *f, const char *id, const char *stage);
+void spacefs_fake_set_kv(struct spacefs_fake *f, const char *id, int secret, const char *key,
+                         const char *value);
+/* The stored value of a key (new, free() it) or NULL if absent. */
+char *spacefs_fake_get_kv(struct spacefs_fake *f, const char *id, int secret, const char *key);
+void spacefs_fake_log_append(struct spacefs_fake *f, const char *id, int run, const char *line);
+
+/* The next `count` calls of op (-1: all) fail with st (and HTTP status http). */
+void spacefs_fake_fault(struct spacefs_fake *f, enum fake_op op, enum spacefs_status st, long http,
+                        int count);
+/* Calls of op on Space `id` (NULL: any) sleep ms first. */
+void spacefs_fake_delay(struct spacefs_fake *f, enum fake_op op, const char *id, unsigned ms);
+unsigned long spacefs_fake_count(struct spacefs_fake *f, enum fake_op op);
+unsigned long spacefs_fake_total(struct spacefs_fake *f);
+void spacefs_fake_reset_counts(struct spacefs_fake *f);
+/* Last visited URL (new, free() it) or NULL. */
+char *spacefs_fake_last_visit(struct spacefs_fake *f);
+
+#endif

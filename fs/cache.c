@@ -1,0 +1,582 @@
+/* The cache of what the Hub said: whoami, the flavor list, one entry per namespace with its
+ * Spaces (listing + runtime), and per Space its JSON documents and secret/variable names.
+ *
+ * Everything lives under fs->lock, which is never held across a backend call. A listing is
+ * single-flight per namespace (others wait on fs->cond). Entries expire after cfg.ttl_ms,
+ * negative ones too (a namespace with nothing in it, a missing Space). Local writes bump the
+ * namespace's generation and stamp the Space; a listing that started before such a write does
+ * not overwrite what the write installed (the sshfs "wrctr" idea). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_internal.h"
+
+#define NS_MAX 256 /* namespaces remembered; foreign ones are evicted oldest first */
+
+void count_call(struct spacefs_fs *fs, enum spacefs_status st)
+{
+    pthread_mutex_lock(&fs->lock);
+    fs->ctr.backend_calls++;
+    if (st != SPACEFS_OK)
+        fs->ctr.errors++;
+    pthread_mutex_unlock(&fs->lock);
+}
+
+void count_hit(struct spacefs_fs *fs, int hit)
+{
+    pthread_mutex_lock(&fs->lock);
+    if (hit)
+        fs->ctr.cache_hits++;
+    else
+        fs->ctr.cache_misses++;
+    pthread_mutex_unlock(&fs->lock);
+}
+
+int call_failed(struct spacefs_fs *fs, const char *what, const char *id, enum spacefs_status st,
+                const struct spacefs_error *err)
+{
+    int e = spacefs_errno_from_status(st);
+
+    (void)fs;
+    spacefs_log(st == SPACEFS_E_NOT_FOUND ? SPACEFS_INFO : SPACEFS_WARN,
+                "%s %s: %s (HTTP %ld%s%s): %s", what, id ? id : "", spacefs_status_name(st),
+                err->http_status, err->code[0] ? ", " : "", err->code,
+                err->message[0] ? err->message : strerror(e));
+    return -e;
+}
+
+/* ---- whoami ----------------------------------------------------------------------------- */
+static int whoami_copy(struct spacefs_whoami *dst, const struct spacefs_whoami *src)
+{
+    size_t i;
+
+    memset(dst, 0, sizeof(*dst));
+    dst->name = xstrdup(src->name);
+    dst->role = xstrdup(src->role);
+    if (src->orgs_count) {
+        dst->orgs = calloc(src->orgs_count, sizeof(char *));
+        if (!dst->orgs)
+            goto fail;
+        dst->orgs_count = src->orgs_count;
+        for (i = 0; i < src->orgs_count; i++)
+            if (!(dst->orgs[i] = xstrdup(src->orgs[i])))
+                goto fail;
+    }
+    if ((src->name && !dst->name) || (src->role && !dst->role))
+        goto fail;
+    return 0;
+fail:
+    spacefs_whoami_clear(dst);
+    return -ENOMEM;
+}
+
+int whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
+{
+    struct spacefs_whoami w = {0};
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+    int rc = 0;
+
+    pthread_mutex_lock(&fs->lock);
+    while (fs->who_fetching)
+        pthread_cond_wait(&fs->cond, &fs->lock);
+    if (fresh(fs, fs->who_ms, fs->cfg.whoami_ttl_ms)) {
+        fs->ctr.cache_hits++;
+        goto copy;
+    }
+    fs->ctr.cache_misses++;
+    fs->who_fetching = 1;
+    pthread_mutex_unlock(&fs->lock);
+
+    st = fs->be.ops->whoami(fs->be.ctx, &w, &err);
+    count_call(fs, st);
+
+    pthread_mutex_lock(&fs->lock);
+    fs->who_fetching = 0;
+    pthread_cond_broadcast(&fs->cond);
+    if (st == SPACEFS_OK) {
+        spacefs_whoami_clear(&fs->who);
+        fs->who = w;
+        fs->who_ms = now_ms();
+    } else if (st == SPACEFS_E_AUTH) {
+        /* anonymous or a rejected token: no namespaces of our own, remembered like a hit */
+        spacefs_whoami_clear(&fs->who);
+        fs->who_ms = now_ms();
+        call_failed(fs, "whoami", NULL, st, &err);
+    } else if (!fs->who.name) {
+        rc = call_failed(fs, "whoami", NULL, st, &err);
+        goto out;
+    }
+    /* else: the Hub is unreachable but we know who we are: keep the old answer */
+copy:
+    if (out && whoami_copy(out, &fs->who) < 0)
+        rc = -ENOMEM;
+out:
+    pthread_mutex_unlock(&fs->lock);
+    return rc;
+}
+
+static int own_locked(const struct spacefs_fs *fs, const char *ns)
+{
+    size_t i;
+
+    if (fs->who.name && strcmp(fs->who.name, ns) == 0)
+        return 1;
+    for (i = 0; i < fs->who.orgs_count; i++)
+        if (strcmp(fs->who.orgs[i], ns) == 0)
+            return 1;
+    return 0;
+}
+
+int ns_is_own(struct spacefs_fs *fs, const char *ns)
+{
+    int own;
+
+    if (whoami_get(fs, NULL) < 0)
+        return 0;
+    pthread_mutex_lock(&fs->lock);
+    own = own_locked(fs, ns);
+    pthread_mutex_unlock(&fs->lock);
+    return own;
+}
+
+int ns_writable(struct spacefs_fs *fs, const char *ns)
+{
+    int w;
+
+    if (whoami_get(fs, NULL) < 0)
+        return 0;
+    pthread_mutex_lock(&fs->lock);
+    w = own_locked(fs, ns) && !(fs->who.role && strcmp(fs->who.role, "read") == 0);
+    pthread_mutex_unlock(&fs->lock);
+    return w;
+}
+
+/* ---- namespaces and Spaces -------------------------------------------------------------- */
+static void space_ent_free(struct space_ent *se)
+{
+    int k;
+
+    if (!se)
+        return;
+    free(se->name);
+    spacefs_space_clear(&se->sp);
+    free(se->runtime_json);
+    free(se->info_json);
+    for (k = 0; k < 2; k++)
+        kv_entries_free(se->kv[k].items, se->kv[k].count);
+    free(se->last_action);
+    free(se);
+}
+
+static void ns_ent_free(struct ns_ent *e)
+{
+    size_t i;
+
+    for (i = 0; i < e->count; i++)
+        space_ent_free(e->spaces[i]);
+    free(e->spaces);
+    free(e->name);
+    free(e);
+}
+
+struct ns_ent *ns_find_locked(struct spacefs_fs *fs, const char *ns)
+{
+    struct ns_ent *e;
+
+    for (e = fs->nss; e; e = e->next)
+        if (strcmp(e->name, ns) == 0)
+            return e;
+    return NULL;
+}
+
+static void ns_evict_locked(struct spacefs_fs *fs)
+{
+    struct ns_ent **pp, **victim = NULL;
+
+    for (pp = &fs->nss; *pp; pp = &(*pp)->next) {
+        struct ns_ent *e = *pp;
+        if (e->own || e->fetching)
+            continue;
+        if (!victim || e->listed_ms < (*victim)->listed_ms)
+            victim = pp;
+    }
+    if (victim) {
+        struct ns_ent *e = *victim;
+        *victim = e->next;
+        ns_ent_free(e);
+        fs->ns_count--;
+    }
+}
+
+static struct ns_ent *ns_get_locked(struct spacefs_fs *fs, const char *ns)
+{
+    struct ns_ent *e = ns_find_locked(fs, ns);
+
+    if (e)
+        return e;
+    if (fs->ns_count >= NS_MAX)
+        ns_evict_locked(fs);
+    e = calloc(1, sizeof(*e));
+    if (!e || !(e->name = strdup(ns))) {
+        free(e);
+        return NULL;
+    }
+    e->next = fs->nss;
+    fs->nss = e;
+    fs->ns_count++;
+    return e;
+}
+
+static struct space_ent **space_slot_locked(struct ns_ent *e, const char *space)
+{
+    size_t i;
+
+    for (i = 0; e && i < e->count; i++)
+        if (strcmp(e->spaces[i]->name, space) == 0)
+            return &e->spaces[i];
+    return NULL;
+}
+
+struct space_ent *space_find_locked(struct spacefs_fs *fs, const char *ns, const char *space)
+{
+    struct space_ent **slot = space_slot_locked(ns_find_locked(fs, ns), space);
+
+    return slot ? *slot : NULL;
+}
+
+static struct space_ent *space_insert_locked(struct ns_ent *e, const char *name)
+{
+    struct space_ent *se;
+
+    if (e->count == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 16;
+        struct space_ent **v = realloc(e->spaces, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        e->spaces = v;
+        e->cap = cap;
+    }
+    se = calloc(1, sizeof(*se));
+    if (!se || !(se->name = strdup(name))) {
+        free(se);
+        return NULL;
+    }
+    e->spaces[e->count++] = se;
+    return se;
+}
+
+static void space_remove_at_locked(struct ns_ent *e, size_t i)
+{
+    space_ent_free(e->spaces[i]);
+    e->spaces[i] = e->spaces[--e->count];
+}
+
+/* Installs a listing fetched while the generation was gen0. Spaces written locally since then
+ * (stamp > gen0) keep what the write installed; Spaces the Hub no longer lists are dropped
+ * unless they were created locally since then. */
+static void ns_install_locked(struct ns_ent *e, struct spacefs_space *list, size_t count,
+                              uint64_t gen0)
+{
+    int64_t now = now_ms();
+    uint64_t round = ++e->rounds;
+    size_t i, j;
+
+    for (i = 0; i < count; i++) {
+        const char *slash = strchr(list[i].id, '/');
+        const char *name = slash ? slash + 1 : list[i].id;
+        struct space_ent **slot = space_slot_locked(e, name);
+        struct space_ent *se = slot ? *slot : space_insert_locked(e, name);
+        if (!se)
+            continue;
+        se->seen = round;
+        if (se->stamp > gen0)
+            continue;
+        spacefs_space_clear(&se->sp);
+        se->sp = list[i];
+        memset(&list[i], 0, sizeof(list[i]));
+        se->rt_ms = se->sp.has_runtime ? now : 0;
+    }
+    for (j = e->count; j-- > 0;)
+        if (e->spaces[j]->seen != round && e->spaces[j]->stamp <= gen0)
+            space_remove_at_locked(e, j);
+}
+
+int ns_ensure(struct spacefs_fs *fs, const char *ns)
+{
+    struct spacefs_space *list = NULL;
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+    struct ns_ent *e;
+    size_t count = 0;
+    uint64_t gen0;
+    int own, rc = 0;
+
+    own = ns_is_own(fs, ns); /* before the lock: may call whoami */
+    pthread_mutex_lock(&fs->lock);
+    for (;;) {
+        if (!(e = ns_get_locked(fs, ns))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        e->own = own;
+        if (fresh(fs, e->listed_ms, fs->cfg.ttl_ms)) {
+            fs->ctr.cache_hits++;
+            rc = e->exists ? 0 : -ENOENT;
+            goto out;
+        }
+        if (!e->fetching)
+            break;
+        pthread_cond_wait(&fs->cond, &fs->lock);
+    }
+    fs->ctr.cache_misses++;
+    e->fetching = 1;
+    gen0 = e->gen;
+    pthread_mutex_unlock(&fs->lock);
+
+    st = fs->be.ops->list_spaces(fs->be.ctx, ns, &list, &count, &err);
+    count_call(fs, st);
+
+    pthread_mutex_lock(&fs->lock);
+    e = ns_find_locked(fs, ns); /* a fetching entry is never evicted */
+    e->fetching = 0;
+    pthread_cond_broadcast(&fs->cond);
+    if (st != SPACEFS_OK) {
+        rc = call_failed(fs, "list Spaces of", ns, st, &err);
+        goto out;
+    }
+    ns_install_locked(e, list, count, gen0);
+    e->listed_ms = now_ms();
+    e->exists = own || e->count > 0;
+    rc = e->exists ? 0 : -ENOENT;
+out:
+    pthread_mutex_unlock(&fs->lock);
+    spacefs_spaces_free(list, count);
+    return rc;
+}
+
+int space_ensure(struct spacefs_fs *fs, const struct node *n)
+{
+    struct spacefs_runtime rt = {0};
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+    struct space_ent *se;
+    int rc;
+
+    if ((rc = ns_ensure(fs, n->ns)) < 0)
+        return rc;
+    pthread_mutex_lock(&fs->lock);
+    se = space_find_locked(fs, n->ns, n->space);
+    if (!se || (se->sp.has_runtime && fresh(fs, se->rt_ms, fs->cfg.ttl_ms))) {
+        pthread_mutex_unlock(&fs->lock);
+        return se ? 0 : -ENOENT;
+    }
+    fs->ctr.cache_misses++;
+    pthread_mutex_unlock(&fs->lock);
+
+    /* listed, but its runtime was invalidated by an action or it was just created */
+    st = fs->be.ops->runtime(fs->be.ctx, n->id, &rt, NULL, &err);
+    count_call(fs, st);
+    if (st != SPACEFS_OK)
+        return call_failed(fs, "runtime of", n->id, st, &err);
+    pthread_mutex_lock(&fs->lock);
+    if ((se = space_find_locked(fs, n->ns, n->space))) {
+        spacefs_runtime_clear(&se->sp.rt);
+        se->sp.rt = rt;
+        memset(&rt, 0, sizeof(rt));
+        se->sp.has_runtime = 1;
+        se->rt_ms = now_ms();
+    }
+    pthread_mutex_unlock(&fs->lock);
+    spacefs_runtime_clear(&rt);
+    return se ? 0 : -ENOENT;
+}
+
+/* Stamps a Space as written locally now; returns its entry (NULL if not cached). */
+static struct space_ent *space_touch_locked(struct spacefs_fs *fs, const struct node *n)
+{
+    struct ns_ent *e = ns_find_locked(fs, n->ns);
+    struct space_ent **slot = space_slot_locked(e, n->space);
+
+    if (!slot)
+        return NULL;
+    (*slot)->stamp = ++e->gen;
+    return *slot;
+}
+
+void space_runtime_update(struct spacefs_fs *fs, const struct node *n, struct spacefs_runtime *rt)
+{
+    struct space_ent *se;
+
+    pthread_mutex_lock(&fs->lock);
+    if ((se = space_touch_locked(fs, n))) {
+        spacefs_runtime_clear(&se->sp.rt);
+        se->sp.rt = *rt;
+        memset(rt, 0, sizeof(*rt));
+        se->sp.has_runtime = 1;
+        se->rt_ms = now_ms();
+        se->runtime_json_ms = 0;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    spacefs_runtime_clear(rt);
+}
+
+void space_runtime_invalidate(struct spacefs_fs *fs, const struct node *n)
+{
+    struct space_ent *se;
+
+    pthread_mutex_lock(&fs->lock);
+    if ((se = space_touch_locked(fs, n))) {
+        se->rt_ms = 0;
+        se->runtime_json_ms = 0;
+        se->info_json_ms = 0;
+    }
+    pthread_mutex_unlock(&fs->lock);
+}
+
+void space_set_action(struct spacefs_fs *fs, const struct node *n, const char *line)
+{
+    struct space_ent *se;
+    char *copy = xstrdup(line);
+
+    pthread_mutex_lock(&fs->lock);
+    if ((se = space_find_locked(fs, n->ns, n->space))) {
+        free(se->last_action);
+        se->last_action = copy;
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    free(copy);
+}
+
+void space_add_local(struct spacefs_fs *fs, const char *ns, const char *space)
+{
+    struct ns_ent *e;
+    struct space_ent *se;
+
+    pthread_mutex_lock(&fs->lock);
+    if ((e = ns_get_locked(fs, ns)) && !space_slot_locked(e, space) &&
+        (se = space_insert_locked(e, space))) {
+        se->sp.id = xasprintf("%s/%s", ns, space);
+        se->stamp = ++e->gen;
+        e->exists = 1;
+    }
+    pthread_mutex_unlock(&fs->lock);
+}
+
+void space_remove_local(struct spacefs_fs *fs, const char *ns, const char *space)
+{
+    struct ns_ent *e;
+    size_t i;
+
+    pthread_mutex_lock(&fs->lock);
+    if ((e = ns_find_locked(fs, ns))) {
+        e->gen++;
+        for (i = 0; i < e->count; i++)
+            if (strcmp(e->spaces[i]->name, space) == 0) {
+                space_remove_at_locked(e, i);
+                break;
+            }
+        e->listed_ms = 0; /* the next look relists */
+    }
+    pthread_mutex_unlock(&fs->lock);
+}
+
+int space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **out)
+{
+    struct spacefs_runtime rt = {0};
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+    struct space_ent *se;
+    char *json = NULL;
+    int rc;
+
+    *out = NULL;
+    if ((rc = ns_ensure(fs, n->ns)) < 0)
+        return rc;
+    pthread_mutex_lock(&fs->lock);
+    se = space_find_locked(fs, n->ns, n->space);
+    if (!se) {
+        pthread_mutex_unlock(&fs->lock);
+        return -ENOENT;
+    }
+    if (fresh(fs, runtime ? se->runtime_json_ms : se->info_json_ms, fs->cfg.ttl_ms)) {
+        fs->ctr.cache_hits++;
+        *out = xstrdup(runtime ? se->runtime_json : se->info_json);
+        pthread_mutex_unlock(&fs->lock);
+        return *out ? 0 : -ENOMEM;
+    }
+    fs->ctr.cache_misses++;
+    pthread_mutex_unlock(&fs->lock);
+
+    if (runtime)
+        st = fs->be.ops->runtime(fs->be.ctx, n->id, &rt, &json, &err);
+    else
+        st = fs->be.ops->space_info(fs->be.ctx, n->id, &json, &err);
+    count_call(fs, st);
+    if (st != SPACEFS_OK)
+        return call_failed(fs, runtime ? "runtime of" : "info of", n->id, st, &err);
+
+    pthread_mutex_lock(&fs->lock);
+    if ((se = space_find_locked(fs, n->ns, n->space))) {
+        char **slot = runtime ? &se->runtime_json : &se->info_json;
+        free(*slot);
+        *slot = xstrdup(json);
+        if (runtime) {
+            se->runtime_json_ms = now_ms();
+            spacefs_runtime_clear(&se->sp.rt);
+            se->sp.rt = rt;
+            memset(&rt, 0, sizeof(rt));
+            se->sp.has_runtime = 1;
+            se->rt_ms = se->runtime_json_ms;
+        } else {
+            se->info_json_ms = now_ms();
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    spacefs_runtime_clear(&rt);
+    *out = json;
+    return 0;
+}
+
+int flavor_known(struct spacefs_fs *fs, const char *flavor)
+{
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+    char **list = NULL;
+    size_t count = 0, i;
+    int found = 0;
+
+    pthread_mutex_lock(&fs->lock);
+    if (!fresh(fs, fs->flavors_ms, fs->cfg.flavors_ttl_ms)) {
+        fs->ctr.cache_misses++;
+        pthread_mutex_unlock(&fs->lock);
+        st = fs->be.ops->list_flavors(fs->be.ctx, &list, &count, &err);
+        count_call(fs, st);
+        if (st != SPACEFS_OK)
+            return call_failed(fs, "list flavors", NULL, st, &err);
+        pthread_mutex_lock(&fs->lock);
+        spacefs_strv_free(fs->flavors, fs->flavors_count);
+        fs->flavors = list;
+        fs->flavors_count = count;
+        fs->flavors_ms = now_ms();
+    } else {
+        fs->ctr.cache_hits++;
+    }
+    for (i = 0; i < fs->flavors_count && !found; i++)
+        found = strcmp(fs->flavors[i], flavor) == 0;
+    pthread_mutex_unlock(&fs->lock);
+    return found;
+}
+
+void cache_free(struct spacefs_fs *fs)
+{
+    while (fs->nss) {
+        struct ns_ent *e = fs->nss;
+        fs->nss = e->next;
+        ns_ent_free(e);
+    }
+    spacefs_strv_free(fs->flavors, fs->flavors_count);
+    spacefs_whoami_clear(&fs->who);
+}

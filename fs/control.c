@@ -1,0 +1,217 @@
+/* The writable files of a Space: control (restart, rebuild, pause, wakeup, ping, delete),
+ * hardware and sleeptime. Input is checked before anything is sent: a word we do not know is
+ * EINVAL with no request. The Hub's error reaches the writer as the write(2)'s errno, the log
+ * says why, and reading control shows the last action, its time and its result. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs_internal.h"
+
+int one_word(char *out, size_t size, const char *buf, size_t len)
+{
+    if (len > 0 && buf[len - 1] == '\n')
+        len--;
+    if (len == 0 || len >= size || memchr(buf, '\0', len) || memchr(buf, '\n', len))
+        return -EINVAL;
+    memcpy(out, buf, len);
+    out[len] = '\0';
+    return 0;
+}
+
+/* Remembers "<action> <time> ok|failed: …" for reading control. */
+static void record(struct spacefs_fs *fs, const struct node *n, const char *action, int rc,
+                   const char *detail)
+{
+    char when[32], *line;
+
+    format_time(when, sizeof(when), (int64_t)time(NULL));
+    if (rc == 0)
+        line = xasprintf("%s %s ok%s%s\n", action, when, detail ? " " : "", detail ? detail : "");
+    else
+        line = xasprintf("%s %s failed: %s%s%s\n", action, when, strerror(-rc), detail ? ": " : "",
+                         detail ? detail : "");
+    if (line)
+        space_set_action(fs, n, line);
+    free(line);
+}
+
+/* The stage we know for n, fresh; *out new or NULL. */
+static int current_stage(struct spacefs_fs *fs, const struct node *n, char **out, char **url)
+{
+    struct space_ent *se;
+    int rc;
+
+    *out = NULL;
+    *url = NULL;
+    if ((rc = space_ensure(fs, n)) < 0)
+        return rc;
+    pthread_mutex_lock(&fs->lock);
+    if ((se = space_find_locked(fs, n->ns, n->space))) {
+        *out = xstrdup(se->sp.rt.stage);
+        *url = xstrdup(se->sp.url);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return se ? 0 : -ENOENT;
+}
+
+static int do_visit(struct spacefs_fs *fs, const struct node *n, const char *url, char *detail,
+                    size_t dsize)
+{
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+    long http = 0;
+
+    if (!url) {
+        snprintf(detail, dsize, "the Hub gave no app URL");
+        return -ENOENT;
+    }
+    st = fs->be.ops->visit(fs->be.ctx, url, &http, &err);
+    count_call(fs, st);
+    if (st != SPACEFS_OK) {
+        snprintf(detail, dsize, "%s", err.message[0] ? err.message : spacefs_status_name(st));
+        return call_failed(fs, "visit app of", n->id, st, &err);
+    }
+    snprintf(detail, dsize, "HTTP %ld", http);
+    space_runtime_invalidate(fs, n); /* a visit may wake it: read the stage anew */
+    return 0;
+}
+
+/* restart/rebuild/pause: the Hub answers with the new runtime, which refreshes status. */
+static int do_lifecycle(struct spacefs_fs *fs, const struct node *n, const char *word, char *detail,
+                        size_t dsize)
+{
+    struct spacefs_runtime rt = {0};
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+
+    if (strcmp(word, "pause") == 0)
+        st = fs->be.ops->pause(fs->be.ctx, n->id, &rt, &err);
+    else
+        st = fs->be.ops->restart(fs->be.ctx, n->id, strcmp(word, "rebuild") == 0, &rt, &err);
+    count_call(fs, st);
+    if (st != SPACEFS_OK) {
+        snprintf(detail, dsize, "%s", err.message[0] ? err.message : spacefs_status_name(st));
+        return call_failed(fs, word, n->id, st, &err);
+    }
+    snprintf(detail, dsize, "%s", rt.stage ? rt.stage : "");
+    if (rt.stage)
+        space_runtime_update(fs, n, &rt);
+    else
+        space_runtime_invalidate(fs, n);
+    spacefs_runtime_clear(&rt);
+    return 0;
+}
+
+static int do_delete(struct spacefs_fs *fs, const struct node *n, char *detail, size_t dsize)
+{
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+
+    st = fs->be.ops->delete_space(fs->be.ctx, n->id, &err);
+    count_call(fs, st);
+    if (st != SPACEFS_OK) {
+        snprintf(detail, dsize, "%s", err.message[0] ? err.message : spacefs_status_name(st));
+        return call_failed(fs, "delete", n->id, st, &err);
+    }
+    spacefs_log(SPACEFS_INFO, "deleted Space %s", n->id);
+    space_remove_local(fs, n->ns, n->space);
+    return 0;
+}
+
+int control_execute(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len)
+{
+    char cmd[CMD_MAX], detail[SPACEFS_ERR_MSG_MAX] = "";
+    char *stage = NULL, *url = NULL;
+    int rc;
+
+    if (one_word(cmd, sizeof(cmd), buf, len) < 0)
+        return -EINVAL;
+    if (strncmp(cmd, "delete ", 7) == 0) {
+        /* the deliberate way: the full id typed again, as a confirmation */
+        if (strcmp(cmd + 7, n->id) != 0)
+            return -EINVAL;
+        rc = do_delete(fs, n, detail, sizeof(detail));
+        if (rc < 0)
+            record(fs, n, "delete", rc, detail);
+        return rc;
+    }
+    if (strcmp(cmd, "restart") == 0 || strcmp(cmd, "rebuild") == 0 || strcmp(cmd, "pause") == 0) {
+        rc = do_lifecycle(fs, n, cmd, detail, sizeof(detail));
+    } else if (strcmp(cmd, "ping") == 0) {
+        if ((rc = current_stage(fs, n, &stage, &url)) == 0)
+            rc = do_visit(fs, n, url, detail, sizeof(detail));
+    } else if (strcmp(cmd, "wakeup") == 0) {
+        /* paused Spaces only wake by a restart; sleeping ones by a visit (gentler: no rebuild) */
+        if ((rc = current_stage(fs, n, &stage, &url)) == 0) {
+            if (stage && strcmp(stage, "PAUSED") == 0)
+                rc = do_lifecycle(fs, n, "restart", detail, sizeof(detail));
+            else
+                rc = do_visit(fs, n, url, detail, sizeof(detail));
+        }
+    } else {
+        return -EINVAL;
+    }
+    record(fs, n, cmd, rc, detail[0] ? detail : NULL);
+    free(stage);
+    free(url);
+    return rc;
+}
+
+int hardware_write(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len)
+{
+    struct spacefs_runtime rt = {0};
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+    char flavor[64];
+    size_t i;
+    int rc;
+
+    if (one_word(flavor, sizeof(flavor), buf, len) < 0)
+        return -EINVAL;
+    for (i = 0; flavor[i]; i++)
+        if (!((flavor[i] >= 'a' && flavor[i] <= 'z') || (flavor[i] >= '0' && flavor[i] <= '9') ||
+              flavor[i] == '-'))
+            return -EINVAL;
+    if ((rc = flavor_known(fs, flavor)) <= 0) {
+        if (rc == 0)
+            spacefs_log(SPACEFS_WARN, "hardware %s: unknown flavor '%s'", n->id, flavor);
+        return rc == 0 ? -EINVAL : rc;
+    }
+    st = fs->be.ops->set_hardware(fs->be.ctx, n->id, flavor, &rt, &err);
+    count_call(fs, st);
+    if (st != SPACEFS_OK)
+        return call_failed(fs, "request hardware for", n->id, st, &err);
+    space_runtime_update(fs, n, &rt);
+    return 0;
+}
+
+int sleeptime_write(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len)
+{
+    struct spacefs_runtime rt = {0};
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+    char word[32], *end;
+    long long secs;
+
+    if (one_word(word, sizeof(word), buf, len) < 0)
+        return -EINVAL;
+    if (strcmp(word, "never") == 0) {
+        secs = -1;
+    } else {
+        if (word[0] < '0' || word[0] > '9')
+            return -EINVAL;
+        errno = 0;
+        secs = strtoll(word, &end, 10);
+        if (errno || *end || secs <= 0)
+            return -EINVAL;
+    }
+    st = fs->be.ops->set_sleeptime(fs->be.ctx, n->id, (int64_t)secs, &rt, &err);
+    count_call(fs, st);
+    if (st != SPACEFS_OK)
+        return call_failed(fs, "set sleep time of", n->id, st, &err);
+    space_runtime_update(fs, n, &rt);
+    return 0;
+}

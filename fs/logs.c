@@ -1,0 +1,315 @@
+/* logs/build and logs/run. One follow stream per open log, shared by the handles that have it
+ * open. Opening waits until the stream has delivered what the Hub had buffered (the stream goes
+ * quiet for QUIET_MS, or ends), so `cat` prints that and ends at EOF; afterwards the stream keeps
+ * appending, so the file's size grows and `tail -f` (which polls st_size on FUSE) sees new lines.
+ * A stream the Hub closes is reopened with backoff; the replayed lines are skipped by timestamp.
+ * Memory is bounded: past cfg.log_cap the oldest bytes are dropped (reads below start there). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs_internal.h"
+
+#define QUIET_MS      400
+#define SETTLE_MAX_MS 15000
+#define RECONNECT_MS  1000
+#define RECONNECT_MAX 30000
+
+struct logstate {
+    pthread_cond_t cond; /* with lb->lock: new data, settled, ended */
+    int settled;         /* the backlog is in */
+    int stop;
+    int attempts;           /* streams opened */
+    enum spacefs_status st; /* of the last stream that ended */
+    struct spacefs_error err;
+    int64_t started_ms, last_line_ms;
+    int replaying;
+    size_t replay_seen;
+    size_t lines_at_last_ts;
+};
+
+static struct logstate *ls_of(struct logbuf *lb)
+{
+    return (struct logstate *)(lb + 1);
+}
+
+static void append_locked(struct logbuf *lb, const char *line, size_t len)
+{
+    size_t need = len + 1;
+
+    if (need > lb->max) {
+        line += need - lb->max;
+        len = lb->max - 1;
+        need = lb->max;
+    }
+    if (lb->len + need > lb->max) {
+        size_t drop = lb->len + need - lb->max;
+        memmove(lb->data, lb->data + drop, lb->len - drop);
+        lb->len -= drop;
+        lb->base += drop;
+    }
+    if (lb->len + need > lb->cap) {
+        size_t cap = lb->cap ? lb->cap : 4096;
+        char *d;
+        while (cap < lb->len + need)
+            cap *= 2;
+        if (cap > lb->max)
+            cap = lb->max;
+        if (!(d = realloc(lb->data, cap)))
+            return;
+        lb->data = d;
+        lb->cap = cap;
+    }
+    memcpy(lb->data + lb->len, line, len);
+    lb->data[lb->len + len] = '\n';
+    lb->len += need;
+}
+
+static int on_line(const char *line, size_t len, int64_t ts, void *payload)
+{
+    struct logbuf *lb = payload;
+    struct logstate *ls = ls_of(lb);
+    int stop;
+
+    pthread_mutex_lock(&lb->lock);
+    if ((stop = ls->stop))
+        goto out;
+    if (ls->replaying && ts > 0) {
+        if (ts < lb->last_ts)
+            goto out;
+        if (ts == lb->last_ts && ls->replay_seen < ls->lines_at_last_ts) {
+            ls->replay_seen++;
+            goto out;
+        }
+    }
+    ls->replaying = 0;
+    append_locked(lb, line, len);
+    if (ts > 0 && ts == lb->last_ts) {
+        ls->lines_at_last_ts++;
+    } else if (ts > 0) {
+        lb->last_ts = ts;
+        ls->lines_at_last_ts = 1;
+    }
+    ls->last_line_ms = now_ms();
+    pthread_cond_broadcast(&ls->cond);
+out:
+    pthread_mutex_unlock(&lb->lock);
+    return stop;
+}
+
+static void wait_ms_locked(struct logbuf *lb, int64_t ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&ls_of(lb)->cond, &lb->lock, &ts);
+}
+
+static void *follow_thread(void *arg)
+{
+    struct logbuf *lb = arg;
+    struct logstate *ls = ls_of(lb);
+    struct spacefs_fs *fs = lb->fs;
+    int64_t delay = RECONNECT_MS;
+
+    for (;;) {
+        struct spacefs_error err = {0};
+        enum spacefs_status st;
+
+        st = fs->be.ops->logs_follow(fs->be.ctx, lb->id, lb->kind, on_line, lb, lb->cancel, &err);
+        count_call(fs, st);
+        pthread_mutex_lock(&lb->lock);
+        ls->attempts++;
+        ls->st = st;
+        ls->err = err;
+        pthread_cond_broadcast(&ls->cond);
+        if (ls->stop) {
+            pthread_mutex_unlock(&lb->lock);
+            break;
+        }
+        if (st != SPACEFS_OK && ls->settled)
+            call_failed(fs, "follow log of", lb->id, st, &err);
+        /* the Hub closed the stream (or it failed): reopen it, skipping what it replays */
+        wait_ms_locked(lb, delay);
+        delay = delay * 2 > RECONNECT_MAX ? RECONNECT_MAX : delay * 2;
+        ls->replaying = 1;
+        ls->replay_seen = 0;
+        if (ls->stop) {
+            pthread_mutex_unlock(&lb->lock);
+            break;
+        }
+        pthread_mutex_unlock(&lb->lock);
+    }
+    return NULL;
+}
+
+static void logbuf_free(struct spacefs_fs *fs, struct logbuf *lb)
+{
+    struct logstate *ls = ls_of(lb);
+
+    if (lb->thread_started) {
+        pthread_mutex_lock(&lb->lock);
+        ls->stop = 1;
+        pthread_cond_broadcast(&ls->cond);
+        pthread_mutex_unlock(&lb->lock);
+        fs->be.ops->cancel_trigger(lb->cancel);
+        pthread_join(lb->thread, NULL);
+    }
+    if (lb->cancel)
+        fs->be.ops->cancel_free(lb->cancel);
+    pthread_cond_destroy(&ls->cond);
+    pthread_mutex_destroy(&lb->lock);
+    free(lb->data);
+    free(lb->id);
+    free(lb);
+}
+
+static struct logbuf *logbuf_new(struct spacefs_fs *fs, const struct node *n)
+{
+    struct logbuf *lb = calloc(1, sizeof(*lb) + sizeof(struct logstate));
+    pthread_condattr_t ca;
+
+    if (!lb)
+        return NULL;
+    pthread_mutex_init(&lb->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ls_of(lb)->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    lb->fs = fs;
+    lb->kind = n->log;
+    lb->max = fs->cfg.log_cap;
+    lb->refs = 1;
+    lb->id = strdup(n->id);
+    lb->cancel = fs->be.ops->cancel_new(fs->be.ctx);
+    if (!lb->id || !lb->cancel) {
+        logbuf_free(fs, lb);
+        return NULL;
+    }
+    ls_of(lb)->started_ms = now_ms();
+    if (pthread_create(&lb->thread, NULL, follow_thread, lb) != 0) {
+        logbuf_free(fs, lb);
+        return NULL;
+    }
+    lb->thread_started = 1;
+    return lb;
+}
+
+/* Waits until the backlog is in. 0, or the error of a stream that failed before any line. */
+static int logbuf_settle(struct spacefs_fs *fs, struct logbuf *lb)
+{
+    struct logstate *ls = ls_of(lb);
+    int rc = 0;
+
+    pthread_mutex_lock(&lb->lock);
+    while (!ls->settled) {
+        int64_t now = now_ms();
+        int64_t last = ls->last_line_ms ? ls->last_line_ms : ls->started_ms;
+        if (ls->attempts > 0 || now - last >= QUIET_MS || now - ls->started_ms >= SETTLE_MAX_MS) {
+            ls->settled = 1;
+            if (ls->attempts > 0 && ls->st != SPACEFS_OK && lb->len == 0 && lb->base == 0) {
+                struct spacefs_error err = ls->err;
+                enum spacefs_status st = ls->st;
+                pthread_mutex_unlock(&lb->lock);
+                rc = call_failed(fs, "read log of", lb->id, st, &err);
+                pthread_mutex_lock(&lb->lock);
+                ls->settled = 0; /* a later open tries again */
+                ls->started_ms = now_ms();
+            }
+            pthread_cond_broadcast(&ls->cond);
+            break;
+        }
+        wait_ms_locked(lb, 50);
+    }
+    pthread_mutex_unlock(&lb->lock);
+    return rc;
+}
+
+int logbuf_open(struct spacefs_fs *fs, const struct node *n, struct logbuf **out)
+{
+    struct logbuf *lb, *mine = NULL;
+    int rc;
+
+    *out = NULL;
+    pthread_mutex_lock(&fs->lock);
+    for (lb = fs->logs; lb; lb = lb->next)
+        if (lb->kind == n->log && strcmp(lb->id, n->id) == 0)
+            break;
+    if (lb) {
+        lb->refs++;
+    } else if ((mine = logbuf_new(fs, n))) {
+        mine->next = fs->logs;
+        fs->logs = lb = mine;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    if (!lb)
+        return -ENOMEM;
+    if ((rc = logbuf_settle(fs, lb)) < 0) {
+        logbuf_release(fs, lb);
+        return rc;
+    }
+    *out = lb;
+    return 0;
+}
+
+void logbuf_release(struct spacefs_fs *fs, struct logbuf *lb)
+{
+    struct logbuf **pp;
+    int last;
+
+    if (!lb)
+        return;
+    pthread_mutex_lock(&fs->lock);
+    last = --lb->refs == 0;
+    if (last)
+        for (pp = &fs->logs; *pp; pp = &(*pp)->next)
+            if (*pp == lb) {
+                *pp = lb->next;
+                break;
+            }
+    pthread_mutex_unlock(&fs->lock);
+    if (last)
+        logbuf_free(fs, lb); /* joins the follow thread: no lock held */
+}
+
+long logbuf_read(struct logbuf *lb, char *buf, size_t size, int64_t off)
+{
+    uint64_t o = off < 0 ? 0 : (uint64_t)off;
+    size_t n = 0;
+
+    pthread_mutex_lock(&lb->lock);
+    if (o < lb->base)
+        o = lb->base;
+    if (o < lb->base + lb->len) {
+        n = (size_t)(lb->base + lb->len - o);
+        if (n > size)
+            n = size;
+        memcpy(buf, lb->data + (o - lb->base), n);
+    }
+    pthread_mutex_unlock(&lb->lock);
+    return (long)n;
+}
+
+uint64_t logbuf_size(struct spacefs_fs *fs, const struct node *n)
+{
+    struct logbuf *lb;
+    uint64_t size = 0;
+
+    pthread_mutex_lock(&fs->lock);
+    for (lb = fs->logs; lb; lb = lb->next)
+        if (lb->kind == n->log && strcmp(lb->id, n->id) == 0) {
+            pthread_mutex_lock(&lb->lock);
+            size = lb->base + lb->len;
+            pthread_mutex_unlock(&lb->lock);
+            break;
+        }
+    pthread_mutex_unlock(&fs->lock);
+    return size;
+}

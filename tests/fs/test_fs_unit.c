@@ -1,0 +1,627 @@
+/* Unit tests of the filesystem logic on the fake backend (label unit): path rules, caches and
+ * request budgets, control/hardware/sleeptime parsing, secrets and variables, errno mapping,
+ * concurrency and the generation counter, logs. No kernel mount. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend_fake.h"
+#include "fs.h"
+
+static int passed, failed;
+
+#define CHECK(name, cond)                                                                          \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            printf("FAIL - %s (%s:%d)\n", name, __FILE__, __LINE__);                               \
+        }                                                                                          \
+    } while (0)
+#define CHECK_EQ(name, want, got)                                                                  \
+    do {                                                                                           \
+        long w_ = (long)(want), g_ = (long)(got);                                                  \
+        if (w_ == g_) {                                                                            \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            printf("FAIL - %s: expected %ld, got %ld (%s:%d)\n", name, w_, g_, __FILE__,           \
+                   __LINE__);                                                                      \
+        }                                                                                          \
+    } while (0)
+#define CHECK_STR(name, want, got)                                                                 \
+    do {                                                                                           \
+        const char *w_ = (want), *g_ = (got);                                                      \
+        if (g_ && strcmp(w_, g_) == 0) {                                                           \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            printf("FAIL - %s: expected [%s], got [%s] (%s:%d)\n", name, w_, g_ ? g_ : "(null)",   \
+                   __FILE__, __LINE__);                                                            \
+        }                                                                                          \
+    } while (0)
+
+struct env {
+    struct spacefs_fake *fake;
+    struct spacefs_fs *fs;
+};
+
+static void env_open(struct env *e, unsigned ttl_ms)
+{
+    struct spacefs_config cfg;
+
+    spacefs_config_init(&cfg);
+    cfg.ttl_ms = ttl_ms;
+    e->fake = spacefs_fake_new();
+    spacefs_fake_add_space(e->fake, "alice/chat", "RUNNING", "cpu-basic", 172800);
+    spacefs_fake_add_space(e->fake, "alice/notes", "PAUSED", "t4-small", 3600);
+    spacefs_fake_add_space(e->fake, "alice/sleepy", "STOPPED", "cpu-basic", -1);
+    spacefs_fake_add_space(e->fake, "alice/four", "RUNNING", "cpu-basic", 172800);
+    spacefs_fake_add_space(e->fake, "alice/five", "BUILDING", "cpu-basic", 172800);
+    spacefs_fake_add_space(e->fake, "acme/dashboard", "RUNNING", NULL, 0);
+    spacefs_fake_add_space(e->fake, "gradio/hello", "RUNNING", "cpu-basic", 172800);
+    spacefs_fake_set_kv(e->fake, "alice/chat", 1, "OPENAI_API_KEY", "sk-test");
+    spacefs_fake_set_kv(e->fake, "alice/chat", 0, "MODEL", "gpt2");
+    if (spacefs_fs_new(&e->fs, &cfg, spacefs_fake_backend(e->fake)) < 0)
+        abort();
+}
+
+static void env_close(struct env *e)
+{
+    spacefs_fs_free(e->fs);
+    spacefs_fake_free(e->fake);
+}
+
+/* Reads a whole file through open/read/release; returns -errno or the length. */
+static long slurp(struct spacefs_fs *fs, const char *path, char *buf, size_t size)
+{
+    struct spacefs_handle *h;
+    long n, total = 0;
+    int rc;
+
+    if ((rc = spacefs_fs_open(fs, path, O_RDONLY, &h)) < 0)
+        return rc;
+    while ((n = spacefs_fs_read(fs, h, buf + total, size - 1 - (size_t)total, total)) > 0)
+        total += n;
+    buf[total] = '\0';
+    spacefs_fs_release(fs, h);
+    return n < 0 ? n : total;
+}
+
+/* Writes one buffer as `echo`/`printf` would: open(O_WRONLY|O_TRUNC[|O_CREAT]), write, close. */
+static long put(struct spacefs_fs *fs, const char *path, const char *data, int create)
+{
+    struct spacefs_handle *h;
+    long n;
+    int rc;
+
+    rc = create ? spacefs_fs_create(fs, path, 0644, O_WRONLY | O_TRUNC, &h)
+                : spacefs_fs_open(fs, path, O_WRONLY | O_TRUNC, &h);
+    if (rc < 0)
+        return rc;
+    n = spacefs_fs_write(fs, h, data, strlen(data), 0);
+    rc = spacefs_fs_flush(fs, h);
+    spacefs_fs_release(fs, h);
+    return n < 0 ? n : rc < 0 ? rc : n;
+}
+
+struct names {
+    char all[1024];
+    int count;
+};
+
+static int collect(const char *name, const struct stat *st, void *payload)
+{
+    struct names *n = payload;
+
+    (void)st;
+    if (strcmp(name, ".") && strcmp(name, "..")) {
+        strcat(n->all, name);
+        strcat(n->all, " ");
+        n->count++;
+    }
+    return 0;
+}
+
+static void test_paths(void)
+{
+    struct env e;
+    struct stat st;
+
+    env_open(&e, 5000);
+    CHECK_EQ("invalid namespace name is ENOENT", -ENOENT, spacefs_fs_getattr(e.fs, "/.Trash", &st));
+    CHECK_EQ("bad space name is ENOENT", -ENOENT, spacefs_fs_getattr(e.fs, "/alice/a--b", &st));
+    CHECK_EQ("unknown file is ENOENT", -ENOENT, spacefs_fs_getattr(e.fs, "/alice/chat/x/y/z", &st));
+    CHECK_EQ("impossible names send nothing", 0, spacefs_fake_total(e.fake));
+    CHECK_EQ("root", 0, spacefs_fs_getattr(e.fs, "/", &st));
+    CHECK("root is a dir", S_ISDIR(st.st_mode));
+    CHECK_EQ(".spacefs/health exists", 0, spacefs_fs_getattr(e.fs, "/.spacefs/health", &st));
+    CHECK_EQ("root getattr sends nothing", 0, spacefs_fake_total(e.fake));
+    env_close(&e);
+}
+
+static void test_root_and_listing_budget(void)
+{
+    struct env e;
+    struct names n = {{0}, 0};
+    struct stat st;
+    char buf[256], path[128];
+    const char *spaces[] = {"chat", "notes", "sleepy", "four", "five"};
+    int i;
+
+    env_open(&e, 5000);
+    CHECK_EQ("readdir /", 0, spacefs_fs_readdir(e.fs, "/", collect, &n));
+    CHECK_STR("root lists own namespaces", ".spacefs alice acme ", n.all);
+    CHECK_EQ("root costs one whoami", 1, spacefs_fake_count(e.fake, FAKE_WHOAMI));
+
+    spacefs_fake_reset_counts(e.fake);
+    memset(&n, 0, sizeof(n));
+    CHECK_EQ("readdir /alice", 0, spacefs_fs_readdir(e.fs, "/alice", collect, &n));
+    CHECK_EQ("5 Spaces listed", 5, n.count);
+    CHECK_EQ("ls of 5 Spaces at page size 2 costs 3 pages", 3,
+             spacefs_fake_count(e.fake, FAKE_LIST));
+    CHECK_EQ("and nothing else", 3, spacefs_fake_total(e.fake));
+    /* ls -l: stat of every Space, then cat of every status: all from the cache */
+    for (i = 0; i < 5; i++) {
+        snprintf(path, sizeof(path), "/alice/%s", spaces[i]);
+        CHECK_EQ("stat Space", 0, spacefs_fs_getattr(e.fs, path, &st));
+        snprintf(path, sizeof(path), "/alice/%s/status", spaces[i]);
+        CHECK_EQ("stat status", 0, spacefs_fs_getattr(e.fs, path, &st));
+        CHECK("status is read-only 0444", (st.st_mode & 07777) == 0444);
+        CHECK("cat status", slurp(e.fs, path, buf, sizeof(buf)) > 0);
+        CHECK_EQ("status size is its content", (long)strlen(buf), (long)st.st_size);
+    }
+    CHECK_EQ("warm stat and cat status cost nothing", 3, spacefs_fake_total(e.fake));
+    CHECK_EQ("cat status", 8, slurp(e.fs, "/alice/chat/status", buf, sizeof(buf)));
+    CHECK_STR("status is one word", "RUNNING\n", buf);
+    slurp(e.fs, "/alice/notes/hardware", buf, sizeof(buf));
+    CHECK_STR("hardware", "t4-small\n", buf);
+    slurp(e.fs, "/alice/notes/sleeptime", buf, sizeof(buf));
+    CHECK_STR("sleeptime", "3600\n", buf);
+    slurp(e.fs, "/alice/sleepy/sleeptime", buf, sizeof(buf));
+    CHECK_STR("sleeptime never", "never\n", buf);
+    slurp(e.fs, "/alice/chat/url", buf, sizeof(buf));
+    CHECK_STR("url", "https://chat.fake.space\n", buf);
+    slurp(e.fs, "/alice/chat/control", buf, sizeof(buf));
+    CHECK_STR("control before any action", "none\n", buf);
+    CHECK_EQ("still nothing sent", 3, spacefs_fake_total(e.fake));
+
+    /* JSON files: one request each, then cached */
+    CHECK("runtime.json", slurp(e.fs, "/alice/chat/runtime.json", buf, sizeof(buf)) > 0);
+    CHECK("runtime.json has the stage", strstr(buf, "\"stage\": \"RUNNING\"") != NULL);
+    slurp(e.fs, "/alice/chat/runtime.json", buf, sizeof(buf));
+    CHECK_EQ("runtime.json cached", 1, spacefs_fake_count(e.fake, FAKE_RUNTIME));
+    CHECK("info.json", slurp(e.fs, "/alice/chat/info.json", buf, sizeof(buf)) > 0);
+    CHECK("info.json ends with newline", buf[strlen(buf) - 1] == '\n');
+    env_close(&e);
+}
+
+static void test_negative_and_ttl(void)
+{
+    struct env e;
+    struct stat st;
+
+    env_open(&e, 150);
+    CHECK_EQ("missing Space", -ENOENT, spacefs_fs_getattr(e.fs, "/alice/nope", &st));
+    CHECK_EQ("missing Space again", -ENOENT, spacefs_fs_getattr(e.fs, "/alice/nope", &st));
+    CHECK_EQ("negative lookup cached (3 pages once)", 3, spacefs_fake_count(e.fake, FAKE_LIST));
+    CHECK_EQ("unknown namespace", -ENOENT, spacefs_fs_getattr(e.fs, "/nobody", &st));
+    CHECK_EQ("unknown namespace again", -ENOENT, spacefs_fs_getattr(e.fs, "/nobody", &st));
+    CHECK_EQ("negative namespace cached (1 page once)", 4, spacefs_fake_count(e.fake, FAKE_LIST));
+    CHECK_EQ("own empty namespace exists", 0, spacefs_fs_getattr(e.fs, "/acme", &st));
+    usleep(200 * 1000);
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("after the ttl", 0, spacefs_fs_getattr(e.fs, "/alice/chat/status", &st));
+    CHECK_EQ("a stale listing is refreshed", 3, spacefs_fake_count(e.fake, FAKE_LIST));
+    env_close(&e);
+}
+
+static void test_control(void)
+{
+    struct env e;
+    struct stat st;
+    char buf[256];
+
+    env_open(&e, 5000);
+    CHECK_EQ("stat control", 0, spacefs_fs_getattr(e.fs, "/alice/chat/control", &st));
+    CHECK("control is 0644", (st.st_mode & 07777) == 0644);
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("unknown word is EINVAL", -EINVAL, put(e.fs, "/alice/chat/control", "reboot\n", 0));
+    CHECK_EQ("empty is EINVAL", -EINVAL, put(e.fs, "/alice/chat/control", "\n", 0));
+    CHECK_EQ("two lines are EINVAL", -EINVAL,
+             put(e.fs, "/alice/chat/control", "restart\nrestart\n", 0));
+    CHECK_EQ("delete needs the full id", -EINVAL,
+             put(e.fs, "/alice/chat/control", "delete alice/notes\n", 0));
+    CHECK_EQ("delete alone is EINVAL", -EINVAL, put(e.fs, "/alice/chat/control", "delete\n", 0));
+    CHECK_EQ("bad input sends nothing", 0, spacefs_fake_total(e.fake));
+
+    CHECK_EQ("restart", 8, put(e.fs, "/alice/chat/control", "restart\n", 0));
+    CHECK_EQ("one restart call", 1, spacefs_fake_count(e.fake, FAKE_RESTART));
+    slurp(e.fs, "/alice/chat/status", buf, sizeof(buf));
+    CHECK_STR("status refreshed by the write", "BUILDING\n", buf);
+    CHECK_EQ("without a listing", 0, spacefs_fake_count(e.fake, FAKE_LIST));
+    slurp(e.fs, "/alice/chat/control", buf, sizeof(buf));
+    CHECK("control shows the last action", strncmp(buf, "restart 20", 10) == 0);
+    CHECK("and its result", strstr(buf, " ok BUILDING\n") != NULL);
+
+    CHECK_EQ("printf rebuild", 7, put(e.fs, "/alice/chat/control", "rebuild", 0));
+    CHECK_EQ("rebuild is a restart", 2, spacefs_fake_count(e.fake, FAKE_RESTART));
+    CHECK_EQ("pause", 6, put(e.fs, "/alice/chat/control", "pause\n", 0));
+    slurp(e.fs, "/alice/chat/status", buf, sizeof(buf));
+    CHECK_STR("paused", "PAUSED\n", buf);
+
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("ping", 5, put(e.fs, "/alice/four/control", "ping\n", 0));
+    CHECK_EQ("ping visits", 1, spacefs_fake_count(e.fake, FAKE_VISIT));
+    CHECK_EQ("ping never restarts", 0, spacefs_fake_count(e.fake, FAKE_RESTART));
+    {
+        char *u = spacefs_fake_last_visit(e.fake);
+        CHECK_STR("the app URL", "https://four.fake.space", u);
+        free(u);
+    }
+    CHECK_EQ("wakeup a sleeping Space", 7, put(e.fs, "/alice/sleepy/control", "wakeup\n", 0));
+    CHECK_EQ("by a visit", 2, spacefs_fake_count(e.fake, FAKE_VISIT));
+    CHECK_EQ("not a restart", 0, spacefs_fake_count(e.fake, FAKE_RESTART));
+    slurp(e.fs, "/alice/sleepy/status", buf, sizeof(buf));
+    CHECK_STR("stage read anew after a visit", "APP_STARTING\n", buf);
+    CHECK_EQ("wakeup a paused Space", 7, put(e.fs, "/alice/notes/control", "wakeup\n", 0));
+    CHECK_EQ("by a restart", 1, spacefs_fake_count(e.fake, FAKE_RESTART));
+
+    /* the Hub refuses: the writer gets the errno, control says why */
+    spacefs_fake_fault(e.fake, FAKE_RESTART, SPACEFS_E_FORBIDDEN, 403, 1);
+    CHECK_EQ("403 reaches the writer", -EACCES, put(e.fs, "/alice/four/control", "restart\n", 0));
+    slurp(e.fs, "/alice/four/control", buf, sizeof(buf));
+    CHECK("control shows the failure", strstr(buf, "failed: Permission denied") != NULL);
+    spacefs_fake_fault(e.fake, FAKE_RESTART, SPACEFS_E_RATE_LIMITED, 429, 1);
+    CHECK_EQ("429 is EAGAIN", -EAGAIN, put(e.fs, "/alice/four/control", "restart\n", 0));
+
+    /* other namespaces are read-only: mode 0444 and open for writing is EACCES */
+    CHECK_EQ("stat foreign control", 0, spacefs_fs_getattr(e.fs, "/gradio/hello/control", &st));
+    CHECK("foreign control is 0444", (st.st_mode & 07777) == 0444);
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("writing it is EACCES", -EACCES, put(e.fs, "/gradio/hello/control", "restart\n", 0));
+    CHECK_EQ("and sends nothing", 0, spacefs_fake_count(e.fake, FAKE_RESTART));
+
+    CHECK_EQ("delete alice/five", 18, put(e.fs, "/alice/five/control", "delete alice/five\n", 0));
+    CHECK_EQ("one delete", 1, spacefs_fake_count(e.fake, FAKE_DELETE));
+    CHECK_EQ("gone", -ENOENT, spacefs_fs_getattr(e.fs, "/alice/five", &st));
+    env_close(&e);
+}
+
+static void test_read_token(void)
+{
+    struct env e;
+    struct stat st;
+
+    env_open(&e, 5000);
+    spacefs_fake_whoami(e.fake, "alice", "read", "acme");
+    CHECK_EQ("stat", 0, spacefs_fs_getattr(e.fs, "/alice/chat/hardware", &st));
+    CHECK("a read token makes hardware 0444", (st.st_mode & 07777) == 0444);
+    CHECK_EQ("write is EACCES", -EACCES, put(e.fs, "/alice/chat/control", "restart\n", 0));
+    CHECK_EQ("mkdir is EACCES", -EACCES, spacefs_fs_mkdir(e.fs, "/alice/new", 0755));
+    CHECK_EQ("nothing sent", 0,
+             spacefs_fake_count(e.fake, FAKE_RESTART) + spacefs_fake_count(e.fake, FAKE_CREATE));
+    env_close(&e);
+}
+
+static void test_hardware_sleeptime(void)
+{
+    struct env e;
+    char buf[64];
+
+    env_open(&e, 5000);
+    CHECK_EQ("unknown flavor is EINVAL", -EINVAL, put(e.fs, "/alice/chat/hardware", "h100\n", 0));
+    CHECK_EQ("bad characters are EINVAL", -EINVAL,
+             put(e.fs, "/alice/chat/hardware", "T4 small\n", 0));
+    CHECK_EQ("no hardware request sent", 0, spacefs_fake_count(e.fake, FAKE_HARDWARE));
+    CHECK_EQ("flavor list fetched once", 1, spacefs_fake_count(e.fake, FAKE_FLAVORS));
+    CHECK_EQ("t4-small", 9, put(e.fs, "/alice/chat/hardware", "t4-small\n", 0));
+    CHECK_EQ("one hardware request", 1, spacefs_fake_count(e.fake, FAKE_HARDWARE));
+    CHECK_EQ("flavor list cached", 1, spacefs_fake_count(e.fake, FAKE_FLAVORS));
+    slurp(e.fs, "/alice/chat/hardware", buf, sizeof(buf));
+    CHECK_STR("hardware shows it", "t4-small\n", buf);
+
+    CHECK_EQ("sleeptime word", -EINVAL, put(e.fs, "/alice/chat/sleeptime", "soon\n", 0));
+    CHECK_EQ("sleeptime negative", -EINVAL, put(e.fs, "/alice/chat/sleeptime", "-5\n", 0));
+    CHECK_EQ("sleeptime zero", -EINVAL, put(e.fs, "/alice/chat/sleeptime", "0\n", 0));
+    CHECK_EQ("sleeptime junk", -EINVAL, put(e.fs, "/alice/chat/sleeptime", "12x\n", 0));
+    CHECK_EQ("no sleeptime request sent", 0, spacefs_fake_count(e.fake, FAKE_SLEEPTIME));
+    CHECK_EQ("sleeptime 3600", 5, put(e.fs, "/alice/chat/sleeptime", "3600\n", 0));
+    slurp(e.fs, "/alice/chat/sleeptime", buf, sizeof(buf));
+    CHECK_STR("sleeptime shows it", "3600\n", buf);
+    CHECK_EQ("sleeptime never", 6, put(e.fs, "/alice/chat/sleeptime", "never\n", 0));
+    slurp(e.fs, "/alice/chat/sleeptime", buf, sizeof(buf));
+    CHECK_STR("sleeptime never shows", "never\n", buf);
+    CHECK_EQ("two sleeptime requests", 2, spacefs_fake_count(e.fake, FAKE_SLEEPTIME));
+    env_close(&e);
+}
+
+static void test_secrets_variables(void)
+{
+    struct spacefs_handle *h;
+    struct env e;
+    struct stat st;
+    struct names n = {{0}, 0};
+    char buf[256], *v;
+
+    env_open(&e, 5000);
+    CHECK_EQ("list secrets", 0, spacefs_fs_readdir(e.fs, "/alice/chat/secrets", collect, &n));
+    CHECK_STR("secret names", "OPENAI_API_KEY ", n.all);
+    CHECK_EQ("stat secret", 0, spacefs_fs_getattr(e.fs, "/alice/chat/secrets/OPENAI_API_KEY", &st));
+    CHECK("secret is 0200", (st.st_mode & 07777) == 0200);
+    CHECK_EQ("secret size 0", 0, st.st_size);
+    CHECK_EQ("reading a secret is EACCES", -EACCES,
+             spacefs_fs_open(e.fs, "/alice/chat/secrets/OPENAI_API_KEY", O_RDONLY, &h));
+    CHECK_EQ("read-write too", -EACCES,
+             spacefs_fs_open(e.fs, "/alice/chat/secrets/OPENAI_API_KEY", O_RDWR, &h));
+
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("invalid name is EINVAL", -EINVAL,
+             put(e.fs, "/alice/chat/secrets/bad-name", "x\n", 1));
+    CHECK_EQ("digit first is EINVAL", -EINVAL, put(e.fs, "/alice/chat/secrets/1KEY", "x\n", 1));
+    CHECK_EQ("invalid names send nothing", 0, spacefs_fake_count(e.fake, FAKE_KV_SET));
+
+    CHECK_EQ("echo value > secrets/NEW", 7, put(e.fs, "/alice/chat/secrets/NEW", "s3cr3t\n", 1));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 1, "NEW");
+    CHECK_STR("one trailing newline stripped", "s3cr3t", v);
+    free(v);
+    CHECK_EQ("printf keeps it exact", 5, put(e.fs, "/alice/chat/secrets/NEW", "a\n\nb\n", 0));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 1, "NEW");
+    CHECK_STR("only one newline stripped", "a\n\nb", v);
+    free(v);
+    CHECK_EQ("new secret listed", 0, spacefs_fs_getattr(e.fs, "/alice/chat/secrets/NEW", &st));
+    CHECK_EQ("rm secret", 0, spacefs_fs_unlink(e.fs, "/alice/chat/secrets/NEW"));
+    CHECK_EQ("gone from the fake", 0,
+             (long)(intptr_t)spacefs_fake_get_kv(e.fake, "alice/chat", 1, "NEW"));
+    CHECK_EQ("gone from the cache", -ENOENT,
+             spacefs_fs_getattr(e.fs, "/alice/chat/secrets/NEW", &st));
+    CHECK_EQ("rm missing is ENOENT", -ENOENT, spacefs_fs_unlink(e.fs, "/alice/chat/secrets/NEW"));
+
+    spacefs_fake_fault(e.fake, FAKE_KV_SET, SPACEFS_E_FORBIDDEN, 403, 1);
+    CHECK_EQ("403 on set reaches the writer", -EACCES,
+             put(e.fs, "/alice/chat/secrets/OTHER", "x\n", 1));
+    CHECK_EQ("failed create leaves no entry", -ENOENT,
+             spacefs_fs_getattr(e.fs, "/alice/chat/secrets/OTHER", &st));
+
+    CHECK_EQ("cat variable", 5, slurp(e.fs, "/alice/chat/variables/MODEL", buf, sizeof(buf)));
+    CHECK_STR("value and newline", "gpt2\n", buf);
+    CHECK_EQ("stat variable", 0, spacefs_fs_getattr(e.fs, "/alice/chat/variables/MODEL", &st));
+    CHECK_EQ("variable size", 5, st.st_size);
+    CHECK("variable is 0644", (st.st_mode & 07777) == 0644);
+    CHECK_EQ("echo > variable", 7, put(e.fs, "/alice/chat/variables/MODEL", "llama3\n", 0));
+    slurp(e.fs, "/alice/chat/variables/MODEL", buf, sizeof(buf));
+    CHECK_STR("round trip", "llama3\n", buf);
+    CHECK_EQ("empty value by : >", 0, put(e.fs, "/alice/chat/variables/EMPTY", "", 1));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 0, "EMPTY");
+    CHECK_STR("empty variable set", "", v);
+    free(v);
+    CHECK_EQ("foreign namespaces have no secrets", -ENOENT,
+             spacefs_fs_getattr(e.fs, "/gradio/hello/secrets", &st));
+    env_close(&e);
+}
+
+static void test_mkdir_rmdir(void)
+{
+    struct env e;
+    struct stat st;
+
+    env_open(&e, 5000);
+    spacefs_fs_getattr(e.fs, "/alice", &st);
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("invalid name", -EINVAL, spacefs_fs_mkdir(e.fs, "/alice/bad--name", 0755));
+    CHECK_EQ("invalid name 2", -EINVAL, spacefs_fs_mkdir(e.fs, "/alice/with space", 0755));
+    CHECK_EQ("no namespace creation", -EPERM, spacefs_fs_mkdir(e.fs, "/newns", 0755));
+    CHECK_EQ("foreign namespace", -EACCES, spacefs_fs_mkdir(e.fs, "/gradio/mine", 0755));
+    CHECK_EQ("none sent", 0, spacefs_fake_count(e.fake, FAKE_CREATE));
+    CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(e.fs, "/alice/fresh", 0755));
+    CHECK_EQ("one create", 1, spacefs_fake_count(e.fake, FAKE_CREATE));
+    CHECK_EQ("visible at once", 0, spacefs_fs_getattr(e.fs, "/alice/fresh", &st));
+    CHECK_EQ("status", 0, spacefs_fs_getattr(e.fs, "/alice/fresh/status", &st));
+    CHECK_EQ("409 is EEXIST", -EEXIST, spacefs_fs_mkdir(e.fs, "/alice/chat", 0755));
+    spacefs_fake_fault(e.fake, FAKE_CREATE, SPACEFS_E_PAYMENT, 402, 1);
+    CHECK_EQ("402 is EDQUOT", -EDQUOT, spacefs_fs_mkdir(e.fs, "/alice/paid", 0755));
+    CHECK_EQ("rmdir a Space is EPERM", -EPERM, spacefs_fs_rmdir(e.fs, "/alice/chat"));
+    CHECK_EQ("rm status is EPERM", -EPERM, spacefs_fs_unlink(e.fs, "/alice/chat/status"));
+    CHECK_EQ("rmdir secrets is EPERM", -EPERM, spacefs_fs_rmdir(e.fs, "/alice/chat/secrets"));
+    CHECK_EQ("nothing deleted", 0, spacefs_fake_count(e.fake, FAKE_DELETE));
+    CHECK_EQ("still there", 0, spacefs_fs_getattr(e.fs, "/alice/chat", &st));
+    env_close(&e);
+}
+
+static void test_errors(void)
+{
+    struct env e;
+    struct stat st;
+
+    env_open(&e, 0);
+    spacefs_fs_getattr(e.fs, "/", &st);
+    spacefs_fake_fault(e.fake, FAKE_LIST, SPACEFS_E_TRANSPORT, 0, 1);
+    CHECK_EQ("dead network is EIO", -EIO, spacefs_fs_getattr(e.fs, "/alice/chat", &st));
+    spacefs_fake_fault(e.fake, FAKE_LIST, SPACEFS_E_TIMEOUT, 0, 1);
+    CHECK_EQ("deadline is ETIMEDOUT", -ETIMEDOUT, spacefs_fs_getattr(e.fs, "/alice/chat", &st));
+    spacefs_fake_fault(e.fake, FAKE_LIST, SPACEFS_E_SERVER, 503, 1);
+    CHECK_EQ("5xx is EIO", -EIO, spacefs_fs_getattr(e.fs, "/alice/chat", &st));
+    CHECK_EQ("recovers", 0, spacefs_fs_getattr(e.fs, "/alice/chat", &st));
+    CHECK_EQ("errno table: 404", ENOENT, spacefs_errno_from_status(SPACEFS_E_NOT_FOUND));
+    CHECK_EQ("errno table: 401", EACCES, spacefs_errno_from_status(SPACEFS_E_AUTH));
+    CHECK_EQ("errno table: protocol", EIO, spacefs_errno_from_status(SPACEFS_E_PROTOCOL));
+    env_close(&e);
+}
+
+struct slow_arg {
+    struct spacefs_fs *fs;
+    long rc;
+};
+
+static void *slow_reader(void *p)
+{
+    struct slow_arg *a = p;
+    char buf[512];
+
+    a->rc = slurp(a->fs, "/alice/notes/runtime.json", buf, sizeof(buf));
+    return NULL;
+}
+
+static int64_t ms_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_concurrency(void)
+{
+    struct slow_arg a;
+    struct env e;
+    struct stat st;
+    pthread_t t;
+    char buf[64];
+    int64_t t0;
+
+    env_open(&e, 5000);
+    spacefs_fs_getattr(e.fs, "/alice/chat/status", &st);
+    spacefs_fake_delay(e.fake, FAKE_RUNTIME, "alice/notes", 1000);
+    a.fs = e.fs;
+    pthread_create(&t, NULL, slow_reader, &a);
+    usleep(100 * 1000);
+    t0 = ms_now();
+    CHECK_EQ("other Space while one is slow", 8,
+             slurp(e.fs, "/alice/chat/status", buf, sizeof(buf)));
+    CHECK_EQ("other Space's JSON while one is slow", 0,
+             slurp(e.fs, "/alice/chat/runtime.json", buf, sizeof(buf)) < 0);
+    CHECK("not blocked by the slow call", ms_now() - t0 < 500);
+    pthread_join(t, NULL);
+    CHECK("slow call finished", a.rc > 0);
+    env_close(&e);
+}
+
+struct gen_arg {
+    struct spacefs_fs *fs;
+    char status[32];
+};
+
+static void *stale_lister(void *p)
+{
+    struct gen_arg *a = p;
+    struct stat st;
+
+    spacefs_fs_getattr(a->fs, "/alice/chat/status", &st);
+    return NULL;
+}
+
+static void test_generation(void)
+{
+    struct spacefs_handle *h;
+    struct gen_arg a;
+    struct env e;
+    struct stat st;
+    pthread_t t;
+    char buf[64];
+
+    env_open(&e, 200);
+    spacefs_fs_getattr(e.fs, "/alice/chat/status", &st);
+    CHECK_EQ("open control", 0, spacefs_fs_open(e.fs, "/alice/chat/control", O_WRONLY, &h));
+    usleep(250 * 1000); /* listing expired */
+    spacefs_fake_delay(e.fake, FAKE_LIST, NULL, 400);
+    a.fs = e.fs;
+    pthread_create(&t, NULL, stale_lister, &a); /* snapshots RUNNING, returns 400 ms later */
+    usleep(100 * 1000);
+    CHECK_EQ("restart during the listing", 8, spacefs_fs_write(e.fs, h, "restart\n", 8, 0));
+    spacefs_fs_release(e.fs, h);
+    pthread_join(t, NULL);
+    spacefs_fake_delay(e.fake, FAKE_LIST, NULL, 0);
+    slurp(e.fs, "/alice/chat/status", buf, sizeof(buf));
+    CHECK_STR("the stale listing did not undo the restart", "BUILDING\n", buf);
+    env_close(&e);
+}
+
+static void test_logs(void)
+{
+    struct spacefs_handle *h;
+    struct env e;
+    struct stat st;
+    char buf[256];
+    long n;
+    int i;
+
+    env_open(&e, 5000);
+    spacefs_fake_log_append(e.fake, "alice/chat", 1, "line one");
+    spacefs_fake_log_append(e.fake, "alice/chat", 1, "line two");
+    CHECK_EQ("cat logs/run", 18, slurp(e.fs, "/alice/chat/logs/run", buf, sizeof(buf)));
+    CHECK_STR("buffered lines", "line one\nline two\n", buf);
+    CHECK_EQ("open for tail -f", 0, spacefs_fs_open(e.fs, "/alice/chat/logs/run", O_RDONLY, &h));
+    if (!h) {
+        env_close(&e);
+        return;
+    }
+    spacefs_fs_getattr(e.fs, "/alice/chat/logs/run", &st);
+    CHECK_EQ("size while open", 18, st.st_size);
+    spacefs_fake_log_append(e.fake, "alice/chat", 1, "line three");
+    for (i = 0; i < 40; i++) {
+        spacefs_fs_getattr(e.fs, "/alice/chat/logs/run", &st);
+        if (st.st_size > 18)
+            break;
+        usleep(50 * 1000);
+    }
+    CHECK_EQ("size grows with new lines", 29, st.st_size);
+    n = spacefs_fs_read(e.fs, h, buf, sizeof(buf) - 1, 18);
+    buf[n > 0 ? n : 0] = '\0';
+    CHECK_STR("the new line", "line three\n", buf);
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("build log empty", 0, slurp(e.fs, "/alice/chat/logs/build", buf, sizeof(buf)));
+    spacefs_fake_fault(e.fake, FAKE_LOGS_FOLLOW, SPACEFS_E_FORBIDDEN, 403, -1);
+    CHECK_EQ("forbidden log", -EACCES, slurp(e.fs, "/alice/notes/logs/run", buf, sizeof(buf)));
+    spacefs_fake_fault(e.fake, FAKE_LOGS_FOLLOW, SPACEFS_OK, 0, 0);
+    env_close(&e);
+}
+
+static void test_meta(void)
+{
+    struct env e;
+    char buf[512];
+
+    env_open(&e, 5000);
+    slurp(e.fs, "/.spacefs/whoami", buf, sizeof(buf));
+    CHECK_STR("whoami", "name: alice\norgs: acme\nrole: write\n", buf);
+    spacefs_fake_reset_counts(e.fake);
+    slurp(e.fs, "/.spacefs/health", buf, sizeof(buf));
+    CHECK("health ok", strncmp(buf, "ok fake://hub alice ", 20) == 0);
+    slurp(e.fs, "/.spacefs/health", buf, sizeof(buf));
+    CHECK_EQ("health makes a fresh call each read", 2, spacefs_fake_count(e.fake, FAKE_WHOAMI));
+    spacefs_fake_fault(e.fake, FAKE_WHOAMI, SPACEFS_E_TRANSPORT, 0, 1);
+    slurp(e.fs, "/.spacefs/health", buf, sizeof(buf));
+    CHECK("health reports the failure", strncmp(buf, "error fake://hub network error", 30) == 0);
+    slurp(e.fs, "/.spacefs/stats", buf, sizeof(buf));
+    CHECK("stats count cache hits", strstr(buf, "cache_hits ") != NULL);
+    CHECK("stats show the rate-limit budget", strstr(buf, "ratelimit_remaining 1000") != NULL);
+    slurp(e.fs, "/.spacefs/endpoint", buf, sizeof(buf));
+    CHECK_STR("endpoint", "fake://hub\n", buf);
+    env_close(&e);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    test_paths();
+    test_root_and_listing_budget();
+    test_negative_and_ttl();
+    test_control();
+    test_read_token();
+    test_hardware_sleeptime();
+    test_secrets_variables();
+    test_mkdir_rmdir();
+    test_errors();
+    test_concurrency();
+    test_generation();
+    test_logs();
+    test_meta();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
