@@ -133,5 +133,7 @@ check_eq "signed URL expired: 403" 403 "$(status GET "$loc")"
 hub_advance -7200
 check_eq "/raw/ serves the pointer" "version https://git-lfs.github.com/spec/v1|oid sha256:$oid|size 300000" \
   "$(curl -sS "$HUB/datasets/alice/files/raw/main/a/w.bin" | paste -sd'|')"
+check_eq "/raw/ of a missing file: 404 EntryNotFound" EntryNotFound \
+  "$(curl -sS -o /dev/null -D - "$HUB/datasets/alice/files/raw/main/nope" | hdr x-error-code)"
 check_eq "/raw/ of a regular file" "data of top.txt" "$(curl -sS "$HUB/datasets/alice/files/raw/main/top.txt")"
 finish

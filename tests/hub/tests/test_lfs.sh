@@ -75,6 +75,7 @@ for n in 1 2 3 4; do
   parts="$parts{\"partNumber\":$n,\"etag\":$(jq -Rn --arg e "$etag" '$e')},"
 done
 check_match "parts answer an ETag" '^".+"$' "$etag"
+check_eq "part PUT to a tampered URL: 403" 403 "$(status PUT "${url/X-Signature=/X-Signature=2}" --data-binary @"$WORK/small")"
 check_eq "completion with a wrong ETag: 400" 400 \
   "$(status POST "$complete" "${CT[@]}" -d "{\"oid\":\"$b_oid\",\"parts\":[${parts%,*},{\"partNumber\":4,\"etag\":\"\\\"x\\\"\"}]}")"
 check_eq "completion without a part: 400" 400 \
