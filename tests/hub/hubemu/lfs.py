@@ -14,7 +14,7 @@ import tempfile
 import threading
 import urllib.parse
 
-from .http import HubError, Response, json_response
+from .http import HubError, Response
 from .repos import base_url, web_routes
 
 LFS_CT = "application/vnd.git-lfs+json"
