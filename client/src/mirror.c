@@ -1,0 +1,692 @@
+/* hubmirror: a local bare git mirror of one Hub repository, on libgit2. The token reaches git
+ * only through the credentials callback (basic auth, token as password) and is wiped when the
+ * mirror is freed. Every libgit2 call on the repository runs under the mirror's lock, so one
+ * git_repository is used by one thread at a time. */
+#include "hubmirror.h"
+
+#include <git2.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MIRROR_TOKEN_FILE_MAX 4096
+#define MIRROR_POINTER_MAX    1024 /* blobs larger than this are never LFS pointers */
+#define MIRROR_STREAM_CHUNK   65536
+#define LFS_VERSION_LINE      "version https://git-lfs.github.com/spec/v1\n"
+
+struct hub_mirror {
+    pthread_mutex_t lock; /* serialises every use of repo */
+    git_repository *repo;
+    char *url;   /* <endpoint>/<prefix><id>, never with credentials */
+    char *token; /* NULL = anonymous; wiped on free */
+    size_t token_len;
+};
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+static hub_status mirror_error(hub_error *err, hub_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static hub_status mirror_error(hub_error *err, hub_status st, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err)
+        return st;
+    memset(err, 0, sizeof(*err));
+    err->status = st;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* Maps the last libgit2 error (after return code rc) to a status and fills err. */
+static hub_status mirror_git_error(hub_error *err, int rc, hub_status fallback, const char *what)
+{
+    const git_error *e = git_error_last();
+    const char *msg = e && e->message ? e->message : "unknown libgit2 error";
+    hub_status st = fallback;
+    long http = 0;
+
+    if (rc == GIT_ENOTFOUND)
+        st = HUB_E_NOT_FOUND;
+    else if (rc == GIT_EAUTH || strstr(msg, "401") || strstr(msg, "authentication"))
+        st = HUB_E_AUTH, http = 401;
+    else if (strstr(msg, "403"))
+        st = HUB_E_FORBIDDEN, http = 403;
+    else if (strstr(msg, "404"))
+        st = HUB_E_NOT_FOUND, http = 404;
+    else if (strstr(msg, "429"))
+        st = HUB_E_RATE_LIMITED, http = 429;
+    else if (strstr(msg, "status code: 5"))
+        st = HUB_E_SERVER;
+    else if (e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_HTTP ||
+                   e->klass == GIT_ERROR_SSL || e->klass == GIT_ERROR_OS))
+        st = fallback == HUB_E_PROTOCOL ? HUB_E_TRANSPORT : fallback;
+    mirror_error(err, st, "%s: %s", what, msg);
+    if (err)
+        err->http_status = http;
+    return st;
+}
+
+/* ---- token (the same lookup as hub_client_new: HF_TOKEN, HF_TOKEN_PATH, $HF_HOME/token) ----- */
+
+static int token_set(hub_mirror *m, const char *s, size_t n)
+{
+    while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        n--;
+    if (!n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f)
+            return -EINVAL;
+    m->token = malloc(n + 1);
+    if (!m->token)
+        return -ENOMEM;
+    memcpy(m->token, s, n);
+    m->token[n] = '\0';
+    m->token_len = n;
+    return 0;
+}
+
+static hub_status token_read_file(hub_mirror *m, const char *path, int missing_ok, hub_error *err)
+{
+    char buf[MIRROR_TOKEN_FILE_MAX];
+    struct stat st;
+    size_t len = 0;
+    ssize_t n;
+    hub_status rc = HUB_OK;
+    int fd, r;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT && missing_ok)
+            return HUB_OK;
+        return mirror_error(err, HUB_E_INVALID, "cannot open token file %s: %s", path,
+                            strerror(errno));
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH))) {
+        rc = mirror_error(err, HUB_E_INVALID,
+                          "token file %s is not a regular file readable by its owner only", path);
+        goto out;
+    }
+    while (len < sizeof(buf)) {
+        n = read(fd, buf + len, sizeof(buf) - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len == sizeof(buf)) {
+        rc = mirror_error(err, HUB_E_INVALID, "token file %s is too large", path);
+        goto out;
+    }
+    r = token_set(m, buf, len);
+    if (r)
+        rc = mirror_error(err, r == -ENOMEM ? HUB_E_NOMEM : HUB_E_INVALID,
+                          "token file %s holds no valid token", path);
+out:
+    explicit_bzero(buf, sizeof(buf));
+    close(fd);
+    return rc;
+}
+
+static hub_status token_load(hub_mirror *m, const char *token_file, hub_error *err)
+{
+    const char *env, *home;
+    char path[4096];
+
+    if (token_file)
+        return token_read_file(m, token_file, 0, err);
+    env = getenv("HF_TOKEN");
+    if (env && *env) {
+        if (token_set(m, env, strlen(env)) < 0)
+            return mirror_error(err, HUB_E_INVALID, "HF_TOKEN holds no valid token");
+        if (m->token)
+            return HUB_OK;
+    }
+    env = getenv("HF_TOKEN_PATH");
+    if (env && *env)
+        return token_read_file(m, env, 1, err);
+    if ((home = getenv("HF_HOME")) && *home)
+        snprintf(path, sizeof(path), "%s/token", home);
+    else if ((home = getenv("XDG_CACHE_HOME")) && *home)
+        snprintf(path, sizeof(path), "%s/huggingface/token", home);
+    else if ((home = getenv("HOME")) && *home)
+        snprintf(path, sizeof(path), "%s/.cache/huggingface/token", home);
+    else
+        return HUB_OK;
+    return token_read_file(m, path, 1, err);
+}
+
+/* ---- open / free ----------------------------------------------------------------------------- */
+
+/* mkdir -p with mode 0700 for every directory it creates. */
+static int mkdirs_0700(const char *dir)
+{
+    char *p, *s = strdup(dir);
+    int rc = 0;
+
+    if (!s)
+        return -ENOMEM;
+    for (p = s + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(s, 0700) < 0 && errno != EEXIST)
+            rc = -errno;
+        *p = '/';
+        if (rc)
+            goto out;
+    }
+    if (mkdir(s, 0700) < 0 && errno != EEXIST)
+        rc = -errno;
+out:
+    free(s);
+    return rc;
+}
+
+static const char *type_prefix(hub_repo_type t)
+{
+    return t == HUB_REPO_DATASET ? "datasets/" : t == HUB_REPO_SPACE ? "spaces/" : "";
+}
+
+hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub_error *err)
+{
+    hub_mirror *m = NULL;
+    const char *endpoint;
+    size_t n, elen;
+    hub_status rc;
+    int r;
+
+    *out = NULL;
+    if (!opts || !opts->dir || !opts->repo_id || !strchr(opts->repo_id, '/'))
+        return mirror_error(err, HUB_E_INVALID, "mirror: dir and an ns/name repo id are needed");
+    endpoint = opts->endpoint ? opts->endpoint : getenv("HF_ENDPOINT");
+    if (!endpoint || !*endpoint)
+        endpoint = "https://huggingface.co";
+    if (git_libgit2_init() < 0)
+        return mirror_git_error(err, -1, HUB_E_INVALID, "libgit2 init");
+    m = calloc(1, sizeof(*m));
+    if (!m) {
+        git_libgit2_shutdown();
+        return mirror_error(err, HUB_E_NOMEM, "no memory");
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    elen = strlen(endpoint);
+    while (elen && endpoint[elen - 1] == '/')
+        elen--;
+    n = elen + strlen(opts->repo_id) + 16;
+    if (!(m->url = malloc(n))) {
+        rc = mirror_error(err, HUB_E_NOMEM, "no memory");
+        goto out;
+    }
+    snprintf(m->url, n, "%.*s/%s%s", (int)elen, endpoint, type_prefix(opts->type), opts->repo_id);
+    if (!opts->anonymous && (rc = token_load(m, opts->token_file, err)) != HUB_OK)
+        goto out;
+    if ((r = mkdirs_0700(opts->dir)) < 0) {
+        rc = mirror_error(err, HUB_E_IO, "cannot create %s: %s", opts->dir, strerror(-r));
+        if (err)
+            err->sys_errno = -r;
+        goto out;
+    }
+    chmod(opts->dir, 0700);
+    r = git_repository_open_bare(&m->repo, opts->dir);
+    if (r == GIT_ENOTFOUND)
+        r = git_repository_init(&m->repo, opts->dir, 1);
+    if (r < 0) {
+        rc = mirror_git_error(err, r, HUB_E_IO, "opening the mirror");
+        goto out;
+    }
+    *out = m;
+    m = NULL;
+    rc = HUB_OK;
+out:
+    hub_mirror_free(m);
+    return rc;
+}
+
+void hub_mirror_free(hub_mirror *m)
+{
+    if (!m)
+        return;
+    git_repository_free(m->repo);
+    if (m->token) {
+        explicit_bzero(m->token, m->token_len);
+        free(m->token);
+    }
+    free(m->url);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+    git_libgit2_shutdown();
+}
+
+/* ---- network --------------------------------------------------------------------------------- */
+
+struct cred_state {
+    hub_mirror *m;
+    int calls;
+};
+
+/* Answers the Hub's 401 once with basic auth, token as password; a second request means the
+ * token was refused, and we stop instead of looping. */
+static int cred_cb(git_credential **out, const char *url, const char *username_from_url,
+                   unsigned int allowed_types, void *payload)
+{
+    struct cred_state *cs = payload;
+
+    if (!cs->m->token || cs->calls++ > 0 || !(allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT)) {
+        git_error_set_str(GIT_ERROR_HTTP, cs->m->token ? "the Hub refused the token (401)"
+                                                       : "the Hub wants a token (401)");
+        return GIT_EAUTH;
+    }
+    return git_credential_userpass_plaintext_new(out, "hf_user", cs->m->token);
+}
+
+static int read_head(char out[HUB_OID_MAX], git_repository *repo, const char *branch)
+{
+    char ref[256];
+    git_oid oid;
+    int rc;
+
+    snprintf(ref, sizeof(ref), "refs/heads/%s", branch ? branch : "main");
+    rc = git_reference_name_to_id(&oid, repo, ref);
+    if (rc == 0)
+        git_oid_tostr(out, HUB_OID_MAX, &oid);
+    return rc;
+}
+
+hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error *err)
+{
+    git_fetch_options fo;
+    char *spec = "+refs/heads/*:refs/heads/*";
+    git_strarray specs = {&spec, 1};
+    struct cred_state cs = {m, 0};
+    git_remote *remote = NULL;
+    hub_status rc = HUB_OK;
+    int r;
+
+    if (out_head)
+        out_head[0] = '\0';
+    git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+    pthread_mutex_lock(&m->lock);
+    fo.callbacks.credentials = cred_cb;
+    fo.callbacks.payload = &cs;
+    fo.prune = GIT_FETCH_PRUNE;
+    fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+    r = git_remote_create_anonymous(&remote, m->repo, m->url);
+    if (r == 0)
+        r = git_remote_fetch(remote, &specs, &fo, NULL);
+    if (r < 0) {
+        rc = mirror_git_error(err, r, HUB_E_TRANSPORT, "fetch");
+        goto out;
+    }
+    if (out_head && read_head(out_head, m->repo, "main") < 0)
+        out_head[0] = '\0';
+out:
+    git_remote_free(remote);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+hub_status hub_mirror_probe_public(int *out_public, hub_mirror *m, hub_error *err)
+{
+    git_remote_callbacks cb;
+    git_remote *remote = NULL;
+    hub_status rc = HUB_OK, st;
+    hub_error tmp;
+    int r;
+
+    *out_public = 0;
+    git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+    pthread_mutex_lock(&m->lock);
+    r = git_remote_create_anonymous(&remote, m->repo, m->url);
+    if (r == 0)
+        r = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL);
+    if (r == 0) {
+        *out_public = 1;
+        goto out;
+    }
+    st = mirror_git_error(&tmp, r, HUB_E_TRANSPORT, "probe");
+    if (st != HUB_E_AUTH && st != HUB_E_NOT_FOUND) {
+        rc = st;
+        if (err)
+            *err = tmp;
+    }
+out:
+    if (remote)
+        git_remote_disconnect(remote);
+    git_remote_free(remote);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+hub_status hub_mirror_head(char out[HUB_OID_MAX], hub_mirror *m, const char *branch, hub_error *err)
+{
+    hub_status rc = HUB_OK;
+    int r;
+
+    out[0] = '\0';
+    pthread_mutex_lock(&m->lock);
+    r = read_head(out, m->repo, branch);
+    if (r < 0)
+        rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "head");
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* ---- trees ----------------------------------------------------------------------------------- */
+
+int hub_lfs_pointer_parse(char out_oid[HUB_OID_MAX], int64_t *out_size, const void *data,
+                          size_t len)
+{
+    const char *p = data, *end = p + len, *nl;
+    int have_oid = 0, have_size = 0;
+    size_t vl = strlen(LFS_VERSION_LINE);
+
+    if (len < vl || len > MIRROR_POINTER_MAX || memcmp(p, LFS_VERSION_LINE, vl) != 0)
+        return 0;
+    for (p += vl; p < end; p = nl + 1) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return 0;
+        if (nl - p == 4 + 7 + 64 && memcmp(p, "oid sha256:", 11) == 0) {
+            for (int i = 0; i < 64; i++) {
+                char c = p[11 + i];
+                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+                    return 0;
+                out_oid[i] = c;
+            }
+            out_oid[64] = '\0';
+            have_oid = 1;
+        } else if (nl - p > 5 && memcmp(p, "size ", 5) == 0) {
+            int64_t v = 0;
+            for (const char *q = p + 5; q < nl; q++) {
+                if (*q < '0' || *q > '9' || v > (INT64_MAX - 9) / 10)
+                    return 0;
+                v = v * 10 + (*q - '0');
+            }
+            *out_size = v;
+            have_size = 1;
+        }
+    }
+    return have_oid && have_size;
+}
+
+void hub_mirror_entry_list_free(hub_mirror_entry_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i].path);
+    free(list->items);
+    free(list);
+}
+
+struct walk_state {
+    hub_mirror_entry_list *list;
+    size_t cap;
+    git_repository *repo;
+    git_odb *odb;
+    int failed; /* a libgit2 error code or -ENOMEM */
+};
+
+static int entry_fill_blob(hub_mirror_entry *e, struct walk_state *ws, const git_oid *oid)
+{
+    git_object_t type;
+    size_t len;
+    git_blob *blob = NULL;
+    int rc;
+
+    rc = git_odb_read_header(&len, &type, ws->odb, oid);
+    if (rc < 0)
+        return rc;
+    e->size = (int64_t)len;
+    if (len > MIRROR_POINTER_MAX)
+        return 0;
+    rc = git_blob_lookup(&blob, ws->repo, oid);
+    if (rc < 0)
+        return rc;
+    e->is_lfs = hub_lfs_pointer_parse(e->lfs_oid, &e->lfs_size, git_blob_rawcontent(blob),
+                                      (size_t)git_blob_rawsize(blob));
+    if (!e->is_lfs)
+        e->lfs_oid[0] = '\0', e->lfs_size = 0;
+    git_blob_free(blob);
+    return 0;
+}
+
+static int walk_cb(const char *root, const git_tree_entry *te, void *payload)
+{
+    struct walk_state *ws = payload;
+    hub_mirror_entry *e;
+    const char *name = git_tree_entry_name(te);
+    git_object_t type = git_tree_entry_type(te);
+    size_t n;
+
+    if (type != GIT_OBJECT_TREE && type != GIT_OBJECT_BLOB)
+        return 0; /* submodules (commits) are not files */
+    if (ws->list->count == ws->cap) {
+        size_t cap = ws->cap ? ws->cap * 2 : 64;
+        hub_mirror_entry *items = realloc(ws->list->items, cap * sizeof(*items));
+        if (!items)
+            return ws->failed = -ENOMEM, -1;
+        ws->list->items = items;
+        ws->cap = cap;
+    }
+    e = &ws->list->items[ws->list->count];
+    memset(e, 0, sizeof(*e));
+    n = strlen(root) + strlen(name) + 1;
+    if (!(e->path = malloc(n)))
+        return ws->failed = -ENOMEM, -1;
+    snprintf(e->path, n, "%s%s", root, name);
+    ws->list->count++;
+    e->mode = (unsigned)git_tree_entry_filemode(te);
+    git_oid_tostr(e->oid, sizeof(e->oid), git_tree_entry_id(te));
+    if (type == GIT_OBJECT_TREE) {
+        e->is_dir = 1;
+        return 0;
+    }
+    if ((ws->failed = entry_fill_blob(e, ws, git_tree_entry_id(te))) < 0)
+        return -1;
+    return 0;
+}
+
+hub_status hub_mirror_tree_list(hub_mirror_entry_list **out, hub_mirror *m, const char *commit,
+                                hub_error *err)
+{
+    struct walk_state ws = {0};
+    git_object *obj = NULL;
+    git_tree *tree = NULL;
+    hub_status rc = HUB_OK;
+    int r;
+
+    *out = NULL;
+    if (!(ws.list = calloc(1, sizeof(*ws.list))))
+        return mirror_error(err, HUB_E_NOMEM, "no memory");
+    pthread_mutex_lock(&m->lock);
+    ws.repo = m->repo;
+    if ((r = git_revparse_single(&obj, m->repo, commit)) < 0 ||
+        (r = git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE)) < 0 ||
+        (r = git_repository_odb(&ws.odb, m->repo)) < 0) {
+        rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "tree");
+        goto out;
+    }
+    r = git_tree_walk(tree, GIT_TREEWALK_PRE, walk_cb, &ws);
+    if (ws.failed == -ENOMEM)
+        rc = mirror_error(err, HUB_E_NOMEM, "no memory listing the tree");
+    else if (r < 0)
+        rc = mirror_git_error(err, ws.failed ? ws.failed : r, HUB_E_PROTOCOL, "tree walk");
+    if (rc == HUB_OK) {
+        *out = ws.list;
+        ws.list = NULL;
+    }
+out:
+    git_odb_free(ws.odb);
+    git_tree_free(tree);
+    git_object_free(obj);
+    pthread_mutex_unlock(&m->lock);
+    hub_mirror_entry_list_free(ws.list);
+    return rc;
+}
+
+/* ---- blobs ----------------------------------------------------------------------------------- */
+
+static int blob_lookup(git_blob **out, git_repository *repo, const char *hex)
+{
+    git_oid oid;
+    int r = git_oid_fromstrp(&oid, hex);
+    return r < 0 ? r : git_blob_lookup(out, repo, &oid);
+}
+
+hub_status hub_mirror_blob_read(void **out, size_t *out_len, hub_mirror *m, const char *blob_oid,
+                                size_t max_len, hub_error *err)
+{
+    git_blob *blob = NULL;
+    hub_status rc = HUB_OK;
+    size_t len;
+    char *buf;
+    int r;
+
+    *out = NULL;
+    *out_len = 0;
+    if (!max_len)
+        max_len = (size_t)64 << 20;
+    pthread_mutex_lock(&m->lock);
+    if ((r = blob_lookup(&blob, m->repo, blob_oid)) < 0) {
+        rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "blob");
+        goto out;
+    }
+    len = (size_t)git_blob_rawsize(blob);
+    if (len > max_len) {
+        rc = mirror_error(err, HUB_E_TOO_BIG, "blob %s is %zu bytes (cap %zu)", blob_oid, len,
+                          max_len);
+        goto out;
+    }
+    if (!(buf = malloc(len + 1))) {
+        rc = mirror_error(err, HUB_E_NOMEM, "no memory for a %zu-byte blob", len);
+        goto out;
+    }
+    memcpy(buf, git_blob_rawcontent(blob), len);
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+out:
+    git_blob_free(blob);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+hub_status hub_mirror_blob_stream(hub_mirror *m, const char *blob_oid, hub_data_fn on_data,
+                                  void *payload, hub_error *err)
+{
+    git_blob *blob = NULL;
+    hub_status rc = HUB_OK;
+    const char *p;
+    size_t len, off, n;
+    int r;
+
+    pthread_mutex_lock(&m->lock);
+    if ((r = blob_lookup(&blob, m->repo, blob_oid)) < 0) {
+        rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "blob");
+        pthread_mutex_unlock(&m->lock);
+        return rc;
+    }
+    pthread_mutex_unlock(&m->lock); /* the blob object is ours; do not hold the lock in callbacks */
+    p = git_blob_rawcontent(blob);
+    len = (size_t)git_blob_rawsize(blob);
+    for (off = 0; off < len; off += n) {
+        n = len - off < MIRROR_STREAM_CHUNK ? len - off : MIRROR_STREAM_CHUNK;
+        if (on_data(p + off, n, payload)) {
+            rc = mirror_error(err, HUB_E_CANCELLED, "blob stream stopped by its reader");
+            break;
+        }
+    }
+    git_blob_free(blob);
+    return rc;
+}
+
+/* ---- commits --------------------------------------------------------------------------------- */
+
+void hub_mirror_commit_list_free(hub_mirror_commit_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i].summary);
+    free(list->items);
+    free(list);
+}
+
+hub_status hub_mirror_commits_list(hub_mirror_commit_list **out, hub_mirror *m, const char *start,
+                                   size_t max, hub_error *err)
+{
+    hub_mirror_commit_list *list = calloc(1, sizeof(*list));
+    git_object *obj = NULL;
+    git_commit *c = NULL, *parent = NULL;
+    hub_status rc = HUB_OK;
+    size_t cap = 0;
+    int r;
+
+    *out = NULL;
+    if (!list)
+        return mirror_error(err, HUB_E_NOMEM, "no memory");
+    pthread_mutex_lock(&m->lock);
+    if ((r = git_revparse_single(&obj, m->repo, start ? start : "main")) < 0 ||
+        (r = git_object_peel((git_object **)&c, obj, GIT_OBJECT_COMMIT)) < 0) {
+        rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "commits");
+        goto out;
+    }
+    while (c && (!max || list->count < max)) {
+        hub_mirror_commit *hc;
+        const char *summary = git_commit_summary(c);
+        if (list->count == cap) {
+            size_t ncap = cap ? cap * 2 : 32;
+            hub_mirror_commit *items = realloc(list->items, ncap * sizeof(*items));
+            if (!items) {
+                rc = mirror_error(err, HUB_E_NOMEM, "no memory");
+                goto out;
+            }
+            list->items = items;
+            cap = ncap;
+        }
+        hc = &list->items[list->count];
+        memset(hc, 0, sizeof(*hc));
+        git_oid_tostr(hc->id, sizeof(hc->id), git_commit_id(c));
+        hc->time = (int64_t)git_commit_time(c);
+        if (!(hc->summary = strdup(summary ? summary : ""))) {
+            rc = mirror_error(err, HUB_E_NOMEM, "no memory");
+            goto out;
+        }
+        list->count++;
+        parent = NULL;
+        if (git_commit_parentcount(c) > 0) {
+            git_oid_tostr(hc->parent, sizeof(hc->parent), git_commit_parent_id(c, 0));
+            if ((r = git_commit_parent(&parent, c, 0)) < 0) {
+                rc = mirror_git_error(err, r, HUB_E_PROTOCOL, "commit parent");
+                goto out;
+            }
+        }
+        git_commit_free(c);
+        c = parent;
+    }
+    *out = list;
+    list = NULL;
+out:
+    git_commit_free(c);
+    git_object_free(obj);
+    pthread_mutex_unlock(&m->lock);
+    hub_mirror_commit_list_free(list);
+    return rc;
+}
