@@ -82,7 +82,8 @@ int whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
     while (fs->who_fetching)
         pthread_cond_wait(&fs->cond, &fs->lock);
     if (fresh(fs, fs->who_ms, fs->cfg.whoami_ttl_ms)) {
-        fs->ctr.cache_hits++;
+        if (out) /* internal ownership checks are not counted as hits */
+            fs->ctr.cache_hits++;
         goto copy;
     }
     fs->ctr.cache_misses++;

@@ -1,0 +1,473 @@
+/* The backend interface implemented with hubclient: conversions from the client's structs to
+ * the fs's plain ones, and one status table. No policy here: caching, checks and errno live in
+ * the fs. Secret values are copied only to NUL-terminate them, and wiped. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend_hub.h"
+
+struct hubctx {
+    hub_client *client; /* owned */
+};
+
+enum spacefs_status spacefs_status_from_hub(hub_status st)
+{
+    switch (st) {
+    case HUB_OK:
+        return SPACEFS_OK;
+    case HUB_E_INVALID:
+        return SPACEFS_E_INVALID;
+    case HUB_E_BAD_REQUEST:
+    case HUB_E_RANGE:
+        return SPACEFS_E_BAD_REQUEST;
+    case HUB_E_AUTH:
+        return SPACEFS_E_AUTH;
+    case HUB_E_PAYMENT:
+        return SPACEFS_E_PAYMENT;
+    case HUB_E_FORBIDDEN:
+        return SPACEFS_E_FORBIDDEN;
+    case HUB_E_NOT_FOUND:
+        return SPACEFS_E_NOT_FOUND;
+    case HUB_E_CONFLICT:
+    case HUB_E_PRECONDITION:
+        return SPACEFS_E_CONFLICT;
+    case HUB_E_TOO_BIG:
+        return SPACEFS_E_TOO_BIG;
+    case HUB_E_RATE_LIMITED:
+        return SPACEFS_E_RATE_LIMITED;
+    case HUB_E_SERVER:
+        return SPACEFS_E_SERVER;
+    case HUB_E_TRANSPORT:
+        return SPACEFS_E_TRANSPORT;
+    case HUB_E_TIMEOUT:
+        return SPACEFS_E_TIMEOUT;
+    case HUB_E_PROTOCOL:
+        return SPACEFS_E_PROTOCOL;
+    case HUB_E_NOMEM:
+        return SPACEFS_E_NOMEM;
+    case HUB_E_CANCELLED:
+        return SPACEFS_E_CANCELLED;
+    case HUB_E_HTTP:
+    case HUB_E_IO:
+    case HUB_E_UNKNOWN_OUTCOME:
+        break;
+    }
+    return SPACEFS_E_OTHER;
+}
+
+/* Converts a client status and error; returns the backend status. */
+static enum spacefs_status done(hub_status st, const hub_error *he, struct spacefs_error *err)
+{
+    if (err) {
+        memset(err, 0, sizeof(*err));
+        if (st != HUB_OK && he) {
+            err->http_status = he->http_status;
+            snprintf(err->code, sizeof(err->code), "%s", he->code);
+            snprintf(err->message, sizeof(err->message), "%.*s", (int)sizeof(err->message) - 1,
+                     he->message);
+        }
+    }
+    return spacefs_status_from_hub(st);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void runtime_from(struct spacefs_runtime *out, const hub_runtime *rt)
+{
+    memset(out, 0, sizeof(*out));
+    out->stage = dup_or_null(rt->stage_str);
+    out->hardware_current = dup_or_null(rt->hardware_current);
+    out->hardware_requested = dup_or_null(rt->hardware_requested);
+    out->sleep_seconds = rt->gc_timeout;
+    out->error_message = dup_or_null(rt->error_message);
+}
+
+/* The app URL: the Hub's `host` when sent; else the runtime's first domain, with the
+ * endpoint's scheme (https on the Hub, http on a local emulator); else the documented shape
+ * https://<subdomain>.hf.space (hub-api.md section 9). NULL if none is known. */
+static char *app_url(const hub_space *sp, const char *endpoint)
+{
+    const char *scheme = strncmp(endpoint, "http://", 7) == 0 ? "http" : "https";
+    char *url = NULL;
+
+    if (sp->host)
+        return strdup(sp->host);
+    if (sp->has_runtime && sp->runtime.domains_count && sp->runtime.domains[0] &&
+        asprintf(&url, "%s://%s", scheme, sp->runtime.domains[0]) >= 0)
+        return url;
+    if (sp->subdomain && asprintf(&url, "https://%s.hf.space", sp->subdomain) >= 0)
+        return url;
+    return NULL;
+}
+
+static void space_from(struct spacefs_space *out, const hub_space *sp, const char *endpoint)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = strdup(sp->id);
+    out->sdk = dup_or_null(sp->sdk);
+    out->is_private = sp->is_private;
+    out->last_modified = sp->last_modified;
+    out->url = app_url(sp, endpoint);
+    out->has_runtime = sp->has_runtime;
+    if (sp->has_runtime)
+        runtime_from(&out->rt, &sp->runtime);
+}
+
+static enum spacefs_status h_whoami(void *ctx, struct spacefs_whoami *out,
+                                    struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_whoami *w = NULL;
+    hub_error he;
+    hub_status st;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    st = hub_whoami_get(&w, c->client, &he);
+    if (st == HUB_OK) {
+        out->name = dup_or_null(w->name);
+        out->role = dup_or_null(w->token_role);
+        if (w->orgs_count && (out->orgs = calloc(w->orgs_count, sizeof(char *))))
+            for (i = 0; i < w->orgs_count; i++)
+                out->orgs[out->orgs_count++] = strdup(w->orgs[i]);
+    }
+    hub_whoami_free(w);
+    return done(st, &he, err);
+}
+
+static enum spacefs_status h_list(void *ctx, const char *author, struct spacefs_space **out,
+                                  size_t *out_count, struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_space_list *l = NULL;
+    hub_error he;
+    hub_status st;
+    size_t i;
+
+    *out = NULL;
+    *out_count = 0;
+    st = hub_spaces_list(&l, c->client, author, &he);
+    if (st == HUB_OK) {
+        if (!(*out = calloc(l->count + 1, sizeof(**out)))) {
+            st = HUB_E_NOMEM;
+        } else {
+            for (i = 0; i < l->count; i++)
+                space_from(&(*out)[i], &l->items[i], hub_client_endpoint(c->client));
+            *out_count = l->count;
+        }
+    }
+    hub_space_list_free(l);
+    return done(st, &he, err);
+}
+
+static enum spacefs_status h_info(void *ctx, const char *id, char **out_json,
+                                  struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_error he;
+
+    *out_json = NULL;
+    return done(hub_space_info_get(NULL, out_json, c->client, id, &he), &he, err);
+}
+
+static enum spacefs_status h_runtime(void *ctx, const char *id, struct spacefs_runtime *out,
+                                     char **out_json, struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_runtime *rt = NULL;
+    hub_error he;
+    hub_status st;
+
+    if (out_json)
+        *out_json = NULL;
+    st = hub_space_runtime_get(out ? &rt : NULL, out_json, c->client, id, &he);
+    if (st == HUB_OK && out)
+        runtime_from(out, rt);
+    hub_runtime_free(rt);
+    return done(st, &he, err);
+}
+
+/* Hands a lifecycle call's runtime to the fs. */
+static enum spacefs_status lifecycle_done(hub_status st, hub_runtime *rt,
+                                          struct spacefs_runtime *out, const hub_error *he,
+                                          struct spacefs_error *err)
+{
+    if (out) {
+        memset(out, 0, sizeof(*out));
+        if (st == HUB_OK && rt)
+            runtime_from(out, rt);
+    }
+    hub_runtime_free(rt);
+    return done(st, he, err);
+}
+
+static enum spacefs_status h_restart(void *ctx, const char *id, int factory,
+                                     struct spacefs_runtime *out, struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_runtime *rt = NULL;
+    hub_error he;
+    hub_status st = hub_space_restart(&rt, c->client, id, factory, &he);
+
+    return lifecycle_done(st, rt, out, &he, err);
+}
+
+static enum spacefs_status h_pause(void *ctx, const char *id, struct spacefs_runtime *out,
+                                   struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_runtime *rt = NULL;
+    hub_error he;
+    hub_status st = hub_space_pause(&rt, c->client, id, &he);
+
+    return lifecycle_done(st, rt, out, &he, err);
+}
+
+static enum spacefs_status h_hardware(void *ctx, const char *id, const char *flavor,
+                                      struct spacefs_runtime *out, struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_runtime *rt = NULL;
+    hub_error he;
+    hub_status st = hub_space_hardware_request(&rt, c->client, id, flavor, 0, &he);
+
+    return lifecycle_done(st, rt, out, &he, err);
+}
+
+static enum spacefs_status h_sleeptime(void *ctx, const char *id, int64_t seconds,
+                                       struct spacefs_runtime *out, struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_runtime *rt = NULL;
+    hub_error he;
+    hub_status st = hub_space_sleeptime_set(&rt, c->client, id, seconds, &he);
+
+    return lifecycle_done(st, rt, out, &he, err);
+}
+
+static enum spacefs_status h_flavors(void *ctx, char ***out, size_t *out_count,
+                                     struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_hardware_list *l = NULL;
+    hub_error he;
+    hub_status st;
+    size_t i;
+
+    *out = NULL;
+    *out_count = 0;
+    st = hub_hardware_list_get(&l, c->client, &he);
+    if (st == HUB_OK) {
+        if (!(*out = calloc(l->count + 1, sizeof(char *))))
+            st = HUB_E_NOMEM;
+        for (i = 0; *out && i < l->count; i++)
+            if (((*out)[*out_count] = dup_or_null(l->items[i].name)))
+                (*out_count)++;
+    }
+    hub_hardware_list_free(l);
+    return done(st, &he, err);
+}
+
+static enum spacefs_status h_visit(void *ctx, const char *url, long *out_http,
+                                   struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_error he;
+
+    *out_http = 0;
+    return done(hub_space_visit(out_http, c->client, url, &he), &he, err);
+}
+
+static enum spacefs_status h_kv_list(void *ctx, const char *id, enum spacefs_kv_kind kind,
+                                     struct spacefs_kv **out, size_t *out_count,
+                                     struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_kv_list *l = NULL;
+    hub_error he;
+    hub_status st;
+    size_t i;
+
+    *out = NULL;
+    *out_count = 0;
+    st = kind == SPACEFS_KV_SECRETS ? hub_secrets_list(&l, c->client, id, &he)
+                                    : hub_variables_list(&l, c->client, id, &he);
+    if (st == HUB_OK) {
+        if (!(*out = calloc(l->count + 1, sizeof(**out))))
+            st = HUB_E_NOMEM;
+        for (i = 0; *out && i < l->count; i++) {
+            (*out)[i].key = strdup(l->items[i].key);
+            (*out)[i].value = kind == SPACEFS_KV_VARIABLES
+                                  ? strdup(l->items[i].value ? l->items[i].value : "")
+                                  : NULL;
+            (*out_count)++;
+        }
+    }
+    hub_kv_list_free(l);
+    return done(st, &he, err);
+}
+
+static enum spacefs_status h_kv_set(void *ctx, const char *id, enum spacefs_kv_kind kind,
+                                    const char *key, const char *value, size_t len,
+                                    struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_error he;
+    hub_status st;
+    char *v = malloc(len + 1);
+
+    if (!v)
+        return done(HUB_E_NOMEM, NULL, err);
+    memcpy(v, value, len);
+    v[len] = '\0';
+    st = kind == SPACEFS_KV_SECRETS ? hub_secret_set(c->client, id, key, v, NULL, &he)
+                                    : hub_variable_set(NULL, c->client, id, key, v, NULL, &he);
+    explicit_bzero(v, len);
+    free(v);
+    return done(st, &he, err);
+}
+
+static enum spacefs_status h_kv_delete(void *ctx, const char *id, enum spacefs_kv_kind kind,
+                                       const char *key, struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_error he;
+    hub_status st = kind == SPACEFS_KV_SECRETS ? hub_secret_delete(c->client, id, key, &he)
+                                               : hub_variable_delete(NULL, c->client, id, key, &he);
+
+    return done(st, &he, err);
+}
+
+static hub_log_kind log_kind(enum spacefs_log_kind k)
+{
+    return k == SPACEFS_LOG_BUILD ? HUB_LOGS_BUILD : HUB_LOGS_RUN;
+}
+
+static enum spacefs_status h_logs_fetch(void *ctx, const char *id, enum spacefs_log_kind kind,
+                                        char **out, size_t *out_len, struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_error he;
+
+    *out = NULL;
+    return done(hub_logs_fetch(out, out_len, c->client, id, log_kind(kind), 0, &he), &he, err);
+}
+
+struct line_tramp {
+    spacefs_line_fn fn;
+    void *payload;
+};
+
+static int on_hub_line(const char *line, size_t len, int64_t ts, void *payload)
+{
+    struct line_tramp *t = payload;
+
+    return t->fn(line, len, ts, t->payload);
+}
+
+static enum spacefs_status h_logs_follow(void *ctx, const char *id, enum spacefs_log_kind kind,
+                                         spacefs_line_fn on_line, void *payload, void *cancel,
+                                         struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    struct line_tramp t = {on_line, payload};
+    hub_error he;
+
+    return done(hub_logs_follow(c->client, id, log_kind(kind), on_hub_line, &t, cancel, &he), &he,
+                err);
+}
+
+static void *h_cancel_new(void *ctx)
+{
+    (void)ctx;
+    return hub_cancel_new();
+}
+
+static void h_cancel_trigger(void *cancel)
+{
+    hub_cancel_trigger(cancel);
+}
+
+static void h_cancel_free(void *cancel)
+{
+    hub_cancel_free(cancel);
+}
+
+static enum spacefs_status h_create(void *ctx, const char *id, const char *sdk, int is_private,
+                                    struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_repo_spec spec = {HUB_REPO_SPACE, id, is_private, sdk, NULL};
+    hub_error he;
+
+    return done(hub_repo_create(NULL, c->client, &spec, &he), &he, err);
+}
+
+static enum spacefs_status h_delete(void *ctx, const char *id, struct spacefs_error *err)
+{
+    struct hubctx *c = ctx;
+    hub_error he;
+
+    return done(hub_repo_delete(c->client, HUB_REPO_SPACE, id, &he), &he, err);
+}
+
+static void h_budget(void *ctx, struct spacefs_budget *out)
+{
+    struct hubctx *c = ctx;
+    hub_stats s;
+    hub_ratelimit rl;
+
+    memset(out, 0, sizeof(*out));
+    hub_client_stats(c->client, &s);
+    hub_client_ratelimit(c->client, &rl);
+    out->requests = s.requests;
+    out->ratelimit_valid = rl.valid;
+    out->ratelimit_remaining = rl.remaining;
+    out->ratelimit_reset_seconds = rl.reset_seconds - (long)((int64_t)time(NULL) - rl.observed_at);
+    if (out->ratelimit_reset_seconds < 0)
+        out->ratelimit_reset_seconds = 0;
+}
+
+static const char *h_endpoint(void *ctx)
+{
+    return hub_client_endpoint(((struct hubctx *)ctx)->client);
+}
+
+static void h_free(void *ctx)
+{
+    struct hubctx *c = ctx;
+
+    if (!c)
+        return;
+    hub_client_free(c->client);
+    free(c);
+}
+
+static const struct spacefs_backend_ops hub_ops = {
+    h_whoami,     h_list,           h_info,        h_runtime,    h_restart,
+    h_pause,      h_hardware,       h_sleeptime,   h_flavors,    h_visit,
+    h_kv_list,    h_kv_set,         h_kv_delete,   h_logs_fetch, h_logs_follow,
+    h_cancel_new, h_cancel_trigger, h_cancel_free, h_create,     h_delete,
+    h_budget,     h_endpoint,       h_free};
+
+int spacefs_backend_hub_new(struct spacefs_backend *out, hub_client *client)
+{
+    struct hubctx *c = calloc(1, sizeof(*c));
+
+    out->ops = NULL;
+    out->ctx = NULL;
+    if (!c) {
+        hub_client_free(client);
+        return -ENOMEM;
+    }
+    c->client = client;
+    out->ops = &hub_ops;
+    out->ctx = c;
+    return 0;
+}

@@ -1,0 +1,15 @@
+/* The real backend: spacefs's backend interface on top of hubclient. Only main.c and
+ * backend_hub.c include hubclient.h. */
+#ifndef SPACEFS_BACKEND_HUB_H
+#define SPACEFS_BACKEND_HUB_H
+
+#include "backend.h"
+#include "hubclient.h"
+
+/* Wraps `client` (taken: freed by the backend's free op, also on failure). 0 or -ENOMEM. */
+int spacefs_backend_hub_new(struct spacefs_backend *out, hub_client *client);
+
+/* The one hub_status -> backend status table. */
+enum spacefs_status spacefs_status_from_hub(hub_status st);
+
+#endif

@@ -1,0 +1,176 @@
+/* The FUSE adapter: each libfuse callback translates its arguments to one fs.h call and
+ * returns its negative errno. No logic lives here. Attribute timeouts are zero (sizes of open
+ * logs grow; runtime files change) and every handle is direct_io; the fs caches instead. */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fuse_ops.h"
+
+static struct spacefs_app *app(void)
+{
+    return fuse_get_context()->private_data;
+}
+
+static struct spacefs_fs *fsp(void)
+{
+    return app()->fs;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    struct spacefs_app *a = app();
+
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    cfg->entry_timeout = a->entry_timeout;
+    cfg->negative_timeout = 0; /* the fs keeps negative entries, with their own ttl */
+    cfg->attr_timeout = 0;
+    cfg->kernel_cache = 0;
+    cfg->direct_io = 1;
+    cfg->hard_remove = 1;
+    return a;
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+    (void)fi;
+    return spacefs_fs_getattr(fsp(), path, st);
+}
+
+struct fill_ctx {
+    void *buf;
+    fuse_fill_dir_t filler;
+};
+
+static int fill_one(const char *name, const struct stat *st, void *payload)
+{
+    struct fill_ctx *c = payload;
+
+    return c->filler(c->buf, name, st, 0, 0);
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+                      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+    struct fill_ctx c = {buf, filler};
+
+    (void)off;
+    (void)fi;
+    (void)flags;
+    return spacefs_fs_readdir(fsp(), path, fill_one, &c);
+}
+
+static void set_handle(struct fuse_file_info *fi, struct spacefs_handle *h)
+{
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->direct_io = spacefs_handle_direct_io(h) ? 1 : 0;
+    fi->keep_cache = 0;
+}
+
+static struct spacefs_handle *handle(struct fuse_file_info *fi)
+{
+    return (struct spacefs_handle *)(uintptr_t)fi->fh;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+    struct spacefs_handle *h;
+    int rc = spacefs_fs_open(fsp(), path, fi->flags, &h);
+
+    if (rc == 0)
+        set_handle(fi, h);
+    return rc;
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    struct spacefs_handle *h;
+    int rc = spacefs_fs_create(fsp(), path, mode, fi->flags, &h);
+
+    if (rc == 0)
+        set_handle(fi, h);
+    return rc;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    (void)path;
+    return (int)spacefs_fs_read(fsp(), handle(fi), buf, size, off);
+}
+
+static int op_write(const char *path, const char *buf, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    (void)path;
+    return (int)spacefs_fs_write(fsp(), handle(fi), buf, size, off);
+}
+
+static int op_flush(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    return spacefs_fs_flush(fsp(), handle(fi));
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    spacefs_fs_release(fsp(), handle(fi));
+    return 0;
+}
+
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+    (void)fi;
+    return spacefs_fs_truncate(fsp(), path, size);
+}
+
+static int op_unlink(const char *path)
+{
+    return spacefs_fs_unlink(fsp(), path);
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+    return spacefs_fs_mkdir(fsp(), path, mode);
+}
+
+static int op_rmdir(const char *path)
+{
+    return spacefs_fs_rmdir(fsp(), path);
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+    struct stat st;
+
+    (void)tv;
+    (void)fi;
+    return spacefs_fs_getattr(fsp(), path, &st); /* times are the Hub's: touch is a no-op */
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    (void)path;
+    (void)mode;
+    (void)fi;
+    return -EPERM; /* modes say what the Hub allows; they are not settable */
+}
+
+const struct fuse_operations spacefs_fuse_ops = {
+    .init = op_init,
+    .getattr = op_getattr,
+    .readdir = op_readdir,
+    .open = op_open,
+    .create = op_create,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .truncate = op_truncate,
+    .unlink = op_unlink,
+    .mkdir = op_mkdir,
+    .rmdir = op_rmdir,
+    .utimens = op_utimens,
+    .chmod = op_chmod,
+};

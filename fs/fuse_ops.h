@@ -1,0 +1,18 @@
+/* The libfuse high-level operations table for spacefs: a thin translation to fs.h. */
+#ifndef SPACEFS_FUSE_OPS_H
+#define SPACEFS_FUSE_OPS_H
+
+#define FUSE_USE_VERSION 31
+#include <fuse.h>
+
+#include "fs.h"
+
+/* What fuse_new's user_data points to; fs is set before the loop starts. */
+struct spacefs_app {
+    struct spacefs_fs *fs;
+    double entry_timeout; /* seconds: the cache ttl */
+};
+
+extern const struct fuse_operations spacefs_fuse_ops;
+
+#endif

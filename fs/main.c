@@ -1,0 +1,278 @@
+/* spacefs(1): parses the FUSE-style command line, checks the token with one whoami, builds the
+ * real Hub client (the only place that sees both hubclient and the filesystem), mounts, and
+ * runs the multithreaded FUSE loop until unmounted. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend_hub.h"
+#include "fslog.h"
+#include "fuse_ops.h"
+#include <fuse_lowlevel.h>
+
+struct options {
+    char *endpoint;
+    char *token_file;
+    char *ttl;
+    char *space_sdk;
+    char *source; /* first non-option when mount(8) passes "source mountpoint" */
+    unsigned timeout;
+    unsigned page_size;
+    int space_public;
+    int anonymous;
+    int nonopts;
+    int bad;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_TOKEN };
+
+#define OPT(t, f, v)                                                                               \
+    {                                                                                              \
+        t, offsetof(struct options, f), v                                                          \
+    }
+static const struct fuse_opt spec[] = {OPT("endpoint=%s", endpoint, 0),
+                                       OPT("token_file=%s", token_file, 0),
+                                       OPT("ttl=%s", ttl, 0),
+                                       OPT("timeout=%u", timeout, 0),
+                                       OPT("space_sdk=%s", space_sdk, 0),
+                                       OPT("space_public", space_public, 1),
+                                       OPT("space_private", space_public, 0),
+                                       OPT("page_size=%u", page_size, 0),
+                                       OPT("anonymous", anonymous, 1),
+                                       FUSE_OPT_KEY("token=", KEY_TOKEN),
+                                       FUSE_OPT_KEY("-h", KEY_HELP),
+                                       FUSE_OPT_KEY("--help", KEY_HELP),
+                                       FUSE_OPT_KEY("-V", KEY_VERSION),
+                                       FUSE_OPT_KEY("--version", KEY_VERSION),
+                                       FUSE_OPT_END};
+
+static void usage(const char *prog)
+{
+    printf("usage: %s MOUNTPOINT [-f] [-d] [-o option[,option...]]\n"
+           "Mounts the Hugging Face Spaces of your account as files (see spacefs(1)).\n\n"
+           "spacefs options:\n"
+           "    -o endpoint=URL        Hub endpoint (default $HF_ENDPOINT, else huggingface.co)\n"
+           "    -o token_file=PATH     read the token from PATH (default $HF_TOKEN, else\n"
+           "                           $HF_TOKEN_PATH, else $HF_HOME/token); never on the "
+           "command line\n"
+           "    -o anonymous           send no token (public Spaces only, read-only)\n"
+           "    -o ttl=SECONDS         cache listings and runtime data (default 5)\n"
+           "    -o timeout=SECONDS     deadline of one Hub call, retries included (default 30)\n"
+           "    -o space_sdk=SDK       SDK of Spaces made by mkdir: docker (default), gradio,\n"
+           "                           static, streamlit\n"
+           "    -o space_public        mkdir makes public Spaces (default private)\n"
+           "    -o page_size=N         Spaces per listing request (default: the Hub's)\n"
+           "    -o allow_other         let other users see the mount (modes still apply)\n"
+           "    -f                     stay in the foreground, log to stderr\n"
+           "    -d                     debug: foreground, log every request\n"
+           "    -V, --version          print the version\n\n",
+           prog);
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    struct options *o = data;
+
+    (void)outargs;
+    switch (key) {
+    case KEY_TOKEN:
+        fprintf(stderr, "spacefs: refusing -o token=…: a token on the command line is visible to "
+                        "every user in ps(1); use -o token_file=PATH or $HF_TOKEN\n");
+        o->bad = 1;
+        return 0;
+    case KEY_HELP:
+        usage(outargs->argv[0]);
+        fuse_cmdline_help();
+        fuse_lib_help(outargs);
+        exit(0);
+    case KEY_VERSION:
+        printf("spacefs %s (libfuse %s)\n", SPACEFS_VERSION, fuse_pkgversion());
+        exit(0);
+    case FUSE_OPT_KEY_NONOPT:
+        if (o->nonopts++ == 0) {
+            free(o->source);
+            o->source = strdup(arg); /* the mountpoint, unless another one follows */
+            return 0;
+        }
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+static void hub_log_hook(hub_log_level level, const char *msg, void *payload)
+{
+    (void)payload;
+    spacefs_log((enum spacefs_log_level)level, "hub: %s", msg);
+}
+
+static int client_new(hub_client **out, const struct options *o, int debug)
+{
+    hub_options ho;
+    hub_error he;
+    hub_status st;
+
+    hub_options_init(&ho);
+    ho.endpoint = o->endpoint;
+    ho.token_file = o->token_file;
+    ho.anonymous = o->anonymous;
+    ho.deadline_ms = o->timeout * 1000;
+    ho.connect_timeout_ms = o->timeout * 1000 < 10000 ? o->timeout * 1000 : 10000;
+    ho.page_size = o->page_size;
+    ho.log = hub_log_hook;
+    ho.log_level = debug ? HUB_LOG_DEBUG : HUB_LOG_WARN;
+    st = hub_client_new(out, &ho, &he);
+    if (st != HUB_OK) {
+        fprintf(stderr, "spacefs: cannot set up the Hub client: %s%s%s\n", hub_status_str(st),
+                he.message[0] ? ": " : "", he.message);
+        return -1;
+    }
+    return 0;
+}
+
+/* One whoami before mounting, so a rejected token fails here, on the user's terminal. */
+static int check_token(const struct options *o)
+{
+    hub_client *c = NULL;
+    hub_whoami *w = NULL;
+    hub_error he;
+    hub_status st;
+    int rc = 0;
+
+    if (client_new(&c, o, 0) < 0)
+        return -1;
+    if (!hub_client_has_token(c)) {
+        fprintf(stderr, "spacefs: no token: mounting anonymously (public Spaces, read-only)\n");
+        goto out;
+    }
+    st = hub_whoami_get(&w, c, &he);
+    if (st == HUB_E_AUTH) {
+        fprintf(stderr, "spacefs: the Hub at %s rejected the token: %s\n", hub_client_endpoint(c),
+                he.message);
+        rc = -1;
+    } else if (st != HUB_OK) {
+        fprintf(stderr, "spacefs: warning: cannot reach %s (%s); mounting anyway\n",
+                hub_client_endpoint(c), hub_status_str(st));
+    }
+out:
+    hub_whoami_free(w);
+    hub_client_free(c);
+    return rc;
+}
+
+static int parse_ttl(const char *s, unsigned *out_ms)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || v < 0 || v > 86400)
+        return -1;
+    *out_ms = (unsigned)(v * 1000);
+    return 0;
+}
+
+static const char *const sdks[] = {"docker", "gradio", "static", "streamlit"};
+
+static int sdk_valid(const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(sdks) / sizeof(sdks[0]); i++)
+        if (strcmp(s, sdks[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int run(struct fuse_args *args, struct options *o)
+{
+    struct fuse_cmdline_opts co = {0};
+    struct spacefs_config cfg;
+    struct spacefs_backend be;
+    struct spacefs_app app = {0};
+    hub_client *client = NULL;
+    struct fuse *fuse = NULL;
+    int rc = 1, mounted = 0;
+
+    spacefs_config_init(&cfg);
+    if (o->ttl && parse_ttl(o->ttl, &cfg.ttl_ms) < 0) {
+        fprintf(stderr, "spacefs: bad ttl '%s' (seconds, e.g. 5 or 0.5)\n", o->ttl);
+        return 1;
+    }
+    if (o->space_sdk && !sdk_valid(o->space_sdk)) {
+        fprintf(stderr, "spacefs: bad space_sdk '%s' (docker, gradio, static, streamlit)\n",
+                o->space_sdk);
+        return 1;
+    }
+    cfg.space_sdk = o->space_sdk ? o->space_sdk : "docker";
+    cfg.space_private = !o->space_public;
+    app.entry_timeout = cfg.ttl_ms / 1000.0;
+    if (fuse_parse_cmdline(args, &co) != 0)
+        return 1;
+    if (!co.mountpoint) {
+        fprintf(stderr, "spacefs: no mountpoint (see spacefs --help)\n");
+        goto out;
+    }
+    spacefs_log_setup(co.debug ? SPACEFS_DEBUG : SPACEFS_WARN, !co.foreground);
+    if (check_token(o) < 0)
+        goto out;
+    fuse_opt_add_arg(args, "-odefault_permissions,fsname=spacefs,subtype=spacefs");
+    if (!(fuse = fuse_new(args, &spacefs_fuse_ops, sizeof(spacefs_fuse_ops), &app)))
+        goto out;
+    if (fuse_mount(fuse, co.mountpoint) != 0)
+        goto out;
+    mounted = 1;
+    if (fuse_daemonize(co.foreground) != 0)
+        goto out;
+    /* after the fork: the client's threads and connections belong to this process */
+    if (client_new(&client, o, co.debug) < 0 || spacefs_backend_hub_new(&be, client) < 0 ||
+        spacefs_fs_new(&app.fs, &cfg, be) < 0) {
+        spacefs_log(SPACEFS_ERROR, "cannot set up the filesystem");
+        goto out;
+    }
+    if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+        goto out;
+    spacefs_log(SPACEFS_INFO, "mounted on %s", co.mountpoint);
+    rc = co.singlethread ? fuse_loop(fuse) : fuse_loop_mt(fuse, 0);
+    rc = rc ? 1 : 0;
+    fuse_remove_signal_handlers(fuse_get_session(fuse));
+out:
+    if (mounted)
+        fuse_unmount(fuse);
+    if (fuse)
+        fuse_destroy(fuse);
+    spacefs_fs_free(app.fs);
+    free(co.mountpoint);
+    return rc;
+}
+
+int main(int argc, char *argv[])
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct options o = {0};
+    int rc;
+
+    o.timeout = 30;
+    if (fuse_opt_parse(&args, &o, spec, opt_proc) != 0 || o.bad) {
+        fuse_opt_free_args(&args);
+        return 1;
+    }
+    /* one non-option is the mountpoint; with two (mount(8): "source mountpoint") the first,
+     * a label like "spacefs", was dropped and the second kept */
+    if (o.nonopts == 1)
+        fuse_opt_add_arg(&args, o.source);
+    if (o.timeout == 0)
+        o.timeout = 30;
+    rc = run(&args, &o);
+    fuse_opt_free_args(&args);
+    free(o.endpoint);
+    free(o.token_file);
+    free(o.ttl);
+    free(o.space_sdk);
+    free(o.source);
+    return rc;
+}
