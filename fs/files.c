@@ -250,13 +250,18 @@ long spacefs_fs_write(struct spacefs_fs *fs, struct spacefs_handle *h, const cha
 
 int spacefs_fs_flush(struct spacefs_fs *fs, struct spacefs_handle *h)
 {
-    /* ": > variables/K" or "touch secrets/K": an empty value, sent once */
-    if (h->n.kind == NODE_KV && h->created && !h->attempted && want_write(h->flags))
-        return kv_send(fs, h);
+    /* Nothing: a shell's "> file" closes a duplicate of the descriptor, and so flushes, before
+     * the first write. Values are sent by write(2); see release for the empty value. */
+    (void)fs;
+    (void)h;
     return 0;
 }
 
 void spacefs_fs_release(struct spacefs_fs *fs, struct spacefs_handle *h)
 {
+    /* ": > variables/K" or "touch secrets/NEW": created or truncated, never written: the
+     * empty value, sent at the last close (its errors can only be logged). */
+    if (h && h->n.kind == NODE_KV && h->created && !h->attempted && want_write(h->flags))
+        kv_send(fs, h);
     handle_free(fs, h);
 }

@@ -106,7 +106,7 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 static void hub_log_hook(hub_log_level level, const char *msg, void *payload)
 {
     (void)payload;
-    spacefs_log((enum spacefs_log_level)level, "hub: %s", msg);
+    spacefs_log((enum spacefs_log_level)level, "%s", msg);
 }
 
 static int client_new(hub_client **out, const struct options *o, int debug)

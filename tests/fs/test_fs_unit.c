@@ -105,8 +105,8 @@ static long put(struct spacefs_fs *fs, const char *path, const char *data, int c
                 : spacefs_fs_open(fs, path, O_WRONLY | O_TRUNC, &h);
     if (rc < 0)
         return rc;
-    n = spacefs_fs_write(fs, h, data, strlen(data), 0);
-    rc = spacefs_fs_flush(fs, h);
+    rc = spacefs_fs_flush(fs, h); /* a shell flushes a dup before writing */
+    n = strlen(data) ? spacefs_fs_write(fs, h, data, strlen(data), 0) : 0;
     spacefs_fs_release(fs, h);
     return n < 0 ? n : rc < 0 ? rc : n;
 }

@@ -1,0 +1,1237 @@
+/* The persist engine's namespace and files: the view is the base tree (a commit) with the
+ * changes on top; files are written to overlay files, copy-on-write once published, and made
+ * durable at close (fsync overlay file, then the journal). Reads resolve overlay -> base ->
+ * object cache -> remote. Everything here runs under p->lock, which is dropped only around
+ * remote calls (object downloads). */
+#include "persist_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define COPY_CHUNK 65536
+
+void persist_config_init(struct persist_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->quiet_ms = 2000;
+    cfg->min_interval_ms = 10000;
+    cfg->ttl_ms = 30000;
+    cfg->backoff_base_ms = 1000;
+    cfg->backoff_max_ms = 60000;
+    cfg->fsync_attempts = 3;
+    cfg->stale_retries = 5;
+    cfg->object_cache_bytes = (uint64_t)1 << 30;
+}
+
+void pchange_free(void *v)
+{
+    struct pchange *c = v;
+    if (!c)
+        return;
+    free(c->ref.path);
+    free(c);
+}
+
+static void rentry_free(void *v)
+{
+    struct persist_rentry *e = v;
+    if (e)
+        free(e->path);
+    free(e);
+}
+
+/* ---- paths ----------------------------------------------------------------------------------- */
+
+/* "/a//b/" -> "a/b"; "" is the root. Refuses ".", "..", ".git" components. *out new. */
+static int path_norm(const char *in, char **out)
+{
+    size_t n = strlen(in), w = 0;
+    char *s = malloc(n + 1);
+    const char *p = in;
+
+    *out = NULL;
+    if (!s)
+        return -ENOMEM;
+    while (*p) {
+        const char *e;
+        size_t len;
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        e = strchr(p, '/');
+        len = e ? (size_t)(e - p) : strlen(p);
+        if ((len == 1 && p[0] == '.') || (len == 2 && !memcmp(p, "..", 2)) ||
+            (len == 4 && !memcmp(p, ".git", 4))) {
+            free(s);
+            return len == 4 ? -EPERM : -EINVAL;
+        }
+        if (len > 255) {
+            free(s);
+            return -ENAMETOOLONG;
+        }
+        if (w)
+            s[w++] = '/';
+        memcpy(s + w, p, len);
+        w += len;
+        p += len;
+    }
+    s[w] = '\0';
+    *out = s;
+    return 0;
+}
+
+/* Parent of a normalised path (new string; "" for top-level names). */
+static char *path_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? strndup(path, (size_t)(slash - path)) : strdup("");
+}
+
+/* Is `path` strictly below `dir` ("" = root)? */
+static int path_below(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (!n)
+        return *path != '\0';
+    return !strncmp(path, dir, n) && path[n] == '/';
+}
+
+/* ---- the view -------------------------------------------------------------------------------- */
+
+enum { NODE_NONE = 0, NODE_FILE, NODE_DIR };
+
+static struct pfile *pfile_find(struct persist *p, const char *path)
+{
+    for (struct pfile *f = p->files; f; f = f->next)
+        if (f->path && !strcmp(f->path, path))
+            return f;
+    return NULL;
+}
+
+/* A base file shows unless a change sits on its path (a FILE change shows instead). */
+static int base_visible(struct persist *p, const char *path)
+{
+    return pmap_get(&p->base_files, path) && !pmap_get(&p->changes, path);
+}
+
+/* Any visible file or local directory strictly below dir? */
+static int has_visible_below(struct persist *p, const char *dir)
+{
+    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+        struct pchange *c = it->val;
+        if (c->kind != PC_WHITEOUT && path_below(it->key, dir))
+            return 1;
+    }
+    for (struct pmap_item *it = pmap_first(&p->base_files); it; it = pmap_next(&p->base_files, it))
+        if (path_below(it->key, dir) && !pmap_get(&p->changes, it->key))
+            return 1;
+    return 0;
+}
+
+static int node_kind(struct persist *p, const char *path)
+{
+    struct pchange *c;
+
+    if (!*path)
+        return NODE_DIR;
+    c = pmap_get(&p->changes, path);
+    if (c && c->kind == PC_FILE)
+        return NODE_FILE;
+    if (c && c->kind == PC_DIR)
+        return NODE_DIR;
+    if (!c && pmap_get(&p->base_files, path))
+        return NODE_FILE;
+    return has_visible_below(p, path) ? NODE_DIR : NODE_NONE;
+}
+
+static int64_t file_size(struct persist *p, const char *path)
+{
+    struct pfile *f = pfile_find(p, path);
+    struct pchange *c = pmap_get(&p->changes, path);
+    struct persist_rentry *e;
+
+    if (f && f->work)
+        return f->size;
+    if (c)
+        return c->size;
+    e = pmap_get(&p->base_files, path);
+    return e ? e->size : 0;
+}
+
+static int writable(struct persist *p)
+{
+    if (p->vis != VIS_PUBLIC || p->cfg.allow_public)
+        return 0;
+    if (!p->log_public_once++)
+        persist_log(p, 0,
+                    "persist: the Dataset is public; refusing to write (EACCES). Make it private "
+                    "or allow public persist repos.");
+    return -EACCES;
+}
+
+static void changed(struct persist *p)
+{
+    p->last_change_ms = persist_now_ms();
+    pthread_cond_broadcast(&p->cond);
+}
+
+/* Sets the change of `path` (taking c; any previous change is freed and its overlay file
+ * deleted unless still used). */
+static int change_set(struct persist *p, const char *path, struct pchange *c);
+
+static void ovl_unlink_unused(struct persist *p, uint64_t id)
+{
+    char *s;
+    if (!id)
+        return;
+    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it))
+        if (((struct pchange *)it->val)->ovl == id)
+            return;
+    for (struct pfile *f = p->files; f; f = f->next)
+        if (f->work == id)
+            return;
+    if ((s = persist_ovl_path(p, id))) {
+        unlink(s);
+        free(s);
+    }
+}
+
+static int change_set(struct persist *p, const char *path, struct pchange *c)
+{
+    struct pchange *old = pmap_del(&p->changes, path);
+    int rc = 0;
+
+    if (c) {
+        c->gen = ++p->gen;
+        if (!c->mtime)
+            c->mtime = (int64_t)time(NULL);
+        if ((rc = pmap_put(&p->changes, path, c)) < 0) {
+            pchange_free(c);
+            c = NULL;
+        }
+    }
+    if (old) {
+        uint64_t id = old->ovl;
+        pchange_free(old);
+        ovl_unlink_unused(p, id);
+    }
+    return rc;
+}
+
+/* Removes the file at `path` from the view: a whiteout when base has it. */
+static int remove_file(struct persist *p, const char *path)
+{
+    struct pchange *c = NULL;
+
+    if (pmap_get(&p->base_files, path)) {
+        if (!(c = calloc(1, sizeof(*c))))
+            return -ENOMEM;
+        c->kind = PC_WHITEOUT;
+    }
+    return change_set(p, path, c);
+}
+
+/* After something left `dir`, keep it as a local directory if it would vanish. */
+static int keep_dir(struct persist *p, const char *dir)
+{
+    struct pchange *c;
+    if (!*dir || node_kind(p, dir) != NODE_NONE)
+        return 0;
+    if (!(c = calloc(1, sizeof(*c))))
+        return -ENOMEM;
+    c->kind = PC_DIR;
+    c->synced = !pmap_get(&p->base_files, dir);
+    return change_set(p, dir, c);
+}
+
+static int keep_parent(struct persist *p, const char *path)
+{
+    char *parent = path_parent(path);
+    int rc = parent ? keep_dir(p, parent) : -ENOMEM;
+    free(parent);
+    return rc;
+}
+
+static int parent_is_dir(struct persist *p, const char *path)
+{
+    char *parent = path_parent(path);
+    int k;
+    if (!parent)
+        return -ENOMEM;
+    k = node_kind(p, parent);
+    free(parent);
+    if (k == NODE_NONE)
+        return -ENOENT;
+    return k == NODE_DIR ? 0 : -ENOTDIR;
+}
+
+/* ---- objects (base blobs and LFS objects, cached) ------------------------------------------- */
+
+static char *obj_path(struct persist *p, const struct persist_rentry *e)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s/objects/%s%s", p->dir, e->is_lfs ? "l" : "g",
+                 e->is_lfs ? e->lfs_oid : e->oid) < 0)
+        return NULL;
+    return s;
+}
+
+static void obj_evict(struct persist *p)
+{
+    char *dir = NULL;
+    struct dirent *de;
+    DIR *d;
+    struct ent {
+        int64_t t, size;
+        char name[80];
+    } *v = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0;
+
+    if (asprintf(&dir, "%s/objects", p->dir) < 0 || !(d = opendir(dir)))
+        goto out;
+    while ((de = readdir(d))) {
+        struct stat st;
+        if (de->d_name[0] == '.' || strlen(de->d_name) >= 80 ||
+            fstatat(dirfd(d), de->d_name, &st, 0) < 0)
+            continue;
+        if (n == cap) {
+            struct ent *nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof(*v));
+            if (!nv)
+                break;
+            v = nv;
+        }
+        v[n].t = st.st_mtim.tv_sec;
+        v[n].size = st.st_size;
+        snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+        total += (uint64_t)st.st_size;
+        n++;
+    }
+    while (total > p->cfg.object_cache_bytes && n) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < n; i++)
+            if (v[i].t < v[oldest].t)
+                oldest = i;
+        unlinkat(dirfd(d), v[oldest].name, 0);
+        total -= (uint64_t)v[oldest].size;
+        v[oldest] = v[--n];
+    }
+    closedir(d);
+out:
+    free(v);
+    free(dir);
+}
+
+/* Downloads e into the object cache. Called WITHOUT the lock. */
+static int obj_fetch(struct persist *p, const struct persist_rentry *e)
+{
+    struct persist_rerror rerr = {0};
+    enum persist_rstatus st;
+    char *dst = obj_path(p, e), *tmp = NULL;
+    struct stat sb;
+    int fd = -1, rc = 0;
+
+    static unsigned long seq;
+    if (!dst || asprintf(&tmp, "%s/objects/.tmp.%d.%lu", p->dir, (int)getpid(),
+                         __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED)) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    st = p->remote.ops->object_get(p->remote.ctx, e, fd, &rerr);
+    if (st != PERSIST_R_OK) {
+        persist_log(p, 1, "persist: cannot fetch %s: %s %s", e->path, persist_rstatus_name(st),
+                    rerr.message);
+        rc = -persist_errno_from_rstatus(st);
+        goto out;
+    }
+    if (fstat(fd, &sb) < 0 || sb.st_size != e->size) {
+        persist_log(p, 0, "persist: %s: fetched %lld bytes, expected %lld", e->path,
+                    (long long)sb.st_size, (long long)e->size);
+        rc = -EIO;
+        goto out;
+    }
+    if (rename(tmp, dst) < 0)
+        rc = -errno;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc && tmp)
+        unlink(tmp);
+    free(tmp);
+    free(dst);
+    if (!rc)
+        obj_evict(p);
+    return rc;
+}
+
+/* Opens the content source of the visible file `path` read-only. Lock held; it is dropped
+ * while an object downloads, so callers must re-check the view afterwards (we loop). */
+static int source_open(struct persist *p, const char *path, int *out_fd)
+{
+    for (int round = 0; round < 4; round++) {
+        struct pchange *c = pmap_get(&p->changes, path);
+        struct persist_rentry copy, *e = NULL;
+        char *s;
+        int fd, rc;
+
+        if (c && c->kind == PC_FILE && c->ovl) {
+            if (!(s = persist_ovl_path(p, c->ovl)))
+                return -ENOMEM;
+            fd = open(s, O_RDONLY | O_CLOEXEC);
+            free(s);
+            if (fd < 0)
+                return -errno;
+            *out_fd = fd;
+            return 0;
+        }
+        if (c && c->kind == PC_FILE)
+            e = &c->ref;
+        else if (!c)
+            e = pmap_get(&p->base_files, path);
+        if (!e)
+            return -ENOENT;
+        if (!(s = obj_path(p, e)))
+            return -ENOMEM;
+        fd = open(s, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            futimens(fd, NULL); /* LRU */
+            free(s);
+            *out_fd = fd;
+            return 0;
+        }
+        free(s);
+        copy = *e;
+        if (!(copy.path = strdup(e->path ? e->path : path)))
+            return -ENOMEM;
+        pthread_mutex_unlock(&p->lock);
+        rc = obj_fetch(p, &copy);
+        pthread_mutex_lock(&p->lock);
+        free(copy.path);
+        if (rc)
+            return rc;
+    }
+    return -EIO;
+}
+
+/* ---- open files ------------------------------------------------------------------------------ */
+
+static int copy_fd(int dst, int src)
+{
+    off_t in = 0, out = 0;
+    char buf[COPY_CHUNK];
+    ssize_t n;
+
+    if (ioctl(dst, FICLONE, src) == 0)
+        return 0;
+    for (;;) {
+        n = copy_file_range(src, &in, dst, &out, (size_t)1 << 30, 0);
+        if (n == 0)
+            return 0;
+        if (n < 0)
+            break;
+    }
+    if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+        return -errno;
+    for (in = 0;; in += n) {
+        n = pread(src, buf, sizeof(buf), in);
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return 0;
+        if (pwrite(dst, buf, (size_t)n, in) != n)
+            return -EIO;
+    }
+}
+
+/* A new overlay file (empty); *out_fd open read-write. */
+static int ovl_create(struct persist *p, uint64_t *out_id, int *out_fd)
+{
+    uint64_t id = p->next_ovl++;
+    char *s = persist_ovl_path(p, id);
+    int fd;
+
+    if (!s)
+        return -ENOMEM;
+    fd = open(s, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    free(s);
+    if (fd < 0)
+        return -errno;
+    *out_id = id;
+    *out_fd = fd;
+    return 0;
+}
+
+/* Makes f's fd a private working copy (copy-on-write of the published content, or an empty
+ * file when `empty`). */
+static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
+{
+    uint64_t id;
+    int fd, src = -1, rc;
+
+    if (f->work && (f->dirty || !f->path)) { /* private already: write in place */
+        if (empty && ftruncate(f->fd, 0) < 0)
+            return -errno;
+        if (empty)
+            f->size = 0;
+        return 0;
+    }
+    if (!empty && f->path) {
+        if (f->fd >= 0) {
+            src = dup(f->fd);
+            if (src < 0)
+                return -errno;
+        } else if ((rc = source_open(p, f->path, &src)) < 0) {
+            return rc;
+        }
+    }
+    if ((rc = ovl_create(p, &id, &fd)) < 0)
+        goto out;
+    if (src >= 0 && (rc = copy_fd(fd, src)) < 0) {
+        close(fd);
+        goto out;
+    }
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = fd;
+    f->fd_is_work = 1;
+    {
+        uint64_t old = f->work;
+        f->work = id;
+        ovl_unlink_unused(p, old);
+    }
+    f->size = empty ? 0 : (src >= 0 ? lseek(fd, 0, SEEK_END) : 0);
+    f->dirty = 1;
+out:
+    if (src >= 0)
+        close(src);
+    return rc;
+}
+
+/* Publishes f's working copy: fsync it, point the change at it, write the journal. */
+static int pfile_publish(struct persist *p, struct pfile *f)
+{
+    struct pchange *c;
+    int rc;
+
+    if (!f->dirty || !f->path)
+        return 0;
+    if (fsync(f->fd) < 0)
+        return -errno;
+    if (!(c = calloc(1, sizeof(*c))))
+        return -ENOMEM;
+    c->kind = PC_FILE;
+    c->ovl = f->work;
+    c->size = f->size;
+    if ((rc = change_set(p, f->path, c)) < 0)
+        return rc;
+    f->dirty = 0;
+    rc = persist_journal_write(p);
+    changed(p);
+    return rc;
+}
+
+static void pfile_unref(struct persist *p, struct pfile *f)
+{
+    struct pfile **pp;
+    uint64_t id;
+
+    if (--f->refs)
+        return;
+    for (pp = &p->files; *pp != f; pp = &(*pp)->next)
+        ;
+    *pp = f->next;
+    if (f->fd >= 0)
+        close(f->fd);
+    id = f->work;
+    free(f->path);
+    free(f);
+    ovl_unlink_unused(p, id);
+}
+
+static struct pfile *pfile_get(struct persist *p, const char *path)
+{
+    struct pfile *f = pfile_find(p, path);
+    if (f) {
+        f->refs++;
+        return f;
+    }
+    if (!(f = calloc(1, sizeof(*f))) || !(f->path = strdup(path))) {
+        free(f);
+        return NULL;
+    }
+    f->fd = -1;
+    f->refs = 1;
+    f->next = p->files;
+    p->files = f;
+    return f;
+}
+
+/* After the base changed: files without unpublished writes re-resolve their source. */
+void persist_pfiles_reset(struct persist *p)
+{
+    for (struct pfile *f = p->files; f; f = f->next) {
+        if (f->dirty || !f->path)
+            continue;
+        if (f->fd >= 0)
+            close(f->fd);
+        f->fd = -1;
+        f->fd_is_work = 0;
+        {
+            uint64_t id = f->work;
+            f->work = 0;
+            ovl_unlink_unused(p, id);
+        }
+    }
+}
+
+/* ---- public: files --------------------------------------------------------------------------- */
+
+int persist_file_open(struct persist *p, const char *path, int flags, mode_t mode,
+                      struct persist_handle **out)
+{
+    struct persist_handle *h = NULL;
+    int acc = flags & O_ACCMODE, rc, k;
+    struct pfile *f = NULL;
+    char *np = NULL;
+
+    *out = NULL;
+    if ((rc = path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    if (!*np) {
+        rc = -EISDIR;
+        goto out;
+    }
+    if ((acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) && (rc = writable(p)) < 0)
+        goto out;
+    k = node_kind(p, np);
+    if (k == NODE_DIR) {
+        rc = -EISDIR;
+        goto out;
+    }
+    if (k == NODE_FILE && (flags & O_CREAT) && (flags & O_EXCL)) {
+        rc = -EEXIST;
+        goto out;
+    }
+    if (k == NODE_NONE) {
+        struct pchange *c;
+        uint64_t id;
+        int fd;
+        if (!(flags & O_CREAT)) {
+            rc = -ENOENT;
+            goto out;
+        }
+        if ((rc = parent_is_dir(p, np)) < 0 || (rc = ovl_create(p, &id, &fd)) < 0)
+            goto out;
+        if (!(c = calloc(1, sizeof(*c))) || !(f = pfile_get(p, np))) {
+            free(c);
+            close(fd);
+            rc = -ENOMEM;
+            goto out;
+        }
+        /* The new file is its own working copy, dirty so that close() publishes it even
+         * when nothing is written. */
+        f->fd = fd;
+        f->fd_is_work = 1;
+        f->work = id;
+        f->dirty = 1;
+        c->kind = PC_FILE;
+        c->ovl = id;
+        if ((rc = change_set(p, np, c)) < 0)
+            goto out;
+        changed(p);
+    } else if (!(f = pfile_get(p, np))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (!(h = calloc(1, sizeof(*h)))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    h->f = f;
+    h->flags = flags;
+    if ((flags & O_TRUNC) && acc != O_RDONLY && (rc = pfile_make_work(p, f, 1)) < 0)
+        goto out;
+    *out = h;
+    h = NULL;
+    f = NULL;
+out:
+    if (f)
+        pfile_unref(p, f);
+    pthread_mutex_unlock(&p->lock);
+    free(h);
+    free(np);
+    (void)mode;
+    return rc;
+}
+
+long persist_read(struct persist *p, struct persist_handle *h, void *buf, size_t size,
+                  int64_t off)
+{
+    struct pfile *f = h->f;
+    long rc;
+    int fd;
+
+    if ((h->flags & O_ACCMODE) == O_WRONLY)
+        return -EBADF;
+    pthread_mutex_lock(&p->lock);
+    if (f->fd < 0) {
+        if (!f->path) {
+            rc = -ENOENT;
+            goto out;
+        }
+        if ((rc = source_open(p, f->path, &fd)) < 0)
+            goto out;
+        if (f->fd >= 0) /* another thread opened it while the lock was dropped */
+            close(fd);
+        else
+            f->fd = fd, f->fd_is_work = 0;
+    }
+    rc = pread(f->fd, buf, size, off);
+    if (rc < 0)
+        rc = -errno;
+out:
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+long persist_write(struct persist *p, struct persist_handle *h, const void *buf, size_t size,
+                   int64_t off)
+{
+    struct pfile *f = h->f;
+    long rc;
+
+    if ((h->flags & O_ACCMODE) == O_RDONLY)
+        return -EBADF;
+    pthread_mutex_lock(&p->lock);
+    if ((rc = writable(p)) < 0 || (rc = pfile_make_work(p, f, 0)) < 0)
+        goto out;
+    if (h->flags & O_APPEND)
+        off = f->size;
+    rc = pwrite(f->fd, buf, size, off);
+    if (rc < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (off + rc > f->size)
+        f->size = off + rc;
+    f->dirty = 1;
+    changed(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size)
+{
+    struct pfile *f = h->f;
+    int rc;
+
+    if ((h->flags & O_ACCMODE) == O_RDONLY)
+        return -EBADF;
+    if (size < 0)
+        return -EINVAL;
+    pthread_mutex_lock(&p->lock);
+    if ((rc = writable(p)) < 0 || (rc = pfile_make_work(p, f, size == 0)) < 0)
+        goto out;
+    if (ftruncate(f->fd, size) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    f->size = size;
+    f->dirty = 1;
+    changed(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int persist_flush(struct persist *p, struct persist_handle *h)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = pfile_publish(p, h->f);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int persist_release(struct persist *p, struct persist_handle *h)
+{
+    int rc;
+    if (!h)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    rc = pfile_publish(p, h->f);
+    pfile_unref(p, h->f);
+    pthread_mutex_unlock(&p->lock);
+    free(h);
+    return rc;
+}
+
+int persist_fsync(struct persist *p, struct persist_handle *h, unsigned timeout_ms)
+{
+    int rc = persist_flush(p, h);
+    return rc < 0 ? rc : persist_sync_wait(p, timeout_ms);
+}
+
+int persist_truncate(struct persist *p, const char *path, int64_t size)
+{
+    struct persist_handle *h;
+    int rc = persist_file_open(p, path, O_WRONLY, 0, &h);
+    if (rc < 0)
+        return rc;
+    rc = persist_ftruncate(p, h, size);
+    if (rc == 0)
+        rc = persist_release(p, h);
+    else
+        persist_release(p, h);
+    return rc;
+}
+
+/* ---- public: namespace ----------------------------------------------------------------------- */
+
+static void fill_stat(struct persist *p, const char *path, int kind, struct stat *st)
+{
+    struct pchange *c = pmap_get(&p->changes, path);
+    memset(st, 0, sizeof(*st));
+    st->st_uid = getuid();
+    st->st_gid = getgid();
+    st->st_mtime = c && c->mtime ? c->mtime : 0;
+    if (kind == NODE_DIR) {
+        st->st_mode = S_IFDIR | 0755;
+        st->st_nlink = 2;
+    } else {
+        st->st_mode = S_IFREG | 0644;
+        st->st_nlink = 1;
+        st->st_size = file_size(p, path);
+        st->st_blocks = (st->st_size + 511) / 512;
+    }
+}
+
+int persist_getattr(struct persist *p, const char *path, struct stat *st)
+{
+    char *np;
+    int rc, k;
+
+    if ((rc = path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    k = node_kind(p, np);
+    if (k == NODE_NONE)
+        rc = -ENOENT;
+    else
+        fill_stat(p, np, k, st);
+    pthread_mutex_unlock(&p->lock);
+    free(np);
+    return rc;
+}
+
+/* Adds the child name of `key` below `dir` to `names` (if key is below dir). */
+static int collect_child(struct pmap *names, const char *key, const char *dir)
+{
+    const char *rest, *slash;
+    char *name;
+    int rc;
+
+    if (!path_below(key, dir))
+        return 0;
+    rest = key + (*dir ? strlen(dir) + 1 : 0);
+    slash = strchr(rest, '/');
+    if (!(name = slash ? strndup(rest, (size_t)(slash - rest)) : strdup(rest)))
+        return -ENOMEM;
+    rc = pmap_get(names, name) ? 0 : pmap_put(names, name, name);
+    if (rc || pmap_get(names, name) != name)
+        free(name);
+    return rc;
+}
+
+int persist_readdir(struct persist *p, const char *path, persist_fill_fn fill, void *payload)
+{
+    struct pmap names;
+    struct pmap_item *it;
+    char *np, *child = NULL;
+    int rc, k;
+
+    if ((rc = path_norm(path, &np)) < 0)
+        return rc;
+    pmap_init(&names);
+    pthread_mutex_lock(&p->lock);
+    k = node_kind(p, np);
+    if (k != NODE_DIR) {
+        rc = k == NODE_NONE ? -ENOENT : -ENOTDIR;
+        goto out;
+    }
+    for (it = pmap_first(&p->changes); it && !rc; it = pmap_next(&p->changes, it))
+        rc = collect_child(&names, it->key, np);
+    for (it = pmap_first(&p->base_files); it && !rc; it = pmap_next(&p->base_files, it))
+        rc = collect_child(&names, it->key, np);
+    for (it = pmap_first(&names); it && !rc; it = pmap_next(&names, it)) {
+        struct stat st;
+        free(child);
+        if (asprintf(&child, "%s%s%s", np, *np ? "/" : "", it->key) < 0) {
+            child = NULL;
+            rc = -ENOMEM;
+            break;
+        }
+        if ((k = node_kind(p, child)) == NODE_NONE)
+            continue;
+        fill_stat(p, child, k, &st);
+        if (fill(it->key, &st, payload))
+            break;
+    }
+out:
+    pthread_mutex_unlock(&p->lock);
+    pmap_clear(&names, free);
+    free(child);
+    free(np);
+    return rc;
+}
+
+int persist_mkdir(struct persist *p, const char *path, mode_t mode)
+{
+    struct pchange *c;
+    char *np;
+    int rc;
+
+    if ((rc = path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    if ((rc = writable(p)) < 0)
+        goto out;
+    if (node_kind(p, np) != NODE_NONE) {
+        rc = -EEXIST;
+        goto out;
+    }
+    if ((rc = parent_is_dir(p, np)) < 0)
+        goto out;
+    if (!(c = calloc(1, sizeof(*c)))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    c->kind = PC_DIR;
+    c->synced = !pmap_get(&p->base_files, np); /* over a deleted base file: commit the delete */
+    if ((rc = change_set(p, np, c)) == 0)
+        rc = persist_journal_write(p);
+    changed(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+    free(np);
+    (void)mode;
+    return rc;
+}
+
+int persist_rmdir(struct persist *p, const char *path)
+{
+    struct pchange *c;
+    char *np;
+    int rc;
+
+    if ((rc = path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    if (!*np) {
+        rc = -EBUSY;
+        goto out;
+    }
+    if ((rc = writable(p)) < 0)
+        goto out;
+    switch (node_kind(p, np)) {
+    case NODE_NONE:
+        rc = -ENOENT;
+        goto out;
+    case NODE_FILE:
+        rc = -ENOTDIR;
+        goto out;
+    }
+    if (has_visible_below(p, np)) {
+        rc = -ENOTEMPTY;
+        goto out;
+    }
+    c = pmap_get(&p->changes, np);
+    if (c && (rc = remove_file(p, np)) < 0) /* a whiteout if a base file hid under the dir */
+        goto out;
+    if ((rc = keep_parent(p, np)) == 0)
+        rc = persist_journal_write(p);
+    changed(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+    free(np);
+    return rc;
+}
+
+int persist_unlink(struct persist *p, const char *path)
+{
+    struct pfile *f;
+    char *np;
+    int rc;
+
+    if ((rc = path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    if ((rc = writable(p)) < 0)
+        goto out;
+    switch (node_kind(p, np)) {
+    case NODE_NONE:
+        rc = -ENOENT;
+        goto out;
+    case NODE_DIR:
+        rc = -EISDIR;
+        goto out;
+    }
+    if ((f = pfile_find(p, np))) { /* open handles keep reading and writing, unlinked */
+        free(f->path);
+        f->path = NULL;
+    }
+    if ((rc = remove_file(p, np)) < 0 || (rc = keep_parent(p, np)) < 0)
+        goto out;
+    rc = persist_journal_write(p);
+    changed(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+    free(np);
+    return rc;
+}
+
+/* Moves the visible file `from` to `to` (which is free or a file being replaced). */
+static int move_file(struct persist *p, const char *from, const char *to)
+{
+    struct pchange *src = pmap_get(&p->changes, from), *c;
+    struct persist_rentry *e;
+    struct pfile *f;
+    int rc;
+
+    if (!(c = calloc(1, sizeof(*c))))
+        return -ENOMEM;
+    c->kind = PC_FILE;
+    if (src) {
+        c->ovl = src->ovl;
+        c->size = src->size;
+        c->ref = src->ref;
+        c->ref.path = src->ref.path ? strdup(src->ref.path) : NULL;
+        c->mtime = src->mtime;
+        if (src->ref.path && !c->ref.path) {
+            free(c);
+            return -ENOMEM;
+        }
+    } else {
+        e = pmap_get(&p->base_files, from);
+        c->ref = *e;
+        c->size = e->size;
+        if (!(c->ref.path = strdup(from))) {
+            free(c);
+            return -ENOMEM;
+        }
+    }
+    if ((f = pfile_find(p, to))) {
+        free(f->path);
+        f->path = NULL;
+    }
+    if ((rc = change_set(p, to, c)) < 0)
+        return rc;
+    if (src)
+        src->ovl = 0; /* now owned by `to`; do not delete it with the old change */
+    if ((f = pfile_find(p, from))) {
+        char *s = strdup(to);
+        if (!s)
+            return -ENOMEM;
+        free(f->path);
+        f->path = s;
+    }
+    return remove_file(p, from);
+}
+
+static int move_dir(struct persist *p, const char *from, const char *to)
+{
+    size_t n = 0, cap = 0, flen = strlen(from);
+    char **v = NULL;
+    struct pmap_item *it;
+    int rc = 0;
+
+    /* Collect every visible file and local directory below `from`, then move each. */
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        struct pmap *m = pass ? &p->base_files : &p->changes;
+        for (it = pmap_first(m); it && !rc; it = pmap_next(m, it)) {
+            if (!path_below(it->key, from))
+                continue;
+            if (pass ? !base_visible(p, it->key)
+                     : ((struct pchange *)it->val)->kind == PC_WHITEOUT)
+                continue;
+            if (n == cap) {
+                char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+                if (!nv) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                v = nv;
+            }
+            if (!(v[n] = strdup(it->key)))
+                rc = -ENOMEM;
+            else
+                n++;
+        }
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        char *dst = NULL;
+        struct pchange *c = pmap_get(&p->changes, v[i]);
+        if (asprintf(&dst, "%s%s", to, v[i] + flen) < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (c && c->kind == PC_DIR) {
+            struct pchange *d = calloc(1, sizeof(*d));
+            if (!d) {
+                rc = -ENOMEM;
+            } else {
+                d->kind = PC_DIR;
+                d->synced = 1;
+                if ((rc = change_set(p, dst, d)) == 0)
+                    rc = remove_file(p, v[i]);
+            }
+        } else {
+            rc = move_file(p, v[i], dst);
+        }
+        free(dst);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+    if (!rc && pmap_get(&p->changes, from)) { /* the directory itself was local */
+        struct pchange *d = calloc(1, sizeof(*d));
+        if (!d)
+            return -ENOMEM;
+        d->kind = PC_DIR;
+        d->synced = 1;
+        if ((rc = remove_file(p, from)) == 0)
+            rc = change_set(p, to, d);
+    }
+    if (!rc && node_kind(p, to) == NODE_NONE) {
+        struct pchange *d = calloc(1, sizeof(*d));
+        if (!d)
+            return -ENOMEM;
+        d->kind = PC_DIR;
+        d->synced = 1;
+        rc = change_set(p, to, d);
+    }
+    return rc;
+}
+
+int persist_rename(struct persist *p, const char *from, const char *to, unsigned flags)
+{
+    char *nf = NULL, *nt = NULL;
+    int rc, kf, kt;
+
+    if ((rc = path_norm(from, &nf)) < 0 || (rc = path_norm(to, &nt)) < 0)
+        goto done;
+    pthread_mutex_lock(&p->lock);
+    if ((rc = writable(p)) < 0)
+        goto out;
+    if (!*nf || !*nt) {
+        rc = -EBUSY;
+        goto out;
+    }
+    if ((kf = node_kind(p, nf)) == NODE_NONE) {
+        rc = -ENOENT;
+        goto out;
+    }
+    if (!strcmp(nf, nt))
+        goto out;
+    if (path_below(nt, nf)) {
+        rc = -EINVAL;
+        goto out;
+    }
+    if ((rc = parent_is_dir(p, nt)) < 0)
+        goto out;
+    kt = node_kind(p, nt);
+    if (kt != NODE_NONE && (flags & 1 /* RENAME_NOREPLACE */)) {
+        rc = -EEXIST;
+        goto out;
+    }
+    if (kf == NODE_FILE && kt == NODE_DIR) {
+        rc = -EISDIR;
+        goto out;
+    }
+    if (kf == NODE_DIR && kt == NODE_FILE) {
+        rc = -ENOTDIR;
+        goto out;
+    }
+    if (kt == NODE_DIR) {
+        if (has_visible_below(p, nt)) {
+            rc = -ENOTEMPTY;
+            goto out;
+        }
+        if (pmap_get(&p->changes, nt) && (rc = remove_file(p, nt)) < 0)
+            goto out;
+    }
+    rc = kf == NODE_FILE ? move_file(p, nf, nt) : move_dir(p, nf, nt);
+    if (!rc)
+        rc = keep_parent(p, nf);
+    if (!rc)
+        rc = persist_journal_write(p);
+    changed(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+done:
+    free(nf);
+    free(nt);
+    return rc;
+}
+
+/* ---- base ------------------------------------------------------------------------------------ */
+
+/* Replaces the base with the tree of `head` (taking v). Synced changes are dropped (their
+ * content is in the new base, or a later remote write won); whiteouts of paths the new base
+ * lacks are dropped; local directories stay. Lock held. */
+void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,
+                          int drop_synced)
+{
+    struct pmap_item *it;
+    char **drop = NULL;
+    size_t nd = 0;
+
+    pmap_clear(&p->base_files, rentry_free);
+    for (size_t i = 0; i < n; i++) {
+        struct persist_rentry *e = malloc(sizeof(*e));
+        if (!e || pmap_put(&p->base_files, v[i].path, e) < 0) {
+            free(e);
+            free(v[i].path);
+            continue;
+        }
+        *e = v[i];
+    }
+    free(v);
+    snprintf(p->base, sizeof(p->base), "%s", head);
+    p->based = 1;
+    if (!drop_synced)
+        return;
+    drop = calloc(p->changes.n + 1, sizeof(*drop));
+    for (it = pmap_first(&p->changes); drop && it; it = pmap_next(&p->changes, it)) {
+        struct pchange *c = it->val;
+        if ((c->kind != PC_DIR && c->synced) ||
+            (c->kind == PC_WHITEOUT && !pmap_get(&p->base_files, it->key)))
+            drop[nd++] = it->key;
+        else if (c->kind == PC_DIR && !c->synced && !pmap_get(&p->base_files, it->key))
+            c->synced = 1;
+    }
+    for (size_t i = 0; i < nd; i++) {
+        char *key = strdup(drop[i]);
+        if (key)
+            change_set(p, key, NULL);
+        free(key);
+    }
+    free(drop);
+    persist_pfiles_reset(p);
+}

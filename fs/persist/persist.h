@@ -1,0 +1,109 @@
+/* The persist/ engine: a Space's data directory mirrored to a private Dataset. Path-based,
+ * FUSE-free functions returning 0 (or a byte count) or a negative errno, ready for the FUSE
+ * layer. Local view = base tree (a commit) + changes kept in overlay files and a crash-safe
+ * journal; a worker thread commits changes to the Hub (see docs/design.md, "persist/"). */
+#ifndef SPACEFS_PERSIST_H
+#define SPACEFS_PERSIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "remote.h"
+
+struct persist;
+struct persist_handle;
+
+typedef void (*persist_log_fn)(int level, const char *msg, void *payload); /* 0 err .. 3 debug */
+
+struct persist_config {
+    const char *cache_dir;       /* this persist/ directory's cache (created 0700) */
+    unsigned quiet_ms;           /* commit after this long without a change; default 2000 */
+    unsigned min_interval_ms;    /* at most one commit per this; default 10000 */
+    unsigned ttl_ms;             /* fetch remote changes this often; default 30000; 0 = never */
+    unsigned backoff_base_ms;    /* first retry delay; default 1000, doubling */
+    unsigned backoff_max_ms;     /* cap; default 60000 */
+    unsigned fsync_attempts;     /* failed commit attempts after which fsync fails; default 3 */
+    unsigned stale_retries;      /* 412 -> fetch -> retry rounds per attempt; default 5 */
+    uint64_t object_cache_bytes; /* base blobs + LFS objects kept; default 1 GiB */
+    int allow_public;            /* write even if the Dataset is public */
+    int no_worker;               /* tests: no thread; drive with persist_sync_now */
+    persist_log_fn log;          /* NULL: silent */
+    void *log_payload;
+};
+
+void persist_config_init(struct persist_config *cfg);
+
+/* Opens (recovering from the journal) or creates the cache and starts the worker. `remote` is
+ * taken (freed by persist_close, also on failure). The first fetch happens in the worker (or
+ * persist_sync_now), so opening works offline. *out new. */
+int persist_open(struct persist **out, const struct persist_config *cfg,
+                 struct persist_remote remote);
+/* Unmount: waits up to wait_ms for everything to be committed, stops the worker, frees.
+ * What is not committed stays in the journal for the next open. Accepts NULL. */
+void persist_close(struct persist *p, unsigned wait_ms);
+
+/* ---- namespace (paths are relative to persist/, "" or "/" is the root) -------------------- */
+typedef int (*persist_fill_fn)(const char *name, const struct stat *st, void *payload);
+
+int persist_getattr(struct persist *p, const char *path, struct stat *st);
+int persist_readdir(struct persist *p, const char *path, persist_fill_fn fill, void *payload);
+int persist_mkdir(struct persist *p, const char *path, mode_t mode);
+int persist_rmdir(struct persist *p, const char *path);
+int persist_unlink(struct persist *p, const char *path);
+/* flags: 0 or RENAME_NOREPLACE. */
+int persist_rename(struct persist *p, const char *from, const char *to, unsigned flags);
+int persist_truncate(struct persist *p, const char *path, int64_t size);
+
+/* ---- files ---------------------------------------------------------------------------------- */
+/* open(2) flags incl. O_CREAT, O_EXCL, O_TRUNC, O_APPEND. *out new; persist_release frees. */
+int persist_file_open(struct persist *p, const char *path, int flags, mode_t mode,
+                      struct persist_handle **out);
+long persist_read(struct persist *p, struct persist_handle *h, void *buf, size_t size,
+                  int64_t off);
+long persist_write(struct persist *p, struct persist_handle *h, const void *buf, size_t size,
+                   int64_t off);
+int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size);
+/* close(2): makes what was written durable locally (fsync overlay + journal). */
+int persist_flush(struct persist *p, struct persist_handle *h);
+/* Flushes and frees the handle. */
+int persist_release(struct persist *p, struct persist_handle *h);
+/* fsync(2): flush, then wait until committed on the Hub (timeout_ms 0 = no limit). */
+int persist_fsync(struct persist *p, struct persist_handle *h, unsigned timeout_ms);
+
+/* ---- sync ------------------------------------------------------------------------------------ */
+enum persist_sync_state {
+    PERSIST_CLEAN = 0,
+    PERSIST_PENDING,
+    PERSIST_UPLOADING,
+    PERSIST_ERROR /* the last attempt failed; retrying */
+};
+
+struct persist_state {
+    enum persist_sync_state state;
+    uint64_t files;    /* changes not committed yet */
+    uint64_t bytes;    /* their bytes */
+    int64_t uploaded;  /* bytes sent by the running upload */
+    char base[PERSIST_OID_MAX];        /* commit the view is based on, "" if none */
+    char last_commit[PERSIST_OID_MAX]; /* our last commit, "" if none yet */
+    int64_t last_commit_time;          /* unix seconds, 0 if none */
+    char last_error[256];              /* "" if the last attempt succeeded */
+    unsigned failures;                 /* consecutive failed attempts */
+    int64_t next_attempt_ms;           /* ms from now until the next attempt, 0 if none planned */
+    uint64_t commits;                  /* commits made since open */
+};
+
+void persist_state_get(struct persist *p, struct persist_state *out);
+/* The state as "key: value" lines into buf (NUL-terminated); returns the length it needs. */
+size_t persist_state_text(struct persist *p, char *buf, size_t cap);
+/* Waits until every change made before the call is committed: 0, -ETIMEDOUT, or the error of
+ * the last attempt once fsync_attempts attempts failed. timeout_ms 0 = no limit. */
+int persist_sync_wait(struct persist *p, unsigned timeout_ms);
+/* Tests without worker: one round of the worker's loop now (refresh + commit if anything is
+ * unsynced, ignoring quiet period and interval). Returns 0 or -errno of the failure. */
+int persist_sync_now(struct persist *p);
+/* Ask the worker to fetch remote changes now (as if the TTL expired). */
+void persist_refresh(struct persist *p);
+
+#endif

@@ -1,0 +1,131 @@
+/* Internals shared by the persist engine's files: the path map, changes, open files, the
+ * engine struct and its lock. Not for use outside fs/persist/. */
+#ifndef SPACEFS_PERSIST_INTERNAL_H
+#define SPACEFS_PERSIST_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "persist.h"
+
+/* ---- a small string-keyed hash map (chained); values are owned by the caller ------------- */
+struct pmap_item {
+    char *key; /* owned by the map */
+    void *val;
+    struct pmap_item *next;
+};
+struct pmap {
+    struct pmap_item **b;
+    size_t nb, n;
+};
+void pmap_init(struct pmap *m);
+void pmap_clear(struct pmap *m, void (*free_val)(void *)); /* frees items, keys, values */
+void *pmap_get(const struct pmap *m, const char *key);
+int pmap_put(struct pmap *m, const char *key, void *val); /* replaces; 0 or -ENOMEM */
+void *pmap_del(struct pmap *m, const char *key);          /* returns the value */
+/* Iteration: for (it = pmap_first(m); it; it = pmap_next(m, it)). No put/del meanwhile. */
+struct pmap_item *pmap_first(const struct pmap *m);
+struct pmap_item *pmap_next(const struct pmap *m, struct pmap_item *it);
+
+/* ---- changes ------------------------------------------------------------------------------ */
+enum pchange_kind {
+    PC_FILE = 0, /* content in overlay/<ovl>, or `ref` (a base object) when ovl == 0 */
+    PC_WHITEOUT, /* deleted (the path exists in base) */
+    PC_DIR       /* local directory, never committed */
+};
+
+struct pchange {
+    enum pchange_kind kind;
+    uint64_t ovl;              /* overlay id, 0 = none */
+    struct persist_rentry ref; /* PC_FILE with ovl == 0: the object (ref.path = source path) */
+    int64_t size;
+    int64_t mtime; /* unix seconds */
+    uint64_t gen;  /* generation of the last modification */
+    int synced;    /* committed; still read from here until a fetch makes it the base */
+};
+
+/* ---- open files: one per path, shared by its handles ----------------------------------- */
+struct pfile {
+    char *path;     /* NULL once unlinked */
+    unsigned refs;  /* handles */
+    int fd;         /* -1, the read source (read-only) or the working overlay file */
+    int fd_is_work; /* fd is overlay/<work> and writable */
+    uint64_t work;  /* overlay id of the working copy, 0 if none */
+    int dirty;      /* written since the last publish */
+    int64_t size;
+    struct pfile *next;
+};
+
+struct persist_handle {
+    struct pfile *f;
+    int flags;
+};
+
+/* ---- the engine -------------------------------------------------------------------------- */
+enum persist_visibility { VIS_UNKNOWN = 0, VIS_MISSING, VIS_PRIVATE, VIS_PUBLIC };
+
+/* Lock order: p->lock only (one lock). It is never held across a remote call; local disk I/O
+ * (overlay writes, journal fsync) happens under it. cond wakes the worker; done wakes waiters. */
+struct persist {
+    struct persist_config cfg;
+    char *dir;         /* cache dir */
+    struct persist_remote remote;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* worker: something changed / stop */
+    pthread_cond_t done; /* waiters: a sync round ended */
+    pthread_t worker;
+    int worker_started;
+    int stop;
+
+    /* guarded by lock */
+    char base[PERSIST_OID_MAX];
+    struct pmap base_files; /* path -> struct persist_rentry * */
+    struct pmap changes;    /* path -> struct pchange * */
+    struct pfile *files;
+    uint64_t next_ovl;
+    uint64_t gen;
+    int64_t last_change_ms; /* monotonic */
+    enum persist_visibility vis;
+    int based; /* base was loaded from a fetch or the journal */
+
+    /* sync state, guarded by lock */
+    int uploading;
+    int64_t uploaded;
+    int urgent; /* an fsync or wait wants a commit now */
+    int refresh_now;
+    int64_t last_commit_ms; /* monotonic, 0 none */
+    int64_t next_attempt_ms;
+    int64_t next_refresh_ms;
+    unsigned failures;
+    int last_errno;
+    uint64_t rounds; /* sync rounds finished (success or not) */
+    char last_commit[PERSIST_OID_MAX];
+    int64_t last_commit_time;
+    char last_error[256];
+    uint64_t commits;
+    int log_public_once;
+    uint64_t failed_attempts; /* commit attempts that failed, since open */
+};
+
+int64_t persist_now_ms(void);
+void persist_log(struct persist *p, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* journal.c (lock held) */
+int persist_journal_write(struct persist *p);
+int persist_journal_load(struct persist *p); /* 0, or -ENOENT when there is none */
+char *persist_ovl_path(const struct persist *p, uint64_t id); /* new string */
+void persist_overlay_gc(struct persist *p);
+
+/* persist.c (lock held) */
+void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v,
+                          size_t n, int drop_synced); /* takes v */
+void persist_pfiles_reset(struct persist *p);
+void pchange_free(void *c);
+
+/* sync.c */
+int persist_worker_start(struct persist *p);
+void persist_worker_stop(struct persist *p);
+int persist_sync_round(struct persist *p, int force); /* lock held; drops it for the network */
+
+#endif
