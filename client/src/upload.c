@@ -381,17 +381,32 @@ hub_status hub_commit_create(char out_oid[HUB_OID_MAX], hub_client *c, hub_repo_
     hub_resp resp;
     hub_req q;
     hub_status st;
+    hub_commit_params local;
+    char parent[HUB_OID_MAX];
     unsigned attempt;
     int64_t deadline = hub_now_ms() + c->deadline_ms;
     long delay = (long)c->backoff_base_ms;
 
-    if (out_oid)
-        out_oid[0] = '\0';
     hub_error_clear(err);
-    if (check_repo(err, repo_id) != HUB_OK)
-        return HUB_E_INVALID;
     if (!params || !params->summary || !*params->summary)
         return hub_error_set(err, HUB_E_INVALID, "a commit needs a summary");
+    /* copied first: out_oid may alias params->parent_commit (commit on top of the last one) */
+    local = *params;
+    if (params->parent_commit) {
+        size_t n = strlen(params->parent_commit);
+        if (n < 5 || n >= sizeof(parent)) {
+            if (out_oid)
+                out_oid[0] = '\0';
+            return hub_error_set(err, HUB_E_INVALID, "parentCommit must be 5 to 64 hex digits");
+        }
+        memcpy(parent, params->parent_commit, n + 1);
+        local.parent_commit = parent;
+    }
+    params = &local;
+    if (out_oid)
+        out_oid[0] = '\0';
+    if (check_repo(err, repo_id) != HUB_OK)
+        return HUB_E_INVALID;
     if (!branch)
         branch = "main";
     hub_buf_init(&url, 0);

@@ -78,7 +78,9 @@ static void stats_reset(void)
     admin("DELETE", "/_hubd/faults", NULL);
 }
 
-static long route_count(const char *route)
+/* Count of one route. hubd counts a request after sending its response, so read until two
+ * reads 30 ms apart agree. */
+static long route_count_once(const char *route)
 {
     json_t *j;
     long n = 0;
@@ -88,6 +90,20 @@ static long route_count(const char *route)
         json_object_get(json_object_get(json_object_get(j, "routes"), route), "count"));
     json_decref(j);
     return n;
+}
+
+static long route_count(const char *route)
+{
+    long a = route_count_once(route), b;
+    int i;
+    for (i = 0; i < 20; i++) {
+        usleep(30000);
+        b = route_count_once(route);
+        if (a == b)
+            break;
+        a = b;
+    }
+    return a;
 }
 
 /* Total hits of the fault rules in place (faulted requests are not in the route counters). */
@@ -669,9 +685,8 @@ static void test_files(void)
                                 &e) == HUB_OK &&
                   strcmp(oid, before) != 0,
               "reply lost after the commit landed: found it, no second commit");
-        CHECK(route_count("POST /api/spaces/{ns}/{name}/commit/{rev}") == 1,
-              "exactly one commit POST (%ld)",
-              route_count("POST /api/spaces/{ns}/{name}/commit/{rev}"));
+        CHECK(fault_hits() == 1 && route_count("POST /api/spaces/{ns}/{name}/commit/{rev}") == 0,
+              "exactly one commit POST: the truncated one (hubd does not count those)");
         CHECK(hub_repo_head(head, alice, HUB_REPO_SPACE, "alice/chat", NULL, &e) == HUB_OK &&
                   strcmp(head, oid) == 0,
               "head is that commit");
