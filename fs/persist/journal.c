@@ -92,8 +92,8 @@ int persist_journal_write(struct persist *p)
                 fprintf(f, "F %" PRIu64 " %d %" PRId64 " %" PRId64 " %" PRIu64 " ", c->gen,
                         c->synced, c->mtime, c->size, c->ovl);
             } else {
-                fprintf(f, "R %" PRIu64 " %d %" PRId64 " %" PRId64 " %s %d %s ", c->gen,
-                        c->synced, c->mtime, c->size, c->ref.oid, c->ref.is_lfs,
+                fprintf(f, "R %" PRIu64 " %d %" PRId64 " %" PRId64 " %s %d %s ", c->gen, c->synced,
+                        c->mtime, c->size, c->ref.oid, c->ref.is_lfs,
                         c->ref.is_lfs ? c->ref.lfs_oid : "-");
                 put_escaped(f, c->ref.path);
                 fputc(' ', f);

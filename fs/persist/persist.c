@@ -241,16 +241,26 @@ static int remove_file(struct persist *p, const char *path)
     return change_set(p, path, c);
 }
 
+/* A new local-directory change for `path`. Over a base file it is unsynced: the commit must
+ * delete that file. */
+static struct pchange *dir_change(struct persist *p, const char *path)
+{
+    struct pchange *c = calloc(1, sizeof(*c));
+    if (c) {
+        c->kind = PC_DIR;
+        c->synced = !pmap_get(&p->base_files, path);
+    }
+    return c;
+}
+
 /* After something left `dir`, keep it as a local directory if it would vanish. */
 static int keep_dir(struct persist *p, const char *dir)
 {
     struct pchange *c;
     if (!*dir || node_kind(p, dir) != NODE_NONE)
         return 0;
-    if (!(c = calloc(1, sizeof(*c))))
+    if (!(c = dir_change(p, dir)))
         return -ENOMEM;
-    c->kind = PC_DIR;
-    c->synced = !pmap_get(&p->base_files, dir);
     return change_set(p, dir, c);
 }
 
@@ -262,17 +272,28 @@ static int keep_parent(struct persist *p, const char *path)
     return rc;
 }
 
+/* Every ancestor of path must be a directory: -ENOENT / -ENOTDIR as path resolution says. */
+static int check_ancestors(struct persist *p, const char *path)
+{
+    char *s = strdup(path);
+    int rc = 0;
+
+    if (!s)
+        return -ENOMEM;
+    for (char *q = strchr(s, '/'); q && !rc; q = strchr(q + 1, '/')) {
+        int k;
+        *q = '\0';
+        k = node_kind(p, s);
+        *q = '/';
+        rc = k == NODE_NONE ? -ENOENT : k == NODE_FILE ? -ENOTDIR : 0;
+    }
+    free(s);
+    return rc;
+}
+
 static int parent_is_dir(struct persist *p, const char *path)
 {
-    char *parent = path_parent(path);
-    int k;
-    if (!parent)
-        return -ENOMEM;
-    k = node_kind(p, parent);
-    free(parent);
-    if (k == NODE_NONE)
-        return -ENOENT;
-    return k == NODE_DIR ? 0 : -ENOTDIR;
+    return check_ancestors(p, path);
 }
 
 /* ---- objects (base blobs and LFS objects, cached) ------------------------------------------- */
@@ -616,6 +637,8 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         rc = -EISDIR;
         goto out;
     }
+    if ((rc = check_ancestors(p, np)) < 0)
+        goto out;
     if ((acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) && (rc = writable(p)) < 0)
         goto out;
     k = node_kind(p, np);
@@ -679,8 +702,7 @@ out:
     return rc;
 }
 
-long persist_read(struct persist *p, struct persist_handle *h, void *buf, size_t size,
-                  int64_t off)
+long persist_read(struct persist *p, struct persist_handle *h, void *buf, size_t size, int64_t off)
 {
     struct pfile *f = h->f;
     long rc;
@@ -727,7 +749,7 @@ long persist_write(struct persist *p, struct persist_handle *h, const void *buf,
         rc = -errno;
         goto out;
     }
-    if (off + rc > f->size)
+    if (rc > 0 && off + rc > f->size) /* an empty write does not extend the file */
         f->size = off + rc;
     f->dirty = 1;
     changed(p);
@@ -831,7 +853,7 @@ int persist_getattr(struct persist *p, const char *path, struct stat *st)
         return rc;
     pthread_mutex_lock(&p->lock);
     k = node_kind(p, np);
-    if (k == NODE_NONE)
+    if (k == NODE_NONE && !(rc = check_ancestors(p, np)))
         rc = -ENOENT;
     else
         fill_stat(p, np, k, st);
@@ -910,7 +932,7 @@ int persist_mkdir(struct persist *p, const char *path, mode_t mode)
     if ((rc = path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    if ((rc = writable(p)) < 0)
+    if ((rc = check_ancestors(p, np)) < 0 || (rc = writable(p)) < 0)
         goto out;
     if (node_kind(p, np) != NODE_NONE) {
         rc = -EEXIST;
@@ -918,12 +940,10 @@ int persist_mkdir(struct persist *p, const char *path, mode_t mode)
     }
     if ((rc = parent_is_dir(p, np)) < 0)
         goto out;
-    if (!(c = calloc(1, sizeof(*c)))) {
+    if (!(c = dir_change(p, np))) {
         rc = -ENOMEM;
         goto out;
     }
-    c->kind = PC_DIR;
-    c->synced = !pmap_get(&p->base_files, np); /* over a deleted base file: commit the delete */
     if ((rc = change_set(p, np, c)) == 0)
         rc = persist_journal_write(p);
     changed(p);
@@ -947,7 +967,7 @@ int persist_rmdir(struct persist *p, const char *path)
         rc = -EBUSY;
         goto out;
     }
-    if ((rc = writable(p)) < 0)
+    if ((rc = check_ancestors(p, np)) < 0 || (rc = writable(p)) < 0)
         goto out;
     switch (node_kind(p, np)) {
     case NODE_NONE:
@@ -982,7 +1002,7 @@ int persist_unlink(struct persist *p, const char *path)
     if ((rc = path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    if ((rc = writable(p)) < 0)
+    if ((rc = check_ancestors(p, np)) < 0 || (rc = writable(p)) < 0)
         goto out;
     switch (node_kind(p, np)) {
     case NODE_NONE:
@@ -1067,8 +1087,7 @@ static int move_dir(struct persist *p, const char *from, const char *to)
         for (it = pmap_first(m); it && !rc; it = pmap_next(m, it)) {
             if (!path_below(it->key, from))
                 continue;
-            if (pass ? !base_visible(p, it->key)
-                     : ((struct pchange *)it->val)->kind == PC_WHITEOUT)
+            if (pass ? !base_visible(p, it->key) : ((struct pchange *)it->val)->kind == PC_WHITEOUT)
                 continue;
             if (n == cap) {
                 char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
@@ -1092,15 +1111,11 @@ static int move_dir(struct persist *p, const char *from, const char *to)
             break;
         }
         if (c && c->kind == PC_DIR) {
-            struct pchange *d = calloc(1, sizeof(*d));
-            if (!d) {
+            struct pchange *d = dir_change(p, dst);
+            if (!d)
                 rc = -ENOMEM;
-            } else {
-                d->kind = PC_DIR;
-                d->synced = 1;
-                if ((rc = change_set(p, dst, d)) == 0)
-                    rc = remove_file(p, v[i]);
-            }
+            else if ((rc = change_set(p, dst, d)) == 0)
+                rc = remove_file(p, v[i]);
         } else {
             rc = move_file(p, v[i], dst);
         }
@@ -1110,20 +1125,16 @@ static int move_dir(struct persist *p, const char *from, const char *to)
         free(v[i]);
     free(v);
     if (!rc && pmap_get(&p->changes, from)) { /* the directory itself was local */
-        struct pchange *d = calloc(1, sizeof(*d));
+        struct pchange *d = dir_change(p, to);
         if (!d)
             return -ENOMEM;
-        d->kind = PC_DIR;
-        d->synced = 1;
         if ((rc = remove_file(p, from)) == 0)
             rc = change_set(p, to, d);
     }
     if (!rc && node_kind(p, to) == NODE_NONE) {
-        struct pchange *d = calloc(1, sizeof(*d));
+        struct pchange *d = dir_change(p, to);
         if (!d)
             return -ENOMEM;
-        d->kind = PC_DIR;
-        d->synced = 1;
         rc = change_set(p, to, d);
     }
     return rc;
@@ -1143,6 +1154,8 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
         rc = -EBUSY;
         goto out;
     }
+    if ((rc = check_ancestors(p, nf)) < 0 || (rc = check_ancestors(p, nt)) < 0)
+        goto out;
     if ((kf = node_kind(p, nf)) == NODE_NONE) {
         rc = -ENOENT;
         goto out;
@@ -1151,6 +1164,10 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
         goto out;
     if (path_below(nt, nf)) {
         rc = -EINVAL;
+        goto out;
+    }
+    if (path_below(nf, nt)) { /* onto an ancestor: it is not empty */
+        rc = -ENOTEMPTY;
         goto out;
     }
     if ((rc = parent_is_dir(p, nt)) < 0)

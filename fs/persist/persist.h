@@ -60,8 +60,7 @@ int persist_truncate(struct persist *p, const char *path, int64_t size);
 /* open(2) flags incl. O_CREAT, O_EXCL, O_TRUNC, O_APPEND. *out new; persist_release frees. */
 int persist_file_open(struct persist *p, const char *path, int flags, mode_t mode,
                       struct persist_handle **out);
-long persist_read(struct persist *p, struct persist_handle *h, void *buf, size_t size,
-                  int64_t off);
+long persist_read(struct persist *p, struct persist_handle *h, void *buf, size_t size, int64_t off);
 long persist_write(struct persist *p, struct persist_handle *h, const void *buf, size_t size,
                    int64_t off);
 int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size);
@@ -82,9 +81,9 @@ enum persist_sync_state {
 
 struct persist_state {
     enum persist_sync_state state;
-    uint64_t files;    /* changes not committed yet */
-    uint64_t bytes;    /* their bytes */
-    int64_t uploaded;  /* bytes sent by the running upload */
+    uint64_t files;                    /* changes not committed yet */
+    uint64_t bytes;                    /* their bytes */
+    int64_t uploaded;                  /* bytes sent by the running upload */
     char base[PERSIST_OID_MAX];        /* commit the view is based on, "" if none */
     char last_commit[PERSIST_OID_MAX]; /* our last commit, "" if none yet */
     int64_t last_commit_time;          /* unix seconds, 0 if none */

@@ -68,7 +68,7 @@ enum persist_visibility { VIS_UNKNOWN = 0, VIS_MISSING, VIS_PRIVATE, VIS_PUBLIC 
  * (overlay writes, journal fsync) happens under it. cond wakes the worker; done wakes waiters. */
 struct persist {
     struct persist_config cfg;
-    char *dir;         /* cache dir */
+    char *dir; /* cache dir */
     struct persist_remote remote;
     pthread_mutex_t lock;
     pthread_cond_t cond; /* worker: something changed / stop */
@@ -113,19 +113,21 @@ void persist_log(struct persist *p, int level, const char *fmt, ...)
 
 /* journal.c (lock held) */
 int persist_journal_write(struct persist *p);
-int persist_journal_load(struct persist *p); /* 0, or -ENOENT when there is none */
+int persist_journal_load(struct persist *p);                  /* 0, or -ENOENT when there is none */
 char *persist_ovl_path(const struct persist *p, uint64_t id); /* new string */
 void persist_overlay_gc(struct persist *p);
 
 /* persist.c (lock held) */
-void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v,
-                          size_t n, int drop_synced); /* takes v */
+void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,
+                          int drop_synced); /* takes v */
 void persist_pfiles_reset(struct persist *p);
 void pchange_free(void *c);
 
 /* sync.c */
 int persist_worker_start(struct persist *p);
 void persist_worker_stop(struct persist *p);
-int persist_sync_round(struct persist *p, int force); /* lock held; drops it for the network */
+/* One round: fetch if forced or due, commit if `commit` and anything is unsynced. Lock held;
+ * dropped around remote calls. */
+int persist_sync_round(struct persist *p, int force, int commit);
 
 #endif

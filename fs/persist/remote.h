@@ -35,11 +35,11 @@ struct persist_rerror {
 
 /* A file of a tree at some commit (directories are implied by paths). */
 struct persist_rentry {
-    char *path;                     /* repo-relative, '/' separated */
-    int64_t size;                   /* the file's real size (LFS: the object's size) */
-    char oid[PERSIST_OID_MAX];      /* git blob id (of the pointer for LFS files) */
-    int is_lfs;                     /* the blob is an LFS pointer */
-    char lfs_oid[PERSIST_OID_MAX];  /* sha256 hex when is_lfs, else "" */
+    char *path;                    /* repo-relative, '/' separated */
+    int64_t size;                  /* the file's real size (LFS: the object's size) */
+    char oid[PERSIST_OID_MAX];     /* git blob id (of the pointer for LFS files) */
+    int is_lfs;                    /* the blob is an LFS pointer */
+    char lfs_oid[PERSIST_OID_MAX]; /* sha256 hex when is_lfs, else "" */
 };
 
 struct persist_rcommit {

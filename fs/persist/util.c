@@ -169,9 +169,9 @@ void persist_rcommits_free(struct persist_rcommit *v, size_t n)
 const char *persist_rstatus_name(enum persist_rstatus st)
 {
     static const char *const names[] = {
-        "ok",          "invalid",      "not found", "authentication", "forbidden",
-        "bad request", "stale parent", "rate limited", "server error", "transport error",
-        "timeout",     "unknown outcome", "no memory", "local I/O error", "error"};
+        "ok",          "invalid",         "not found",    "authentication",  "forbidden",
+        "bad request", "stale parent",    "rate limited", "server error",    "transport error",
+        "timeout",     "unknown outcome", "no memory",    "local I/O error", "error"};
     return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "error";
 }
 

@@ -1,0 +1,48 @@
+/* The in-memory test double of struct persist_remote_ops: a Dataset as a list of commits (full
+ * snapshots), per-operation call counters, scripted faults, a hook run during a commit, and
+ * writes by "another writer". Thread-safe. */
+#ifndef SPACEFS_PERSIST_REMOTE_FAKE_H
+#define SPACEFS_PERSIST_REMOTE_FAKE_H
+
+#include "remote.h"
+
+enum persist_fake_op {
+    FAKE_PROBE = 0,
+    FAKE_CREATE,
+    FAKE_FETCH,
+    FAKE_TREE,
+    FAKE_OBJECT,
+    FAKE_COMMIT,
+    FAKE_COMMITS,
+    FAKE_OPS
+};
+
+struct persist_fake;
+
+/* A new fake (refcount 1): the Dataset exists, private, with no commit. */
+struct persist_fake *persist_fake_new(void);
+void persist_fake_unref(struct persist_fake *f);
+/* A remote for persist_open; takes a reference (dropped by ops->free). */
+struct persist_remote persist_fake_remote(struct persist_fake *f);
+
+void persist_fake_set_repo(struct persist_fake *f, int exists, int is_private);
+/* Files larger than this (or holding a NUL byte) are stored as LFS; default 64. */
+void persist_fake_set_lfs_threshold(struct persist_fake *f, int64_t bytes);
+/* The next `count` calls of `op` fail with `st` (before doing anything). */
+void persist_fake_fail(struct persist_fake *f, enum persist_fake_op op, enum persist_rstatus st,
+                       unsigned count, unsigned retry_after_ms);
+/* Called (without the fake's lock) at the start of every commit call. */
+void persist_fake_on_commit(struct persist_fake *f, void (*fn)(void *), void *payload);
+unsigned persist_fake_calls(struct persist_fake *f, enum persist_fake_op op);
+unsigned persist_fake_commit_count(struct persist_fake *f); /* commits on main */
+
+/* Another writer: a commit putting (data != NULL) or deleting (data NULL) one file. */
+int persist_fake_write(struct persist_fake *f, const char *path, const void *data, size_t len);
+/* The file at main's head: 0 and *out new (malloc; len in *out_len), or -ENOENT. */
+int persist_fake_read(struct persist_fake *f, const char *path, void **out, size_t *out_len);
+/* Paths at main's head, '\n'-separated and sorted, new string. */
+char *persist_fake_list(struct persist_fake *f);
+/* Is `path` stored as LFS at the head? -1 when missing. */
+int persist_fake_is_lfs(struct persist_fake *f, const char *path);
+
+#endif

@@ -1,0 +1,634 @@
+/* The persist engine's life cycle and sync loop. One worker thread per persist/ directory:
+ * it fetches remote changes every ttl_ms, and commits every unsynced change in one commit once
+ * the quiet period has passed (or an fsync waits) and min_interval_ms since the last commit.
+ * The snapshot of changes is taken under the lock, the upload runs without it, and only
+ * changes whose generation did not move meanwhile are marked synced. 412 -> fetch -> retry;
+ * transient failures back off exponentially (at least the Hub's Retry-After); nothing is
+ * ever dropped. */
+#include "persist_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- helpers (lock held) ----------------------------------------------------------------- */
+
+static int unsynced_upto(struct persist *p, uint64_t gen)
+{
+    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+        struct pchange *c = it->val;
+        if (!c->synced && c->gen <= gen)
+            return 1;
+    }
+    return 0;
+}
+
+static void set_error(struct persist *p, const char *what, enum persist_rstatus st,
+                      const struct persist_rerror *rerr)
+{
+    int n =
+        snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, persist_rstatus_name(st));
+    if (rerr && rerr->message[0] && n > 0 && (size_t)n + 2 < sizeof(p->last_error))
+        snprintf(p->last_error + n, sizeof(p->last_error) - (size_t)n, ": %.*s",
+                 (int)(sizeof(p->last_error) - (size_t)n - 3), rerr->message);
+}
+
+/* Records a failed attempt and plans the next one. */
+static int attempt_failed(struct persist *p, int err, unsigned retry_after_ms)
+{
+    uint64_t delay = p->cfg.backoff_base_ms;
+    for (unsigned i = 1; i < p->failures + 1 && delay < p->cfg.backoff_max_ms; i++)
+        delay *= 2;
+    if (delay > p->cfg.backoff_max_ms)
+        delay = p->cfg.backoff_max_ms;
+    if (retry_after_ms > delay)
+        delay = retry_after_ms;
+    p->failures++;
+    p->failed_attempts++;
+    p->last_errno = err;
+    p->next_attempt_ms = persist_now_ms() + (int64_t)delay;
+    persist_log(p, 1, "persist: %s (attempt %u; next in %" PRIu64 " ms)", p->last_error,
+                p->failures, delay);
+    return -err;
+}
+
+/* Fetch and make the head the base (drops the lock around the remote calls). */
+static int refresh(struct persist *p)
+{
+    struct persist_rerror rerr = {0};
+    struct persist_rentry *v = NULL;
+    char head[PERSIST_OID_MAX] = "";
+    enum persist_rstatus st;
+    size_t n = 0;
+    int same;
+
+    p->refresh_now = 0;
+    pthread_mutex_unlock(&p->lock);
+    st = p->remote.ops->fetch(p->remote.ctx, head, &rerr);
+    pthread_mutex_lock(&p->lock);
+    if (st == PERSIST_R_NOT_FOUND) { /* the Dataset does not exist yet: an empty base */
+        if (p->vis == VIS_UNKNOWN)
+            p->vis = VIS_MISSING;
+        head[0] = '\0';
+        st = PERSIST_R_OK;
+    }
+    if (st != PERSIST_R_OK)
+        goto fail;
+    same = p->based && !strcmp(head, p->base);
+    if (same)
+        goto done;
+    if (head[0]) {
+        pthread_mutex_unlock(&p->lock);
+        st = p->remote.ops->tree(p->remote.ctx, head, &v, &n, &rerr);
+        pthread_mutex_lock(&p->lock);
+        if (st != PERSIST_R_OK)
+            goto fail;
+    }
+    persist_base_replace(p, head, v, n, 1);
+    persist_journal_write(p);
+done:
+    if (p->cfg.ttl_ms)
+        p->next_refresh_ms = persist_now_ms() + p->cfg.ttl_ms;
+    return 0;
+fail:
+    set_error(p, "fetch", st, &rerr);
+    p->refresh_now = 1;
+    return attempt_failed(p, persist_errno_from_rstatus(st), rerr.retry_after_ms);
+}
+
+/* The Dataset must exist and be private (or allowed public) before we commit. */
+static int check_visibility(struct persist *p)
+{
+    struct persist_rerror rerr = {0};
+    enum persist_rstatus st;
+    int exists = 0, priv = 0;
+
+    if (p->vis == VIS_PRIVATE || (p->vis == VIS_PUBLIC && p->cfg.allow_public))
+        return 0;
+    pthread_mutex_unlock(&p->lock);
+    st = p->remote.ops->probe(p->remote.ctx, &exists, &priv, &rerr);
+    if (st == PERSIST_R_OK && !exists) {
+        st = p->remote.ops->create(p->remote.ctx, &rerr);
+        if (st == PERSIST_R_OK)
+            exists = priv = 1;
+    }
+    pthread_mutex_lock(&p->lock);
+    if (st != PERSIST_R_OK) {
+        set_error(p, exists ? "probe" : "creating the Dataset", st, &rerr);
+        return attempt_failed(p, persist_errno_from_rstatus(st), rerr.retry_after_ms);
+    }
+    p->vis = priv ? VIS_PRIVATE : VIS_PUBLIC;
+    if (p->vis == VIS_PUBLIC && !p->cfg.allow_public) {
+        snprintf(p->last_error, sizeof(p->last_error),
+                 "the Dataset is public; persist/ refuses to write to it");
+        persist_log(p, 0, "persist: the Dataset is public; nothing is committed (EACCES)");
+        return attempt_failed(p, EACCES, 0);
+    }
+    return 0;
+}
+
+struct snap {
+    struct persist_rop *ops;
+    struct persist_rentry *srcs; /* COPY sources (paths owned) */
+    char **paths;                /* owned */
+    uint64_t *gens;
+    size_t n;
+};
+
+static void snap_free(struct snap *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->ops[i].kind == PERSIST_ROP_PUT && s->ops[i].fd >= 0)
+            close(s->ops[i].fd);
+        free(s->srcs[i].path);
+        free(s->paths[i]);
+    }
+    free(s->ops);
+    free(s->srcs);
+    free(s->paths);
+    free(s->gens);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Every unsynced change as a remote op: deletes first, then puts and copies. */
+static int snap_take(struct persist *p, struct snap *s)
+{
+    size_t cap = p->changes.n;
+    memset(s, 0, sizeof(*s));
+    if (!cap)
+        return 0;
+    s->ops = calloc(cap, sizeof(*s->ops));
+    s->srcs = calloc(cap, sizeof(*s->srcs));
+    s->paths = calloc(cap, sizeof(*s->paths));
+    s->gens = calloc(cap, sizeof(*s->gens));
+    if (!s->ops || !s->srcs || !s->paths || !s->gens)
+        return -ENOMEM;
+    for (int pass = 0; pass < 2; pass++) {
+        for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+            struct pchange *c = it->val;
+            struct persist_rop *op = &s->ops[s->n];
+            int is_delete = c->kind != PC_FILE;
+            if (c->synced || is_delete != (pass == 0))
+                continue;
+            if (is_delete && !pmap_get(&p->base_files, it->key)) {
+                c->synced = 1; /* nothing to delete remotely */
+                continue;
+            }
+            op->fd = -1;
+            if (!(s->paths[s->n] = strdup(it->key)))
+                return -ENOMEM;
+            op->path = s->paths[s->n];
+            s->gens[s->n] = c->gen;
+            s->n++;
+            if (is_delete) {
+                op->kind = PERSIST_ROP_DELETE;
+            } else if (c->ovl) {
+                char *path = persist_ovl_path(p, c->ovl);
+                op->kind = PERSIST_ROP_PUT;
+                op->fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+                free(path);
+                if (op->fd < 0)
+                    return -errno;
+                op->size = c->size;
+            } else {
+                op->kind = PERSIST_ROP_COPY;
+                s->srcs[s->n - 1] = c->ref;
+                if (!(s->srcs[s->n - 1].path = strdup(c->ref.path ? c->ref.path : "")))
+                    return -ENOMEM;
+                op->src = &s->srcs[s->n - 1];
+            }
+        }
+    }
+    return 0;
+}
+
+static void progress_cb(int64_t bytes, void *payload)
+{
+    struct persist *p = payload;
+    pthread_mutex_lock(&p->lock);
+    p->uploaded = bytes;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void summary_make(char *buf, size_t cap, const struct snap *s)
+{
+    size_t puts = 0, dels = 0;
+    for (size_t i = 0; i < s->n; i++)
+        s->ops[i].kind == PERSIST_ROP_DELETE ? dels++ : puts++;
+    if (s->n == 1)
+        snprintf(buf, cap, "persist: %s %s", dels ? "delete" : "update", s->ops[0].path);
+    else
+        snprintf(buf, cap, "persist: update %zu files, delete %zu", puts, dels);
+}
+
+/* One commit of every unsynced change, with 412 -> fetch -> retry. */
+static int commit_changes(struct persist *p)
+{
+    struct persist_rerror rerr;
+    char parent[PERSIST_OID_MAX], oid[PERSIST_OID_MAX], summary[256];
+    enum persist_rstatus st = PERSIST_R_OK;
+    struct snap s;
+    int rc = 0;
+
+    for (unsigned stale = 0;; stale++) {
+        if ((rc = snap_take(p, &s)) < 0 || s.n == 0) {
+            snap_free(&s);
+            if (rc < 0)
+                snprintf(p->last_error, sizeof(p->last_error), "snapshot: %s", strerror(-rc));
+            return rc < 0 ? attempt_failed(p, -rc, 0) : 0;
+        }
+        snprintf(parent, sizeof(parent), "%s", p->base);
+        summary_make(summary, sizeof(summary), &s);
+        memset(&rerr, 0, sizeof(rerr));
+        oid[0] = '\0';
+        p->uploading = 1;
+        p->uploaded = 0;
+        pthread_mutex_unlock(&p->lock);
+        st = p->remote.ops->commit(p->remote.ctx, parent, summary, s.ops, s.n, oid, progress_cb, p,
+                                   &rerr);
+        pthread_mutex_lock(&p->lock);
+        p->uploading = 0;
+        if (st == PERSIST_R_OK) {
+            for (size_t i = 0; i < s.n; i++) {
+                struct pchange *c = pmap_get(&p->changes, s.paths[i]);
+                if (c && c->gen == s.gens[i])
+                    c->synced = 1; /* changed meanwhile: stays pending */
+            }
+            snap_free(&s);
+            p->commits++;
+            snprintf(p->last_commit, sizeof(p->last_commit), "%s", oid);
+            p->last_commit_time = (int64_t)time(NULL);
+            p->last_commit_ms = persist_now_ms();
+            p->failures = 0;
+            p->last_error[0] = '\0';
+            p->next_attempt_ms = 0;
+            persist_journal_write(p);
+            persist_log(p, 2, "persist: committed %s", oid);
+            if (refresh(p) < 0) /* the commit stands; the base catches up later */
+                p->failures = 0, p->next_attempt_ms = 0;
+            return 0;
+        }
+        snap_free(&s);
+        set_error(p, "commit", st, &rerr);
+        if (st != PERSIST_R_STALE || stale >= p->cfg.stale_retries)
+            break;
+        persist_log(p, 2, "persist: the Dataset moved (412); fetching and retrying");
+        p->based = 0;
+        if ((rc = refresh(p)) < 0)
+            return rc;
+    }
+    return attempt_failed(p, persist_errno_from_rstatus(st), rerr.retry_after_ms);
+}
+
+int persist_sync_round(struct persist *p, int force, int commit)
+{
+    int rc = 0;
+
+    if (force || p->refresh_now || !p->based ||
+        (p->cfg.ttl_ms && persist_now_ms() >= p->next_refresh_ms))
+        rc = refresh(p);
+    if (rc == 0 && commit && unsynced_upto(p, UINT64_MAX)) {
+        rc = check_visibility(p);
+        if (rc == 0)
+            rc = commit_changes(p);
+    }
+    if (rc == 0 && !unsynced_upto(p, UINT64_MAX))
+        p->urgent = 0;
+    p->rounds++;
+    pthread_cond_broadcast(&p->done);
+    return rc;
+}
+
+/* ---- the worker -------------------------------------------------------------------------- */
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static void *worker_main(void *arg)
+{
+    struct persist *p = arg;
+
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop) {
+        int64_t now = persist_now_ms(), wake = now + 60000, commit_at, refresh_at;
+        int pending = unsynced_upto(p, UINT64_MAX);
+
+        refresh_at = p->refresh_now || !p->based ? now
+                     : p->cfg.ttl_ms             ? p->next_refresh_ms
+                                                 : INT64_MAX;
+        refresh_at = max64(refresh_at, p->next_attempt_ms);
+        commit_at = INT64_MAX;
+        if (pending) {
+            commit_at = p->urgent ? now : p->last_change_ms + p->cfg.quiet_ms;
+            if (p->last_commit_ms)
+                commit_at = max64(commit_at, p->last_commit_ms + p->cfg.min_interval_ms);
+            commit_at = max64(commit_at, p->next_attempt_ms);
+        }
+        if (now >= refresh_at || now >= commit_at) {
+            persist_sync_round(p, 0, now >= commit_at);
+            continue;
+        }
+        if (refresh_at < wake)
+            wake = refresh_at;
+        if (commit_at < wake)
+            wake = commit_at;
+        {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t ns = ts.tv_nsec + (wake - now) * 1000000LL;
+            ts.tv_sec += ns / 1000000000LL;
+            ts.tv_nsec = ns % 1000000000LL;
+            pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+int persist_worker_start(struct persist *p)
+{
+    int rc = pthread_create(&p->worker, NULL, worker_main, p);
+    if (rc)
+        return -rc;
+    p->worker_started = 1;
+    return 0;
+}
+
+void persist_worker_stop(struct persist *p)
+{
+    if (!p->worker_started)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->worker, NULL);
+    p->worker_started = 0;
+}
+
+/* ---- public ------------------------------------------------------------------------------ */
+
+static int mkdir_0700(const char *path)
+{
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return chmod(path, 0700) < 0 ? -errno : 0;
+}
+
+static int mkdirs(const char *dir)
+{
+    char *s = strdup(dir);
+    int rc = 0;
+    if (!s)
+        return -ENOMEM;
+    for (char *q = s + 1; *q && !rc; q++) {
+        if (*q != '/')
+            continue;
+        *q = '\0';
+        if (mkdir(s, 0700) < 0 && errno != EEXIST)
+            rc = -errno;
+        *q = '/';
+    }
+    if (!rc)
+        rc = mkdir_0700(s);
+    free(s);
+    return rc;
+}
+
+static int load_base_tree(struct persist *p)
+{
+    struct persist_rerror rerr = {0};
+    struct persist_rentry *v = NULL;
+    enum persist_rstatus st;
+    size_t n = 0;
+
+    if (!p->base[0])
+        return -ENOENT;
+    st = p->remote.ops->tree(p->remote.ctx, p->base, &v, &n, &rerr);
+    if (st != PERSIST_R_OK)
+        return -persist_errno_from_rstatus(st);
+    persist_base_replace(p, p->base, v, n, 0);
+    return 0;
+}
+
+int persist_open(struct persist **out, const struct persist_config *cfg,
+                 struct persist_remote remote)
+{
+    struct persist *p = calloc(1, sizeof(*p));
+    pthread_condattr_t ca;
+    char *sub = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!p) {
+        remote.ops->free(remote.ctx);
+        return -ENOMEM;
+    }
+    p->remote = remote;
+    p->cfg = *cfg;
+    p->cfg.log = cfg->log;
+    pmap_init(&p->base_files);
+    pmap_init(&p->changes);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &ca);
+    pthread_cond_init(&p->done, &ca);
+    pthread_condattr_destroy(&ca);
+    p->next_ovl = 1;
+    if (!cfg->cache_dir || !(p->dir = strdup(cfg->cache_dir))) {
+        rc = cfg->cache_dir ? -ENOMEM : -EINVAL;
+        goto fail;
+    }
+    p->cfg.cache_dir = p->dir;
+    if ((rc = mkdirs(p->dir)) < 0)
+        goto fail;
+    for (int i = 0; i < 2; i++) {
+        if (asprintf(&sub, "%s/%s", p->dir, i ? "objects" : "overlay") < 0) {
+            sub = NULL;
+            rc = -ENOMEM;
+            goto fail;
+        }
+        rc = mkdir_0700(sub);
+        free(sub);
+        sub = NULL;
+        if (rc < 0)
+            goto fail;
+    }
+    pthread_mutex_lock(&p->lock);
+    rc = persist_journal_load(p);
+    if (rc == -ENOENT)
+        rc = 0;
+    if (rc == 0) {
+        if (p->next_ovl == 0)
+            p->next_ovl = 1;
+        persist_overlay_gc(p);
+        if (load_base_tree(p) < 0)
+            p->based = 0; /* the first round fetches */
+        p->last_change_ms = persist_now_ms();
+        if (!p->based)
+            persist_sync_round(p, 1, 0); /* best effort: works offline */
+        p->failures = 0;
+        p->next_attempt_ms = 0;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (rc < 0)
+        goto fail;
+    if (!cfg->no_worker && (rc = persist_worker_start(p)) < 0)
+        goto fail;
+    *out = p;
+    return 0;
+fail:
+    persist_close(p, 0);
+    return rc;
+}
+
+void persist_close(struct persist *p, unsigned wait_ms)
+{
+    if (!p)
+        return;
+    if (wait_ms && p->worker_started) {
+        int rc = persist_sync_wait(p, wait_ms);
+        if (rc < 0)
+            persist_log(p, 1,
+                        "persist: unmounting with changes not committed (%s); the next "
+                        "mount uploads them",
+                        strerror(-rc));
+    }
+    persist_worker_stop(p);
+    while (p->files) {
+        p->files->refs = 1;
+        pthread_mutex_lock(&p->lock);
+        {
+            struct pfile *f = p->files;
+            if (f->fd >= 0)
+                close(f->fd);
+            f->fd = -1;
+            p->files = f->next;
+            free(f->path);
+            free(f);
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    pmap_clear(&p->changes, pchange_free);
+    pmap_clear(&p->base_files, NULL);
+    if (p->remote.ops)
+        p->remote.ops->free(p->remote.ctx);
+    pthread_cond_destroy(&p->cond);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->lock);
+    free(p->dir);
+    free(p);
+}
+
+int persist_sync_wait(struct persist *p, unsigned timeout_ms)
+{
+    int64_t deadline = timeout_ms ? persist_now_ms() + timeout_ms : INT64_MAX;
+    uint64_t target, failed0;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->lock);
+    target = p->gen;
+    failed0 = p->failed_attempts;
+    while (unsynced_upto(p, target)) {
+        int64_t now = persist_now_ms();
+        struct timespec ts;
+        if (p->failed_attempts - failed0 >= p->cfg.fsync_attempts) {
+            rc = -(p->last_errno ? p->last_errno : EIO);
+            break;
+        }
+        if (now >= deadline) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        if (!p->worker_started) {
+            persist_sync_round(p, 0, 1);
+            continue;
+        }
+        p->urgent = 1;
+        pthread_cond_broadcast(&p->cond);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        {
+            int64_t step = deadline - now < 1000 ? deadline - now : 1000;
+            int64_t ns = ts.tv_nsec + step * 1000000LL;
+            ts.tv_sec += ns / 1000000000LL;
+            ts.tv_nsec = ns % 1000000000LL;
+        }
+        pthread_cond_timedwait(&p->done, &p->lock, &ts);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int persist_sync_now(struct persist *p)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = persist_sync_round(p, 1, 1);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void persist_refresh(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->refresh_now = 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void persist_state_get(struct persist *p, struct persist_state *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&p->lock);
+    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+        struct pchange *c = it->val;
+        if (c->synced)
+            continue;
+        out->files++;
+        if (c->kind == PC_FILE)
+            out->bytes += (uint64_t)c->size;
+    }
+    out->state = p->uploading  ? PERSIST_UPLOADING
+                 : !out->files ? PERSIST_CLEAN
+                 : p->failures ? PERSIST_ERROR
+                               : PERSIST_PENDING;
+    out->uploaded = p->uploaded;
+    snprintf(out->base, sizeof(out->base), "%s", p->base);
+    snprintf(out->last_commit, sizeof(out->last_commit), "%s", p->last_commit);
+    out->last_commit_time = p->last_commit_time;
+    snprintf(out->last_error, sizeof(out->last_error), "%s", p->last_error);
+    out->failures = p->failures;
+    if (p->next_attempt_ms) {
+        int64_t d = p->next_attempt_ms - persist_now_ms();
+        out->next_attempt_ms = d > 0 ? d : 0;
+    }
+    out->commits = p->commits;
+    pthread_mutex_unlock(&p->lock);
+}
+
+size_t persist_state_text(struct persist *p, char *buf, size_t cap)
+{
+    static const char *const names[] = {"clean", "pending", "uploading", "error"};
+    struct persist_state s;
+    int n;
+
+    persist_state_get(p, &s);
+    n = snprintf(buf, cap,
+                 "state: %s\nfiles: %" PRIu64 "\nbytes: %" PRIu64 "\nuploaded: %" PRId64
+                 "\nbase: %s\nlast_commit: %s\nlast_commit_time: %" PRId64
+                 "\nlast_error: %s\nfailures: %u\nnext_attempt_in_ms: %" PRId64
+                 "\ncommits: %" PRIu64 "\n",
+                 names[s.state], s.files, s.bytes, s.uploaded, s.base[0] ? s.base : "-",
+                 s.last_commit[0] ? s.last_commit : "-", s.last_commit_time,
+                 s.last_error[0] ? s.last_error : "-", s.failures, s.next_attempt_ms, s.commits);
+    return n < 0 ? 0 : (size_t)n;
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# hubmirror against the Hub emulator: first fetch, tree with LFS pointers, blob read, commit
+# list, incremental fetch after a push by git (git-lfs), public probe, auth failures. The token
+# goes through a 0600 file, never argv; we check it never shows in any output.
+source "$SPACEFS_SOURCE_DIR/tests/lib/hub.sh"
+TOOL="$SPACEFS_BUILD_DIR/tests/persist/persist_mirror_tool"
+[ -x "$TOOL" ] || { echo "SKIP: $TOOL not built"; echo "0 passed, 0 failed"; exit 0; }
+hub_start
+export HF_ENDPOINT=$HUB
+TOKEN=hf_alice_write
+printf '%s' "$TOKEN" >"$WORK/token"; chmod 600 "$WORK/token"
+export MIRROR_TOKEN_FILE="$WORK/token"
+M="$WORK/cache/spacefs/persist/alice/chat/git"
+OUT="$WORK/all-output"
+mt() { "$TOOL" "$M" alice/chat-persist "$@" 2>>"$OUT.err" | tee -a "$OUT"; }
+
+head1=$(mt fetch)
+check_match "first fetch gives main's head" '^[0-9a-f]{40}$' "$head1"
+check_eq "mirror directory is 0700" 700 "$(stat -c %a "$M")"
+check_eq "local head equals fetched" "$head1" "$(mt head)"
+check_eq "head matches the Hub's API" "$head1" \
+  "$(curl -sS -H "Authorization: Bearer $(cat "$WORK/token")" "$HUB/api/datasets/alice/chat-persist/revision/main" | jq -r .sha)"
+tree=$(mt tree)
+check_match "tree lists notes.txt (5 bytes, not LFS)" 'file 100644 5 [0-9a-f]{40} - 0 notes.txt' "$tree"
+check_match "tree lists the db directory" 'dir 040000 0 [0-9a-f]{40} - 0 db' "$tree"
+oid=$(awk '$7=="notes.txt"{print $4}' <<<"$tree")
+check_eq "blob read" hello "$(mt blob "$oid")"
+
+# another writer pushes with git + git-lfs: a small file and an LFS file
+git config --global user.email t@example.com >/dev/null 2>&1; git config --global user.name t
+CL="$WORK/clone"
+# the token reaches git through a credential helper reading the file (never argv or a URL)
+export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=credential.helper
+export GIT_CONFIG_VALUE_0="!f() { echo username=hf_user; echo \"password=\$(cat '$WORK/token')\"; }; f"
+git clone -q "$HUB/datasets/alice/chat-persist" "$CL" 2>>"$OUT.err"
+(cd "$CL" && git lfs install --local >/dev/null && git lfs track '*.bin' >/dev/null &&
+  head -c 300000 /dev/urandom >model.bin && echo "second" >second.txt &&
+  git add .gitattributes model.bin second.txt && git commit -qm "push from git" &&
+  git push -q origin main >>"$OUT.err" 2>&1)
+sha=$(sha256sum "$CL/model.bin" | cut -d' ' -f1)
+pushed=$(git -C "$CL" rev-parse HEAD)
+hub_stats_reset
+head2=$(mt fetch)
+check_eq "incremental fetch sees the push" "$pushed" "$head2"
+packs=$(hub_stats | jq -r '[.routes | to_entries[] | select(.key|test("upload-pack")) | .value.count] | add // 0')
+check_eq "one upload-pack request for the incremental fetch" 1 "$packs"
+tree=$(mt tree)
+check_match "LFS pointer parsed (oid, size)" "file 100644 1[0-9][0-9] [0-9a-f]{40} $sha 300000 model.bin" "$tree"
+check_match "small file is a plain blob" 'file 100644 7 [0-9a-f]{40} - 0 second.txt' "$tree"
+ptr=$(awk '$7=="model.bin"{print $4}' <<<"$tree")
+check_match "the blob is the pointer text" "oid sha256:$sha" "$(mt blob "$ptr")"
+commits=$(mt commits)
+check_eq "commit list newest first" "$pushed" "$(head -1 <<<"$commits" | cut -d' ' -f1)"
+check_match "commit summary" 'push from git' "$(head -1 <<<"$commits")"
+check_eq "first parent chain to the root" 3 "$(wc -l <<<"$commits")"
+check_eq "max limits the list" 1 "$(mt commits 1 | wc -l)"
+check_eq "tree at an older commit" 0 "$(mt tree "$head1" | grep -c model.bin)"
+check_eq "second fetch with nothing new" "$pushed" "$(mt fetch)"
+
+check_eq "private dataset: anonymous probe says private" private "$(mt probe)"
+curl -sS -o /dev/null -X POST -H "Authorization: Bearer $(cat "$WORK/token")" -H 'Content-Type: application/json' \
+  -d '{"name":"pub-data","organization":null,"type":"dataset","private":false}' "$HUB/api/repos/create"
+check_eq "public dataset: anonymous probe says public" public "$("$TOOL" "$WORK/pub" alice/pub-data probe 2>>"$OUT.err")"
+err=$(MIRROR_TOKEN_FILE= "$TOOL" "$WORK/anon" alice/chat-persist fetch 2>&1 >/dev/null); rc=$?
+check_eq "anonymous fetch of a private dataset fails" 2 "$rc"
+check_match "... as an auth error" 'authentication' "$err"
+printf 'hf_wrong' >"$WORK/bad"; chmod 600 "$WORK/bad"
+err=$(MIRROR_TOKEN_FILE="$WORK/bad" timeout 20 "$TOOL" "$WORK/bad-m" alice/chat-persist fetch 2>&1 >/dev/null); rc=$?
+check_eq "a refused token fails (no retry loop)" 2 "$rc"
+check_match "... saying the token was refused" 'refused the token' "$err"
+chmod 644 "$WORK/bad"
+err=$(MIRROR_TOKEN_FILE="$WORK/bad" "$TOOL" "$WORK/bad-m2" alice/chat-persist fetch 2>&1 >/dev/null)
+check_match "a group-readable token file is refused" 'readable by its owner only' "$err"
+hub_stop
+err=$("$TOOL" "$M" alice/chat-persist fetch 2>&1 >/dev/null); rc=$?
+check_eq "Hub down: fetch fails" 2 "$rc"
+check_eq "Hub down: local head still readable" "$pushed" "$("$TOOL" "$M" alice/chat-persist head)"
+check_eq "token never in any output" 0 "$(cat "$OUT" "$OUT.err" <(echo "$err") | grep -c "$TOKEN")"
+finish
