@@ -3,7 +3,7 @@
  * last complete version and every overlay file it names was fsynced before it. Text format:
  *   spacefs-persist-journal 1 / base <oid|-> / next <id> / gen <n> / change lines / end
  * change lines: F gen synced mtime size ovl path | R gen synced mtime size oid lfs lfs_oid
- * srcpath path | W gen synced path | D gen synced path; paths %XX-escaped. */
+ * commit srcpath path | W gen synced path | D gen synced path; paths %XX-escaped. */
 #include "persist_internal.h"
 
 #include <dirent.h>
@@ -92,9 +92,10 @@ int persist_journal_write(struct persist *p)
                 fprintf(f, "F %" PRIu64 " %d %" PRId64 " %" PRId64 " %" PRIu64 " ", c->gen,
                         c->synced, c->mtime, c->size, c->ovl);
             } else {
-                fprintf(f, "R %" PRIu64 " %d %" PRId64 " %" PRId64 " %s %d %s ", c->gen, c->synced,
-                        c->mtime, c->size, c->ref.oid, c->ref.is_lfs,
-                        c->ref.is_lfs ? c->ref.lfs_oid : "-");
+                fprintf(f, "R %" PRIu64 " %d %" PRId64 " %" PRId64 " %s %d %s %s ", c->gen,
+                        c->synced, c->mtime, c->size, c->ref.oid, c->ref.is_lfs,
+                        c->ref.is_lfs ? c->ref.lfs_oid : "-",
+                        c->ref.commit[0] ? c->ref.commit : "-");
                 put_escaped(f, c->ref.path);
                 fputc(' ', f);
             }
@@ -137,14 +138,14 @@ out:
 
 static int parse_change(struct persist *p, char *line)
 {
-    char kind = line[0], *f[10];
+    char kind = line[0], *f[12];
     int nf = 0, want, rc = -EINVAL;
     struct pchange *c;
     char *save = NULL;
 
-    for (char *t = strtok_r(line + 1, " \n", &save); t && nf < 10; t = strtok_r(NULL, " \n", &save))
+    for (char *t = strtok_r(line + 1, " \n", &save); t && nf < 12; t = strtok_r(NULL, " \n", &save))
         f[nf++] = t;
-    want = kind == 'F' ? 6 : kind == 'R' ? 9 : 3;
+    want = kind == 'F' ? 6 : kind == 'R' ? 10 : 3;
     if ((kind != 'F' && kind != 'R' && kind != 'W' && kind != 'D') || nf != want)
         return -EINVAL;
     if (!(c = calloc(1, sizeof(*c))))
@@ -164,7 +165,9 @@ static int parse_change(struct persist *p, char *line)
         c->ref.is_lfs = atoi(f[5]);
         if (c->ref.is_lfs)
             snprintf(c->ref.lfs_oid, sizeof(c->ref.lfs_oid), "%s", f[6]);
-        if (unescape(f[7]) < 0 || !(c->ref.path = strdup(f[7])))
+        if (strcmp(f[7], "-"))
+            snprintf(c->ref.commit, sizeof(c->ref.commit), "%s", f[7]);
+        if (unescape(f[8]) < 0 || !(c->ref.path = strdup(f[8])))
             goto out;
     } else {
         c->kind = kind == 'W' ? PC_WHITEOUT : PC_DIR;

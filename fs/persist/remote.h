@@ -40,6 +40,7 @@ struct persist_rentry {
     char oid[PERSIST_OID_MAX];     /* git blob id (of the pointer for LFS files) */
     int is_lfs;                    /* the blob is an LFS pointer */
     char lfs_oid[PERSIST_OID_MAX]; /* sha256 hex when is_lfs, else "" */
+    char commit[PERSIST_OID_MAX];  /* the commit whose tree listed it ("" if unknown) */
 };
 
 struct persist_rcommit {

@@ -1,0 +1,434 @@
+/* The persist engine's real remote: struct persist_remote_ops over hubclient.h and hubmirror.h.
+ * Commits go through the HTTP API (preupload decides regular vs LFS as every Hub client does;
+ * LFS objects are hashed and uploaded from the overlay file in constant memory; then one NDJSON
+ * commit with parentCommit); reads go through the local git mirror, LFS objects through
+ * resolve at the commit that listed them, verified by sha256. */
+#include "remote_hub.h"
+
+#include "hubclient.h"
+#include "hubmirror.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SAMPLE_LEN     512
+#define INLINE_MAX     ((int64_t)10 << 20) /* the Hub refuses regular files above 10 MiB */
+#define HUB_COMMIT_MAX 256                 /* preupload batch size on the Hub */
+
+struct hubremote {
+    hub_client *client; /* borrowed */
+    hub_mirror *mirror;
+    char *repo_id;
+};
+
+static enum persist_rstatus from_hub(hub_status st)
+{
+    switch (st) {
+    case HUB_OK:
+        return PERSIST_R_OK;
+    case HUB_E_INVALID:
+        return PERSIST_R_INVALID;
+    case HUB_E_BAD_REQUEST:
+    case HUB_E_TOO_BIG:
+        return PERSIST_R_BAD_REQUEST;
+    case HUB_E_AUTH:
+        return PERSIST_R_AUTH;
+    case HUB_E_PAYMENT:
+    case HUB_E_FORBIDDEN:
+        return PERSIST_R_FORBIDDEN;
+    case HUB_E_NOT_FOUND:
+        return PERSIST_R_NOT_FOUND;
+    case HUB_E_PRECONDITION:
+    case HUB_E_CONFLICT:
+        return PERSIST_R_STALE;
+    case HUB_E_RATE_LIMITED:
+        return PERSIST_R_RATE_LIMITED;
+    case HUB_E_SERVER:
+        return PERSIST_R_SERVER;
+    case HUB_E_TRANSPORT:
+        return PERSIST_R_TRANSPORT;
+    case HUB_E_TIMEOUT:
+        return PERSIST_R_TIMEOUT;
+    case HUB_E_UNKNOWN_OUTCOME:
+        return PERSIST_R_UNKNOWN_OUTCOME;
+    case HUB_E_NOMEM:
+        return PERSIST_R_NOMEM;
+    case HUB_E_IO:
+        return PERSIST_R_IO;
+    default:
+        return PERSIST_R_OTHER;
+    }
+}
+
+static enum persist_rstatus fail(struct persist_rerror *err, hub_status st, const hub_error *he,
+                                 const char *what)
+{
+    if (err) {
+        err->http_status = he ? he->http_status : 0;
+        snprintf(err->message, sizeof(err->message), "%.64s: %.180s", what,
+                 he && he->message[0] ? he->message : hub_status_str(st));
+    }
+    return from_hub(st);
+}
+
+static enum persist_rstatus r_probe(void *ctx, int *out_exists, int *out_private,
+                                    struct persist_rerror *err)
+{
+    struct hubremote *r = ctx;
+    char head[HUB_OID_MAX];
+    hub_error he;
+    hub_status st;
+    int pub = 0;
+
+    *out_exists = *out_private = 0;
+    st = hub_repo_head(head, r->client, HUB_REPO_DATASET, r->repo_id, "main", &he);
+    if (st == HUB_E_NOT_FOUND && strcmp(he.code, "RevisionNotFound") != 0)
+        return PERSIST_R_OK; /* no such repository */
+    if (st != HUB_OK && st != HUB_E_NOT_FOUND)
+        return fail(err, st, &he, "repo head");
+    *out_exists = 1;
+    st = hub_mirror_probe_public(&pub, r->mirror, &he);
+    if (st != HUB_OK)
+        return fail(err, st, &he, "visibility probe");
+    *out_private = !pub;
+    return PERSIST_R_OK;
+}
+
+static enum persist_rstatus r_create(void *ctx, struct persist_rerror *err)
+{
+    struct hubremote *r = ctx;
+    hub_repo_spec spec = {HUB_REPO_DATASET, r->repo_id, 1, NULL, NULL};
+    hub_error he;
+    hub_status st = hub_repo_create(NULL, r->client, &spec, &he);
+    if (st == HUB_E_CONFLICT)
+        return PERSIST_R_OK; /* created meanwhile by someone else */
+    return st == HUB_OK ? PERSIST_R_OK : fail(err, st, &he, "create dataset");
+}
+
+static enum persist_rstatus r_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
+                                    struct persist_rerror *err)
+{
+    struct hubremote *r = ctx;
+    hub_error he;
+    hub_status st = hub_mirror_fetch(r->mirror, out_head, &he);
+    return st == HUB_OK ? PERSIST_R_OK : fail(err, st, &he, "fetch");
+}
+
+static enum persist_rstatus r_tree(void *ctx, const char *commit, struct persist_rentry **out,
+                                   size_t *out_count, struct persist_rerror *err)
+{
+    struct hubremote *r = ctx;
+    hub_mirror_entry_list *l = NULL;
+    struct persist_rentry *v;
+    hub_error he;
+    hub_status st;
+    size_t n = 0;
+
+    *out = NULL;
+    *out_count = 0;
+    if ((st = hub_mirror_tree_list(&l, r->mirror, commit, &he)) != HUB_OK)
+        return fail(err, st, &he, "tree");
+    if (!(v = calloc(l->count + 1, sizeof(*v)))) {
+        hub_mirror_entry_list_free(l);
+        return PERSIST_R_NOMEM;
+    }
+    for (size_t i = 0; i < l->count; i++) {
+        hub_mirror_entry *e = &l->items[i];
+        if (e->is_dir || (e->mode != 0100644 && e->mode != 0100755))
+            continue; /* directories are implied; symlinks and submodules are not files here */
+        v[n].path = e->path;
+        e->path = NULL;
+        v[n].size = e->is_lfs ? e->lfs_size : e->size;
+        v[n].is_lfs = e->is_lfs;
+        snprintf(v[n].oid, sizeof(v[n].oid), "%s", e->oid);
+        snprintf(v[n].lfs_oid, sizeof(v[n].lfs_oid), "%s", e->is_lfs ? e->lfs_oid : "");
+        snprintf(v[n].commit, sizeof(v[n].commit), "%s", commit);
+        n++;
+    }
+    hub_mirror_entry_list_free(l);
+    *out = v;
+    *out_count = n;
+    return PERSIST_R_OK;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    for (size_t off = 0; off < len;) {
+        ssize_t n = pwrite(fd, p + off, len - off, (off_t)off);
+        if (n < 0)
+            return -errno;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+static enum persist_rstatus r_object_get(void *ctx, const struct persist_rentry *e, int fd,
+                                         struct persist_rerror *err)
+{
+    struct hubremote *r = ctx;
+    char sha[HUB_OID_MAX];
+    hub_error he;
+    hub_status st;
+
+    if (!e->is_lfs) {
+        void *buf;
+        size_t len;
+        if ((st = hub_mirror_blob_read(&buf, &len, r->mirror, e->oid, 0, &he)) != HUB_OK)
+            return fail(err, st, &he, "blob");
+        st = write_all(fd, buf, len) < 0 ? HUB_E_IO : HUB_OK;
+        free(buf);
+        return st == HUB_OK ? PERSIST_R_OK : fail(err, st, NULL, "writing the blob");
+    }
+    st = hub_file_download_fd(NULL, r->client, HUB_REPO_DATASET, r->repo_id,
+                              e->commit[0] ? e->commit : "main", e->path, 0, -1, fd, 0, NULL, &he);
+    if (st != HUB_OK)
+        return fail(err, st, &he, "LFS download");
+    if ((st = hub_sha256_fd(sha, fd, e->size, &he)) != HUB_OK)
+        return fail(err, st, &he, "hashing the download");
+    if (strcmp(sha, e->lfs_oid) != 0) {
+        if (err)
+            snprintf(err->message, sizeof(err->message), "%s: sha256 mismatch", e->path);
+        return PERSIST_R_OTHER;
+    }
+    return PERSIST_R_OK;
+}
+
+/* Upload modes for the PUT ops, as the Hub decides them (preupload, batched by the client). */
+static enum persist_rstatus preupload(struct hubremote *r, const struct persist_rop *ops, size_t n,
+                                      hub_upload_mode *modes, struct persist_rerror *err)
+{
+    hub_preupload_file *pf = calloc(n + 1, sizeof(*pf));
+    unsigned char *samples = malloc((n + 1) * SAMPLE_LEN);
+    hub_preupload_list *pl = NULL;
+    enum persist_rstatus rs = PERSIST_R_OK;
+    size_t k = 0;
+    hub_error he;
+    hub_status st;
+
+    if (!pf || !samples) {
+        rs = PERSIST_R_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ssize_t got;
+        modes[i] = HUB_UPLOAD_REGULAR;
+        if (ops[i].kind != PERSIST_ROP_PUT || ops[i].size == 0)
+            continue; /* empty files are always regular (as huggingface_hub does) */
+        got = pread(ops[i].fd, samples + k * SAMPLE_LEN, SAMPLE_LEN, 0);
+        if (got < 0) {
+            rs = PERSIST_R_IO;
+            goto out;
+        }
+        pf[k].path = ops[i].path;
+        pf[k].sample = samples + k * SAMPLE_LEN;
+        pf[k].sample_len = (size_t)got;
+        pf[k].size = ops[i].size;
+        k++;
+    }
+    if (!k)
+        goto out;
+    if ((st = hub_preupload(&pl, r->client, HUB_REPO_DATASET, r->repo_id, "main", pf, k, &he)) !=
+        HUB_OK) {
+        rs = fail(err, st, &he, "preupload");
+        goto out;
+    }
+    for (size_t j = 0; j < pl->count; j++)
+        for (size_t i = 0; i < n; i++)
+            if (ops[i].kind == PERSIST_ROP_PUT && !strcmp(ops[i].path, pl->items[j].path))
+                modes[i] = pl->items[j].mode;
+out:
+    hub_preupload_list_free(pl);
+    free(samples);
+    free(pf);
+    return rs;
+}
+
+static int read_whole(void **out, int fd, int64_t size)
+{
+    char *buf = malloc((size_t)size + 1);
+    int64_t off = 0;
+    *out = NULL;
+    if (!buf)
+        return -ENOMEM;
+    while (off < size) {
+        ssize_t n = pread(fd, buf + off, (size_t)(size - off), off);
+        if (n <= 0) {
+            free(buf);
+            return n < 0 ? -errno : -EIO;
+        }
+        off += n;
+    }
+    *out = buf;
+    return 0;
+}
+
+static enum persist_rstatus r_commit(void *ctx, const char *parent, const char *summary,
+                                     const struct persist_rop *ops, size_t n,
+                                     char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                     void *payload, struct persist_rerror *err)
+{
+    struct hubremote *r = ctx;
+    hub_commit_op *hops = calloc(n + 1, sizeof(*hops));
+    hub_upload_mode *modes = calloc(n + 1, sizeof(*modes));
+    char(*shas)[HUB_OID_MAX] = calloc(n + 1, sizeof(*shas));
+    void **bufs = calloc(n + 1, sizeof(*bufs));
+    hub_commit_params params = {summary, NULL, parent[0] ? parent : NULL};
+    enum persist_rstatus rs = PERSIST_R_OK;
+    int64_t sent = 0;
+    hub_error he;
+    hub_status st;
+
+    if (!hops || !modes || !shas || !bufs) {
+        rs = PERSIST_R_NOMEM;
+        goto out;
+    }
+    if ((rs = preupload(r, ops, n, modes, err)) != PERSIST_R_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct persist_rop *op = &ops[i];
+        hub_commit_op *h = &hops[i];
+        h->path = op->path;
+        if (op->kind == PERSIST_ROP_DELETE) {
+            h->kind = HUB_OP_DELETE_FILE;
+        } else if (op->kind == PERSIST_ROP_COPY && op->src->is_lfs) {
+            h->kind = HUB_OP_ADD_LFS; /* a copy by object id: nothing to upload */
+            h->lfs_oid = op->src->lfs_oid;
+            h->lfs_size = op->src->size;
+        } else if (op->kind == PERSIST_ROP_COPY) {
+            size_t len;
+            if ((st = hub_mirror_blob_read(&bufs[i], &len, r->mirror, op->src->oid, 0, &he)) !=
+                HUB_OK) {
+                rs = fail(err, st, &he, "reading a renamed blob");
+                goto out;
+            }
+            h->kind = HUB_OP_ADD_FILE;
+            h->content = bufs[i];
+            h->content_len = len;
+        } else if (modes[i] == HUB_UPLOAD_LFS) {
+            if ((st = hub_sha256_fd(shas[i], op->fd, op->size, &he)) != HUB_OK ||
+                (st = hub_lfs_upload_fd(r->client, HUB_REPO_DATASET, r->repo_id, "main", op->fd,
+                                        op->size, shas[i], NULL, &he)) != HUB_OK) {
+                rs = fail(err, st, &he, op->path);
+                goto out;
+            }
+            h->kind = HUB_OP_ADD_LFS;
+            h->lfs_oid = shas[i];
+            h->lfs_size = op->size;
+            sent += op->size;
+        } else {
+            if (op->size > INLINE_MAX) {
+                if (err)
+                    snprintf(err->message, sizeof(err->message),
+                             "%s: the Hub wants a regular file above 10 MiB", op->path);
+                rs = PERSIST_R_BAD_REQUEST;
+                goto out;
+            }
+            if (read_whole(&bufs[i], op->fd, op->size) < 0) {
+                rs = PERSIST_R_IO;
+                goto out;
+            }
+            h->kind = HUB_OP_ADD_FILE;
+            h->content = bufs[i];
+            h->content_len = (size_t)op->size;
+            sent += op->size;
+        }
+        if (progress)
+            progress(sent, payload);
+    }
+    st = hub_commit_create(out_oid, r->client, HUB_REPO_DATASET, r->repo_id, "main", &params, hops,
+                           n, &he);
+    if (st != HUB_OK)
+        rs = fail(err, st, &he, "commit");
+out:
+    for (size_t i = 0; bufs && i < n; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(shas);
+    free(modes);
+    free(hops);
+    return rs;
+}
+
+static enum persist_rstatus r_commits(void *ctx, const char *head, size_t max,
+                                      struct persist_rcommit **out, size_t *out_count,
+                                      struct persist_rerror *err)
+{
+    struct hubremote *r = ctx;
+    hub_mirror_commit_list *l = NULL;
+    hub_error he;
+    hub_status st;
+
+    *out = NULL;
+    *out_count = 0;
+    if ((st = hub_mirror_commits_list(&l, r->mirror, head, max, &he)) != HUB_OK)
+        return fail(err, st, &he, "commits");
+    if (!(*out = calloc(l->count + 1, sizeof(**out)))) {
+        hub_mirror_commit_list_free(l);
+        return PERSIST_R_NOMEM;
+    }
+    for (size_t i = 0; i < l->count; i++) {
+        snprintf((*out)[i].id, sizeof((*out)[i].id), "%s", l->items[i].id);
+        (*out)[i].time = l->items[i].time;
+        (*out)[i].summary = l->items[i].summary;
+        l->items[i].summary = NULL;
+    }
+    *out_count = l->count;
+    hub_mirror_commit_list_free(l);
+    return PERSIST_R_OK;
+}
+
+static void r_free(void *ctx)
+{
+    struct hubremote *r = ctx;
+    if (!r)
+        return;
+    hub_mirror_free(r->mirror);
+    free(r->repo_id);
+    free(r);
+}
+
+static const struct persist_remote_ops hub_ops = {
+    .probe = r_probe,
+    .create = r_create,
+    .fetch = r_fetch,
+    .tree = r_tree,
+    .object_get = r_object_get,
+    .commit = r_commit,
+    .commits = r_commits,
+    .free = r_free,
+};
+
+int persist_remote_hub_new(struct persist_remote *out, const struct persist_hub_options *opts,
+                           struct persist_rerror *err)
+{
+    struct hubremote *r = calloc(1, sizeof(*r));
+    hub_mirror_options mo = {0};
+    hub_error he;
+    hub_status st;
+
+    out->ops = NULL;
+    out->ctx = NULL;
+    if (!r || !(r->repo_id = strdup(opts->repo_id))) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->client = opts->client;
+    mo.endpoint = hub_client_endpoint(opts->client);
+    mo.type = HUB_REPO_DATASET;
+    mo.repo_id = opts->repo_id;
+    mo.dir = opts->git_dir;
+    mo.token_file = opts->token_file;
+    mo.anonymous = opts->anonymous;
+    if ((st = hub_mirror_open(&r->mirror, &mo, &he)) != HUB_OK) {
+        fail(err, st, &he, "opening the mirror");
+        r_free(r);
+        return -persist_errno_from_rstatus(from_hub(st));
+    }
+    out->ops = &hub_ops;
+    out->ctx = r;
+    return 0;
+}
