@@ -101,9 +101,16 @@ typedef struct hub_options {
     hub_log_fn log;          /* NULL: no logging */
     void *log_payload;       /* passed to log */
     hub_log_level log_level; /* highest level passed to log; HUB_LOG_DEBUG logs each request */
+
+    /* Host name under which Space apps are served. NULL: "hf.space". hub_space_visit also sends
+     * the token to an app URL whose host is a strict subdomain of it ("x.hf.space"; labels
+     * compared case-insensitively, port ignored) over https; over http only when the caller
+     * set this (a local Hub or emulator, e.g. "localhost"). A bare host name, without scheme,
+     * port or path; a leading or trailing '.' is ignored. */
+    const char *app_domain;
 } hub_options;
 
-/* Fills opts with defaults (all zero/NULL, log_level HUB_LOG_WARN). */
+/* Fills opts with defaults (all zero/NULL, log_level HUB_LOG_WARN, app_domain NULL). */
 void hub_options_init(hub_options *opts);
 
 /* Creates a client. *out is NULL on failure. opts may be NULL (defaults). Strings in opts are
@@ -320,7 +327,10 @@ hub_status hub_logs_follow(hub_client *client, const char *space_id, hub_log_kin
 
 /* GET the Space's app URL (the "host" from space info, e.g. "https://x.hf.space"), which wakes
  * a sleeping Space. The response body is discarded; *out_status gets the HTTP status. The token
- * is sent only if the URL is on the Hub endpoint's own origin. */
+ * is sent only if the URL is on the Hub endpoint's own origin, or if its host is a strict
+ * subdomain of hub_options.app_domain over https (http only with app_domain set explicitly):
+ * the Hub's app proxy answers 404 to an anonymous visitor of a private Space and does not wake
+ * it. Redirects carry the token only to that same app origin or to the endpoint's origin. */
 hub_status hub_space_visit(long *out_status, hub_client *client, const char *url, hub_error *err);
 
 /* ---------------------------------------------------------------------------------------------

@@ -78,6 +78,8 @@ struct hub_client {
     hub_log_fn log;
     void *log_payload;
     hub_log_level log_level;
+    char *app_domain; /* lower-cased, no leading/trailing '.'; "hf.space" by default */
+    int app_http;     /* app_domain was set by the caller: http app URLs get the token too */
 
     void *share; /* CURLSH*: DNS cache and TLS sessions */
     pthread_mutex_t share_locks[8];
@@ -116,6 +118,7 @@ typedef struct hub_req {
     const char *range; /* "bytes=0-99" or NULL */
     int no_auth;       /* never send the token (signed URLs) */
     int follow;        /* follow redirects (manually; token only to the endpoint origin) */
+    int app;           /* a Space app URL: the token may also go to its origin (see below) */
     hub_retry_mode retry;
     hub_data_fn on_data; /* 2xx body goes here instead of resp->body */
     void *payload;
@@ -149,6 +152,11 @@ void hub_resp_free(hub_resp *r);
 /* Runs the request with retries, redirects, auth and logging. HUB_OK only for 2xx (and 3xx
  * when not following). On failure err holds the details. */
 hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error *err);
+
+/* Nonzero when `url` is an http(s) URL whose host is a strict subdomain of `domain` (labels
+ * compared case-insensitively, port ignored, no empty label) and whose scheme is https, or
+ * http when allow_http. Such a Space app URL may be sent the token. */
+int hub_app_url_trusted(const char *url, const char *domain, int allow_http);
 
 /* URL helpers. Paths are "/api/..."; the result is "<endpoint><path>". */
 const char *hub_repo_type_plural(hub_repo_type t); /* "models" */

@@ -554,6 +554,7 @@ hub_status hub_space_visit(long *out_status, hub_client *c, const char *url, hub
     q.url = url;
     q.body_fd = -1;
     q.follow = 1;
+    q.app = 1;
     q.on_data = discard;
     hub_resp_init(&resp);
     st = hub_http(c, &q, &resp, err);

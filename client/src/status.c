@@ -56,4 +56,5 @@ void hub_options_init(hub_options *opts)
 {
     memset(opts, 0, sizeof(*opts));
     opts->log_level = HUB_LOG_WARN;
+    opts->app_domain = NULL; /* hf.space */
 }

@@ -803,7 +803,8 @@ static void test_logs_visit(void)
 typedef struct mini {
     int fd;
     int port;
-    char seen[8][160]; /* "path auth=0|1" */
+    int expect;         /* connections to serve (one request each), then stop */
+    char seen[16][160]; /* "path auth=0|1" */
     int n;
 } mini;
 
@@ -811,7 +812,7 @@ static void *mini_serve(void *arg)
 {
     mini *m = arg;
     int k;
-    for (k = 0; k < 4; k++) {
+    for (k = 0; k < m->expect; k++) {
         char req[8192], resp[512], path[128] = "";
         ssize_t got = 0, n;
         int c = accept(m->fd, NULL, NULL);
@@ -826,12 +827,17 @@ static void *mini_serve(void *arg)
         }
         req[got > 0 ? got : 0] = 0;
         sscanf(req, "%*s %127s", path);
-        snprintf(m->seen[m->n % 8], sizeof(m->seen[0]), "%s auth=%d", path,
+        snprintf(m->seen[m->n % 16], sizeof(m->seen[0]), "%s auth=%d", path,
                  strcasestr(req, "\nAuthorization:") != NULL);
         m->n++;
         if (strcmp(path, "/hop") == 0)
             snprintf(resp, sizeof(resp),
                      "HTTP/1.1 302 Found\r\nLocation: http://localhost:%d/land\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n",
+                     m->port);
+        else if (strcmp(path, "/hop-sibling") == 0)
+            snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 302 Found\r\nLocation: http://y.app.localhost:%d/land-sibling\r\n"
                      "Content-Length: 0\r\nConnection: close\r\n\r\n",
                      m->port);
         else if (strcmp(path, "/rel") == 0)
@@ -849,11 +855,39 @@ static void *mini_serve(void *arg)
     return NULL;
 }
 
+/* Starts the recording server on 127.0.0.1 (a random port) for `expect` connections. */
+static void mini_start(mini *m, pthread_t *th, int expect)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+
+    memset(m, 0, sizeof(*m));
+    memset(&a, 0, sizeof(a));
+    m->expect = expect;
+    m->fd = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(m->fd, (struct sockaddr *)&a, sizeof(a));
+    listen(m->fd, 8);
+    getsockname(m->fd, (struct sockaddr *)&a, &al);
+    m->port = ntohs(a.sin_port);
+    pthread_create(th, NULL, mini_serve, m);
+}
+
+/* The line the server recorded for `path`, or "-" if that path never arrived. */
+static const char *mini_seen(const mini *m, const char *path)
+{
+    int i;
+    size_t n = strlen(path);
+    for (i = 0; i < m->n && i < 16; i++)
+        if (strncmp(m->seen[i], path, n) == 0 && m->seen[i][n] == ' ')
+            return m->seen[i];
+    return "-";
+}
+
 static void test_redirect_auth(void)
 {
     mini m;
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
     pthread_t th;
     hub_options o;
     hub_client *c = NULL;
@@ -861,16 +895,7 @@ static void test_redirect_auth(void)
     char ep[64], url[128];
     long status;
 
-    memset(&m, 0, sizeof(m));
-    memset(&a, 0, sizeof(a));
-    m.fd = socket(AF_INET, SOCK_STREAM, 0);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(m.fd, (struct sockaddr *)&a, sizeof(a));
-    listen(m.fd, 8);
-    getsockname(m.fd, (struct sockaddr *)&a, &al);
-    m.port = ntohs(a.sin_port);
-    pthread_create(&th, NULL, mini_serve, &m);
+    mini_start(&m, &th, 4);
 
     snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", m.port);
     hub_options_init(&o);
@@ -891,6 +916,151 @@ static void test_redirect_auth(void)
           "token sent to the endpoint, NOT to the other origin: [%s] [%s]", m.seen[0], m.seen[1]);
     CHECK(strcmp(m.seen[2], "/rel auth=1") == 0 && strcmp(m.seen[3], "/same auth=1") == 0,
           "same-origin redirect keeps the token: [%s] [%s]", m.seen[2], m.seen[3]);
+    hub_client_free(c);
+}
+
+/* ---- the token and Space app hosts (hub_options.app_domain) -----------------------------------
+ */
+static hub_client *client_app(const char *app_domain)
+{
+    hub_options o;
+    hub_client *c = NULL;
+    hub_error e;
+    hub_options_init(&o);
+    o.backoff_base_ms = 50;
+    o.backoff_max_ms = 400;
+    o.deadline_ms = 20000;
+    o.log = log_hook;
+    o.log_level = HUB_LOG_DEBUG;
+    o.app_domain = app_domain;
+    if (hub_client_new(&c, &o, &e) != HUB_OK)
+        fprintf(stderr, "client: %s\n", e.message);
+    return c;
+}
+
+/* Which hosts a visit sends the token to, seen by a server that records whether an
+ * Authorization header arrived. The endpoint is the emulator; the server is another origin,
+ * reached under names that curl resolves to 127.0.0.1 itself (*.localhost). */
+static void test_app_token_hosts(void)
+{
+    static const struct {
+        const char *host, *path, *want, *label;
+    } cases[] = {
+        {"x.app.localhost", "/sub", "/sub auth=1", "a strict subdomain of the app domain GETS it"},
+        {"X.App.LocalHost", "/case", "/case auth=1", "labels compare case-insensitively"},
+        {"a.b.app.localhost", "/deep", "/deep auth=1", "a deeper subdomain gets it"},
+        {"app.localhost", "/bare", "/bare auth=0", "the app domain itself does NOT"},
+        {"x.app.localhost.localhost", "/lookalike", "/lookalike auth=0",
+         "lookalike x.app.localhost.localhost (domain + more labels) does NOT"},
+        {"evilapp.localhost", "/glued", "/glued auth=0", "evilapp.localhost (glued) does NOT"},
+        {"127.0.0.1", "/ip", "/ip auth=0", "a host that is not a subdomain does NOT"},
+    };
+    const char *bad[] = {"", ".", "https://hf.space", "hf.space:443", "hf.space/x", "a..b"};
+    mini m;
+    pthread_t th;
+    hub_client *c, *dflt;
+    hub_error e;
+    char url[160];
+    long status;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        hub_client *x = client_app(bad[i]);
+        CHECK(!x, "app_domain \"%s\" is refused (HUB_E_INVALID)", bad[i]);
+        hub_client_free(x);
+    }
+    c = client_app("app.localhost");
+    dflt = client_app(NULL);
+    CHECK(c && dflt && hub_client_has_token(c),
+          "clients with app_domain app.localhost and default");
+    if (!c || !dflt)
+        goto out;
+    mini_start(&m, &th, (int)(sizeof(cases) / sizeof(cases[0])) + 5);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(url, sizeof(url), "http://%s:%d%s", cases[i].host, m.port, cases[i].path);
+        hub_space_visit(&status, c, url, &e);
+    }
+    snprintf(url, sizeof(url), "http://x.app.localhost:%d/hop-sibling", m.port);
+    CHECK(hub_space_visit(&status, c, url, &e) == HUB_OK && status == 200,
+          "app redirect to a sibling app host followed");
+    snprintf(url, sizeof(url), "http://x.app.localhost:%d/rel", m.port);
+    CHECK(hub_space_visit(&status, c, url, &e) == HUB_OK && status == 200,
+          "app redirect on the same host followed");
+    snprintf(url, sizeof(url), "http://x.hf.space.localhost:%d/default-lookalike", m.port);
+    hub_space_visit(&status, dflt, url, &e);
+    pthread_join(th, NULL);
+    close(m.fd);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK(strcmp(mini_seen(&m, cases[i].path), cases[i].want) == 0, "token to %s: %s [%s]",
+              cases[i].host, cases[i].label, mini_seen(&m, cases[i].path));
+    CHECK(strcmp(mini_seen(&m, "/hop-sibling"), "/hop-sibling auth=1") == 0 &&
+              strcmp(mini_seen(&m, "/land-sibling"), "/land-sibling auth=0") == 0,
+          "a redirect from the app to another host (y.app.localhost) does NOT carry it: [%s] [%s]",
+          mini_seen(&m, "/hop-sibling"), mini_seen(&m, "/land-sibling"));
+    CHECK(strcmp(mini_seen(&m, "/rel"), "/rel auth=1") == 0 &&
+              strcmp(mini_seen(&m, "/same"), "/same auth=1") == 0,
+          "a redirect on the same app origin keeps it: [%s] [%s]", mini_seen(&m, "/rel"),
+          mini_seen(&m, "/same"));
+    CHECK(strcmp(mini_seen(&m, "/default-lookalike"), "/default-lookalike auth=0") == 0,
+          "default app domain: x.hf.space.localhost does NOT get it [%s]",
+          mini_seen(&m, "/default-lookalike"));
+out:
+    hub_client_free(c);
+    hub_client_free(dflt);
+}
+
+static hub_stage stage_of(const char *id)
+{
+    hub_runtime *r = NULL;
+    hub_error e;
+    hub_stage st = HUB_STAGE_UNKNOWN;
+    if (hub_space_runtime_get(&r, NULL, alice, id, &e) == HUB_OK)
+        st = r->stage;
+    hub_runtime_free(r);
+    return st;
+}
+
+/* A private Space's app on the emulator: anonymous visitors get 404 and do not wake it; with
+ * app_domain "localhost" the visit to http://<sub>.localhost:PORT/ carries the token and does. */
+static void test_private_app(void)
+{
+    hub_runtime *r = NULL;
+    hub_client *c = client_app("localhost");
+    hub_error e;
+    char url[256] = "";
+    long status = 0;
+    hub_status st;
+    int i;
+
+    CHECK(c != NULL, "client with app_domain localhost");
+    if (!c)
+        return;
+    /* alice/notes is private and paused in the fixture: restart it, wait for RUNNING */
+    hub_space_restart(NULL, alice, "alice/notes", 0, &e);
+    for (i = 0; i < 100 && stage_of("alice/notes") != HUB_STAGE_RUNNING; i++)
+        usleep(100000);
+    CHECK(stage_of("alice/notes") == HUB_STAGE_RUNNING, "private alice/notes RUNNING");
+    CHECK(admin("POST", "/_hubd/spaces/alice/notes/sleep", NULL) == 200 &&
+              stage_of("alice/notes") == HUB_STAGE_STOPPED,
+          "private alice/notes put to sleep (STOPPED)");
+    if (hub_space_runtime_get(&r, NULL, alice, "alice/notes", &e) == HUB_OK && r->domains_count)
+        snprintf(url, sizeof(url), "http://%s/", r->domains[0]);
+    hub_runtime_free(r);
+    CHECK(strstr(url, "alice-notes.localhost:") != NULL, "app URL from runtime.domains: %s", url);
+
+    stats_reset();
+    st = hub_space_visit(&status, alice, url, &e);
+    CHECK(st == HUB_E_NOT_FOUND && status == 404,
+          "without app_domain the visit is anonymous: %s, HTTP %ld", hub_status_str(st), status);
+    CHECK(stage_of("alice/notes") == HUB_STAGE_STOPPED, "and the private Space stays asleep");
+
+    stats_reset();
+    st = hub_space_visit(&status, c, url, &e);
+    CHECK(st == HUB_OK && status == 200,
+          "with app_domain localhost the visit authenticates: %s, HTTP %ld", hub_status_str(st),
+          status);
+    CHECK(stage_of("alice/notes") == HUB_STAGE_RUNNING, "and wakes the private Space (RUNNING)");
+    CHECK(route_count("POST /api/spaces/{ns}/{name}/restart") == 0, "no restart was sent");
     hub_client_free(c);
 }
 
@@ -951,6 +1121,8 @@ int main(void)
     test_files();
     test_logs_visit();
     test_redirect_auth();
+    test_app_token_hosts();
+    test_private_app();
     test_threads();
     hub_client_free(alice);
     curl_global_cleanup();
