@@ -49,6 +49,11 @@ static void rentry_free(void *v)
     free(e);
 }
 
+void persist_base_clear(struct persist *p)
+{
+    pmap_clear(&p->base_files, rentry_free);
+}
+
 /* ---- paths ----------------------------------------------------------------------------------- */
 
 /* "/a//b/" -> "a/b"; "" is the root. Refuses ".", "..", ".git" components. *out new. */
@@ -334,7 +339,7 @@ static void obj_evict(struct persist *p)
         }
         v[n].t = st.st_mtim.tv_sec;
         v[n].size = st.st_size;
-        snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+        memcpy(v[n].name, de->d_name, strlen(de->d_name) + 1); /* < 80, checked above */
         total += (uint64_t)st.st_size;
         n++;
     }

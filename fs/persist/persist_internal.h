@@ -121,6 +121,7 @@ void persist_overlay_gc(struct persist *p);
 void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,
                           int drop_synced); /* takes v */
 void persist_pfiles_reset(struct persist *p);
+void persist_base_clear(struct persist *p);
 void pchange_free(void *c);
 
 /* sync.c */

@@ -519,7 +519,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
         pthread_mutex_unlock(&p->lock);
     }
     pmap_clear(&p->changes, pchange_free);
-    pmap_clear(&p->base_files, NULL);
+    persist_base_clear(p);
     if (p->remote.ops)
         p->remote.ops->free(p->remote.ctx);
     pthread_cond_destroy(&p->cond);

@@ -354,7 +354,14 @@ static void test_open_handles(void)
     CHECK(persist_truncate(p, "t", 5) == 0 && get(p, "t", buf, sizeof(buf)) == 5 && buf[4] == 0,
           "extended with zeros");
     CHECK(persist_sync_now(p) == 0, "sync");
-    CHECK(persist_fake_read(fk, "t", &(void *){0}, &(size_t){0}) == 0, "t on remote");
+    {
+        char want[6] = {'a', 'b', 'c', 0, 0, 0};
+        void *data = NULL;
+        size_t len = 0;
+        CHECK(persist_fake_read(fk, "t", &data, &len) == 0 && len == 5 && !memcmp(data, want, 5),
+              "t on remote, zero-extended");
+        free(data);
+    }
     persist_close(p, 0);
     persist_fake_unref(fk);
 }
