@@ -301,108 +301,7 @@ static int parent_is_dir(struct persist *p, const char *path)
     return check_ancestors(p, path);
 }
 
-/* ---- objects (base blobs and LFS objects, cached) ------------------------------------------- */
-
-static char *obj_path(struct persist *p, const struct persist_rentry *e)
-{
-    char *s = NULL;
-    if (asprintf(&s, "%s/objects/%s%s", p->dir, e->is_lfs ? "l" : "g",
-                 e->is_lfs ? e->lfs_oid : e->oid) < 0)
-        return NULL;
-    return s;
-}
-
-static void obj_evict(struct persist *p)
-{
-    char *dir = NULL;
-    struct dirent *de;
-    DIR *d;
-    struct ent {
-        int64_t t, size;
-        char name[80];
-    } *v = NULL;
-    size_t n = 0, cap = 0;
-    uint64_t total = 0;
-
-    if (asprintf(&dir, "%s/objects", p->dir) < 0 || !(d = opendir(dir)))
-        goto out;
-    while ((de = readdir(d))) {
-        struct stat st;
-        if (de->d_name[0] == '.' || strlen(de->d_name) >= 80 ||
-            fstatat(dirfd(d), de->d_name, &st, 0) < 0)
-            continue;
-        if (n == cap) {
-            struct ent *nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof(*v));
-            if (!nv)
-                break;
-            v = nv;
-        }
-        v[n].t = st.st_mtim.tv_sec;
-        v[n].size = st.st_size;
-        memcpy(v[n].name, de->d_name, strlen(de->d_name) + 1); /* < 80, checked above */
-        total += (uint64_t)st.st_size;
-        n++;
-    }
-    while (total > p->cfg.object_cache_bytes && n) {
-        size_t oldest = 0;
-        for (size_t i = 1; i < n; i++)
-            if (v[i].t < v[oldest].t)
-                oldest = i;
-        unlinkat(dirfd(d), v[oldest].name, 0);
-        total -= (uint64_t)v[oldest].size;
-        v[oldest] = v[--n];
-    }
-    closedir(d);
-out:
-    free(v);
-    free(dir);
-}
-
-/* Downloads e into the object cache. Called WITHOUT the lock. */
-static int obj_fetch(struct persist *p, const struct persist_rentry *e)
-{
-    struct persist_rerror rerr = {0};
-    enum persist_rstatus st;
-    char *dst = obj_path(p, e), *tmp = NULL;
-    struct stat sb;
-    int fd = -1, rc = 0;
-
-    static unsigned long seq;
-    if (!dst || asprintf(&tmp, "%s/objects/.tmp.%d.%lu", p->dir, (int)getpid(),
-                         __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED)) < 0) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    st = p->remote.ops->object_get(p->remote.ctx, e, fd, &rerr);
-    if (st != PERSIST_R_OK) {
-        persist_log(p, 1, "persist: cannot fetch %s: %s %s", e->path, persist_rstatus_name(st),
-                    rerr.message);
-        rc = -persist_errno_from_rstatus(st);
-        goto out;
-    }
-    if (fstat(fd, &sb) < 0 || sb.st_size != e->size) {
-        persist_log(p, 0, "persist: %s: fetched %lld bytes, expected %lld", e->path,
-                    (long long)sb.st_size, (long long)e->size);
-        rc = -EIO;
-        goto out;
-    }
-    if (rename(tmp, dst) < 0)
-        rc = -errno;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc && tmp)
-        unlink(tmp);
-    free(tmp);
-    free(dst);
-    if (!rc)
-        obj_evict(p);
-    return rc;
-}
+/* ---- content sources ------------------------------------------------------------------------ */
 
 /* Opens the content source of the visible file `path` read-only. Lock held; it is dropped
  * while an object downloads, so callers must re-check the view afterwards (we loop). */
@@ -430,7 +329,7 @@ static int source_open(struct persist *p, const char *path, int *out_fd)
             e = pmap_get(&p->base_files, path);
         if (!e)
             return -ENOENT;
-        if (!(s = obj_path(p, e)))
+        if (!(s = persist_obj_path(p, e)))
             return -ENOMEM;
         fd = open(s, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
@@ -444,7 +343,7 @@ static int source_open(struct persist *p, const char *path, int *out_fd)
         if (!(copy.path = strdup(e->path ? e->path : path)))
             return -ENOMEM;
         pthread_mutex_unlock(&p->lock);
-        rc = obj_fetch(p, &copy);
+        rc = persist_obj_fetch(p, &copy);
         pthread_mutex_lock(&p->lock);
         free(copy.path);
         if (rc)

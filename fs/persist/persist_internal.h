@@ -124,6 +124,10 @@ void persist_pfiles_reset(struct persist *p);
 void persist_base_clear(struct persist *p);
 void pchange_free(void *c);
 
+/* objects.c */
+char *persist_obj_path(struct persist *p, const struct persist_rentry *e); /* new string */
+int persist_obj_fetch(struct persist *p, const struct persist_rentry *e);  /* without the lock */
+
 /* sync.c */
 int persist_worker_start(struct persist *p);
 void persist_worker_stop(struct persist *p);
