@@ -18,6 +18,7 @@ struct options {
     char *token_file;
     char *ttl;
     char *space_sdk;
+    char *app_domain;
     char *source; /* first non-option when mount(8) passes "source mountpoint" */
     unsigned timeout;
     unsigned page_size;
@@ -42,6 +43,7 @@ static const struct fuse_opt spec[] = {OPT("endpoint=%s", endpoint, 0),
                                        OPT("space_private", space_public, 0),
                                        OPT("page_size=%u", page_size, 0),
                                        OPT("anonymous", anonymous, 1),
+                                       OPT("app_domain=%s", app_domain, 0),
                                        FUSE_OPT_KEY("token=", KEY_TOKEN),
                                        FUSE_OPT_KEY("-h", KEY_HELP),
                                        FUSE_OPT_KEY("--help", KEY_HELP),
@@ -65,6 +67,9 @@ static void usage(const char *prog)
            "                           static, streamlit\n"
            "    -o space_public        mkdir makes public Spaces (default private)\n"
            "    -o page_size=N         Spaces per listing request (default: the Hub's)\n"
+           "    -o app_domain=DOMAIN   host of Space apps (default hf.space); ping and wakeup\n"
+           "                           send the token to https://*.DOMAIN, and to http:// when\n"
+           "                           set (private Hub deployments; localhost for the emulator)\n"
            "    -o allow_other         let other users see the mount (modes still apply)\n"
            "    -f                     stay in the foreground, log to stderr\n"
            "    -d                     debug: foreground, log every request\n"
@@ -122,6 +127,7 @@ static int client_new(hub_client **out, const struct options *o, int debug)
     ho.deadline_ms = o->timeout * 1000;
     ho.connect_timeout_ms = o->timeout * 1000 < 10000 ? o->timeout * 1000 : 10000;
     ho.page_size = o->page_size;
+    ho.app_domain = o->app_domain;
     ho.log = hub_log_hook;
     ho.log_level = debug ? HUB_LOG_DEBUG : HUB_LOG_WARN;
     st = hub_client_new(out, &ho, &he);
@@ -273,6 +279,7 @@ int main(int argc, char *argv[])
     free(o.token_file);
     free(o.ttl);
     free(o.space_sdk);
+    free(o.app_domain);
     free(o.source);
     return rc;
 }
