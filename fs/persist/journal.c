@@ -65,6 +65,44 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
+int persist_ovl_unused(struct persist *p, uint64_t id)
+{
+    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it))
+        if (((struct pchange *)it->val)->ovl == id)
+            return 0;
+    for (struct pfile *f = p->files; f; f = f->next)
+        if (f->work == id)
+            return 0;
+    return 1;
+}
+
+void persist_ovl_garbage(struct persist *p, uint64_t id)
+{
+    if (p->ngarbage == p->capgarbage) {
+        size_t cap = p->capgarbage ? p->capgarbage * 2 : 16;
+        uint64_t *v = realloc(p->garbage, cap * sizeof(*v));
+        if (!v)
+            return; /* the GC at the next open deletes it */
+        p->garbage = v;
+        p->capgarbage = cap;
+    }
+    p->garbage[p->ngarbage++] = id;
+}
+
+/* After a journal write: the journal on disk is the state in memory, so overlay files that
+ * state does not use can go. */
+static void garbage_collect(struct persist *p)
+{
+    for (size_t i = 0; i < p->ngarbage; i++) {
+        char *s;
+        if (!persist_ovl_unused(p, p->garbage[i]) || !(s = persist_ovl_path(p, p->garbage[i])))
+            continue;
+        unlink(s);
+        free(s);
+    }
+    p->ngarbage = 0;
+}
+
 int persist_journal_write(struct persist *p)
 {
     char *tmp = NULL, *dst = NULL;
@@ -125,7 +163,8 @@ int persist_journal_write(struct persist *p)
         rc = -errno;
         goto out;
     }
-    rc = fsync_dir(p->dir);
+    if ((rc = fsync_dir(p->dir)) == 0)
+        garbage_collect(p);
 out:
     if (f)
         fclose(f);

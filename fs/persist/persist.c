@@ -194,21 +194,12 @@ static void changed(struct persist *p)
  * deleted unless still used). */
 static int change_set(struct persist *p, const char *path, struct pchange *c);
 
+/* An overlay file that nothing uses any more is deleted only after the next journal write:
+ * until then the journal on disk may still name it (a crash must find it). */
 static void ovl_unlink_unused(struct persist *p, uint64_t id)
 {
-    char *s;
-    if (!id)
-        return;
-    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it))
-        if (((struct pchange *)it->val)->ovl == id)
-            return;
-    for (struct pfile *f = p->files; f; f = f->next)
-        if (f->work == id)
-            return;
-    if ((s = persist_ovl_path(p, id))) {
-        unlink(s);
-        free(s);
-    }
+    if (id && persist_ovl_unused(p, id))
+        persist_ovl_garbage(p, id);
 }
 
 static int change_set(struct persist *p, const char *path, struct pchange *c)

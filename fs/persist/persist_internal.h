@@ -105,6 +105,8 @@ struct persist {
     uint64_t commits;
     int log_public_once;
     uint64_t failed_attempts; /* commit attempts that failed, since open */
+    uint64_t *garbage;        /* overlay ids to delete after the next journal write */
+    size_t ngarbage, capgarbage;
 };
 
 int64_t persist_now_ms(void);
@@ -116,6 +118,8 @@ int persist_journal_write(struct persist *p);
 int persist_journal_load(struct persist *p);                  /* 0, or -ENOENT when there is none */
 char *persist_ovl_path(const struct persist *p, uint64_t id); /* new string */
 void persist_overlay_gc(struct persist *p);
+int persist_ovl_unused(struct persist *p, uint64_t id);
+void persist_ovl_garbage(struct persist *p, uint64_t id); /* deleted after the next journal write */
 
 /* persist.c (lock held) */
 void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,

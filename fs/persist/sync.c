@@ -520,6 +520,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
     }
     pmap_clear(&p->changes, pchange_free);
     persist_base_clear(p);
+    free(p->garbage);
     if (p->remote.ops)
         p->remote.ops->free(p->remote.ctx);
     pthread_cond_destroy(&p->cond);
