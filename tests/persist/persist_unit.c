@@ -623,7 +623,7 @@ static int verify_acked(struct persist *p, char acked[40][64], size_t *lens, uns
 
 static void test_crash(void)
 {
-    for (unsigned round = 0; round < 3; round++) {
+    for (unsigned round = 0; round < 5; round++) {
         char cache[512], acked[40][64] = {{0}}, line[128];
         size_t lens[40] = {0}, total = 0;
         unsigned iters[40] = {0};
