@@ -2,6 +2,7 @@
  * the fs's plain ones, and one status table. No policy here: caching, checks and errno live in
  * the fs. Secret values are copied only to NUL-terminate them, and wiped. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,20 @@
 
 #include "backend_hub.h"
 
+/* App URL -> Space id, learnt from listings: the visit op gets only the URL, and the Space's
+ * JWT (which lets a visit reach a private Space without sending the token to the app host) is
+ * asked for by id. Bounded; forgotten wholesale when full (the next listing teaches it again). */
+#define APP_MAP_MAX 4096
+
+struct app_map_ent {
+    char *url, *id;
+};
+
 struct hubctx {
-    hub_client *client; /* owned */
+    hub_client *client;       /* owned */
+    pthread_mutex_t map_lock; /* a leaf: never held across a call */
+    struct app_map_ent *map;
+    size_t map_count, map_cap;
 };
 
 enum spacefs_status spacefs_status_from_hub(hub_status st)
@@ -73,19 +86,26 @@ static enum spacefs_status done(hub_status st, const hub_error *he, struct space
     return spacefs_status_from_hub(st);
 }
 
-static char *dup_or_null(const char *s)
+/* dst = a copy of src (NULL stays NULL). 0, or -1 on no memory. */
+static int dup_into(char **dst, const char *src)
 {
-    return s ? strdup(s) : NULL;
+    *dst = src ? strdup(src) : NULL;
+    return src && !*dst ? -1 : 0;
 }
 
-static void runtime_from(struct spacefs_runtime *out, const hub_runtime *rt)
+/* 0, or -1 on no memory (out is then cleared). */
+static int runtime_from(struct spacefs_runtime *out, const hub_runtime *rt)
 {
     memset(out, 0, sizeof(*out));
-    out->stage = dup_or_null(rt->stage_str);
-    out->hardware_current = dup_or_null(rt->hardware_current);
-    out->hardware_requested = dup_or_null(rt->hardware_requested);
     out->sleep_seconds = rt->gc_timeout;
-    out->error_message = dup_or_null(rt->error_message);
+    if (dup_into(&out->stage, rt->stage_str) < 0 ||
+        dup_into(&out->hardware_current, rt->hardware_current) < 0 ||
+        dup_into(&out->hardware_requested, rt->hardware_requested) < 0 ||
+        dup_into(&out->error_message, rt->error_message) < 0) {
+        spacefs_runtime_clear(out);
+        return -1;
+    }
+    return 0;
 }
 
 /* The app URL: the Hub's `host` when sent; else the runtime's first domain, with the
@@ -106,17 +126,92 @@ static char *app_url(const hub_space *sp, const char *endpoint)
     return NULL;
 }
 
-static void space_from(struct spacefs_space *out, const hub_space *sp, const char *endpoint)
+/* 0, or -1 on no memory (out is then cleared). */
+static int space_from(struct spacefs_space *out, const hub_space *sp, const char *endpoint)
 {
     memset(out, 0, sizeof(*out));
-    out->id = strdup(sp->id);
-    out->sdk = dup_or_null(sp->sdk);
     out->is_private = sp->is_private;
     out->last_modified = sp->last_modified;
-    out->url = app_url(sp, endpoint);
     out->has_runtime = sp->has_runtime;
-    if (sp->has_runtime)
-        runtime_from(&out->rt, &sp->runtime);
+    if (dup_into(&out->id, sp->id) < 0 || dup_into(&out->sdk, sp->sdk) < 0)
+        goto fail;
+    out->url = app_url(sp, endpoint);
+    if (!out->url && (sp->host || sp->subdomain || (sp->has_runtime && sp->runtime.domains_count)))
+        goto fail;
+    if (sp->has_runtime && runtime_from(&out->rt, &sp->runtime) < 0)
+        goto fail;
+    return 0;
+fail:
+    spacefs_space_clear(out);
+    return -1;
+}
+
+static void app_map_clear_locked(struct hubctx *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->map_count; i++) {
+        free(c->map[i].url);
+        free(c->map[i].id);
+    }
+    c->map_count = 0;
+}
+
+/* Remembers that url is the app of Space id (best effort: on no memory it is not learnt). */
+static void app_map_put(struct hubctx *c, const char *url, const char *id)
+{
+    size_t i;
+    char *u = NULL, *d = NULL;
+
+    pthread_mutex_lock(&c->map_lock);
+    for (i = 0; i < c->map_count; i++)
+        if (strcmp(c->map[i].url, url) == 0)
+            break;
+    if (i < c->map_count) {
+        if (strcmp(c->map[i].id, id) != 0 && (d = strdup(id))) {
+            free(c->map[i].id);
+            c->map[i].id = d;
+        }
+        goto out;
+    }
+    if (c->map_count == APP_MAP_MAX)
+        app_map_clear_locked(c);
+    if (c->map_count == c->map_cap) {
+        size_t cap = c->map_cap ? c->map_cap * 2 : 64;
+        struct app_map_ent *m = realloc(c->map, cap * sizeof(*m));
+        if (!m)
+            goto out;
+        c->map = m;
+        c->map_cap = cap;
+    }
+    u = strdup(url);
+    d = strdup(id);
+    if (!u || !d) {
+        free(u);
+        free(d);
+        goto out;
+    }
+    c->map[c->map_count].url = u;
+    c->map[c->map_count].id = d;
+    c->map_count++;
+out:
+    pthread_mutex_unlock(&c->map_lock);
+}
+
+/* The Space id of an app URL (new) or NULL when unknown or on no memory. */
+static char *app_map_get(struct hubctx *c, const char *url)
+{
+    char *id = NULL;
+    size_t i;
+
+    pthread_mutex_lock(&c->map_lock);
+    for (i = 0; i < c->map_count; i++)
+        if (strcmp(c->map[i].url, url) == 0) {
+            id = strdup(c->map[i].id);
+            break;
+        }
+    pthread_mutex_unlock(&c->map_lock);
+    return id;
 }
 
 static enum spacefs_status h_whoami(void *ctx, struct spacefs_whoami *out,
@@ -131,11 +226,14 @@ static enum spacefs_status h_whoami(void *ctx, struct spacefs_whoami *out,
     memset(out, 0, sizeof(*out));
     st = hub_whoami_get(&w, c->client, &he);
     if (st == HUB_OK) {
-        out->name = dup_or_null(w->name);
-        out->role = dup_or_null(w->token_role);
-        if (w->orgs_count && (out->orgs = calloc(w->orgs_count, sizeof(char *))))
-            for (i = 0; i < w->orgs_count; i++)
-                out->orgs[out->orgs_count++] = strdup(w->orgs[i]);
+        if (dup_into(&out->name, w->name) < 0 || dup_into(&out->role, w->token_role) < 0 ||
+            (w->orgs_count && !(out->orgs = calloc(w->orgs_count, sizeof(char *)))))
+            st = HUB_E_NOMEM;
+        for (i = 0; st == HUB_OK && i < w->orgs_count; i++)
+            if (dup_into(&out->orgs[out->orgs_count++], w->orgs[i]) < 0)
+                st = HUB_E_NOMEM;
+        if (st != HUB_OK)
+            spacefs_whoami_clear(out);
     }
     hub_whoami_free(w);
     return done(st, &he, err);
@@ -157,9 +255,18 @@ static enum spacefs_status h_list(void *ctx, const char *author, struct spacefs_
         if (!(*out = calloc(l->count + 1, sizeof(**out)))) {
             st = HUB_E_NOMEM;
         } else {
-            for (i = 0; i < l->count; i++)
-                space_from(&(*out)[i], &l->items[i], hub_client_endpoint(c->client));
-            *out_count = l->count;
+            for (i = 0; i < l->count; i++) {
+                if (space_from(&(*out)[i], &l->items[i], hub_client_endpoint(c->client)) < 0) {
+                    spacefs_spaces_free(*out, i + 1);
+                    *out = NULL;
+                    st = HUB_E_NOMEM;
+                    break;
+                }
+                if ((*out)[i].url)
+                    app_map_put(c, (*out)[i].url, (*out)[i].id);
+            }
+            if (*out)
+                *out_count = l->count;
         }
     }
     hub_space_list_free(l);
@@ -187,8 +294,13 @@ static enum spacefs_status h_runtime(void *ctx, const char *id, struct spacefs_r
     if (out_json)
         *out_json = NULL;
     st = hub_space_runtime_get(out ? &rt : NULL, out_json, c->client, id, &he);
-    if (st == HUB_OK && out)
-        runtime_from(out, rt);
+    if (st == HUB_OK && out && runtime_from(out, rt) < 0) {
+        st = HUB_E_NOMEM;
+        if (out_json) {
+            free(*out_json);
+            *out_json = NULL;
+        }
+    }
     hub_runtime_free(rt);
     return done(st, &he, err);
 }
@@ -200,8 +312,8 @@ static enum spacefs_status lifecycle_done(hub_status st, hub_runtime *rt,
 {
     if (out) {
         memset(out, 0, sizeof(*out));
-        if (st == HUB_OK && rt)
-            runtime_from(out, rt);
+        if (st == HUB_OK && rt && runtime_from(out, rt) < 0)
+            st = HUB_E_NOMEM;
     }
     hub_runtime_free(rt);
     return done(st, he, err);
@@ -267,8 +379,14 @@ static enum spacefs_status h_flavors(void *ctx, char ***out, size_t *out_count,
         if (!(*out = calloc(l->count + 1, sizeof(char *))))
             st = HUB_E_NOMEM;
         for (i = 0; *out && i < l->count; i++)
-            if (((*out)[*out_count] = dup_or_null(l->items[i].name)))
+            if (dup_into(&(*out)[*out_count], l->items[i].name) < 0) {
+                spacefs_strv_free(*out, *out_count);
+                *out = NULL;
+                *out_count = 0;
+                st = HUB_E_NOMEM;
+            } else if ((*out)[*out_count]) {
                 (*out_count)++;
+            }
     }
     hub_hardware_list_free(l);
     return done(st, &he, err);
@@ -278,10 +396,14 @@ static enum spacefs_status h_visit(void *ctx, const char *url, long *out_http,
                                    struct spacefs_error *err)
 {
     struct hubctx *c = ctx;
+    char *id = app_map_get(c, url); /* NULL: unknown, the visit goes without a Space JWT */
     hub_error he;
+    hub_status st;
 
     *out_http = 0;
-    return done(hub_space_visit(out_http, c->client, url, &he), &he, err);
+    st = hub_space_visit(out_http, c->client, id, url, &he);
+    free(id);
+    return done(st, &he, err);
 }
 
 static enum spacefs_status h_kv_list(void *ctx, const char *id, enum spacefs_kv_kind kind,
@@ -302,11 +424,15 @@ static enum spacefs_status h_kv_list(void *ctx, const char *id, enum spacefs_kv_
         if (!(*out = calloc(l->count + 1, sizeof(**out))))
             st = HUB_E_NOMEM;
         for (i = 0; *out && i < l->count; i++) {
-            (*out)[i].key = strdup(l->items[i].key);
-            (*out)[i].value = kind == SPACEFS_KV_VARIABLES
-                                  ? strdup(l->items[i].value ? l->items[i].value : "")
-                                  : NULL;
             (*out_count)++;
+            if (dup_into(&(*out)[i].key, l->items[i].key) < 0 ||
+                (kind == SPACEFS_KV_VARIABLES &&
+                 dup_into(&(*out)[i].value, l->items[i].value ? l->items[i].value : "") < 0)) {
+                spacefs_kvs_free(*out, *out_count);
+                *out = NULL;
+                *out_count = 0;
+                st = HUB_E_NOMEM;
+            }
         }
     }
     hub_kv_list_free(l);
@@ -446,6 +572,9 @@ static void h_free(void *ctx)
     if (!c)
         return;
     hub_client_free(c->client);
+    app_map_clear_locked(c);
+    free(c->map);
+    pthread_mutex_destroy(&c->map_lock);
     free(c);
 }
 
@@ -467,6 +596,7 @@ int spacefs_backend_hub_new(struct spacefs_backend *out, hub_client *client)
         return -ENOMEM;
     }
     c->client = client;
+    pthread_mutex_init(&c->map_lock, NULL);
     out->ops = &hub_ops;
     out->ctx = c;
     return 0;

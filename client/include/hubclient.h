@@ -39,7 +39,8 @@ typedef enum hub_status {
     HUB_E_NOMEM,          /* allocation failed or a response exceeded its size cap */
     HUB_E_CANCELLED,      /* a callback or hub_cancel asked to stop */
     HUB_E_IO,             /* local file read/write failed (see error.sys_errno) */
-    HUB_E_UNKNOWN_OUTCOME /* a commit failed in a way that leaves its outcome unknown */
+    HUB_E_UNKNOWN_OUTCOME /* a non-idempotent call (commit, restart) failed in a way that leaves
+                             its outcome unknown */
 } hub_status;
 
 #define HUB_ERROR_CODE_MAX    64
@@ -102,15 +103,10 @@ typedef struct hub_options {
     void *log_payload;       /* passed to log */
     hub_log_level log_level; /* highest level passed to log; HUB_LOG_DEBUG logs each request */
 
-    /* Host name under which Space apps are served. NULL: "hf.space". hub_space_visit also sends
-     * the token to an app URL whose host is a strict subdomain of it ("x.hf.space"; labels
-     * compared case-insensitively, port ignored) over https; over http only when the caller
-     * set this (a local Hub or emulator, e.g. "localhost"). A bare host name, without scheme,
-     * port or path; a leading or trailing '.' is ignored. */
-    const char *app_domain;
+    const char *app_domain; /* ignored (kept for layout; removed with its mount option) */
 } hub_options;
 
-/* Fills opts with defaults (all zero/NULL, log_level HUB_LOG_WARN, app_domain NULL). */
+/* Fills opts with defaults (all zero/NULL, log_level HUB_LOG_WARN). */
 void hub_options_init(hub_options *opts);
 
 /* Creates a client. *out is NULL on failure. opts may be NULL (defaults). Strings in opts are
@@ -242,7 +238,10 @@ hub_status hub_space_runtime_get(hub_runtime **out, char **out_json, hub_client 
 void hub_runtime_free(hub_runtime *runtime);
 
 /* Lifecycle calls. Each returns the runtime the Hub answers with in *out when out is non-NULL
- * (new, free with hub_runtime_free). */
+ * (new, free with hub_runtime_free). Pause, hardware and sleep time are idempotent and retried
+ * like reads. A restart is retried only when it surely did not run (429, 408, refused
+ * connection); after a failure that may have reached the Hub (5xx, timeout, reset, cut-off
+ * reply) it returns HUB_E_UNKNOWN_OUTCOME rather than restart twice. */
 hub_status hub_space_restart(hub_runtime **out, hub_client *client, const char *space_id,
                              int factory, hub_error *err);
 hub_status hub_space_pause(hub_runtime **out, hub_client *client, const char *space_id,
@@ -327,11 +326,14 @@ hub_status hub_logs_follow(hub_client *client, const char *space_id, hub_log_kin
 
 /* GET the Space's app URL (the "host" from space info, e.g. "https://x.hf.space"), which wakes
  * a sleeping Space. The response body is discarded; *out_status gets the HTTP status. The token
- * is sent only if the URL is on the Hub endpoint's own origin, or if its host is a strict
- * subdomain of hub_options.app_domain over https (http only with app_domain set explicitly):
- * the Hub's app proxy answers 404 to an anonymous visitor of a private Space and does not wake
- * it. Redirects carry the token only to that same app origin or to the endpoint's origin. */
-hub_status hub_space_visit(long *out_status, hub_client *client, const char *url, hub_error *err);
+ * is never sent to the app URL (nor to any host a redirect points at). For a private Space the
+ * Hub's app proxy answers an anonymous visitor 404, so, as gradio's clients do, when a token is
+ * loaded and space_id ("ns/name") is given, the Space's JWT is fetched first from the endpoint
+ * (GET /api/spaces/{id}/jwt, with the token) and the app URL is visited with ?__sign=<jwt>. A
+ * 401/403/404 on the JWT route means a plain visit (a public Space still wakes). space_id NULL
+ * or no token: a plain visit. The JWT never appears in logs or error messages. */
+hub_status hub_space_visit(long *out_status, hub_client *client, const char *space_id,
+                           const char *url, hub_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Creating and deleting repos
@@ -347,7 +349,8 @@ typedef struct hub_repo_spec {
 /* POST /api/repos/create. *out_url (may be NULL) receives the repo URL (new, free()). */
 hub_status hub_repo_create(char **out_url, hub_client *client, const hub_repo_spec *spec,
                            hub_error *err);
-/* DELETE /api/repos/delete. */
+/* DELETE /api/repos/delete. Retried like a read; a 404 on a retry after a failure that may have
+ * reached the Hub means the earlier attempt deleted it: HUB_OK. */
 hub_status hub_repo_delete(hub_client *client, hub_repo_type type, const char *repo_id,
                            hub_error *err);
 

@@ -21,8 +21,6 @@
 #include <unistd.h>
 
 #define DEFAULT_ENDPOINT     "https://huggingface.co"
-#define DEFAULT_APP_DOMAIN   "hf.space"
-#define APP_DOMAIN_MAX       253
 #define MAX_REDIRECTS        5
 #define ERROR_BODY_MAX       65536
 #define DEFAULT_STALL_SECOND 30
@@ -152,87 +150,6 @@ static int origin_is(const char *origin, const char *url)
     return same;
 }
 
-/* ---- Space app hosts ------------------------------------------------------------------------
- * The Hub's app proxy (https://<subdomain>.hf.space) answers an anonymous visitor of a private
- * Space with 404 and does not wake it; gradio's clients send the Hub token there. We send it to
- * a host that is a strict subdomain of the app domain, compared label by label, so neither
- * "hf.space.evil.com" nor "evilhf.space" (nor "hf.space" itself) ever gets it. */
-
-/* Nonzero when s[0..n) is one or more non-empty dot-separated labels of [A-Za-z0-9_-]. */
-static int labels_ok(const char *s, size_t n)
-{
-    size_t i, label = 0;
-
-    for (i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_') {
-            label++;
-        } else {
-            return 0;
-        }
-    }
-    return n > 0 && label > 0;
-}
-
-int hub_app_url_trusted(const char *url, const char *domain, int allow_http)
-{
-    CURLU *u = NULL;
-    char *scheme = NULL, *host = NULL;
-    size_t hl, dl;
-    int ok = 0;
-
-    if (!url || !domain || !labels_ok(domain, strlen(domain)) || !(u = curl_url()))
-        return 0;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        goto out;
-    if (strcasecmp(scheme, "https") != 0 && !(allow_http && strcasecmp(scheme, "http") == 0))
-        goto out;
-    hl = strlen(host);
-    dl = strlen(domain);
-    /* "<labels>.<domain>": at least one label, then a dot, then exactly the domain's labels */
-    ok = hl > dl + 1 && host[hl - dl - 1] == '.' && strcasecmp(host + hl - dl, domain) == 0 &&
-         labels_ok(host, hl - dl - 1);
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return ok;
-}
-
-/* Copies the app domain into the client: lower-cased, without leading/trailing dots. NULL is
- * the default (https only); a caller's value also allows http app URLs. */
-static hub_status app_domain_set(hub_client *c, const char *d, hub_error *err)
-{
-    size_t n, i;
-
-    c->app_http = d != NULL;
-    if (!d)
-        d = DEFAULT_APP_DOMAIN;
-    while (*d == '.')
-        d++;
-    n = strlen(d);
-    while (n > 0 && d[n - 1] == '.')
-        n--;
-    if (n == 0 || n > APP_DOMAIN_MAX || !labels_ok(d, n))
-        return hub_error_set(err, HUB_E_INVALID,
-                             "app_domain must be a host name like hf.space (no scheme, port or "
-                             "path)");
-    c->app_domain = strndup(d, n);
-    if (!c->app_domain)
-        return hub_error_set(err, HUB_E_NOMEM, "no memory");
-    for (i = 0; i < n; i++)
-        if (c->app_domain[i] >= 'A' && c->app_domain[i] <= 'Z')
-            c->app_domain[i] = (char)(c->app_domain[i] - 'A' + 'a');
-    return HUB_OK;
-}
-
 /* ---- client -------------------------------------------------------------------------------- */
 static char *dupstr(const char *s)
 {
@@ -300,9 +217,8 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
         rc = hub_error_set(err, HUB_E_INVALID, "cannot parse the endpoint URL");
         goto out;
     }
-    rc = app_domain_set(c, opts->app_domain, err);
-    if (rc != HUB_OK)
-        goto out;
+    /* opts->app_domain is ignored: the token never goes to Space app hosts (hub_space_visit
+     * uses a Space JWT in the URL instead) */
     if (!opts->anonymous) {
         rc = hub_token_load(&c->token, opts->token_file, err);
         if (rc != HUB_OK)
@@ -339,7 +255,6 @@ void hub_client_free(hub_client *c)
     hub_token_free(c->token);
     free(c->endpoint);
     free(c->origin);
-    free(c->app_domain);
     free(c->user_agent);
     for (i = 0; i < 8; i++)
         pthread_mutex_destroy(&c->share_locks[i]);
@@ -833,31 +748,26 @@ static void sleep_ms(long ms, hub_cancel *cancel)
     }
 }
 
-/* The origin of a Space app URL that may be sent the token (new), or NULL. */
-static char *app_origin(hub_client *c, const hub_req *q)
+/* Only a GET or HEAD without a body may be redirected: it carries nothing but the URL. */
+static int safe_to_follow(const hub_req *q)
 {
-    if (!q->app || !c->token || q->no_auth ||
-        !hub_app_url_trusted(q->url, c->app_domain, c->app_http))
-        return NULL;
-    hub_log(c, HUB_LOG_DEBUG, "hub: app host under %s: the token goes to it", c->app_domain);
-    return url_origin(q->url);
+    return (strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0) && !q->body &&
+           q->body_fd < 0;
 }
 
-/* Runs one attempt, following redirects. The token goes to the endpoint's origin, and for an
- * app URL (req->app) also to that URL's own origin when hub_app_url_trusted; every hop decides
- * anew, so a redirect to any other host is sent without it. */
+/* Runs one attempt, following redirects. The token goes only to the endpoint's origin; every
+ * hop decides anew, so a redirect to any other host is sent without it. */
 static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
 {
     const char *url = x->req->url;
-    char *owned = NULL, *app = app_origin(c, x->req);
+    char *owned = NULL;
     char logurl[512];
     int hop;
     outcome o = {HUB_OK, 0, 0, -1};
 
     for (hop = 0;; hop++) {
         struct curl_slist *headers = NULL;
-        int auth = c->token && !x->req->no_auth &&
-                   (origin_is(c->origin, url) || (app && origin_is(app, url)));
+        int auth = c->token && !x->req->no_auth && origin_is(c->origin, url);
         int64_t t0 = hub_now_ms();
         long nconn = 0;
         CURLcode cc;
@@ -893,8 +803,18 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
             break;
         }
         o = classify(x, cc);
-        if (o.st != HUB_OK || !x->req->follow || x->status < 300 || x->status >= 400 ||
-            x->status == 304)
+        if (o.st != HUB_OK || x->status < 300 || x->status >= 400 || x->status == 304)
+            break;
+        if (!safe_to_follow(x->req)) {
+            /* a redirect of a write: following it would re-send the body (a secret value, a
+             * commit) to wherever Location points, and its 2xx would look like our success */
+            o.st = hub_error_set(x->err, HUB_E_PROTOCOL,
+                                 "the Hub answered %s %s with a redirect (HTTP %ld); not following "
+                                 "it: the request is not re-sent elsewhere",
+                                 x->req->method, logurl, x->status);
+            break;
+        }
+        if (!x->req->follow)
             break;
         if (hop >= MAX_REDIRECTS) {
             o.st = hub_error_set(x->err, HUB_E_PROTOCOL, "too many redirects");
@@ -918,7 +838,6 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
     }
     x->resp->status = x->status;
     free(owned);
-    free(app);
     return o;
 }
 
@@ -926,6 +845,7 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
 {
     int64_t start = hub_now_ms(), deadline = start + c->deadline_ms;
     unsigned tries;
+    int unclear = 0; /* an attempt failed in a way that may have reached the server */
     CURL *h = pool_get(c);
     xfer x;
     outcome o = {HUB_OK, 0, 0, -1};
@@ -948,6 +868,17 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
         }
         resp->body.len = 0;
         o = attempt(c, h, &x, deadline);
+        if (o.st == HUB_E_NOT_FOUND && req->gone_ok && unclear) {
+            /* the earlier attempt that failed unclearly did delete it */
+            hub_log(c, HUB_LOG_INFO, "hub: %s: 404 after an unclear failure: already done",
+                    req->method);
+            hub_error_clear(err);
+            if (err)
+                err->attempts = (int)tries + 1;
+            o.st = HUB_OK;
+        }
+        if (o.st != HUB_OK && o.retry && !o.clear)
+            unclear = 1;
         if (o.st == HUB_OK || !o.retry || resp->delivered > 0)
             break;
         if (req->retry == HUB_RETRY_NONE || (req->retry == HUB_RETRY_CLEAR && !o.clear))
@@ -959,7 +890,9 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
             delay = (long)c->backoff_max_ms;
         if (o.wait_ms > delay)
             delay = o.wait_ms;
-        if (!req->stream && hub_now_ms() + delay >= deadline) {
+        /* streams too: no byte has reached the caller yet, so the wait before the next attempt
+         * is bounded by the call's deadline (a Retry-After of days gives up at once) */
+        if (hub_now_ms() + delay >= deadline) {
             hub_log(c, HUB_LOG_INFO,
                     "hub: %s: giving up, next retry in %ld ms is past the deadline", req->method,
                     delay);
@@ -977,6 +910,7 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
     free(x.location);
     hub_buf_free(&x.errbody);
     pool_put(c, h);
+    resp->unclear = o.st != HUB_OK && unclear;
     if (err)
         err->status = o.st;
     return o.st;

@@ -78,8 +78,6 @@ struct hub_client {
     hub_log_fn log;
     void *log_payload;
     hub_log_level log_level;
-    char *app_domain; /* lower-cased, no leading/trailing '.'; "hf.space" by default */
-    int app_http;     /* app_domain was set by the caller: http app URLs get the token too */
 
     void *share; /* CURLSH*: DNS cache and TLS sessions */
     pthread_mutex_t share_locks[8];
@@ -118,8 +116,9 @@ typedef struct hub_req {
     const char *range; /* "bytes=0-99" or NULL */
     int no_auth;       /* never send the token (signed URLs) */
     int follow;        /* follow redirects (manually; token only to the endpoint origin) */
-    int app;           /* a Space app URL: the token may also go to its origin (see below) */
     hub_retry_mode retry;
+    int gone_ok; /* a delete: a 404 on a retry after an unclear failure means an earlier attempt
+                    did it (HUB_OK) */
     hub_data_fn on_data; /* 2xx body goes here instead of resp->body */
     void *payload;
     size_t max_body; /* cap of resp->body; 0 = HUB_BUF_DEFAULT_MAX */
@@ -145,6 +144,8 @@ typedef struct hub_resp {
     char content_type[96];
     int64_t delivered; /* bytes handed to on_data */
     int idle_stop;
+    int unclear; /* the call failed in a way that may have reached the server (5xx, timeout,
+                    reset, cut-off reply): a write may or may not have happened */
 } hub_resp;
 
 void hub_resp_init(hub_resp *r);
@@ -152,11 +153,6 @@ void hub_resp_free(hub_resp *r);
 /* Runs the request with retries, redirects, auth and logging. HUB_OK only for 2xx (and 3xx
  * when not following). On failure err holds the details. */
 hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error *err);
-
-/* Nonzero when `url` is an http(s) URL whose host is a strict subdomain of `domain` (labels
- * compared case-insensitively, port ignored, no empty label) and whose scheme is https, or
- * http when allow_http. Such a Space app URL may be sent the token. */
-int hub_app_url_trusted(const char *url, const char *domain, int allow_http);
 
 /* URL helpers. Paths are "/api/..."; the result is "<endpoint><path>". */
 const char *hub_repo_type_plural(hub_repo_type t); /* "models" */
@@ -194,6 +190,9 @@ hub_status hub_parse_commit_list(hub_commit_brief *out, size_t want, size_t *out
 hub_status hub_parse_repo_sha(char out_oid[HUB_OID_MAX], const char *buf, size_t len,
                               hub_error *err);
 hub_status hub_parse_create_repo(char **out_url, const char *buf, size_t len, hub_error *err);
+/* {"token": "<jwt>"} of GET /api/spaces/{id}/jwt -> the JWT appended to out (a secret buffer).
+ * Error messages never quote the body. */
+hub_status hub_parse_space_jwt(hub_buf *out, const char *buf, size_t len, hub_error *err);
 /* Pretty-prints a JSON document (new string). */
 hub_status hub_json_pretty(char **out, const char *buf, size_t len, hub_error *err);
 

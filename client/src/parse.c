@@ -761,6 +761,30 @@ hub_status hub_parse_create_repo(char **out_url, const char *buf, size_t len, hu
     return st;
 }
 
+hub_status hub_parse_space_jwt(hub_buf *out, const char *buf, size_t len, hub_error *err)
+{
+    json_t *j = buf ? json_loadb(buf, len, 0, NULL) : NULL;
+    json_t *t = json_object_get(j, "token");
+    const char *v = json_string_value(t);
+    size_t n = v ? json_string_length(t) : 0, i;
+    hub_status st = HUB_OK;
+
+    /* a JWT is three base64url parts; anything else would change the URL it is put in. The
+     * messages never quote the body: it holds the token. */
+    for (i = 0; i < n; i++)
+        if (!((v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= 'a' && v[i] <= 'z') ||
+              (v[i] >= '0' && v[i] <= '9') || v[i] == '-' || v[i] == '_' || v[i] == '.'))
+            break;
+    if (!j || !v || n == 0 || i < n || n > 8192)
+        st = hub_error_set(err, HUB_E_PROTOCOL, "Space JWT response without a usable \"token\"");
+    else if (hub_buf_add(out, v, n) < 0)
+        st = hub_error_set(err, HUB_E_NOMEM, "no memory");
+    if (v)
+        explicit_bzero((char *)v, n); /* jansson's copy of the token */
+    json_decref(j);
+    return st;
+}
+
 hub_status hub_json_pretty(char **out, const char *buf, size_t len, hub_error *err)
 {
     json_t *j = load(buf, len, err, "JSON");

@@ -154,10 +154,35 @@ out:
     return st;
 }
 
-/* Runs a call answered by a runtime object. */
+/* A JSON call with an explicit retry policy (hub_call_json retries everything). */
+static hub_status call_json_retry(hub_client *c, const char *method, const char *url,
+                                  const char *body, size_t body_len, hub_retry_mode retry,
+                                  int gone_ok, hub_resp *resp, hub_error *err)
+{
+    hub_req q;
+
+    memset(&q, 0, sizeof(q));
+    q.method = method;
+    q.url = url;
+    q.body = body;
+    q.body_len = body_len;
+    q.body_fd = -1;
+    q.accept = "application/json";
+    if (body)
+        q.content_type = "application/json";
+    q.follow = 1;
+    q.retry = retry;
+    q.gone_ok = gone_ok;
+    return hub_http(c, &q, resp, err);
+}
+
+/* Runs a call answered by a runtime object. Idempotent calls (GET, pause, hardware, sleep time:
+ * a second one ends in the same state) retry every temporary failure; a restart is retried only
+ * when it surely did not run (429, 408, refused), and a failure that may have reached the Hub
+ * is HUB_E_UNKNOWN_OUTCOME: a blind retry after a lost reply would restart the Space twice. */
 static hub_status runtime_call(hub_runtime **out, char **out_json, hub_client *c, const char *id,
                                const char *method, const char *suffix, const char *body,
-                               hub_error *err)
+                               hub_retry_mode retry, hub_error *err)
 {
     hub_buf url;
     hub_resp resp;
@@ -177,7 +202,14 @@ static hub_status runtime_call(hub_runtime **out, char **out_json, hub_client *c
         st = nomem(err);
         goto out;
     }
-    st = hub_call_json(c, method, url.data, body, body ? strlen(body) : 0, &resp, err);
+    st = call_json_retry(c, method, url.data, body, body ? strlen(body) : 0, retry, 0, &resp, err);
+    if (st != HUB_OK && retry != HUB_RETRY_ALL && resp.unclear) {
+        st = hub_error_set(err, HUB_E_UNKNOWN_OUTCOME,
+                           "%s %s: %s (HTTP %ld) after the request may have reached the Hub; "
+                           "not retried (it is not idempotent): check the Space's status",
+                           method, suffix, hub_status_str(st), resp.status);
+        goto out;
+    }
     if (st != HUB_OK || (!out && !out_json))
         goto out;
     st = hub_parse_runtime(&r, resp.body.data, resp.body.len, err);
@@ -197,19 +229,19 @@ out:
 hub_status hub_space_runtime_get(hub_runtime **out, char **out_json, hub_client *c,
                                  const char *space_id, hub_error *err)
 {
-    return runtime_call(out, out_json, c, space_id, "GET", "/runtime", NULL, err);
+    return runtime_call(out, out_json, c, space_id, "GET", "/runtime", NULL, HUB_RETRY_ALL, err);
 }
 
 hub_status hub_space_restart(hub_runtime **out, hub_client *c, const char *space_id, int factory,
                              hub_error *err)
 {
     return runtime_call(out, NULL, c, space_id, "POST",
-                        factory ? "/restart?factory=true" : "/restart", NULL, err);
+                        factory ? "/restart?factory=true" : "/restart", NULL, HUB_RETRY_CLEAR, err);
 }
 
 hub_status hub_space_pause(hub_runtime **out, hub_client *c, const char *space_id, hub_error *err)
 {
-    return runtime_call(out, NULL, c, space_id, "POST", "/pause", NULL, err);
+    return runtime_call(out, NULL, c, space_id, "POST", "/pause", NULL, HUB_RETRY_ALL, err);
 }
 
 hub_status hub_space_hardware_request(hub_runtime **out, hub_client *c, const char *space_id,
@@ -231,7 +263,7 @@ hub_status hub_space_hardware_request(hub_runtime **out, hub_client *c, const ch
         hub_buf_free(&body);
         return nomem(err);
     }
-    st = runtime_call(out, NULL, c, space_id, "POST", "/hardware", body.data, err);
+    st = runtime_call(out, NULL, c, space_id, "POST", "/hardware", body.data, HUB_RETRY_ALL, err);
     hub_buf_free(&body);
     return st;
 }
@@ -243,7 +275,7 @@ hub_status hub_space_sleeptime_set(hub_runtime **out, hub_client *c, const char 
     if (seconds < -1)
         return hub_error_set(err, HUB_E_INVALID, "sleep time must be >= -1");
     snprintf(body, sizeof(body), "{\"seconds\":%lld}", (long long)seconds);
-    return runtime_call(out, NULL, c, space_id, "POST", "/sleeptime", body, err);
+    return runtime_call(out, NULL, c, space_id, "POST", "/sleeptime", body, HUB_RETRY_ALL, err);
 }
 
 hub_status hub_hardware_list_get(hub_hardware_list **out, hub_client *c, hub_error *err)
@@ -497,7 +529,9 @@ hub_status hub_repo_delete(hub_client *c, hub_repo_type type, const char *repo_i
         st = nomem(err);
         goto out;
     }
-    st = hub_call_json(c, "DELETE", url.data, body.data, body.len, &resp, err);
+    /* retried like any idempotent call, but a retry after an unclear failure (the first
+     * attempt may have deleted it) that answers 404 means done */
+    st = call_json_retry(c, "DELETE", url.data, body.data, body.len, HUB_RETRY_ALL, 1, &resp, err);
 out:
     hub_resp_free(&resp);
     hub_buf_free(&url);
@@ -538,28 +572,82 @@ static int discard(const void *data, size_t len, void *payload)
     return 0;
 }
 
-hub_status hub_space_visit(long *out_status, hub_client *c, const char *url, hub_error *err)
+/* The Space's JWT (GET /api/spaces/{id}/jwt, the token sent to the endpoint only) into jwt, a
+ * secret buffer. As gradio's clients do (client/js/src/helpers/init_helpers.ts get_jwt). */
+static hub_status space_jwt(hub_buf *jwt, hub_client *c, const char *space_id, hub_error *err)
+{
+    hub_buf url;
+    hub_resp resp;
+    hub_status st;
+
+    hub_buf_init(&url, 0);
+    hub_resp_init(&resp);
+    resp.body.secret = 1; /* the reply holds the JWT */
+    if (space_url(&url, c, space_id, "/jwt") < 0) {
+        st = nomem(err);
+        goto out;
+    }
+    st = get_json(c, url.data, &resp, err);
+    if (st == HUB_OK)
+        st = hub_parse_space_jwt(jwt, resp.body.data, resp.body.len, err);
+out:
+    hub_resp_free(&resp);
+    hub_buf_free(&url);
+    return st;
+}
+
+hub_status hub_space_visit(long *out_status, hub_client *c, const char *space_id, const char *url,
+                           hub_error *err)
 {
     hub_req q;
     hub_resp resp;
-    hub_status st;
+    hub_buf signed_url;
+    hub_status st = HUB_OK;
 
     if (out_status)
         *out_status = 0;
     hub_error_clear(err);
-    if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-        return hub_error_set(err, HUB_E_INVALID, "the app URL must be http(s)");
+    if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+        strchr(url, '#'))
+        return hub_error_set(err, HUB_E_INVALID, "the app URL must be http(s), without fragment");
+    if (space_id && !hub_valid_repo_id(space_id))
+        return bad_id(err, space_id);
+    hub_buf_init(&signed_url, 0);
+    signed_url.secret = 1; /* it carries the JWT */
+    hub_resp_init(&resp);
+    if (space_id && c->token) {
+        hub_buf jwt;
+        hub_buf_init(&jwt, 0);
+        jwt.secret = 1;
+        st = space_jwt(&jwt, c, space_id, err);
+        if (st == HUB_OK &&
+            (hub_buf_adds(&signed_url, url) < 0 ||
+             hub_buf_adds(&signed_url, strchr(url, '?') ? "&__sign=" : "?__sign=") < 0 ||
+             hub_buf_add(&signed_url, jwt.data, jwt.len) < 0))
+            st = nomem(err);
+        hub_buf_free(&jwt);
+        if (st == HUB_E_AUTH || st == HUB_E_FORBIDDEN || st == HUB_E_NOT_FOUND) {
+            /* no JWT for this token: a public Space still wakes for an anonymous visit */
+            hub_log(c, HUB_LOG_INFO, "hub: no Space JWT for %s (%s); visiting without it", space_id,
+                    hub_status_str(st));
+            hub_error_clear(err);
+            st = HUB_OK;
+        } else if (st != HUB_OK) {
+            goto out;
+        }
+    }
     memset(&q, 0, sizeof(q));
     q.method = "GET";
-    q.url = url;
+    q.url = signed_url.len ? signed_url.data : url;
     q.body_fd = -1;
     q.follow = 1;
-    q.app = 1;
+    q.no_auth = 1; /* the token never goes to the app host, even one on the endpoint's origin */
     q.on_data = discard;
-    hub_resp_init(&resp);
     st = hub_http(c, &q, &resp, err);
     if (out_status)
         *out_status = resp.status;
+out:
     hub_resp_free(&resp);
+    hub_buf_free(&signed_url);
     return st;
 }

@@ -56,5 +56,4 @@ void hub_options_init(hub_options *opts)
 {
     memset(opts, 0, sizeof(*opts));
     opts->log_level = HUB_LOG_WARN;
-    opts->app_domain = NULL; /* hf.space */
 }

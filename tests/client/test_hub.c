@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -790,7 +791,7 @@ static void test_logs_visit(void)
     hub_runtime_free(r);
     r = NULL;
     snprintf(url, sizeof(url), "%s", s && s->host ? s->host : "http://invalid");
-    CHECK(hub_space_visit(&status, alice, url, &e) == HUB_OK && status == 200,
+    CHECK(hub_space_visit(&status, alice, "gradio/hello-world", url, &e) == HUB_OK && status == 200,
           "visiting the app URL wakes it (503 Retry-After retried, then %ld)", status);
     CHECK(hub_space_runtime_get(&r, NULL, alice, "gradio/hello-world", &e) == HUB_OK &&
               r->stage == HUB_STAGE_RUNNING,
@@ -813,9 +814,10 @@ static void *mini_serve(void *arg)
     mini *m = arg;
     int k;
     for (k = 0; k < m->expect; k++) {
-        char req[8192], resp[512], path[128] = "";
+        char req[8192], resp[512], path[128] = "", *q;
+        const char *base;
         ssize_t got = 0, n;
-        int c = accept(m->fd, NULL, NULL);
+        int sign, c = accept(m->fd, NULL, NULL);
         if (c < 0)
             break;
         while (got < (ssize_t)sizeof(req) - 1 &&
@@ -827,20 +829,31 @@ static void *mini_serve(void *arg)
         }
         req[got > 0 ? got : 0] = 0;
         sscanf(req, "%*s %127s", path);
-        snprintf(m->seen[m->n % 16], sizeof(m->seen[0]), "%s auth=%d", path,
-                 strcasestr(req, "\nAuthorization:") != NULL);
+        q = strchr(path, '?');
+        /* the query is not recorded (it may carry a Space JWT), only whether __sign came */
+        sign = q && strstr(q, "__sign=") != NULL;
+        if (q)
+            *q = '\0';
+        base = strrchr(path, '/') ? strrchr(path, '/') : path;
+        snprintf(m->seen[m->n % 16], sizeof(m->seen[0]), "%s auth=%d%s", path,
+                 strcasestr(req, "\nAuthorization:") != NULL, sign ? " sign" : "");
         m->n++;
-        if (strcmp(path, "/hop") == 0)
+        if (strcmp(base, "/secrets") == 0)
+            snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://localhost:%d/catch\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n",
+                     m->port);
+        else if (strcmp(base, "/hop") == 0)
             snprintf(resp, sizeof(resp),
                      "HTTP/1.1 302 Found\r\nLocation: http://localhost:%d/land\r\n"
                      "Content-Length: 0\r\nConnection: close\r\n\r\n",
                      m->port);
-        else if (strcmp(path, "/hop-sibling") == 0)
+        else if (strcmp(base, "/hop-sibling") == 0)
             snprintf(resp, sizeof(resp),
                      "HTTP/1.1 302 Found\r\nLocation: http://y.app.localhost:%d/land-sibling\r\n"
                      "Content-Length: 0\r\nConnection: close\r\n\r\n",
                      m->port);
-        else if (strcmp(path, "/rel") == 0)
+        else if (strcmp(base, "/rel") == 0)
             snprintf(resp, sizeof(resp),
                      "HTTP/1.1 302 Found\r\nLocation: /same\r\n"
                      "Content-Length: 0\r\nConnection: close\r\n\r\n");
@@ -869,6 +882,11 @@ static void mini_start(mini *m, pthread_t *th, int expect)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     bind(m->fd, (struct sockaddr *)&a, sizeof(a));
     listen(m->fd, 8);
+    {
+        /* accept gives up after 3 s: a connection that should never come does not hang it */
+        struct timeval tv = {3, 0};
+        setsockopt(m->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
     getsockname(m->fd, (struct sockaddr *)&a, &al);
     m->port = ntohs(a.sin_port);
     pthread_create(th, NULL, mini_serve, m);
@@ -885,6 +903,12 @@ static const char *mini_seen(const mini *m, const char *path)
     return "-";
 }
 
+static int discard_data(const void *d, size_t n, void *p)
+{
+    (void)d, (void)n, (void)p;
+    return 0;
+}
+
 static void test_redirect_auth(void)
 {
     mini m;
@@ -895,7 +919,7 @@ static void test_redirect_auth(void)
     char ep[64], url[128];
     long status;
 
-    mini_start(&m, &th, 4);
+    mini_start(&m, &th, 6);
 
     snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", m.port);
     hub_options_init(&o);
@@ -903,110 +927,125 @@ static void test_redirect_auth(void)
     o.log = log_hook;
     o.log_level = HUB_LOG_DEBUG;
     hub_client_new(&c, &o, &e);
-    snprintf(url, sizeof(url), "%s/hop", ep);
-    CHECK(hub_space_visit(&status, c, url, &e) == HUB_OK && status == 200,
+    CHECK(hub_file_download(NULL, c, HUB_REPO_MODEL, "x/y", "main", "hop", 0, -1, discard_data,
+                            NULL, NULL, &e) == HUB_OK,
           "cross-origin redirect followed");
-    snprintf(url, sizeof(url), "%s/rel", ep);
-    CHECK(hub_space_visit(&status, c, url, &e) == HUB_OK && status == 200,
+    CHECK(hub_file_download(NULL, c, HUB_REPO_MODEL, "x/y", "main", "rel", 0, -1, discard_data,
+                            NULL, NULL, &e) == HUB_OK,
           "same-origin relative redirect followed");
+    snprintf(url, sizeof(url), "%s/app-on-endpoint", ep);
+    CHECK(hub_space_visit(&status, c, NULL, url, &e) == HUB_OK && status == 200,
+          "app URL on the endpoint's own origin visited");
     pthread_join(th, NULL);
     close(m.fd);
-    CHECK(m.n == 4 && strcmp(m.seen[0], "/hop auth=1") == 0 &&
+    CHECK(m.n == 5 && strcmp(m.seen[0], "/x/y/resolve/main/hop auth=1") == 0 &&
               strcmp(m.seen[1], "/land auth=0") == 0,
           "token sent to the endpoint, NOT to the other origin: [%s] [%s]", m.seen[0], m.seen[1]);
-    CHECK(strcmp(m.seen[2], "/rel auth=1") == 0 && strcmp(m.seen[3], "/same auth=1") == 0,
+    CHECK(strcmp(m.seen[2], "/x/y/resolve/main/rel auth=1") == 0 &&
+              strcmp(m.seen[3], "/same auth=1") == 0,
           "same-origin redirect keeps the token: [%s] [%s]", m.seen[2], m.seen[3]);
+    CHECK(strcmp(mini_seen(&m, "/app-on-endpoint"), "/app-on-endpoint auth=0") == 0,
+          "a Space app visit never carries the token, even on the endpoint's origin [%s]",
+          mini_seen(&m, "/app-on-endpoint"));
     hub_client_free(c);
 }
 
-/* ---- the token and Space app hosts (hub_options.app_domain) -----------------------------------
- */
-static hub_client *client_app(const char *app_domain)
+/* A write answered with a redirect is not followed: its body (here a secret value) is never
+ * re-sent to the Location, and the call fails instead of reporting the catcher's 200. */
+static void test_write_redirect(void)
+{
+    mini m;
+    pthread_t th;
+    hub_options o;
+    hub_client *c = NULL;
+    hub_error e;
+    hub_status st;
+    char ep[64];
+
+    mini_start(&m, &th, 2); /* the POST, and the catcher if the client (wrongly) went there */
+    snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", m.port);
+    hub_options_init(&o);
+    o.endpoint = ep;
+    o.deadline_ms = 5000;
+    o.log = log_hook;
+    o.log_level = HUB_LOG_DEBUG;
+    hub_client_new(&c, &o, &e);
+    st = hub_secret_set(c, "alice/chat", "API_KEY", "s3cr3t-sentinel-value", NULL, &e);
+    CHECK(st == HUB_E_PROTOCOL && e.http_status == 307 && strstr(e.message, "redirect"),
+          "POST answered 307: HUB_E_PROTOCOL, not success (%s, HTTP %ld: %s)", hub_status_str(st),
+          e.http_status, e.message);
+    pthread_join(th, NULL); /* the accept loop gives up after 3 s without the second connection */
+    close(m.fd);
+    CHECK(m.n == 1 && strcmp(mini_seen(&m, "/api/spaces/alice/chat/secrets"),
+                             "/api/spaces/alice/chat/secrets auth=1") == 0,
+          "only the POST arrived (%d requests)", m.n);
+    CHECK(strcmp(mini_seen(&m, "/catch"), "-") == 0, "the redirect target received nothing [%s]",
+          mini_seen(&m, "/catch"));
+    hub_client_free(c);
+}
+
+/* ---- the token never goes to Space app hosts ------------------------------------------------ */
+static hub_client *client_opts(int anonymous)
 {
     hub_options o;
     hub_client *c = NULL;
     hub_error e;
     hub_options_init(&o);
+    o.anonymous = anonymous;
     o.backoff_base_ms = 50;
     o.backoff_max_ms = 400;
     o.deadline_ms = 20000;
     o.log = log_hook;
     o.log_level = HUB_LOG_DEBUG;
-    o.app_domain = app_domain;
     if (hub_client_new(&c, &o, &e) != HUB_OK)
         fprintf(stderr, "client: %s\n", e.message);
     return c;
 }
 
-/* Which hosts a visit sends the token to, seen by a server that records whether an
- * Authorization header arrived. The endpoint is the emulator; the server is another origin,
- * reached under names that curl resolves to 127.0.0.1 itself (*.localhost). */
+/* A server on another origin (names under *.localhost resolve to 127.0.0.1 in curl) records
+ * whether an Authorization header or a __sign parameter reached it. The endpoint is the
+ * emulator, which hands out the Space JWT. */
 static void test_app_token_hosts(void)
 {
-    static const struct {
-        const char *host, *path, *want, *label;
-    } cases[] = {
-        {"x.app.localhost", "/sub", "/sub auth=1", "a strict subdomain of the app domain GETS it"},
-        {"X.App.LocalHost", "/case", "/case auth=1", "labels compare case-insensitively"},
-        {"a.b.app.localhost", "/deep", "/deep auth=1", "a deeper subdomain gets it"},
-        {"app.localhost", "/bare", "/bare auth=0", "the app domain itself does NOT"},
-        {"x.app.localhost.localhost", "/lookalike", "/lookalike auth=0",
-         "lookalike x.app.localhost.localhost (domain + more labels) does NOT"},
-        {"evilapp.localhost", "/glued", "/glued auth=0", "evilapp.localhost (glued) does NOT"},
-        {"127.0.0.1", "/ip", "/ip auth=0", "a host that is not a subdomain does NOT"},
-    };
-    const char *bad[] = {"", ".", "https://hf.space", "hf.space:443", "hf.space/x", "a..b"};
     mini m;
     pthread_t th;
-    hub_client *c, *dflt;
+    hub_client *anon = client_opts(1);
     hub_error e;
     char url[160];
     long status;
-    size_t i;
 
-    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        hub_client *x = client_app(bad[i]);
-        CHECK(!x, "app_domain \"%s\" is refused (HUB_E_INVALID)", bad[i]);
-        hub_client_free(x);
-    }
-    c = client_app("app.localhost");
-    dflt = client_app(NULL);
-    CHECK(c && dflt && hub_client_has_token(c),
-          "clients with app_domain app.localhost and default");
-    if (!c || !dflt)
-        goto out;
-    mini_start(&m, &th, (int)(sizeof(cases) / sizeof(cases[0])) + 5);
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        snprintf(url, sizeof(url), "http://%s:%d%s", cases[i].host, m.port, cases[i].path);
-        hub_space_visit(&status, c, url, &e);
-    }
-    snprintf(url, sizeof(url), "http://x.app.localhost:%d/hop-sibling", m.port);
-    CHECK(hub_space_visit(&status, c, url, &e) == HUB_OK && status == 200,
-          "app redirect to a sibling app host followed");
-    snprintf(url, sizeof(url), "http://x.app.localhost:%d/rel", m.port);
-    CHECK(hub_space_visit(&status, c, url, &e) == HUB_OK && status == 200,
-          "app redirect on the same host followed");
-    snprintf(url, sizeof(url), "http://x.hf.space.localhost:%d/default-lookalike", m.port);
-    hub_space_visit(&status, dflt, url, &e);
+    CHECK(anon != NULL, "anonymous client");
+    if (!anon)
+        return;
+    stats_reset();
+    mini_start(&m, &th, 6);
+    snprintf(url, sizeof(url), "http://x.hf.space.localhost:%d/sub", m.port);
+    CHECK(hub_space_visit(&status, alice, "alice/chat", url, &e) == HUB_OK && status == 200,
+          "visit with a token and a Space id");
+    snprintf(url, sizeof(url), "http://x.hf.space.localhost:%d/hop-sibling?a=1", m.port);
+    CHECK(hub_space_visit(&status, alice, "alice/chat", url, &e) == HUB_OK && status == 200,
+          "visit of an app that redirects to another host");
+    snprintf(url, sizeof(url), "http://x.hf.space.localhost:%d/anon", m.port);
+    CHECK(hub_space_visit(&status, anon, "alice/chat", url, &e) == HUB_OK, "anonymous visit");
+    snprintf(url, sizeof(url), "http://x.hf.space.localhost:%d/noid", m.port);
+    CHECK(hub_space_visit(&status, alice, NULL, url, &e) == HUB_OK, "visit without a Space id");
     pthread_join(th, NULL);
     close(m.fd);
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        CHECK(strcmp(mini_seen(&m, cases[i].path), cases[i].want) == 0, "token to %s: %s [%s]",
-              cases[i].host, cases[i].label, mini_seen(&m, cases[i].path));
-    CHECK(strcmp(mini_seen(&m, "/hop-sibling"), "/hop-sibling auth=1") == 0 &&
+    CHECK(strcmp(mini_seen(&m, "/sub"), "/sub auth=0 sign") == 0,
+          "the app host gets the Space JWT (__sign) and NO Authorization header [%s]",
+          mini_seen(&m, "/sub"));
+    CHECK(strcmp(mini_seen(&m, "/hop-sibling"), "/hop-sibling auth=0 sign") == 0 &&
               strcmp(mini_seen(&m, "/land-sibling"), "/land-sibling auth=0") == 0,
-          "a redirect from the app to another host (y.app.localhost) does NOT carry it: [%s] [%s]",
-          mini_seen(&m, "/hop-sibling"), mini_seen(&m, "/land-sibling"));
-    CHECK(strcmp(mini_seen(&m, "/rel"), "/rel auth=1") == 0 &&
-              strcmp(mini_seen(&m, "/same"), "/same auth=1") == 0,
-          "a redirect on the same app origin keeps it: [%s] [%s]", mini_seen(&m, "/rel"),
-          mini_seen(&m, "/same"));
-    CHECK(strcmp(mini_seen(&m, "/default-lookalike"), "/default-lookalike auth=0") == 0,
-          "default app domain: x.hf.space.localhost does NOT get it [%s]",
-          mini_seen(&m, "/default-lookalike"));
-out:
-    hub_client_free(c);
-    hub_client_free(dflt);
+          "a redirect target gets neither [%s] [%s]", mini_seen(&m, "/hop-sibling"),
+          mini_seen(&m, "/land-sibling"));
+    CHECK(strcmp(mini_seen(&m, "/anon"), "/anon auth=0") == 0 &&
+              strcmp(mini_seen(&m, "/noid"), "/noid auth=0") == 0,
+          "no token or no Space id: a plain visit [%s] [%s]", mini_seen(&m, "/anon"),
+          mini_seen(&m, "/noid"));
+    CHECK(route_count("GET /api/spaces/{ns}/{name}/jwt") == 2,
+          "one JWT request per visit with a token and an id (%ld)",
+          route_count("GET /api/spaces/{ns}/{name}/jwt"));
+    hub_client_free(anon);
 }
 
 static hub_stage stage_of(const char *id)
@@ -1020,20 +1059,21 @@ static hub_stage stage_of(const char *id)
     return st;
 }
 
-/* A private Space's app on the emulator: anonymous visitors get 404 and do not wake it; with
- * app_domain "localhost" the visit to http://<sub>.localhost:PORT/ carries the token and does. */
+/* A private Space's app on the emulator: anonymous visitors get 404 and do not wake it; a
+ * visit with the token fetches the Space's JWT from the endpoint and passes it as __sign (the
+ * app host never sees the token), which wakes it. */
 static void test_private_app(void)
 {
     hub_runtime *r = NULL;
-    hub_client *c = client_app("localhost");
+    hub_client *anon = client_opts(1);
     hub_error e;
     char url[256] = "";
     long status = 0;
     hub_status st;
     int i;
 
-    CHECK(c != NULL, "client with app_domain localhost");
-    if (!c)
+    CHECK(anon != NULL, "anonymous client");
+    if (!anon)
         return;
     /* alice/notes is private and paused in the fixture: restart it, wait for RUNNING */
     hub_space_restart(NULL, alice, "alice/notes", 0, &e);
@@ -1049,19 +1089,100 @@ static void test_private_app(void)
     CHECK(strstr(url, "alice-notes.localhost:") != NULL, "app URL from runtime.domains: %s", url);
 
     stats_reset();
-    st = hub_space_visit(&status, alice, url, &e);
-    CHECK(st == HUB_E_NOT_FOUND && status == 404,
-          "without app_domain the visit is anonymous: %s, HTTP %ld", hub_status_str(st), status);
+    st = hub_space_visit(&status, anon, "alice/notes", url, &e);
+    CHECK(st == HUB_E_NOT_FOUND && status == 404, "an anonymous visit: %s, HTTP %ld",
+          hub_status_str(st), status);
     CHECK(stage_of("alice/notes") == HUB_STAGE_STOPPED, "and the private Space stays asleep");
+    CHECK(route_count("GET /api/spaces/{ns}/{name}/jwt") == 0, "no JWT asked for anonymously");
 
     stats_reset();
-    st = hub_space_visit(&status, c, url, &e);
-    CHECK(st == HUB_OK && status == 200,
-          "with app_domain localhost the visit authenticates: %s, HTTP %ld", hub_status_str(st),
-          status);
+    st = hub_space_visit(&status, alice, "alice/notes", url, &e);
+    CHECK(st == HUB_OK && status == 200, "with the token, via the Space JWT: %s, HTTP %ld",
+          hub_status_str(st), status);
     CHECK(stage_of("alice/notes") == HUB_STAGE_RUNNING, "and wakes the private Space (RUNNING)");
+    CHECK(route_count("GET /api/spaces/{ns}/{name}/jwt") == 1, "one JWT request");
     CHECK(route_count("POST /api/spaces/{ns}/{name}/restart") == 0, "no restart was sent");
-    hub_client_free(c);
+    hub_client_free(anon);
+}
+
+/* ---- calls that are not idempotent are not retried after the Hub may have acted ------------- */
+static void test_not_idempotent(void)
+{
+    hub_runtime *r = NULL;
+    hub_repo_spec spec = {HUB_REPO_SPACE, "alice/doomed", 1, "static", NULL};
+    hub_space *sp = NULL;
+    hub_error e;
+    hub_status st;
+    long hits;
+
+    stats_reset();
+    fault("{\"method\":\"POST\",\"path\":\"/restart$\",\"action\":\"truncate\",\"count\":1}");
+    st = hub_space_restart(&r, alice, "alice/chat", 0, &e);
+    hits = fault_hits();
+    CHECK(st == HUB_E_UNKNOWN_OUTCOME && e.attempts == 1,
+          "restart whose reply was cut off: HUB_E_UNKNOWN_OUTCOME, not retried (%s, %d attempts)",
+          hub_status_str(st), e.attempts);
+    CHECK(hits == 1 && route_count("POST /api/spaces/{ns}/{name}/restart") == 1,
+          "exactly 1 restart POST reached the Hub (fault hits %ld, counted %ld)", hits,
+          route_count("POST /api/spaces/{ns}/{name}/restart"));
+    hub_runtime_free(r);
+    r = NULL;
+
+    stats_reset();
+    fault("{\"method\":\"POST\",\"path\":\"/restart$\",\"status\":429,\"retry_after\":0,"
+          "\"count\":1}");
+    CHECK(hub_space_restart(&r, alice, "alice/chat", 0, &e) == HUB_OK && e.attempts == 2 && r,
+          "restart answered 429 (surely not run): retried, ok (%d attempts)", e.attempts);
+    hub_runtime_free(r);
+    r = NULL;
+
+    stats_reset();
+    fault("{\"method\":\"POST\",\"path\":\"/pause$\",\"action\":\"truncate\",\"count\":1}");
+    CHECK(hub_space_pause(&r, alice, "alice/chat", &e) == HUB_OK && e.attempts == 2,
+          "pause (idempotent) with a cut-off reply: retried, ok");
+    hub_runtime_free(r);
+    r = NULL;
+    hub_space_restart(NULL, alice, "alice/chat", 0, &e); /* leave it running for later tests */
+
+    CHECK(hub_repo_create(NULL, alice, &spec, &e) == HUB_OK, "alice/doomed created");
+    stats_reset();
+    fault("{\"method\":\"DELETE\",\"path\":\"^/api/repos/delete$\",\"action\":\"truncate\","
+          "\"count\":1}");
+    st = hub_repo_delete(alice, HUB_REPO_SPACE, "alice/doomed", &e);
+    CHECK(st == HUB_OK && e.attempts == 2,
+          "delete whose reply was cut off: the retry's 404 means done, HUB_OK (%s, %d attempts)",
+          hub_status_str(st), e.attempts);
+    CHECK(hub_space_info_get(&sp, NULL, alice, "alice/doomed", &e) == HUB_E_NOT_FOUND,
+          "and the Space is gone");
+    hub_space_free(sp);
+    stats_reset();
+    CHECK(hub_repo_delete(alice, HUB_REPO_SPACE, "alice/doomed", &e) == HUB_E_NOT_FOUND,
+          "a plain delete of a missing repo is still HUB_E_NOT_FOUND");
+    stats_reset();
+}
+
+/* A stream (log fetch) answered 503 with Retry-After: 3600 under a short deadline gives up at
+ * once instead of sleeping an hour. */
+static void test_stream_retry_after(void)
+{
+    hub_client *fast = client_with(NULL, 800, 0);
+    char *text = NULL;
+    hub_error e;
+    hub_status st;
+    int64_t t0;
+
+    stats_reset();
+    fault("{\"method\":\"GET\",\"path\":\"/logs/run$\",\"status\":503,\"retry_after\":3600,"
+          "\"count\":-1}");
+    t0 = now_ms();
+    st = hub_logs_fetch(&text, NULL, fast, "alice/chat", HUB_LOGS_RUN, 300, &e);
+    CHECK(st == HUB_E_SERVER && e.http_status == 503,
+          "log fetch answered 503 Retry-After 3600: HUB_E_SERVER (%s)", hub_status_str(st));
+    CHECK(now_ms() - t0 < 2000, "returned within the 800 ms deadline (%lld ms)",
+          (long long)(now_ms() - t0));
+    free(text);
+    stats_reset();
+    hub_client_free(fast);
 }
 
 /* ---- threads share one client ------------------------------------------------------------------
@@ -1121,8 +1242,11 @@ int main(void)
     test_files();
     test_logs_visit();
     test_redirect_auth();
+    test_write_redirect();
     test_app_token_hosts();
     test_private_app();
+    test_not_idempotent();
+    test_stream_retry_after();
     test_threads();
     hub_client_free(alice);
     curl_global_cleanup();

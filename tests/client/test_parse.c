@@ -428,51 +428,38 @@ static void test_misc(void)
           "HTTP status classes");
 }
 
-/* Which Space app URLs may be sent the token (hub_space_visit): strict subdomains of the app
- * domain over https, http only when allowed; no lookalike, no bare domain, no other host. */
-static void test_app_hosts(void)
+/* The Space JWT reply (hub_space_visit): only a base64url token is accepted, and no error
+ * message quotes the body (it carries the token). */
+static void test_space_jwt(void)
 {
-    static const struct {
-        const char *url;
-        int allow_http, want;
-    } cases[] = {
-        {"https://alice-chat.hf.space/", 0, 1},
-        {"https://alice-chat.hf.space", 0, 1},
-        {"https://ALICE-Chat.HF.Space/x?y=1", 0, 1},
-        {"https://alice-chat.hf.space:8443/", 0, 1},
-        {"https://a.b.hf.space/", 0, 1},
-        {"http://alice-chat.hf.space/", 0, 0}, /* http with the default domain */
-        {"http://alice-chat.hf.space/", 1, 1},
-        {"https://hf.space/", 0, 0},          /* the domain itself */
-        {"https://evilhf.space/", 0, 0},      /* glued to the last labels */
-        {"https://hf.space.evil.com/", 0, 0}, /* domain followed by more labels */
-        {"https://x.hf.space.evil.com/", 0, 0},
-        {"https://x.hf.space.localhost/", 0, 0},
-        {"https://x.hf.spaces/", 0, 0},
-        {"https://x.hf.space./", 0, 0}, /* trailing dot: not matched (no token) */
-        {"https://.hf.space/", 0, 0},   /* empty label */
-        {"https://x..hf.space/", 0, 0},
-        {"https://x.hf.space@evil.com/", 0, 0}, /* userinfo: the host is evil.com */
-        {"https://evil.com/x.hf.space", 0, 0},  /* the domain in the path */
-        {"https://evil.com/?u=https://x.hf.space", 0, 0},
-        {"ftp://x.hf.space/", 1, 0},
-        {"x.hf.space", 1, 0}, /* no scheme */
-        {"", 0, 0},
-    };
+    static const char *bad[] = {"{}",
+                                "{\"token\":null}",
+                                "{\"token\":\"\"}",
+                                "{\"token\":42}",
+                                "[\"a.b.c\"]",
+                                "{\"token\":\"a.b.c&x=1\"}",
+                                "{\"token\":\"a.b c\"}",
+                                "{\"token\":\"a.b.c#f\"}",
+                                "{\"token\":\"a.b.c\\u0000\"}",
+                                "{\"token\":\"a.b.c",
+                                "not json SECRETJWT"};
+    hub_buf b;
+    hub_error e;
     size_t i;
+    const char *ok = "{\"token\":\"eyJh.eyJz-_.c2ln\",\"accessToken\":null}";
 
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        CHECK(hub_app_url_trusted(cases[i].url, "hf.space", cases[i].allow_http) == cases[i].want,
-              "app host %s (http %s): token %s", cases[i].url,
-              cases[i].allow_http ? "allowed" : "refused", cases[i].want ? "sent" : "NOT sent");
-    CHECK(hub_app_url_trusted("http://alice-notes.localhost:8080/", "localhost", 1) == 1 &&
-              hub_app_url_trusted("http://localhost:8080/", "localhost", 1) == 0 &&
-              hub_app_url_trusted("http://127.0.0.1:8080/", "localhost", 1) == 0,
-          "app domain localhost: x.localhost yes, localhost and 127.0.0.1 no");
-    CHECK(hub_app_url_trusted("https://x.hf.space/", NULL, 0) == 0 &&
-              hub_app_url_trusted("https://x.hf.space/", "", 0) == 0 &&
-              hub_app_url_trusted(NULL, "hf.space", 0) == 0,
-          "no domain or no URL: never");
+    hub_buf_init(&b, 0);
+    CHECK(hub_parse_space_jwt(&b, ok, strlen(ok), &e) == HUB_OK && b.len == 16 &&
+              memcmp(b.data, "eyJh.eyJz-_.c2ln", 16) == 0,
+          "JWT reply parsed");
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        b.len = 0;
+        memset(&e, 0, sizeof(e));
+        CHECK(hub_parse_space_jwt(&b, bad[i], strlen(bad[i]), &e) == HUB_E_PROTOCOL && b.len == 0 &&
+                  !strstr(e.message, "a.b") && !strstr(e.message, "SECRETJWT"),
+              "JWT reply refused without quoting it: %s", bad[i]);
+    }
+    hub_buf_free(&b);
 }
 
 int main(void)
@@ -487,6 +474,6 @@ int main(void)
     test_headers();
     test_sse();
     test_misc();
-    test_app_hosts();
+    test_space_jwt();
     return check_finish();
 }

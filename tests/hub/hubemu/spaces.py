@@ -6,7 +6,11 @@
 # (BUILDING -> APP_STARTING -> RUNNING -> STOPPED after gcTimeout without traffic) whenever a
 # request or a log follower looks at the Space. No timer threads; a hubd restart resumes it.
 
+import base64
+import hashlib
+import hmac
 import json
+import os
 import re
 import threading
 import time
@@ -52,6 +56,7 @@ STAGES = ["NO_APP_FILE", "CONFIG_ERROR", "BUILDING", "BUILD_ERROR", "APP_STARTIN
           "SLEEPING"]
 LIST_PAGE_MAX = 1000
 LOG_KEEP = 2000  # lines kept per log
+JWT_SECONDS = 300  # lifetime of a Space JWT (GET /api/spaces/{ns}/{name}/jwt), simulated clock
 
 
 def subdomain_of(repo_id):
@@ -153,6 +158,7 @@ class Runtime:
     def __init__(self, hub):
         self.hub = hub
         self.cond = threading.Condition()
+        self.jwt_secret = os.urandom(32)  # per hubd: Space JWTs (space_jwt) are signed with it
 
     # --- state --------------------------------------------------------------------------
     def sdk(self, repo):
@@ -791,6 +797,58 @@ def _follow(hub, repo, kind, first):
             rtm.cond.wait(0.1)
 
 
+# --- Space JWTs: what gradio's clients use to reach a private Space's app ------------------------
+# GET /api/spaces/{ns}/{name}/jwt (Bearer token) -> {"token": <HS256 JWT>}; the app URL accepts
+# it as the query parameter __sign (gradio-app/gradio client/js/src/helpers/init_helpers.ts
+# get_jwt; its stream code sets url.searchParams "__sign"). Signed with a per-hubd secret.
+def _b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def _b64url_dec(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def jwt_sign(hub, payload):
+    head = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = _b64url(json.dumps(payload, separators=(",", ":")).encode())
+    sig = hmac.new(hub.space_runtime.jwt_secret, ("%s.%s" % (head, body)).encode(), hashlib.sha256)
+    return "%s.%s.%s" % (head, body, _b64url(sig.digest()))
+
+
+def jwt_payload(hub, token):
+    """The payload of a JWT this hubd signed, or None (malformed, wrong alg or signature)."""
+    try:
+        head, body, sig = token.split(".")
+        if json.loads(_b64url_dec(head)).get("alg") != "HS256":
+            return None
+        want = hmac.new(hub.space_runtime.jwt_secret, ("%s.%s" % (head, body)).encode(),
+                        hashlib.sha256).digest()
+        if not hmac.compare_digest(want, _b64url_dec(sig)):
+            return None
+        p = json.loads(_b64url_dec(body))
+        return p if isinstance(p, dict) else None
+    except (ValueError, TypeError):
+        return None
+
+
+def space_jwt(hub, req):
+    repo = _space(hub, req)  # 401 anonymous / 404 invisible, like the other private routes
+    now = int(hub.clock.now())
+    payload = {"sub": "/spaces/%s" % repo.id, "iat": now, "exp": now + JWT_SECONDS}
+    if req.user:
+        payload["onBehalfOf"] = {"user": req.user["name"]}
+    return json_response({"token": jwt_sign(hub, payload), "accessToken": None})
+
+
+def _sign_ok(hub, req, repo):
+    """A valid, unexpired __sign JWT for this very Space."""
+    tok = req.arg("__sign")
+    p = jwt_payload(hub, tok) if tok else None
+    return (p is not None and p.get("sub") == "/spaces/%s" % repo.id
+            and isinstance(p.get("exp"), (int, float)) and p["exp"] > hub.clock.now())
+
+
 # --- the app URL ---------------------------------------------------------------------------
 def _space_by_sub(hub, sub):
     for r in hub.repos.all("space"):
@@ -800,8 +858,12 @@ def _space_by_sub(hub, sub):
 
 
 def app(hub, req):
+    if req.headers.get("Authorization"):
+        # tests assert that clients keep the Hub token away from app hosts (they use __sign)
+        hub.counters.add("AUTH header at an app host", 200, 0, 0)
     repo = _space_by_sub(hub, req.params["sub"])
-    if repo is None or (repo.private and not hub.is_member(req, repo.ns)):
+    if repo is None or (repo.private and not hub.is_member(req, repo.ns) and
+                        not _sign_ok(hub, req, repo)):
         return Response(404, "404: Space not found\n")
     rtm = hub.space_runtime
     if rtm.is_static(repo):
@@ -843,6 +905,7 @@ def register(hub):
     r.add("GET", sp + "/revision/{rev}", h(space_info))
     r.add("GET", sp + "/host", h(space_host))
     r.add("GET", sp + "/runtime", h(get_runtime))
+    r.add("GET", sp + "/jwt", h(space_jwt))
     r.add("POST", sp + "/restart", h(restart))
     r.add("POST", sp + "/pause", h(pause))
     r.add("POST", sp + "/hardware", h(request_hardware))
