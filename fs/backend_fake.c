@@ -2,6 +2,7 @@
  * delays sleep without it, so a slow call for one Space does not hold up another. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ struct spacefs_fake {
 };
 
 struct fake_cancel {
-    volatile int set;
+    atomic_int set; /* written by the canceller, read by the following thread */
 };
 
 struct spacefs_fake *spacefs_fake_new(void)
@@ -664,7 +665,7 @@ static enum spacefs_status f_logs_follow(void *ctx, const char *id, enum spacefs
             if (stop)
                 return leave(f, SPACEFS_E_CANCELLED);
         }
-        if (c->set)
+        if (atomic_load(&c->set))
             return leave(f, SPACEFS_E_CANCELLED);
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 50 * 1000000;
@@ -678,13 +679,17 @@ static enum spacefs_status f_logs_follow(void *ctx, const char *id, enum spacefs
 
 static void *f_cancel_new(void *ctx)
 {
+    struct fake_cancel *c = calloc(1, sizeof(*c));
+
     (void)ctx;
-    return calloc(1, sizeof(struct fake_cancel));
+    if (c)
+        atomic_init(&c->set, 0);
+    return c;
 }
 
 static void f_cancel_trigger(void *cancel)
 {
-    ((struct fake_cancel *)cancel)->set = 1;
+    atomic_store(&((struct fake_cancel *)cancel)->set, 1);
 }
 
 static void f_cancel_free(void *cancel)
