@@ -12,7 +12,9 @@
 
 #include "fs_internal.h"
 
-#define NS_MAX 256 /* namespaces remembered; foreign ones are evicted oldest first */
+#define NS_MAX       256   /* namespaces remembered; foreign ones are evicted oldest first */
+#define WHO_RETRY_MS 30000 /* after a failed whoami (not auth), reuse the old identity this long   \
+                            */
 
 void count_call(struct spacefs_fs *fs, enum spacefs_status st)
 {
@@ -108,8 +110,13 @@ int whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
     } else if (!fs->who.name) {
         rc = call_failed(fs, "whoami", NULL, st, &err);
         goto out;
+    } else {
+        /* the Hub is unreachable but we know who we are: keep the old answer, and do not ask
+         * again for WHO_RETRY_MS, or every operation of an outage would pay a whole deadline
+         * for whoami before its own call */
+        call_failed(fs, "whoami (keeping the known identity)", NULL, st, &err);
+        fs->who_ms = now_ms() - (int64_t)fs->cfg.whoami_ttl_ms + WHO_RETRY_MS;
     }
-    /* else: the Hub is unreachable but we know who we are: keep the old answer */
 copy:
     if (out && whoami_copy(out, &fs->who) < 0)
         rc = -ENOMEM;

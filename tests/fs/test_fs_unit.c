@@ -542,6 +542,37 @@ static void test_generation(void)
     env_close(&e);
 }
 
+/* During an outage whoami is asked once, then the known identity is reused for a while: three
+ * getattrs cost one whoami call, not three (each would pay a whole deadline). */
+static void test_whoami_outage(void)
+{
+    struct spacefs_config cfg;
+    struct env e;
+    struct stat st;
+
+    spacefs_config_init(&cfg);
+    cfg.ttl_ms = 1;
+    cfg.whoami_ttl_ms = 50;
+    e.fake = spacefs_fake_new();
+    spacefs_fake_add_space(e.fake, "alice/chat", "RUNNING", "cpu-basic", 172800);
+    if (spacefs_fs_new(&e.fs, &cfg, spacefs_fake_backend(e.fake)) < 0)
+        abort();
+    CHECK_EQ("getattr before the outage", 0, spacefs_fs_getattr(e.fs, "/alice/chat/status", &st));
+    usleep(100 * 1000); /* whoami expired */
+    spacefs_fake_fault(e.fake, FAKE_WHOAMI, SPACEFS_E_SERVER, 503, -1);
+    spacefs_fake_reset_counts(e.fake);
+    spacefs_fs_getattr(e.fs, "/alice/chat/status", &st);
+    usleep(60 * 1000); /* past whoami_ttl again: only the retry interval holds it back */
+    spacefs_fs_getattr(e.fs, "/alice/chat", &st);
+    spacefs_fs_getattr(e.fs, "/alice", &st);
+    CHECK_EQ("three getattrs in an outage: 1 whoami call", 1,
+             spacefs_fake_count(e.fake, FAKE_WHOAMI));
+    CHECK_EQ("and the identity is still known (own namespace)", 0755 | S_IFDIR,
+             spacefs_fs_getattr(e.fs, "/alice", &st) == 0 ? (long)st.st_mode : -1L);
+    spacefs_fake_fault(e.fake, FAKE_WHOAMI, SPACEFS_OK, 0, 0);
+    env_close(&e);
+}
+
 static void test_logs(void)
 {
     struct spacefs_handle *h;
@@ -620,6 +651,7 @@ int main(void)
     test_errors();
     test_concurrency();
     test_generation();
+    test_whoami_outage();
     test_logs();
     test_meta();
     printf("%d passed, %d failed\n", passed, failed);
