@@ -419,8 +419,9 @@ static enum spacefs_status f_runtime(void *ctx, const char *id, struct spacefs_r
                                      char **out_json, struct spacefs_error *err)
 {
     struct spacefs_fake *f = ctx;
-    enum spacefs_status st = enter(f, FAKE_RUNTIME, id, 1, err);
+    enum spacefs_status st = enter_d(f, FAKE_RUNTIME, id, 1, err, 0);
     struct fake_space *s;
+    unsigned ms = 0;
 
     if (st != SPACEFS_OK)
         return leave(f, st);
@@ -430,6 +431,15 @@ static enum spacefs_status f_runtime(void *ctx, const char *id, struct spacefs_r
         runtime_of(out, s);
     if (out_json)
         *out_json = runtime_json(s);
+    /* the delay comes after the snapshot: a slow GET returns what was true when it began */
+    if (f->delays[FAKE_RUNTIME].ms &&
+        (!f->delays[FAKE_RUNTIME].id[0] || !strcmp(f->delays[FAKE_RUNTIME].id, id)))
+        ms = f->delays[FAKE_RUNTIME].ms;
+    if (ms) {
+        pthread_mutex_unlock(&f->lock);
+        usleep(ms * 1000);
+        pthread_mutex_lock(&f->lock);
+    }
     return leave(f, SPACEFS_OK);
 }
 

@@ -12,9 +12,10 @@
 
 #include "fs_internal.h"
 
-#define NS_MAX       256   /* namespaces remembered; foreign ones are evicted oldest first */
-#define WHO_RETRY_MS 30000 /* after a failed whoami (not auth), reuse the old identity this long   \
-                            */
+#define NS_MAX 256 /* namespaces remembered; foreign ones are evicted oldest first */
+#define WHO_RETRY_MS                                                                               \
+    30000 /* after a failed whoami (not auth), reuse the old identity this long                    \
+           */
 
 void count_call(struct spacefs_fs *fs, enum spacefs_status st)
 {
@@ -364,12 +365,21 @@ out:
     return rc;
 }
 
+/* The namespace's generation (bumped by local writes), 0 if it is not cached. */
+static uint64_t ns_gen_locked(struct spacefs_fs *fs, const char *ns)
+{
+    struct ns_ent *e = ns_find_locked(fs, ns);
+
+    return e ? e->gen : 0;
+}
+
 int space_ensure(struct spacefs_fs *fs, const struct node *n)
 {
     struct spacefs_runtime rt = {0};
     struct spacefs_error err = {0};
     enum spacefs_status st;
     struct space_ent *se;
+    uint64_t gen0;
     int rc;
 
     if ((rc = ns_ensure(fs, n->ns)) < 0)
@@ -381,6 +391,7 @@ int space_ensure(struct spacefs_fs *fs, const struct node *n)
         return se ? 0 : -ENOENT;
     }
     fs->ctr.cache_misses++;
+    gen0 = ns_gen_locked(fs, n->ns);
     pthread_mutex_unlock(&fs->lock);
 
     /* listed, but its runtime was invalidated by an action or it was just created */
@@ -389,7 +400,8 @@ int space_ensure(struct spacefs_fs *fs, const struct node *n)
     if (st != SPACEFS_OK)
         return call_failed(fs, "runtime of", n->id, st, &err);
     pthread_mutex_lock(&fs->lock);
-    if ((se = space_find_locked(fs, n->ns, n->space))) {
+    /* a local write since the GET began (a restart's BUILDING) is newer than its answer */
+    if ((se = space_find_locked(fs, n->ns, n->space)) && se->stamp <= gen0) {
         spacefs_runtime_clear(&se->sp.rt);
         se->sp.rt = rt;
         memset(&rt, 0, sizeof(rt));
@@ -498,6 +510,7 @@ int space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **
     enum spacefs_status st;
     struct space_ent *se;
     char *json = NULL;
+    uint64_t gen0;
     int rc;
 
     *out = NULL;
@@ -516,6 +529,7 @@ int space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **
         return *out ? 0 : -ENOMEM;
     }
     fs->ctr.cache_misses++;
+    gen0 = ns_gen_locked(fs, n->ns);
     pthread_mutex_unlock(&fs->lock);
 
     if (runtime)
@@ -527,7 +541,8 @@ int space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **
         return call_failed(fs, runtime ? "runtime of" : "info of", n->id, st, &err);
 
     pthread_mutex_lock(&fs->lock);
-    if ((se = space_find_locked(fs, n->ns, n->space))) {
+    /* the caller gets what it asked for; the cache keeps what a local write since installed */
+    if ((se = space_find_locked(fs, n->ns, n->space)) && se->stamp <= gen0) {
         char **slot = runtime ? &se->runtime_json : &se->info_json;
         free(*slot);
         *slot = xstrdup(json);

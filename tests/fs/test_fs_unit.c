@@ -542,6 +542,58 @@ static void test_generation(void)
     env_close(&e);
 }
 
+static void *stale_json_reader(void *arg)
+{
+    struct gen_arg *a = arg;
+    char buf[1024];
+
+    slurp(a->fs, "/alice/chat/runtime.json", buf, sizeof(buf));
+    return NULL;
+}
+
+static void *stale_status_reader(void *arg)
+{
+    struct gen_arg *a = arg;
+    char buf[64];
+
+    slurp(a->fs, "/alice/chat/status", buf, sizeof(buf));
+    return NULL;
+}
+
+/* A runtime GET that began before a restart must not overwrite the BUILDING the restart
+ * installed (space_ensure and runtime.json, like listings, check the generation). */
+static void test_generation_runtime(void)
+{
+    struct spacefs_handle *h;
+    struct gen_arg a;
+    struct env e;
+    pthread_t t;
+    char buf[512];
+    int json;
+
+    for (json = 0; json < 2; json++) {
+        env_open(&e, 5000);
+        slurp(e.fs, "/alice/chat/status", buf, sizeof(buf));
+        CHECK_EQ("ping (invalidates the runtime)", 5,
+                 put(e.fs, "/alice/chat/control", "ping\n", 0));
+        spacefs_fake_delay(e.fake, FAKE_RUNTIME, "alice/chat", 400);
+        a.fs = e.fs;
+        pthread_create(&t, NULL, json ? stale_json_reader : stale_status_reader, &a);
+        usleep(100 * 1000); /* the GET has snapshotted RUNNING and returns 300 ms later */
+        CHECK_EQ("open control", 0, spacefs_fs_open(e.fs, "/alice/chat/control", O_WRONLY, &h));
+        CHECK_EQ("restart during the runtime GET", 8, spacefs_fs_write(e.fs, h, "restart\n", 8, 0));
+        spacefs_fs_release(e.fs, h);
+        pthread_join(t, NULL);
+        spacefs_fake_delay(e.fake, FAKE_RUNTIME, NULL, 0);
+        spacefs_fake_reset_counts(e.fake);
+        slurp(e.fs, "/alice/chat/status", buf, sizeof(buf));
+        CHECK_STR(json ? "a stale runtime.json GET did not undo the restart"
+                       : "a stale runtime GET did not undo the restart",
+                  "BUILDING\n", buf);
+        env_close(&e);
+    }
+}
+
 /* During an outage whoami is asked once, then the known identity is reused for a while: three
  * getattrs cost one whoami call, not three (each would pay a whole deadline). */
 static void test_whoami_outage(void)
@@ -651,6 +703,7 @@ int main(void)
     test_errors();
     test_concurrency();
     test_generation();
+    test_generation_runtime();
     test_whoami_outage();
     test_logs();
     test_meta();
