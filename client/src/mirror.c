@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -280,13 +281,55 @@ struct cred_state {
     int calls;
 };
 
+/* Length of "scheme://host[:port]" at the start of url, skipping any "user@" (its offset goes
+ * to *skip); 0 when url has no scheme. */
+static size_t origin_len(const char *url, size_t *skip)
+{
+    const char *sep = strstr(url, "://"), *auth, *end, *at;
+
+    *skip = 0;
+    if (!sep)
+        return 0;
+    auth = sep + 3;
+    end = auth + strcspn(auth, "/?#");
+    at = memchr(auth, '@', (size_t)(end - auth));
+    if (at)
+        *skip = (size_t)(at + 1 - auth);
+    return (size_t)(end - url);
+}
+
+/* Nonzero when a and b have the same scheme, host and port (case-insensitive, userinfo ignored,
+ * default ports not normalised: the Hub's own URLs are always written the same way). */
+static int same_origin(const char *a, const char *b)
+{
+    size_t skip_a, skip_b, la = origin_len(a, &skip_a), lb = origin_len(b, &skip_b), sa, sb;
+
+    if (!la || !lb)
+        return 0;
+    sa = (size_t)(strstr(a, "://") - a);
+    sb = (size_t)(strstr(b, "://") - b);
+    if (sa != sb || strncasecmp(a, b, sa) != 0)
+        return 0;
+    a += sa + 3 + skip_a;
+    b += sb + 3 + skip_b;
+    la -= sa + 3 + skip_a;
+    lb -= sb + 3 + skip_b;
+    return la == lb && strncasecmp(a, b, la) == 0;
+}
+
 /* Answers the Hub's 401 once with basic auth, token as password; a second request means the
- * token was refused, and we stop instead of looping. */
+ * token was refused, and we stop instead of looping. libgit2 follows redirects, so the token
+ * is given only when the host asking is the mirror's own origin. */
 static int cred_cb(git_credential **out, const char *url, const char *username_from_url,
                    unsigned int allowed_types, void *payload)
 {
     struct cred_state *cs = payload;
 
+    if (cs->m->token && url && !same_origin(url, cs->m->url)) {
+        git_error_set_str(GIT_ERROR_HTTP,
+                          "a host other than the Hub asked for credentials; none given");
+        return GIT_EAUTH;
+    }
     if (!cs->m->token || cs->calls++ > 0 || !(allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT)) {
         git_error_set_str(GIT_ERROR_HTTP, cs->m->token ? "the Hub refused the token (401)"
                                                        : "the Hub wants a token (401)");

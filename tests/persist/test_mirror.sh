@@ -73,6 +73,39 @@ check_match "... saying the token was refused" 'refused the token' "$err"
 chmod 644 "$WORK/bad"
 err=$(MIRROR_TOKEN_FILE="$WORK/bad" "$TOOL" "$WORK/bad-m2" alice/chat-persist fetch 2>&1 >/dev/null)
 check_match "a group-readable token file is refused" 'readable by its owner only' "$err"
+# A redirect to another host that asks for credentials gets none: libgit2 follows the redirect,
+# the credentials callback sees a foreign origin and refuses. The other host records any
+# Authorization header it receives.
+cat >"$WORK/redir.py" <<'PY'
+import http.server, sys, threading
+seen = open(sys.argv[1], "w")
+class Other(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        seen.write("auth\n" if self.headers.get("Authorization") else "none\n"); seen.flush()
+        self.send_response(401); self.send_header("WWW-Authenticate", 'Basic realm="x"')
+        self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+other = http.server.HTTPServer(("127.0.0.1", 0), Other)
+class Redir(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(302)
+        self.send_header("Location", "http://127.0.0.1:%d%s" % (other.server_port, self.path))
+        self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+redir = http.server.HTTPServer(("127.0.0.1", 0), Redir)
+threading.Thread(target=other.serve_forever, daemon=True).start()
+print(redir.server_port, flush=True)
+redir.serve_forever()
+PY
+coproc REDIR { exec python3 "$WORK/redir.py" "$WORK/seen"; }
+at_exit "kill $REDIR_PID 2>/dev/null"
+read -r rport <&"${REDIR[0]}"
+err=$(HF_ENDPOINT="http://127.0.0.1:$rport" timeout 20 "$TOOL" "$WORK/redir-m" alice/chat-persist fetch 2>&1 >/dev/null); rc=$?
+check_eq "fetch redirected to another host fails" 2 "$rc"
+check "the other host was asked" grep -q . "$WORK/seen"
+check_eq "... and never received credentials" 0 "$(grep -c auth "$WORK/seen")"
+check_match "... saying why" 'other than the Hub' "$err"
+
 hub_stop
 err=$("$TOOL" "$M" alice/chat-persist fetch 2>&1 >/dev/null); rc=$?
 check_eq "Hub down: fetch fails" 2 "$rc"
