@@ -662,6 +662,11 @@ static enum spacefs_status f_logs_follow(void *ctx, const char *id, enum spacefs
 
     if (st != SPACEFS_OK)
         return leave(f, st);
+    /* the stream is open (as the Hub backend says when its headers arrive) */
+    pthread_mutex_unlock(&f->lock);
+    if (on_line(NULL, 0, 0, payload))
+        return SPACEFS_E_CANCELLED;
+    pthread_mutex_lock(&f->lock);
     for (;;) {
         struct timespec ts;
         while (next < s->nlines[kind]) {

@@ -51,7 +51,10 @@ void spacefs_fake_log_append(struct spacefs_fake *f, const char *id, int run, co
 /* The next `count` calls of op (-1: all) fail with st (and HTTP status http). */
 void spacefs_fake_fault(struct spacefs_fake *f, enum fake_op op, enum spacefs_status st, long http,
                         int count);
-/* Calls of op on Space `id` (NULL: any) sleep ms first. */
+/* Calls of op on Space `id` (NULL: any) sleep ms first (FAKE_LIST and FAKE_RUNTIME: after
+ * taking their snapshot, so a slow answer is stale). FAKE_LOGS_FOLLOW: the stream "opens"
+ * (on_line with line NULL, as the Hub backend does when the answer's headers arrive) after the
+ * delay, then replays the log. */
 void spacefs_fake_delay(struct spacefs_fake *f, enum fake_op op, const char *id, unsigned ms);
 unsigned long spacefs_fake_count(struct spacefs_fake *f, enum fake_op op);
 unsigned long spacefs_fake_total(struct spacefs_fake *f);

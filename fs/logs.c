@@ -1,9 +1,17 @@
 /* logs/build and logs/run. One follow stream per open log, shared by the handles that have it
- * open. Opening waits until the stream has delivered what the Hub had buffered (the stream goes
- * quiet for QUIET_MS, or ends), so `cat` prints that and ends at EOF; afterwards the stream keeps
- * appending, so the file's size grows and `tail -f` (which polls st_size on FUSE) sees new lines.
- * A stream the Hub closes is reopened with backoff; the replayed lines are skipped by timestamp.
- * Memory is bounded: past cfg.log_cap the oldest bytes are dropped (reads below start there). */
+ * open. Opening waits until the stream has delivered what the Hub had buffered: the quiet timer
+ * starts only once the stream is open (the backend's "open" signal or a first line); then the
+ * open returns after QUIET_MS without a line, or after BUSY_MS of continuous output (a Space
+ * that logs all the time), or when the stream ends. A stream that fails before opening makes
+ * the open fail with its errno; no answer at all within SETTLE_MAX_MS is ETIMEDOUT. Afterwards
+ * the stream keeps appending, so the file's size grows and `tail -f` (which polls st_size on
+ * FUSE) sees new lines. A stream the Hub closes is reopened with backoff; the replayed lines are
+ * skipped by timestamp.
+ *
+ * Memory is bounded: past cfg.log_cap the oldest whole lines are dropped. Offsets stay those of
+ * the whole log (st_size only grows): bytes [0, base) that were dropped read as one filler line,
+ * a marker padded with spaces and ending in a newline at base - 1, so successive reads at
+ * increasing offsets never repeat or cut a kept line. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,18 +20,21 @@
 #include "fs_internal.h"
 
 #define QUIET_MS      400
+#define BUSY_MS       2000
 #define SETTLE_MAX_MS 15000
 #define RECONNECT_MS  1000
 #define RECONNECT_MAX 30000
+
+static const char dropped_marker[] = "[spacefs: older lines of this log were dropped (log cap)]";
 
 struct logstate {
     pthread_cond_t cond; /* with lb->lock: new data, settled, ended */
     int settled;         /* the backlog is in */
     int stop;
-    int attempts;           /* streams opened */
+    int attempts;           /* streams ended */
     enum spacefs_status st; /* of the last stream that ended */
     struct spacefs_error err;
-    int64_t started_ms, last_line_ms;
+    int64_t started_ms, opened_ms, last_line_ms; /* opened_ms: stream open or first line */
     int replaying;
     size_t replay_seen;
     size_t lines_at_last_ts;
@@ -34,17 +45,20 @@ static struct logstate *ls_of(struct logbuf *lb)
     return (struct logstate *)(lb + 1);
 }
 
+/* Appends one line. Makes room by dropping whole lines from the front; a line longer than the
+ * whole buffer keeps its head. */
 static void append_locked(struct logbuf *lb, const char *line, size_t len)
 {
     size_t need = len + 1;
 
     if (need > lb->max) {
-        line += need - lb->max;
         len = lb->max - 1;
         need = lb->max;
     }
     if (lb->len + need > lb->max) {
         size_t drop = lb->len + need - lb->max;
+        const char *nl = memchr(lb->data + drop - 1, '\n', lb->len - (drop - 1));
+        drop = nl ? (size_t)(nl - lb->data) + 1 : lb->len; /* up to the end of that line */
         memmove(lb->data, lb->data + drop, lb->len - drop);
         lb->len -= drop;
         lb->base += drop;
@@ -75,6 +89,12 @@ static int on_line(const char *line, size_t len, int64_t ts, void *payload)
     pthread_mutex_lock(&lb->lock);
     if ((stop = ls->stop))
         goto out;
+    if (!ls->opened_ms)
+        ls->opened_ms = now_ms();
+    if (!line) { /* the stream is open: the quiet timer may start */
+        pthread_cond_broadcast(&ls->cond);
+        goto out;
+    }
     if (ls->replaying && ts > 0) {
         if (ts < lb->last_ts)
             goto out;
@@ -202,33 +222,48 @@ static struct logbuf *logbuf_new(struct spacefs_fs *fs, const struct node *n)
     return lb;
 }
 
-/* Waits until the backlog is in. 0, or the error of a stream that failed before any line. */
+/* Waits until the backlog is in (see the top of the file). 0, or the negative errno of a
+ * stream that failed before delivering anything. */
 static int logbuf_settle(struct spacefs_fs *fs, struct logbuf *lb)
 {
     struct logstate *ls = ls_of(lb);
-    int rc = 0;
+    enum spacefs_status st = SPACEFS_OK;
+    struct spacefs_error err;
+    int rc = 0, timed_out = 0;
 
     pthread_mutex_lock(&lb->lock);
     while (!ls->settled) {
         int64_t now = now_ms();
-        int64_t last = ls->last_line_ms ? ls->last_line_ms : ls->started_ms;
-        if (ls->attempts > 0 || now - last >= QUIET_MS || now - ls->started_ms >= SETTLE_MAX_MS) {
+        int64_t last = ls->last_line_ms > ls->opened_ms ? ls->last_line_ms : ls->opened_ms;
+        int failed = ls->attempts > 0 && ls->st != SPACEFS_OK && lb->len == 0 && lb->base == 0;
+
+        if (failed) {
+            st = ls->st;
+            err = ls->err;
+            ls->attempts = 0; /* a later open waits for the next stream's answer */
+            break;
+        }
+        if (ls->attempts > 0 || (ls->opened_ms && now - last >= QUIET_MS) ||
+            (ls->opened_ms && now - ls->opened_ms >= BUSY_MS)) {
             ls->settled = 1;
-            if (ls->attempts > 0 && ls->st != SPACEFS_OK && lb->len == 0 && lb->base == 0) {
-                struct spacefs_error err = ls->err;
-                enum spacefs_status st = ls->st;
-                pthread_mutex_unlock(&lb->lock);
-                rc = call_failed(fs, "read log of", lb->id, st, &err);
-                pthread_mutex_lock(&lb->lock);
-                ls->settled = 0; /* a later open tries again */
-                ls->started_ms = now_ms();
-            }
             pthread_cond_broadcast(&ls->cond);
+            break;
+        }
+        if (!ls->opened_ms && now - ls->started_ms >= SETTLE_MAX_MS) {
+            timed_out = 1; /* no answer at all yet; a later open waits again */
+            ls->started_ms = now;
             break;
         }
         wait_ms_locked(lb, 50);
     }
     pthread_mutex_unlock(&lb->lock);
+    if (st != SPACEFS_OK) {
+        rc = call_failed(fs, "read log of", lb->id, st, &err);
+    } else if (timed_out) {
+        spacefs_log(SPACEFS_WARN, "read log of %s: no answer from the Hub in %d s", lb->id,
+                    SETTLE_MAX_MS / 1000);
+        rc = -ETIMEDOUT;
+    }
     return rc;
 }
 
@@ -279,19 +314,28 @@ void logbuf_release(struct spacefs_fs *fs, struct logbuf *lb)
         logbuf_free(fs, lb); /* joins the follow thread: no lock held */
 }
 
+/* Byte i (< base) of the dropped region: the marker, spaces, a newline at base - 1. */
+static char filler_at(uint64_t i, uint64_t base)
+{
+    if (i + 1 == base)
+        return '\n';
+    return i < sizeof(dropped_marker) - 1 ? dropped_marker[i] : ' ';
+}
+
 long logbuf_read(struct logbuf *lb, char *buf, size_t size, int64_t off)
 {
     uint64_t o = off < 0 ? 0 : (uint64_t)off;
     size_t n = 0;
 
     pthread_mutex_lock(&lb->lock);
-    if (o < lb->base)
-        o = lb->base;
-    if (o < lb->base + lb->len) {
-        n = (size_t)(lb->base + lb->len - o);
-        if (n > size)
-            n = size;
-        memcpy(buf, lb->data + (o - lb->base), n);
+    while (n < size && o < lb->base)
+        buf[n++] = filler_at(o++, lb->base);
+    if (n < size && o < lb->base + lb->len) {
+        size_t k = (size_t)(lb->base + lb->len - o);
+        if (k > size - n)
+            k = size - n;
+        memcpy(buf + n, lb->data + (o - lb->base), k);
+        n += k;
     }
     pthread_mutex_unlock(&lb->lock);
     return (long)n;

@@ -319,7 +319,10 @@ hub_status hub_logs_fetch(char **out, size_t *out_len, hub_client *client, const
 typedef int (*hub_log_line_fn)(const char *line, size_t len, int64_t timestamp_ms, void *payload);
 
 /* Follows the log, delivering lines until the Hub closes the stream (HUB_OK), the callback
- * returns nonzero or `cancel` (may be NULL) is triggered (HUB_E_CANCELLED). Blocks. */
+ * returns nonzero or `cancel` (may be NULL) is triggered (HUB_E_CANCELLED). Blocks. When the
+ * Hub's answer opens the stream (2xx headers received), on_line is called once with line NULL
+ * (len 0, timestamp 0) before any line, so a caller can tell "open, nothing yet" from "no
+ * answer yet"; it happens again after each reconnect. */
 hub_status hub_logs_follow(hub_client *client, const char *space_id, hub_log_kind kind,
                            hub_log_line_fn on_line, void *payload, hub_cancel *cancel,
                            hub_error *err);

@@ -407,6 +407,12 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
         x->retry_after_ms = -1;
         return n;
     }
+    if ((n == 2 && line[0] == '\r' && line[1] == '\n') || (n == 1 && line[0] == '\n')) {
+        /* end of the headers: a stream's caller may want to know it is open */
+        if (x->req->on_open && x->status >= 200 && x->status < 300)
+            x->req->on_open(x->req->payload);
+        return n;
+    }
     if (header_is(line, n, "X-Error-Code", &v, &vl) && x->err)
         hub_strlcpy(x->err->code, sizeof(x->err->code), v, vl);
     else if (header_is(line, n, "X-Error-Message", &v, &vl) && x->err)

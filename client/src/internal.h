@@ -119,7 +119,8 @@ typedef struct hub_req {
     hub_retry_mode retry;
     int gone_ok; /* a delete: a 404 on a retry after an unclear failure means an earlier attempt
                     did it (HUB_OK) */
-    hub_data_fn on_data; /* 2xx body goes here instead of resp->body */
+    hub_data_fn on_data;            /* 2xx body goes here instead of resp->body */
+    void (*on_open)(void *payload); /* called when a 2xx response's headers are in (streams) */
     void *payload;
     size_t max_body; /* cap of resp->body; 0 = HUB_BUF_DEFAULT_MAX */
     hub_cancel *cancel;

@@ -112,8 +112,17 @@ static int sse_sink(const void *data, size_t len, void *payload)
     return hub_sse_feed(payload, data, len) < 0 ? 1 : 0;
 }
 
+/* The stream is open (2xx headers in): followers hear it as a line NULL, before any line. */
+static void sse_opened(void *payload)
+{
+    hub_sse *s = payload;
+
+    if (!s->stopped && s->on_line(NULL, 0, 0, s->payload))
+        s->stopped = 1;
+}
+
 static hub_status logs_run(hub_client *c, const char *id, hub_log_kind kind, hub_sse *sse,
-                           unsigned idle_ms, hub_cancel *cancel, hub_error *err)
+                           unsigned idle_ms, int signal_open, hub_cancel *cancel, hub_error *err)
 {
     hub_buf url;
     hub_resp resp;
@@ -140,6 +149,7 @@ static hub_status logs_run(hub_client *c, const char *id, hub_log_kind kind, hub
     q.idle_ms = idle_ms;
     q.cancel = cancel;
     q.on_data = sse_sink;
+    q.on_open = signal_open ? sse_opened : NULL;
     q.payload = sse;
     st = hub_http(c, &q, &resp, err);
     if (st == HUB_OK && hub_sse_finish(sse) < 0)
@@ -174,7 +184,7 @@ hub_status hub_logs_fetch(char **out, size_t *out_len, hub_client *c, const char
     hub_error_clear(err);
     hub_buf_init(&text, LOGS_TEXT_MAX);
     hub_sse_init(&sse, collect, &text);
-    st = logs_run(c, space_id, kind, &sse, idle_ms ? idle_ms : 1500, NULL, err);
+    st = logs_run(c, space_id, kind, &sse, idle_ms ? idle_ms : 1500, 0, NULL, err);
     if (st == HUB_E_CANCELLED && sse.stopped)
         st = hub_error_set(err, HUB_E_NOMEM, "logs larger than %zu bytes", LOGS_TEXT_MAX);
     if (st == HUB_OK) {
@@ -201,7 +211,7 @@ hub_status hub_logs_follow(hub_client *c, const char *space_id, hub_log_kind kin
     if (!on_line)
         return hub_error_set(err, HUB_E_INVALID, "no line callback");
     hub_sse_init(&sse, on_line, payload);
-    st = logs_run(c, space_id, kind, &sse, 0, cancel, err);
+    st = logs_run(c, space_id, kind, &sse, 0, 1, cancel, err);
     hub_sse_free(&sse);
     return st;
 }

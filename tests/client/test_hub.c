@@ -718,6 +718,7 @@ typedef struct follow {
     pthread_mutex_t lock;
     int got_marker;
     int lines;
+    int opened; /* calls with line NULL: the stream opened */
     hub_status st;
 } follow;
 
@@ -726,6 +727,11 @@ static int follow_line(const char *line, size_t len, int64_t ts, void *payload)
     follow *f = payload;
     (void)ts;
     pthread_mutex_lock(&f->lock);
+    if (!line) { /* the stream is open */
+        f->opened++;
+        pthread_mutex_unlock(&f->lock);
+        return 0;
+    }
     f->lines++;
     if (memmem(line, len, "marker-after-start-42", 21))
         f->got_marker = 1;
@@ -776,6 +782,9 @@ static void test_logs_visit(void)
         pthread_mutex_unlock(&f.lock);
     }
     CHECK(got, "log follow received a line produced after it started");
+    pthread_mutex_lock(&f.lock);
+    CHECK(f.opened == 1, "log follow said once that the stream opened (%d)", f.opened);
+    pthread_mutex_unlock(&f.lock);
     hub_cancel_trigger(f.cancel);
     pthread_join(th, NULL);
     CHECK(f.st == HUB_E_CANCELLED, "follow ends with HUB_E_CANCELLED when cancelled");

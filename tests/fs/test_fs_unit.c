@@ -665,6 +665,128 @@ static void test_logs(void)
     env_close(&e);
 }
 
+/* A log over the cap: reading it in small chunks at increasing offsets gives every kept line
+ * exactly once, in order, none cut; the dropped part reads as one marker line. */
+static void test_log_cap(void)
+{
+    struct spacefs_config cfg;
+    struct spacefs_handle *h = NULL;
+    struct env e;
+    static char all[16384];
+    char line[64], *p, *nl;
+    long n, total = 0;
+    int i, next = -1, ok = 1, markers = 0, kept = 0;
+
+    spacefs_config_init(&cfg);
+    cfg.log_cap = 4096;
+    e.fake = spacefs_fake_new();
+    spacefs_fake_add_space(e.fake, "alice/chat", "RUNNING", "cpu-basic", 172800);
+    for (i = 0; i < 240; i++) { /* 31 bytes a line: 7440 bytes */
+        snprintf(line, sizeof(line), "line %04d xxxxxxxxxxxxxxxxxxxx", i);
+        spacefs_fake_log_append(e.fake, "alice/chat", 1, line);
+    }
+    if (spacefs_fs_new(&e.fs, &cfg, spacefs_fake_backend(e.fake)) < 0)
+        abort();
+    CHECK_EQ("open the capped log", 0, spacefs_fs_open(e.fs, "/alice/chat/logs/run", O_RDONLY, &h));
+    while (h && total < (long)sizeof(all) - 100 &&
+           (n = spacefs_fs_read(e.fs, h, all + total, 100, total)) > 0)
+        total += n;
+    all[total] = '\0';
+    for (p = all; *p; p = nl + 1) {
+        int num = -1;
+        char tail[64] = "";
+        if (!(nl = strchr(p, '\n'))) {
+            ok = 0; /* a last line without its newline: cut */
+            break;
+        }
+        *nl = '\0';
+        if (strncmp(p, "[spacefs:", 9) == 0 && p == all) {
+            markers++;
+            continue;
+        }
+        if (sscanf(p, "line %4d %63s", &num, tail) != 2 || strlen(p) != 30 ||
+            strcmp(tail, "xxxxxxxxxxxxxxxxxxxx") != 0 || (next >= 0 && num != next)) {
+            printf("  bad line at offset %ld: [%.40s]\n", (long)(p - all), p);
+            ok = 0;
+        }
+        next = num + 1;
+        kept++;
+    }
+    CHECK("every kept line once, in order, none cut", ok);
+    CHECK_EQ("the newest line is the last one", 240, next);
+    CHECK("the log was capped (older lines dropped, one marker line)",
+          markers == 1 && kept > 100 && kept < 240);
+    CHECK("total bytes = the whole log's size", total == 240 * 31);
+    if (h)
+        spacefs_fs_release(e.fs, h);
+    env_close(&e);
+}
+
+struct drip_arg {
+    struct spacefs_fake *fake;
+    int ms, count;
+};
+
+static void *drip(void *arg)
+{
+    struct drip_arg *d = arg;
+    int i;
+
+    for (i = 0; i < d->count; i++) {
+        spacefs_fake_log_append(d->fake, "alice/chat", 1, "busy");
+        usleep((useconds_t)d->ms * 1000);
+    }
+    return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Opening a log waits for the stream's answer, not a fixed 400 ms: a slow answer still gives
+ * the backlog, a failing one the error; a Space that logs all the time does not hold the open
+ * for 15 s. */
+static void test_log_settle(void)
+{
+    struct drip_arg d;
+    struct env e;
+    pthread_t t;
+    char buf[4096];
+    int64_t t0;
+    long n;
+
+    env_open(&e, 5000);
+    spacefs_fake_log_append(e.fake, "alice/chat", 1, "backlog one");
+    spacefs_fake_log_append(e.fake, "alice/chat", 1, "backlog two");
+    spacefs_fake_delay(e.fake, FAKE_LOGS_FOLLOW, "alice/chat", 1000);
+    n = slurp(e.fs, "/alice/chat/logs/run", buf, sizeof(buf));
+    CHECK_EQ("a stream answering after 1 s: cat gets the backlog", 24, n);
+    CHECK_STR("  the backlog", "backlog one\nbacklog two\n", n > 0 ? buf : "");
+    spacefs_fake_fault(e.fake, FAKE_LOGS_FOLLOW, SPACEFS_E_SERVER, 503, -1);
+    CHECK_EQ("a stream failing after 1 s (503): cat gets EIO, not an empty file", -EIO,
+             slurp(e.fs, "/alice/chat/logs/build", buf, sizeof(buf)));
+    spacefs_fake_fault(e.fake, FAKE_LOGS_FOLLOW, SPACEFS_OK, 0, 0);
+    spacefs_fake_delay(e.fake, FAKE_LOGS_FOLLOW, NULL, 0);
+    env_close(&e);
+
+    env_open(&e, 5000);
+    d.fake = e.fake;
+    d.ms = 100;
+    d.count = 60;
+    pthread_create(&t, NULL, drip, &d); /* a line every 100 ms for 6 s */
+    usleep(200 * 1000);
+    t0 = mono_ms();
+    n = slurp(e.fs, "/alice/chat/logs/run", buf, sizeof(buf));
+    CHECK("a Space logging every 100 ms: the open returns what is buffered within ~2 s",
+          n > 0 && mono_ms() - t0 < 3000);
+    pthread_join(t, NULL);
+    env_close(&e);
+}
+
 static void test_meta(void)
 {
     struct env e;
@@ -706,6 +828,8 @@ int main(void)
     test_generation_runtime();
     test_whoami_outage();
     test_logs();
+    test_log_cap();
+    test_log_settle();
     test_meta();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
