@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fs_internal.h"
+#include "persist_fs.h"
 
 int one_word(char *out, size_t size, const char *buf, size_t len)
 {
@@ -140,6 +140,9 @@ int control_execute(struct spacefs_fs *fs, const struct node *n, const char *buf
     }
     if (strcmp(cmd, "restart") == 0 || strcmp(cmd, "rebuild") == 0 || strcmp(cmd, "pause") == 0) {
         rc = do_lifecycle(fs, n, cmd, detail, sizeof(detail));
+    } else if (strcmp(cmd, "sync") == 0) {
+        /* persist/: blocks until every change made before it is committed on the Hub */
+        rc = pers_sync(fs, n);
     } else if (strcmp(cmd, "ping") == 0) {
         if ((rc = current_stage(fs, n, &stage, &url)) == 0)
             rc = do_visit(fs, n, url, detail, sizeof(detail));

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs_internal.h"
+#include "persist_fs.h"
 
 int spacefs_handle_direct_io(const struct spacefs_handle *h)
 {
@@ -18,6 +18,8 @@ static void handle_free(struct spacefs_fs *fs, struct spacefs_handle *h)
 {
     if (!h)
         return;
+    if (h->pe || h->ph || h->snap_open)
+        pers_release(fs, h);
     if (h->wbuf) {
         explicit_bzero(h->wbuf, h->wcap);
         free(h->wbuf);
@@ -58,6 +60,8 @@ static int open_content(struct spacefs_fs *fs, struct spacefs_handle *h)
         return space_file_render(fs, &h->n, &h->content, &h->content_len);
     case NODE_LOG:
         return logbuf_open(fs, &h->n, &h->lb);
+    case NODE_PFILE:
+        return pers_file_render(fs, &h->n, &h->content, &h->content_len);
     case NODE_KV:
         /* variables only (secrets are not readable); the cache was filled by getattr */
         pthread_mutex_lock(&fs->lock);
@@ -86,6 +90,11 @@ int spacefs_fs_open(struct spacefs_fs *fs, const char *path, int flags, struct s
     h->direct_io = 1;
     if ((rc = node_parse(&h->n, path)) < 0)
         goto out;
+    if (h->n.kind == NODE_PERSIST || h->n.kind == NODE_SNAP) {
+        rc = pers_open(fs, h, h->n.rest, flags, 0, 0);
+        h->n.rest = ""; /* pointed into path */
+        goto done;
+    }
     if ((rc = spacefs_fs_getattr(fs, path, &st)) < 0)
         goto out;
     if (S_ISDIR(st.st_mode)) {
@@ -97,6 +106,9 @@ int spacefs_fs_open(struct spacefs_fs *fs, const char *path, int flags, struct s
     if (h->n.kind == NODE_KV && (flags & O_TRUNC))
         h->created = 1;
     if (want_read(flags) && (rc = open_content(fs, h)) < 0)
+        goto out;
+done:
+    if (rc < 0)
         goto out;
     *out = h;
     h = NULL;
@@ -112,8 +124,21 @@ int spacefs_fs_create(struct spacefs_fs *fs, const char *path, mode_t mode, int 
     struct node n;
     int rc;
 
-    (void)mode;
     *out = NULL;
+    if (node_parse(&n, path) == 0 && (n.kind == NODE_PERSIST || n.kind == NODE_SNAP)) {
+        if (!(h = calloc(1, sizeof(*h))))
+            return -ENOMEM;
+        h->n = n;
+        h->n.rest = ""; /* points into path */
+        h->flags = flags;
+        h->direct_io = 1;
+        if ((rc = pers_open(fs, h, n.rest, flags, mode, 1)) < 0) {
+            handle_free(fs, h);
+            return rc;
+        }
+        *out = h;
+        return 0;
+    }
     if (node_parse(&n, path) < 0 || n.kind != NODE_KV) {
         /* a new name where only the Hub's own files live */
         struct stat st;
@@ -150,7 +175,8 @@ long spacefs_fs_read(struct spacefs_fs *fs, struct spacefs_handle *h, char *buf,
 {
     size_t n;
 
-    (void)fs;
+    if (h->ph || h->snap_open)
+        return pers_read(fs, h, buf, size, off);
     if (h->lb)
         return logbuf_read(h->lb, buf, size, off);
     if (!h->content)
@@ -221,6 +247,8 @@ long spacefs_fs_write(struct spacefs_fs *fs, struct spacefs_handle *h, const cha
 {
     int rc;
 
+    if (h->ph)
+        return pers_write(fs, h, buf, size, off);
     (void)off; /* a command or a whole value per open; offsets do not address anything */
     if (!want_write(h->flags))
         return -EBADF;
@@ -229,6 +257,10 @@ long spacefs_fs_write(struct spacefs_fs *fs, struct spacefs_handle *h, const cha
         if ((rc = wbuf_append(h, buf, size)) < 0 || (rc = kv_send(fs, h)) < 0)
             return rc;
         return (long)size;
+    }
+    if (h->n.kind == NODE_PFILE && h->n.file == PF_REPO) {
+        rc = pers_repo_write(fs, &h->n, buf, size);
+        return rc < 0 ? rc : (long)size;
     }
     if (h->n.kind != NODE_FILE)
         return -EBADF;
@@ -250,11 +282,27 @@ long spacefs_fs_write(struct spacefs_fs *fs, struct spacefs_handle *h, const cha
 
 int spacefs_fs_flush(struct spacefs_fs *fs, struct spacefs_handle *h)
 {
-    /* Nothing: a shell's "> file" closes a duplicate of the descriptor, and so flushes, before
+    /* persist/: close(2) is the acknowledgement (content and journal on disk). Elsewhere
+     * nothing: a shell's "> file" closes a duplicate of the descriptor, and so flushes, before
      * the first write. Values are sent by write(2); see release for the empty value. */
-    (void)fs;
-    (void)h;
+    if (h->ph)
+        return pers_flush(fs, h);
     return 0;
+}
+
+int spacefs_fs_ftruncate(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
+                         int64_t size)
+{
+    if (h->ph)
+        return pers_ftruncate(fs, h, size);
+    if (h->snap_open)
+        return -EROFS;
+    return path ? spacefs_fs_truncate(fs, path, size) : -EBADF;
+}
+
+int spacefs_fs_fsync(struct spacefs_fs *fs, struct spacefs_handle *h)
+{
+    return h->ph ? pers_fsync(fs, h) : 0;
 }
 
 void spacefs_fs_release(struct spacefs_fs *fs, struct spacefs_handle *h)

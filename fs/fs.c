@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs_internal.h"
+#include "persist_fs.h"
 
 void spacefs_config_init(struct spacefs_config *cfg)
 {
@@ -23,6 +23,12 @@ void spacefs_config_init(struct spacefs_config *cfg)
     cfg->uid = getuid();
     cfg->gid = getgid();
     cfg->log_cap = 4 << 20;
+    cfg->persist.repo_pattern = "{ns}/{space}-persist";
+    cfg->persist.quiet_ms = 2000;
+    cfg->persist.interval_ms = 10000;
+    cfg->persist.ttl_ms = 30000;
+    cfg->persist.sync_timeout_ms = 600000;
+    cfg->persist.unmount_wait_ms = 30000;
 }
 
 int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
@@ -40,11 +46,17 @@ int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
     fs->be = backend;
     fs->space_sdk = strdup(cfg->space_sdk ? cfg->space_sdk : "docker");
     fs->cfg.space_sdk = fs->space_sdk;
+    fs->started = (int64_t)time(NULL);
+    fs->pers_root = xstrdup(cfg->persist.cache_root);
+    fs->pers_pattern =
+        xstrdup(cfg->persist.repo_pattern ? cfg->persist.repo_pattern : "{ns}/{space}-persist");
+    fs->cfg.persist.cache_root = fs->pers_root;
+    fs->cfg.persist.repo_pattern = fs->pers_pattern;
     if (fs->cfg.log_cap < 4096)
         fs->cfg.log_cap = 4096;
     pthread_mutex_init(&fs->lock, NULL);
     pthread_cond_init(&fs->cond, NULL);
-    if (!fs->space_sdk) {
+    if (!fs->space_sdk || !fs->pers_pattern || (cfg->persist.cache_root && !fs->pers_root)) {
         spacefs_fs_free(fs);
         return -ENOMEM;
     }
@@ -52,10 +64,17 @@ int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
     return 0;
 }
 
+void spacefs_fs_shutdown(struct spacefs_fs *fs)
+{
+    if (fs)
+        pers_shutdown(fs);
+}
+
 void spacefs_fs_free(struct spacefs_fs *fs)
 {
     if (!fs)
         return;
+    pers_free_all(fs); /* the engines' remotes borrow the backend's client */
     while (fs->logs) {
         struct logbuf *lb = fs->logs;
         lb->refs = 1;
@@ -67,6 +86,8 @@ void spacefs_fs_free(struct spacefs_fs *fs)
     pthread_cond_destroy(&fs->cond);
     pthread_mutex_destroy(&fs->lock);
     free(fs->space_sdk);
+    free(fs->pers_root);
+    free(fs->pers_pattern);
     free(fs);
 }
 
@@ -175,6 +196,10 @@ static int node_getattr(struct spacefs_fs *fs, const struct node *n, struct stat
     case NODE_META_FILE:
         fill(fs, st, S_IFREG | 0444, 0, 0);
         return 0;
+    case NODE_PERSIST:
+    case NODE_SNAP:
+    case NODE_PFILE:
+        return pers_getattr(fs, n, st);
     case NODE_NS:
         if ((rc = ns_ensure(fs, n->ns)) < 0)
             return rc;
@@ -309,9 +334,18 @@ int spacefs_fs_readdir(struct spacefs_fs *fs, const char *path, spacefs_fill_fn 
         for (i = 0; i < SF_COUNT; i++)
             if (fill_child(fs, &n, space_file_names[i], fn, payload))
                 return 0;
-        if (own && !fn("secrets", NULL, payload) && !fn("variables", NULL, payload))
-            fn("logs", NULL, payload);
+        if (own && (fn("secrets", NULL, payload) || fn("variables", NULL, payload) ||
+                    fn("logs", NULL, payload)))
+            return 0;
+        if (pers_enabled(fs, n.ns) && !fn("persist", NULL, payload) &&
+            !fn("snapshots", NULL, payload))
+            for (i = 0; i < PF_COUNT; i++)
+                if (fn(persist_file_names[i], NULL, payload))
+                    break;
         return 0;
+    case NODE_PERSIST:
+    case NODE_SNAP:
+        return pers_readdir(fs, &n, fn, payload);
     case NODE_LOGS_DIR:
         if (!fn(log_names[0], NULL, payload))
             fn(log_names[1], NULL, payload);
@@ -333,6 +367,11 @@ int spacefs_fs_readdir(struct spacefs_fs *fs, const char *path, spacefs_fill_fn 
 }
 
 /* ---- namespace operations --------------------------------------------------------------- */
+static int is_pers(const struct node *n)
+{
+    return n->kind == NODE_PERSIST || n->kind == NODE_SNAP || n->kind == NODE_PFILE;
+}
+
 /* Splits "/a/b/c" into the parent node and the last component. */
 static int parse_parent(struct node *parent, char *last, size_t size, const char *path)
 {
@@ -358,7 +397,8 @@ int spacefs_fs_mkdir(struct spacefs_fs *fs, const char *path, mode_t mode)
     char name[COMP_MAX + 1], *id;
     int rc;
 
-    (void)mode;
+    if (node_parse(&parent, path) == 0 && is_pers(&parent))
+        return pers_mkdir(fs, &parent, mode);
     if ((rc = parse_parent(&parent, name, sizeof(name), path)) < 0)
         return rc;
     if (parent.kind == NODE_ROOT)
@@ -398,6 +438,8 @@ int spacefs_fs_rmdir(struct spacefs_fs *fs, const char *path)
 
     if ((rc = node_parse(&n, path)) < 0)
         return rc;
+    if (is_pers(&n))
+        return pers_rmdir(fs, &n);
     if (n.kind == NODE_SPACE) {
         spacefs_log(SPACEFS_WARN,
                     "rmdir %s: Spaces are not deleted by rmdir; write 'delete %s' to its control "
@@ -418,6 +460,8 @@ int spacefs_fs_unlink(struct spacefs_fs *fs, const char *path)
 
     if ((rc = node_parse(&n, path)) < 0)
         return rc;
+    if (is_pers(&n))
+        return pers_unlink(fs, &n);
     if (n.kind != NODE_KV)
         return -EPERM;
     if (!name_valid_key(n.key))
@@ -454,6 +498,8 @@ int spacefs_fs_truncate(struct spacefs_fs *fs, const char *path, int64_t size)
 
     if ((rc = node_parse(&n, path)) < 0)
         return rc;
+    if (is_pers(&n))
+        return pers_truncate(fs, &n, size);
     if ((rc = node_getattr(fs, &n, &st)) < 0)
         return rc;
     if (S_ISDIR(st.st_mode))
@@ -462,4 +508,38 @@ int spacefs_fs_truncate(struct spacefs_fs *fs, const char *path, int64_t size)
         return -EACCES;
     /* writing replaces the whole value or is a command: truncating to 0 is what ">" does */
     return size == 0 ? 0 : -EINVAL;
+}
+
+int spacefs_fs_rename(struct spacefs_fs *fs, const char *from, const char *to, unsigned flags)
+{
+    struct node a, b;
+    int rc;
+
+    if ((rc = node_parse(&a, from)) < 0)
+        return rc;
+    if ((rc = node_parse(&b, to)) < 0)
+        return is_pers(&a) ? -EXDEV : rc;
+    if (is_pers(&a) || is_pers(&b))
+        return pers_rename(fs, &a, &b, flags);
+    return -EPERM; /* Spaces, secrets and the Hub's files are not renamed */
+}
+
+int spacefs_fs_fsyncdir(struct spacefs_fs *fs, const char *path)
+{
+    struct node n;
+    int rc;
+
+    if ((rc = node_parse(&n, path)) < 0)
+        return rc;
+    return is_pers(&n) ? pers_fsyncdir(fs, &n) : 0;
+}
+
+int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path)
+{
+    struct node n;
+    int rc;
+
+    if ((rc = node_parse(&n, path)) < 0)
+        return rc;
+    return is_pers(&n) ? pers_setattr(fs, &n) : -EPERM;
 }

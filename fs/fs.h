@@ -13,6 +13,27 @@
 
 struct spacefs_fs;
 struct spacefs_handle;
+struct persist_remote;
+
+/* Builds the persist engine's remote for the Dataset `repo_id` ("ns/name") with its git mirror
+ * in `git_dir`; main supplies it (fs/persist/remote_hub.c over the real client). *out new
+ * (taken by persist_open). 0 or -errno. */
+typedef int (*spacefs_persist_remote_fn)(struct persist_remote *out, const char *repo_id,
+                                         const char *git_dir, void *payload);
+
+/* MOUNT/<ns>/<space>/persist/, snapshots/, persist.status, persist.repo (see persist_fs.c). */
+struct spacefs_persist_config {
+    spacefs_persist_remote_fn remote_new; /* NULL: no persist/ at all */
+    void *remote_payload;                 /* borrowed; outlives the fs */
+    const char *cache_root;   /* <cache_dir>/<endpoint host_port>; copied; NULL: no persist/ */
+    const char *repo_pattern; /* Dataset id with {ns} and {space}; default "{ns}/{space}-persist" */
+    int allow_public;         /* write to a public Dataset */
+    unsigned quiet_ms;        /* engine: commit after this long without a change */
+    unsigned interval_ms;     /* engine: at most one commit per this */
+    unsigned ttl_ms;          /* engine: fetch remote changes this often */
+    unsigned sync_timeout_ms; /* `echo sync > control` and fsync(2) */
+    unsigned unmount_wait_ms; /* spacefs_fs_shutdown: bounded wait for pending uploads */
+};
 
 struct spacefs_config {
     unsigned ttl_ms;         /* listings and runtime data; 0 = no caching */
@@ -23,6 +44,7 @@ struct spacefs_config {
     uid_t uid;               /* owner shown on every node */
     gid_t gid;
     size_t log_cap; /* bytes of one log kept in memory */
+    struct spacefs_persist_config persist;
 };
 
 void spacefs_config_init(struct spacefs_config *cfg);
@@ -31,6 +53,10 @@ void spacefs_config_init(struct spacefs_config *cfg);
  * strings are copied. */
 int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
                    struct spacefs_backend backend);
+/* Unmount: closes every persist engine, waiting up to persist.unmount_wait_ms for each to upload
+ * what is pending (the rest stays in its journal for the next mount). Idempotent; free calls it
+ * too. */
+void spacefs_fs_shutdown(struct spacefs_fs *fs);
 void spacefs_fs_free(struct spacefs_fs *fs);
 
 /* Counters shown in .spacefs/stats. */
@@ -68,6 +94,19 @@ int spacefs_fs_truncate(struct spacefs_fs *fs, const char *path, int64_t size);
 int spacefs_fs_unlink(struct spacefs_fs *fs, const char *path);
 int spacefs_fs_mkdir(struct spacefs_fs *fs, const char *path, mode_t mode);
 int spacefs_fs_rmdir(struct spacefs_fs *fs, const char *path);
+/* rename(2) within one persist/ directory; EXDEV between persist/ and anything else. flags: 0,
+ * RENAME_NOREPLACE. */
+int spacefs_fs_rename(struct spacefs_fs *fs, const char *from, const char *to, unsigned flags);
+/* ftruncate(2) on an open handle (path: as truncate(2) for handles outside persist/). */
+int spacefs_fs_ftruncate(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
+                         int64_t size);
+/* fsync(2): in persist/, returns once the file is committed on the Hub; elsewhere nothing. */
+int spacefs_fs_fsync(struct spacefs_fs *fs, struct spacefs_handle *h);
+/* fsync(2) on a directory: persist/ waits until everything is committed. */
+int spacefs_fs_fsyncdir(struct spacefs_fs *fs, const char *path);
+/* chmod/chown: accepted and ignored in persist/ (not stored, so cp -a, rsync -a, tar x work);
+ * EROFS in snapshots/, EPERM elsewhere. */
+int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path);
 
 /* The single client-status -> errno table. */
 int spacefs_errno_from_status(enum spacefs_status st);

@@ -27,8 +27,13 @@ enum node_kind {
     NODE_KV_DIR,    /* /<ns>/<space>/secrets, variables */
     NODE_KV,        /* /<ns>/<space>/secrets/<KEY> */
     NODE_LOGS_DIR,  /* /<ns>/<space>/logs */
-    NODE_LOG        /* /<ns>/<space>/logs/<kind> */
+    NODE_LOG,       /* /<ns>/<space>/logs/<kind> */
+    NODE_PERSIST,   /* /<ns>/<space>/persist[/<rest>] (rest "" is persist/ itself) */
+    NODE_SNAP,      /* /<ns>/<space>/snapshots[/<rest>] */
+    NODE_PFILE      /* /<ns>/<space>/persist.status, persist.repo (file: enum persist_file) */
 };
+
+enum persist_file { PF_STATUS = 0, PF_REPO, PF_COUNT };
 
 enum space_file {
     SF_STATUS = 0,
@@ -52,9 +57,12 @@ struct node {
     enum spacefs_kv_kind kv;
     enum spacefs_log_kind log;
     char key[COMP_MAX + 1];
+    const char *rest; /* NODE_PERSIST/NODE_SNAP: below the directory, no leading '/'; borrowed
+                         from the parsed path (valid while it is); "" for the directory */
 };
 
 extern const char *const space_file_names[SF_COUNT];
+extern const char *const persist_file_names[PF_COUNT];
 extern const char *const meta_file_names[MF_COUNT];
 extern const char *const log_names[2];
 extern const char *const kv_names[2];
@@ -146,6 +154,10 @@ struct spacefs_fs {
     size_t ns_count;
     struct logbuf *logs;
     struct spacefs_counters ctr;
+    struct pers_ent *pers; /* one per Space whose persist/ was touched; see persist_fs.h */
+    char *pers_root;       /* cfg.persist.cache_root, copied */
+    char *pers_pattern;    /* cfg.persist.repo_pattern, copied */
+    int64_t started;       /* unix seconds: mtime of nodes without one */
 };
 
 /* An open file. */
@@ -161,6 +173,10 @@ struct spacefs_handle {
     int attempted; /* a write or send was tried (flush sends nothing more) */
     int created;   /* O_CREAT/O_TRUNC: an empty value is sent at flush if nothing was written */
     struct logbuf *lb;
+    struct pers_ent *pe;       /* persist/ and snapshots/ files: the Space's engine (a ref) */
+    struct persist_handle *ph; /* persist/: the engine's handle */
+    int snap_fd;               /* snapshots/: the object's content (unlinked temp file) */
+    int snap_open;             /* snap_fd is open */
 };
 
 /* util.c */

@@ -1,6 +1,9 @@
 /* The FUSE adapter: each libfuse callback translates its arguments to one fs.h call and
  * returns its negative errno. No logic lives here. Attribute timeouts are zero (sizes of open
- * logs grow; runtime files change) and every handle is direct_io; the fs caches instead. */
+ * logs grow; runtime files change) and every handle is direct_io; the fs caches instead.
+ * persist/ files are direct_io too: remote changes replace their content behind the kernel's
+ * back (after persist_ttl), and nothing would invalidate a page cache. Writes go in requests of
+ * up to 1 MiB (max_write), so big copies are a few thousand requests per GiB. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -23,6 +26,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    conn->max_write = 1 << 20; /* libfuse's buffer holds 256 pages; the kernel asks for them */
     cfg->entry_timeout = a->entry_timeout;
     cfg->negative_timeout = 0; /* the fs keeps negative entries, with their own ttl */
     cfg->attr_timeout = 0;
@@ -119,10 +123,45 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     return 0;
 }
 
+static void op_destroy(void *private_data)
+{
+    struct spacefs_app *a = private_data;
+
+    spacefs_fs_shutdown(a->fs); /* persist/: bounded wait for pending uploads */
+}
+
 static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-    (void)fi;
+    if (fi)
+        return spacefs_fs_ftruncate(fsp(), handle(fi), path, size);
     return spacefs_fs_truncate(fsp(), path, size);
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+    return spacefs_fs_rename(fsp(), from, to, flags);
+}
+
+static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+    (void)path;
+    (void)datasync;
+    return spacefs_fs_fsync(fsp(), handle(fi));
+}
+
+static int op_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
+{
+    (void)datasync;
+    (void)fi;
+    return spacefs_fs_fsyncdir(fsp(), path);
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+    (void)uid;
+    (void)gid;
+    (void)fi;
+    return spacefs_fs_setattr(fsp(), path);
 }
 
 static int op_unlink(const char *path)
@@ -151,10 +190,10 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-    (void)path;
     (void)mode;
     (void)fi;
-    return -EPERM; /* modes say what the Hub allows; they are not settable */
+    /* modes say what the Hub allows and are not settable; persist/ accepts and ignores them */
+    return spacefs_fs_setattr(fsp(), path);
 }
 
 const struct fuse_operations spacefs_fuse_ops = {
@@ -173,4 +212,9 @@ const struct fuse_operations spacefs_fuse_ops = {
     .rmdir = op_rmdir,
     .utimens = op_utimens,
     .chmod = op_chmod,
+    .chown = op_chown,
+    .rename = op_rename,
+    .fsync = op_fsync,
+    .fsyncdir = op_fsyncdir,
+    .destroy = op_destroy,
 };

@@ -11,6 +11,7 @@
 #include "backend_hub.h"
 #include "fslog.h"
 #include "fuse_ops.h"
+#include "remote_hub.h"
 #include <fuse_lowlevel.h>
 
 struct options {
@@ -19,7 +20,15 @@ struct options {
     char *ttl;
     char *space_sdk;
     char *app_domain;
+    char *persist_repo;
+    char *persist_quiet;
+    char *persist_interval;
+    char *persist_ttl;
+    char *persist_sync_timeout;
+    char *unmount_wait;
+    char *cache_dir;
     char *source; /* first non-option when mount(8) passes "source mountpoint" */
+    int persist_public;
     unsigned timeout;
     unsigned page_size;
     int space_public;
@@ -44,6 +53,14 @@ static const struct fuse_opt spec[] = {OPT("endpoint=%s", endpoint, 0),
                                        OPT("page_size=%u", page_size, 0),
                                        OPT("anonymous", anonymous, 1),
                                        OPT("app_domain=%s", app_domain, 0),
+                                       OPT("persist_repo=%s", persist_repo, 0),
+                                       OPT("persist_public", persist_public, 1),
+                                       OPT("persist_quiet=%s", persist_quiet, 0),
+                                       OPT("persist_interval=%s", persist_interval, 0),
+                                       OPT("persist_ttl=%s", persist_ttl, 0),
+                                       OPT("persist_sync_timeout=%s", persist_sync_timeout, 0),
+                                       OPT("unmount_wait=%s", unmount_wait, 0),
+                                       OPT("cache_dir=%s", cache_dir, 0),
                                        FUSE_OPT_KEY("token=", KEY_TOKEN),
                                        FUSE_OPT_KEY("-h", KEY_HELP),
                                        FUSE_OPT_KEY("--help", KEY_HELP),
@@ -70,6 +87,18 @@ static void usage(const char *prog)
            "    -o app_domain=DOMAIN   host of Space apps (default hf.space); ping and wakeup\n"
            "                           send the token to https://*.DOMAIN, and to http:// when\n"
            "                           set (private Hub deployments; localhost for the emulator)\n"
+           "    -o persist_repo=PATTERN  Dataset behind <ns>/<space>/persist/ (default\n"
+           "                           {ns}/{space}-persist; created private on first write)\n"
+           "    -o persist_public      allow writing to a public Dataset (default: EACCES)\n"
+           "    -o persist_quiet=SECONDS    commit after this long without a change (default 2)\n"
+           "    -o persist_interval=SECONDS at most one commit per this (default 10)\n"
+           "    -o persist_ttl=SECONDS      fetch remote changes this often (default 30)\n"
+           "    -o persist_sync_timeout=SECONDS  bound of `echo sync > control` and fsync(2)\n"
+           "                           (default 600)\n"
+           "    -o unmount_wait=SECONDS  at unmount, wait this long for pending uploads\n"
+           "                           (default 30; the rest goes up at the next mount)\n"
+           "    -o cache_dir=DIR       persist/ caches (default $XDG_CACHE_HOME/spacefs, else\n"
+           "                           ~/.cache/spacefs)\n"
            "    -o allow_other         let other users see the mount (modes still apply)\n"
            "    -f                     stay in the foreground, log to stderr\n"
            "    -d                     debug: foreground, log every request\n"
@@ -182,6 +211,76 @@ static int parse_ttl(const char *s, unsigned *out_ms)
     return 0;
 }
 
+/* persist/: the engine's remote for one Dataset, over the same client as the backend. */
+struct persist_factory {
+    hub_client *client; /* borrowed from the backend, which outlives every engine */
+    const char *token_file;
+    int anonymous;
+};
+
+static int persist_remote_new(struct persist_remote *out, const char *repo_id, const char *git_dir,
+                              void *payload)
+{
+    struct persist_factory *f = payload;
+    struct persist_hub_options ho = {0};
+    struct persist_rerror err = {0};
+    int rc;
+
+    ho.client = f->client;
+    ho.repo_id = repo_id;
+    ho.git_dir = git_dir;
+    ho.token_file = f->token_file;
+    ho.anonymous = f->anonymous;
+    if ((rc = persist_remote_hub_new(out, &ho, &err)) < 0)
+        spacefs_log(SPACEFS_ERROR, "persist %s: %s", repo_id, err.message);
+    return rc;
+}
+
+/* The cache base, absolute (the daemon changes to /): cache_dir, $XDG_CACHE_HOME/spacefs or
+ * ~/.cache/spacefs. NULL when there is none (no $HOME): then no persist/. */
+static char *cache_base(const char *opt)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char cwd[4096], *s = NULL;
+
+    if (opt && opt[0] != '/') {
+        if (!getcwd(cwd, sizeof(cwd)))
+            return NULL;
+        return asprintf(&s, "%s/%s", cwd, opt) < 0 ? NULL : s;
+    }
+    if (opt)
+        return strdup(opt);
+    if (xdg && xdg[0] == '/')
+        return asprintf(&s, "%s/spacefs", xdg) < 0 ? NULL : s;
+    if (home && home[0] == '/')
+        return asprintf(&s, "%s/.cache/spacefs", home) < 0 ? NULL : s;
+    return NULL;
+}
+
+/* base + "/" + the endpoint's host and port ("huggingface.co", "127.0.0.1_8080"). */
+static char *cache_root(const char *base, const char *endpoint)
+{
+    const char *h = strstr(endpoint, "://");
+    char *s = NULL, *p;
+
+    h = h ? h + 3 : endpoint;
+    if (asprintf(&s, "%s/%.*s", base, (int)strcspn(h, "/?#"), h) < 0)
+        return NULL;
+    for (p = s + strlen(base) + 1; *p; p++)
+        if (*p == ':' || *p == '@')
+            *p = '_';
+    return s;
+}
+
+/* Seconds (fractions allowed) into ms; sets *bad on a malformed value. */
+static void parse_secs(const char *name, const char *s, unsigned *out_ms, int *bad)
+{
+    if (s && parse_ttl(s, out_ms) < 0) {
+        fprintf(stderr, "spacefs: bad %s '%s' (seconds, e.g. 5 or 0.5)\n", name, s);
+        *bad = 1;
+    }
+}
+
 static const char *const sdks[] = {"docker", "gradio", "static", "streamlit"};
 
 static int sdk_valid(const char *s)
@@ -200,9 +299,11 @@ static int run(struct fuse_args *args, struct options *o)
     struct spacefs_config cfg;
     struct spacefs_backend be;
     struct spacefs_app app = {0};
+    struct persist_factory pf = {0};
     hub_client *client = NULL;
     struct fuse *fuse = NULL;
-    int rc = 1, mounted = 0;
+    char *base = NULL, *root = NULL;
+    int rc = 1, mounted = 0, bad = 0;
 
     spacefs_config_init(&cfg);
     if (o->ttl && parse_ttl(o->ttl, &cfg.ttl_ms) < 0) {
@@ -216,6 +317,26 @@ static int run(struct fuse_args *args, struct options *o)
     }
     cfg.space_sdk = o->space_sdk ? o->space_sdk : "docker";
     cfg.space_private = !o->space_public;
+    parse_secs("persist_quiet", o->persist_quiet, &cfg.persist.quiet_ms, &bad);
+    parse_secs("persist_interval", o->persist_interval, &cfg.persist.interval_ms, &bad);
+    parse_secs("persist_ttl", o->persist_ttl, &cfg.persist.ttl_ms, &bad);
+    parse_secs("persist_sync_timeout", o->persist_sync_timeout, &cfg.persist.sync_timeout_ms, &bad);
+    parse_secs("unmount_wait", o->unmount_wait, &cfg.persist.unmount_wait_ms, &bad);
+    if (o->persist_repo && (!strchr(o->persist_repo, '/') || strlen(o->persist_repo) > 200)) {
+        fprintf(stderr,
+                "spacefs: bad persist_repo '%s' (a Dataset id ns/name with {ns} and "
+                "{space}, e.g. {ns}/{space}-persist)\n",
+                o->persist_repo);
+        bad = 1;
+    }
+    if (bad)
+        return 1;
+    if (o->persist_repo)
+        cfg.persist.repo_pattern = o->persist_repo;
+    cfg.persist.allow_public = o->persist_public;
+    if (!o->anonymous && !(base = cache_base(o->cache_dir)))
+        fprintf(stderr, "spacefs: no cache directory ($HOME unset; try -o cache_dir=DIR): no "
+                        "persist/\n");
     app.entry_timeout = cfg.ttl_ms / 1000.0;
     if (fuse_parse_cmdline(args, &co) != 0)
         return 1;
@@ -235,8 +356,19 @@ static int run(struct fuse_args *args, struct options *o)
     if (fuse_daemonize(co.foreground) != 0)
         goto out;
     /* after the fork: the client's threads and connections belong to this process */
-    if (client_new(&client, o, co.debug) < 0 || spacefs_backend_hub_new(&be, client) < 0 ||
-        spacefs_fs_new(&app.fs, &cfg, be) < 0) {
+    if (client_new(&client, o, co.debug) < 0) {
+        spacefs_log(SPACEFS_ERROR, "cannot set up the filesystem");
+        goto out;
+    }
+    if (base && (root = cache_root(base, hub_client_endpoint(client)))) {
+        pf.client = client;
+        pf.token_file = o->token_file;
+        pf.anonymous = o->anonymous;
+        cfg.persist.remote_new = persist_remote_new;
+        cfg.persist.remote_payload = &pf;
+        cfg.persist.cache_root = root;
+    }
+    if (spacefs_backend_hub_new(&be, client) < 0 || spacefs_fs_new(&app.fs, &cfg, be) < 0) {
         spacefs_log(SPACEFS_ERROR, "cannot set up the filesystem");
         goto out;
     }
@@ -253,6 +385,8 @@ out:
         fuse_destroy(fuse);
     spacefs_fs_free(app.fs);
     free(co.mountpoint);
+    free(base);
+    free(root);
     return rc;
 }
 
@@ -280,6 +414,13 @@ int main(int argc, char *argv[])
     free(o.ttl);
     free(o.space_sdk);
     free(o.app_domain);
+    free(o.persist_repo);
+    free(o.persist_quiet);
+    free(o.persist_interval);
+    free(o.persist_ttl);
+    free(o.persist_sync_timeout);
+    free(o.unmount_wait);
+    free(o.cache_dir);
     free(o.source);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs_internal.h"
@@ -12,6 +13,7 @@ const char *const space_file_names[SF_COUNT] = {"status",   "runtime.json", "inf
 const char *const meta_file_names[MF_COUNT] = {"whoami", "endpoint", "health", "stats", "version"};
 const char *const log_names[2] = {"build", "run"};
 const char *const kv_names[2] = {"secrets", "variables"};
+const char *const persist_file_names[PF_COUNT] = {"persist.status", "persist.repo"};
 
 /* The Hub's names: letters, digits, '-', '_', '.'; not starting or ending with '-' or '.';
  * no "--" or ".."; at most 96 characters. */
@@ -102,6 +104,9 @@ static int parse_space_part(struct node *out, char comp[5][COMP_MAX + 1], int n)
             out->kv = (enum spacefs_kv_kind)i;
         } else if (strcmp(comp[2], "logs") == 0) {
             out->kind = NODE_LOGS_DIR;
+        } else if ((i = lookup(persist_file_names, PF_COUNT, comp[2])) >= 0) {
+            out->kind = NODE_PFILE;
+            out->file = i;
         } else {
             return -ENOENT;
         }
@@ -123,12 +128,69 @@ static int parse_space_part(struct node *out, char comp[5][COMP_MAX + 1], int n)
     return -ENOENT;
 }
 
+/* The start and length of the next component at *p (advanced past it); 0 at the end. */
+static size_t next_comp(const char **p, const char **start)
+{
+    size_t len;
+
+    while (**p == '/')
+        (*p)++;
+    *start = *p;
+    len = strcspn(*p, "/");
+    *p += len;
+    return len;
+}
+
+/* persist/ and snapshots/ hold paths of any depth: "/ns/space/persist/a/b/c" keeps "a/b/c"
+ * as out->rest (a pointer into path) and splits only the first three components. Returns 1
+ * when path is such a path, with *prefix_len the length up to the third component. */
+static int persist_split(const char *path, struct node *out, size_t *prefix_len)
+{
+    const char *p = path, *s;
+    size_t len;
+    int i;
+
+    for (i = 0; i < 3; i++)
+        if (!(len = next_comp(&p, &s)))
+            return 0;
+    if (len == 7 && strncmp(s, "persist", 7) == 0)
+        out->kind = NODE_PERSIST;
+    else if (len == 9 && strncmp(s, "snapshots", 9) == 0)
+        out->kind = NODE_SNAP;
+    else
+        return 0;
+    *prefix_len = (size_t)(p - path);
+    while (*p == '/')
+        p++;
+    out->rest = p; /* trailing slashes are left for the engine's normalisation */
+    return 1;
+}
+
 int node_parse(struct node *out, const char *path)
 {
     char comp[5][COMP_MAX + 1];
+    struct node pn;
+    size_t prefix = 0;
+    char *head;
     int n, i, rc;
 
     memset(out, 0, sizeof(*out));
+    memset(&pn, 0, sizeof(pn));
+    if (persist_split(path, &pn, &prefix)) {
+        /* the first two components are parsed as for any Space ("ns/space/persist" is 3) */
+        if (!(head = strndup(path, prefix)))
+            return -ENOMEM;
+        rc = split(head, comp, &n);
+        free(head);
+        if (rc < 0 || !name_valid_hf(comp[0]) || !name_valid_hf(comp[1]))
+            return -ENOENT;
+        memcpy(out->ns, comp[0], strlen(comp[0]) + 1);
+        memcpy(out->space, comp[1], strlen(comp[1]) + 1);
+        snprintf(out->id, sizeof(out->id), "%.96s/%.96s", out->ns, out->space);
+        out->kind = pn.kind;
+        out->rest = pn.rest;
+        return 0;
+    }
     if ((rc = split(path, comp, &n)) < 0)
         return rc;
     if (n == 0) {
