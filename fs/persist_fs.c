@@ -724,12 +724,26 @@ out:
     return rc;
 }
 
-/* Closes pe's engine for a new Dataset if nothing is pending and nobody else uses it. */
-static int engine_detach(struct spacefs_fs *fs, struct pers_ent *pe)
+/* Puts a detached engine back (the caller keeps its reference). */
+static void engine_restore(struct spacefs_fs *fs, struct pers_ent *pe, struct persist *p,
+                           struct persist_remote snap)
 {
-    struct persist_remote snap;
+    pthread_mutex_lock(&fs->lock);
+    pe->p = p;
+    pe->snap = snap;
+    pe->opening = 0;
+    pthread_cond_broadcast(&fs->cond);
+    pthread_mutex_unlock(&fs->lock);
+}
+
+/* Takes pe's engine away for a new Dataset if nothing is pending and nobody else uses it; the
+ * caller closes *old (after opening the new one, so libgit2 is never shut down meanwhile: its
+ * shutdown drops the thread-local state of live FUSE threads) or puts it back. pe->opening is
+ * then ours. */
+static int engine_detach(struct spacefs_fs *fs, struct pers_ent *pe, struct persist **old,
+                         struct persist_remote *old_snap)
+{
     struct persist_state s;
-    struct persist *p;
 
     persist_state_get(pe->p, &s);
     if (s.files)
@@ -739,25 +753,17 @@ static int engine_detach(struct spacefs_fs *fs, struct pers_ent *pe)
         pthread_mutex_unlock(&fs->lock);
         return -EBUSY;
     }
-    p = pe->p;
-    snap = pe->snap;
+    *old = pe->p;
+    *old_snap = pe->snap;
     pe->p = NULL;
     memset(&pe->snap, 0, sizeof(pe->snap));
     pe->opening = 1; /* nobody opens it again before the override is stored */
     pthread_mutex_unlock(&fs->lock);
-    persist_state_get(p, &s);
-    if (s.files) { /* a change slipped in before we took it away: put it back */
-        pthread_mutex_lock(&fs->lock);
-        pe->p = p;
-        pe->snap = snap;
-        pe->opening = 0;
-        pthread_cond_broadcast(&fs->cond);
-        pthread_mutex_unlock(&fs->lock);
+    persist_state_get(*old, &s);
+    if (s.files) { /* a change slipped in before we took it away */
+        engine_restore(fs, pe, *old, *old_snap);
         return -EBUSY;
     }
-    persist_close(p, 0);
-    if (snap.ops)
-        snap.ops->free(snap.ctx);
     snap_cache_clear(pe);
     return 0;
 }
@@ -765,8 +771,10 @@ static int engine_detach(struct spacefs_fs *fs, struct pers_ent *pe)
 int pers_repo_write(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len)
 {
     char repo[2 * NAME_MAX_HF + 2], cur[2 * NAME_MAX_HF + 2], *dir = NULL;
+    struct persist_remote old_snap = {0};
+    struct persist *old = NULL;
     struct pers_ent *pe;
-    int rc, detached = 0;
+    int rc;
 
     if (one_word(repo, sizeof(repo), buf, len) < 0 || !repo_valid(repo))
         return -EINVAL; /* nothing stored, nothing sent */
@@ -778,29 +786,34 @@ int pers_repo_write(struct spacefs_fs *fs, const struct node *n, const char *buf
         return -ENOMEM;
     if (repo_current(fs, n, dir, cur, sizeof(cur)) == 0 && strcmp(cur, repo) == 0)
         goto out; /* already in use */
-    if ((pe = pers_peek(fs, n))) {
-        if ((rc = engine_detach(fs, pe)) < 0) {
-            spacefs_log(SPACEFS_WARN,
-                        "persist.repo of %s: busy (changes not committed to %s yet, or files "
-                        "open); `echo sync > control` and close them first",
-                        n->id, pe->dataset);
-            pers_put(fs, pe);
-            goto out;
-        }
-        detached = 1;
+    if ((pe = pers_peek(fs, n)) && (rc = engine_detach(fs, pe, &old, &old_snap)) < 0) {
+        spacefs_log(SPACEFS_WARN,
+                    "persist.repo of %s: busy (changes not committed to %s yet, or files open); "
+                    "`echo sync > control` and close them first",
+                    n->id, pe->dataset);
+        pers_put(fs, pe);
+        goto out;
     }
-    if ((rc = override_store(dir, repo)) < 0)
+    if ((rc = override_store(dir, repo)) < 0) {
         spacefs_log(SPACEFS_ERROR, "persist.repo of %s: cannot store it in %s: %s", n->id, dir,
                     strerror(-rc));
-    else
-        spacefs_log(SPACEFS_INFO, "persist %s: Dataset is now %s", n->id, repo);
-    if (detached) {
-        pthread_mutex_lock(&fs->lock);
-        pe->opening = 0;
-        pe->refs--;
-        pthread_cond_broadcast(&fs->cond);
-        pthread_mutex_unlock(&fs->lock);
+        if (old)
+            engine_restore(fs, pe, old, old_snap);
+        pers_put(fs, pe);
+        goto out;
     }
+    spacefs_log(SPACEFS_INFO, "persist %s: Dataset is now %s", n->id, repo);
+    if (!pe)
+        goto out;
+    ent_open(fs, pe, n); /* the new one (errors logged; retried on next use) */
+    persist_close(old, 0);
+    if (old_snap.ops)
+        old_snap.ops->free(old_snap.ctx);
+    pthread_mutex_lock(&fs->lock);
+    pe->opening = 0;
+    pe->refs--;
+    pthread_cond_broadcast(&fs->cond);
+    pthread_mutex_unlock(&fs->lock);
 out:
     free(dir);
     return rc;
