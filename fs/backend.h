@@ -108,8 +108,9 @@ struct spacefs_backend_ops {
                                          struct spacefs_runtime *out, struct spacefs_error *err);
     enum spacefs_status (*list_flavors)(void *ctx, char ***out, size_t *out_count,
                                         struct spacefs_error *err);
-    /* GET the app URL; *out_http gets the HTTP status. */
-    enum spacefs_status (*visit)(void *ctx, const char *url, long *out_http,
+    /* GET the app URL of Space `id` (a private Space's app is reached with a short-lived,
+     * Space-scoped credential, never the token); *out_http gets the HTTP status. */
+    enum spacefs_status (*visit)(void *ctx, const char *id, const char *url, long *out_http,
                                  struct spacefs_error *err);
     enum spacefs_status (*kv_list)(void *ctx, const char *id, enum spacefs_kv_kind kind,
                                    struct spacefs_kv **out, size_t *out_count,

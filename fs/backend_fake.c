@@ -542,7 +542,7 @@ static enum spacefs_status f_flavors(void *ctx, char ***out, size_t *out_count,
     return leave(f, SPACEFS_OK);
 }
 
-static enum spacefs_status f_visit(void *ctx, const char *url, long *out_http,
+static enum spacefs_status f_visit(void *ctx, const char *id, const char *url, long *out_http,
                                    struct spacefs_error *err)
 {
     struct spacefs_fake *f = ctx;

@@ -2,7 +2,6 @@
  * the fs's plain ones, and one status table. No policy here: caching, checks and errno live in
  * the fs. Secret values are copied only to NUL-terminate them, and wiped. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,20 +9,8 @@
 
 #include "backend_hub.h"
 
-/* App URL -> Space id, learnt from listings: the visit op gets only the URL, and the Space's
- * JWT (which lets a visit reach a private Space without sending the token to the app host) is
- * asked for by id. Bounded; forgotten wholesale when full (the next listing teaches it again). */
-#define APP_MAP_MAX 4096
-
-struct app_map_ent {
-    char *url, *id;
-};
-
 struct hubctx {
-    hub_client *client;       /* owned */
-    pthread_mutex_t map_lock; /* a leaf: never held across a call */
-    struct app_map_ent *map;
-    size_t map_count, map_cap;
+    hub_client *client; /* owned */
 };
 
 enum spacefs_status spacefs_status_from_hub(hub_status st)
@@ -146,74 +133,6 @@ fail:
     return -1;
 }
 
-static void app_map_clear_locked(struct hubctx *c)
-{
-    size_t i;
-
-    for (i = 0; i < c->map_count; i++) {
-        free(c->map[i].url);
-        free(c->map[i].id);
-    }
-    c->map_count = 0;
-}
-
-/* Remembers that url is the app of Space id (best effort: on no memory it is not learnt). */
-static void app_map_put(struct hubctx *c, const char *url, const char *id)
-{
-    size_t i;
-    char *u = NULL, *d = NULL;
-
-    pthread_mutex_lock(&c->map_lock);
-    for (i = 0; i < c->map_count; i++)
-        if (strcmp(c->map[i].url, url) == 0)
-            break;
-    if (i < c->map_count) {
-        if (strcmp(c->map[i].id, id) != 0 && (d = strdup(id))) {
-            free(c->map[i].id);
-            c->map[i].id = d;
-        }
-        goto out;
-    }
-    if (c->map_count == APP_MAP_MAX)
-        app_map_clear_locked(c);
-    if (c->map_count == c->map_cap) {
-        size_t cap = c->map_cap ? c->map_cap * 2 : 64;
-        struct app_map_ent *m = realloc(c->map, cap * sizeof(*m));
-        if (!m)
-            goto out;
-        c->map = m;
-        c->map_cap = cap;
-    }
-    u = strdup(url);
-    d = strdup(id);
-    if (!u || !d) {
-        free(u);
-        free(d);
-        goto out;
-    }
-    c->map[c->map_count].url = u;
-    c->map[c->map_count].id = d;
-    c->map_count++;
-out:
-    pthread_mutex_unlock(&c->map_lock);
-}
-
-/* The Space id of an app URL (new) or NULL when unknown or on no memory. */
-static char *app_map_get(struct hubctx *c, const char *url)
-{
-    char *id = NULL;
-    size_t i;
-
-    pthread_mutex_lock(&c->map_lock);
-    for (i = 0; i < c->map_count; i++)
-        if (strcmp(c->map[i].url, url) == 0) {
-            id = strdup(c->map[i].id);
-            break;
-        }
-    pthread_mutex_unlock(&c->map_lock);
-    return id;
-}
-
 static enum spacefs_status h_whoami(void *ctx, struct spacefs_whoami *out,
                                     struct spacefs_error *err)
 {
@@ -262,8 +181,6 @@ static enum spacefs_status h_list(void *ctx, const char *author, struct spacefs_
                     st = HUB_E_NOMEM;
                     break;
                 }
-                if ((*out)[i].url)
-                    app_map_put(c, (*out)[i].url, (*out)[i].id);
             }
             if (*out)
                 *out_count = l->count;
@@ -392,17 +309,15 @@ static enum spacefs_status h_flavors(void *ctx, char ***out, size_t *out_count,
     return done(st, &he, err);
 }
 
-static enum spacefs_status h_visit(void *ctx, const char *url, long *out_http,
+static enum spacefs_status h_visit(void *ctx, const char *id, const char *url, long *out_http,
                                    struct spacefs_error *err)
 {
     struct hubctx *c = ctx;
-    char *id = app_map_get(c, url); /* NULL: unknown, the visit goes without a Space JWT */
     hub_error he;
     hub_status st;
 
     *out_http = 0;
     st = hub_space_visit(out_http, c->client, id, url, &he);
-    free(id);
     return done(st, &he, err);
 }
 
@@ -572,9 +487,6 @@ static void h_free(void *ctx)
     if (!c)
         return;
     hub_client_free(c->client);
-    app_map_clear_locked(c);
-    free(c->map);
-    pthread_mutex_destroy(&c->map_lock);
     free(c);
 }
 
@@ -596,7 +508,6 @@ int spacefs_backend_hub_new(struct spacefs_backend *out, hub_client *client)
         return -ENOMEM;
     }
     c->client = client;
-    pthread_mutex_init(&c->map_lock, NULL);
     out->ops = &hub_ops;
     out->ctx = c;
     return 0;

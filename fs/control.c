@@ -68,7 +68,7 @@ static int do_visit(struct spacefs_fs *fs, const struct node *n, const char *url
         snprintf(detail, dsize, "the Hub gave no app URL");
         return -ENOENT;
     }
-    st = fs->be.ops->visit(fs->be.ctx, url, &http, &err);
+    st = fs->be.ops->visit(fs->be.ctx, n->id, url, &http, &err);
     count_call(fs, st);
     if (st != SPACEFS_OK) {
         snprintf(detail, dsize, "%s", err.message[0] ? err.message : spacefs_status_name(st));

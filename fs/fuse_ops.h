@@ -2,7 +2,7 @@
 #ifndef SPACEFS_FUSE_OPS_H
 #define SPACEFS_FUSE_OPS_H
 
-#define FUSE_USE_VERSION 31
+#define FUSE_USE_VERSION 312 /* fuse_loop_cfg_* (libfuse 3.12+) */
 #include <fuse.h>
 
 #include "fs.h"

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "backend_hub.h"
@@ -19,7 +20,6 @@ struct options {
     char *token_file;
     char *ttl;
     char *space_sdk;
-    char *app_domain;
     char *persist_repo;
     char *persist_quiet;
     char *persist_interval;
@@ -39,6 +39,42 @@ struct options {
 
 enum { KEY_HELP, KEY_VERSION, KEY_TOKEN };
 
+#define SPACEFS_MAX_THREADS 64
+
+/* fuse_daemonize() moves to "/": a relative token path must be made absolute before it, or the
+ * background mount would find no token. 0, or -1 with the reason printed. */
+static int absolute_path(char **path, const char *what);
+
+/* The same for a path in the environment (HF_TOKEN_PATH). */
+static int absolute_env(const char *name)
+{
+    char *v = getenv(name) ? strdup(getenv(name)) : NULL;
+    int rc = 0;
+
+    if (v && v[0] && v[0] != '/') {
+        rc = absolute_path(&v, name);
+        if (rc == 0 && setenv(name, v, 1) != 0)
+            rc = -1;
+    }
+    free(v);
+    return rc;
+}
+
+static int absolute_path(char **path, const char *what)
+{
+    char *abs;
+
+    if (!*path || (*path)[0] == '/')
+        return 0;
+    if (!(abs = realpath(*path, NULL))) {
+        fprintf(stderr, "spacefs: %s %s: %s\n", what, *path, strerror(errno));
+        return -1;
+    }
+    free(*path);
+    *path = abs;
+    return 0;
+}
+
 #define OPT(t, f, v)                                                                               \
     {                                                                                              \
         t, offsetof(struct options, f), v                                                          \
@@ -52,7 +88,6 @@ static const struct fuse_opt spec[] = {OPT("endpoint=%s", endpoint, 0),
                                        OPT("space_private", space_public, 0),
                                        OPT("page_size=%u", page_size, 0),
                                        OPT("anonymous", anonymous, 1),
-                                       OPT("app_domain=%s", app_domain, 0),
                                        OPT("persist_repo=%s", persist_repo, 0),
                                        OPT("persist_public", persist_public, 1),
                                        OPT("persist_quiet=%s", persist_quiet, 0),
@@ -84,9 +119,6 @@ static void usage(const char *prog)
            "                           static, streamlit\n"
            "    -o space_public        mkdir makes public Spaces (default private)\n"
            "    -o page_size=N         Spaces per listing request (default: the Hub's)\n"
-           "    -o app_domain=DOMAIN   host of Space apps (default hf.space); ping and wakeup\n"
-           "                           send the token to https://*.DOMAIN, and to http:// when\n"
-           "                           set (private Hub deployments; localhost for the emulator)\n"
            "    -o persist_repo=PATTERN  Dataset behind <ns>/<space>/persist/ (default\n"
            "                           {ns}/{space}-persist; created private on first write)\n"
            "    -o persist_public      allow writing to a public Dataset (default: EACCES)\n"
@@ -156,7 +188,6 @@ static int client_new(hub_client **out, const struct options *o, int debug)
     ho.deadline_ms = o->timeout * 1000;
     ho.connect_timeout_ms = o->timeout * 1000 < 10000 ? o->timeout * 1000 : 10000;
     ho.page_size = o->page_size;
-    ho.app_domain = o->app_domain;
     ho.log = hub_log_hook;
     ho.log_level = debug ? HUB_LOG_DEBUG : HUB_LOG_WARN;
     st = hub_client_new(out, &ho, &he);
@@ -375,7 +406,19 @@ static int run(struct fuse_args *args, struct options *o)
     if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
         goto out;
     spacefs_log(SPACEFS_INFO, "mounted on %s", co.mountpoint);
-    rc = co.singlethread ? fuse_loop(fuse) : fuse_loop_mt(fuse, 0);
+    if (co.singlethread) {
+        rc = fuse_loop(fuse);
+    } else {
+        /* libfuse's default cap is 10 workers; a Hub call can hold one for its whole deadline,
+         * so a few slow Spaces would starve the rest of the mount */
+        struct fuse_loop_config *lc = fuse_loop_cfg_create();
+        if (!lc)
+            goto out;
+        fuse_loop_cfg_set_max_threads(lc, SPACEFS_MAX_THREADS);
+        fuse_loop_cfg_set_clone_fd(lc, co.clone_fd);
+        rc = fuse_loop_mt(fuse, lc);
+        fuse_loop_cfg_destroy(lc);
+    }
     rc = rc ? 1 : 0;
     fuse_remove_signal_handlers(fuse_get_session(fuse));
 out:
@@ -407,13 +450,17 @@ int main(int argc, char *argv[])
         fuse_opt_add_arg(&args, o.source);
     if (o.timeout == 0)
         o.timeout = 30;
-    rc = run(&args, &o);
+    /* The process holds the token and secret values in memory: no core dumps of it, and no
+     * ptrace or /proc/PID/mem reads by other processes of the same user. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    rc = 1;
+    if (absolute_path(&o.token_file, "token_file") == 0 && absolute_env("HF_TOKEN_PATH") == 0)
+        rc = run(&args, &o);
     fuse_opt_free_args(&args);
     free(o.endpoint);
     free(o.token_file);
     free(o.ttl);
     free(o.space_sdk);
-    free(o.app_domain);
     free(o.persist_repo);
     free(o.persist_quiet);
     free(o.persist_interval);

@@ -43,7 +43,7 @@ fi
 umask 077
 printf 'hf_alice_write\n' >"$WORK/token"
 mkdir -p "$MNT"
-"$SPACEFS" "$MNT" -f -o "token_file=$WORK/token,endpoint=$HF_ENDPOINT,app_domain=localhost" 2>"$WORK/spacefs.log" &
+"$SPACEFS" "$MNT" -f -o "token_file=$WORK/token,endpoint=$HF_ENDPOINT" 2>"$WORK/spacefs.log" &
 FS_PID=$!
 for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
 mountpoint -q "$MNT" || { cat "$WORK/spacefs.log"; echo "demo: mount failed" >&2; exit 1; }

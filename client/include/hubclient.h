@@ -102,8 +102,6 @@ typedef struct hub_options {
     hub_log_fn log;          /* NULL: no logging */
     void *log_payload;       /* passed to log */
     hub_log_level log_level; /* highest level passed to log; HUB_LOG_DEBUG logs each request */
-
-    const char *app_domain; /* ignored (kept for layout; removed with its mount option) */
 } hub_options;
 
 /* Fills opts with defaults (all zero/NULL, log_level HUB_LOG_WARN). */

@@ -217,8 +217,6 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
         rc = hub_error_set(err, HUB_E_INVALID, "cannot parse the endpoint URL");
         goto out;
     }
-    /* opts->app_domain is ignored: the token never goes to Space app hosts (hub_space_visit
-     * uses a Space JWT in the URL instead) */
     if (!opts->anonymous) {
         rc = hub_token_load(&c->token, opts->token_file, err);
         if (rc != HUB_OK)

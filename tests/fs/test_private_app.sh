@@ -25,8 +25,7 @@ wait_stage() {
 }
 
 # --- the visit reaches the private app with a Space JWT, never with the token ------------------
-# (-o app_domain=localhost is still given until the option is removed; it changes nothing now)
-mount_fs "$TOKEN" "app_domain=localhost"
+mount_fs "$TOKEN"
 check_eq "alice/notes is private" true "$(jq -r .private "$N/info.json")"
 check_match "its app URL is not on the endpoint's origin" "^http://alice-notes\.localhost:[0-9]+$" "$(cat "$N/url")"
 echo restart >"$N/control"
