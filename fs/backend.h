@@ -80,7 +80,9 @@ struct spacefs_budget {
     long ratelimit_reset_seconds;
 };
 
-/* A log line (borrowed, without newline) and its time in unix ms (0 unknown). Nonzero stops. */
+/* A log line (borrowed, without newline) and its time in unix ms (0 unknown). Nonzero stops.
+ * logs_follow calls it once with line == NULL when the stream has opened (the Hub answered),
+ * before any line. */
 typedef int (*spacefs_line_fn)(const char *line, size_t len, int64_t ts_ms, void *payload);
 
 /* Every function may block on the network for at most the backend's deadline, is called
