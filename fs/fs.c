@@ -201,7 +201,8 @@ static int node_getattr(struct spacefs_fs *fs, const struct node *n, struct stat
     case NODE_PFILE:
         return pers_getattr(fs, n, st);
     case NODE_NS:
-        if ((rc = ns_ensure(fs, n->ns)) < 0)
+        if (!pers_skip_listing(fs, n) && (rc = ns_ensure(fs, n->ns)) < 0 &&
+            !pers_offline_ok(fs, n, rc))
             return rc;
         fill(fs, st, S_IFDIR | (ns_writable(fs, n->ns) ? 0755 : 0555), 0, 0);
         return 0;
@@ -213,7 +214,10 @@ static int node_getattr(struct spacefs_fs *fs, const struct node *n, struct stat
         }
         /* fall through */
     default:
-        if ((rc = ns_ensure(fs, n->ns)) < 0)
+        if (n->kind == NODE_SPACE && pers_skip_listing(fs, n))
+            return space_child_attr(fs, n, st); /* the Hub is down: the listing we had */
+        if ((rc = ns_ensure(fs, n->ns)) < 0 &&
+            !(n->kind == NODE_SPACE && pers_offline_ok(fs, n, rc)))
             return rc;
         return space_child_attr(fs, n, st);
     }

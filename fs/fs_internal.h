@@ -158,6 +158,7 @@ struct spacefs_fs {
     char *pers_root;       /* cfg.persist.cache_root, copied */
     char *pers_pattern;    /* cfg.persist.repo_pattern, copied */
     int64_t started;       /* unix seconds: mtime of nodes without one */
+    int64_t pers_down_ms;  /* a listing on the way to an open persist/ failed then (offline) */
 };
 
 /* An open file. */

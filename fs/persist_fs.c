@@ -15,7 +15,8 @@
 
 #include "persist_fs.h"
 
-#define REPO_FILE "persist.repo"
+#define REPO_FILE          "persist.repo"
+#define PERS_DOWN_GRACE_MS 30000
 
 int pers_enabled(struct spacefs_fs *fs, const char *ns)
 {
@@ -25,6 +26,43 @@ int pers_enabled(struct spacefs_fs *fs, const char *ns)
 int pers_writable(struct spacefs_fs *fs, const char *ns)
 {
     return ns_writable(fs, ns);
+}
+
+/* Under fs->lock: an open engine below n (a namespace, or a Space and what is inside). */
+static int engine_below_locked(struct spacefs_fs *fs, const struct node *n)
+{
+    struct pers_ent *pe;
+    size_t len = strlen(n->ns);
+
+    for (pe = fs->pers; pe; pe = pe->next)
+        if (pe->p && (n->kind == NODE_NS ? strncmp(pe->id, n->ns, len) == 0 && pe->id[len] == '/'
+                                         : strcmp(pe->id, n->id) == 0))
+            return 1;
+    return 0;
+}
+
+int pers_offline_ok(struct spacefs_fs *fs, const struct node *n, int rc)
+{
+    int ok;
+
+    if (rc == -ENOENT)
+        return 0;
+    pthread_mutex_lock(&fs->lock);
+    if ((ok = engine_below_locked(fs, n)))
+        fs->pers_down_ms = now_ms();
+    pthread_mutex_unlock(&fs->lock);
+    return ok;
+}
+
+int pers_skip_listing(struct spacefs_fs *fs, const struct node *n)
+{
+    int skip;
+
+    pthread_mutex_lock(&fs->lock);
+    skip = fs->pers_down_ms && now_ms() - fs->pers_down_ms < PERS_DOWN_GRACE_MS &&
+           engine_below_locked(fs, n);
+    pthread_mutex_unlock(&fs->lock);
+    return skip;
 }
 
 /* mkdir -p with 0700 for what it creates; the last component is chmod'ed to 0700. */
@@ -223,15 +261,21 @@ out:
     return rc;
 }
 
-/* The Space of n exists (fresh listing) and has persist/. */
+/* The Space of n exists and has persist/. While the Hub is unreachable a Space known from an
+ * earlier listing (or with its engine open) still counts: local writes go on offline. */
 static int space_check(struct spacefs_fs *fs, const struct node *n)
 {
     int rc, found;
 
     if (!pers_enabled(fs, n->ns))
         return -ENOENT;
-    if ((rc = ns_ensure(fs, n->ns)) < 0)
+    if (pers_skip_listing(fs, n))
+        return 0;
+    rc = ns_ensure(fs, n->ns);
+    if (rc == -ENOENT)
         return rc;
+    if (rc < 0)
+        return pers_offline_ok(fs, n, rc) ? 0 : rc; /* the listing failure was logged there */
     pthread_mutex_lock(&fs->lock);
     found = space_find_locked(fs, n->ns, n->space) != NULL;
     pthread_mutex_unlock(&fs->lock);

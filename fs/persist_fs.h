@@ -33,6 +33,12 @@ struct pers_ent {
 
 int pers_enabled(struct spacefs_fs *fs, const char *ns); /* persist/ shown for ns */
 int pers_writable(struct spacefs_fs *fs, const char *ns);
+/* A listing failed with rc: 1 when n (a namespace or Space) leads to an open persist engine
+ * and rc is not ENOENT, so the path to persist/ stays usable while the Hub is unreachable. */
+int pers_offline_ok(struct spacefs_fs *fs, const struct node *n, int rc);
+/* 1 when n leads to an open engine and a listing failed within the last PERS_DOWN_GRACE_MS:
+ * skip the listing (each attempt costs the client's whole deadline while the Hub is down). */
+int pers_skip_listing(struct spacefs_fs *fs, const struct node *n);
 
 /* The engine of n's Space, opened if needed, with a reference: pair with pers_put. */
 int pers_get(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out);
