@@ -539,6 +539,10 @@ int persist_sync_wait(struct persist *p, unsigned timeout_ms)
     pthread_mutex_lock(&p->lock);
     target = p->gen;
     failed0 = p->failed_attempts;
+    /* Someone is waiting (fsync, `echo sync`): try now instead of sleeping out the backoff that
+     * earlier failures built up; later failures in this wait back off again as usual. */
+    if (unsynced_upto(p, target))
+        p->next_attempt_ms = 0;
     while (unsynced_upto(p, target)) {
         int64_t now = persist_now_ms();
         struct timespec ts;

@@ -525,6 +525,43 @@ static void tweak_worker(struct persist_config *c)
     c->min_interval_ms = 400;
 }
 
+static void tweak_slow_backoff(struct persist_config *c)
+{
+    c->quiet_ms = 50;
+    c->min_interval_ms = 50;
+    c->backoff_base_ms = 2000;
+    c->backoff_max_ms = 60000;
+}
+
+/* After failures the worker backs off (here 2 s, 4 s, ...); an explicit sync (fsync, `echo sync
+ * > control`) when the Hub is back must try at once, not sleep out the backoff. */
+static void test_sync_skips_backoff(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("backoff"), 1, tweak_slow_backoff);
+    struct persist_state s = {0};
+    struct timespec t0, t1;
+    double secs;
+    int rc;
+
+    persist_fake_fail(fk, FAKE_COMMIT, PERSIST_R_TRANSPORT, 2, 0);
+    CHECK(put(p, "b", "b", 1) == 0, "write while commits fail");
+    for (int i = 0; i < 100 && s.failures < 2; i++) {
+        usleep(100 * 1000);
+        persist_state_get(p, &s);
+    }
+    CHECK(s.failures >= 2 && s.next_attempt_ms > 2000, "two failures, next attempt in %lld ms",
+          (long long)s.next_attempt_ms);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = persist_sync_wait(p, 1500);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(rc == 0 && fake_eq(fk, "b", "b"), "the sync tried at once (%s after %.2f s)",
+          strerror(-rc), secs);
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_worker_coalescing(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -950,6 +987,7 @@ int main(void)
     test_change_during_upload();
     test_visibility();
     test_worker_coalescing();
+    test_sync_skips_backoff();
     test_crash();
     test_differential();
     if (!failed)
