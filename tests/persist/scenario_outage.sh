@@ -7,14 +7,6 @@
 # as @huggingface/hub (downloadFile, listFiles) sees it.
 . "$(dirname "$0")/scenario_lib.sh"
 require_fuse
-# Disabled until two product bugs are fixed (both reproduced by this script with
-# PERSIST_OUTAGE_FORCE=1): (1) once the Space listing's ttl expires while the Hub is down, every
-# path under MOUNT/<ns>/<space>/ (persist/, persist.status, control) fails with EIO after 6-12 s,
-# so local writes stop; (2) after the Hub is back, `echo sync > control` waits out the retry
-# backoff (up to 60 s) instead of trying at once, and fails with ETIMEDOUT past
-# persist_sync_timeout although the Hub answers.
-[ "${PERSIST_OUTAGE_FORCE:-0}" = 1 ] ||
-  skip "known product bugs: persist/ is EIO offline after the listing ttl; sync after recovery waits out the backoff (PERSIST_OUTAGE_FORCE=1 runs it)"
 require_node
 hub_start
 mount_persist "$WORK/cache" "persist_sync_timeout=20"
