@@ -24,7 +24,10 @@ char *persist_obj_path(struct persist *p, const struct persist_rentry *e)
     return s;
 }
 
-static void obj_evict(struct persist *p)
+/* Evicts least recently used objects until the cache fits its bound, never `keep` (the object
+ * just fetched for a reader: one object larger than the whole bound must still be readable, so
+ * the cache may exceed the bound by that one object until the next eviction). */
+static void obj_evict(struct persist *p, const char *keep)
 {
     char *dir = NULL;
     struct dirent *de;
@@ -35,13 +38,14 @@ static void obj_evict(struct persist *p)
     } *v = NULL;
     size_t n = 0, cap = 0;
     uint64_t total = 0;
+    struct stat kst;
 
     if (asprintf(&dir, "%s/objects", p->dir) < 0 || !(d = opendir(dir)))
         goto out;
     while ((de = readdir(d))) {
         struct stat st;
         if (de->d_name[0] == '.' || strlen(de->d_name) >= 80 ||
-            fstatat(dirfd(d), de->d_name, &st, 0) < 0)
+            (keep && strcmp(de->d_name, keep) == 0) || fstatat(dirfd(d), de->d_name, &st, 0) < 0)
             continue;
         if (n == cap) {
             struct ent *nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof(*v));
@@ -55,6 +59,8 @@ static void obj_evict(struct persist *p)
         total += (uint64_t)st.st_size;
         n++;
     }
+    if (keep && fstatat(dirfd(d), keep, &kst, 0) == 0)
+        total += (uint64_t)kst.st_size;
     while (total > p->cfg.object_cache_bytes && n) {
         size_t oldest = 0;
         for (size_t i = 1; i < n; i++)
@@ -110,8 +116,8 @@ out:
     if (rc && tmp)
         unlink(tmp);
     free(tmp);
-    free(dst);
     if (!rc)
-        obj_evict(p);
+        obj_evict(p, strrchr(dst, '/') + 1);
+    free(dst);
     return rc;
 }

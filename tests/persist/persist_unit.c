@@ -285,6 +285,37 @@ static void test_lazy_objects(void)
     persist_fake_unref(fk);
 }
 
+static void tweak_tiny_cache(struct persist_config *c)
+{
+    c->object_cache_bytes = 100;
+}
+
+/* An object larger than the whole object cache is still readable (the cache keeps the object a
+ * reader asked for and evicts the others), and the cache stays bounded otherwise. */
+static void test_object_over_cache(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p;
+    char big[300], other[300], buf[400];
+    long n;
+
+    memset(big, 'b', sizeof(big));
+    memset(other, 'o', sizeof(other));
+    persist_fake_write(fk, "big.bin", big, sizeof(big));
+    persist_fake_write(fk, "other.bin", other, sizeof(other));
+    p = open_engine(fk, cache_path("tiny"), 0, tweak_tiny_cache);
+    n = get(p, "big.bin", buf, sizeof(buf));
+    CHECK(n == 300 && !memcmp(buf, big, 300), "300-byte object through a 100-byte cache (%ld)", n);
+    n = get(p, "other.bin", buf, sizeof(buf));
+    CHECK(n == 300 && !memcmp(buf, other, 300), "a second one too (%ld)", n);
+    n = get(p, "big.bin", buf, sizeof(buf));
+    CHECK(n == 300 && !memcmp(buf, big, 300) && persist_fake_calls(fk, FAKE_OBJECT) == 3,
+          "the first was evicted and is fetched again (%u fetches)",
+          persist_fake_calls(fk, FAKE_OBJECT));
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_rename_dirs(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -986,6 +1017,7 @@ int main(void)
     test_faults();
     test_change_during_upload();
     test_visibility();
+    test_object_over_cache();
     test_worker_coalescing();
     test_sync_skips_backoff();
     test_crash();
