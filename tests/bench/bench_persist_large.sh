@@ -6,11 +6,6 @@
 # not checked (ASan's shadow memory and quarantine are not the product's memory).
 . "$SPACEFS_SOURCE_DIR/tests/persist/scenario_lib.sh"
 require_fuse
-# Disabled until a product bug is fixed (PERSIST_BENCH_FORCE=1 runs it): a committed file larger
-# than the object cache (1 GiB) is unreadable, every read is EIO after the whole LFS object was
-# downloaded again, also right after our own upload; BENCH_MIB=900 passes, 1100 fails.
-[ "${PERSIST_BENCH_FORCE:-0}" = 1 ] || [ "${BENCH_MIB:-2048}" -lt 1024 ] ||
-  skip "known product bug: files over the 1 GiB object cache read EIO after sync (PERSIST_BENCH_FORCE=1 runs it)"
 MIB=${BENCH_MIB:-2048}
 RSS_LIMIT_KB=$((100 * 1024))
 SANITIZED=$(sed -n 's/^SPACEFS_SANITIZE:BOOL=//p' "$SPACEFS_BUILD_DIR/CMakeCache.txt" 2>/dev/null)
