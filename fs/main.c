@@ -370,7 +370,7 @@ static int run(struct fuse_args *args, struct options *o)
                         "persist/\n");
     app.entry_timeout = cfg.ttl_ms / 1000.0;
     if (fuse_parse_cmdline(args, &co) != 0)
-        return 1;
+        goto out;
     if (!co.mountpoint) {
         fprintf(stderr, "spacefs: no mountpoint (see spacefs --help)\n");
         goto out;
@@ -433,17 +433,31 @@ out:
     return rc;
 }
 
+static void options_free(struct options *o)
+{
+    free(o->endpoint);
+    free(o->token_file);
+    free(o->ttl);
+    free(o->space_sdk);
+    free(o->persist_repo);
+    free(o->persist_quiet);
+    free(o->persist_interval);
+    free(o->persist_ttl);
+    free(o->persist_sync_timeout);
+    free(o->unmount_wait);
+    free(o->cache_dir);
+    free(o->source);
+}
+
 int main(int argc, char *argv[])
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct options o = {0};
-    int rc;
+    int rc = 1;
 
     o.timeout = 30;
-    if (fuse_opt_parse(&args, &o, spec, opt_proc) != 0 || o.bad) {
-        fuse_opt_free_args(&args);
-        return 1;
-    }
+    if (fuse_opt_parse(&args, &o, spec, opt_proc) != 0 || o.bad)
+        goto out;
     /* one non-option is the mountpoint; with two (mount(8): "source mountpoint") the first,
      * a label like "spacefs", was dropped and the second kept */
     if (o.nonopts == 1)
@@ -453,21 +467,10 @@ int main(int argc, char *argv[])
     /* The process holds the token and secret values in memory: no core dumps of it, and no
      * ptrace or /proc/PID/mem reads by other processes of the same user. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    rc = 1;
     if (absolute_path(&o.token_file, "token_file") == 0 && absolute_env("HF_TOKEN_PATH") == 0)
         rc = run(&args, &o);
+out:
     fuse_opt_free_args(&args);
-    free(o.endpoint);
-    free(o.token_file);
-    free(o.ttl);
-    free(o.space_sdk);
-    free(o.persist_repo);
-    free(o.persist_quiet);
-    free(o.persist_interval);
-    free(o.persist_ttl);
-    free(o.persist_sync_timeout);
-    free(o.unmount_wait);
-    free(o.cache_dir);
-    free(o.source);
+    options_free(&o);
     return rc;
 }
