@@ -118,4 +118,23 @@ check_eq "remount (empty cache): binary fetched lazily" "$(sha "$WORK/big.bin")"
 check_eq "remount (empty cache): everything listed" "big.bin d fsynced.txt last.txt notes.txt rand.bin small.txt theirs.txt trunc.txt" \
   "$(ls "$P" | grep -v '^db$' | xargs)"
 check_eq "remount (empty cache): a snapshot per commit" "$(commits_of $DS)" "$(ls "$S/snapshots" | wc -l)"
+unmount_fs
+
+# ---- unmount while the Hub is down: bounded by unmount_wait, the rest waits for the next mount --
+mount_fs "$TOKEN" "cache_dir=$CACHE,persist_quiet=1,persist_interval=1,persist_ttl=2,persist_sync_timeout=60,unmount_wait=3"
+ls "$P" >/dev/null
+PORT=${HUB##*:}
+hub_stop
+echo "written offline" >"$P/offline.txt"
+t0=$(ms)
+unmount_fs
+el=$(($(ms) - t0))
+echo "unmount with the Hub down took $el ms (unmount_wait=3)"
+check "unmount with the Hub down returns within unmount_wait plus slack ($el ms)" test "$el" -lt 15000
+hub_start --port "$PORT"
+check_eq "not uploaded while the Hub was down" "" "$(api /datasets/$DS/resolve/main/offline.txt | grep -x 'written offline')"
+mount_fs "$TOKEN" "cache_dir=$CACHE,$POPTS"
+check_eq "the next mount still has it" "written offline" "$(cat "$P/offline.txt")"
+check_eq "and uploads it" OK "$(sync_space "$S")"
+check_eq "on the Hub" "written offline" "$(api /datasets/$DS/resolve/main/offline.txt)"
 finish_fs
