@@ -2,8 +2,10 @@
  * fsync, rename over journal, fsync the directory), so that after a crash the journal is the
  * last complete version and every overlay file it names was fsynced before it. Text format:
  *   spacefs-persist-journal 1 / base <oid|-> / next <id> / gen <n> / change lines / end
- * change lines: F gen synced mtime size ovl path | R gen synced mtime size oid lfs lfs_oid
- * commit srcpath path | W gen synced path | D gen synced path; paths %XX-escaped. */
+ * change lines: F gen synced mtime size ovl [sha256] path | R gen synced mtime size oid lfs
+ * lfs_oid commit srcpath path | W gen synced path | D gen synced path; paths %XX-escaped. The
+ * F line's sha256 (of the overlay file, hashed while it was written) is optional: journals
+ * without it load, and it is only written when known. */
 #include "persist_internal.h"
 
 #include <dirent.h>
@@ -129,6 +131,8 @@ int persist_journal_write(struct persist *p)
             if (c->ovl) {
                 fprintf(f, "F %" PRIu64 " %d %" PRId64 " %" PRId64 " %" PRIu64 " ", c->gen,
                         c->synced, c->mtime, c->size, c->ovl);
+                if (c->sha256[0])
+                    fprintf(f, "%s ", c->sha256);
             } else {
                 fprintf(f, "R %" PRIu64 " %d %" PRId64 " %" PRId64 " %s %d %s %s ", c->gen,
                         c->synced, c->mtime, c->size, c->ref.oid, c->ref.is_lfs,
@@ -184,7 +188,7 @@ static int parse_change(struct persist *p, char *line)
 
     for (char *t = strtok_r(line + 1, " \n", &save); t && nf < 12; t = strtok_r(NULL, " \n", &save))
         f[nf++] = t;
-    want = kind == 'F' ? 6 : kind == 'R' ? 10 : 3;
+    want = kind == 'F' ? (nf == 7 ? 7 : 6) : kind == 'R' ? 10 : 3;
     if ((kind != 'F' && kind != 'R' && kind != 'W' && kind != 'D') || nf != want)
         return -EINVAL;
     if (!(c = calloc(1, sizeof(*c))))
@@ -196,6 +200,8 @@ static int parse_change(struct persist *p, char *line)
         c->mtime = strtoll(f[2], NULL, 10);
         c->size = strtoll(f[3], NULL, 10);
         c->ovl = strtoull(f[4], NULL, 10);
+        if (want == 7 && strlen(f[5]) == 64 && strspn(f[5], "0123456789abcdef") == 64)
+            memcpy(c->sha256, f[5], 65); /* anything else: unknown, hashed at upload */
     } else if (kind == 'R') {
         c->kind = PC_FILE;
         c->mtime = strtoll(f[2], NULL, 10);

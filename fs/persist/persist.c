@@ -401,8 +401,11 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
     if (f->work && (f->dirty || !f->path)) { /* private already: write in place */
         if (empty && ftruncate(f->fd, 0) < 0)
             return -errno;
-        if (empty)
+        if (empty) {
             f->size = 0;
+            persist_sha256_init(&f->hash);
+            f->hash_ok = 1;
+        }
         return 0;
     }
     if (!empty && f->path) {
@@ -431,6 +434,9 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
     }
     f->size = empty ? 0 : (src >= 0 ? lseek(fd, 0, SEEK_END) : 0);
     f->dirty = 1;
+    /* A copy of earlier content was never hashed here: only an empty start can be. */
+    persist_sha256_init(&f->hash);
+    f->hash_ok = empty || (src < 0 && f->size == 0);
 out:
     if (src >= 0)
         close(src);
@@ -452,6 +458,8 @@ static int pfile_publish(struct persist *p, struct pfile *f)
     c->kind = PC_FILE;
     c->ovl = f->work;
     c->size = f->size;
+    if (f->hash_ok && f->hash.bytes == (uint64_t)f->size)
+        persist_sha256_hex(&f->hash, c->sha256);
     if ((rc = change_set(p, f->path, c)) < 0)
         return rc;
     f->dirty = 0;
@@ -506,6 +514,7 @@ void persist_pfiles_reset(struct persist *p)
             close(f->fd);
         f->fd = -1;
         f->fd_is_work = 0;
+        f->hash_ok = 0;
         {
             uint64_t id = f->work;
             f->work = 0;
@@ -567,6 +576,8 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         f->fd_is_work = 1;
         f->work = id;
         f->dirty = 1;
+        persist_sha256_init(&f->hash);
+        f->hash_ok = 1;
         c->kind = PC_FILE;
         c->ovl = id;
         if ((rc = change_set(p, np, c)) < 0)
@@ -642,8 +653,14 @@ long persist_write(struct persist *p, struct persist_handle *h, const void *buf,
     rc = pwrite(f->fd, buf, size, off);
     if (rc < 0) {
         rc = -errno;
+        f->hash_ok = 0;
         goto out;
     }
+    /* Hash while writing: only bytes appended right at the end of a hashed prefix. */
+    if (f->hash_ok && rc > 0 && off == f->size)
+        persist_sha256_update(&f->hash, buf, (size_t)rc);
+    else if (rc > 0)
+        f->hash_ok = 0;
     if (rc > 0 && off + rc > f->size) /* an empty write does not extend the file */
         f->size = off + rc;
     f->dirty = 1;
@@ -667,8 +684,11 @@ int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size)
         goto out;
     if (ftruncate(f->fd, size) < 0) {
         rc = -errno;
+        f->hash_ok = 0;
         goto out;
     }
+    if (size != f->size)
+        f->hash_ok = 0; /* shrunk: the digest covers cut bytes; grown: zeros were not hashed */
     f->size = size;
     f->dirty = 1;
     changed(p);
@@ -935,6 +955,7 @@ static int move_file(struct persist *p, const char *from, const char *to)
     if (src) {
         c->ovl = src->ovl;
         c->size = src->size;
+        memcpy(c->sha256, src->sha256, sizeof(c->sha256));
         c->ref = src->ref;
         c->ref.path = src->ref.path ? strdup(src->ref.path) : NULL;
         c->mtime = src->mtime;

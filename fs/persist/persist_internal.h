@@ -7,6 +7,7 @@
 #include <stdarg.h>
 
 #include "persist.h"
+#include "sha256.h"
 
 /* ---- a small string-keyed hash map (chained); values are owned by the caller ------------- */
 struct pmap_item {
@@ -42,6 +43,7 @@ struct pchange {
     int64_t mtime; /* unix seconds */
     uint64_t gen;  /* generation of the last modification */
     int synced;    /* committed; still read from here until a fetch makes it the base */
+    char sha256[PERSIST_OID_MAX]; /* PC_FILE with ovl: the content's sha256 hex, "" unknown */
 };
 
 /* ---- open files: one per path, shared by its handles ----------------------------------- */
@@ -53,6 +55,10 @@ struct pfile {
     uint64_t work;  /* overlay id of the working copy, 0 if none */
     int dirty;      /* written since the last publish */
     int64_t size;
+    /* hash_ok: `hash` covers exactly bytes [0, size) of the working copy, all written in order
+     * from offset 0 (a new or truncated-to-empty file); any other write or truncate clears it. */
+    struct persist_sha256 hash;
+    int hash_ok;
     struct pfile *next;
 };
 

@@ -60,6 +60,8 @@ struct persist_rop {
     const char *path;
     int fd;                           /* PUT: borrowed, read with pread */
     int64_t size;                     /* PUT */
+    char sha256[PERSIST_OID_MAX];     /* PUT: the content's sha256 hex if known (no need to
+                                         read fd to hash it), else "" */
     const struct persist_rentry *src; /* COPY: borrowed; src->path is the old path */
 };
 

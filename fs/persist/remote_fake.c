@@ -1,7 +1,8 @@
 /* The in-memory fake Dataset for the persist engine's unit tests (see remote_fake.h). Each
- * commit holds a full snapshot of its files; object ids are content hashes (FNV, hex), so a
- * copy by oid and a fetch by oid work as on the Hub. */
+ * commit holds a full snapshot of its files; object ids are content hashes (git blob ids FNV,
+ * hex; LFS ids the real sha256), so a copy by oid and a fetch by oid work as on the Hub. */
 #include "remote_fake.h"
+#include "sha256.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -42,6 +43,8 @@ struct persist_fake {
     struct fcommit *commits; /* commits[ncommits-1] is main's head */
     size_t ncommits;
     unsigned calls[FAKE_OPS];
+    unsigned hash_reads;     /* LFS PUTs without a digest: remote_hub reads those to hash */
+    unsigned sha_mismatches; /* PUTs whose given digest was wrong (refused) */
     struct fault faults[FAKE_OPS];
     void (*on_commit)(void *);
     void *on_commit_payload;
@@ -65,7 +68,12 @@ static void hash_hex(char *out, size_t digits, const char *salt, const void *dat
 static void ffile_fill(struct persist_fake *f, struct ffile *ff)
 {
     ff->is_lfs = (int64_t)ff->len > f->lfs_threshold || memchr(ff->data, 0, ff->len) != NULL;
-    hash_hex(ff->lfs_oid, 64, "lfs", ff->data, ff->len);
+    {
+        struct persist_sha256 s;
+        persist_sha256_init(&s);
+        persist_sha256_update(&s, ff->data, ff->len);
+        persist_sha256_hex(&s, ff->lfs_oid);
+    }
     hash_hex(ff->oid, 40, ff->is_lfs ? ff->lfs_oid : "blob", ff->data, ff->len);
     if (!ff->is_lfs)
         ff->lfs_oid[0] = '\0';
@@ -428,6 +436,23 @@ static enum persist_rstatus f_commit(void *ctx, const char *parent, const char *
                          op->path, len);
                 continue;
             }
+            if (op->sha256[0]) { /* the Hub would store the object under the given id */
+                struct persist_sha256 s;
+                char hex[PERSIST_OID_MAX];
+                persist_sha256_init(&s);
+                persist_sha256_update(&s, data, len);
+                persist_sha256_hex(&s, hex);
+                if (strcmp(hex, op->sha256) != 0) {
+                    free(data);
+                    f->sha_mismatches++;
+                    st = PERSIST_R_BAD_REQUEST;
+                    snprintf(err->message, sizeof(err->message), "put %s: sha256 mismatch",
+                             op->path);
+                    continue;
+                }
+            } else if ((int64_t)len > f->lfs_threshold || memchr(data, 0, len)) {
+                f->hash_reads++; /* an LFS upload: remote_hub hashes the file first */
+            }
         } else {
             struct ffile *src = find_object(f, op->src);
             if (!src || !(data = malloc(src->len + 1))) {
@@ -605,6 +630,38 @@ int persist_fake_is_lfs(struct persist_fake *f, const char *path)
     pthread_mutex_lock(&f->lock);
     ff = find_file(head(f), path);
     rc = ff ? ff->is_lfs : -1;
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+unsigned persist_fake_hash_reads(struct persist_fake *f)
+{
+    unsigned n;
+    pthread_mutex_lock(&f->lock);
+    n = f->hash_reads;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+unsigned persist_fake_sha_mismatches(struct persist_fake *f)
+{
+    unsigned n;
+    pthread_mutex_lock(&f->lock);
+    n = f->sha_mismatches;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+int persist_fake_lfs_oid(struct persist_fake *f, const char *path, char out[PERSIST_OID_MAX])
+{
+    struct ffile *ff;
+    int rc = -ENOENT;
+    pthread_mutex_lock(&f->lock);
+    ff = head(f) ? find_file(head(f), path) : NULL;
+    if (ff && ff->is_lfs) {
+        memcpy(out, ff->lfs_oid, PERSIST_OID_MAX);
+        rc = 0;
+    }
     pthread_mutex_unlock(&f->lock);
     return rc;
 }

@@ -44,5 +44,11 @@ int persist_fake_read(struct persist_fake *f, const char *path, void **out, size
 char *persist_fake_list(struct persist_fake *f);
 /* Is `path` stored as LFS at the head? -1 when missing. */
 int persist_fake_is_lfs(struct persist_fake *f, const char *path);
+/* The LFS object id (sha256 hex) of `path` at the head: 0, or -ENOENT (missing or regular). */
+int persist_fake_lfs_oid(struct persist_fake *f, const char *path, char out[PERSIST_OID_MAX]);
+/* LFS PUTs that came without a sha256 (the Hub adapter reads the file once more to hash
+ * those), and PUTs whose sha256 did not match their content (refused with BAD_REQUEST). */
+unsigned persist_fake_hash_reads(struct persist_fake *f);
+unsigned persist_fake_sha_mismatches(struct persist_fake *f);
 
 #endif

@@ -309,7 +309,13 @@ static enum persist_rstatus r_commit(void *ctx, const char *parent, const char *
             h->content = bufs[i];
             h->content_len = len;
         } else if (modes[i] == HUB_UPLOAD_LFS) {
-            if ((st = hub_sha256_fd(shas[i], op->fd, op->size, &he)) != HUB_OK ||
+            /* The digest taken while the file was written, else one more read to hash it. */
+            st = HUB_OK;
+            if (op->sha256[0])
+                snprintf(shas[i], sizeof(shas[i]), "%s", op->sha256);
+            else
+                st = hub_sha256_fd(shas[i], op->fd, op->size, &he);
+            if (st != HUB_OK ||
                 (st = hub_lfs_upload_fd(r->client, HUB_REPO_DATASET, r->repo_id, "main", op->fd,
                                         op->size, shas[i], NULL, &he)) != HUB_OK) {
                 rs = fail(err, st, &he, op->path);

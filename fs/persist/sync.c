@@ -196,6 +196,7 @@ static int snap_take(struct persist *p, struct snap *s)
                 if (op->fd < 0)
                     return -errno;
                 op->size = c->size;
+                memcpy(op->sha256, c->sha256, sizeof(op->sha256));
             } else {
                 op->kind = PERSIST_ROP_COPY;
                 s->srcs[s->n - 1] = c->ref;

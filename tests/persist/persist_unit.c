@@ -316,6 +316,142 @@ static void test_object_over_cache(void)
     persist_fake_unref(fk);
 }
 
+/* ---- hash while writing ---- */
+
+#define HW_SHA "915e53a44c18b19bb06ba5b3f5fcaf1dc4651e8404c63425cfc6174e74659d87"
+static char hw_data[1200]; /* hw_data[0..1000) hashes to HW_SHA */
+
+/* Writes hw_data[from, to) to h in `chunk`-sized pieces at their own offsets. */
+static int hw_write(struct persist *p, struct persist_handle *h, size_t from, size_t to,
+                    size_t chunk)
+{
+    for (size_t off = from; off < to; off += chunk) {
+        size_t n = to - off < chunk ? to - off : chunk;
+        if (persist_write(p, h, hw_data + off, n, (int64_t)off) != (long)n)
+            return -1;
+    }
+    return 0;
+}
+
+/* 1000 bytes at `path` as LFS on the fake, with the expected sha256 and content. */
+static int hw_remote_ok(struct persist_fake *fk, const char *path)
+{
+    char oid[PERSIST_OID_MAX];
+    void *data;
+    size_t len;
+    int ok;
+    if (persist_fake_lfs_oid(fk, path, oid) < 0 || strcmp(oid, HW_SHA) != 0 ||
+        persist_fake_read(fk, path, &data, &len) < 0)
+        return 0;
+    ok = len == 1000 && !memcmp(data, hw_data, 1000);
+    free(data);
+    return ok;
+}
+
+static struct persist_handle *hw_open(struct persist *p, const char *path, int flags)
+{
+    struct persist_handle *h = NULL;
+    int rc = persist_file_open(p, path, flags, 0644, &h);
+    if (rc < 0)
+        printf("open %s: %s\n", path, strerror(-rc));
+    return h;
+}
+
+/* Files written sequentially from offset 0 are hashed as they are written: the upload needs no
+ * read to hash them (the fake counts LFS uploads without a digest: remote_hub reads those once
+ * more). Random writes, truncates and appends after a reopen upload without one; the digest
+ * survives a remount through the journal, and a journal without it (older format) still loads. */
+static void test_hash_while_writing(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    const char *cache = cache_path("hashw");
+    struct persist *p = open_engine(fk, cache, 0, NULL);
+    struct persist_handle *h;
+    char jpath[600], *jtext = NULL;
+    FILE *jf;
+    size_t jlen = 0;
+
+    for (size_t i = 0; i < sizeof(hw_data); i++)
+        hw_data[i] = (char)('a' + i % 26);
+    /* sequential, in chunks: no hashing read */
+    h = hw_open(p, "seq.bin", O_WRONLY | O_CREAT | O_TRUNC);
+    CHECK(h && hw_write(p, h, 0, 1000, 100) == 0, "sequential write");
+    CHECK(persist_release(p, h) == 0, "close");
+    CHECK(persist_sync_now(p) == 0, "sync");
+    CHECK(hw_remote_ok(fk, "seq.bin"), "sequential: content and sha256 on the remote");
+    CHECK(persist_fake_hash_reads(fk) == 0, "sequential: not read to hash (%u)",
+          persist_fake_hash_reads(fk));
+    /* out of order: hashed at upload */
+    h = hw_open(p, "rnd.bin", O_WRONLY | O_CREAT);
+    CHECK(h && hw_write(p, h, 500, 1000, 100) == 0 && hw_write(p, h, 0, 500, 100) == 0,
+          "random write");
+    CHECK(persist_release(p, h) == 0 && persist_sync_now(p) == 0, "close, sync");
+    CHECK(hw_remote_ok(fk, "rnd.bin"), "random: content and sha256 on the remote");
+    CHECK(persist_fake_hash_reads(fk) == 1, "random: read to hash (%u)",
+          persist_fake_hash_reads(fk));
+    /* sequential, then truncated shorter */
+    h = hw_open(p, "trunc.bin", O_WRONLY | O_CREAT | O_TRUNC);
+    CHECK(h && hw_write(p, h, 0, 1200, 300) == 0 && persist_ftruncate(p, h, 1000) == 0,
+          "write, truncate");
+    CHECK(persist_release(p, h) == 0 && persist_sync_now(p) == 0, "close, sync");
+    CHECK(hw_remote_ok(fk, "trunc.bin"), "truncated: content and sha256 on the remote");
+    CHECK(persist_fake_hash_reads(fk) == 2, "truncated: read to hash (%u)",
+          persist_fake_hash_reads(fk));
+    /* reopen and append: the copy of the first part was not hashed */
+    CHECK(put(p, "app.bin", hw_data, 500) == 0 && persist_sync_now(p) == 0, "first half");
+    CHECK(persist_fake_hash_reads(fk) == 2, "first half hashed while written");
+    h = hw_open(p, "app.bin", O_WRONLY | O_APPEND);
+    CHECK(h && persist_write(p, h, hw_data + 500, 500, 0) == 500, "append");
+    CHECK(persist_release(p, h) == 0 && persist_sync_now(p) == 0, "close, sync");
+    CHECK(hw_remote_ok(fk, "app.bin"), "appended: content and sha256 on the remote");
+    CHECK(persist_fake_hash_reads(fk) == 3, "appended: read to hash (%u)",
+          persist_fake_hash_reads(fk));
+    /* the digest is in the journal and survives a remount before the upload */
+    h = hw_open(p, "jr.bin", O_WRONLY | O_CREAT | O_TRUNC);
+    CHECK(h && hw_write(p, h, 0, 1000, 7) == 0 && persist_release(p, h) == 0, "write jr.bin");
+    persist_close(p, 0);
+    snprintf(jpath, sizeof(jpath), "%s/journal", cache);
+    if ((jf = fopen(jpath, "r"))) {
+        jtext = calloc(1, 65536);
+        jlen = jtext ? fread(jtext, 1, 65535, jf) : 0;
+        fclose(jf);
+    }
+    CHECK(jtext && strstr(jtext, " " HW_SHA " "), "journal records the digest");
+    free(jtext);
+    jtext = NULL;
+    p = open_engine(fk, cache, 0, NULL);
+    CHECK(p && persist_sync_now(p) == 0, "reopen, sync");
+    CHECK(hw_remote_ok(fk, "jr.bin") && persist_fake_hash_reads(fk) == 3,
+          "after a remount: uploaded with the journal's digest (%u)", persist_fake_hash_reads(fk));
+    /* a journal without the digest (the older format) loads; the upload hashes the file */
+    h = hw_open(p, "old.bin", O_WRONLY | O_CREAT | O_TRUNC);
+    CHECK(h && hw_write(p, h, 0, 1000, 1000) == 0 && persist_release(p, h) == 0, "write old");
+    persist_close(p, 0);
+    if ((jf = fopen(jpath, "r"))) {
+        jtext = calloc(1, 65536);
+        jlen = jtext ? fread(jtext, 1, 65535, jf) : 0;
+        fclose(jf);
+    }
+    {
+        char *at = jtext ? strstr(jtext, " " HW_SHA " ") : NULL;
+        CHECK(at != NULL, "digest in the journal");
+        if (at && (jf = fopen(jpath, "w"))) {
+            fwrite(jtext, 1, (size_t)(at - jtext), jf);
+            fputs(at + 65, jf); /* drops " <sha>" */
+            fclose(jf);
+        }
+    }
+    free(jtext);
+    (void)jlen;
+    p = open_engine(fk, cache, 0, NULL);
+    CHECK(p && persist_sync_now(p) == 0, "reopen with an old-format journal, sync");
+    CHECK(hw_remote_ok(fk, "old.bin") && persist_fake_hash_reads(fk) == 4,
+          "old journal: hashed at upload (%u)", persist_fake_hash_reads(fk));
+    CHECK(persist_fake_sha_mismatches(fk) == 0, "no wrong digest was ever sent");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_rename_dirs(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1018,6 +1154,7 @@ int main(void)
     test_change_during_upload();
     test_visibility();
     test_object_over_cache();
+    test_hash_while_writing();
     test_worker_coalescing();
     test_sync_skips_backoff();
     test_crash();
