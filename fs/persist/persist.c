@@ -227,9 +227,14 @@ static int change_set(struct persist *p, const char *path, struct pchange *c)
 /* Removes the file at `path` from the view: a whiteout when base has it. */
 static int remove_file(struct persist *p, const char *path)
 {
-    struct pchange *c = NULL;
+    struct pchange *c = NULL, *cur = pmap_get(&p->changes, path);
 
-    if (pmap_get(&p->base_files, path)) {
+    /* A whiteout whenever the file may exist remotely: in the base, or a local version that a
+     * commit has taken (synced, the base not refreshed yet) or is taking right now (the lock is
+     * released during the upload). Without it the refresh after that commit brings the removed
+     * file back. A whiteout of a path the remote lacks is dropped at the next commit. */
+    if (pmap_get(&p->base_files, path) ||
+        (cur && cur->kind == PC_FILE && (cur->synced || p->uploading))) {
         if (!(c = calloc(1, sizeof(*c))))
             return -ENOMEM;
         c->kind = PC_WHITEOUT;

@@ -271,8 +271,10 @@ static int commit_changes(struct persist *p)
             p->next_attempt_ms = 0;
             persist_journal_write(p);
             persist_log(p, 2, "persist: committed %s", oid);
-            if (refresh(p) < 0) /* the commit stands; the base catches up later */
-                p->failures = 0, p->next_attempt_ms = 0;
+            /* The commit stands; if the base cannot catch up now, the next round refreshes
+             * before it commits (a whiteout judged against the old base would be lost). */
+            if (refresh(p) < 0)
+                p->failures = 0, p->next_attempt_ms = 0, p->based = 0;
             return 0;
         }
         snap_free(&s);

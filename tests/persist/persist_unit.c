@@ -692,6 +692,53 @@ static void test_change_during_upload(void)
     persist_fake_unref(fk);
 }
 
+struct gone {
+    struct persist *p;
+    int fired, rename;
+};
+static void remove_during_commit(void *arg)
+{
+    struct gone *g = arg;
+    if (g->fired++)
+        return;
+    if (g->rename)
+        persist_rename(g->p, "new.txt", "moved.txt", 0);
+    else
+        persist_unlink(g->p, "new.txt");
+}
+
+/* A file the running commit adds is unlinked (or renamed away) while that commit uploads: once
+ * the commit lands and the base is refreshed, the old name must stay gone, locally and on the
+ * Hub (the refresh used to bring it back). */
+static void test_remove_during_commit(void)
+{
+    for (int rename = 0; rename < 2; rename++) {
+        struct persist_fake *fk = persist_fake_new();
+        struct persist *p =
+            open_engine(fk, cache_path(rename ? "mv-during" : "rm-during"), 0, NULL);
+        struct gone g = {p, 0, rename};
+        struct stat st;
+        char buf[8];
+        const char *what = rename ? "renamed away" : "unlinked";
+
+        CHECK(persist_sync_now(p) == 0, "first sync");
+        CHECK(put(p, "new.txt", "new", 3) == 0, "a new file");
+        persist_fake_on_commit(fk, remove_during_commit, &g);
+        CHECK(persist_sync_now(p) == 0, "commit (the file is %s meanwhile)", what);
+        persist_fake_on_commit(fk, NULL, NULL);
+        CHECK(persist_getattr(p, "new.txt", &st) == -ENOENT, "%s: gone locally after the commit",
+              what);
+        CHECK(persist_sync_now(p) == 0 && persist_sync_now(p) == 0, "next rounds");
+        CHECK(persist_getattr(p, "new.txt", &st) == -ENOENT && !fake_eq(fk, "new.txt", "new"),
+              "%s: gone locally and on the Hub", what);
+        if (rename)
+            CHECK(get(p, "moved.txt", buf, sizeof(buf)) == 3 && fake_eq(fk, "moved.txt", "new"),
+                  "the new name has it, here and on the Hub");
+        persist_close(p, 0);
+        persist_fake_unref(fk);
+    }
+}
+
 static void test_visibility(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1189,6 +1236,7 @@ int main(void)
     test_change_during_upload();
     test_visibility();
     test_sha256();
+    test_remove_during_commit();
     test_object_over_cache();
     test_hash_while_writing();
     test_worker_coalescing();
