@@ -442,6 +442,23 @@ hub_status hub_preupload(hub_preupload_list **out, hub_client *client, hub_repo_
                          const char *repo_id, const char *rev, const hub_preupload_file *files,
                          size_t files_count, hub_error *err);
 
+/* Streamed SHA-256 (FIPS 180-4), for LFS object ids: any amount of data in constant memory. Uses
+ * the x86 SHA extensions when the CPU has them (set HUB_SHA256_PORTABLE=1 to force the portable
+ * code). A caller-owned value; no allocation, nothing to free. */
+typedef struct hub_sha256 {
+    uint32_t h[8];
+    uint64_t bytes; /* hashed so far */
+    unsigned char block[64];
+    size_t fill;
+} hub_sha256;
+void hub_sha256_init(hub_sha256 *s);
+void hub_sha256_update(hub_sha256 *s, const void *data, size_t n);
+/* Finishes s (it cannot be updated afterwards) and writes the 32-byte digest. */
+void hub_sha256_final(hub_sha256 *s, unsigned char out[32]);
+/* The digest of what was fed so far, 64 lowercase hex digits + NUL; s is left as it was (a copy
+ * is finished), so hashing can go on. */
+void hub_sha256_hex(const hub_sha256 *s, char out[65]);
+
 /* sha256 of the `size` bytes of fd from offset 0 (pread; constant memory), as 64 lowercase hex
  * digits in out. */
 hub_status hub_sha256_fd(char out[HUB_OID_MAX], int fd, int64_t size, hub_error *err);

@@ -249,16 +249,7 @@ int hub_sse_feed(hub_sse *s, const char *data, size_t len);
 int hub_sse_finish(hub_sse *s); /* flushes a last line without '\n' */
 void hub_sse_free(hub_sse *s);
 
-/* sha256 */
-typedef struct hub_sha256 {
-    uint32_t h[8];
-    uint64_t bytes;
-    unsigned char block[64];
-    size_t fill;
-} hub_sha256;
-void hub_sha256_init(hub_sha256 *s);
-void hub_sha256_update(hub_sha256 *s, const void *p, size_t n);
-void hub_sha256_final(hub_sha256 *s, unsigned char out[32]);
+/* sha256: hub_sha256_* are public (hubclient.h) */
 void hub_hex(char *out, const unsigned char *p, size_t n);
 
 #endif

@@ -42,6 +42,80 @@ static void block(hub_sha256 *s, const unsigned char *p)
     s->h[4] += e, s->h[5] += f, s->h[6] += g, s->h[7] += h;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* The same compression with the x86 SHA extensions (about 7x the portable code here; the
+ * portable code is ~220 MB/s, slower than the disk; persist/ hashes inside write()).
+ * State lanes as the instructions want them: st0 = (A,B,E,F), st1 = (C,D,G,H), high to low. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_ni(uint32_t h[8],
+                                                                  const unsigned char *p, size_t n)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i st0, st1, tmp, save0, save1, g[4], k;
+    int r;
+
+    tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* b a d c */
+    st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* h g f e */
+    st0 = _mm_alignr_epi8(tmp, st1, 8);                                     /* f e b a */
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);                                  /* h g d c */
+    for (; n; n--, p += 64) {
+        save0 = st0;
+        save1 = st1;
+        for (r = 0; r < 16; r++) {
+            __m128i m;
+            if (r < 4) {
+                m = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * r)), bswap);
+            } else { /* W[i..i+3] from W[i-16..i-1], kept as the last four groups */
+                m = _mm_sha256msg1_epu32(g[r & 3], g[(r + 1) & 3]);
+                m = _mm_add_epi32(m, _mm_alignr_epi8(g[(r + 3) & 3], g[(r + 2) & 3], 4));
+                m = _mm_sha256msg2_epu32(m, g[(r + 3) & 3]);
+            }
+            g[r & 3] = m;
+            k = _mm_add_epi32(m, _mm_loadu_si128((const __m128i *)&K[4 * r]));
+            st1 = _mm_sha256rnds2_epu32(st1, st0, k); /* two rounds: st1 becomes ABEF */
+            k = _mm_shuffle_epi32(k, 0x0E);
+            st0 = _mm_sha256rnds2_epu32(st0, st1, k); /* two more: st0 is ABEF again */
+        }
+        st0 = _mm_add_epi32(st0, save0);
+        st1 = _mm_add_epi32(st1, save1);
+    }
+    tmp = _mm_shuffle_epi32(st0, 0x1B);    /* a b e f */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);    /* g h c d */
+    st0 = _mm_blend_epi16(tmp, st1, 0xF0); /* a b c d */
+    st1 = _mm_alignr_epi8(st1, tmp, 8);    /* e f g h */
+    _mm_storeu_si128((__m128i *)&h[0], st0);
+    _mm_storeu_si128((__m128i *)&h[4], st1);
+}
+
+static int have_sha_ni(void)
+{
+    static int have = -1; /* racy first use is harmless: every thread computes the same */
+    unsigned a, b, c, d;
+
+    if (have < 0) {
+        int sse = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1) && (c & bit_SSSE3);
+        have = sse && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA) &&
+               !getenv("HUB_SHA256_PORTABLE");
+    }
+    return have;
+}
+#endif
+
+/* n whole 64-byte blocks. */
+static void blocks(hub_sha256 *s, const unsigned char *p, size_t n)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (have_sha_ni()) {
+        blocks_ni(s->h, p, n);
+        return;
+    }
+#endif
+    for (; n; n--, p += 64)
+        block(s, p);
+}
+
 void hub_sha256_init(hub_sha256 *s)
 {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -63,11 +137,12 @@ void hub_sha256_update(hub_sha256 *s, const void *data, size_t n)
         n -= take;
         if (s->fill < 64)
             return;
-        block(s, s->block);
+        blocks(s, s->block, 1);
         s->fill = 0;
     }
-    for (; n >= 64; n -= 64, p += 64)
-        block(s, p);
+    blocks(s, p, n / 64);
+    p += n / 64 * 64;
+    n %= 64;
     memcpy(s->block, p, n);
     s->fill = n;
 }
@@ -89,6 +164,15 @@ void hub_sha256_final(hub_sha256 *s, unsigned char out[32])
         out[4 * i + 2] = (unsigned char)(s->h[i] >> 8);
         out[4 * i + 3] = (unsigned char)s->h[i];
     }
+}
+
+void hub_sha256_hex(const hub_sha256 *s, char out[65])
+{
+    hub_sha256 copy = *s;
+    unsigned char d[32];
+
+    hub_sha256_final(&copy, d);
+    hub_hex(out, d, sizeof(d));
 }
 
 hub_status hub_sha256_fd(char out[HUB_OID_MAX], int fd, int64_t size, hub_error *err)

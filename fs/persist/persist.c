@@ -408,7 +408,7 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
             return -errno;
         if (empty) {
             f->size = 0;
-            persist_sha256_init(&f->hash);
+            hub_sha256_init(&f->hash);
             f->hash_ok = 1;
         }
         return 0;
@@ -440,7 +440,7 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
     f->size = empty ? 0 : (src >= 0 ? lseek(fd, 0, SEEK_END) : 0);
     f->dirty = 1;
     /* A copy of earlier content was never hashed here: only an empty start can be. */
-    persist_sha256_init(&f->hash);
+    hub_sha256_init(&f->hash);
     f->hash_ok = empty || (src < 0 && f->size == 0);
 out:
     if (src >= 0)
@@ -464,7 +464,7 @@ static int pfile_publish(struct persist *p, struct pfile *f)
     c->ovl = f->work;
     c->size = f->size;
     if (f->hash_ok && f->hash.bytes == (uint64_t)f->size)
-        persist_sha256_hex(&f->hash, c->sha256);
+        hub_sha256_hex(&f->hash, c->sha256);
     if ((rc = change_set(p, f->path, c)) < 0)
         return rc;
     f->dirty = 0;
@@ -581,7 +581,7 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         f->fd_is_work = 1;
         f->work = id;
         f->dirty = 1;
-        persist_sha256_init(&f->hash);
+        hub_sha256_init(&f->hash);
         f->hash_ok = 1;
         c->kind = PC_FILE;
         c->ovl = id;
@@ -663,7 +663,7 @@ long persist_write(struct persist *p, struct persist_handle *h, const void *buf,
     }
     /* Hash while writing: only bytes appended right at the end of a hashed prefix. */
     if (f->hash_ok && rc > 0 && off == f->size)
-        persist_sha256_update(&f->hash, buf, (size_t)rc);
+        hub_sha256_update(&f->hash, buf, (size_t)rc);
     else if (rc > 0)
         f->hash_ok = 0;
     if (rc > 0 && off + rc > f->size) /* an empty write does not extend the file */

@@ -7,7 +7,7 @@
 #include <stdarg.h>
 
 #include "persist.h"
-#include "sha256.h"
+#include "hubclient.h"
 
 /* ---- a small string-keyed hash map (chained); values are owned by the caller ------------- */
 struct pmap_item {
@@ -57,7 +57,7 @@ struct pfile {
     int64_t size;
     /* hash_ok: `hash` covers exactly bytes [0, size) of the working copy, all written in order
      * from offset 0 (a new or truncated-to-empty file); any other write or truncate clears it. */
-    struct persist_sha256 hash;
+    hub_sha256 hash;
     int hash_ok;
     struct pfile *next;
 };

@@ -2,7 +2,7 @@
  * commit holds a full snapshot of its files; object ids are content hashes (git blob ids FNV,
  * hex; LFS ids the real sha256), so a copy by oid and a fetch by oid work as on the Hub. */
 #include "remote_fake.h"
-#include "sha256.h"
+#include "hubclient.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -69,10 +69,10 @@ static void ffile_fill(struct persist_fake *f, struct ffile *ff)
 {
     ff->is_lfs = (int64_t)ff->len > f->lfs_threshold || memchr(ff->data, 0, ff->len) != NULL;
     {
-        struct persist_sha256 s;
-        persist_sha256_init(&s);
-        persist_sha256_update(&s, ff->data, ff->len);
-        persist_sha256_hex(&s, ff->lfs_oid);
+        hub_sha256 s;
+        hub_sha256_init(&s);
+        hub_sha256_update(&s, ff->data, ff->len);
+        hub_sha256_hex(&s, ff->lfs_oid);
     }
     hash_hex(ff->oid, 40, ff->is_lfs ? ff->lfs_oid : "blob", ff->data, ff->len);
     if (!ff->is_lfs)
@@ -437,11 +437,11 @@ static enum persist_rstatus f_commit(void *ctx, const char *parent, const char *
                 continue;
             }
             if (op->sha256[0]) { /* the Hub would store the object under the given id */
-                struct persist_sha256 s;
+                hub_sha256 s;
                 char hex[PERSIST_OID_MAX];
-                persist_sha256_init(&s);
-                persist_sha256_update(&s, data, len);
-                persist_sha256_hex(&s, hex);
+                hub_sha256_init(&s);
+                hub_sha256_update(&s, data, len);
+                hub_sha256_hex(&s, hex);
                 if (strcmp(hex, op->sha256) != 0) {
                     free(data);
                     f->sha_mismatches++;

@@ -4,7 +4,7 @@
  * empty cache), and a seeded random-operation differential checker against a plain directory.
  * Prints "N passed, N failed". PERSIST_SEED=n replays one checker run. */
 #include "persist.h"
-#include "sha256.h"
+#include "hubclient.h"
 #include "remote_fake.h"
 
 #include <dirent.h>
@@ -287,7 +287,7 @@ static void test_lazy_objects(void)
 }
 
 /* FIPS 180-4 known answers, fed in uneven pieces (the SHA-extension path where the CPU has it,
- * else the portable one; PERSIST_SHA256_PORTABLE=1 forces the portable path). */
+ * else the portable one; HUB_SHA256_PORTABLE=1 forces the portable path). */
 static void test_sha256(void)
 {
     static const struct {
@@ -304,17 +304,17 @@ static void test_sha256(void)
     for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
         size_t len = strlen(kat[i].in) * kat[i].repeat, off = 0, step = 1;
         char *buf = malloc(len + 1), hex[65];
-        struct persist_sha256 s;
+        hub_sha256 s;
         for (size_t j = 0; j < kat[i].repeat; j++)
             memcpy(buf + j * strlen(kat[i].in), kat[i].in, strlen(kat[i].in));
-        persist_sha256_init(&s);
+        hub_sha256_init(&s);
         while (off < len) { /* 1, 2, 4, ... byte pieces, across block boundaries */
             size_t take = len - off < step ? len - off : step;
-            persist_sha256_update(&s, buf + off, take);
+            hub_sha256_update(&s, buf + off, take);
             off += take;
             step = step < 70000 ? step * 2 + 1 : 1;
         }
-        persist_sha256_hex(&s, hex);
+        hub_sha256_hex(&s, hex);
         CHECK(strcmp(hex, kat[i].hex) == 0, "sha256 known answer %zu", i);
         free(buf);
     }
