@@ -3,7 +3,8 @@
  * last complete version and every overlay file it names was fsynced before it. Text format:
  *   spacefs-persist-journal 1 / base <oid|-> / next <id> / gen <n> / change lines / end
  * change lines: F gen synced mtime size ovl [sha256] path | R gen synced mtime size oid lfs
- * lfs_oid commit srcpath path | W gen synced path | D gen synced path; paths %XX-escaped. The
+ * lfs_oid commit srcpath path | W gen synced path | D gen synced path; L path for each path a
+ * commit of ours put that the base does not show yet (persist_remote_has); paths %XX-escaped. The
  * F line's sha256 (of the overlay file, hashed while it was written) is optional: journals
  * without it load, and it is only written when known. */
 #include "persist_internal.h"
@@ -152,6 +153,11 @@ int persist_journal_write(struct persist *p)
         put_escaped(f, it->key);
         fputc('\n', f);
     }
+    for (struct pmap_item *it = pmap_first(&p->landed); it; it = pmap_next(&p->landed, it)) {
+        fputs("L ", f);
+        put_escaped(f, it->key);
+        fputc('\n', f);
+    }
     fputs("end\n", f);
     if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
         rc = -errno;
@@ -257,6 +263,11 @@ int persist_journal_load(struct persist *p)
             p->next_ovl = strtoull(line + 5, NULL, 10);
         } else if (!strncmp(line, "gen ", 4)) {
             p->gen = strtoull(line + 4, NULL, 10);
+        } else if (!strncmp(line, "L ", 2)) {
+            line[strcspn(line, "\n")] = '\0';
+            if ((rc = unescape(line + 2)) < 0 ||
+                (rc = pmap_put(&p->landed, line + 2, &p->landed)) < 0)
+                break;
         } else if (!strcmp(line, "end\n")) {
             ended = 1;
             break;

@@ -52,6 +52,12 @@ static void rentry_free(void *v)
 void persist_base_clear(struct persist *p)
 {
     pmap_clear(&p->base_files, rentry_free);
+    pmap_clear(&p->landed, NULL);
+}
+
+int persist_remote_has(struct persist *p, const char *path)
+{
+    return pmap_get(&p->base_files, path) || pmap_get(&p->landed, path);
 }
 
 /* ---- paths ----------------------------------------------------------------------------------- */
@@ -229,11 +235,13 @@ static int remove_file(struct persist *p, const char *path)
 {
     struct pchange *c = NULL, *cur = pmap_get(&p->changes, path);
 
-    /* A whiteout whenever the file may exist remotely: in the base, or a local version that a
-     * commit has taken (synced, the base not refreshed yet) or is taking right now (the lock is
-     * released during the upload). Without it the refresh after that commit brings the removed
-     * file back. A whiteout of a path the remote lacks is dropped at the next commit. */
-    if (pmap_get(&p->base_files, path) ||
+    /* A whiteout whenever the file may exist remotely: in the base, put by a commit of ours
+     * that the base does not show yet (even if a newer local version replaced the committed
+     * one since), synced (a journal from before a restart), or in the commit that is uploading
+     * right now (the lock is released meanwhile). Without it the refresh after that commit
+     * brings the removed file back. A whiteout of a path the remote lacks is dropped at the next
+     * refresh or commit. */
+    if (persist_remote_has(p, path) ||
         (cur && cur->kind == PC_FILE && (cur->synced || p->uploading))) {
         if (!(c = calloc(1, sizeof(*c))))
             return -ENOMEM;
@@ -249,7 +257,7 @@ static struct pchange *dir_change(struct persist *p, const char *path)
     struct pchange *c = calloc(1, sizeof(*c));
     if (c) {
         c->kind = PC_DIR;
-        c->synced = !pmap_get(&p->base_files, path);
+        c->synced = !persist_remote_has(p, path);
     }
     return c;
 }
@@ -299,18 +307,59 @@ static int parent_is_dir(struct persist *p, const char *path)
 
 /* ---- content sources ------------------------------------------------------------------------ */
 
-/* Opens the content source of the visible file `path` read-only. Lock held; it is dropped
- * while an object downloads, so callers must re-check the view afterwards (we loop). */
+/* Opens the object `e` read-only, downloading it first if it is not cached. Lock held; it is
+ * dropped during a download (*dropped set), so callers must re-check what they looked up. */
+static int object_open(struct persist *p, const struct persist_rentry *e, const char *path,
+                       int *out_fd, int *dropped)
+{
+    struct persist_rentry copy;
+    char *s;
+    int fd, rc;
+
+    if (!(s = persist_obj_path(p, e)))
+        return -ENOMEM;
+    fd = open(s, O_RDONLY | O_CLOEXEC);
+    free(s);
+    if (fd >= 0) {
+        futimens(fd, NULL); /* LRU */
+        *out_fd = fd;
+        return 0;
+    }
+    copy = *e;
+    if (!(copy.path = strdup(e->path ? e->path : path)))
+        return -ENOMEM;
+    *dropped = 1;
+    pthread_mutex_unlock(&p->lock);
+    rc = persist_obj_fetch(p, &copy);
+    pthread_mutex_lock(&p->lock);
+    free(copy.path);
+    return rc ? rc : 1; /* 1: fetched, open it again */
+}
+
+/* The object behind the visible file `path` (a base file or a renamed one), NULL if its
+ * content is an overlay file or it is not a file. */
+static const struct persist_rentry *path_object(struct persist *p, const char *path)
+{
+    struct pchange *c = pmap_get(&p->changes, path);
+    if (c)
+        return c->kind == PC_FILE && !c->ovl ? &c->ref : NULL;
+    return pmap_get(&p->base_files, path);
+}
+
+/* Opens the content source of the visible file `path` read-only (the overlay file, or the
+ * object, downloaded first if needed). Lock held; it is dropped while an object downloads, so
+ * the lookup is repeated afterwards. */
 static int source_open(struct persist *p, const char *path, int *out_fd)
 {
     for (int round = 0; round < 4; round++) {
         struct pchange *c = pmap_get(&p->changes, path);
-        struct persist_rentry copy, *e = NULL;
-        char *s;
-        int fd, rc;
+        const struct persist_rentry *e;
+        int rc, dropped = 0;
 
         if (c && c->kind == PC_FILE && c->ovl) {
-            if (!(s = persist_ovl_path(p, c->ovl)))
+            char *s = persist_ovl_path(p, c->ovl);
+            int fd;
+            if (!s)
                 return -ENOMEM;
             fd = open(s, O_RDONLY | O_CLOEXEC);
             free(s);
@@ -319,33 +368,25 @@ static int source_open(struct persist *p, const char *path, int *out_fd)
             *out_fd = fd;
             return 0;
         }
-        if (c && c->kind == PC_FILE)
-            e = &c->ref;
-        else if (!c)
-            e = pmap_get(&p->base_files, path);
-        if (!e)
+        if (!(e = path_object(p, path)))
             return -ENOENT;
-        if (!(s = persist_obj_path(p, e)))
-            return -ENOMEM;
-        fd = open(s, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            futimens(fd, NULL); /* LRU */
-            free(s);
-            *out_fd = fd;
-            return 0;
-        }
-        free(s);
-        copy = *e;
-        if (!(copy.path = strdup(e->path ? e->path : path)))
-            return -ENOMEM;
-        pthread_mutex_unlock(&p->lock);
-        rc = persist_obj_fetch(p, &copy);
-        pthread_mutex_lock(&p->lock);
-        free(copy.path);
-        if (rc)
+        if ((rc = object_open(p, e, path, out_fd, &dropped)) <= 0)
             return rc;
     }
     return -EIO;
+}
+
+/* Opens the content source of f read-only: its path's, or, once detached, what it pinned. */
+static int pfile_source(struct persist *p, struct pfile *f, int *out_fd)
+{
+    if (f->path)
+        return source_open(p, f->path, out_fd);
+    for (int round = 0; f->pin.path && round < 4; round++) {
+        int rc, dropped = 0;
+        if ((rc = object_open(p, &f->pin, f->pin.path, out_fd, &dropped)) <= 0)
+            return rc;
+    }
+    return f->pin.path ? -EIO : -ENOENT;
 }
 
 /* ---- open files ------------------------------------------------------------------------------ */
@@ -413,12 +454,12 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
         }
         return 0;
     }
-    if (!empty && f->path) {
+    if (!empty) {
         if (f->fd >= 0) {
             src = dup(f->fd);
             if (src < 0)
                 return -errno;
-        } else if ((rc = source_open(p, f->path, &src)) < 0) {
+        } else if ((rc = pfile_source(p, f, &src)) < 0) {
             return rc;
         }
     }
@@ -487,8 +528,40 @@ static void pfile_unref(struct persist *p, struct pfile *f)
         close(f->fd);
     id = f->work;
     free(f->path);
+    free(f->pin.path);
     free(f);
     ovl_unlink_unused(p, id);
+}
+
+/* Detaches f from its path (unlinked, or replaced by a rename): its handles keep reading and
+ * writing the content it had. Without an open fd that content is pinned now: the overlay file
+ * or cached object is opened (an unlinked file stays readable), or the object's entry is kept
+ * to download it on first read. Lock held; never dropped here. */
+static void pfile_detach(struct persist *p, struct pfile *f)
+{
+    const struct persist_rentry *e;
+
+    if (f->fd < 0 && f->path) {
+        struct pchange *c = pmap_get(&p->changes, f->path);
+        if (c && c->kind == PC_FILE && c->ovl) {
+            char *s = persist_ovl_path(p, c->ovl);
+            f->fd = s ? open(s, O_RDONLY | O_CLOEXEC) : -1;
+            f->fd_is_work = 0;
+            free(s);
+        } else if ((e = path_object(p, f->path))) {
+            char *s = persist_obj_path(p, e);
+            f->fd = s ? open(s, O_RDONLY | O_CLOEXEC) : -1;
+            f->fd_is_work = 0;
+            free(s);
+            if (f->fd < 0 && (f->pin.path = strdup(e->path ? e->path : f->path))) {
+                char *keep = f->pin.path;
+                f->pin = *e;
+                f->pin.path = keep;
+            }
+        }
+    }
+    free(f->path);
+    f->path = NULL;
 }
 
 static struct pfile *pfile_get(struct persist *p, const char *path)
@@ -623,11 +696,7 @@ long persist_read(struct persist *p, struct persist_handle *h, void *buf, size_t
         return -EBADF;
     pthread_mutex_lock(&p->lock);
     if (f->fd < 0) {
-        if (!f->path) {
-            rc = -ENOENT;
-            goto out;
-        }
-        if ((rc = source_open(p, f->path, &fd)) < 0)
+        if ((rc = pfile_source(p, f, &fd)) < 0)
             goto out;
         if (f->fd >= 0) /* another thread opened it while the lock was dropped */
             close(fd);
@@ -932,10 +1001,8 @@ int persist_unlink(struct persist *p, const char *path)
         rc = -EISDIR;
         goto out;
     }
-    if ((f = pfile_find(p, np))) { /* open handles keep reading and writing, unlinked */
-        free(f->path);
-        f->path = NULL;
-    }
+    if ((f = pfile_find(p, np))) /* open handles keep reading and writing, unlinked */
+        pfile_detach(p, f);
     if ((rc = remove_file(p, np)) < 0 || (rc = keep_parent(p, np)) < 0)
         goto out;
     rc = persist_journal_write(p);
@@ -977,10 +1044,8 @@ static int move_file(struct persist *p, const char *from, const char *to)
             return -ENOMEM;
         }
     }
-    if ((f = pfile_find(p, to))) {
-        free(f->path);
-        f->path = NULL;
-    }
+    if ((f = pfile_find(p, to)))
+        pfile_detach(p, f);
     if ((rc = change_set(p, to, c)) < 0)
         return rc;
     if (src)
@@ -1130,11 +1195,13 @@ done:
 
 /* ---- base ------------------------------------------------------------------------------------ */
 
-/* Replaces the base with the tree of `head` (taking v). Synced changes are dropped (their
- * content is in the new base, or a later remote write won); whiteouts of paths the new base
- * lacks are dropped; local directories stay. Lock held. */
+/* Replaces the base with the tree of `head` (taking v). `fetched`: head is main's head as just
+ * fetched, so it has every commit of ours: the landed set empties, synced changes are dropped
+ * (their content is in the new base, or a later remote write won), whiteouts of paths the new
+ * base lacks are dropped; local directories stay. Otherwise (the journal's base at open) only
+ * the files are loaded. Lock held. */
 void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,
-                          int drop_synced)
+                          int fetched)
 {
     struct pmap_item *it;
     char **drop = NULL;
@@ -1151,10 +1218,12 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
         *e = v[i];
     }
     free(v);
-    snprintf(p->base, sizeof(p->base), "%s", head);
+    if (head != p->base) /* load_base_tree passes p->base itself (overlapping snprintf) */
+        snprintf(p->base, sizeof(p->base), "%s", head);
     p->based = 1;
-    if (!drop_synced)
+    if (!fetched)
         return;
+    pmap_clear(&p->landed, NULL);
     drop = calloc(p->changes.n + 1, sizeof(*drop));
     for (it = pmap_first(&p->changes); drop && it; it = pmap_next(&p->changes, it)) {
         struct pchange *c = it->val;
@@ -1172,4 +1241,28 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
     }
     free(drop);
     persist_pfiles_reset(p);
+}
+
+void persist_debug_dump(struct persist *p, void *out)
+{
+    static const char kinds[] = "FWD";
+    FILE *f = out;
+
+    pthread_mutex_lock(&p->lock);
+    fprintf(f, "base %s (%s), gen %" PRIu64 "\n", p->base[0] ? p->base : "-",
+            p->based ? "loaded" : "not loaded", p->gen);
+    for (struct pmap_item *it = pmap_first(&p->base_files); it; it = pmap_next(&p->base_files, it))
+        fprintf(f, "  base %s %" PRId64 "\n", it->key, ((struct persist_rentry *)it->val)->size);
+    for (struct pmap_item *it = pmap_first(&p->landed); it; it = pmap_next(&p->landed, it))
+        fprintf(f, "  landed %s\n", it->key);
+    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+        struct pchange *c = it->val;
+        fprintf(f, "  change %c %s gen %" PRIu64 "%s size %" PRId64 " ovl %" PRIu64 "\n",
+                kinds[c->kind], it->key, c->gen, c->synced ? " synced" : "", c->size, c->ovl);
+    }
+    for (struct pfile *pf = p->files; pf; pf = pf->next)
+        fprintf(f, "  open %s refs %u fd %d work %" PRIu64 "%s size %" PRId64 "\n",
+                pf->path ? pf->path : "(detached)", pf->refs, pf->fd, pf->work,
+                pf->dirty ? " dirty" : "", pf->size);
+    pthread_mutex_unlock(&p->lock);
 }

@@ -104,5 +104,7 @@ int persist_sync_wait(struct persist *p, unsigned timeout_ms);
 int persist_sync_now(struct persist *p);
 /* Ask the worker to fetch remote changes now (as if the TTL expired). */
 void persist_refresh(struct persist *p);
+/* Debugging: the base, every base file and every change, one per line, to `out` (a FILE *). */
+void persist_debug_dump(struct persist *p, void *out);
 
 #endif

@@ -59,6 +59,9 @@ struct pfile {
      * from offset 0 (a new or truncated-to-empty file); any other write or truncate clears it. */
     hub_sha256 hash;
     int hash_ok;
+    /* Detached (path NULL) without an fd: the object its content is, downloaded on first use
+     * (pin.path NULL: none). */
+    struct persist_rentry pin;
     struct pfile *next;
 };
 
@@ -87,6 +90,9 @@ struct persist {
     char base[PERSIST_OID_MAX];
     struct pmap base_files; /* path -> struct persist_rentry * */
     struct pmap changes;    /* path -> struct pchange * */
+    /* Paths our commits put since the base was last replaced: the remote has them although the
+     * base does not show it yet (the refresh after a commit runs without the lock). */
+    struct pmap landed; /* path -> (void *)1 */
     struct pfile *files;
     uint64_t next_ovl;
     uint64_t gen;
@@ -129,9 +135,12 @@ void persist_ovl_garbage(struct persist *p, uint64_t id); /* deleted after the n
 
 /* persist.c (lock held) */
 void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,
-                          int drop_synced); /* takes v */
+                          int fetched); /* takes v */
 void persist_pfiles_reset(struct persist *p);
 void persist_base_clear(struct persist *p);
+/* Does the remote have `path` as far as we know: in the base, or put by a commit of ours that
+ * the base does not reflect yet? */
+int persist_remote_has(struct persist *p, const char *path);
 void pchange_free(void *c);
 
 /* objects.c */

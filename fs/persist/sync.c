@@ -260,6 +260,10 @@ static int commit_changes(struct persist *p)
                 struct pchange *c = pmap_get(&p->changes, s.paths[i]);
                 if (c && c->gen == s.gens[i])
                     c->synced = 1; /* changed meanwhile: stays pending */
+                if (s.ops[i].kind == PERSIST_ROP_DELETE)
+                    pmap_del(&p->landed, s.paths[i]);
+                else if (pmap_put(&p->landed, s.paths[i], &p->landed) < 0)
+                    p->based = 0; /* out of memory: refresh before anything else */
             }
             snap_free(&s);
             p->commits++;
@@ -517,6 +521,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
             f->fd = -1;
             p->files = f->next;
             free(f->path);
+            free(f->pin.path);
             free(f);
         }
         pthread_mutex_unlock(&p->lock);

@@ -739,6 +739,105 @@ static void test_remove_during_commit(void)
     }
 }
 
+/* The post-commit refresh fails (the Hub went away right after the commit), the file is
+ * rewritten (a newer local version replaces the committed one) and then unlinked; a remount
+ * happens in between. The Dataset has the committed version, so the unlink must become a
+ * whiteout: once the base catches up the file must not come back. */
+static void fail_next_fetch(void *fk)
+{
+    persist_fake_fail(fk, FAKE_FETCH, PERSIST_R_SERVER, 1, 0);
+}
+
+static void test_remove_after_commit(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("rm-after"), 0, NULL);
+    struct stat st;
+
+    CHECK(persist_sync_now(p) == 0, "first sync");
+    CHECK(put(p, "a.txt", "one", 3) == 0, "a new file");
+    persist_fake_on_commit(fk, fail_next_fetch, fk); /* the refresh after the commit fails */
+    CHECK(persist_sync_now(p) == 0 && fake_eq(fk, "a.txt", "one"), "committed; refresh failed");
+    persist_fake_on_commit(fk, NULL, NULL);
+    CHECK(put(p, "a.txt", "two", 3) == 0, "rewritten before the base caught up");
+    persist_close(p, 0);
+    persist_fake_fail(fk, FAKE_FETCH, PERSIST_R_SERVER, 1, 0); /* still offline at the remount */
+    p = open_engine(fk, cache_path("rm-after"), 0, NULL);
+    CHECK(persist_unlink(p, "a.txt") == 0, "unlinked after the remount, still offline");
+    CHECK(persist_sync_now(p) == 0 && persist_sync_now(p) == 0, "the Hub is back: sync");
+    CHECK(persist_getattr(p, "a.txt", &st) == -ENOENT, "still gone locally");
+    CHECK(!fake_eq(fk, "a.txt", "one") && !fake_eq(fk, "a.txt", "two"), "and on the Hub");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
+/* A remount while the Hub is unreachable shows the files of the journal's base (the base id
+ * used to be lost at open: every file of it vanished until the next successful fetch). */
+static void test_offline_remount(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("offline"), 0, NULL);
+    struct persist_state s;
+    char buf[8];
+
+    CHECK(put(p, "kept.txt", "kept", 4) == 0 && persist_sync_now(p) == 0, "committed");
+    persist_state_get(p, &s);
+    CHECK(s.state == PERSIST_CLEAN && s.base[0], "clean, with a base");
+    persist_close(p, 0);
+    persist_fake_fail(fk, FAKE_FETCH, PERSIST_R_TRANSPORT, 3, 0);
+    p = open_engine(fk, cache_path("offline"), 0, NULL);
+    persist_state_get(p, &s);
+    CHECK(s.base[0] != '\0', "the base survives the remount (%s)", s.base[0] ? s.base : "none");
+    CHECK(get(p, "kept.txt", buf, sizeof(buf)) == 4 && !memcmp(buf, "kept", 4),
+          "its files show offline");
+    persist_close(p, 0);
+    p = open_engine(fk, cache_path("offline"), 0, NULL);
+    CHECK(get(p, "kept.txt", buf, sizeof(buf)) == 4, "and after a second offline remount");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
+/* A handle opened but not read yet keeps the file's content when the file is unlinked or
+ * replaced by a rename (its content used to be looked up by path on first read: ENOENT). */
+static void test_detached_handles(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("detached"), 0, NULL);
+    struct persist_handle *a, *b, *c;
+    char buf[16];
+
+    CHECK(put(p, "base.bin", "base-content", 12) == 0 && put(p, "local", "local", 5) == 0 &&
+              put(p, "other", "other", 5) == 0 && persist_sync_now(p) == 0,
+          "three files, committed");
+    CHECK(put(p, "local", "LOCAL", 5) == 0, "local has an overlay version");
+    persist_close(p, 0);
+    p = open_engine(fk, cache_path("detached-empty"), 0, NULL); /* objects not cached */
+    CHECK(persist_file_open(p, "base.bin", O_RDONLY, 0, &a) == 0 &&
+              persist_file_open(p, "other", O_RDWR, 0, &c) == 0,
+          "open two base files, read nothing");
+    CHECK(put(p, "local", "LOCAL", 5) == 0 && persist_file_open(p, "local", O_RDONLY, 0, &b) == 0,
+          "open an overlay file");
+    CHECK(persist_unlink(p, "base.bin") == 0 && persist_unlink(p, "local") == 0 &&
+              persist_rename(p, "local2", "other", 0) == -ENOENT && put(p, "x", "new", 3) == 0 &&
+              persist_rename(p, "x", "other", 0) == 0,
+          "unlink two, replace the third by a rename");
+    CHECK(persist_read(p, a, buf, sizeof(buf), 0) == 12 && !memcmp(buf, "base-content", 12),
+          "the unlinked base file reads its content (downloaded now)");
+    CHECK(persist_read(p, b, buf, sizeof(buf), 0) == 5 && !memcmp(buf, "LOCAL", 5),
+          "the unlinked overlay file reads its content");
+    CHECK(persist_write(p, c, "O", 1, 0) == 1 && persist_read(p, c, buf, sizeof(buf), 0) == 5 &&
+              !memcmp(buf, "Other", 5),
+          "the replaced file is written from its own content");
+    CHECK(get(p, "other", buf, sizeof(buf)) == 3 && !memcmp(buf, "new", 3),
+          "the path has the renamed file");
+    persist_release(p, a);
+    persist_release(p, b);
+    persist_release(p, c);
+    CHECK(get(p, "other", buf, sizeof(buf)) == 3, "closing the detached handles changes nothing");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_visibility(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1237,6 +1336,9 @@ int main(void)
     test_visibility();
     test_sha256();
     test_remove_during_commit();
+    test_remove_after_commit();
+    test_offline_remount();
+    test_detached_handles();
     test_object_over_cache();
     test_hash_while_writing();
     test_worker_coalescing();
