@@ -48,6 +48,8 @@ struct persist_fake {
     struct fault faults[FAKE_OPS];
     void (*on_commit)(void *);
     void *on_commit_payload;
+    persist_fake_hook_fn on_call;
+    void *on_call_payload;
 };
 
 static void hash_hex(char *out, size_t digits, const char *salt, const void *data, size_t len)
@@ -147,6 +149,27 @@ void persist_fake_on_commit(struct persist_fake *f, void (*fn)(void *), void *pa
     f->on_commit = fn;
     f->on_commit_payload = payload;
     pthread_mutex_unlock(&f->lock);
+}
+
+void persist_fake_on_call(struct persist_fake *f, persist_fake_hook_fn fn, void *payload)
+{
+    pthread_mutex_lock(&f->lock);
+    f->on_call = fn;
+    f->on_call_payload = payload;
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Runs the on_call hook, if any (without the fake's lock). */
+static void call_hook(struct persist_fake *f, enum persist_fake_op op, int after)
+{
+    persist_fake_hook_fn fn;
+    void *payload;
+    pthread_mutex_lock(&f->lock);
+    fn = f->on_call;
+    payload = f->on_call_payload;
+    pthread_mutex_unlock(&f->lock);
+    if (fn)
+        fn(payload, op, after);
 }
 
 unsigned persist_fake_calls(struct persist_fake *f, enum persist_fake_op op)
@@ -300,8 +323,8 @@ static enum persist_rstatus f_create(void *ctx, struct persist_rerror *err)
     return st;
 }
 
-static enum persist_rstatus f_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
-                                    struct persist_rerror *err)
+static enum persist_rstatus f_fetch_do(void *ctx, char out_head[PERSIST_OID_MAX],
+                                       struct persist_rerror *err)
 {
     struct persist_fake *f = ctx;
     enum persist_rstatus st;
@@ -315,8 +338,8 @@ static enum persist_rstatus f_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
     return st;
 }
 
-static enum persist_rstatus f_tree(void *ctx, const char *commit, struct persist_rentry **out,
-                                   size_t *out_count, struct persist_rerror *err)
+static enum persist_rstatus f_tree_do(void *ctx, const char *commit, struct persist_rentry **out,
+                                      size_t *out_count, struct persist_rerror *err)
 {
     struct persist_fake *f = ctx;
     enum persist_rstatus st;
@@ -362,8 +385,8 @@ static struct ffile *find_object(struct persist_fake *f, const struct persist_re
     return NULL;
 }
 
-static enum persist_rstatus f_object_get(void *ctx, const struct persist_rentry *e, int fd,
-                                         struct persist_rerror *err)
+static enum persist_rstatus f_object_get_do(void *ctx, const struct persist_rentry *e, int fd,
+                                            struct persist_rerror *err)
 {
     struct persist_fake *f = ctx;
     enum persist_rstatus st;
@@ -381,10 +404,10 @@ out:
     return st;
 }
 
-static enum persist_rstatus f_commit(void *ctx, const char *parent, const char *summary,
-                                     const struct persist_rop *ops, size_t n,
-                                     char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                     void *payload, struct persist_rerror *err)
+static enum persist_rstatus f_commit_do(void *ctx, const char *parent, const char *summary,
+                                        const struct persist_rop *ops, size_t n,
+                                        char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                        void *payload, struct persist_rerror *err)
 {
     struct persist_fake *f = ctx;
     enum persist_rstatus st;
@@ -516,6 +539,48 @@ out:
 static void f_free(void *ctx)
 {
     persist_fake_unref(ctx);
+}
+
+static enum persist_rstatus f_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
+                                    struct persist_rerror *err)
+{
+    enum persist_rstatus st;
+    call_hook(ctx, FAKE_FETCH, 0);
+    st = f_fetch_do(ctx, out_head, err);
+    call_hook(ctx, FAKE_FETCH, 1);
+    return st;
+}
+
+static enum persist_rstatus f_tree(void *ctx, const char *commit, struct persist_rentry **out,
+                                   size_t *out_count, struct persist_rerror *err)
+{
+    enum persist_rstatus st;
+    call_hook(ctx, FAKE_TREE, 0);
+    st = f_tree_do(ctx, commit, out, out_count, err);
+    call_hook(ctx, FAKE_TREE, 1);
+    return st;
+}
+
+static enum persist_rstatus f_object_get(void *ctx, const struct persist_rentry *e, int fd,
+                                         struct persist_rerror *err)
+{
+    enum persist_rstatus st;
+    call_hook(ctx, FAKE_OBJECT, 0);
+    st = f_object_get_do(ctx, e, fd, err);
+    call_hook(ctx, FAKE_OBJECT, 1);
+    return st;
+}
+
+static enum persist_rstatus f_commit(void *ctx, const char *parent, const char *summary,
+                                     const struct persist_rop *ops, size_t n,
+                                     char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                     void *payload, struct persist_rerror *err)
+{
+    enum persist_rstatus st;
+    call_hook(ctx, FAKE_COMMIT, 0);
+    st = f_commit_do(ctx, parent, summary, ops, n, out_oid, progress, payload, err);
+    call_hook(ctx, FAKE_COMMIT, 1);
+    return st;
 }
 
 static const struct persist_remote_ops fake_ops = {

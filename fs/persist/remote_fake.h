@@ -33,6 +33,12 @@ void persist_fake_fail(struct persist_fake *f, enum persist_fake_op op, enum per
                        unsigned count, unsigned retry_after_ms);
 /* Called (without the fake's lock) at the start of every commit call. */
 void persist_fake_on_commit(struct persist_fake *f, void (*fn)(void *), void *payload);
+/* Called (without the fake's lock) around every fetch, tree, object and commit call: with
+ * after = 0 before the call does anything, with after = 1 once it took effect (a commit is on
+ * main) and before it returns. Tests run their own operations in these windows, where the engine
+ * has dropped its lock. */
+typedef void (*persist_fake_hook_fn)(void *payload, enum persist_fake_op op, int after);
+void persist_fake_on_call(struct persist_fake *f, persist_fake_hook_fn fn, void *payload);
 unsigned persist_fake_calls(struct persist_fake *f, enum persist_fake_op op);
 unsigned persist_fake_commit_count(struct persist_fake *f); /* commits on main */
 

@@ -8,11 +8,9 @@
 # FSX_SEED=N reproduces a run; FSX_OPS=N sets the number of operations (both halves together).
 . "$(dirname "$0")/scenario_lib.sh"
 require_fuse
-# The default run uses a fixed seed, so that CI is repeatable. OPEN BUG (issue "persist/"): some
-# random seeds still find a divergence under the ASan build, about one run in four for
-# FSX_SEED=319898323 (a file's content differs from the model after a sync round races with
-# writes: "d0/e1/f2 differs ... first differing byte 64243"). FSX_SEED=random draws a new seed;
-# run that (or the seed above, several times) when working on the engine.
+# The default run uses a fixed seed, so that CI is repeatable; FSX_SEED=random draws a new one.
+# FSX_SEED=319898323 used to find a divergence about one run in five (fixed in 528368c; the
+# deterministic tests/persist/persist_race.c finds such races far faster).
 SEED=${FSX_SEED:-586427706}
 [ "$SEED" = random ] && SEED=$((RANDOM * 32768 + RANDOM))
 OPS=${FSX_OPS:-6000}
