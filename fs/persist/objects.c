@@ -1,7 +1,8 @@
 /* The object cache of the persist engine: base blobs and LFS objects materialised on first
  * read under objects/<g|l><oid>, downloaded through the remote into a temp file, checked for
  * size, renamed into place; bounded by bytes, least recently used (mtime, touched on open)
- * evicted first. */
+ * evicted first. A file we committed enters the cache from its overlay file (persist_obj_adopt),
+ * so reading it after the commit downloads nothing. */
 #include "persist_internal.h"
 
 #include <dirent.h>
@@ -27,7 +28,7 @@ char *persist_obj_path(struct persist *p, const struct persist_rentry *e)
 /* Evicts least recently used objects until the cache fits its bound, never `keep` (the object
  * just fetched for a reader: one object larger than the whole bound must still be readable, so
  * the cache may exceed the bound by that one object until the next eviction). */
-static void obj_evict(struct persist *p, const char *keep)
+void persist_obj_evict(struct persist *p, const char *keep)
 {
     char *dir = NULL;
     struct dirent *de;
@@ -117,7 +118,27 @@ out:
         unlink(tmp);
     free(tmp);
     if (!rc)
-        obj_evict(p, strrchr(dst, '/') + 1);
+        persist_obj_evict(p, strrchr(dst, '/') + 1);
+    free(dst);
+    return rc;
+}
+
+/* Makes the overlay file `src` (immutable, fsynced, just committed as `e`) the cached object of
+ * e: a hard link, so that a crash before the journal stops naming the overlay file leaves both
+ * names valid; the overlay name is deleted with the usual garbage after the journal write (a
+ * rename in two steps). Marked most recently used. Lock held; no eviction here (the caller
+ * evicts once). 0, or -errno (e.g. EXDEV, EPERM: it is downloaded on the next read instead). */
+int persist_obj_adopt(struct persist *p, const struct persist_rentry *e, const char *src)
+{
+    char *dst = persist_obj_path(p, e);
+    int rc = 0;
+
+    if (!dst)
+        return -ENOMEM;
+    if (link(src, dst) < 0 && errno != EEXIST) /* EEXIST: the same content is cached already */
+        rc = -errno;
+    if (!rc)
+        utimensat(AT_FDCWD, dst, NULL, 0);
     free(dst);
     return rc;
 }

@@ -1195,17 +1195,51 @@ done:
 
 /* ---- base ------------------------------------------------------------------------------------ */
 
+/* A synced change about to be dropped because `head`, our own last commit, is now the base: its
+ * overlay file holds exactly the content of the base entry, so it becomes that entry's cached
+ * object instead of being deleted (reading right after a sync downloads nothing). Only when
+ * nothing writes to the overlay file any more, the sizes (and for LFS a known sha256) agree and
+ * it fits the cache. Returns 1 when adopted (*name = its name in objects/, new string). */
+static int adopt_committed(struct persist *p, const char *path, const struct pchange *c,
+                           char **name)
+{
+    struct persist_rentry *e = pmap_get(&p->base_files, path);
+    struct stat st;
+    char *src, *dst;
+    int rc;
+
+    if (c->kind != PC_FILE || !c->synced || !c->ovl || !e || e->size != c->size ||
+        (uint64_t)c->size > p->cfg.object_cache_bytes ||
+        (e->is_lfs && c->sha256[0] && strcmp(c->sha256, e->lfs_oid) != 0))
+        return 0;
+    for (struct pfile *f = p->files; f; f = f->next)
+        if (f->work == c->ovl && (f->dirty || !f->path))
+            return 0; /* still being written (a new file's first version, or unlinked) */
+    if (!(src = persist_ovl_path(p, c->ovl)))
+        return 0;
+    rc = stat(src, &st) == 0 && st.st_size == c->size && persist_obj_adopt(p, e, src) == 0;
+    free(src);
+    if (!rc || !(dst = persist_obj_path(p, e)))
+        return 0;
+    free(*name);
+    *name = strdup(strrchr(dst, '/') + 1);
+    free(dst);
+    return 1;
+}
+
 /* Replaces the base with the tree of `head` (taking v). `fetched`: head is main's head as just
  * fetched, so it has every commit of ours: the landed set empties, synced changes are dropped
- * (their content is in the new base, or a later remote write won), whiteouts of paths the new
- * base lacks are dropped; local directories stay. Otherwise (the journal's base at open) only
- * the files are loaded. Lock held. */
+ * (their content is in the new base, or a later remote write won; when the new base is our own
+ * last commit their overlay files become cached objects), whiteouts of paths the new base lacks
+ * are dropped; local directories stay. Otherwise (the journal's base at open) only the files are
+ * loaded. Lock held. */
 void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,
                           int fetched)
 {
     struct pmap_item *it;
-    char **drop = NULL;
+    char **drop = NULL, *adopted = NULL;
     size_t nd = 0;
+    int ours = p->last_commit[0] && !strcmp(head, p->last_commit);
 
     pmap_clear(&p->base_files, rentry_free);
     for (size_t i = 0; i < n; i++) {
@@ -1235,12 +1269,17 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
     }
     for (size_t i = 0; i < nd; i++) {
         char *key = strdup(drop[i]);
+        if (key && ours)
+            adopt_committed(p, key, pmap_get(&p->changes, key), &adopted);
         if (key)
             change_set(p, key, NULL);
         free(key);
     }
     free(drop);
     persist_pfiles_reset(p);
+    if (adopted) /* one eviction for all; the last one adopted is kept whatever its size */
+        persist_obj_evict(p, adopted);
+    free(adopted);
 }
 
 void persist_debug_dump(struct persist *p, void *out)

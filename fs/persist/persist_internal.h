@@ -146,6 +146,9 @@ void pchange_free(void *c);
 /* objects.c */
 char *persist_obj_path(struct persist *p, const struct persist_rentry *e); /* new string */
 int persist_obj_fetch(struct persist *p, const struct persist_rentry *e);  /* without the lock */
+int persist_obj_adopt(struct persist *p, const struct persist_rentry *e, const char *src);
+/* Evicts least recently used objects down to the bound, never `keep` (a name in objects/). */
+void persist_obj_evict(struct persist *p, const char *keep);
 
 /* sync.c */
 int persist_worker_start(struct persist *p);

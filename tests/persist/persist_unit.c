@@ -487,6 +487,83 @@ static void test_hash_while_writing(void)
     persist_fake_unref(fk);
 }
 
+static void tweak_cache_1500(struct persist_config *c)
+{
+    c->object_cache_bytes = 1500;
+}
+
+/* Files in objects/ of a cache (names and total bytes). */
+static int objects_count(const char *cache, int64_t *bytes)
+{
+    char dir[600];
+    struct dirent *de;
+    struct stat st;
+    int n = 0;
+    DIR *d;
+
+    *bytes = 0;
+    snprintf(dir, sizeof(dir), "%s/objects", cache);
+    if (!(d = opendir(dir)))
+        return -1;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0)
+            n++, *bytes += st.st_size;
+    closedir(d);
+    return n;
+}
+
+/* What we committed is cached from its overlay file: reading it after the sync downloads
+ * nothing, also after a remount; the object cache bound holds (older objects are evicted, a file
+ * larger than the cache is not adopted). */
+static void test_own_uploads_cached(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    const char *cache = cache_path("owncache");
+    struct persist *p = open_engine(fk, cache, 0, tweak_cache_1500);
+    char buf[2100], big[2000];
+    int64_t bytes;
+    long n;
+
+    for (size_t i = 0; i < sizeof(hw_data); i++)
+        hw_data[i] = (char)('a' + i % 26);
+    memset(big, 'z', sizeof(big));
+    CHECK(put(p, "a.bin", hw_data, 1000) == 0 && put(p, "note.txt", "hello", 5) == 0, "write");
+    CHECK(persist_sync_now(p) == 0, "sync");
+    CHECK(hw_remote_ok(fk, "a.bin") && fake_eq(fk, "note.txt", "hello"), "on the remote");
+    n = get(p, "a.bin", buf, sizeof(buf));
+    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000), "read LFS file after sync (%ld)", n);
+    n = get(p, "note.txt", buf, sizeof(buf));
+    CHECK(n == 5 && !memcmp(buf, "hello", 5), "read regular file after sync (%ld)", n);
+    CHECK(persist_fake_calls(fk, FAKE_OBJECT) == 0, "nothing downloaded (%u)",
+          persist_fake_calls(fk, FAKE_OBJECT));
+    persist_close(p, 0);
+    p = open_engine(fk, cache, 0, tweak_cache_1500);
+    n = get(p, "a.bin", buf, sizeof(buf));
+    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) && persist_fake_calls(fk, FAKE_OBJECT) == 0,
+          "after a remount too (%ld, %u)", n, persist_fake_calls(fk, FAKE_OBJECT));
+    /* a second 1000-byte object: the older LFS object is evicted, the new one kept */
+    hw_data[0] = 'Z';
+    CHECK(put(p, "b.bin", hw_data, 1000) == 0 && persist_sync_now(p) == 0, "write, sync b");
+    CHECK(objects_count(cache, &bytes) >= 1 && bytes <= 1500, "cache bounded (%lld bytes)",
+          (long long)bytes);
+    n = get(p, "b.bin", buf, sizeof(buf));
+    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) && persist_fake_calls(fk, FAKE_OBJECT) == 0,
+          "b read from the cache (%ld, %u)", n, persist_fake_calls(fk, FAKE_OBJECT));
+    hw_data[0] = 'a';
+    n = get(p, "a.bin", buf, sizeof(buf));
+    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) && persist_fake_calls(fk, FAKE_OBJECT) == 1,
+          "a was evicted and is downloaded (%ld, %u)", n, persist_fake_calls(fk, FAKE_OBJECT));
+    /* larger than the whole cache: not adopted, downloaded when read */
+    CHECK(put(p, "big.bin", big, sizeof(big)) == 0 && persist_sync_now(p) == 0, "write big");
+    CHECK(objects_count(cache, &bytes) >= 0 && bytes <= 1500, "big not cached (%lld bytes)",
+          (long long)bytes);
+    n = get(p, "big.bin", buf, sizeof(buf));
+    CHECK(n == 2000 && !memcmp(buf, big, 2000) && persist_fake_calls(fk, FAKE_OBJECT) == 2,
+          "big downloaded (%ld, %u)", n, persist_fake_calls(fk, FAKE_OBJECT));
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_rename_dirs(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1341,6 +1418,7 @@ int main(void)
     test_detached_handles();
     test_object_over_cache();
     test_hash_while_writing();
+    test_own_uploads_cached();
     test_worker_coalescing();
     test_sync_skips_backoff();
     test_crash();
