@@ -60,6 +60,10 @@ hub_status hub_token_from_string(hub_token **out, const char *value, hub_error *
 void hub_token_free(hub_token *tok);
 /* Appends "Authorization: Bearer <token>" to *list. 0 or -1 on no memory. */
 int hub_token_add_header(const hub_token *tok, struct curl_slist **list);
+/* libgit2 credentials for the Hub's git over HTTP: basic auth, `user` with the token as the
+ * password. Returns libgit2's result (0 or < 0). */
+struct git_credential;
+int hub_token_git_credential(const hub_token *tok, struct git_credential **out, const char *user);
 /* Wipes and frees a header list that may hold the Authorization header. */
 void hub_headers_free(struct curl_slist *list);
 

@@ -3,6 +3,7 @@
  * mirror is freed. Every libgit2 call on the repository runs under the mirror's lock, so one
  * git_repository is used by one thread at a time. */
 #include "hubmirror.h"
+#include "internal.h"
 
 #include <git2.h>
 
@@ -17,17 +18,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MIRROR_TOKEN_FILE_MAX 4096
-#define MIRROR_POINTER_MAX    1024 /* blobs larger than this are never LFS pointers */
-#define MIRROR_STREAM_CHUNK   65536
-#define LFS_VERSION_LINE      "version https://git-lfs.github.com/spec/v1\n"
+#define MIRROR_POINTER_MAX  1024 /* blobs larger than this are never LFS pointers */
+#define MIRROR_STREAM_CHUNK 65536
+#define LFS_VERSION_LINE    "version https://git-lfs.github.com/spec/v1\n"
 
 struct hub_mirror {
     pthread_mutex_t lock; /* serialises every use of repo */
     git_repository *repo;
-    char *url;   /* <endpoint>/<prefix><id>, never with credentials */
-    char *token; /* NULL = anonymous; wiped on free */
-    size_t token_len;
+    char *url;        /* <endpoint>/<prefix><id>, never with credentials */
+    hub_token *token; /* NULL = anonymous (the same lookup as hub_client_new) */
 };
 
 /* ---- errors ---------------------------------------------------------------------------------- */
@@ -76,100 +75,6 @@ static hub_status mirror_git_error(hub_error *err, int rc, hub_status fallback, 
     if (err)
         err->http_status = http;
     return st;
-}
-
-/* ---- token (the same lookup as hub_client_new: HF_TOKEN, HF_TOKEN_PATH, $HF_HOME/token) ----- */
-
-static int token_set(hub_mirror *m, const char *s, size_t n)
-{
-    while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
-        s++, n--;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        n--;
-    if (!n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f)
-            return -EINVAL;
-    m->token = malloc(n + 1);
-    if (!m->token)
-        return -ENOMEM;
-    memcpy(m->token, s, n);
-    m->token[n] = '\0';
-    m->token_len = n;
-    return 0;
-}
-
-static hub_status token_read_file(hub_mirror *m, const char *path, int missing_ok, hub_error *err)
-{
-    char buf[MIRROR_TOKEN_FILE_MAX];
-    struct stat st;
-    size_t len = 0;
-    ssize_t n;
-    hub_status rc = HUB_OK;
-    int fd, r;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        if (errno == ENOENT && missing_ok)
-            return HUB_OK;
-        return mirror_error(err, HUB_E_INVALID, "cannot open token file %s: %s", path,
-                            strerror(errno));
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH))) {
-        rc = mirror_error(err, HUB_E_INVALID,
-                          "token file %s is not a regular file readable by its owner only", path);
-        goto out;
-    }
-    while (len < sizeof(buf)) {
-        n = read(fd, buf + len, sizeof(buf) - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    if (len == sizeof(buf)) {
-        rc = mirror_error(err, HUB_E_INVALID, "token file %s is too large", path);
-        goto out;
-    }
-    r = token_set(m, buf, len);
-    if (r)
-        rc = mirror_error(err, r == -ENOMEM ? HUB_E_NOMEM : HUB_E_INVALID,
-                          "token file %s holds no valid token", path);
-out:
-    explicit_bzero(buf, sizeof(buf));
-    close(fd);
-    return rc;
-}
-
-static hub_status token_load(hub_mirror *m, const char *token_file, hub_error *err)
-{
-    const char *env, *home;
-    char path[4096];
-
-    if (token_file)
-        return token_read_file(m, token_file, 0, err);
-    env = getenv("HF_TOKEN");
-    if (env && *env) {
-        if (token_set(m, env, strlen(env)) < 0)
-            return mirror_error(err, HUB_E_INVALID, "HF_TOKEN holds no valid token");
-        if (m->token)
-            return HUB_OK;
-    }
-    env = getenv("HF_TOKEN_PATH");
-    if (env && *env)
-        return token_read_file(m, env, 1, err);
-    if ((home = getenv("HF_HOME")) && *home)
-        snprintf(path, sizeof(path), "%s/token", home);
-    else if ((home = getenv("XDG_CACHE_HOME")) && *home)
-        snprintf(path, sizeof(path), "%s/huggingface/token", home);
-    else if ((home = getenv("HOME")) && *home)
-        snprintf(path, sizeof(path), "%s/.cache/huggingface/token", home);
-    else
-        return HUB_OK;
-    return token_read_file(m, path, 1, err);
 }
 
 /* ---- open / free ----------------------------------------------------------------------------- */
@@ -235,7 +140,7 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
         goto out;
     }
     snprintf(m->url, n, "%.*s/%s%s", (int)elen, endpoint, type_prefix(opts->type), opts->repo_id);
-    if (!opts->anonymous && (rc = token_load(m, opts->token_file, err)) != HUB_OK)
+    if (!opts->anonymous && (rc = hub_token_load(&m->token, opts->token_file, err)) != HUB_OK)
         goto out;
     if ((r = mkdirs_0700(opts->dir)) < 0) {
         rc = mirror_error(err, HUB_E_IO, "cannot create %s: %s", opts->dir, strerror(-r));
@@ -264,10 +169,7 @@ void hub_mirror_free(hub_mirror *m)
     if (!m)
         return;
     git_repository_free(m->repo);
-    if (m->token) {
-        explicit_bzero(m->token, m->token_len);
-        free(m->token);
-    }
+    hub_token_free(m->token);
     free(m->url);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -335,7 +237,7 @@ static int cred_cb(git_credential **out, const char *url, const char *username_f
                                                        : "the Hub wants a token (401)");
         return GIT_EAUTH;
     }
-    return git_credential_userpass_plaintext_new(out, "hf_user", cs->m->token);
+    return hub_token_git_credential(cs->m->token, out, "hf_user");
 }
 
 static int read_head(char out[HUB_OID_MAX], git_repository *repo, const char *branch)

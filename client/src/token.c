@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <git2.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,6 +203,11 @@ int hub_token_add_header(const hub_token *tok, struct curl_slist **list)
         return -1;
     *list = n;
     return 0;
+}
+
+int hub_token_git_credential(const hub_token *tok, struct git_credential **out, const char *user)
+{
+    return git_credential_userpass_plaintext_new(out, user, tok->value);
 }
 
 void hub_headers_free(struct curl_slist *list)
