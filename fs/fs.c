@@ -538,6 +538,17 @@ int spacefs_fs_fsyncdir(struct spacefs_fs *fs, const char *path)
     return is_pers(&n) ? pers_fsyncdir(fs, &n) : 0;
 }
 
+int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, int64_t mtime)
+{
+    struct node n;
+    struct stat st;
+    int rc;
+
+    if ((rc = node_parse(&n, path)) < 0)
+        return rc;
+    return is_pers(&n) ? pers_utimens(fs, &n, mtime) : spacefs_fs_getattr(fs, path, &st);
+}
+
 int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path)
 {
     struct node n;

@@ -107,6 +107,9 @@ int spacefs_fs_fsyncdir(struct spacefs_fs *fs, const char *path);
 /* chmod/chown: accepted and ignored in persist/ (not stored, so cp -a, rsync -a, tar x work);
  * EROFS in snapshots/, EPERM elsewhere. */
 int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path);
+/* utimens: persist/ keeps the modification time (mtime unix seconds, -1 = leave it); elsewhere
+ * times are the Hub's and touch is a no-op that succeeds on what exists. */
+int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, int64_t mtime);
 
 /* The single client-status -> errno table. */
 int spacefs_errno_from_status(enum spacefs_status st);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "fuse_ops.h"
 
@@ -181,11 +182,14 @@ static int op_rmdir(const char *path)
 
 static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
-    struct stat st;
+    int64_t mtime = -1; /* UTIME_OMIT: the modification time stays */
 
-    (void)tv;
     (void)fi;
-    return spacefs_fs_getattr(fsp(), path, &st); /* times are the Hub's: touch is a no-op */
+    if (!tv || tv[1].tv_nsec == UTIME_NOW)
+        mtime = (int64_t)time(NULL);
+    else if (tv[1].tv_nsec != UTIME_OMIT)
+        mtime = (int64_t)tv[1].tv_sec;
+    return spacefs_fs_utimens(fsp(), path, mtime);
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)

@@ -603,9 +603,29 @@ int pers_setattr(struct spacefs_fs *fs, const struct node *n)
         return rc;
     if (n->kind == NODE_SNAP)
         return -EROFS;
-    if (n->kind == NODE_PFILE || !n->rest[0])
+    if (n->kind == NODE_PFILE)
         return -EPERM;
-    return pers_writable(fs, n->ns) ? 0 : -EACCES; /* modes and owners are not stored */
+    /* modes and owners are not stored; persist/ itself too (rsync -a src/ persist/ sets them) */
+    return pers_writable(fs, n->ns) ? 0 : -EACCES;
+}
+
+int pers_utimens(struct spacefs_fs *fs, const struct node *n, int64_t mtime)
+{
+    struct pers_ent *pe;
+    struct stat st;
+    int rc;
+
+    if ((rc = pers_getattr(fs, n, &st)) < 0)
+        return rc;
+    if (n->kind == NODE_SNAP)
+        return -EROFS;
+    if (n->kind != NODE_PERSIST || !n->rest[0] || mtime < 0)
+        return 0; /* times are not kept there: touch succeeds, as before */
+    if ((rc = mutate_begin(fs, n, &pe)) < 0)
+        return rc;
+    rc = persist_utimens(pe->p, n->rest, mtime);
+    pers_put(fs, pe);
+    return rc;
 }
 
 /* ---- waiting for the upload -------------------------------------------------------------- */

@@ -54,6 +54,7 @@ int pers_truncate(struct spacefs_fs *fs, const struct node *n, int64_t size);
 int pers_rename(struct spacefs_fs *fs, const struct node *from, const struct node *to,
                 unsigned flags);
 int pers_setattr(struct spacefs_fs *fs, const struct node *n);
+int pers_utimens(struct spacefs_fs *fs, const struct node *n, int64_t mtime);
 int pers_fsyncdir(struct spacefs_fs *fs, const struct node *n);
 
 /* Files: h->n is parsed (its rest pointer is not kept: `rest` is passed again). */

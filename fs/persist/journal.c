@@ -28,7 +28,7 @@ char *persist_ovl_path(const struct persist *p, uint64_t id)
     return s;
 }
 
-static void put_escaped(FILE *f, const char *s)
+void persist_put_escaped(FILE *f, const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -39,7 +39,7 @@ static void put_escaped(FILE *f, const char *s)
     }
 }
 
-static int unescape(char *s)
+int persist_unescape(char *s)
 {
     char *w = s;
     for (; *s; s++) {
@@ -139,7 +139,7 @@ int persist_journal_write(struct persist *p)
                         c->synced, c->mtime, c->size, c->ref.oid, c->ref.is_lfs,
                         c->ref.is_lfs ? c->ref.lfs_oid : "-",
                         c->ref.commit[0] ? c->ref.commit : "-");
-                put_escaped(f, c->ref.path);
+                persist_put_escaped(f, c->ref.path);
                 fputc(' ', f);
             }
             break;
@@ -150,12 +150,12 @@ int persist_journal_write(struct persist *p)
             fprintf(f, "D %" PRIu64 " %d ", c->gen, c->synced);
             break;
         }
-        put_escaped(f, it->key);
+        persist_put_escaped(f, it->key);
         fputc('\n', f);
     }
     for (struct pmap_item *it = pmap_first(&p->landed); it; it = pmap_next(&p->landed, it)) {
         fputs("L ", f);
-        put_escaped(f, it->key);
+        persist_put_escaped(f, it->key);
         fputc('\n', f);
     }
     fputs("end\n", f);
@@ -218,12 +218,12 @@ static int parse_change(struct persist *p, char *line)
             snprintf(c->ref.lfs_oid, sizeof(c->ref.lfs_oid), "%s", f[6]);
         if (strcmp(f[7], "-"))
             snprintf(c->ref.commit, sizeof(c->ref.commit), "%s", f[7]);
-        if (unescape(f[8]) < 0 || !(c->ref.path = strdup(f[8])))
+        if (persist_unescape(f[8]) < 0 || !(c->ref.path = strdup(f[8])))
             goto out;
     } else {
         c->kind = kind == 'W' ? PC_WHITEOUT : PC_DIR;
     }
-    if (unescape(f[want - 1]) < 0)
+    if (persist_unescape(f[want - 1]) < 0)
         goto out;
     if ((rc = pmap_put(&p->changes, f[want - 1], c)) < 0)
         goto out;
@@ -265,7 +265,7 @@ int persist_journal_load(struct persist *p)
             p->gen = strtoull(line + 4, NULL, 10);
         } else if (!strncmp(line, "L ", 2)) {
             line[strcspn(line, "\n")] = '\0';
-            if ((rc = unescape(line + 2)) < 0 ||
+            if ((rc = persist_unescape(line + 2)) < 0 ||
                 (rc = pmap_put(&p->landed, line + 2, &p->landed)) < 0)
                 break;
         } else if (!strcmp(line, "end\n")) {

@@ -504,6 +504,7 @@ static int pfile_publish(struct persist *p, struct pfile *f)
     c->kind = PC_FILE;
     c->ovl = f->work;
     c->size = f->size;
+    c->mtime = f->mtime; /* set by utimens since the last write, else now (change_set) */
     if (f->hash_ok && f->hash.bytes == (uint64_t)f->size)
         hub_sha256_hex(&f->hash, c->sha256);
     if ((rc = change_set(p, f->path, c)) < 0)
@@ -738,6 +739,7 @@ long persist_write(struct persist *p, struct persist_handle *h, const void *buf,
     if (rc > 0 && off + rc > f->size) /* an empty write does not extend the file */
         f->size = off + rc;
     f->dirty = 1;
+    f->mtime = 0;
     changed(p);
 out:
     pthread_mutex_unlock(&p->lock);
@@ -765,6 +767,7 @@ int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size)
         f->hash_ok = 0; /* shrunk: the digest covers cut bytes; grown: zeros were not hashed */
     f->size = size;
     f->dirty = 1;
+    f->mtime = 0;
     changed(p);
 out:
     pthread_mutex_unlock(&p->lock);
@@ -818,10 +821,11 @@ int persist_truncate(struct persist *p, const char *path, int64_t size)
 static void fill_stat(struct persist *p, const char *path, int kind, struct stat *st)
 {
     struct pchange *c = pmap_get(&p->changes, path);
+    struct persist_rentry *e = c ? NULL : pmap_get(&p->base_files, path);
     memset(st, 0, sizeof(*st));
     st->st_uid = getuid();
     st->st_gid = getgid();
-    st->st_mtime = c && c->mtime ? c->mtime : 0;
+    st->st_mtime = c ? c->mtime : e ? e->mtime : 0;
     if (kind == NODE_DIR) {
         st->st_mode = S_IFDIR | 0755;
         st->st_nlink = 2;
@@ -1039,6 +1043,7 @@ static int move_file(struct persist *p, const char *from, const char *to)
         e = pmap_get(&p->base_files, from);
         c->ref = *e;
         c->size = e->size;
+        c->mtime = e->mtime;
         if (!(c->ref.path = strdup(from))) {
             free(c);
             return -ENOMEM;
@@ -1193,6 +1198,115 @@ done:
     return rc;
 }
 
+/* ---- modification times ---------------------------------------------------------------------- */
+
+/* The Hub stores no mtimes. A base file's mtime is the time we wrote the version we committed,
+ * the time utimens set, or else the time this cache first saw that version; kept per (path,
+ * blob id) in <cache>/mtimes, so that it stays put across fetches and remounts and `rsync -a`
+ * finds unchanged files unchanged. Losing the file (a crash mid-write) only costs new times:
+ * it is written with rename, not fsynced. Lock held. */
+static void mtimes_save(struct persist *p)
+{
+    int64_t now = (int64_t)time(NULL);
+    char *tmp = NULL, *dst = NULL;
+    FILE *f = NULL;
+    int fd, ok;
+
+    for (struct pmap_item *it = pmap_first(&p->base_files); it; it = pmap_next(&p->base_files, it))
+        if (!((struct persist_rentry *)it->val)->mtime)
+            ((struct persist_rentry *)it->val)->mtime = now;
+    if (asprintf(&tmp, "%s/mtimes.tmp", p->dir) < 0 || asprintf(&dst, "%s/mtimes", p->dir) < 0)
+        goto out;
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+        goto out;
+    if (!(f = fdopen(fd, "w"))) {
+        close(fd);
+        goto out;
+    }
+    fprintf(f, "spacefs-persist-mtimes 1\n");
+    for (struct pmap_item *it = pmap_first(&p->base_files); it;
+         it = pmap_next(&p->base_files, it)) {
+        struct persist_rentry *e = it->val;
+        fprintf(f, "%" PRId64 " %s ", e->mtime, e->oid);
+        persist_put_escaped(f, it->key);
+        fputc('\n', f);
+    }
+    ok = fclose(f) == 0;
+    if (ok)
+        ok = rename(tmp, dst) == 0;
+    if (!ok)
+        persist_log(p, 1, "persist: cannot write %s: %s (file times may change)", dst,
+                    strerror(errno));
+out:
+    free(tmp);
+    free(dst);
+}
+
+/* Sets the base files' mtimes from <cache>/mtimes (same path and blob id); the others get now. */
+static void mtimes_load(struct persist *p)
+{
+    char *path = NULL, *line = NULL;
+    size_t cap = 0;
+    FILE *f;
+
+    if (asprintf(&path, "%s/mtimes", p->dir) < 0)
+        return;
+    if ((f = fopen(path, "re"))) {
+        while (getline(&line, &cap, f) > 0) {
+            char oid[PERSIST_OID_MAX], *name;
+            long long t;
+            int used = 0;
+            struct persist_rentry *e;
+            line[strcspn(line, "\n")] = '\0';
+            if (sscanf(line, "%lld %64s %n", &t, oid, &used) != 2 || !used)
+                continue;
+            name = line + used;
+            if (persist_unescape(name) == 0 && (e = pmap_get(&p->base_files, name)) &&
+                !strcmp(e->oid, oid))
+                e->mtime = t;
+        }
+        fclose(f);
+    }
+    free(line);
+    free(path);
+    mtimes_save(p);
+}
+
+int persist_utimens(struct persist *p, const char *path, int64_t mtime)
+{
+    struct persist_rentry *e;
+    struct pchange *c;
+    struct pfile *f;
+    char *np;
+    int rc, k;
+
+    if ((rc = path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    if ((rc = check_ancestors(p, np)) < 0)
+        goto out;
+    if ((k = node_kind(p, np)) == NODE_NONE) {
+        rc = -ENOENT;
+        goto out;
+    }
+    if (k == NODE_DIR || (rc = writable(p)) < 0) /* directories' times are not kept */
+        goto out;
+    if ((f = pfile_find(p, np)) && f->dirty) /* written, not closed: applied when published */
+        f->mtime = mtime;
+    c = pmap_get(&p->changes, np);
+    if (c && c->mtime != mtime) {
+        c->mtime = mtime;
+        rc = persist_journal_write(p);
+    } else if (!c && (e = pmap_get(&p->base_files, np)) && e->mtime != mtime) {
+        e->mtime = mtime;
+        mtimes_save(p);
+    }
+out:
+    pthread_mutex_unlock(&p->lock);
+    free(np);
+    return rc;
+}
+
 /* ---- base ------------------------------------------------------------------------------------ */
 
 /* A synced change about to be dropped because `head`, our own last commit, is now the base: its
@@ -1241,22 +1355,30 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
     size_t nd = 0;
     int ours = p->last_commit[0] && !strcmp(head, p->last_commit);
 
-    pmap_clear(&p->base_files, rentry_free);
+    struct pmap old = p->base_files;
+    int first = !p->based; /* the first base of this process: times come from the cache file */
+
+    pmap_init(&p->base_files);
     for (size_t i = 0; i < n; i++) {
-        struct persist_rentry *e = malloc(sizeof(*e));
+        struct persist_rentry *e = malloc(sizeof(*e)), *was = pmap_get(&old, v[i].path);
         if (!e || pmap_put(&p->base_files, v[i].path, e) < 0) {
             free(e);
             free(v[i].path);
             continue;
         }
         *e = v[i];
+        if (was && !strcmp(was->oid, e->oid)) /* the same version: the same mtime */
+            e->mtime = was->mtime;
     }
     free(v);
+    pmap_clear(&old, rentry_free);
     if (head != p->base) /* load_base_tree passes p->base itself (overlapping snprintf) */
         snprintf(p->base, sizeof(p->base), "%s", head);
     p->based = 1;
-    if (!fetched)
+    if (!fetched) {
+        mtimes_load(p);
         return;
+    }
     pmap_clear(&p->landed, NULL);
     drop = calloc(p->changes.n + 1, sizeof(*drop));
     for (it = pmap_first(&p->changes); drop && it; it = pmap_next(&p->changes, it)) {
@@ -1269,13 +1391,19 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
     }
     for (size_t i = 0; i < nd; i++) {
         char *key = strdup(drop[i]);
-        if (key && ours)
-            adopt_committed(p, key, pmap_get(&p->changes, key), &adopted);
+        if (key && ours) {
+            struct pchange *c = pmap_get(&p->changes, key);
+            struct persist_rentry *e = pmap_get(&p->base_files, key);
+            if (c->kind == PC_FILE && e && e->size == c->size)
+                e->mtime = c->mtime; /* our version: the time we wrote (or set) */
+            adopt_committed(p, key, c, &adopted);
+        }
         if (key)
             change_set(p, key, NULL);
         free(key);
     }
     free(drop);
+    first ? mtimes_load(p) : mtimes_save(p);
     persist_pfiles_reset(p);
     if (adopted) /* one eviction for all; the last one adopted is kept whatever its size */
         persist_obj_evict(p, adopted);

@@ -55,6 +55,10 @@ int persist_unlink(struct persist *p, const char *path);
 /* flags: 0 or RENAME_NOREPLACE. */
 int persist_rename(struct persist *p, const char *from, const char *to, unsigned flags);
 int persist_truncate(struct persist *p, const char *path, int64_t size);
+/* utimens(2)'s modification time (unix seconds). Kept locally (the Hub stores no times): with
+ * the change until it is committed, then per (path, version) in the cache; directories' times
+ * are not kept (0 without effect). */
+int persist_utimens(struct persist *p, const char *path, int64_t mtime);
 
 /* ---- files ---------------------------------------------------------------------------------- */
 /* open(2) flags incl. O_CREAT, O_EXCL, O_TRUNC, O_APPEND. *out new; persist_release frees. */

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
 
 #include "persist.h"
 #include "hubclient.h"
@@ -59,6 +60,7 @@ struct pfile {
      * from offset 0 (a new or truncated-to-empty file); any other write or truncate clears it. */
     hub_sha256 hash;
     int hash_ok;
+    int64_t mtime; /* set by utimens while dirty (the next publish takes it), 0 none */
     /* Detached (path NULL) without an fd: the object its content is, downloaded on first use
      * (pin.path NULL: none). */
     struct persist_rentry pin;
@@ -126,6 +128,8 @@ void persist_log(struct persist *p, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* journal.c (lock held) */
+void persist_put_escaped(FILE *f, const char *s); /* %XX for controls, space and '%' */
+int persist_unescape(char *s);                    /* in place; 0 or -EINVAL */
 int persist_journal_write(struct persist *p);
 int persist_journal_load(struct persist *p);                  /* 0, or -ENOENT when there is none */
 char *persist_ovl_path(const struct persist *p, uint64_t id); /* new string */

@@ -915,6 +915,46 @@ static void test_detached_handles(void)
     persist_fake_unref(fk);
 }
 
+/* Modification times: set by utimens, kept through the commit, the fetch and a remount (the Hub
+ * stores none), so rsync -a sees unchanged files as unchanged; a new version from another writer
+ * gets a new time. */
+static void test_mtimes(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("mtimes"), 0, NULL);
+    const int64_t t1 = 1577836800, t2 = 1262304000; /* 2020-01-01, 2010-01-01 */
+    struct stat st;
+    int64_t theirs;
+
+    CHECK(put(p, "a.txt", "a", 1) == 0 && persist_utimens(p, "a.txt", t1) == 0, "write, utimens");
+    CHECK(persist_getattr(p, "a.txt", &st) == 0 && st.st_mtime == t1, "the time is set");
+    CHECK(persist_sync_now(p) == 0 && persist_getattr(p, "a.txt", &st) == 0 && st.st_mtime == t1,
+          "kept through the commit and the fetch (%lld)", (long long)st.st_mtime);
+    CHECK(persist_utimens(p, "a.txt", t2) == 0 && persist_getattr(p, "a.txt", &st) == 0 &&
+              st.st_mtime == t2,
+          "utimens on a committed file");
+    CHECK(persist_rename(p, "a.txt", "b.txt", 0) == 0 && persist_getattr(p, "b.txt", &st) == 0 &&
+              st.st_mtime == t2,
+          "a rename keeps it");
+    CHECK(persist_sync_now(p) == 0, "sync");
+    persist_close(p, 0);
+    p = open_engine(fk, cache_path("mtimes"), 0, NULL);
+    CHECK(persist_getattr(p, "b.txt", &st) == 0 && st.st_mtime == t2, "kept across a remount");
+    persist_fake_write(fk, "b.txt", "theirs", 6);
+    persist_fake_write(fk, "c.txt", "new", 3);
+    CHECK(persist_sync_now(p) == 0 && persist_getattr(p, "b.txt", &st) == 0 && st.st_mtime > t2 &&
+              st.st_size == 6,
+          "another writer's version: a new time (%lld)", (long long)st.st_mtime);
+    theirs = st.st_mtime;
+    CHECK(persist_getattr(p, "c.txt", &st) == 0 && st.st_mtime >= theirs - 5,
+          "a new remote file: the time it was first seen");
+    CHECK(persist_mkdir(p, "d", 0755) == 0 && persist_utimens(p, "d", t1) == 0,
+          "utimens on a directory is accepted");
+    CHECK(persist_utimens(p, "missing", t1) == -ENOENT, "and on nothing is ENOENT");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_visibility(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1416,6 +1456,7 @@ int main(void)
     test_remove_after_commit();
     test_offline_remount();
     test_detached_handles();
+    test_mtimes();
     test_object_over_cache();
     test_hash_while_writing();
     test_own_uploads_cached();

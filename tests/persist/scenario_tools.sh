@@ -34,10 +34,24 @@ run_tool() {
 section "rsync -a, cp -r, tar x"
 run_tool "rsync -a" "$P/rsync" rsync -a "$S/" "$P/rsync/"
 run_tool "rsync -a again (nothing changed)" "$P/rsync" rsync -a "$S/" "$P/rsync/"
+# Modification times are kept (locally: the Hub stores none), also once committed: a later
+# rsync -a transfers nothing (it used to transfer every file after each sync).
+check_eq "echo sync > control" OK "$(psync 120)"
+n=$(rsync -a --stats "$S/" "$P/rsync/" | sed -n 's/^Number of regular files transferred: //p')
+check_eq "rsync -a after the sync transfers no file" 0 "$n"
+check_eq "mtime kept through the commit" "$(stat -c %Y "$S/a/numbers.txt")" \
+  "$(stat -c %Y "$P/rsync/a/numbers.txt")"
 echo "changed" >"$S/top.txt"
 touch -d '2020-01-01 00:00' "$S/top.txt"
 run_tool "rsync -a of a changed file" "$P/rsync" rsync -a "$S/" "$P/rsync/"
 check_eq "no rsync temp file left" "" "$(find "$P/rsync" -name '.*' | head -3)"
+chmod 700 "$S/a"
+check "rsync -a of a 0700 tree into persist/ itself (it chmods persist/)" rsync -a "$S/a/" "$P/"
+check "... the same files" diff -r "$S/a/b" "$P/b"
+check "... the same file" cmp "$S/a/numbers.txt" "$P/numbers.txt"
+check_eq "... modes are accepted and not stored" 755 "$(stat -c %a "$P")"
+rm -r "$P"/numbers.txt "$P"/b
+chmod 755 "$S/a"
 run_tool "cp -r" "$P/cp" cp -r "$S" "$P/cp"
 tar -C "$S" -cf "$WORK/src.tar" .
 mkdir -p "$P/tar"
