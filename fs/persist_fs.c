@@ -612,15 +612,10 @@ int pers_setattr(struct spacefs_fs *fs, const struct node *n)
 int pers_utimens(struct spacefs_fs *fs, const struct node *n, int64_t mtime)
 {
     struct pers_ent *pe;
-    struct stat st;
-    int rc;
+    int rc = pers_setattr(fs, n); /* ENOENT, EROFS in snapshots/, EACCES read-only */
 
-    if ((rc = pers_getattr(fs, n, &st)) < 0)
-        return rc;
-    if (n->kind == NODE_SNAP)
-        return -EROFS;
-    if (n->kind != NODE_PERSIST || !n->rest[0] || mtime < 0)
-        return 0; /* times are not kept there: touch succeeds, as before */
+    if (rc < 0 || n->kind != NODE_PERSIST || !n->rest[0] || mtime < 0)
+        return rc == -EPERM ? 0 : rc; /* persist.status & co keep no time: touch succeeds */
     if ((rc = mutate_begin(fs, n, &pe)) < 0)
         return rc;
     rc = persist_utimens(pe->p, n->rest, mtime);
