@@ -1,12 +1,18 @@
-/* The journal: the list of local changes, rewritten whole and crash-safely (write journal.tmp,
- * fsync, rename over journal, fsync the directory), so that after a crash the journal is the
- * last complete version and every overlay file it names was fsynced before it. Text format:
- *   spacefs-persist-journal 1 / base <oid|-> / next <id> / gen <n> / change lines / end
+/* The journal: the list of local changes, crash-safe, in one file. A full version is written
+ * whole (journal.tmp, fsync, rename over journal, fsync the directory); after it, each change of
+ * a path is appended as one line and fdatasync'ed, so that close() costs two fsyncs (the overlay
+ * file, the journal) whatever the number of changes. The full version is written again at open,
+ * when the base or the landed set changes (a fetch, a commit) and when the appended lines
+ * outnumber the changes by 1024. Every overlay file a line names was fsynced before it. Text:
+ *   spacefs-persist-journal 2 / base <oid|-> / next <id> / gen <n> / change and L lines / end /
+ *   appended lines
  * change lines: F gen synced mtime size ovl [sha256] path | R gen synced mtime size oid lfs
  * lfs_oid commit srcpath path | W gen synced path | D gen synced path; L path for each path a
- * commit of ours put that the base does not show yet (persist_remote_has); paths %XX-escaped. The
- * F line's sha256 (of the overlay file, hashed while it was written) is optional: journals
- * without it load, and it is only written when known. */
+ * commit of ours put that the base does not show yet (persist_remote_has). Appended lines: a
+ * change line (it replaces the path's change), X path (the path has no change any more),
+ * S next gen. Paths %XX-escaped. A last line without its newline (a write cut by a crash) is
+ * ignored. The F line's sha256 (of the overlay file, hashed while it was written) is optional.
+ * Version 1 journals (no appended lines) load too. */
 #include "persist_internal.h"
 
 #include <dirent.h>
@@ -18,7 +24,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define JOURNAL_MAGIC "spacefs-persist-journal 1"
+#define JOURNAL_MAGIC        "spacefs-persist-journal 2"
+#define JOURNAL_MAGIC_V1     "spacefs-persist-journal 1"
+#define JOURNAL_APPEND_SLACK 1024
 
 char *persist_ovl_path(const struct persist *p, uint64_t id)
 {
@@ -106,27 +114,12 @@ static void garbage_collect(struct persist *p)
     p->ngarbage = 0;
 }
 
-int persist_journal_write(struct persist *p)
+/* One change line for `path` (or "X path" when it has none). */
+static void put_change(FILE *f, const char *path, const struct pchange *c)
 {
-    char *tmp = NULL, *dst = NULL;
-    FILE *f = NULL;
-    int rc = 0, fd;
-
-    if (asprintf(&tmp, "%s/journal.tmp", p->dir) < 0 || asprintf(&dst, "%s/journal", p->dir) < 0) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        rc = -errno;
-        if (fd >= 0)
-            close(fd);
-        goto out;
-    }
-    fprintf(f, "%s\nbase %s\nnext %" PRIu64 "\ngen %" PRIu64 "\n", JOURNAL_MAGIC,
-            p->base[0] ? p->base : "-", p->next_ovl, p->gen);
-    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
-        struct pchange *c = it->val;
+    if (!c) {
+        fputs("X ", f);
+    } else {
         switch (c->kind) {
         case PC_FILE:
             if (c->ovl) {
@@ -150,9 +143,39 @@ int persist_journal_write(struct persist *p)
             fprintf(f, "D %" PRIu64 " %d ", c->gen, c->synced);
             break;
         }
-        persist_put_escaped(f, it->key);
-        fputc('\n', f);
     }
+    persist_put_escaped(f, path);
+    fputc('\n', f);
+}
+
+void persist_journal_touch(struct persist *p, const char *path)
+{
+    if (!p->jfull && pmap_put(&p->jdirty, path, &p->jdirty) < 0)
+        p->jfull = 1; /* no memory for the note: write the whole journal next time */
+}
+
+/* The whole journal, replacing the file; the append fd is reopened on it. */
+static int journal_rewrite(struct persist *p)
+{
+    char *tmp = NULL, *dst = NULL;
+    FILE *f = NULL;
+    int rc = 0, fd;
+
+    if (asprintf(&tmp, "%s/journal.tmp", p->dir) < 0 || asprintf(&dst, "%s/journal", p->dir) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || !(f = fdopen(fd, "w"))) {
+        rc = -errno;
+        if (fd >= 0)
+            close(fd);
+        goto out;
+    }
+    fprintf(f, "%s\nbase %s\nnext %" PRIu64 "\ngen %" PRIu64 "\n", JOURNAL_MAGIC,
+            p->base[0] ? p->base : "-", p->next_ovl, p->gen);
+    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it))
+        put_change(f, it->key, it->val);
     for (struct pmap_item *it = pmap_first(&p->landed); it; it = pmap_next(&p->landed, it)) {
         fputs("L ", f);
         persist_put_escaped(f, it->key);
@@ -173,15 +196,70 @@ int persist_journal_write(struct persist *p)
         rc = -errno;
         goto out;
     }
-    if ((rc = fsync_dir(p->dir)) == 0)
-        garbage_collect(p);
+    if ((rc = fsync_dir(p->dir)) < 0)
+        goto out;
+    if (p->jfd >= 0)
+        close(p->jfd);
+    p->jfd = open(dst, O_WRONLY | O_APPEND | O_CLOEXEC);
+    p->jappended = 0;
+    p->jfull = p->jfd < 0; /* cannot append: whole again next time */
+    pmap_clear(&p->jdirty, NULL);
 out:
     if (f)
         fclose(f);
-    if (rc)
-        persist_log(p, 0, "persist: writing the journal failed: %s", strerror(-rc));
     free(tmp);
     free(dst);
+    return rc;
+}
+
+/* The lines of the paths touched since the last write, in one write, then fdatasync. */
+static int journal_append(struct persist *p)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ssize_t n = -1;
+    int rc = 0;
+
+    if (!f)
+        return -ENOMEM;
+    for (struct pmap_item *it = pmap_first(&p->jdirty); it; it = pmap_next(&p->jdirty, it))
+        put_change(f, it->key, pmap_get(&p->changes, it->key));
+    fprintf(f, "S %" PRIu64 " %" PRIu64 "\n", p->next_ovl, p->gen);
+    if (fclose(f) != 0) {
+        free(buf);
+        return -ENOMEM;
+    }
+    for (size_t off = 0; off < len; off += (size_t)n) {
+        n = write(p->jfd, buf + off, len - off);
+        if (n < 0 && errno == EINTR)
+            n = 0;
+        else if (n < 0)
+            break;
+    }
+    if (n < 0 || fdatasync(p->jfd) < 0) {
+        rc = -errno;
+        p->jfull = 1; /* a partial line may sit at the end: start a new file */
+    } else {
+        p->jappended += p->jdirty.n;
+        pmap_clear(&p->jdirty, NULL);
+    }
+    free(buf);
+    return rc;
+}
+
+int persist_journal_write(struct persist *p)
+{
+    int rc;
+
+    if (p->jfull || p->jfd < 0 || p->jappended > p->changes.n + JOURNAL_APPEND_SLACK)
+        rc = journal_rewrite(p);
+    else
+        rc = journal_append(p);
+    if (rc == 0)
+        garbage_collect(p);
+    else
+        persist_log(p, 0, "persist: writing the journal failed: %s", strerror(-rc));
     return rc;
 }
 
@@ -225,6 +303,7 @@ static int parse_change(struct persist *p, char *line)
     }
     if (persist_unescape(f[want - 1]) < 0)
         goto out;
+    pchange_free(pmap_del(&p->changes, f[want - 1])); /* an appended line replaces */
     if ((rc = pmap_put(&p->changes, f[want - 1], c)) < 0)
         goto out;
     c = NULL;
@@ -234,11 +313,34 @@ out:
     return rc;
 }
 
+/* One line after "end" (version 2): a change line, X path, S next gen. */
+static int parse_appended(struct persist *p, char *line)
+{
+    unsigned long long next, gen;
+
+    if (!strncmp(line, "X ", 2)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (persist_unescape(line + 2) < 0)
+            return -EINVAL;
+        pchange_free(pmap_del(&p->changes, line + 2));
+        return 0;
+    }
+    if (!strncmp(line, "S ", 2)) {
+        if (sscanf(line + 2, "%llu %llu", &next, &gen) != 2)
+            return -EINVAL;
+        p->next_ovl = next;
+        p->gen = gen;
+        return 0;
+    }
+    return parse_change(p, line);
+}
+
 int persist_journal_load(struct persist *p)
 {
     char *path = NULL, *line = NULL;
     size_t cap = 0;
-    int rc = 0, ended = 0, lineno = 0;
+    int rc = 0, ended = 0, lineno = 0, v2 = 0;
+    ssize_t n;
     FILE *f;
 
     if (asprintf(&path, "%s/journal", p->dir) < 0)
@@ -248,13 +350,19 @@ int persist_journal_load(struct persist *p)
         rc = -errno;
         goto out;
     }
-    while (getline(&line, &cap, f) > 0) {
+    while ((n = getline(&line, &cap, f)) > 0) {
         lineno++;
         if (lineno == 1) {
-            if (strncmp(line, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) != 0) {
+            v2 = !strcmp(line, JOURNAL_MAGIC "\n");
+            if (!v2 && strcmp(line, JOURNAL_MAGIC_V1 "\n") != 0) {
                 rc = -EINVAL;
                 break;
             }
+        } else if (ended) {
+            if (line[n - 1] != '\n') /* the last write was cut by a crash: never acknowledged */
+                break;
+            if ((rc = parse_appended(p, line)) < 0)
+                break;
         } else if (!strncmp(line, "base ", 5)) {
             char oid[PERSIST_OID_MAX] = "";
             sscanf(line + 5, "%64s", oid);
@@ -270,7 +378,8 @@ int persist_journal_load(struct persist *p)
                 break;
         } else if (!strcmp(line, "end\n")) {
             ended = 1;
-            break;
+            if (!v2)
+                break;
         } else if ((rc = parse_change(p, line)) < 0) {
             break;
         }

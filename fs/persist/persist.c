@@ -213,6 +213,7 @@ static int change_set(struct persist *p, const char *path, struct pchange *c)
     struct pchange *old = pmap_del(&p->changes, path);
     int rc = 0;
 
+    persist_journal_touch(p, path);
     if (c) {
         c->gen = ++p->gen;
         if (!c->mtime)
@@ -1296,6 +1297,7 @@ int persist_utimens(struct persist *p, const char *path, int64_t mtime)
     c = pmap_get(&p->changes, np);
     if (c && c->mtime != mtime) {
         c->mtime = mtime;
+        persist_journal_touch(p, np);
         rc = persist_journal_write(p);
     } else if (!c && (e = pmap_get(&p->base_files, np)) && e->mtime != mtime) {
         e->mtime = mtime;
@@ -1375,6 +1377,7 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
     if (head != p->base) /* load_base_tree passes p->base itself (overlapping snprintf) */
         snprintf(p->base, sizeof(p->base), "%s", head);
     p->based = 1;
+    p->jfull = 1;
     if (!fetched) {
         mtimes_load(p);
         return;

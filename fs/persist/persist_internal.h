@@ -120,6 +120,12 @@ struct persist {
     int log_public_once;
     uint64_t failed_attempts; /* commit attempts that failed, since open */
     uint64_t *garbage;        /* overlay ids to delete after the next journal write */
+    /* journal.c: what the file lacks. jdirty: paths whose change changed since the last write
+     * (appended as lines); jfull: write the whole journal next time; jfd: open for appending. */
+    struct pmap jdirty;
+    int jfull;
+    int jfd;
+    size_t jappended; /* lines appended since the whole journal was written */
     size_t ngarbage, capgarbage;
 };
 
@@ -131,6 +137,10 @@ void persist_log(struct persist *p, int level, const char *fmt, ...)
 void persist_put_escaped(FILE *f, const char *s); /* %XX for controls, space and '%' */
 int persist_unescape(char *s);                    /* in place; 0 or -EINVAL */
 int persist_journal_write(struct persist *p);
+/* The change of `path` was set or modified in place: the next write records it. Call it for
+ * every change of p->changes; anything else the journal holds (the base, the landed set) sets
+ * p->jfull instead. */
+void persist_journal_touch(struct persist *p, const char *path);
 int persist_journal_load(struct persist *p);                  /* 0, or -ENOENT when there is none */
 char *persist_ovl_path(const struct persist *p, uint64_t id); /* new string */
 void persist_overlay_gc(struct persist *p);

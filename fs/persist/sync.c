@@ -178,6 +178,7 @@ static int snap_take(struct persist *p, struct snap *s)
                 continue;
             if (is_delete && !pmap_get(&p->base_files, it->key)) {
                 c->synced = 1; /* nothing to delete remotely */
+                persist_journal_touch(p, it->key);
                 continue;
             }
             op->fd = -1;
@@ -266,6 +267,7 @@ static int commit_changes(struct persist *p)
                     p->based = 0; /* out of memory: refresh before anything else */
             }
             snap_free(&s);
+            p->jfull = 1; /* synced flags and the landed set: the whole journal */
             p->commits++;
             snprintf(p->last_commit, sizeof(p->last_commit), "%s", oid);
             p->last_commit_time = (int64_t)time(NULL);
@@ -451,6 +453,8 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
     pthread_cond_init(&p->done, &ca);
     pthread_condattr_destroy(&ca);
     p->next_ovl = 1;
+    p->jfd = -1;
+    p->jfull = 1;
     if (!cfg->cache_dir || !(p->dir = strdup(cfg->cache_dir))) {
         rc = cfg->cache_dir ? -ENOMEM : -EINVAL;
         goto fail;
@@ -527,6 +531,9 @@ void persist_close(struct persist *p, unsigned wait_ms)
         pthread_mutex_unlock(&p->lock);
     }
     pmap_clear(&p->changes, pchange_free);
+    pmap_clear(&p->jdirty, NULL);
+    if (p->jfd >= 0)
+        close(p->jfd);
     persist_base_clear(p);
     free(p->garbage);
     if (p->remote.ops)

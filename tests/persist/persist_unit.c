@@ -955,6 +955,48 @@ static void test_mtimes(void)
     persist_fake_unref(fk);
 }
 
+/* The journal grows by appended lines (no rewrite per close), replays them at open, ignores a
+ * last line cut by a crash, and still loads version 1 journals. */
+static void test_journal_append(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    const char *cache = cache_path("journal");
+    struct persist *p = open_engine(fk, cache, 0, NULL);
+    char jpath[600], buf[16];
+    struct stat st0, st1;
+    FILE *f;
+
+    snprintf(jpath, sizeof(jpath), "%s/journal", cache);
+    CHECK(put(p, "a", "1", 1) == 0 && stat(jpath, &st0) == 0, "first close writes the journal");
+    CHECK(put(p, "b", "2", 1) == 0 && put(p, "a", "3", 1) == 0 && persist_unlink(p, "b") == 0 &&
+              persist_mkdir(p, "d", 0755) == 0 && persist_rename(p, "a", "d/a", 0) == 0,
+          "more changes");
+    CHECK(stat(jpath, &st1) == 0 && st1.st_ino == st0.st_ino && st1.st_size > st0.st_size,
+          "appended to the same file (inode %lu -> %lu)", (unsigned long)st0.st_ino,
+          (unsigned long)st1.st_ino);
+    persist_close(p, 0);
+    f = fopen(jpath, "a");
+    fputs("F 99 0 0 5 77 half-writ", f); /* a line cut by a crash: no newline */
+    fclose(f);
+    p = open_engine(fk, cache, 0, NULL);
+    CHECK(p != NULL, "reopens with a torn last line");
+    CHECK(get(p, "d/a", buf, sizeof(buf)) == 1 && buf[0] == '3', "replayed: the rename");
+    CHECK(get(p, "a", buf, sizeof(buf)) == -ENOENT && get(p, "b", buf, sizeof(buf)) == -ENOENT &&
+              get(p, "half-writ", buf, sizeof(buf)) == -ENOENT,
+          "replayed: the unlink, and nothing from the torn line");
+    CHECK(persist_sync_now(p) == 0 && fake_eq(fk, "d/a", "3") && !fake_eq(fk, "a", "3"),
+          "the replayed state commits");
+    persist_close(p, 0);
+    f = fopen(jpath, "w"); /* a version 1 journal, as older spacefs wrote it */
+    fprintf(f, "spacefs-persist-journal 1\nbase -\nnext 500\ngen 3\nD 3 0 v1dir\nend\n");
+    fclose(f);
+    p = open_engine(fk, cache_path("journal"), 0, NULL);
+    CHECK(p && persist_getattr(p, "v1dir", &st0) == 0 && S_ISDIR(st0.st_mode),
+          "a version 1 journal loads");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_visibility(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1457,6 +1499,7 @@ int main(void)
     test_offline_remount();
     test_detached_handles();
     test_mtimes();
+    test_journal_append();
     test_object_over_cache();
     test_hash_while_writing();
     test_own_uploads_cached();
