@@ -231,19 +231,28 @@ static int change_set(struct persist *p, const char *path, struct pchange *c)
     return rc;
 }
 
-/* Removes the file at `path` from the view: a whiteout when base has it. */
+/* May the remote have a file at `path`? In the base; put by a commit of ours that the base
+ * does not show yet (even if a newer local version replaced the committed one since); the
+ * current change is synced (a journal from before a restart) or in the commit uploading right
+ * now (the lock is released meanwhile); or a whiteout or an unsynced local directory sits
+ * there (an earlier answer was yes).
+ * A yes costs little: a delete of a path the remote lacks is dropped at the next refresh or
+ * commit. A wrong no loses a delete: the file comes back with the next fetch. */
+static int remote_may_have(struct persist *p, const char *path)
+{
+    struct pchange *cur = pmap_get(&p->changes, path);
+
+    return persist_remote_has(p, path) ||
+           (cur && cur->kind == PC_FILE && (cur->synced || p->uploading)) ||
+           (cur && (cur->kind == PC_WHITEOUT || (cur->kind == PC_DIR && !cur->synced)));
+}
+
+/* Removes the file at `path` from the view: a whiteout when the remote may have it. */
 static int remove_file(struct persist *p, const char *path)
 {
-    struct pchange *c = NULL, *cur = pmap_get(&p->changes, path);
+    struct pchange *c = NULL;
 
-    /* A whiteout whenever the file may exist remotely: in the base, put by a commit of ours
-     * that the base does not show yet (even if a newer local version replaced the committed
-     * one since), synced (a journal from before a restart), or in the commit that is uploading
-     * right now (the lock is released meanwhile). Without it the refresh after that commit
-     * brings the removed file back. A whiteout of a path the remote lacks is dropped at the next
-     * refresh or commit. */
-    if (persist_remote_has(p, path) ||
-        (cur && cur->kind == PC_FILE && (cur->synced || p->uploading))) {
+    if (remote_may_have(p, path)) {
         if (!(c = calloc(1, sizeof(*c))))
             return -ENOMEM;
         c->kind = PC_WHITEOUT;
@@ -251,14 +260,14 @@ static int remove_file(struct persist *p, const char *path)
     return change_set(p, path, c);
 }
 
-/* A new local-directory change for `path`. Over a base file it is unsynced: the commit must
- * delete that file. */
+/* A new local-directory change for `path`. Where the remote may have a file it is unsynced:
+ * the commit must delete that file. */
 static struct pchange *dir_change(struct persist *p, const char *path)
 {
     struct pchange *c = calloc(1, sizeof(*c));
     if (c) {
         c->kind = PC_DIR;
-        c->synced = !persist_remote_has(p, path);
+        c->synced = !remote_may_have(p, path);
     }
     return c;
 }
