@@ -76,15 +76,36 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-int persist_ovl_unused(struct persist *p, uint64_t id)
+static int cmp_u64(const void *a, const void *b)
 {
-    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it))
-        if (((struct pchange *)it->val)->ovl == id)
-            return 0;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Every overlay id in use (changes, open files), sorted; NULL on no memory (*n 0). */
+static uint64_t *ovl_used(struct persist *p, size_t *n)
+{
+    size_t cap = p->changes.n + 1;
+    uint64_t *v;
+
+    *n = 0;
     for (struct pfile *f = p->files; f; f = f->next)
-        if (f->work == id)
-            return 0;
-    return 1;
+        cap++;
+    if (!(v = malloc(cap * sizeof(*v))))
+        return NULL;
+    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it))
+        if (((struct pchange *)it->val)->ovl)
+            v[(*n)++] = ((struct pchange *)it->val)->ovl;
+    for (struct pfile *f = p->files; f; f = f->next)
+        if (f->work)
+            v[(*n)++] = f->work;
+    qsort(v, *n, sizeof(*v), cmp_u64);
+    return v;
+}
+
+static int ovl_in(const uint64_t *used, size_t n, uint64_t id)
+{
+    return bsearch(&id, used, n, sizeof(id), cmp_u64) != NULL;
 }
 
 void persist_ovl_garbage(struct persist *p, uint64_t id)
@@ -104,13 +125,19 @@ void persist_ovl_garbage(struct persist *p, uint64_t id)
  * state does not use can go. */
 static void garbage_collect(struct persist *p)
 {
+    size_t n;
+    uint64_t *used;
+
+    if (!p->ngarbage || !(used = ovl_used(p, &n))) /* no memory: the GC at the next open */
+        return;
     for (size_t i = 0; i < p->ngarbage; i++) {
         char *s;
-        if (!persist_ovl_unused(p, p->garbage[i]) || !(s = persist_ovl_path(p, p->garbage[i])))
+        if (ovl_in(used, n, p->garbage[i]) || !(s = persist_ovl_path(p, p->garbage[i])))
             continue;
         unlink(s);
         free(s);
     }
+    free(used);
     p->ngarbage = 0;
 }
 
@@ -401,29 +428,28 @@ void persist_overlay_gc(struct persist *p)
 {
     char *dir = NULL;
     struct dirent *de;
+    size_t n;
+    uint64_t *used = ovl_used(p, &n); /* NULL (no memory): delete nothing */
     DIR *d;
 
-    if (asprintf(&dir, "%s/overlay", p->dir) < 0)
+    if (asprintf(&dir, "%s/overlay", p->dir) < 0) {
+        free(used);
         return;
+    }
     if (!(d = opendir(dir)))
         goto out;
     while ((de = readdir(d))) {
         char *end;
         uint64_t id = strtoull(de->d_name, &end, 16);
-        int used = 0;
         if (de->d_name[0] == '.' || *end || !id)
             continue;
         if (id >= p->next_ovl)
             p->next_ovl = id + 1;
-        for (struct pmap_item *it = pmap_first(&p->changes); it && !used;
-             it = pmap_next(&p->changes, it))
-            used = ((struct pchange *)it->val)->ovl == id;
-        for (struct pfile *pf = p->files; pf && !used; pf = pf->next)
-            used = pf->work == id;
-        if (!used)
+        if (used && !ovl_in(used, n, id))
             unlinkat(dirfd(d), de->d_name, 0);
     }
     closedir(d);
 out:
+    free(used);
     free(dir);
 }

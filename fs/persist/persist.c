@@ -135,9 +135,58 @@ static int base_visible(struct persist *p, const char *path)
     return pmap_get(&p->base_files, path) && !pmap_get(&p->changes, path);
 }
 
+/* ---- the directory index: how many visible entries (files, local directories) lie below
+ * each directory, so that "is this a directory, is it empty" costs a lookup, not a scan of
+ * every change and base file (that made creating N files O(N^2)). Kept by change_set, rebuilt
+ * with the base. If memory runs out it is marked broken and the scan is used. */
+
+/* Does `path` itself count: a file or local directory change, or a base file without one? */
+static int entry_counts(struct persist *p, const char *path, const struct pchange *c)
+{
+    return c ? c->kind != PC_WHITEOUT : pmap_get(&p->base_files, path) != NULL;
+}
+
+/* Adds delta to the count of every ancestor of path. */
+static void index_add(struct persist *p, const char *path, int delta)
+{
+    char *s;
+
+    if (!delta || p->index_broken)
+        return;
+    if (!(s = strdup(path))) {
+        p->index_broken = 1;
+        return;
+    }
+    for (char *q = s + strlen(s); q > s; q--) { /* from the parent up: each '/' ends one */
+        uintptr_t n;
+        if (*q != '/')
+            continue;
+        *q = '\0';
+        n = (uintptr_t)pmap_get(&p->below, s) + (uintptr_t)(intptr_t)delta;
+        if (!n)
+            pmap_del(&p->below, s);
+        else if (pmap_put(&p->below, s, (void *)n) < 0)
+            p->index_broken = 1;
+    }
+    free(s);
+}
+
+void persist_index_rebuild(struct persist *p)
+{
+    pmap_clear(&p->below, NULL);
+    p->index_broken = 0;
+    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it))
+        index_add(p, it->key, entry_counts(p, it->key, it->val));
+    for (struct pmap_item *it = pmap_first(&p->base_files); it; it = pmap_next(&p->base_files, it))
+        if (!pmap_get(&p->changes, it->key))
+            index_add(p, it->key, 1);
+}
+
 /* Any visible file or local directory strictly below dir? */
 static int has_visible_below(struct persist *p, const char *dir)
 {
+    if (!p->index_broken)
+        return pmap_get(&p->below, dir) != NULL;
     for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
         struct pchange *c = it->val;
         if (c->kind != PC_WHITEOUT && path_below(it->key, dir))
@@ -200,18 +249,27 @@ static void changed(struct persist *p)
  * deleted unless still used). */
 static int change_set(struct persist *p, const char *path, struct pchange *c);
 
-/* An overlay file that nothing uses any more is deleted only after the next journal write:
- * until then the journal on disk may still name it (a crash must find it). */
-static void ovl_unlink_unused(struct persist *p, uint64_t id)
+/* Overlay file `id` lost a user: if nothing uses it any more, it is deleted after the next
+ * journal write (until then the journal on disk may still name it; a crash must find it). An
+ * id is used by at most one change (a rename moves it) and by the open files writing to it;
+ * `path` is the only path whose change may still hold it (NULL: none), so this is O(open
+ * files), not O(changes). */
+static void ovl_release(struct persist *p, uint64_t id, const char *path)
 {
-    if (id && persist_ovl_unused(p, id))
-        persist_ovl_garbage(p, id);
+    struct pchange *c = path ? pmap_get(&p->changes, path) : NULL;
+
+    if (!id || (c && c->ovl == id))
+        return;
+    for (struct pfile *f = p->files; f; f = f->next)
+        if (f->work == id)
+            return;
+    persist_ovl_garbage(p, id);
 }
 
 static int change_set(struct persist *p, const char *path, struct pchange *c)
 {
     struct pchange *old = pmap_del(&p->changes, path);
-    int rc = 0;
+    int rc = 0, before = entry_counts(p, path, old);
 
     persist_journal_touch(p, path);
     if (c) {
@@ -223,10 +281,11 @@ static int change_set(struct persist *p, const char *path, struct pchange *c)
             c = NULL;
         }
     }
+    index_add(p, path, entry_counts(p, path, c) - before);
     if (old) {
         uint64_t id = old->ovl;
         pchange_free(old);
-        ovl_unlink_unused(p, id);
+        ovl_release(p, id, path);
     }
     return rc;
 }
@@ -486,7 +545,7 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
     {
         uint64_t old = f->work;
         f->work = id;
-        ovl_unlink_unused(p, old);
+        ovl_release(p, old, f->path);
     }
     f->size = empty ? 0 : (src >= 0 ? lseek(fd, 0, SEEK_END) : 0);
     f->dirty = 1;
@@ -538,10 +597,11 @@ static void pfile_unref(struct persist *p, struct pfile *f)
     if (f->fd >= 0)
         close(f->fd);
     id = f->work;
+    f->work = 0;
+    ovl_release(p, id, f->path);
     free(f->path);
     free(f->pin.path);
     free(f);
-    ovl_unlink_unused(p, id);
 }
 
 /* Detaches f from its path (unlinked, or replaced by a rename): its handles keep reading and
@@ -607,7 +667,7 @@ void persist_pfiles_reset(struct persist *p)
         {
             uint64_t id = f->work;
             f->work = 0;
-            ovl_unlink_unused(p, id);
+            ovl_release(p, id, f->path);
         }
     }
 }
@@ -1387,6 +1447,7 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
         snprintf(p->base, sizeof(p->base), "%s", head);
     p->based = 1;
     p->jfull = 1;
+    persist_index_rebuild(p);
     if (!fetched) {
         mtimes_load(p);
         return;
@@ -1444,4 +1505,23 @@ void persist_debug_dump(struct persist *p, void *out)
                 pf->path ? pf->path : "(detached)", pf->refs, pf->fd, pf->work,
                 pf->dirty ? " dirty" : "", pf->size);
     pthread_mutex_unlock(&p->lock);
+}
+
+int persist_debug_verify(struct persist *p)
+{
+    struct pmap kept;
+    int bad = 0;
+
+    pthread_mutex_lock(&p->lock);
+    if (!p->index_broken) {
+        kept = p->below;
+        pmap_init(&p->below);
+        persist_index_rebuild(p);
+        for (struct pmap_item *it = pmap_first(&kept); it; it = pmap_next(&kept, it))
+            bad |= pmap_get(&p->below, it->key) != it->val;
+        bad |= kept.n != p->below.n;
+        pmap_clear(&kept, NULL);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return bad ? -EIO : 0;
 }

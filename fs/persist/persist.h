@@ -110,5 +110,8 @@ int persist_sync_now(struct persist *p);
 void persist_refresh(struct persist *p);
 /* Debugging: the base, every base file and every change, one per line, to `out` (a FILE *). */
 void persist_debug_dump(struct persist *p, void *out);
+/* Debugging: checks the engine's derived state (the directory index) against a rebuild from
+ * scratch: 0, or -EIO when they differ. */
+int persist_debug_verify(struct persist *p);
 
 #endif

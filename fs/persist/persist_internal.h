@@ -95,6 +95,8 @@ struct persist {
     /* Paths our commits put since the base was last replaced: the remote has them although the
      * base does not show it yet (the refresh after a commit runs without the lock). */
     struct pmap landed; /* path -> (void *)1 */
+    struct pmap below;  /* directory -> (uintptr_t) visible entries below it (persist.c) */
+    int index_broken;   /* below is not trustworthy (no memory): scan instead */
     struct pfile *files;
     uint64_t next_ovl;
     uint64_t gen;
@@ -144,13 +146,13 @@ void persist_journal_touch(struct persist *p, const char *path);
 int persist_journal_load(struct persist *p);                  /* 0, or -ENOENT when there is none */
 char *persist_ovl_path(const struct persist *p, uint64_t id); /* new string */
 void persist_overlay_gc(struct persist *p);
-int persist_ovl_unused(struct persist *p, uint64_t id);
 void persist_ovl_garbage(struct persist *p, uint64_t id); /* deleted after the next journal write */
 
 /* persist.c (lock held) */
 void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,
                           int fetched); /* takes v */
 void persist_pfiles_reset(struct persist *p);
+void persist_index_rebuild(struct persist *p); /* the directory index, from scratch */
 void persist_base_clear(struct persist *p);
 /* Does the remote have `path` as far as we know: in the base, or put by a commit of ours that
  * the base does not reflect yet? */

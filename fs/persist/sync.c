@@ -478,6 +478,7 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
     rc = persist_journal_load(p);
     if (rc == -ENOENT)
         rc = 0;
+    persist_index_rebuild(p); /* the journal's changes; again with the base */
     if (rc == 0) {
         if (p->next_ovl == 0)
             p->next_ovl = 1;
@@ -532,6 +533,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
     }
     pmap_clear(&p->changes, pchange_free);
     pmap_clear(&p->jdirty, NULL);
+    pmap_clear(&p->below, NULL);
     if (p->jfd >= 0)
         close(p->jfd);
     persist_base_clear(p);

@@ -605,6 +605,8 @@ static int run_one(unsigned seed, long ops, const char *root, int trace, int par
         } else if (what < 950) {
             int rc;
             note(r, "sync round");
+            if (r->trace)
+                persist_debug_dump(r->p, stdout);
             rc = persist_sync_now(r->p);
             if (rc == 0 && !r->bad) { /* the fetch at its start saw the other writer's files */
                 model_take_r(r);
@@ -625,6 +627,8 @@ static int run_one(unsigned seed, long ops, const char *root, int trace, int par
         }
         if (!r->bad && r->p)
             compare_dir(r, "", 0, 1);
+        if (!r->bad && r->p && persist_debug_verify(r->p) < 0)
+            diverged(r, "the engine's directory index differs from a rebuild");
     }
     if (r->p && !r->bad) {
         note(r, "end: close all, sync until clean");
@@ -665,7 +669,7 @@ int main(int argc, char **argv)
 {
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid(), seeds = 8;
     long ops = 2500;
-    int trace = 0, paranoid = 0, bad = 0, explicit_seed = 0;
+    int trace = 0, paranoid = 0, bad = 0, explicit_seed = 0, explicit_seeds = 0;
     char root[256], cmd[300];
     struct timespec t0, t1;
 
@@ -673,7 +677,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--seed") && i + 1 < argc)
             seed = (unsigned)strtoul(argv[++i], NULL, 10), explicit_seed = 1;
         else if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
-            seeds = (unsigned)strtoul(argv[++i], NULL, 10);
+            seeds = (unsigned)strtoul(argv[++i], NULL, 10), explicit_seeds = 1;
         else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
             ops = strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--trace"))
@@ -686,7 +690,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (explicit_seed && seeds == 8)
+    if (explicit_seed && !explicit_seeds)
         seeds = 1;
     snprintf(root, sizeof(root), "%s/persist-race.XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
