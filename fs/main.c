@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "backend_hub.h"
@@ -467,6 +468,15 @@ int main(int argc, char *argv[])
     /* The process holds the token and secret values in memory: no core dumps of it, and no
      * ptrace or /proc/PID/mem reads by other processes of the same user. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    {
+        /* Open files: FUSE handles, connections, and persist/ commits (one per file put, up
+         * to persist's max_commit_files per Space): the hard limit, not the shell's 1024. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
     if (absolute_path(&o.token_file, "token_file") == 0 && absolute_env("HF_TOKEN_PATH") == 0)
         rc = run(&args, &o);
 out:

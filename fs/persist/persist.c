@@ -29,6 +29,7 @@ void persist_config_init(struct persist_config *cfg)
     cfg->backoff_max_ms = 60000;
     cfg->fsync_attempts = 3;
     cfg->stale_retries = 5;
+    cfg->max_commit_files = 500;
     cfg->object_cache_bytes = (uint64_t)1 << 30;
 }
 

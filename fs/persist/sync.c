@@ -156,10 +156,11 @@ static void snap_free(struct snap *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Every unsynced change as a remote op: deletes first, then puts and copies. */
+/* The unsynced changes as remote ops, at most max_commit_files of them: deletes first, then
+ * puts and copies. What does not fit stays pending for the next commit. */
 static int snap_take(struct persist *p, struct snap *s)
 {
-    size_t cap = p->changes.n;
+    size_t cap = p->changes.n, max = p->cfg.max_commit_files ? p->cfg.max_commit_files : SIZE_MAX;
     memset(s, 0, sizeof(*s));
     if (!cap)
         return 0;
@@ -176,6 +177,8 @@ static int snap_take(struct persist *p, struct snap *s)
             int is_delete = c->kind != PC_FILE;
             if (c->synced || is_delete != (pass == 0))
                 continue;
+            if (s->n == max)
+                return 0;
             if (is_delete && !pmap_get(&p->base_files, it->key)) {
                 c->synced = 1; /* nothing to delete remotely */
                 persist_journal_touch(p, it->key);

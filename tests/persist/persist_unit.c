@@ -997,6 +997,46 @@ static void test_journal_append(void)
     persist_fake_unref(fk);
 }
 
+static void tweak_small_commits(struct persist_config *c)
+{
+    c->max_commit_files = 3;
+}
+
+/* A burst larger than max_commit_files goes up in several commits (each put holds an open file
+ * during its commit; 20000 files in one commit ran out of file descriptors and never synced). */
+static void test_commit_batches(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("batches"), 0, tweak_small_commits);
+    struct persist_state st;
+    unsigned before;
+    char name[16];
+    int ok = 1;
+
+    CHECK(persist_sync_now(p) == 0, "first sync");
+    before = persist_fake_commit_count(fk);
+    for (int i = 0; i < 8; i++) {
+        snprintf(name, sizeof(name), "b%d", i);
+        ok &= put(p, name, name, strlen(name)) == 0;
+    }
+    CHECK(ok && persist_sync_now(p) == 0, "eight files, one round");
+    persist_state_get(p, &st);
+    CHECK(persist_fake_commit_count(fk) == before + 1 && st.state == PERSIST_PENDING &&
+              st.files == 5,
+          "one commit of three; five pending (%llu)", (unsigned long long)st.files);
+    CHECK(persist_sync_wait(p, 10000) == 0, "sync_wait commits the rest");
+    persist_state_get(p, &st);
+    CHECK(persist_fake_commit_count(fk) == before + 3 && st.state == PERSIST_CLEAN,
+          "in three commits in all (%u)", persist_fake_commit_count(fk) - before);
+    for (int i = 0; i < 8; i++) {
+        snprintf(name, sizeof(name), "b%d", i);
+        ok &= fake_eq(fk, name, name);
+    }
+    CHECK(ok, "every file is on the Hub");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_visibility(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1532,6 +1572,7 @@ int main(void)
     test_detached_handles();
     test_mtimes();
     test_journal_append();
+    test_commit_batches();
     test_object_over_cache();
     test_hash_while_writing();
     test_own_uploads_cached();
