@@ -7,7 +7,8 @@
  * Everything is single-threaded and deterministic: a seed replays a run exactly.
  *
  * Also in the mix: another writer committing to r/ (the engine then meets 412s), transient
- * faults on fetch and commit, fsync through open handles, remounts on the same cache. At the end
+ * faults on fetch and commit, fsync through open handles, remounts on the same cache, and (odd
+ * seeds) commits of at most three files, so that a burst goes up in parts. At the end
  * every change is committed and a mount from an empty cache must equal the model, file by file.
  *
  *   persist_race [--seed S] [--seeds N] [--ops N] [--trace] [--paranoid]
@@ -544,6 +545,7 @@ static struct persist *engine_open(struct run *r, const char *cache)
     cfg.backoff_max_ms = 2;
     cfg.fsync_attempts = 20;
     cfg.stale_retries = 5;
+    cfg.max_commit_files = r->seed % 2 ? 3 : 0; /* odd seeds: small commits, several per burst */
     cfg.log = engine_log;
     cfg.log_payload = r;
     if ((rc = persist_open(&p, &cfg, persist_fake_remote(r->fk))) < 0)
