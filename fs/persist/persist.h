@@ -27,8 +27,8 @@ struct persist_config {
     unsigned fsync_attempts;     /* failed commit attempts after which fsync fails; default 3 */
     unsigned stale_retries;      /* 412 -> fetch -> retry rounds per attempt; default 5 */
     unsigned max_commit_files;   /* files (puts, copies, deletes) per commit; default 500: a
-                                    larger burst goes up in several commits, min_interval_ms
-                                    apart (each put holds an open file during its commit) */
+                                    larger burst goes up in several commits, back to back
+                                    (each put holds an open file during its commit) */
     uint64_t object_cache_bytes; /* base blobs + LFS objects kept; default 1 GiB */
     int allow_public;            /* write even if the Dataset is public */
     int no_worker;               /* tests: no thread; drive with persist_sync_now */

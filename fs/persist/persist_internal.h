@@ -107,7 +107,8 @@ struct persist {
     /* sync state, guarded by lock */
     int uploading;
     int64_t uploaded;
-    int urgent; /* an fsync or wait wants a commit now */
+    int urgent;  /* an fsync or wait wants a commit now */
+    int backlog; /* the last commit was cut at max_commit_files: the next follows at once */
     int refresh_now;
     int64_t last_commit_ms; /* monotonic, 0 none */
     int64_t next_attempt_ms;

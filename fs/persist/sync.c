@@ -139,6 +139,7 @@ struct snap {
     char **paths;                /* owned */
     uint64_t *gens;
     size_t n;
+    int capped; /* more unsynced changes than max_commit_files: some were left out */
 };
 
 static void snap_free(struct snap *s)
@@ -177,8 +178,10 @@ static int snap_take(struct persist *p, struct snap *s)
             int is_delete = c->kind != PC_FILE;
             if (c->synced || is_delete != (pass == 0))
                 continue;
-            if (s->n == max)
+            if (s->n == max) {
+                s->capped = 1;
                 return 0;
+            }
             if (is_delete && !pmap_get(&p->base_files, it->key)) {
                 c->synced = 1; /* nothing to delete remotely */
                 persist_journal_touch(p, it->key);
@@ -269,6 +272,7 @@ static int commit_changes(struct persist *p)
                 else if (pmap_put(&p->landed, s.paths[i], &p->landed) < 0)
                     p->based = 0; /* out of memory: refresh before anything else */
             }
+            p->backlog = s.capped;
             snap_free(&s);
             p->jfull = 1; /* synced flags and the landed set: the whole journal */
             p->commits++;
@@ -339,8 +343,10 @@ static void *worker_main(void *arg)
         refresh_at = max64(refresh_at, p->next_attempt_ms);
         commit_at = INT64_MAX;
         if (pending) {
-            commit_at = p->urgent ? now : p->last_change_ms + p->cfg.quiet_ms;
-            if (p->last_commit_ms)
+            /* the rest of a burst cut at max_commit_files follows at once: min_interval_ms
+             * spaces bursts, not the parts of one */
+            commit_at = p->urgent || p->backlog ? now : p->last_change_ms + p->cfg.quiet_ms;
+            if (p->last_commit_ms && !p->backlog)
                 commit_at = max64(commit_at, p->last_commit_ms + p->cfg.min_interval_ms);
             commit_at = max64(commit_at, p->next_attempt_ms);
         }
