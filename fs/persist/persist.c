@@ -1018,37 +1018,35 @@ out:
     return rc;
 }
 
-int persist_rmdir(struct persist *p, const char *path)
+/* unlink(2) (dir 0) and rmdir(2) (dir 1). */
+static int remove_entry(struct persist *p, const char *path, int dir)
 {
-    struct pchange *c;
+    struct pfile *f;
     char *np;
-    int rc;
+    int rc, k;
 
     if ((rc = path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
     if (!*np) {
-        rc = -EBUSY;
+        rc = dir ? -EBUSY : -EISDIR;
         goto out;
     }
     if ((rc = check_ancestors(p, np)) < 0 || (rc = writable(p)) < 0)
         goto out;
-    switch (node_kind(p, np)) {
-    case NODE_NONE:
-        rc = -ENOENT;
-        goto out;
-    case NODE_FILE:
-        rc = -ENOTDIR;
+    if ((k = node_kind(p, np)) != (dir ? NODE_DIR : NODE_FILE)) {
+        rc = k == NODE_NONE ? -ENOENT : dir ? -ENOTDIR : -EISDIR;
         goto out;
     }
-    if (has_visible_below(p, np)) {
+    if (dir && has_visible_below(p, np)) {
         rc = -ENOTEMPTY;
         goto out;
     }
-    c = pmap_get(&p->changes, np);
-    if (c && (rc = remove_file(p, np)) < 0) /* a whiteout if a base file hid under the dir */
-        goto out;
-    if ((rc = keep_parent(p, np)) == 0)
+    if (!dir && (f = pfile_find(p, np))) /* open handles keep reading and writing, unlinked */
+        pfile_detach(p, f);
+    /* a directory has a change only when it is local (a whiteout if a base file hid under it) */
+    rc = dir && !pmap_get(&p->changes, np) ? 0 : remove_file(p, np);
+    if (rc == 0 && (rc = keep_parent(p, np)) == 0)
         rc = persist_journal_write(p);
     changed(p);
 out:
@@ -1057,35 +1055,14 @@ out:
     return rc;
 }
 
+int persist_rmdir(struct persist *p, const char *path)
+{
+    return remove_entry(p, path, 1);
+}
+
 int persist_unlink(struct persist *p, const char *path)
 {
-    struct pfile *f;
-    char *np;
-    int rc;
-
-    if ((rc = path_norm(path, &np)) < 0)
-        return rc;
-    pthread_mutex_lock(&p->lock);
-    if ((rc = check_ancestors(p, np)) < 0 || (rc = writable(p)) < 0)
-        goto out;
-    switch (node_kind(p, np)) {
-    case NODE_NONE:
-        rc = -ENOENT;
-        goto out;
-    case NODE_DIR:
-        rc = -EISDIR;
-        goto out;
-    }
-    if ((f = pfile_find(p, np))) /* open handles keep reading and writing, unlinked */
-        pfile_detach(p, f);
-    if ((rc = remove_file(p, np)) < 0 || (rc = keep_parent(p, np)) < 0)
-        goto out;
-    rc = persist_journal_write(p);
-    changed(p);
-out:
-    pthread_mutex_unlock(&p->lock);
-    free(np);
-    return rc;
+    return remove_entry(p, path, 0);
 }
 
 /* Moves the visible file `from` to `to` (which is free or a file being replaced). */
