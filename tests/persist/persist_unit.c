@@ -997,6 +997,43 @@ static void test_journal_append(void)
     persist_fake_unref(fk);
 }
 
+static void dir_over_uploading_file(void *arg)
+{
+    static int fired;
+    struct persist *p = arg;
+    if (fired++)
+        return;
+    persist_unlink(p, "d0/f0");         /* the file the running commit puts */
+    persist_rename(p, "x", "d0/f0", 0); /* a directory takes its place */
+}
+
+/* A file the running commit adds is unlinked and a directory renamed onto its path while the
+ * commit uploads: the next commit must delete the file, or the Dataset would hold both d0/f0
+ * and d0/f0/inner (the directory's change used to replace the whiteout and drop the delete). */
+static void test_dir_over_uploading_file(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("dir-over"), 0, NULL);
+    struct stat st;
+    char *list;
+
+    CHECK(persist_sync_now(p) == 0, "first sync");
+    CHECK(persist_mkdir(p, "d0", 0755) == 0 && put(p, "d0/f0", "file", 4) == 0 &&
+              persist_mkdir(p, "x", 0755) == 0 && put(p, "x/inner", "in", 2) == 0,
+          "d0/f0 and x/inner");
+    persist_fake_on_commit(fk, dir_over_uploading_file, p);
+    CHECK(persist_sync_now(p) == 0, "the commit of d0/f0 (meanwhile: unlinked, x renamed there)");
+    persist_fake_on_commit(fk, NULL, NULL);
+    CHECK(persist_sync_now(p) == 0 && persist_sync_now(p) == 0, "next rounds");
+    CHECK(persist_getattr(p, "d0/f0", &st) == 0 && S_ISDIR(st.st_mode), "d0/f0 is a directory");
+    list = persist_fake_list(fk);
+    CHECK(list && strstr(list, "d0/f0/inner") && !strstr(list, "d0/f0\n"),
+          "the Hub has d0/f0/inner and no file d0/f0 (%s)", list ? list : "?");
+    free(list);
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void tweak_small_commits(struct persist_config *c)
 {
     c->max_commit_files = 3;
@@ -1573,6 +1610,7 @@ int main(void)
     test_mtimes();
     test_journal_append();
     test_commit_batches();
+    test_dir_over_uploading_file();
     test_object_over_cache();
     test_hash_while_writing();
     test_own_uploads_cached();
