@@ -1253,13 +1253,14 @@ done:
  * blob id) in <cache>/mtimes, so that it stays put across fetches and remounts and `rsync -a`
  * finds unchanged files unchanged. Losing the file (a crash mid-write) only costs new times:
  * it is written with rename, not fsynced. Lock held. */
-static void mtimes_save(struct persist *p)
+void persist_mtimes_save(struct persist *p)
 {
     int64_t now = (int64_t)time(NULL);
     char *tmp = NULL, *dst = NULL;
     FILE *f = NULL;
     int fd, ok;
 
+    p->mtimes_dirty = 0;
     for (struct pmap_item *it = pmap_first(&p->base_files); it; it = pmap_next(&p->base_files, it))
         if (!((struct persist_rentry *)it->val)->mtime)
             ((struct persist_rentry *)it->val)->mtime = now;
@@ -1317,7 +1318,7 @@ static void mtimes_load(struct persist *p)
     }
     free(line);
     free(path);
-    mtimes_save(p);
+    persist_mtimes_save(p);
 }
 
 int persist_utimens(struct persist *p, const char *path, int64_t mtime)
@@ -1347,8 +1348,8 @@ int persist_utimens(struct persist *p, const char *path, int64_t mtime)
         persist_journal_touch(p, np);
         rc = persist_journal_write(p);
     } else if (!c && (e = pmap_get(&p->base_files, np)) && e->mtime != mtime) {
-        e->mtime = mtime;
-        mtimes_save(p);
+        e->mtime = mtime; /* saved by the worker, not here: touching N files is not N rewrites */
+        p->mtimes_dirty = 1;
     }
 out:
     pthread_mutex_unlock(&p->lock);
@@ -1454,7 +1455,7 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
         free(key);
     }
     free(drop);
-    first ? mtimes_load(p) : mtimes_save(p);
+    first ? mtimes_load(p) : persist_mtimes_save(p);
     persist_pfiles_reset(p);
     if (adopted) /* one eviction for all; the last one adopted is kept whatever its size */
         persist_obj_evict(p, adopted);

@@ -97,6 +97,7 @@ struct persist {
     struct pmap landed; /* path -> (void *)1 */
     struct pmap below;  /* directory -> (uintptr_t) visible entries below it (persist.c) */
     int index_broken;   /* below is not trustworthy (no memory): scan instead */
+    int mtimes_dirty;   /* a base file's time was set: <cache>/mtimes is behind */
     struct pfile *files;
     uint64_t next_ovl;
     uint64_t gen;
@@ -154,6 +155,7 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
                           int fetched); /* takes v */
 void persist_pfiles_reset(struct persist *p);
 void persist_index_rebuild(struct persist *p); /* the directory index, from scratch */
+void persist_mtimes_save(struct persist *p);   /* <cache>/mtimes, rewritten whole */
 void persist_base_clear(struct persist *p);
 /* Does the remote have `path` as far as we know: in the base, or put by a commit of ours that
  * the base does not reflect yet? */

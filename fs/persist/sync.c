@@ -334,6 +334,8 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
+        if (p->mtimes_dirty)
+            persist_mtimes_save(p);
         int64_t now = persist_now_ms(), wake = now + 60000, commit_at, refresh_at;
         int pending = unsynced_upto(p, UINT64_MAX);
 
@@ -525,6 +527,10 @@ void persist_close(struct persist *p, unsigned wait_ms)
                         strerror(-rc));
     }
     persist_worker_stop(p);
+    pthread_mutex_lock(&p->lock);
+    if (p->mtimes_dirty)
+        persist_mtimes_save(p);
+    pthread_mutex_unlock(&p->lock);
     while (p->files) {
         p->files->refs = 1;
         pthread_mutex_lock(&p->lock);

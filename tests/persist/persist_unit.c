@@ -940,6 +940,11 @@ static void test_mtimes(void)
     persist_close(p, 0);
     p = open_engine(fk, cache_path("mtimes"), 0, NULL);
     CHECK(persist_getattr(p, "b.txt", &st) == 0 && st.st_mtime == t2, "kept across a remount");
+    CHECK(persist_utimens(p, "b.txt", t1) == 0, "utimens on a base file");
+    persist_close(p, 0);
+    p = open_engine(fk, cache_path("mtimes"), 0, NULL);
+    CHECK(persist_getattr(p, "b.txt", &st) == 0 && st.st_mtime == t1,
+          "saved at unmount, kept across the remount (%lld)", (long long)st.st_mtime);
     persist_fake_write(fk, "b.txt", "theirs", 6);
     persist_fake_write(fk, "c.txt", "new", 3);
     CHECK(persist_sync_now(p) == 0 && persist_getattr(p, "b.txt", &st) == 0 && st.st_mtime > t2 &&
