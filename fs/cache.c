@@ -84,7 +84,7 @@ int whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
     pthread_mutex_lock(&fs->lock);
     while (fs->who_fetching)
         pthread_cond_wait(&fs->cond, &fs->lock);
-    if (fresh(fs, fs->who_ms, fs->cfg.whoami_ttl_ms)) {
+    if (spacefs_fresh(fs->who_ms, fs->cfg.whoami_ttl_ms)) {
         if (out) /* internal ownership checks are not counted as hits */
             fs->ctr.cache_hits++;
         goto copy;
@@ -102,11 +102,11 @@ int whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
     if (st == SPACEFS_OK) {
         spacefs_whoami_clear(&fs->who);
         fs->who = w;
-        fs->who_ms = now_ms();
+        fs->who_ms = spacefs_now_ms();
     } else if (st == SPACEFS_E_AUTH) {
         /* anonymous or a rejected token: no namespaces of our own, remembered like a hit */
         spacefs_whoami_clear(&fs->who);
-        fs->who_ms = now_ms();
+        fs->who_ms = spacefs_now_ms();
         call_failed(fs, "whoami", NULL, st, &err);
     } else if (!fs->who.name) {
         rc = call_failed(fs, "whoami", NULL, st, &err);
@@ -116,7 +116,7 @@ int whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
          * again for WHO_RETRY_MS, or every operation of an outage would pay a whole deadline
          * for whoami before its own call */
         call_failed(fs, "whoami (keeping the known identity)", NULL, st, &err);
-        fs->who_ms = now_ms() - (int64_t)fs->cfg.whoami_ttl_ms + WHO_RETRY_MS;
+        fs->who_ms = spacefs_now_ms() - (int64_t)fs->cfg.whoami_ttl_ms + WHO_RETRY_MS;
     }
 copy:
     if (out && whoami_copy(out, &fs->who) < 0)
@@ -288,7 +288,7 @@ static void space_remove_at_locked(struct ns_ent *e, size_t i)
 static void ns_install_locked(struct ns_ent *e, struct spacefs_space *list, size_t count,
                               uint64_t gen0)
 {
-    int64_t now = now_ms();
+    int64_t now = spacefs_now_ms();
     uint64_t round = ++e->rounds;
     size_t i, j;
 
@@ -330,7 +330,7 @@ int ns_ensure(struct spacefs_fs *fs, const char *ns)
             goto out;
         }
         e->own = own;
-        if (fresh(fs, e->listed_ms, fs->cfg.ttl_ms)) {
+        if (spacefs_fresh(e->listed_ms, fs->cfg.ttl_ms)) {
             fs->ctr.cache_hits++;
             rc = e->exists ? 0 : -ENOENT;
             goto out;
@@ -356,7 +356,7 @@ int ns_ensure(struct spacefs_fs *fs, const char *ns)
         goto out;
     }
     ns_install_locked(e, list, count, gen0);
-    e->listed_ms = now_ms();
+    e->listed_ms = spacefs_now_ms();
     e->exists = own || e->count > 0;
     rc = e->exists ? 0 : -ENOENT;
 out:
@@ -386,7 +386,7 @@ int space_ensure(struct spacefs_fs *fs, const struct node *n)
         return rc;
     pthread_mutex_lock(&fs->lock);
     se = space_find_locked(fs, n->ns, n->space);
-    if (!se || (se->sp.has_runtime && fresh(fs, se->rt_ms, fs->cfg.ttl_ms))) {
+    if (!se || (se->sp.has_runtime && spacefs_fresh(se->rt_ms, fs->cfg.ttl_ms))) {
         pthread_mutex_unlock(&fs->lock);
         return se ? 0 : -ENOENT;
     }
@@ -406,7 +406,7 @@ int space_ensure(struct spacefs_fs *fs, const struct node *n)
         se->sp.rt = rt;
         memset(&rt, 0, sizeof(rt));
         se->sp.has_runtime = 1;
-        se->rt_ms = now_ms();
+        se->rt_ms = spacefs_now_ms();
     }
     pthread_mutex_unlock(&fs->lock);
     spacefs_runtime_clear(&rt);
@@ -435,7 +435,7 @@ void space_runtime_update(struct spacefs_fs *fs, const struct node *n, struct sp
         se->sp.rt = *rt;
         memset(rt, 0, sizeof(*rt));
         se->sp.has_runtime = 1;
-        se->rt_ms = now_ms();
+        se->rt_ms = spacefs_now_ms();
         se->runtime_json_ms = 0;
     }
     pthread_mutex_unlock(&fs->lock);
@@ -522,7 +522,7 @@ int space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **
         pthread_mutex_unlock(&fs->lock);
         return -ENOENT;
     }
-    if (fresh(fs, runtime ? se->runtime_json_ms : se->info_json_ms, fs->cfg.ttl_ms)) {
+    if (spacefs_fresh(runtime ? se->runtime_json_ms : se->info_json_ms, fs->cfg.ttl_ms)) {
         fs->ctr.cache_hits++;
         *out = xstrdup(runtime ? se->runtime_json : se->info_json);
         pthread_mutex_unlock(&fs->lock);
@@ -547,14 +547,14 @@ int space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **
         free(*slot);
         *slot = xstrdup(json);
         if (runtime) {
-            se->runtime_json_ms = now_ms();
+            se->runtime_json_ms = spacefs_now_ms();
             spacefs_runtime_clear(&se->sp.rt);
             se->sp.rt = rt;
             memset(&rt, 0, sizeof(rt));
             se->sp.has_runtime = 1;
             se->rt_ms = se->runtime_json_ms;
         } else {
-            se->info_json_ms = now_ms();
+            se->info_json_ms = spacefs_now_ms();
         }
     }
     pthread_mutex_unlock(&fs->lock);
@@ -572,7 +572,7 @@ int flavor_known(struct spacefs_fs *fs, const char *flavor)
     int found = 0;
 
     pthread_mutex_lock(&fs->lock);
-    if (!fresh(fs, fs->flavors_ms, fs->cfg.flavors_ttl_ms)) {
+    if (!spacefs_fresh(fs->flavors_ms, fs->cfg.flavors_ttl_ms)) {
         fs->ctr.cache_misses++;
         pthread_mutex_unlock(&fs->lock);
         st = fs->be.ops->list_flavors(fs->be.ctx, &list, &count, &err);
@@ -583,7 +583,7 @@ int flavor_known(struct spacefs_fs *fs, const char *flavor)
         spacefs_strv_free(fs->flavors, fs->flavors_count);
         fs->flavors = list;
         fs->flavors_count = count;
-        fs->flavors_ms = now_ms();
+        fs->flavors_ms = spacefs_now_ms();
     } else {
         fs->ctr.cache_hits++;
     }

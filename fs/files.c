@@ -153,7 +153,7 @@ int spacefs_fs_create(struct spacefs_fs *fs, const char *path, mode_t mode, int 
     }
     if (!ns_is_own(fs, n.ns))
         return -ENOENT;
-    if (!name_valid_key(n.key))
+    if (!spacefs_key_valid(n.key))
         return -EINVAL; /* before any request */
     if ((rc = kv_ensure(fs, &n)) < 0)
         return rc;

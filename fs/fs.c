@@ -139,7 +139,7 @@ static int space_child_attr(struct spacefs_fs *fs, const struct node *n, struct 
         !own)
         return -ENOENT; /* owner-only Hub APIs: not shown in other namespaces */
     if (n->kind == NODE_KV) {
-        if (!name_valid_key(n->key))
+        if (!spacefs_key_valid(n->key))
             return -ENOENT;
         if ((rc = kv_ensure(fs, n)) < 0)
             return rc;
@@ -411,7 +411,7 @@ int spacefs_fs_mkdir(struct spacefs_fs *fs, const char *path, mode_t mode)
         return -EACCES;
     if ((rc = ns_ensure(fs, parent.ns)) < 0)
         return rc;
-    if (!name_valid_hf(name))
+    if (!spacefs_name_valid(name))
         return -EINVAL;
     if (!ns_writable(fs, parent.ns))
         return -EACCES;
@@ -468,7 +468,7 @@ int spacefs_fs_unlink(struct spacefs_fs *fs, const char *path)
         return pers_unlink(fs, &n);
     if (n.kind != NODE_KV)
         return -EPERM;
-    if (!name_valid_key(n.key))
+    if (!spacefs_key_valid(n.key))
         return -ENOENT;
     if (!ns_writable(fs, n.ns))
         return -EACCES;

@@ -8,13 +8,11 @@
 #include <stdint.h>
 
 #include "fs.h"
-#include "fslog.h"
+#include "common.h"
 
-#define NAME_MAX_HF 96  /* the Hub's limit for a namespace or repo name */
-#define KEY_MAX     128 /* longest secret/variable name we accept */
-#define VALUE_MAX   (64 * 1024)
-#define CMD_MAX     256
-#define COMP_MAX    255 /* longest path component */
+#define VALUE_MAX (64 * 1024)
+#define CMD_MAX   256
+#define COMP_MAX  255 /* longest path component */
 
 /* ---- paths ---------------------------------------------------------------------------- */
 enum node_kind {
@@ -50,9 +48,9 @@ enum meta_file { MF_WHOAMI = 0, MF_ENDPOINT, MF_HEALTH, MF_STATS, MF_VERSION, MF
 /* A parsed path. Names are bounded by validation, so fixed arrays are fine on the stack. */
 struct node {
     enum node_kind kind;
-    char ns[NAME_MAX_HF + 1];
-    char space[NAME_MAX_HF + 1];
-    char id[2 * NAME_MAX_HF + 2]; /* "ns/space" */
+    char ns[SPACEFS_NAME_MAX + 1];
+    char space[SPACEFS_NAME_MAX + 1];
+    char id[SPACEFS_REPO_ID_MAX]; /* "ns/space" */
     int file;                     /* enum space_file / meta_file */
     enum spacefs_kv_kind kv;
     enum spacefs_log_kind log;
@@ -69,8 +67,6 @@ extern const char *const kv_names[2];
 
 /* 0 with *out filled, or -ENOENT (also for names the Hub could never have; no network). */
 int node_parse(struct node *out, const char *path);
-int name_valid_hf(const char *s);  /* namespace / repo name */
-int name_valid_key(const char *s); /* secret / variable name */
 
 /* ---- cache ---------------------------------------------------------------------------- */
 /* A key of a Space's secrets or variables. */
@@ -181,11 +177,9 @@ struct spacefs_handle {
 };
 
 /* util.c */
-int64_t now_ms(void);
 char *xstrdup(const char *s); /* NULL-safe, NULL on NULL or no memory */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void format_time(char *buf, size_t size, int64_t unix_s);
-int fresh(const struct spacefs_fs *fs, int64_t at_ms, unsigned ttl_ms);
 
 /* cache.c. Functions named *_locked need fs->lock held; the others take it themselves and may
  * call the backend with it released. */

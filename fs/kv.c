@@ -97,7 +97,7 @@ int kv_ensure(struct spacefs_fs *fs, const struct node *n)
         rc = -ENOENT;
         goto out_locked;
     }
-    if (fresh(fs, kc->fetched_ms, fs->cfg.ttl_ms)) {
+    if (spacefs_fresh(kc->fetched_ms, fs->cfg.ttl_ms)) {
         fs->ctr.cache_hits++;
         goto out_locked;
     }
@@ -116,7 +116,7 @@ int kv_ensure(struct spacefs_fs *fs, const struct node *n)
     kc = kv_cache_locked(fs, n);
     if (kc && kc->gen == gen0) {
         if ((rc = kv_install_locked(kc, kvs, count)) == 0)
-            kc->fetched_ms = now_ms();
+            kc->fetched_ms = spacefs_now_ms();
     }
 out_locked:
     pthread_mutex_unlock(&fs->lock);

@@ -90,7 +90,7 @@ static int on_line(const char *line, size_t len, int64_t ts, void *payload)
     if ((stop = ls->stop))
         goto out;
     if (!ls->opened_ms)
-        ls->opened_ms = now_ms();
+        ls->opened_ms = spacefs_now_ms();
     if (!line) { /* the stream is open: the quiet timer may start */
         pthread_cond_broadcast(&ls->cond);
         goto out;
@@ -111,7 +111,7 @@ static int on_line(const char *line, size_t len, int64_t ts, void *payload)
         lb->last_ts = ts;
         ls->lines_at_last_ts = 1;
     }
-    ls->last_line_ms = now_ms();
+    ls->last_line_ms = spacefs_now_ms();
     pthread_cond_broadcast(&ls->cond);
 out:
     pthread_mutex_unlock(&lb->lock);
@@ -213,7 +213,7 @@ static struct logbuf *logbuf_new(struct spacefs_fs *fs, const struct node *n)
         logbuf_free(fs, lb);
         return NULL;
     }
-    ls_of(lb)->started_ms = now_ms();
+    ls_of(lb)->started_ms = spacefs_now_ms();
     if (pthread_create(&lb->thread, NULL, follow_thread, lb) != 0) {
         logbuf_free(fs, lb);
         return NULL;
@@ -233,7 +233,7 @@ static int logbuf_settle(struct spacefs_fs *fs, struct logbuf *lb)
 
     pthread_mutex_lock(&lb->lock);
     while (!ls->settled) {
-        int64_t now = now_ms();
+        int64_t now = spacefs_now_ms();
         int64_t last = ls->last_line_ms > ls->opened_ms ? ls->last_line_ms : ls->opened_ms;
         int failed = ls->attempts > 0 && ls->st != SPACEFS_OK && lb->len == 0 && lb->base == 0;
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "backend_hub.h"
-#include "fslog.h"
+#include "common.h"
 #include "fuse_ops.h"
 #include "remote_hub.h"
 #include <fuse_lowlevel.h>

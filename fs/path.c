@@ -15,41 +15,6 @@ const char *const log_names[2] = {"build", "run"};
 const char *const kv_names[2] = {"secrets", "variables"};
 const char *const persist_file_names[PF_COUNT] = {"persist.status", "persist.repo"};
 
-/* The Hub's names: letters, digits, '-', '_', '.'; not starting or ending with '-' or '.';
- * no "--" or ".."; at most 96 characters. */
-int name_valid_hf(const char *s)
-{
-    size_t i, n = strlen(s);
-
-    if (n == 0 || n > NAME_MAX_HF)
-        return 0;
-    if (s[0] == '-' || s[0] == '.' || s[n - 1] == '-' || s[n - 1] == '.')
-        return 0;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(isalnum(c) || c == '-' || c == '_' || c == '.'))
-            return 0;
-        if (i > 0 && (c == '-' || c == '.') && s[i - 1] == c)
-            return 0;
-    }
-    return 1;
-}
-
-/* Secret and variable names are environment variable names: [A-Za-z_][A-Za-z0-9_]*. */
-int name_valid_key(const char *s)
-{
-    size_t i, n = strlen(s);
-
-    if (n == 0 || n > KEY_MAX || isdigit((unsigned char)s[0]))
-        return 0;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(isalnum(c) || c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
 static int lookup(const char *const *names, int count, const char *s)
 {
     int i;
@@ -182,7 +147,7 @@ int node_parse(struct node *out, const char *path)
             return -ENOMEM;
         rc = split(head, comp, &n);
         free(head);
-        if (rc < 0 || !name_valid_hf(comp[0]) || !name_valid_hf(comp[1]))
+        if (rc < 0 || !spacefs_name_valid(comp[0]) || !spacefs_name_valid(comp[1]))
             return -ENOENT;
         memcpy(out->ns, comp[0], strlen(comp[0]) + 1);
         memcpy(out->space, comp[1], strlen(comp[1]) + 1);
@@ -209,14 +174,14 @@ int node_parse(struct node *out, const char *path)
         }
         return -ENOENT;
     }
-    if (!name_valid_hf(comp[0]))
+    if (!spacefs_name_valid(comp[0]))
         return -ENOENT;
     memcpy(out->ns, comp[0], strlen(comp[0]) + 1); /* valid: at most 96 */
     if (n == 1) {
         out->kind = NODE_NS;
         return 0;
     }
-    if (!name_valid_hf(comp[1]))
+    if (!spacefs_name_valid(comp[1]))
         return -ENOENT;
     memcpy(out->space, comp[1], strlen(comp[1]) + 1);
     snprintf(out->id, sizeof(out->id), "%.96s/%.96s", out->ns, out->space);

@@ -49,7 +49,7 @@ int pers_offline_ok(struct spacefs_fs *fs, const struct node *n, int rc)
         return 0;
     pthread_mutex_lock(&fs->lock);
     if ((ok = engine_below_locked(fs, n)))
-        fs->pers_down_ms = now_ms();
+        fs->pers_down_ms = spacefs_now_ms();
     pthread_mutex_unlock(&fs->lock);
     return ok;
 }
@@ -59,51 +59,13 @@ int pers_skip_listing(struct spacefs_fs *fs, const struct node *n)
     int skip;
 
     pthread_mutex_lock(&fs->lock);
-    skip = fs->pers_down_ms && now_ms() - fs->pers_down_ms < PERS_DOWN_GRACE_MS &&
+    skip = fs->pers_down_ms && spacefs_now_ms() - fs->pers_down_ms < PERS_DOWN_GRACE_MS &&
            engine_below_locked(fs, n);
     pthread_mutex_unlock(&fs->lock);
     return skip;
 }
 
-/* mkdir -p with 0700 for what it creates; the last component is chmod'ed to 0700. */
-static int mkdirs_0700(const char *path)
-{
-    char *s = strdup(path), *p;
-    int rc = 0;
-
-    if (!s)
-        return -ENOMEM;
-    for (p = s + 1; *p && !rc; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(s, 0700) < 0 && errno != EEXIST)
-            rc = -errno;
-        *p = '/';
-    }
-    if (!rc && mkdir(s, 0700) < 0 && errno != EEXIST)
-        rc = -errno;
-    if (!rc && chmod(s, 0700) < 0)
-        rc = -errno;
-    free(s);
-    return rc;
-}
-
 /* ---- the Dataset id ---------------------------------------------------------------------- */
-/* "ns/name" with both parts names the Hub accepts. */
-static int repo_valid(const char *id)
-{
-    const char *slash = strchr(id, '/');
-    char ns[NAME_MAX_HF + 2];
-    size_t n;
-
-    if (!slash || strchr(slash + 1, '/') || (n = (size_t)(slash - id)) > NAME_MAX_HF)
-        return 0;
-    memcpy(ns, id, n);
-    ns[n] = '\0';
-    return name_valid_hf(ns) && name_valid_hf(slash + 1);
-}
-
 /* The pattern with {ns} and {space} replaced, into out (size bytes); -EINVAL if the result is
  * not a valid Dataset id or does not fit. */
 static int repo_expand(char *out, size_t size, const char *pattern, const struct node *n)
@@ -131,14 +93,14 @@ static int repo_expand(char *out, size_t size, const char *pattern, const struct
         len += k;
     }
     out[len] = '\0';
-    return repo_valid(out) ? 0 : -EINVAL;
+    return spacefs_repo_id_valid(out) ? 0 : -EINVAL;
 }
 
 /* The Dataset of n's Space: the override in dir/persist.repo, else the mount's pattern. */
 static int repo_current(struct spacefs_fs *fs, const struct node *n, const char *dir, char *out,
                         size_t size)
 {
-    char *path = xasprintf("%s/" REPO_FILE, dir), buf[2 * NAME_MAX_HF + 4];
+    char *path = xasprintf("%s/" REPO_FILE, dir), buf[2 * SPACEFS_NAME_MAX + 4];
     FILE *f = path ? fopen(path, "r") : NULL;
     int rc;
 
@@ -148,7 +110,7 @@ static int repo_current(struct spacefs_fs *fs, const struct node *n, const char 
         fclose(f);
         if (ok) {
             buf[strcspn(buf, "\n")] = '\0';
-            if (repo_valid(buf) && strlen(buf) < size) {
+            if (spacefs_repo_id_valid(buf) && strlen(buf) < size) {
                 memcpy(out, buf, strlen(buf) + 1);
                 return 0;
             }
@@ -164,14 +126,9 @@ static int repo_current(struct spacefs_fs *fs, const struct node *n, const char 
 }
 
 /* ---- engines ------------------------------------------------------------------------------ */
-static void pers_log(int level, const char *msg, void *payload)
+static void pers_log(enum spacefs_log_level level, const char *msg, void *payload)
 {
-    struct pers_ent *pe = payload;
-
-    spacefs_log(level <= 0   ? SPACEFS_ERROR
-                : level >= 3 ? SPACEFS_DEBUG
-                             : (enum spacefs_log_level)level,
-                "%s: %s", pe->id, msg);
+    spacefs_log(level, "%s: %s", ((struct pers_ent *)payload)->id, msg);
 }
 
 static struct pers_ent *ent_get_locked(struct spacefs_fs *fs, const struct node *n)
@@ -207,7 +164,7 @@ static int ent_open(struct spacefs_fs *fs, struct pers_ent *pe, const struct nod
     char repo[sizeof(pe->dataset)], *edir = NULL, *git = NULL;
     int rc;
 
-    if ((rc = mkdirs_0700(pe->dir)) < 0) {
+    if ((rc = spacefs_mkdir_p(pe->dir, 0700)) < 0) {
         spacefs_log(SPACEFS_ERROR, "persist %s: cannot create the cache %s: %s", pe->id, pe->dir,
                     strerror(-rc));
         return rc;
@@ -219,7 +176,7 @@ static int ent_open(struct spacefs_fs *fs, struct pers_ent *pe, const struct nod
         rc = -ENOMEM;
         goto out;
     }
-    if ((rc = mkdirs_0700(edir)) < 0) {
+    if ((rc = spacefs_mkdir_p(edir, 0700)) < 0) {
         spacefs_log(SPACEFS_ERROR, "persist %s: cannot create %s: %s", pe->id, edir, strerror(-rc));
         goto out;
     }
@@ -368,7 +325,7 @@ static void fill_dir(struct spacefs_fs *fs, struct stat *st, mode_t mode)
 int pers_file_render(struct spacefs_fs *fs, const struct node *n, char **out, size_t *out_len)
 {
     struct pers_ent *pe;
-    char *buf = NULL, repo[2 * NAME_MAX_HF + 2];
+    char *buf = NULL, repo[SPACEFS_REPO_ID_MAX];
     size_t cap = 2048, len;
     int rc;
 
@@ -759,27 +716,19 @@ void pers_release(struct spacefs_fs *fs, struct spacefs_handle *h)
 }
 
 /* ---- persist.repo ---------------------------------------------------------------------------- */
+static int print_repo(FILE *f, void *payload)
+{
+    return fprintf(f, "%s\n", (const char *)payload) < 0 ? -EIO : 0;
+}
+
 static int override_store(const char *dir, const char *repo)
 {
-    char *path = xasprintf("%s/" REPO_FILE, dir), *tmp = xasprintf("%s/" REPO_FILE ".tmp", dir);
-    int fd = -1, rc = 0;
-    size_t len = strlen(repo);
+    char *path = xasprintf("%s/" REPO_FILE, dir);
+    int rc = path ? spacefs_mkdir_p(dir, 0700) : -ENOMEM;
 
-    if (!path || !tmp) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if ((rc = mkdirs_0700(dir)) < 0)
-        goto out;
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
-        write(fd, repo, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0 ||
-        rename(tmp, path) < 0)
-        rc = -errno ? -errno : -EIO;
-out:
-    if (fd >= 0)
-        close(fd);
+    if (rc == 0)
+        rc = spacefs_file_replace(path, 1, print_repo, (void *)repo);
     free(path);
-    free(tmp);
     return rc;
 }
 
@@ -829,13 +778,13 @@ static int engine_detach(struct spacefs_fs *fs, struct pers_ent *pe, struct pers
 
 int pers_repo_write(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len)
 {
-    char repo[2 * NAME_MAX_HF + 2], cur[2 * NAME_MAX_HF + 2], *dir = NULL;
+    char repo[SPACEFS_REPO_ID_MAX], cur[SPACEFS_REPO_ID_MAX], *dir = NULL;
     struct persist_remote old_snap = {0};
     struct persist *old = NULL;
     struct pers_ent *pe;
     int rc;
 
-    if (one_word(repo, sizeof(repo), buf, len) < 0 || !repo_valid(repo))
+    if (one_word(repo, sizeof(repo), buf, len) < 0 || !spacefs_repo_id_valid(repo))
         return -EINVAL; /* nothing stored, nothing sent */
     if ((rc = space_check(fs, n)) < 0)
         return rc;

@@ -16,7 +16,7 @@ struct snap_tree;
 struct pers_ent {
     char *id;  /* "ns/space" */
     char *dir; /* <cache_root>/<ns>/<space> (0700): persist.repo and datasets/<ns>/<name>/ */
-    char dataset[2 * NAME_MAX_HF + 2]; /* the Dataset in use, once opened */
+    char dataset[SPACEFS_REPO_ID_MAX]; /* the Dataset in use, once opened */
     struct persist *p;
     struct persist_remote snap; /* a second remote on the same mirror, for snapshots/ */
     int refs;                   /* calls in flight and open handles using p */

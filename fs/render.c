@@ -126,12 +126,12 @@ static char *render_health(struct spacefs_fs *fs)
     struct spacefs_whoami w = {0};
     struct spacefs_error err = {0};
     enum spacefs_status st;
-    int64_t t0 = now_ms(), ms;
+    int64_t t0 = spacefs_now_ms(), ms;
     char *s;
 
     st = fs->be.ops->whoami(fs->be.ctx, &w, &err);
     count_call(fs, st);
-    ms = now_ms() - t0;
+    ms = spacefs_now_ms() - t0;
     if (st == SPACEFS_OK)
         s = xasprintf("ok %s %s %lld ms\n", fs->be.ops->endpoint(fs->be.ctx), w.name ? w.name : "?",
                       (long long)ms);

@@ -135,7 +135,7 @@ static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree *
         pthread_mutex_lock(&pe->snap_lock);
         for (t = pe->trees; t; t = t->next)
             if (strcmp(t->commit, commit) == 0) {
-                t->used = (uint64_t)now_ms();
+                t->used = (uint64_t)spacefs_now_ms();
                 *out = t;
                 return 0;
             }
@@ -143,7 +143,7 @@ static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree *
         if (!(t = calloc(1, sizeof(*t))))
             return -ENOMEM;
         snprintf(t->commit, sizeof(t->commit), "%s", commit);
-        t->used = (uint64_t)now_ms();
+        t->used = (uint64_t)spacefs_now_ms();
         st = pe->snap.ops->tree(pe->snap.ctx, commit, &t->v, &t->n, &err);
         if (st != PERSIST_R_OK) {
             free(t);

@@ -1,4 +1,4 @@
-/* Small helpers of the fs logic: clocks, strings, times, and the backend struct destructors. */
+/* Small helpers of the fs logic: strings, times, and the backend struct destructors. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,14 +7,6 @@
 #include <time.h>
 
 #include "fs_internal.h"
-
-int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 char *xstrdup(const char *s)
 {
@@ -40,12 +32,6 @@ void format_time(char *buf, size_t size, int64_t unix_s)
 
     gmtime_r(&t, &tm);
     strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-int fresh(const struct spacefs_fs *fs, int64_t at_ms, unsigned ttl_ms)
-{
-    (void)fs;
-    return at_ms > 0 && now_ms() - at_ms < (int64_t)ttl_ms;
 }
 
 void spacefs_runtime_clear(struct spacefs_runtime *rt)

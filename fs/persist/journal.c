@@ -65,17 +65,6 @@ int persist_unescape(char *s)
     return 0;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        rc = -errno;
-    close(fd);
-    return rc;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -181,24 +170,10 @@ void persist_journal_touch(struct persist *p, const char *path)
         p->jfull = 1; /* no memory for the note: write the whole journal next time */
 }
 
-/* The whole journal, replacing the file; the append fd is reopened on it. */
-static int journal_rewrite(struct persist *p)
+static int print_journal(FILE *f, void *payload)
 {
-    char *tmp = NULL, *dst = NULL;
-    FILE *f = NULL;
-    int rc = 0, fd;
+    struct persist *p = payload;
 
-    if (asprintf(&tmp, "%s/journal.tmp", p->dir) < 0 || asprintf(&dst, "%s/journal", p->dir) < 0) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        rc = -errno;
-        if (fd >= 0)
-            close(fd);
-        goto out;
-    }
     fprintf(f, "%s\nbase %s\nnext %" PRIu64 "\ngen %" PRIu64 "\n", JOURNAL_MAGIC,
             p->base[0] ? p->base : "-", p->next_ovl, p->gen);
     for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it))
@@ -208,33 +183,25 @@ static int journal_rewrite(struct persist *p)
         persist_put_escaped(f, it->key);
         fputc('\n', f);
     }
-    fputs("end\n", f);
-    if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
-        rc = -errno;
-        goto out;
+    return fputs("end\n", f) < 0 ? -EIO : 0;
+}
+
+/* The whole journal, replacing the file durably; the append fd is reopened on it. */
+static int journal_rewrite(struct persist *p)
+{
+    char *dst = NULL;
+    int rc;
+
+    if (asprintf(&dst, "%s/journal", p->dir) < 0)
+        return -ENOMEM;
+    if ((rc = spacefs_file_replace(dst, 1, print_journal, p)) == 0) {
+        if (p->jfd >= 0)
+            close(p->jfd);
+        p->jfd = open(dst, O_WRONLY | O_APPEND | O_CLOEXEC);
+        p->jappended = 0;
+        p->jfull = p->jfd < 0; /* cannot append: whole again next time */
+        pmap_clear(&p->jdirty, NULL);
     }
-    if (fclose(f) != 0) {
-        f = NULL;
-        rc = -errno;
-        goto out;
-    }
-    f = NULL;
-    if (rename(tmp, dst) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if ((rc = fsync_dir(p->dir)) < 0)
-        goto out;
-    if (p->jfd >= 0)
-        close(p->jfd);
-    p->jfd = open(dst, O_WRONLY | O_APPEND | O_CLOEXEC);
-    p->jappended = 0;
-    p->jfull = p->jfd < 0; /* cannot append: whole again next time */
-    pmap_clear(&p->jdirty, NULL);
-out:
-    if (f)
-        fclose(f);
-    free(tmp);
     free(dst);
     return rc;
 }
@@ -286,7 +253,7 @@ int persist_journal_write(struct persist *p)
     if (rc == 0)
         garbage_collect(p);
     else
-        persist_log(p, 0, "persist: writing the journal failed: %s", strerror(-rc));
+        persist_log(p, SPACEFS_ERROR, "persist: writing the journal failed: %s", strerror(-rc));
     return rc;
 }
 
@@ -414,7 +381,7 @@ int persist_journal_load(struct persist *p)
     if (!rc && !ended)
         rc = -EINVAL;
     if (rc)
-        persist_log(p, 0, "persist: journal %s is damaged at line %d", path, lineno);
+        persist_log(p, SPACEFS_ERROR, "persist: journal %s is damaged at line %d", path, lineno);
     fclose(f);
 out:
     free(line);

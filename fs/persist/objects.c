@@ -98,13 +98,13 @@ int persist_obj_fetch(struct persist *p, const struct persist_rentry *e)
     }
     st = p->remote.ops->object_get(p->remote.ctx, e, fd, &rerr);
     if (st != PERSIST_R_OK) {
-        persist_log(p, 1, "persist: cannot fetch %s: %s %s", e->path, persist_rstatus_name(st),
-                    rerr.message);
+        persist_log(p, SPACEFS_WARN, "persist: cannot fetch %s: %s %s", e->path,
+                    persist_rstatus_name(st), rerr.message);
         rc = -persist_errno_from_rstatus(st);
         goto out;
     }
     if (fstat(fd, &sb) < 0 || sb.st_size != e->size) {
-        persist_log(p, 0, "persist: %s: fetched %lld bytes, expected %lld", e->path,
+        persist_log(p, SPACEFS_ERROR, "persist: %s: fetched %lld bytes, expected %lld", e->path,
                     (long long)sb.st_size, (long long)e->size);
         rc = -EIO;
         goto out;

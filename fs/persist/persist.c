@@ -234,7 +234,7 @@ static int writable(struct persist *p)
     if (p->vis != VIS_PUBLIC || p->cfg.allow_public)
         return 0;
     if (!p->log_public_once++)
-        persist_log(p, 0,
+        persist_log(p, SPACEFS_ERROR,
                     "persist: the Dataset is public; refusing to write (EACCES). Make it private "
                     "or allow public persist repos.");
     return -EACCES;
@@ -242,7 +242,7 @@ static int writable(struct persist *p)
 
 static void changed(struct persist *p)
 {
-    p->last_change_ms = persist_now_ms();
+    p->last_change_ms = spacefs_now_ms();
     pthread_cond_broadcast(&p->cond);
 }
 
@@ -519,7 +519,7 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
             return -errno;
         if (empty) {
             f->size = 0;
-            hub_sha256_init(&f->hash);
+            spacefs_sha256_init(&f->hash);
             f->hash_ok = 1;
         }
         return 0;
@@ -551,7 +551,7 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
     f->size = empty ? 0 : (src >= 0 ? lseek(fd, 0, SEEK_END) : 0);
     f->dirty = 1;
     /* A copy of earlier content was never hashed here: only an empty start can be. */
-    hub_sha256_init(&f->hash);
+    spacefs_sha256_init(&f->hash);
     f->hash_ok = empty || (src < 0 && f->size == 0);
 out:
     if (src >= 0)
@@ -575,8 +575,8 @@ static int pfile_publish(struct persist *p, struct pfile *f)
     c->ovl = f->work;
     c->size = f->size;
     c->mtime = f->mtime; /* set by utimens since the last write, else now (change_set) */
-    if (f->hash_ok && f->hash.bytes == (uint64_t)f->size)
-        hub_sha256_hex(&f->hash, c->sha256);
+    if (f->hash_ok && f->hash.len == (uint64_t)f->size)
+        spacefs_sha256_hex(&f->hash, c->sha256);
     if ((rc = change_set(p, f->path, c)) < 0)
         return rc;
     f->dirty = 0;
@@ -726,7 +726,7 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         f->fd_is_work = 1;
         f->work = id;
         f->dirty = 1;
-        hub_sha256_init(&f->hash);
+        spacefs_sha256_init(&f->hash);
         f->hash_ok = 1;
         c->kind = PC_FILE;
         c->ovl = id;
@@ -804,7 +804,7 @@ long persist_write(struct persist *p, struct persist_handle *h, const void *buf,
     }
     /* Hash while writing: only bytes appended right at the end of a hashed prefix. */
     if (f->hash_ok && rc > 0 && off == f->size)
-        hub_sha256_update(&f->hash, buf, (size_t)rc);
+        spacefs_sha256_update(&f->hash, buf, (size_t)rc);
     else if (rc > 0)
         f->hash_ok = 0;
     if (rc > 0 && off + rc > f->size) /* an empty write does not extend the file */
@@ -1253,25 +1253,10 @@ done:
  * blob id) in <cache>/mtimes, so that it stays put across fetches and remounts and `rsync -a`
  * finds unchanged files unchanged. Losing the file (a crash mid-write) only costs new times:
  * it is written with rename, not fsynced. Lock held. */
-void persist_mtimes_save(struct persist *p)
+static int print_mtimes(FILE *f, void *payload)
 {
-    int64_t now = (int64_t)time(NULL);
-    char *tmp = NULL, *dst = NULL;
-    FILE *f = NULL;
-    int fd, ok;
+    struct persist *p = payload;
 
-    p->mtimes_dirty = 0;
-    for (struct pmap_item *it = pmap_first(&p->base_files); it; it = pmap_next(&p->base_files, it))
-        if (!((struct persist_rentry *)it->val)->mtime)
-            ((struct persist_rentry *)it->val)->mtime = now;
-    if (asprintf(&tmp, "%s/mtimes.tmp", p->dir) < 0 || asprintf(&dst, "%s/mtimes", p->dir) < 0)
-        goto out;
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
-        goto out;
-    if (!(f = fdopen(fd, "w"))) {
-        close(fd);
-        goto out;
-    }
     fprintf(f, "spacefs-persist-mtimes 1\n");
     for (struct pmap_item *it = pmap_first(&p->base_files); it;
          it = pmap_next(&p->base_files, it)) {
@@ -1280,14 +1265,24 @@ void persist_mtimes_save(struct persist *p)
         persist_put_escaped(f, it->key);
         fputc('\n', f);
     }
-    ok = fclose(f) == 0;
-    if (ok)
-        ok = rename(tmp, dst) == 0;
-    if (!ok)
-        persist_log(p, 1, "persist: cannot write %s: %s (file times may change)", dst,
-                    strerror(errno));
-out:
-    free(tmp);
+    return ferror(f) ? -EIO : 0;
+}
+
+void persist_mtimes_save(struct persist *p)
+{
+    int64_t now = (int64_t)time(NULL);
+    char *dst = NULL;
+    int rc;
+
+    p->mtimes_dirty = 0;
+    for (struct pmap_item *it = pmap_first(&p->base_files); it; it = pmap_next(&p->base_files, it))
+        if (!((struct persist_rentry *)it->val)->mtime)
+            ((struct persist_rentry *)it->val)->mtime = now;
+    if (asprintf(&dst, "%s/mtimes", p->dir) < 0)
+        return;
+    if ((rc = spacefs_file_replace(dst, 0, print_mtimes, p)) < 0)
+        persist_log(p, SPACEFS_WARN, "persist: cannot write %s: %s (file times may change)", dst,
+                    strerror(-rc));
     free(dst);
 }
 

@@ -10,12 +10,13 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "common.h"
 #include "remote.h"
 
 struct persist;
 struct persist_handle;
 
-typedef void (*persist_log_fn)(int level, const char *msg, void *payload); /* 0 err .. 3 debug */
+typedef void (*persist_log_fn)(enum spacefs_log_level level, const char *msg, void *payload);
 
 struct persist_config {
     const char *cache_dir;       /* this persist/ directory's cache (created 0700) */

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "persist.h"
-#include "hubclient.h"
+#include "common.h"
 
 /* ---- a small string-keyed hash map (chained); values are owned by the caller ------------- */
 struct pmap_item {
@@ -58,7 +58,7 @@ struct pfile {
     int64_t size;
     /* hash_ok: `hash` covers exactly bytes [0, size) of the working copy, all written in order
      * from offset 0 (a new or truncated-to-empty file); any other write or truncate clears it. */
-    hub_sha256 hash;
+    struct spacefs_sha256 hash;
     int hash_ok;
     int64_t mtime; /* set by utimens while dirty (the next publish takes it), 0 none */
     /* Detached (path NULL) without an fd: the object its content is, downloaded on first use
@@ -133,8 +133,7 @@ struct persist {
     size_t ngarbage, capgarbage;
 };
 
-int64_t persist_now_ms(void);
-void persist_log(struct persist *p, int level, const char *fmt, ...)
+void persist_log(struct persist *p, enum spacefs_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* journal.c (lock held) */

@@ -52,8 +52,8 @@ static int attempt_failed(struct persist *p, int err, unsigned retry_after_ms)
     p->failures++;
     p->failed_attempts++;
     p->last_errno = err;
-    p->next_attempt_ms = persist_now_ms() + (int64_t)delay;
-    persist_log(p, 1, "persist: %s (attempt %u; next in %" PRIu64 " ms)", p->last_error,
+    p->next_attempt_ms = spacefs_now_ms() + (int64_t)delay;
+    persist_log(p, SPACEFS_WARN, "persist: %s (attempt %u; next in %" PRIu64 " ms)", p->last_error,
                 p->failures, delay);
     return -err;
 }
@@ -94,7 +94,7 @@ static int refresh(struct persist *p)
     persist_journal_write(p);
 done:
     if (p->cfg.ttl_ms)
-        p->next_refresh_ms = persist_now_ms() + p->cfg.ttl_ms;
+        p->next_refresh_ms = spacefs_now_ms() + p->cfg.ttl_ms;
     return 0;
 fail:
     set_error(p, "fetch", st, &rerr);
@@ -127,7 +127,8 @@ static int check_visibility(struct persist *p)
     if (p->vis == VIS_PUBLIC && !p->cfg.allow_public) {
         snprintf(p->last_error, sizeof(p->last_error),
                  "the Dataset is public; persist/ refuses to write to it");
-        persist_log(p, 0, "persist: the Dataset is public; nothing is committed (EACCES)");
+        persist_log(p, SPACEFS_ERROR,
+                    "persist: the Dataset is public; nothing is committed (EACCES)");
         return attempt_failed(p, EACCES, 0);
     }
     return 0;
@@ -278,12 +279,12 @@ static int commit_changes(struct persist *p)
             p->commits++;
             snprintf(p->last_commit, sizeof(p->last_commit), "%s", oid);
             p->last_commit_time = (int64_t)time(NULL);
-            p->last_commit_ms = persist_now_ms();
+            p->last_commit_ms = spacefs_now_ms();
             p->failures = 0;
             p->last_error[0] = '\0';
             p->next_attempt_ms = 0;
             persist_journal_write(p);
-            persist_log(p, 2, "persist: committed %s", oid);
+            persist_log(p, SPACEFS_INFO, "persist: committed %s", oid);
             /* The commit stands; if the base cannot catch up now, the next round refreshes
              * before it commits (a whiteout judged against the old base would be lost). */
             if (refresh(p) < 0)
@@ -294,7 +295,7 @@ static int commit_changes(struct persist *p)
         set_error(p, "commit", st, &rerr);
         if (st != PERSIST_R_STALE || stale >= p->cfg.stale_retries)
             break;
-        persist_log(p, 2, "persist: the Dataset moved (412); fetching and retrying");
+        persist_log(p, SPACEFS_INFO, "persist: the Dataset moved (412); fetching and retrying");
         p->based = 0;
         if ((rc = refresh(p)) < 0)
             return rc;
@@ -307,7 +308,7 @@ int persist_sync_round(struct persist *p, int force, int commit)
     int rc = 0;
 
     if (force || p->refresh_now || !p->based ||
-        (p->cfg.ttl_ms && persist_now_ms() >= p->next_refresh_ms))
+        (p->cfg.ttl_ms && spacefs_now_ms() >= p->next_refresh_ms))
         rc = refresh(p);
     if (rc == 0 && commit && unsynced_upto(p, UINT64_MAX)) {
         rc = check_visibility(p);
@@ -336,7 +337,7 @@ static void *worker_main(void *arg)
     while (!p->stop) {
         if (p->mtimes_dirty)
             persist_mtimes_save(p);
-        int64_t now = persist_now_ms(), wake = now + 60000, commit_at, refresh_at;
+        int64_t now = spacefs_now_ms(), wake = now + 60000, commit_at, refresh_at;
         int pending = unsynced_upto(p, UINT64_MAX);
 
         refresh_at = p->refresh_now || !p->based ? now
@@ -396,33 +397,6 @@ void persist_worker_stop(struct persist *p)
 
 /* ---- public ------------------------------------------------------------------------------ */
 
-static int mkdir_0700(const char *path)
-{
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return -errno;
-    return chmod(path, 0700) < 0 ? -errno : 0;
-}
-
-static int mkdirs(const char *dir)
-{
-    char *s = strdup(dir);
-    int rc = 0;
-    if (!s)
-        return -ENOMEM;
-    for (char *q = s + 1; *q && !rc; q++) {
-        if (*q != '/')
-            continue;
-        *q = '\0';
-        if (mkdir(s, 0700) < 0 && errno != EEXIST)
-            rc = -errno;
-        *q = '/';
-    }
-    if (!rc)
-        rc = mkdir_0700(s);
-    free(s);
-    return rc;
-}
-
 static int load_base_tree(struct persist *p)
 {
     struct persist_rerror rerr = {0};
@@ -471,7 +445,7 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
         goto fail;
     }
     p->cfg.cache_dir = p->dir;
-    if ((rc = mkdirs(p->dir)) < 0)
+    if ((rc = spacefs_mkdir_p(p->dir, 0700)) < 0)
         goto fail;
     for (int i = 0; i < 2; i++) {
         if (asprintf(&sub, "%s/%s", p->dir, i ? "objects" : "overlay") < 0) {
@@ -479,7 +453,7 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
             rc = -ENOMEM;
             goto fail;
         }
-        rc = mkdir_0700(sub);
+        rc = spacefs_mkdir_p(sub, 0700);
         free(sub);
         sub = NULL;
         if (rc < 0)
@@ -496,7 +470,7 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
         persist_overlay_gc(p);
         if (load_base_tree(p) < 0)
             p->based = 0; /* the first round fetches */
-        p->last_change_ms = persist_now_ms();
+        p->last_change_ms = spacefs_now_ms();
         if (!p->based)
             persist_sync_round(p, 1, 0); /* best effort: works offline */
         p->failures = 0;
@@ -521,7 +495,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
     if (wait_ms && p->worker_started) {
         int rc = persist_sync_wait(p, wait_ms);
         if (rc < 0)
-            persist_log(p, 1,
+            persist_log(p, SPACEFS_WARN,
                         "persist: unmounting with changes not committed (%s); the next "
                         "mount uploads them",
                         strerror(-rc));
@@ -564,7 +538,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
 
 int persist_sync_wait(struct persist *p, unsigned timeout_ms)
 {
-    int64_t deadline = timeout_ms ? persist_now_ms() + timeout_ms : INT64_MAX;
+    int64_t deadline = timeout_ms ? spacefs_now_ms() + timeout_ms : INT64_MAX;
     uint64_t target, failed0;
     int rc = 0;
 
@@ -576,7 +550,7 @@ int persist_sync_wait(struct persist *p, unsigned timeout_ms)
     if (unsynced_upto(p, target))
         p->next_attempt_ms = 0;
     while (unsynced_upto(p, target)) {
-        int64_t now = persist_now_ms();
+        int64_t now = spacefs_now_ms();
         struct timespec ts;
         if (p->failed_attempts - failed0 >= p->cfg.fsync_attempts) {
             rc = -(p->last_errno ? p->last_errno : EIO);
@@ -645,7 +619,7 @@ void persist_state_get(struct persist *p, struct persist_state *out)
     snprintf(out->last_error, sizeof(out->last_error), "%s", p->last_error);
     out->failures = p->failures;
     if (p->next_attempt_ms) {
-        int64_t d = p->next_attempt_ms - persist_now_ms();
+        int64_t d = p->next_attempt_ms - spacefs_now_ms();
         out->next_attempt_ms = d > 0 ? d : 0;
     }
     out->commits = p->commits;

@@ -132,14 +132,7 @@ struct pmap_item *pmap_next(const struct pmap *m, struct pmap_item *it)
     return NULL;
 }
 
-int64_t persist_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void persist_log(struct persist *p, int level, const char *fmt, ...)
+void persist_log(struct persist *p, enum spacefs_log_level level, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;

@@ -68,7 +68,7 @@ static int cat_file(struct persist *p, const char *path)
     return rc;
 }
 
-static void log_line(int level, const char *msg, void *payload)
+static void log_line(enum spacefs_log_level level, const char *msg, void *payload)
 {
     fprintf(stderr, "[%d] %s\n", level, msg);
 }

@@ -525,7 +525,7 @@ static void model_take_r(struct run *r)
     }
 }
 
-static void engine_log(int level, const char *msg, void *payload)
+static void engine_log(enum spacefs_log_level level, const char *msg, void *payload)
 {
     note(payload, "engine: %s", msg);
     (void)level;
