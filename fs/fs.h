@@ -111,8 +111,4 @@ int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path);
  * times are the Hub's and touch is a no-op that succeeds on what exists. */
 int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, int64_t mtime);
 
-/* The single client-status -> errno table. */
-int spacefs_errno_from_status(enum spacefs_status st);
-const char *spacefs_status_name(enum spacefs_status st);
-
 #endif

@@ -61,21 +61,21 @@ void snap_cache_clear(struct pers_ent *pe)
     pthread_mutex_unlock(&pe->snap_lock);
 }
 
-static int snap_fail(struct pers_ent *pe, const char *what, enum persist_rstatus st,
-                     const struct persist_rerror *err)
+static int snap_fail(struct pers_ent *pe, const char *what, enum spacefs_status st,
+                     const struct spacefs_error *err)
 {
     spacefs_log(SPACEFS_WARN, "snapshots of %s (%s): %s: %s%s%s", pe->id, pe->dataset, what,
-                persist_rstatus_name(st), err->message[0] ? ": " : "", err->message);
-    return -persist_errno_from_rstatus(st);
+                spacefs_status_name(st), err->message[0] ? ": " : "", err->message);
+    return -spacefs_errno_from_status(st);
 }
 
 /* Makes pe->commits the history of the engine's current base (no lock held on entry). */
 static int commits_refresh(struct pers_ent *pe)
 {
-    struct persist_rerror err = {0};
+    struct spacefs_error err = {0};
     struct persist_rcommit *v = NULL;
     struct persist_state s;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     size_t n = 0;
     int same;
 
@@ -89,7 +89,7 @@ static int commits_refresh(struct pers_ent *pe)
         return 0;
     if (s.base[0]) {
         st = pe->snap.ops->commits(pe->snap.ctx, s.base, SNAP_COMMITS_MAX, &v, &n, &err);
-        if (st != PERSIST_R_OK)
+        if (st != SPACEFS_OK)
             return snap_fail(pe, "listing commits", st, &err);
     }
     pthread_mutex_lock(&pe->snap_lock);
@@ -125,9 +125,9 @@ static size_t lower_bound(const struct snap_tree *t, const char *key)
 /* The tree of `commit`, loaded if needed; returns with pe->snap_lock held on success. */
 static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree **out)
 {
-    struct persist_rerror err = {0};
+    struct spacefs_error err = {0};
     struct snap_tree *t, **pp, **oldest;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     size_t count = 0;
 
     *out = NULL;
@@ -145,7 +145,7 @@ static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree *
         snprintf(t->commit, sizeof(t->commit), "%s", commit);
         t->used = (uint64_t)spacefs_now_ms();
         st = pe->snap.ops->tree(pe->snap.ctx, commit, &t->v, &t->n, &err);
-        if (st != PERSIST_R_OK) {
+        if (st != SPACEFS_OK) {
             free(t);
             return snap_fail(pe, "reading a tree", st, &err);
         }
@@ -380,9 +380,9 @@ static int temp_fd(const char *dir)
 int snap_open(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest, int *out_fd)
 {
     char commit[PERSIST_OID_MAX], *sub = NULL;
-    struct persist_rerror err = {0};
+    struct spacefs_error err = {0};
     struct persist_rentry e;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     struct snap_tree *t;
     const char *s;
     int64_t when = 0;
@@ -418,7 +418,7 @@ int snap_open(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest, int 
                     strerror(-rc));
         goto out;
     }
-    if ((st = pe->snap.ops->object_get(pe->snap.ctx, &e, fd, &err)) != PERSIST_R_OK) {
+    if ((st = pe->snap.ops->object_get(pe->snap.ctx, &e, fd, &err)) != SPACEFS_OK) {
         rc = snap_fail(pe, e.path, st, &err);
         goto out;
     }

@@ -58,4 +58,47 @@ void spacefs_sha256_update(struct spacefs_sha256 *s, const void *data, size_t n)
 /* The digest so far as 64 lowercase hex digits + NUL; s stays usable (hashing can go on). */
 void spacefs_sha256_hex(const struct spacefs_sha256 *s, char out[65]);
 
+/* ---- statuses (status.c): what a call to the Hub ended with, for the whole fs ---------------
+ * Both seams (backend.h for the Hub's Space API, persist/remote.h for the persist engine's
+ * Dataset) answer with this enum; fs/hubmap.c is the one map from hubclient's statuses, and
+ * spacefs_errno_from_status the one table to errno (docs/filesystem.md, "Errors"). */
+enum spacefs_status {
+    SPACEFS_OK = 0,
+    SPACEFS_E_INVALID,         /* bad argument or configuration; nothing was sent */
+    SPACEFS_E_BAD_REQUEST,     /* 400/422/416: the Hub refused the request or the content */
+    SPACEFS_E_AUTH,            /* 401 */
+    SPACEFS_E_PAYMENT,         /* 402 */
+    SPACEFS_E_FORBIDDEN,       /* 403 */
+    SPACEFS_E_NOT_FOUND,       /* 404: repo, Space, revision or object missing */
+    SPACEFS_E_CONFLICT,        /* 409 */
+    SPACEFS_E_STALE,           /* 412: parentCommit is not the branch head any more */
+    SPACEFS_E_TOO_BIG,         /* 413 */
+    SPACEFS_E_RATE_LIMITED,    /* 429 after retries */
+    SPACEFS_E_SERVER,          /* 5xx after retries */
+    SPACEFS_E_TRANSPORT,       /* connection refused/reset, DNS, TLS */
+    SPACEFS_E_TIMEOUT,         /* the call's deadline passed */
+    SPACEFS_E_UNKNOWN_OUTCOME, /* a commit may or may not have landed */
+    SPACEFS_E_PROTOCOL,        /* an answer we cannot parse */
+    SPACEFS_E_NOMEM,
+    SPACEFS_E_IO, /* local file error */
+    SPACEFS_E_CANCELLED,
+    SPACEFS_E_OTHER,
+    SPACEFS_STATUS_COUNT
+};
+
+#define SPACEFS_ERR_CODE_MAX 64
+#define SPACEFS_ERR_MSG_MAX  256
+
+/* Filled by a failing call, never allocated. */
+struct spacefs_error {
+    long http_status;                  /* 0 if no HTTP answer */
+    unsigned retry_after_ms;           /* the Hub's hint for 429/503, 0 if none */
+    char code[SPACEFS_ERR_CODE_MAX];   /* the Hub's X-Error-Code, may be "" */
+    char message[SPACEFS_ERR_MSG_MAX]; /* the Hub's message, may be "" */
+};
+
+/* The one table from status to (positive) errno; EIO for the unexpected. */
+int spacefs_errno_from_status(enum spacefs_status st);
+const char *spacefs_status_name(enum spacefs_status st);
+
 #endif

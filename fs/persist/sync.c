@@ -29,11 +29,11 @@ static int unsynced_upto(struct persist *p, uint64_t gen)
     return 0;
 }
 
-static void set_error(struct persist *p, const char *what, enum persist_rstatus st,
-                      const struct persist_rerror *rerr)
+static void set_error(struct persist *p, const char *what, enum spacefs_status st,
+                      const struct spacefs_error *rerr)
 {
     int n =
-        snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, persist_rstatus_name(st));
+        snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, spacefs_status_name(st));
     if (rerr && rerr->message[0] && n > 0 && (size_t)n + 2 < sizeof(p->last_error))
         snprintf(p->last_error + n, sizeof(p->last_error) - (size_t)n, ": %.*s",
                  (int)(sizeof(p->last_error) - (size_t)n - 3), rerr->message);
@@ -61,10 +61,10 @@ static int attempt_failed(struct persist *p, int err, unsigned retry_after_ms)
 /* Fetch and make the head the base (drops the lock around the remote calls). */
 static int refresh(struct persist *p)
 {
-    struct persist_rerror rerr = {0};
+    struct spacefs_error rerr = {0};
     struct persist_rentry *v = NULL;
     char head[PERSIST_OID_MAX] = "";
-    enum persist_rstatus st;
+    enum spacefs_status st;
     size_t n = 0;
     int same;
 
@@ -72,13 +72,13 @@ static int refresh(struct persist *p)
     pthread_mutex_unlock(&p->lock);
     st = p->remote.ops->fetch(p->remote.ctx, head, &rerr);
     pthread_mutex_lock(&p->lock);
-    if (st == PERSIST_R_NOT_FOUND) { /* the Dataset does not exist yet: an empty base */
+    if (st == SPACEFS_E_NOT_FOUND) { /* the Dataset does not exist yet: an empty base */
         if (p->vis == VIS_UNKNOWN)
             p->vis = VIS_MISSING;
         head[0] = '\0';
-        st = PERSIST_R_OK;
+        st = SPACEFS_OK;
     }
-    if (st != PERSIST_R_OK)
+    if (st != SPACEFS_OK)
         goto fail;
     same = p->based && !strcmp(head, p->base);
     if (same)
@@ -87,7 +87,7 @@ static int refresh(struct persist *p)
         pthread_mutex_unlock(&p->lock);
         st = p->remote.ops->tree(p->remote.ctx, head, &v, &n, &rerr);
         pthread_mutex_lock(&p->lock);
-        if (st != PERSIST_R_OK)
+        if (st != SPACEFS_OK)
             goto fail;
     }
     persist_base_replace(p, head, v, n, 1);
@@ -99,29 +99,29 @@ done:
 fail:
     set_error(p, "fetch", st, &rerr);
     p->refresh_now = 1;
-    return attempt_failed(p, persist_errno_from_rstatus(st), rerr.retry_after_ms);
+    return attempt_failed(p, spacefs_errno_from_status(st), rerr.retry_after_ms);
 }
 
 /* The Dataset must exist and be private (or allowed public) before we commit. */
 static int check_visibility(struct persist *p)
 {
-    struct persist_rerror rerr = {0};
-    enum persist_rstatus st;
+    struct spacefs_error rerr = {0};
+    enum spacefs_status st;
     int exists = 0, priv = 0;
 
     if (p->vis == VIS_PRIVATE || (p->vis == VIS_PUBLIC && p->cfg.allow_public))
         return 0;
     pthread_mutex_unlock(&p->lock);
     st = p->remote.ops->probe(p->remote.ctx, &exists, &priv, &rerr);
-    if (st == PERSIST_R_OK && !exists) {
+    if (st == SPACEFS_OK && !exists) {
         st = p->remote.ops->create(p->remote.ctx, &rerr);
-        if (st == PERSIST_R_OK)
+        if (st == SPACEFS_OK)
             exists = priv = 1;
     }
     pthread_mutex_lock(&p->lock);
-    if (st != PERSIST_R_OK) {
+    if (st != SPACEFS_OK) {
         set_error(p, exists ? "probe" : "creating the Dataset", st, &rerr);
-        return attempt_failed(p, persist_errno_from_rstatus(st), rerr.retry_after_ms);
+        return attempt_failed(p, spacefs_errno_from_status(st), rerr.retry_after_ms);
     }
     p->vis = priv ? VIS_PRIVATE : VIS_PUBLIC;
     if (p->vis == VIS_PUBLIC && !p->cfg.allow_public) {
@@ -239,9 +239,9 @@ static void summary_make(char *buf, size_t cap, const struct snap *s)
 /* One commit of every unsynced change, with 412 -> fetch -> retry. */
 static int commit_changes(struct persist *p)
 {
-    struct persist_rerror rerr;
+    struct spacefs_error rerr;
     char parent[PERSIST_OID_MAX], oid[PERSIST_OID_MAX], summary[256];
-    enum persist_rstatus st = PERSIST_R_OK;
+    enum spacefs_status st = SPACEFS_OK;
     struct snap s;
     int rc = 0;
 
@@ -263,7 +263,7 @@ static int commit_changes(struct persist *p)
                                    &rerr);
         pthread_mutex_lock(&p->lock);
         p->uploading = 0;
-        if (st == PERSIST_R_OK) {
+        if (st == SPACEFS_OK) {
             for (size_t i = 0; i < s.n; i++) {
                 struct pchange *c = pmap_get(&p->changes, s.paths[i]);
                 if (c && c->gen == s.gens[i])
@@ -293,14 +293,14 @@ static int commit_changes(struct persist *p)
         }
         snap_free(&s);
         set_error(p, "commit", st, &rerr);
-        if (st != PERSIST_R_STALE || stale >= p->cfg.stale_retries)
+        if ((st != SPACEFS_E_STALE && st != SPACEFS_E_CONFLICT) || stale >= p->cfg.stale_retries)
             break;
         persist_log(p, SPACEFS_INFO, "persist: the Dataset moved (412); fetching and retrying");
         p->based = 0;
         if ((rc = refresh(p)) < 0)
             return rc;
     }
-    return attempt_failed(p, persist_errno_from_rstatus(st), rerr.retry_after_ms);
+    return attempt_failed(p, spacefs_errno_from_status(st), rerr.retry_after_ms);
 }
 
 int persist_sync_round(struct persist *p, int force, int commit)
@@ -399,16 +399,16 @@ void persist_worker_stop(struct persist *p)
 
 static int load_base_tree(struct persist *p)
 {
-    struct persist_rerror rerr = {0};
+    struct spacefs_error rerr = {0};
     struct persist_rentry *v = NULL;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     size_t n = 0;
 
     if (!p->base[0])
         return -ENOENT;
     st = p->remote.ops->tree(p->remote.ctx, p->base, &v, &n, &rerr);
-    if (st != PERSIST_R_OK)
-        return -persist_errno_from_rstatus(st);
+    if (st != SPACEFS_OK)
+        return -spacefs_errno_from_status(st);
     persist_base_replace(p, p->base, v, n, 0);
     return 0;
 }

@@ -1,5 +1,4 @@
-/* Small pieces of the persist engine: the string-keyed hash map, clocks, logging, and the
- * remote status helpers (the one status -> errno table of persist/). */
+/* Small pieces of the persist engine: the string-keyed hash map, logging and logging. */
 #include "persist_internal.h"
 
 #include <errno.h>
@@ -157,47 +156,4 @@ void persist_rcommits_free(struct persist_rcommit *v, size_t n)
     for (size_t i = 0; v && i < n; i++)
         free(v[i].summary);
     free(v);
-}
-
-const char *persist_rstatus_name(enum persist_rstatus st)
-{
-    static const char *const names[] = {
-        "ok",          "invalid",         "not found",    "authentication",  "forbidden",
-        "bad request", "stale parent",    "rate limited", "server error",    "transport error",
-        "timeout",     "unknown outcome", "no memory",    "local I/O error", "error"};
-    return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "error";
-}
-
-int persist_errno_from_rstatus(enum persist_rstatus st)
-{
-    switch (st) {
-    case PERSIST_R_OK:
-        return 0;
-    case PERSIST_R_INVALID:
-    case PERSIST_R_BAD_REQUEST:
-        return EINVAL;
-    case PERSIST_R_NOT_FOUND:
-        return ENOENT;
-    case PERSIST_R_AUTH:
-    case PERSIST_R_FORBIDDEN:
-        return EACCES;
-    case PERSIST_R_STALE:
-        return EAGAIN;
-    case PERSIST_R_RATE_LIMITED:
-        return EBUSY;
-    case PERSIST_R_TIMEOUT:
-        return ETIMEDOUT;
-    case PERSIST_R_TRANSPORT:
-        return EHOSTUNREACH;
-    case PERSIST_R_NOMEM:
-        return ENOMEM;
-    default:
-        return EIO;
-    }
-}
-
-int persist_rstatus_transient(enum persist_rstatus st)
-{
-    return st == PERSIST_R_RATE_LIMITED || st == PERSIST_R_SERVER || st == PERSIST_R_TRANSPORT ||
-           st == PERSIST_R_TIMEOUT || st == PERSIST_R_UNKNOWN_OUTCOME || st == PERSIST_R_STALE;
 }

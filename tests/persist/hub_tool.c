@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     struct persist_hub_options ho = {0};
     struct persist_config cfg;
     struct persist_remote remote;
-    struct persist_rerror rerr = {0};
+    struct spacefs_error rerr = {0};
     struct persist *p = NULL;
     hub_options opts;
     hub_client *client = NULL;
