@@ -203,8 +203,8 @@ void spacefs_fake_log_append(struct spacefs_fake *f, const char *id, int run, co
     pthread_mutex_unlock(&f->lock);
 }
 
-void spacefs_fake_fault(struct spacefs_fake *f, enum spacefs_fake_op op, enum spacefs_status st, long http,
-                        int count)
+void spacefs_fake_fault(struct spacefs_fake *f, enum spacefs_fake_op op, enum spacefs_status st,
+                        long http, int count)
 {
     pthread_mutex_lock(&f->lock);
     f->faults[op].st = st;
@@ -213,7 +213,8 @@ void spacefs_fake_fault(struct spacefs_fake *f, enum spacefs_fake_op op, enum sp
     pthread_mutex_unlock(&f->lock);
 }
 
-void spacefs_fake_delay(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id, unsigned ms)
+void spacefs_fake_delay(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id,
+                        unsigned ms)
 {
     pthread_mutex_lock(&f->lock);
     snprintf(f->delays[op].id, sizeof(f->delays[op].id), "%s", id ? id : "");
@@ -444,8 +445,9 @@ static enum spacefs_status f_runtime(void *ctx, const char *id, struct spacefs_r
 }
 
 /* Shared by the lifecycle calls: checks and returns the Space, lock held. */
-static enum spacefs_status lifecycle(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id,
-                                     struct fake_space **out, struct spacefs_error *err)
+static enum spacefs_status lifecycle(struct spacefs_fake *f, enum spacefs_fake_op op,
+                                     const char *id, struct fake_space **out,
+                                     struct spacefs_error *err)
 {
     enum spacefs_status st = enter(f, op, id, 1, err);
 

@@ -49,13 +49,14 @@ char *spacefs_fake_get_kv(struct spacefs_fake *f, const char *id, int secret, co
 void spacefs_fake_log_append(struct spacefs_fake *f, const char *id, int run, const char *line);
 
 /* The next `count` calls of op (-1: all) fail with st (and HTTP status http). */
-void spacefs_fake_fault(struct spacefs_fake *f, enum spacefs_fake_op op, enum spacefs_status st, long http,
-                        int count);
-/* Calls of op on Space `id` (NULL: any) sleep ms first (SPACEFS_FAKE_LIST and SPACEFS_FAKE_RUNTIME: after
- * taking their snapshot, so a slow answer is stale). SPACEFS_FAKE_LOGS_FOLLOW: the stream "opens"
- * (on_line with line NULL, as the Hub backend does when the answer's headers arrive) after the
- * delay, then replays the log. */
-void spacefs_fake_delay(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id, unsigned ms);
+void spacefs_fake_fault(struct spacefs_fake *f, enum spacefs_fake_op op, enum spacefs_status st,
+                        long http, int count);
+/* Calls of op on Space `id` (NULL: any) sleep ms first (SPACEFS_FAKE_LIST and SPACEFS_FAKE_RUNTIME:
+ * after taking their snapshot, so a slow answer is stale). SPACEFS_FAKE_LOGS_FOLLOW: the stream
+ * "opens" (on_line with line NULL, as the Hub backend does when the answer's headers arrive) after
+ * the delay, then replays the log. */
+void spacefs_fake_delay(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id,
+                        unsigned ms);
 unsigned long spacefs_fake_count(struct spacefs_fake *f, enum spacefs_fake_op op);
 unsigned long spacefs_fake_total(struct spacefs_fake *f);
 void spacefs_fake_reset_counts(struct spacefs_fake *f);

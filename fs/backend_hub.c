@@ -1,6 +1,6 @@
 /* The backend interface implemented with hubclient: conversions from the client's structs to
- * the fs's plain ones (statuses through hubmap.c). No policy here: caching, checks and errno live in
- * the fs. Secret values are copied only to NUL-terminate them, and wiped. */
+ * the fs's plain ones (statuses through hubmap.c). No policy here: caching, checks and errno live
+ * in the fs. Secret values are copied only to NUL-terminate them, and wiped. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -65,8 +65,8 @@ enum spacefs_status spacefs_error_from_hub(struct spacefs_error *err, hub_status
             if (what)
                 snprintf(err->message, sizeof(err->message), "%.64s: %.180s", what, msg);
             else
-                snprintf(err->message, sizeof(err->message), "%.*s",
-                         (int)sizeof(err->message) - 1, he ? he->message : "");
+                snprintf(err->message, sizeof(err->message), "%.*s", (int)sizeof(err->message) - 1,
+                         he ? he->message : "");
         }
     }
     return spacefs_status_from_hub(st);

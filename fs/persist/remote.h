@@ -52,30 +52,30 @@ typedef void (*persist_progress_fn)(int64_t bytes, void *payload);
 struct persist_remote_ops {
     /* Does the repository exist, and is it private? */
     enum spacefs_status (*probe)(void *ctx, int *out_exists, int *out_private,
-                                  struct spacefs_error *err);
+                                 struct spacefs_error *err);
     /* Creates the repository, private. */
     enum spacefs_status (*create)(void *ctx, struct spacefs_error *err);
     /* Brings the local copy up to date; out_head gets main's head, "" for an empty repo. */
     enum spacefs_status (*fetch)(void *ctx, char out_head[PERSIST_OID_MAX],
-                                  struct spacefs_error *err);
+                                 struct spacefs_error *err);
     /* Every file of the tree at `commit` (as fetched). */
     enum spacefs_status (*tree)(void *ctx, const char *commit, struct persist_rentry **out,
-                                 size_t *out_count, struct spacefs_error *err);
+                                size_t *out_count, struct spacefs_error *err);
     /* Writes the whole content of `e` (blob, or the LFS object) to fd from offset 0, verified
      * (LFS: sha256 and size). */
     enum spacefs_status (*object_get)(void *ctx, const struct persist_rentry *e, int fd,
-                                       struct spacefs_error *err);
+                                      struct spacefs_error *err);
     /* One commit on main with every op: uploads (LFS where the Hub says so) then commits
      * with parentCommit = `parent` ("" = the repo has no commit yet). STALE when main moved.
      * out_oid gets the new commit. */
     enum spacefs_status (*commit)(void *ctx, const char *parent, const char *summary,
-                                   const struct persist_rop *ops, size_t ops_count,
-                                   char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                   void *progress_payload, struct spacefs_error *err);
+                                  const struct persist_rop *ops, size_t ops_count,
+                                  char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                  void *progress_payload, struct spacefs_error *err);
     /* Up to max commits from `head` back (newest first), as fetched. */
     enum spacefs_status (*commits)(void *ctx, const char *head, size_t max,
-                                    struct persist_rcommit **out, size_t *out_count,
-                                    struct spacefs_error *err);
+                                   struct persist_rcommit **out, size_t *out_count,
+                                   struct spacefs_error *err);
     void (*free)(void *ctx);
 };
 

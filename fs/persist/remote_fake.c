@@ -192,7 +192,7 @@ unsigned persist_fake_commit_count(struct persist_fake *f)
 
 /* Counts the call and applies a scripted fault. Lock held. */
 static enum spacefs_status enter(struct persist_fake *f, enum persist_fake_op op,
-                                  struct spacefs_error *err)
+                                 struct spacefs_error *err)
 {
     struct fault *ft = &f->faults[op];
     f->calls[op]++;
@@ -297,7 +297,7 @@ static int del_file(struct fcommit *c, const char *path)
 /* ---- ops --------------------------------------------------------------------------------- */
 
 static enum spacefs_status f_probe(void *ctx, int *out_exists, int *out_private,
-                                    struct spacefs_error *err)
+                                   struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
@@ -324,7 +324,7 @@ static enum spacefs_status f_create(void *ctx, struct spacefs_error *err)
 }
 
 static enum spacefs_status f_fetch_do(void *ctx, char out_head[PERSIST_OID_MAX],
-                                       struct spacefs_error *err)
+                                      struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
@@ -339,7 +339,7 @@ static enum spacefs_status f_fetch_do(void *ctx, char out_head[PERSIST_OID_MAX],
 }
 
 static enum spacefs_status f_tree_do(void *ctx, const char *commit, struct persist_rentry **out,
-                                      size_t *out_count, struct spacefs_error *err)
+                                     size_t *out_count, struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
@@ -386,7 +386,7 @@ static struct ffile *find_object(struct persist_fake *f, const struct persist_re
 }
 
 static enum spacefs_status f_object_get_do(void *ctx, const struct persist_rentry *e, int fd,
-                                            struct spacefs_error *err)
+                                           struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
@@ -405,9 +405,9 @@ out:
 }
 
 static enum spacefs_status f_commit_do(void *ctx, const char *parent, const char *summary,
-                                        const struct persist_rop *ops, size_t n,
-                                        char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                        void *payload, struct spacefs_error *err)
+                                       const struct persist_rop *ops, size_t n,
+                                       char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                       void *payload, struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
@@ -506,8 +506,8 @@ out:
 }
 
 static enum spacefs_status f_commits(void *ctx, const char *headid, size_t max,
-                                      struct persist_rcommit **out, size_t *out_count,
-                                      struct spacefs_error *err)
+                                     struct persist_rcommit **out, size_t *out_count,
+                                     struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
@@ -542,7 +542,7 @@ static void f_free(void *ctx)
 }
 
 static enum spacefs_status f_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
-                                    struct spacefs_error *err)
+                                   struct spacefs_error *err)
 {
     enum spacefs_status st;
     call_hook(ctx, PERSIST_FAKE_FETCH, 0);
@@ -552,7 +552,7 @@ static enum spacefs_status f_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
 }
 
 static enum spacefs_status f_tree(void *ctx, const char *commit, struct persist_rentry **out,
-                                   size_t *out_count, struct spacefs_error *err)
+                                  size_t *out_count, struct spacefs_error *err)
 {
     enum spacefs_status st;
     call_hook(ctx, PERSIST_FAKE_TREE, 0);
@@ -562,7 +562,7 @@ static enum spacefs_status f_tree(void *ctx, const char *commit, struct persist_
 }
 
 static enum spacefs_status f_object_get(void *ctx, const struct persist_rentry *e, int fd,
-                                         struct spacefs_error *err)
+                                        struct spacefs_error *err)
 {
     enum spacefs_status st;
     call_hook(ctx, PERSIST_FAKE_OBJECT, 0);
@@ -572,9 +572,9 @@ static enum spacefs_status f_object_get(void *ctx, const struct persist_rentry *
 }
 
 static enum spacefs_status f_commit(void *ctx, const char *parent, const char *summary,
-                                     const struct persist_rop *ops, size_t n,
-                                     char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                     void *payload, struct spacefs_error *err)
+                                    const struct persist_rop *ops, size_t n,
+                                    char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                    void *payload, struct spacefs_error *err)
 {
     enum spacefs_status st;
     call_hook(ctx, PERSIST_FAKE_COMMIT, 0);

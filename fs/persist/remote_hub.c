@@ -32,7 +32,7 @@ static enum spacefs_status fail(struct spacefs_error *err, hub_status st, const 
 }
 
 static enum spacefs_status r_probe(void *ctx, int *out_exists, int *out_private,
-                                    struct spacefs_error *err)
+                                   struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     char head[HUB_OID_MAX];
@@ -66,7 +66,7 @@ static enum spacefs_status r_create(void *ctx, struct spacefs_error *err)
 }
 
 static enum spacefs_status r_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
-                                    struct spacefs_error *err)
+                                   struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     hub_error he;
@@ -75,7 +75,7 @@ static enum spacefs_status r_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
 }
 
 static enum spacefs_status r_tree(void *ctx, const char *commit, struct persist_rentry **out,
-                                   size_t *out_count, struct spacefs_error *err)
+                                  size_t *out_count, struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     hub_mirror_entry_list *l = NULL;
@@ -124,7 +124,7 @@ static int write_all(int fd, const void *data, size_t len)
 }
 
 static enum spacefs_status r_object_get(void *ctx, const struct persist_rentry *e, int fd,
-                                         struct spacefs_error *err)
+                                        struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     char sha[HUB_OID_MAX];
@@ -156,7 +156,7 @@ static enum spacefs_status r_object_get(void *ctx, const struct persist_rentry *
 
 /* Upload modes for the PUT ops, as the Hub decides them (preupload, batched by the client). */
 static enum spacefs_status preupload(struct hubremote *r, const struct persist_rop *ops, size_t n,
-                                      hub_upload_mode *modes, struct spacefs_error *err)
+                                     hub_upload_mode *modes, struct spacefs_error *err)
 {
     hub_preupload_file *pf = calloc(n + 1, sizeof(*pf));
     unsigned char *samples = malloc((n + 1) * SAMPLE_LEN);
@@ -224,9 +224,9 @@ static int read_whole(void **out, int fd, int64_t size)
 }
 
 static enum spacefs_status r_commit(void *ctx, const char *parent, const char *summary,
-                                     const struct persist_rop *ops, size_t n,
-                                     char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                     void *payload, struct spacefs_error *err)
+                                    const struct persist_rop *ops, size_t n,
+                                    char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                    void *payload, struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     hub_commit_op *hops = calloc(n + 1, sizeof(*hops));
@@ -317,8 +317,8 @@ out:
 }
 
 static enum spacefs_status r_commits(void *ctx, const char *head, size_t max,
-                                      struct persist_rcommit **out, size_t *out_count,
-                                      struct spacefs_error *err)
+                                     struct persist_rcommit **out, size_t *out_count,
+                                     struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     hub_mirror_commit_list *l = NULL;

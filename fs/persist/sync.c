@@ -32,8 +32,7 @@ static int unsynced_upto(struct persist *p, uint64_t gen)
 static void set_error(struct persist *p, const char *what, enum spacefs_status st,
                       const struct spacefs_error *rerr)
 {
-    int n =
-        snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, spacefs_status_name(st));
+    int n = snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, spacefs_status_name(st));
     if (rerr && rerr->message[0] && n > 0 && (size_t)n + 2 < sizeof(p->last_error))
         snprintf(p->last_error + n, sizeof(p->last_error) - (size_t)n, ": %.*s",
                  (int)(sizeof(p->last_error) - (size_t)n - 3), rerr->message);

@@ -558,7 +558,7 @@ static void inject_fault(struct run *r)
     /* No tree faults: the Hub remote reads trees from its local git mirror (offline too). */
     static const enum persist_fake_op ops[] = {PERSIST_FAKE_FETCH, PERSIST_FAKE_COMMIT};
     static const enum spacefs_status sts[] = {SPACEFS_E_SERVER, SPACEFS_E_RATE_LIMITED,
-                                               SPACEFS_E_TRANSPORT, SPACEFS_E_TIMEOUT};
+                                              SPACEFS_E_TRANSPORT, SPACEFS_E_TIMEOUT};
     enum persist_fake_op op = ops[below(r, 2)];
     enum spacefs_status st = sts[below(r, 4)];
     unsigned count = 1 + below(r, 2);

@@ -262,7 +262,8 @@ static void test_lazy_objects(void)
     p = open_engine(fk, cache_path("lazy"), 0, NULL);
     before = persist_fake_calls(fk, PERSIST_FAKE_OBJECT);
     n = get(p, "model.bin", buf, sizeof(buf));
-    CHECK(n == 300 && persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == before, "cache kept across remounts");
+    CHECK(n == 300 && persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == before,
+          "cache kept across remounts");
     /* renaming a base LFS file copies by object id: nothing downloaded or uploaded */
     CHECK(persist_rename(p, "model.bin", "models/m.bin", 0) == -ENOENT, "rename into missing dir");
     CHECK(persist_mkdir(p, "models", 0755) == 0, "mkdir models");
@@ -539,7 +540,8 @@ static void test_own_uploads_cached(void)
     persist_close(p, 0);
     p = open_engine(fk, cache, 0, tweak_cache_1500);
     n = get(p, "a.bin", buf, sizeof(buf));
-    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) && persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 0,
+    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) &&
+              persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 0,
           "after a remount too (%ld, %u)", n, persist_fake_calls(fk, PERSIST_FAKE_OBJECT));
     /* a second 1000-byte object: the older LFS object is evicted, the new one kept */
     hw_data[0] = 'Z';
@@ -547,12 +549,15 @@ static void test_own_uploads_cached(void)
     CHECK(objects_count(cache, &bytes) >= 1 && bytes <= 1500, "cache bounded (%lld bytes)",
           (long long)bytes);
     n = get(p, "b.bin", buf, sizeof(buf));
-    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) && persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 0,
+    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) &&
+              persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 0,
           "b read from the cache (%ld, %u)", n, persist_fake_calls(fk, PERSIST_FAKE_OBJECT));
     hw_data[0] = 'a';
     n = get(p, "a.bin", buf, sizeof(buf));
-    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) && persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 1,
-          "a was evicted and is downloaded (%ld, %u)", n, persist_fake_calls(fk, PERSIST_FAKE_OBJECT));
+    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) &&
+              persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 1,
+          "a was evicted and is downloaded (%ld, %u)", n,
+          persist_fake_calls(fk, PERSIST_FAKE_OBJECT));
     /* larger than the whole cache: not adopted, downloaded when read */
     CHECK(put(p, "big.bin", big, sizeof(big)) == 0 && persist_sync_now(p) == 0, "write big");
     CHECK(objects_count(cache, &bytes) >= 0 && bytes <= 1500, "big not cached (%lld bytes)",
@@ -696,7 +701,7 @@ static void tweak_attempts(struct persist_config *c)
 static void test_faults(void)
 {
     static const enum spacefs_status transient[] = {SPACEFS_E_RATE_LIMITED, SPACEFS_E_SERVER,
-                                                     SPACEFS_E_TRANSPORT, SPACEFS_E_TIMEOUT};
+                                                    SPACEFS_E_TRANSPORT, SPACEFS_E_TIMEOUT};
     struct persist_fake *fk = persist_fake_new();
     struct persist *p = open_engine(fk, cache_path("faults"), 0, tweak_attempts);
     struct persist_handle *h;
@@ -838,7 +843,8 @@ static void test_remove_after_commit(void)
     persist_fake_on_commit(fk, NULL, NULL);
     CHECK(put(p, "a.txt", "two", 3) == 0, "rewritten before the base caught up");
     persist_close(p, 0);
-    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1, 0); /* still offline at the remount */
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1,
+                      0); /* still offline at the remount */
     p = open_engine(fk, cache_path("rm-after"), 0, NULL);
     CHECK(persist_unlink(p, "a.txt") == 0, "unlinked after the remount, still offline");
     CHECK(persist_sync_now(p) == 0 && persist_sync_now(p) == 0, "the Hub is back: sync");
@@ -1089,7 +1095,8 @@ static void test_visibility(void)
     p = open_engine(fk, cache_path("vis"), 0, NULL);
     CHECK(put(p, "x", "x", 1) == 0, "write while the Dataset is missing");
     CHECK(persist_sync_now(p) == 0, "sync creates it");
-    CHECK(persist_fake_calls(fk, PERSIST_FAKE_CREATE) == 1 && fake_eq(fk, "x", "x"), "created, committed");
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_CREATE) == 1 && fake_eq(fk, "x", "x"),
+          "created, committed");
     persist_close(p, 0);
     persist_fake_unref(fk);
 
