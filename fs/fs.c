@@ -558,3 +558,31 @@ int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path)
         return rc;
     return is_pers(&n) ? pers_setattr(fs, &n) : -EPERM;
 }
+
+/* ---- the same on an open handle ------------------------------------------------------------ */
+int spacefs_fs_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
+                        struct stat *st)
+{
+    if (h->ph)
+        return pers_fgetattr(fs, h, st);
+    if (path)
+        return spacefs_fs_getattr(fs, path, st);
+    return is_pers(&h->n) ? -ESTALE : node_getattr(fs, &h->n, st);
+}
+
+int spacefs_fs_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path)
+{
+    if (h->ph || h->snap_open)
+        return pers_fsetattr(fs, h);
+    return path ? spacefs_fs_setattr(fs, path) : -EPERM;
+}
+
+int spacefs_fs_futimens(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
+                        int64_t mtime)
+{
+    struct stat st;
+
+    if (h->ph || h->snap_open)
+        return pers_futimens(fs, h, mtime);
+    return path ? spacefs_fs_utimens(fs, path, mtime) : spacefs_fs_fgetattr(fs, h, NULL, &st);
+}
