@@ -30,6 +30,7 @@ struct spacefs_persist_config {
     int allow_public;         /* write to a public Dataset */
     unsigned quiet_ms;        /* engine: commit after this long without a change */
     unsigned interval_ms;     /* engine: at most one commit per this */
+    unsigned max_delay_ms;    /* engine: commit a change at most this long after its close */
     unsigned ttl_ms;          /* engine: fetch remote changes this often */
     unsigned sync_timeout_ms; /* `echo sync > control` and fsync(2) */
     unsigned unmount_wait_ms; /* spacefs_fs_shutdown: bounded wait for pending uploads */

@@ -24,6 +24,7 @@ void persist_config_init(struct persist_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->quiet_ms = 2000;
     cfg->min_interval_ms = 10000;
+    cfg->max_delay_ms = 60000;
     cfg->ttl_ms = 30000;
     cfg->backoff_base_ms = 1000;
     cfg->backoff_max_ms = 60000;
@@ -243,6 +244,8 @@ static int writable(struct persist *p)
 static void changed(struct persist *p)
 {
     p->last_change_ms = persist_now_ms();
+    if (!p->pending_since_ms)
+        p->pending_since_ms = p->last_change_ms;
     pthread_cond_broadcast(&p->cond);
 }
 

@@ -21,6 +21,9 @@ struct persist_config {
     const char *cache_dir;       /* this persist/ directory's cache (created 0700) */
     unsigned quiet_ms;           /* commit after this long without a change; default 2000 */
     unsigned min_interval_ms;    /* at most one commit per this; default 10000 */
+    unsigned max_delay_ms;       /* commit a change at most this long after it was made, even
+                                    while later changes keep the quiet period from passing;
+                                    default 60000; 0 = no bound */
     unsigned ttl_ms;             /* fetch remote changes this often; default 30000; 0 = never */
     unsigned backoff_base_ms;    /* first retry delay; default 1000, doubling */
     unsigned backoff_max_ms;     /* cap; default 60000 */
