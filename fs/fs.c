@@ -26,6 +26,7 @@ void spacefs_config_init(struct spacefs_config *cfg)
     cfg->persist.repo_pattern = "{ns}/{space}-persist";
     cfg->persist.quiet_ms = 2000;
     cfg->persist.interval_ms = 10000;
+    cfg->persist.max_delay_ms = 60000;
     cfg->persist.ttl_ms = 30000;
     cfg->persist.sync_timeout_ms = 600000;
     cfg->persist.unmount_wait_ms = 30000;
@@ -557,4 +558,32 @@ int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path)
     if ((rc = node_parse(&n, path)) < 0)
         return rc;
     return is_pers(&n) ? pers_setattr(fs, &n) : -EPERM;
+}
+
+/* ---- the same on an open handle ------------------------------------------------------------ */
+int spacefs_fs_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
+                        struct stat *st)
+{
+    if (h->ph)
+        return pers_fgetattr(fs, h, st);
+    if (path)
+        return spacefs_fs_getattr(fs, path, st);
+    return is_pers(&h->n) ? -ESTALE : node_getattr(fs, &h->n, st);
+}
+
+int spacefs_fs_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path)
+{
+    if (h->ph || h->snap_open)
+        return pers_fsetattr(fs, h);
+    return path ? spacefs_fs_setattr(fs, path) : -EPERM;
+}
+
+int spacefs_fs_futimens(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
+                        int64_t mtime)
+{
+    struct stat st;
+
+    if (h->ph || h->snap_open)
+        return pers_futimens(fs, h, mtime);
+    return path ? spacefs_fs_utimens(fs, path, mtime) : spacefs_fs_fgetattr(fs, h, NULL, &st);
 }

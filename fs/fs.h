@@ -30,6 +30,7 @@ struct spacefs_persist_config {
     int allow_public;         /* write to a public Dataset */
     unsigned quiet_ms;        /* engine: commit after this long without a change */
     unsigned interval_ms;     /* engine: at most one commit per this */
+    unsigned max_delay_ms;    /* engine: commit a change at most this long after its close */
     unsigned ttl_ms;          /* engine: fetch remote changes this often */
     unsigned sync_timeout_ms; /* `echo sync > control` and fsync(2) */
     unsigned unmount_wait_ms; /* spacefs_fs_shutdown: bounded wait for pending uploads */
@@ -95,7 +96,7 @@ int spacefs_fs_unlink(struct spacefs_fs *fs, const char *path);
 int spacefs_fs_mkdir(struct spacefs_fs *fs, const char *path, mode_t mode);
 int spacefs_fs_rmdir(struct spacefs_fs *fs, const char *path);
 /* rename(2) within one persist/ directory; EXDEV between persist/ and anything else. flags: 0,
- * RENAME_NOREPLACE. */
+ * RENAME_NOREPLACE; others (RENAME_EXCHANGE, RENAME_WHITEOUT) EINVAL. */
 int spacefs_fs_rename(struct spacefs_fs *fs, const char *from, const char *to, unsigned flags);
 /* ftruncate(2) on an open handle (path: as truncate(2) for handles outside persist/). */
 int spacefs_fs_ftruncate(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
@@ -110,5 +111,12 @@ int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path);
 /* utimens: persist/ keeps the modification time (mtime unix seconds, -1 = leave it); elsewhere
  * times are the Hub's and touch is a no-op that succeeds on what exists. */
 int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, int64_t mtime);
+/* The same three on an open handle (fstat, fchmod/fchown, futimens). path is NULL when the file
+ * was unlinked while open (hard_remove): persist/ handles answer from the handle itself. */
+int spacefs_fs_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
+                        struct stat *st);
+int spacefs_fs_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path);
+int spacefs_fs_futimens(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
+                        int64_t mtime);
 
 #endif

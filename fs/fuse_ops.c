@@ -21,6 +21,11 @@ static struct spacefs_fs *fsp(void)
     return app()->fs;
 }
 
+static struct spacefs_handle *handle(struct fuse_file_info *fi)
+{
+    return (struct spacefs_handle *)(uintptr_t)fi->fh;
+}
+
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     struct spacefs_app *a = app();
@@ -37,9 +42,12 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     return a;
 }
 
+/* Calls that come with a file handle (fstat, ftruncate, fchmod, futimens) answer through it:
+ * with hard_remove, libfuse passes a NULL path for a file unlinked while open. */
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
-    (void)fi;
+    if (fi)
+        return spacefs_fs_fgetattr(fsp(), handle(fi), path, st);
     return spacefs_fs_getattr(fsp(), path, st);
 }
 
@@ -71,11 +79,6 @@ static void set_handle(struct fuse_file_info *fi, struct spacefs_handle *h)
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->direct_io = spacefs_handle_direct_io(h) ? 1 : 0;
     fi->keep_cache = 0;
-}
-
-static struct spacefs_handle *handle(struct fuse_file_info *fi)
-{
-    return (struct spacefs_handle *)(uintptr_t)fi->fh;
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi)
@@ -161,7 +164,8 @@ static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 {
     (void)uid;
     (void)gid;
-    (void)fi;
+    if (fi)
+        return spacefs_fs_fsetattr(fsp(), handle(fi), path);
     return spacefs_fs_setattr(fsp(), path);
 }
 
@@ -184,19 +188,21 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
 {
     int64_t mtime = -1; /* UTIME_OMIT: the modification time stays */
 
-    (void)fi;
     if (!tv || tv[1].tv_nsec == UTIME_NOW)
         mtime = (int64_t)time(NULL);
     else if (tv[1].tv_nsec != UTIME_OMIT)
         mtime = (int64_t)tv[1].tv_sec;
+    if (fi)
+        return spacefs_fs_futimens(fsp(), handle(fi), path, mtime);
     return spacefs_fs_utimens(fsp(), path, mtime);
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     (void)mode;
-    (void)fi;
     /* modes say what the Hub allows and are not settable; persist/ accepts and ignores them */
+    if (fi)
+        return spacefs_fs_fsetattr(fsp(), handle(fi), path);
     return spacefs_fs_setattr(fsp(), path);
 }
 

@@ -23,6 +23,7 @@ struct options {
     char *space_sdk;
     char *persist_repo;
     char *persist_quiet;
+    char *persist_max_delay;
     char *persist_interval;
     char *persist_ttl;
     char *persist_sync_timeout;
@@ -92,6 +93,7 @@ static const struct fuse_opt spec[] = {OPT("endpoint=%s", endpoint, 0),
                                        OPT("persist_repo=%s", persist_repo, 0),
                                        OPT("persist_public", persist_public, 1),
                                        OPT("persist_quiet=%s", persist_quiet, 0),
+                                       OPT("persist_max_delay=%s", persist_max_delay, 0),
                                        OPT("persist_interval=%s", persist_interval, 0),
                                        OPT("persist_ttl=%s", persist_ttl, 0),
                                        OPT("persist_sync_timeout=%s", persist_sync_timeout, 0),
@@ -125,6 +127,9 @@ static void usage(const char *prog)
            "    -o persist_public      allow writing to a public Dataset (default: EACCES)\n"
            "    -o persist_quiet=SECONDS    commit after this long without a change (default 2)\n"
            "    -o persist_interval=SECONDS at most one commit per this (default 10)\n"
+           "    -o persist_max_delay=SECONDS  commit a change at most this long after its\n"
+           "                           close(), even under a writer that never pauses\n"
+           "                           (default 60; 0 = only when quiet)\n"
            "    -o persist_ttl=SECONDS      fetch remote changes this often (default 30)\n"
            "    -o persist_sync_timeout=SECONDS  bound of `echo sync > control` and fsync(2)\n"
            "                           (default 600)\n"
@@ -351,6 +356,7 @@ static int run(struct fuse_args *args, struct options *o)
     cfg.space_private = !o->space_public;
     parse_secs("persist_quiet", o->persist_quiet, &cfg.persist.quiet_ms, &bad);
     parse_secs("persist_interval", o->persist_interval, &cfg.persist.interval_ms, &bad);
+    parse_secs("persist_max_delay", o->persist_max_delay, &cfg.persist.max_delay_ms, &bad);
     parse_secs("persist_ttl", o->persist_ttl, &cfg.persist.ttl_ms, &bad);
     parse_secs("persist_sync_timeout", o->persist_sync_timeout, &cfg.persist.sync_timeout_ms, &bad);
     parse_secs("unmount_wait", o->unmount_wait, &cfg.persist.unmount_wait_ms, &bad);
@@ -442,6 +448,7 @@ static void options_free(struct options *o)
     free(o->space_sdk);
     free(o->persist_repo);
     free(o->persist_quiet);
+    free(o->persist_max_delay);
     free(o->persist_interval);
     free(o->persist_ttl);
     free(o->persist_sync_timeout);

@@ -141,6 +141,8 @@ int node_parse(struct node *out, const char *path)
 
     memset(out, 0, sizeof(*out));
     memset(&pn, 0, sizeof(pn));
+    if (!path) /* a call on a file unlinked while open that has no handle to answer with */
+        return -ESTALE;
     if (persist_split(path, &pn, &prefix)) {
         /* the first two components are parsed as for any Space ("ns/space/persist" is 3) */
         if (!(head = strndup(path, prefix)))

@@ -192,6 +192,7 @@ static int ent_open(struct spacefs_fs *fs, struct pers_ent *pe, const struct nod
     cfg.cache_dir = edir;
     cfg.quiet_ms = pc->quiet_ms;
     cfg.min_interval_ms = pc->interval_ms;
+    cfg.max_delay_ms = pc->max_delay_ms;
     cfg.ttl_ms = pc->ttl_ms;
     cfg.allow_public = pc->allow_public;
     cfg.log = pers_log;
@@ -699,6 +700,32 @@ int pers_fsync(struct spacefs_fs *fs, struct spacefs_handle *h)
         spacefs_log(SPACEFS_WARN, "fsync in %s: not committed to %s: %s", h->pe->id, h->pe->dataset,
                     strerror(-rc));
     return rc;
+}
+
+int pers_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, struct stat *st)
+{
+    int rc;
+
+    if (!h->ph)
+        return -EBADF;
+    if ((rc = persist_fgetattr(h->pe->p, h->ph, st)) == 0)
+        fix_stat(fs, st, pers_writable(fs, h->n.ns));
+    return rc;
+}
+
+int pers_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h)
+{
+    if (!h->ph)
+        return h->snap_open ? -EROFS : -EBADF;
+    /* modes and owners are not stored (as pers_setattr) */
+    return pers_writable(fs, h->n.ns) ? 0 : -EACCES;
+}
+
+int pers_futimens(struct spacefs_fs *fs, struct spacefs_handle *h, int64_t mtime)
+{
+    int rc = pers_fsetattr(fs, h);
+
+    return rc < 0 ? rc : persist_futimens(h->pe->p, h->ph, mtime);
 }
 
 void pers_release(struct spacefs_fs *fs, struct spacefs_handle *h)

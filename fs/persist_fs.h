@@ -67,6 +67,11 @@ long pers_write(struct spacefs_fs *fs, struct spacefs_handle *h, const char *buf
 int pers_flush(struct spacefs_fs *fs, struct spacefs_handle *h);
 int pers_ftruncate(struct spacefs_fs *fs, struct spacefs_handle *h, int64_t size);
 int pers_fsync(struct spacefs_fs *fs, struct spacefs_handle *h);
+/* fstat, fchmod/fchown and futimens on a persist/ handle: by the handle, so a file unlinked
+ * while open (libfuse passes no path then) still answers. -EBADF for other handles. */
+int pers_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, struct stat *st);
+int pers_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h);
+int pers_futimens(struct spacefs_fs *fs, struct spacefs_handle *h, int64_t mtime);
 void pers_release(struct spacefs_fs *fs, struct spacefs_handle *h);
 
 /* control: `sync` waits until everything changed before it is committed. */

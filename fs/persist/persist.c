@@ -24,6 +24,7 @@ void persist_config_init(struct persist_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->quiet_ms = 2000;
     cfg->min_interval_ms = 10000;
+    cfg->max_delay_ms = 60000;
     cfg->ttl_ms = 30000;
     cfg->backoff_base_ms = 1000;
     cfg->backoff_max_ms = 60000;
@@ -243,6 +244,8 @@ static int writable(struct persist *p)
 static void changed(struct persist *p)
 {
     p->last_change_ms = spacefs_now_ms();
+    if (!p->pending_since_ms)
+        p->pending_since_ms = p->last_change_ms;
     pthread_cond_broadcast(&p->cond);
 }
 
@@ -926,6 +929,54 @@ int persist_getattr(struct persist *p, const char *path, struct stat *st)
     return rc;
 }
 
+int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *st)
+{
+    struct pfile *f = h->f;
+    struct stat fst;
+
+    pthread_mutex_lock(&p->lock);
+    if (f->path) {
+        fill_stat(p, f->path, NODE_FILE, st);
+        if (f->dirty && f->mtime)
+            st->st_mtime = f->mtime;
+        goto out;
+    }
+    /* detached: what its handles read and write; no name links to it any more */
+    memset(st, 0, sizeof(*st));
+    st->st_uid = getuid();
+    st->st_gid = getgid();
+    st->st_mode = S_IFREG | 0644;
+    st->st_nlink = 0;
+    if (f->work)
+        st->st_size = f->size;
+    else if (f->fd >= 0 && fstat(f->fd, &fst) == 0)
+        st->st_size = fst.st_size;
+    else if (f->pin.path)
+        st->st_size = f->pin.size;
+    st->st_mtime = f->mtime ? f->mtime : f->pin.mtime;
+    st->st_blocks = (st->st_size + 511) / 512;
+out:
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+int persist_futimens(struct persist *p, struct persist_handle *h, int64_t mtime)
+{
+    char *path = NULL;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->lock);
+    if (h->f->path && !(path = strdup(h->f->path)))
+        rc = -ENOMEM;
+    else if (!h->f->path && mtime >= 0)
+        h->f->mtime = mtime; /* detached: nothing to record, but its handles see it */
+    pthread_mutex_unlock(&p->lock);
+    if (path && mtime >= 0)
+        rc = persist_utimens(p, path, mtime);
+    free(path);
+    return rc;
+}
+
 /* Adds the child name of `key` below `dir` to `names` (if key is below dir). */
 static int collect_child(struct pmap *names, const char *key, const char *dir)
 {
@@ -1184,6 +1235,8 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     char *nf = NULL, *nt = NULL;
     int rc, kf, kt;
 
+    if (flags & ~1u) /* RENAME_EXCHANGE, RENAME_WHITEOUT: not implemented, so refused */
+        return -EINVAL;
     if ((rc = path_norm(from, &nf)) < 0 || (rc = path_norm(to, &nt)) < 0)
         goto done;
     pthread_mutex_lock(&p->lock);

@@ -22,6 +22,9 @@ struct persist_config {
     const char *cache_dir;       /* this persist/ directory's cache (created 0700) */
     unsigned quiet_ms;           /* commit after this long without a change; default 2000 */
     unsigned min_interval_ms;    /* at most one commit per this; default 10000 */
+    unsigned max_delay_ms;       /* commit a change at most this long after it was made, even
+                                    while later changes keep the quiet period from passing;
+                                    default 60000; 0 = no bound */
     unsigned ttl_ms;             /* fetch remote changes this often; default 30000; 0 = never */
     unsigned backoff_base_ms;    /* first retry delay; default 1000, doubling */
     unsigned backoff_max_ms;     /* cap; default 60000 */
@@ -56,7 +59,7 @@ int persist_readdir(struct persist *p, const char *path, persist_fill_fn fill, v
 int persist_mkdir(struct persist *p, const char *path, mode_t mode);
 int persist_rmdir(struct persist *p, const char *path);
 int persist_unlink(struct persist *p, const char *path);
-/* flags: 0 or RENAME_NOREPLACE. */
+/* flags: 0 or RENAME_NOREPLACE; any other flag (RENAME_EXCHANGE, RENAME_WHITEOUT) is EINVAL. */
 int persist_rename(struct persist *p, const char *from, const char *to, unsigned flags);
 int persist_truncate(struct persist *p, const char *path, int64_t size);
 /* utimens(2)'s modification time (unix seconds). Kept locally (the Hub stores no times): with
@@ -76,6 +79,11 @@ int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size)
 int persist_flush(struct persist *p, struct persist_handle *h);
 /* Flushes and frees the handle. */
 int persist_release(struct persist *p, struct persist_handle *h);
+/* fstat(2) on an open file: by its handle, so a file unlinked or renamed away while open still
+ * answers (size of what the handle sees, st_nlink 0 once detached). */
+int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *st);
+/* futimens(2): the file's current path, or, once detached, only what its handles see. */
+int persist_futimens(struct persist *p, struct persist_handle *h, int64_t mtime);
 /* fsync(2): flush, then wait until committed on the Hub (timeout_ms 0 = no limit). */
 int persist_fsync(struct persist *p, struct persist_handle *h, unsigned timeout_ms);
 

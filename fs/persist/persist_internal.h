@@ -102,6 +102,9 @@ struct persist {
     uint64_t next_ovl;
     uint64_t gen;
     int64_t last_change_ms; /* monotonic */
+    /* monotonic: no unsynced change is older than this (0: none pending); bounds the delay of a
+       commit under a writer that never pauses (cfg.max_delay_ms) */
+    int64_t pending_since_ms;
     enum persist_visibility vis;
     int based; /* base was loaded from a fetch or the journal */
 

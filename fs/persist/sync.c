@@ -242,6 +242,7 @@ static int commit_changes(struct persist *p)
     char parent[PERSIST_OID_MAX], oid[PERSIST_OID_MAX], summary[256];
     enum spacefs_status st = SPACEFS_OK;
     struct snap s;
+    int64_t started;
     int rc = 0;
 
     for (unsigned stale = 0;; stale++) {
@@ -257,6 +258,7 @@ static int commit_changes(struct persist *p)
         oid[0] = '\0';
         p->uploading = 1;
         p->uploaded = 0;
+        started = spacefs_now_ms();
         pthread_mutex_unlock(&p->lock);
         st = p->remote.ops->commit(p->remote.ctx, parent, summary, s.ops, s.n, oid, progress_cb, p,
                                    &rerr);
@@ -273,6 +275,8 @@ static int commit_changes(struct persist *p)
                     p->based = 0; /* out of memory: refresh before anything else */
             }
             p->backlog = s.capped;
+            /* what is still pending changed after the snapshot, so after `started` */
+            p->pending_since_ms = unsynced_upto(p, UINT64_MAX) ? started : 0;
             snap_free(&s);
             p->jfull = 1; /* synced flags and the landed set: the whole journal */
             p->commits++;
@@ -339,6 +343,11 @@ static void *worker_main(void *arg)
         int64_t now = spacefs_now_ms(), wake = now + 60000, commit_at, refresh_at;
         int pending = unsynced_upto(p, UINT64_MAX);
 
+        if (!pending)
+            p->pending_since_ms = 0;
+        else if (!p->pending_since_ms)
+            p->pending_since_ms = now; /* recovered from the journal */
+
         refresh_at = p->refresh_now || !p->based ? now
                      : p->cfg.ttl_ms             ? p->next_refresh_ms
                                                  : INT64_MAX;
@@ -348,6 +357,8 @@ static void *worker_main(void *arg)
             /* the rest of a burst cut at max_commit_files follows at once: min_interval_ms
              * spaces bursts, not the parts of one */
             commit_at = p->urgent || p->backlog ? now : p->last_change_ms + p->cfg.quiet_ms;
+            if (p->cfg.max_delay_ms && p->pending_since_ms + p->cfg.max_delay_ms < commit_at)
+                commit_at = p->pending_since_ms + p->cfg.max_delay_ms; /* a steady writer */
             if (p->last_commit_ms && !p->backlog)
                 commit_at = max64(commit_at, p->last_commit_ms + p->cfg.min_interval_ms);
             commit_at = max64(commit_at, p->next_attempt_ms);

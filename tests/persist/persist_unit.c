@@ -1158,6 +1158,43 @@ static void test_sync_skips_backoff(void)
     persist_fake_unref(fk);
 }
 
+static void tweak_max_delay(struct persist_config *c)
+{
+    c->quiet_ms = 300;
+    c->min_interval_ms = 100;
+    c->max_delay_ms = 700;
+}
+
+/* A writer that closes a file every 50 ms never leaves a quiet period; max_delay_ms still
+ * commits each change within that bound of its close (issue: 0 commits in 40 s of saving
+ * every second). Without the bound this writer gets no commit until it stops. */
+static void test_max_delay(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("maxdelay"), 1, tweak_max_delay);
+    struct timespec t0, t1;
+    unsigned during;
+    double secs;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 50; i++) { /* 2.5 s of steady writes */
+        char v[16];
+        snprintf(v, sizeof(v), "state %d", i);
+        put(p, "app.db", v, strlen(v));
+        usleep(50 * 1000);
+    }
+    during = persist_fake_commit_count(fk);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(during >= 2, "commits while the writer never paused: %u in %.1f s (max delay 0.7 s)",
+          during, secs);
+    CHECK(during <= 6, "but not one per close: %u commits for 50 closes", during);
+    CHECK(persist_sync_wait(p, 5000) == 0 && fake_eq(fk, "app.db", "state 49"),
+          "the last state is committed");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_worker_coalescing(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1627,6 +1664,7 @@ int main(void)
     test_hash_while_writing();
     test_own_uploads_cached();
     test_worker_coalescing();
+    test_max_delay();
     test_sync_skips_backoff();
     test_crash();
     test_differential();
