@@ -125,7 +125,5 @@ void spacefs_spaces_free(struct spacefs_space *spaces, size_t count);
 void spacefs_whoami_clear(struct spacefs_whoami *who);
 void spacefs_kvs_free(struct spacefs_kv *kvs, size_t count); /* wipes values */
 void spacefs_strv_free(char **v, size_t count);
-/* Copies src into dst (deep); 0 or -ENOMEM. */
-int spacefs_runtime_copy(struct spacefs_runtime *dst, const struct spacefs_runtime *src);
 
 #endif

@@ -8,12 +8,12 @@
 
 #include "fs_internal.h"
 
-char *xstrdup(const char *s)
+char *spacefs_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;
 }
 
-char *xasprintf(const char *fmt, ...)
+char *spacefs_asprintf(const char *fmt, ...)
 {
     va_list ap;
     char *out = NULL;
@@ -25,7 +25,7 @@ char *xasprintf(const char *fmt, ...)
     return n < 0 ? NULL : out;
 }
 
-void format_time(char *buf, size_t size, int64_t unix_s)
+void spacefs_format_time(char *buf, size_t size, int64_t unix_s)
 {
     time_t t = (time_t)unix_s;
     struct tm tm;
@@ -43,20 +43,6 @@ void spacefs_runtime_clear(struct spacefs_runtime *rt)
     free(rt->hardware_requested);
     free(rt->error_message);
     memset(rt, 0, sizeof(*rt));
-}
-
-int spacefs_runtime_copy(struct spacefs_runtime *dst, const struct spacefs_runtime *src)
-{
-    memset(dst, 0, sizeof(*dst));
-    dst->sleep_seconds = src->sleep_seconds;
-    if ((src->stage && !(dst->stage = strdup(src->stage))) ||
-        (src->hardware_current && !(dst->hardware_current = strdup(src->hardware_current))) ||
-        (src->hardware_requested && !(dst->hardware_requested = strdup(src->hardware_requested))) ||
-        (src->error_message && !(dst->error_message = strdup(src->error_message)))) {
-        spacefs_runtime_clear(dst);
-        return -ENOMEM;
-    }
-    return 0;
 }
 
 void spacefs_space_clear(struct spacefs_space *sp)

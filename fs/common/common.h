@@ -1,7 +1,7 @@
 /* spacefs_common: the small helpers every part of fs/ shares (the FUSE wiring, the subtrees and
  * the persist engine): logging with named levels, the monotonic clock, crash-safe files, the
- * Hub's name rules and a streamed sha256. No Hub, FUSE or libgit2 types: the persist engine
- * links only this (and pthreads). */
+ * Hub's name rules and the one status -> errno table. No Hub, FUSE or libgit2 types: the persist
+ * engine links only this, pthreads and the client's sha256 (hubsha256, libc only). */
 #ifndef SPACEFS_COMMON_H
 #define SPACEFS_COMMON_H
 
@@ -45,18 +45,9 @@ int spacefs_name_valid(const char *s);
 int spacefs_key_valid(const char *s);
 /* "ns/name" with both parts valid names. */
 int spacefs_repo_id_valid(const char *id);
-
-/* ---- sha256 (sha256.c): FIPS 180-4, streamed, constant memory -------------------------------- */
-struct spacefs_sha256 {
-    uint32_t h[8];
-    uint64_t len; /* bytes hashed */
-    unsigned char buf[64];
-    size_t fill;
-};
-void spacefs_sha256_init(struct spacefs_sha256 *s);
-void spacefs_sha256_update(struct spacefs_sha256 *s, const void *data, size_t n);
-/* The digest so far as 64 lowercase hex digits + NUL; s stays usable (hashing can go on). */
-void spacefs_sha256_hex(const struct spacefs_sha256 *s, char out[65]);
+/* A word written to a control file: buf without one trailing newline into out (NUL-terminated,
+ * at most size-1 bytes); -EINVAL if it does not fit or holds a NUL or another newline. */
+int spacefs_one_word(char *out, size_t size, const char *buf, size_t len);
 
 /* ---- statuses (status.c): what a call to the Hub ended with, for the whole fs ---------------
  * Both seams (backend.h for the Hub's Space API, persist/remote.h for the persist engine's

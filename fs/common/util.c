@@ -146,3 +146,14 @@ int spacefs_repo_id_valid(const char *id)
     ns[n] = '\0';
     return spacefs_name_valid(ns) && spacefs_name_valid(slash + 1);
 }
+
+int spacefs_one_word(char *out, size_t size, const char *buf, size_t len)
+{
+    if (len > 0 && buf[len - 1] == '\n')
+        len--;
+    if (len == 0 || len >= size || memchr(buf, '\0', len) || memchr(buf, '\n', len))
+        return -EINVAL;
+    memcpy(out, buf, len);
+    out[len] = '\0';
+    return 0;
+}

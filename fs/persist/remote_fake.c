@@ -3,6 +3,7 @@
  * hex; LFS ids the real sha256), so a copy by oid and a fetch by oid work as on the Hub. */
 #include "remote_fake.h"
 #include "common.h"
+#include "hubclient.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -71,10 +72,10 @@ static void ffile_fill(struct persist_fake *f, struct ffile *ff)
 {
     ff->is_lfs = (int64_t)ff->len > f->lfs_threshold || memchr(ff->data, 0, ff->len) != NULL;
     {
-        struct spacefs_sha256 s;
-        spacefs_sha256_init(&s);
-        spacefs_sha256_update(&s, ff->data, ff->len);
-        spacefs_sha256_hex(&s, ff->lfs_oid);
+        hub_sha256 s;
+        hub_sha256_init(&s);
+        hub_sha256_update(&s, ff->data, ff->len);
+        hub_sha256_hex(&s, ff->lfs_oid);
     }
     hash_hex(ff->oid, 40, ff->is_lfs ? ff->lfs_oid : "blob", ff->data, ff->len);
     if (!ff->is_lfs)
@@ -460,11 +461,11 @@ static enum spacefs_status f_commit_do(void *ctx, const char *parent, const char
                 continue;
             }
             if (op->sha256[0]) { /* the Hub would store the object under the given id */
-                struct spacefs_sha256 s;
+                hub_sha256 s;
                 char hex[PERSIST_OID_MAX];
-                spacefs_sha256_init(&s);
-                spacefs_sha256_update(&s, data, len);
-                spacefs_sha256_hex(&s, hex);
+                hub_sha256_init(&s);
+                hub_sha256_update(&s, data, len);
+                hub_sha256_hex(&s, hex);
                 if (strcmp(hex, op->sha256) != 0) {
                     free(data);
                     f->sha_mismatches++;

@@ -1,4 +1,4 @@
-/* The persist engine's life cycle and sync loop. One worker thread per persist/ directory:
+/* The persist engine's sync loop. One worker thread per persist/ directory:
  * it fetches remote changes every ttl_ms, and commits every unsynced change in one commit once
  * the quiet period has passed (or an fsync waits) and min_interval_ms since the last commit.
  * The snapshot of changes is taken under the lock, the upload runs without it, and only
@@ -21,7 +21,8 @@
 
 static int unsynced_upto(struct persist *p, uint64_t gen)
 {
-    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it)) {
         struct pchange *c = it->val;
         if (!c->synced && c->gen <= gen)
             return 1;
@@ -172,7 +173,8 @@ static int snap_take(struct persist *p, struct snap *s)
     if (!s->ops || !s->srcs || !s->paths || !s->gens)
         return -ENOMEM;
     for (int pass = 0; pass < 2; pass++) {
-        for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+        for (struct pmap_item *it = persist_map_first(&p->changes); it;
+             it = persist_map_next(&p->changes, it)) {
             struct pchange *c = it->val;
             struct persist_rop *op = &s->ops[s->n];
             int is_delete = c->kind != PC_FILE;
@@ -182,7 +184,7 @@ static int snap_take(struct persist *p, struct snap *s)
                 s->capped = 1;
                 return 0;
             }
-            if (is_delete && !pmap_get(&p->base_files, it->key)) {
+            if (is_delete && !persist_map_get(&p->base_files, it->key)) {
                 c->synced = 1; /* nothing to delete remotely */
                 persist_journal_touch(p, it->key);
                 continue;
@@ -266,12 +268,12 @@ static int commit_changes(struct persist *p)
         p->uploading = 0;
         if (st == SPACEFS_OK) {
             for (size_t i = 0; i < s.n; i++) {
-                struct pchange *c = pmap_get(&p->changes, s.paths[i]);
+                struct pchange *c = persist_map_get(&p->changes, s.paths[i]);
                 if (c && c->gen == s.gens[i])
                     c->synced = 1; /* changed meanwhile: stays pending */
                 if (s.ops[i].kind == PERSIST_ROP_DELETE)
-                    pmap_del(&p->landed, s.paths[i]);
-                else if (pmap_put(&p->landed, s.paths[i], &p->landed) < 0)
+                    persist_map_del(&p->landed, s.paths[i]);
+                else if (persist_map_put(&p->landed, s.paths[i], &p->landed) < 0)
                     p->based = 0; /* out of memory: refresh before anything else */
             }
             p->backlog = s.capped;
@@ -405,147 +407,7 @@ void persist_worker_stop(struct persist *p)
     p->worker_started = 0;
 }
 
-/* ---- public ------------------------------------------------------------------------------ */
-
-static int load_base_tree(struct persist *p)
-{
-    struct spacefs_error rerr = {0};
-    struct persist_rentry *v = NULL;
-    enum spacefs_status st;
-    size_t n = 0;
-
-    if (!p->base[0])
-        return -ENOENT;
-    st = p->remote.ops->tree(p->remote.ctx, p->base, &v, &n, &rerr);
-    if (st != SPACEFS_OK)
-        return -spacefs_errno_from_status(st);
-    persist_base_replace(p, p->base, v, n, 0);
-    return 0;
-}
-
-int persist_open(struct persist **out, const struct persist_config *cfg,
-                 struct persist_remote remote)
-{
-    struct persist *p = calloc(1, sizeof(*p));
-    pthread_condattr_t ca;
-    char *sub = NULL;
-    int rc;
-
-    *out = NULL;
-    if (!p) {
-        remote.ops->free(remote.ctx);
-        return -ENOMEM;
-    }
-    p->remote = remote;
-    p->cfg = *cfg;
-    p->cfg.log = cfg->log;
-    pmap_init(&p->base_files);
-    pmap_init(&p->changes);
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &ca);
-    pthread_cond_init(&p->done, &ca);
-    pthread_condattr_destroy(&ca);
-    p->next_ovl = 1;
-    p->jfd = -1;
-    p->jfull = 1;
-    if (!cfg->cache_dir || !(p->dir = strdup(cfg->cache_dir))) {
-        rc = cfg->cache_dir ? -ENOMEM : -EINVAL;
-        goto fail;
-    }
-    p->cfg.cache_dir = p->dir;
-    if ((rc = spacefs_mkdir_p(p->dir, 0700)) < 0)
-        goto fail;
-    for (int i = 0; i < 2; i++) {
-        if (asprintf(&sub, "%s/%s", p->dir, i ? "objects" : "overlay") < 0) {
-            sub = NULL;
-            rc = -ENOMEM;
-            goto fail;
-        }
-        rc = spacefs_mkdir_p(sub, 0700);
-        free(sub);
-        sub = NULL;
-        if (rc < 0)
-            goto fail;
-    }
-    pthread_mutex_lock(&p->lock);
-    rc = persist_journal_load(p);
-    if (rc == -ENOENT)
-        rc = 0;
-    persist_index_rebuild(p); /* the journal's changes; again with the base */
-    if (rc == 0) {
-        if (p->next_ovl == 0)
-            p->next_ovl = 1;
-        persist_overlay_gc(p);
-        if (load_base_tree(p) < 0)
-            p->based = 0; /* the first round fetches */
-        p->last_change_ms = spacefs_now_ms();
-        if (!p->based)
-            persist_sync_round(p, 1, 0); /* best effort: works offline */
-        p->failures = 0;
-        p->next_attempt_ms = 0;
-    }
-    pthread_mutex_unlock(&p->lock);
-    if (rc < 0)
-        goto fail;
-    if (!cfg->no_worker && (rc = persist_worker_start(p)) < 0)
-        goto fail;
-    *out = p;
-    return 0;
-fail:
-    persist_close(p, 0);
-    return rc;
-}
-
-void persist_close(struct persist *p, unsigned wait_ms)
-{
-    if (!p)
-        return;
-    if (wait_ms && p->worker_started) {
-        int rc = persist_sync_wait(p, wait_ms);
-        if (rc < 0)
-            persist_log(p, SPACEFS_WARN,
-                        "persist: unmounting with changes not committed (%s); the next "
-                        "mount uploads them",
-                        strerror(-rc));
-    }
-    persist_worker_stop(p);
-    pthread_mutex_lock(&p->lock);
-    if (p->mtimes_dirty)
-        persist_mtimes_save(p);
-    pthread_mutex_unlock(&p->lock);
-    while (p->files) {
-        p->files->refs = 1;
-        pthread_mutex_lock(&p->lock);
-        {
-            struct pfile *f = p->files;
-            if (f->fd >= 0)
-                close(f->fd);
-            f->fd = -1;
-            p->files = f->next;
-            free(f->path);
-            free(f->pin.path);
-            free(f);
-        }
-        pthread_mutex_unlock(&p->lock);
-    }
-    pmap_clear(&p->changes, pchange_free);
-    pmap_clear(&p->jdirty, NULL);
-    pmap_clear(&p->below, NULL);
-    if (p->jfd >= 0)
-        close(p->jfd);
-    persist_base_clear(p);
-    free(p->garbage);
-    if (p->remote.ops)
-        p->remote.ops->free(p->remote.ctx);
-    pthread_cond_destroy(&p->cond);
-    pthread_cond_destroy(&p->done);
-    pthread_mutex_destroy(&p->lock);
-    free(p->dir);
-    free(p);
-}
-
+/* ---- waiting and state ---------------------------------------------------------------- */
 int persist_sync_wait(struct persist *p, unsigned timeout_ms)
 {
     int64_t deadline = timeout_ms ? spacefs_now_ms() + timeout_ms : INT64_MAX;
@@ -610,7 +472,8 @@ void persist_state_get(struct persist *p, struct persist_state *out)
 {
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&p->lock);
-    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it)) {
         struct pchange *c = it->val;
         if (c->synced)
             continue;

@@ -15,12 +15,12 @@ static size_t hash_str(const char *s)
     return h;
 }
 
-void pmap_init(struct pmap *m)
+void persist_map_init(struct pmap *m)
 {
     memset(m, 0, sizeof(*m));
 }
 
-void pmap_clear(struct pmap *m, void (*free_val)(void *))
+void persist_map_clear(struct pmap *m, void (*free_val)(void *))
 {
     for (size_t i = 0; i < m->nb; i++) {
         struct pmap_item *it = m->b[i], *next;
@@ -33,7 +33,7 @@ void pmap_clear(struct pmap *m, void (*free_val)(void *))
         }
     }
     free(m->b);
-    pmap_init(m);
+    persist_map_init(m);
 }
 
 static struct pmap_item **slot(const struct pmap *m, const char *key)
@@ -44,7 +44,7 @@ static struct pmap_item **slot(const struct pmap *m, const char *key)
     return pp;
 }
 
-void *pmap_get(const struct pmap *m, const char *key)
+void *persist_map_get(const struct pmap *m, const char *key)
 {
     struct pmap_item *it;
     if (!m->nb)
@@ -74,7 +74,7 @@ static int grow(struct pmap *m)
     return 0;
 }
 
-int pmap_put(struct pmap *m, const char *key, void *val)
+int persist_map_put(struct pmap *m, const char *key, void *val)
 {
     struct pmap_item **pp, *it;
 
@@ -95,7 +95,7 @@ int pmap_put(struct pmap *m, const char *key, void *val)
     return 0;
 }
 
-void *pmap_del(struct pmap *m, const char *key)
+void *persist_map_del(struct pmap *m, const char *key)
 {
     struct pmap_item **pp, *it;
     void *val;
@@ -113,7 +113,7 @@ void *pmap_del(struct pmap *m, const char *key)
     return val;
 }
 
-struct pmap_item *pmap_first(const struct pmap *m)
+struct pmap_item *persist_map_first(const struct pmap *m)
 {
     for (size_t i = 0; i < m->nb; i++)
         if (m->b[i])
@@ -121,7 +121,7 @@ struct pmap_item *pmap_first(const struct pmap *m)
     return NULL;
 }
 
-struct pmap_item *pmap_next(const struct pmap *m, struct pmap_item *it)
+struct pmap_item *persist_map_next(const struct pmap *m, struct pmap_item *it)
 {
     if (it->next)
         return it->next;
@@ -156,4 +156,13 @@ void persist_rcommits_free(struct persist_rcommit *v, size_t n)
     for (size_t i = 0; v && i < n; i++)
         free(v[i].summary);
     free(v);
+}
+
+void persist_change_free(void *v)
+{
+    struct pchange *c = v;
+    if (!c)
+        return;
+    free(c->ref.path);
+    free(c);
 }

@@ -566,7 +566,7 @@ static void *stale_status_reader(void *arg)
 }
 
 /* A runtime GET that began before a restart must not overwrite the BUILDING the restart
- * installed (space_ensure and runtime.json, like listings, check the generation). */
+ * installed (spacefs_space_ensure and runtime.json, like listings, check the generation). */
 static void test_generation_runtime(void)
 {
     struct spacefs_handle *h;
@@ -868,6 +868,26 @@ static void penv_close(struct penv *pe)
         printf("warning: %s failed\n", cmd);
 }
 
+/* Polls persist.status until the engine's base is its last commit (the fetch after a commit):
+ * 0, or -ETIMEDOUT. */
+static int wait_based(struct spacefs_fs *fs, const char *status)
+{
+    char buf[4096], base[80], last[80];
+    const char *b, *l;
+    int i;
+
+    for (i = 0; i < 500; i++, usleep(10000)) {
+        if (slurp(fs, status, buf, sizeof(buf)) < 0 || !(b = strstr(buf, "base: ")) ||
+            !(l = strstr(buf, "last_commit: ")))
+            continue;
+        sscanf(b + 6, "%79s", base);
+        sscanf(l + 13, "%79s", last);
+        if (strcmp(base, last) == 0)
+            return 0;
+    }
+    return -ETIMEDOUT;
+}
+
 /* Polls getattr until path exists (the engine's worker fetches after it opens): 0 or -errno. */
 static int wait_exists(struct spacefs_fs *fs, const char *path)
 {
@@ -909,6 +929,8 @@ static void test_persist_subtree(void)
     CHECK_EQ("persist/: write a new file", 3, put(pe.e.fs, "/alice/chat/persist/b.txt", "new", 1));
     CHECK_EQ("persist/: fsync of persist/ waits for the commit", 0,
              spacefs_fs_fsyncdir(pe.e.fs, "/alice/chat/persist"));
+    CHECK_EQ("persist/: the commit becomes the base", 0,
+             wait_based(pe.e.fs, "/alice/chat/persist.status"));
     /* the other writer's commit, then ours (put's early flush may make it two: quiet_ms 0) */
     ncommits = persist_fake_commit_count(pe.pf);
     CHECK("persist/: the commit is on main", ncommits >= 2);
