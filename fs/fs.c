@@ -65,6 +65,11 @@ int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
     return 0;
 }
 
+void spacefs_fs_start(struct spacefs_fs *fs)
+{
+    pers_resume_start(fs);
+}
+
 void spacefs_fs_shutdown(struct spacefs_fs *fs)
 {
     if (fs)

@@ -57,6 +57,9 @@ int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
 /* Unmount: closes every persist engine, waiting up to persist.unmount_wait_ms for each to upload
  * what is pending (the rest stays in its journal for the next mount). Idempotent; free calls it
  * too. */
+/* Once mounted: background work that needs no visitor (persist/ engines with changes left by an
+ * earlier mount start uploading). Stopped by spacefs_fs_shutdown. */
+void spacefs_fs_start(struct spacefs_fs *fs);
 void spacefs_fs_shutdown(struct spacefs_fs *fs);
 void spacefs_fs_free(struct spacefs_fs *fs);
 

@@ -45,7 +45,15 @@ enum space_file {
     SF_CONTROL,
     SF_COUNT
 };
-enum meta_file { MF_WHOAMI = 0, MF_ENDPOINT, MF_HEALTH, MF_STATS, MF_VERSION, MF_COUNT };
+enum meta_file {
+    MF_WHOAMI = 0,
+    MF_ENDPOINT,
+    MF_HEALTH,
+    MF_STATS,
+    MF_VERSION,
+    MF_PERSIST,
+    MF_COUNT
+};
 
 /* A parsed path. Names are bounded by validation, so fixed arrays are fine on the stack. */
 struct node {
@@ -156,9 +164,12 @@ struct spacefs_fs {
     struct spacefs_counters ctr;
     struct pers_ent *pers; /* one per Space whose persist/ was touched; see persist_fs.h */
     char *pers_root;       /* cfg.persist.cache_root, copied */
-    char *pers_pattern;    /* cfg.persist.repo_pattern, copied */
-    int64_t started;       /* unix seconds: mtime of nodes without one */
-    int64_t pers_down_ms;  /* a listing on the way to an open persist/ failed then (offline) */
+    pthread_t pers_resume; /* pers_resume_start's thread */
+    int pers_resume_started;
+    volatile int pers_resume_stop;
+    char *pers_pattern;   /* cfg.persist.repo_pattern, copied */
+    int64_t started;      /* unix seconds: mtime of nodes without one */
+    int64_t pers_down_ms; /* a listing on the way to an open persist/ failed then (offline) */
 };
 
 /* An open file. */

@@ -10,7 +10,8 @@
 
 const char *const space_file_names[SF_COUNT] = {"status",   "runtime.json", "info.json", "url",
                                                 "hardware", "sleeptime",    "control"};
-const char *const meta_file_names[MF_COUNT] = {"whoami", "endpoint", "health", "stats", "version"};
+const char *const meta_file_names[MF_COUNT] = {"whoami", "endpoint", "health",
+                                               "stats",  "version",  "persist"};
 const char *const log_names[2] = {"build", "run"};
 const char *const kv_names[2] = {"secrets", "variables"};
 const char *const persist_file_names[PF_COUNT] = {"persist.status", "persist.repo"};

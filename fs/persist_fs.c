@@ -6,6 +6,7 @@
  * engine directory per Dataset, datasets/<dns>/<dname>/ (journal, overlay, objects, git), so a
  * changed override never mixes two Datasets' states. */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,14 +284,13 @@ static int space_check(struct spacefs_fs *fs, const struct node *n)
     return found ? 0 : -ENOENT;
 }
 
-int pers_get(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out)
+/* pers_get without the Space check (the caller knows the Space has a cache here). */
+static int ent_acquire(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out)
 {
     struct pers_ent *pe;
     int rc;
 
     *out = NULL;
-    if ((rc = space_check(fs, n)) < 0)
-        return rc;
     pthread_mutex_lock(&fs->lock);
     if (!(pe = ent_get_locked(fs, n))) {
         pthread_mutex_unlock(&fs->lock);
@@ -316,6 +316,16 @@ int pers_get(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out)
     if (rc == 0)
         *out = pe;
     return rc;
+}
+
+int pers_get(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out)
+{
+    int rc;
+
+    *out = NULL;
+    if ((rc = space_check(fs, n)) < 0)
+        return rc;
+    return ent_acquire(fs, n, out);
 }
 
 void pers_put(struct spacefs_fs *fs, struct pers_ent *pe)
@@ -916,11 +926,107 @@ static void *close_one(void *arg)
     return NULL;
 }
 
+/* ---- resuming uploads at mount ------------------------------------------------------------ */
+/* Opens the engine of one cached Space if its journal holds uncommitted changes. */
+static void resume_space(struct spacefs_fs *fs, const char *ns, const char *space)
+{
+    struct pers_ent *pe;
+    struct node n;
+    char repo[sizeof(pe->dataset)], *dir = NULL, *edir = NULL;
+
+    memset(&n, 0, sizeof(n));
+    n.kind = NODE_PERSIST;
+    n.rest = "";
+    if (!name_valid_hf(ns) || !name_valid_hf(space) || !pers_enabled(fs, ns))
+        return;
+    snprintf(n.ns, sizeof(n.ns), "%s", ns);
+    snprintf(n.space, sizeof(n.space), "%s", space);
+    snprintf(n.id, sizeof(n.id), "%s/%s", ns, space);
+    if (!(dir = xasprintf("%s/%s/%s", fs->pers_root, ns, space)) ||
+        repo_current(fs, &n, dir, repo, sizeof(repo)) < 0 ||
+        !(edir = xasprintf("%s/datasets/%s", dir, repo)) || !persist_cache_pending(edir))
+        goto out;
+    spacefs_log(SPACEFS_INFO, "persist %s: changes from an earlier mount are pending; uploading",
+                n.id);
+    if (ent_acquire(fs, &n, &pe) == 0) /* the engine stays open until unmount */
+        pers_put(fs, pe);
+out:
+    free(dir);
+    free(edir);
+}
+
+/* Walks <cache_root>/<ns>/<space>/ once: what close() acknowledged before a crash, a reboot or
+ * an unmount that could not wait goes up without anyone touching persist/. */
+static void *resume_main(void *arg)
+{
+    struct spacefs_fs *fs = arg;
+    DIR *top, *sub;
+    struct dirent *a, *b;
+
+    if (!(top = opendir(fs->pers_root)))
+        return NULL;
+    while ((a = readdir(top)) && !fs->pers_resume_stop) {
+        char *path = a->d_name[0] == '.' ? NULL : xasprintf("%s/%s", fs->pers_root, a->d_name);
+        if (!path || !(sub = opendir(path))) {
+            free(path);
+            continue;
+        }
+        while ((b = readdir(sub)) && !fs->pers_resume_stop)
+            if (b->d_name[0] != '.')
+                resume_space(fs, a->d_name, b->d_name);
+        closedir(sub);
+        free(path);
+    }
+    closedir(top);
+    return NULL;
+}
+
+void pers_resume_start(struct spacefs_fs *fs)
+{
+    if (!fs->cfg.persist.remote_new || !fs->pers_root || fs->pers_resume_started)
+        return;
+    if (pthread_create(&fs->pers_resume, NULL, resume_main, fs) == 0)
+        fs->pers_resume_started = 1;
+}
+
+static void resume_stop(struct spacefs_fs *fs)
+{
+    if (!fs->pers_resume_started)
+        return;
+    fs->pers_resume_stop = 1;
+    pthread_join(fs->pers_resume, NULL);
+    fs->pers_resume_started = 0;
+}
+
+char *pers_render_all(struct spacefs_fs *fs)
+{
+    static const char *const names[] = {"clean", "pending", "uploading", "error"};
+    struct persist_state s;
+    struct pers_ent *pe;
+    char *out = xstrdup(""), *next;
+
+    pthread_mutex_lock(&fs->lock);
+    for (pe = fs->pers; pe && out; pe = pe->next) {
+        if (!pe->p || pe->opening)
+            continue;
+        persist_state_get(pe->p, &s);
+        next = xasprintf("%s%s %s files %llu bytes %llu dataset %s%s%s\n", out, pe->id,
+                         names[s.state], (unsigned long long)s.files, (unsigned long long)s.bytes,
+                         pe->dataset, s.last_error[0] ? " error " : "", s.last_error);
+        free(out);
+        out = next;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return out;
+}
+
 void pers_shutdown(struct spacefs_fs *fs)
 {
     struct pers_ent *pe;
     size_t n = 0, i;
     pthread_t *t;
+
+    resume_stop(fs);
 
     /* every engine waits for its uploads at the same time: the bound is one unmount_wait */
     pthread_mutex_lock(&fs->lock);
@@ -952,6 +1058,7 @@ void pers_shutdown(struct spacefs_fs *fs)
 
 void pers_free_all(struct spacefs_fs *fs)
 {
+    resume_stop(fs);
     struct pers_ent *pe;
 
     pers_shutdown(fs);

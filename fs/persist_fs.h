@@ -32,6 +32,12 @@ struct pers_ent {
 };
 
 int pers_enabled(struct spacefs_fs *fs, const char *ns); /* persist/ shown for ns */
+/* At mount: a thread opens the engine of every cached Space with uncommitted changes, so they
+ * upload without anyone touching persist/ (joined by pers_shutdown). */
+void pers_resume_start(struct spacefs_fs *fs);
+/* .spacefs/persist: one line per open engine, "ns/space state files N bytes N dataset D
+ * [error ...]"; new string. */
+char *pers_render_all(struct spacefs_fs *fs);
 int pers_writable(struct spacefs_fs *fs, const char *ns);
 /* A listing failed with rc: 1 when n (a namespace or Space) leads to an open persist engine
  * and rc is not ENOENT, so the path to persist/ stays usable while the Hub is unreachable. */

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "fs_internal.h"
+#include "persist_fs.h"
 
 #ifndef SPACEFS_VERSION
 #define SPACEFS_VERSION "0"
@@ -177,6 +178,9 @@ int meta_render(struct spacefs_fs *fs, int file, char **out, size_t *out_len)
         break;
     case MF_VERSION:
         *out = xstrdup("spacefs " SPACEFS_VERSION "\n");
+        break;
+    case MF_PERSIST:
+        *out = pers_render_all(fs);
         break;
     default:
         *out = NULL;
