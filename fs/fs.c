@@ -60,6 +60,11 @@ int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
     return 0;
 }
 
+void spacefs_fs_start(struct spacefs_fs *fs)
+{
+    router_start(fs); /* persist/: engines with changes left by an earlier mount upload */
+}
+
 void spacefs_fs_shutdown(struct spacefs_fs *fs)
 {
     if (fs)

@@ -54,6 +54,9 @@ void spacefs_config_init(struct spacefs_config *cfg);
  * strings are copied. */
 int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
                    struct spacefs_backend backend);
+/* Once mounted: background work that needs no visitor (persist/ engines with changes left by an
+ * earlier mount start uploading). Stopped by spacefs_fs_shutdown. */
+void spacefs_fs_start(struct spacefs_fs *fs);
 /* Unmount: closes every persist engine, waiting up to persist.unmount_wait_ms for each to upload
  * what is pending (the rest stays in its journal for the next mount). Idempotent; free calls it
  * too. */

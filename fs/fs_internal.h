@@ -144,8 +144,9 @@ int spacefs_hardware_write(struct spacefs_fs *fs, const struct node *n, const ch
                            size_t len);
 int spacefs_sleeptime_write(struct spacefs_fs *fs, const struct node *n, const char *buf,
                             size_t len);
-/* router.c: the subtrees' init, shutdown and free hooks, in table order. */
+/* router.c: the subtrees' init, start, shutdown and free hooks, in table order. */
 int router_init(struct spacefs_fs *fs);
+void router_start(struct spacefs_fs *fs);
 void router_shutdown(struct spacefs_fs *fs);
 void router_free(struct spacefs_fs *fs);
 

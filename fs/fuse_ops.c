@@ -39,6 +39,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->kernel_cache = 0;
     cfg->direct_io = 1;
     cfg->hard_remove = 1;
+    spacefs_fs_start(a->fs);
     return a;
 }
 

@@ -206,8 +206,9 @@ struct kv_handle {
     int created;   /* O_CREAT/O_TRUNC: an empty value is sent at release if nothing was written */
 };
 
-static int kv_parse(struct node *n, int entry, const char *rest)
+static int kv_parse(struct spacefs_fs *fs, struct node *n, int entry, const char *rest)
 {
+    (void)fs;
     n->file = entry;
     if (!rest[0])
         return 0;

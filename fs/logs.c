@@ -390,8 +390,9 @@ static uint64_t logbuf_size(struct spacefs_fs *fs, const struct node *n)
 }
 
 /* ---- the subtree ---------------------------------------------------------------------------- */
-static int logs_parse(struct node *n, int entry, const char *rest)
+static int logs_parse(struct spacefs_fs *fs, struct node *n, int entry, const char *rest)
 {
+    (void)fs;
     (void)entry;
     if (!rest[0])
         return 0;

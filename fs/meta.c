@@ -113,10 +113,11 @@ static int meta_render(struct spacefs_fs *fs, int file, char **out, size_t *out_
     return 0;
 }
 
-/* kind 0: the directory; 1: a file (n->file) */
-static int meta_parse(struct node *n, int entry, const char *rest)
+/* kind 0: the directory; 1: a file of ours (n->file); 2: one a subtree provides (n->file: its
+ * index in the table) */
+static int meta_parse(struct spacefs_fs *fs, struct node *n, int entry, const char *rest)
 {
-    int i;
+    size_t i;
 
     (void)entry;
     if (!rest[0])
@@ -124,7 +125,13 @@ static int meta_parse(struct node *n, int entry, const char *rest)
     for (i = 0; i < MF_COUNT; i++)
         if (strcmp(meta_file_names[i], rest) == 0) {
             n->kind = 1;
-            n->file = i;
+            n->file = (int)i;
+            return 0;
+        }
+    for (i = 0; i < fs->nsub; i++)
+        if (fs->subtrees[i]->meta_name && strcmp(fs->subtrees[i]->meta_name, rest) == 0) {
+            n->kind = 2;
+            n->file = (int)i;
             return 0;
         }
     return -ENOENT;
@@ -139,13 +146,15 @@ static int meta_getattr(struct spacefs_fs *fs, const struct node *n, struct stat
 static int meta_readdir(struct spacefs_fs *fs, const struct node *n, spacefs_fill_fn fn,
                         void *payload)
 {
-    int i;
+    size_t i;
 
-    (void)fs;
     (void)n;
     for (i = 0; i < MF_COUNT; i++)
         if (fn(meta_file_names[i], NULL, payload))
-            break;
+            return 0;
+    for (i = 0; i < fs->nsub; i++)
+        if (fs->subtrees[i]->meta_name && fn(fs->subtrees[i]->meta_name, NULL, payload))
+            return 0;
     return 0;
 }
 
@@ -163,7 +172,14 @@ static int meta_open(struct spacefs_fs *fs, struct spacefs_handle *h, const char
         return rc;
     if (!(t = calloc(1, sizeof(*t))))
         return -ENOMEM;
-    if ((rc = meta_render(fs, h->n.file, &t->data, &t->len)) < 0) {
+    if (h->n.kind == 2) {
+        t->data = fs->subtrees[h->n.file]->meta_render(fs);
+        rc = t->data ? 0 : -ENOMEM;
+        t->len = t->data ? strlen(t->data) : 0;
+    } else {
+        rc = meta_render(fs, h->n.file, &t->data, &t->len);
+    }
+    if (rc < 0) {
         router_text_free(t);
         return rc;
     }

@@ -6,6 +6,7 @@
  * engine directory per Dataset, datasets/<dns>/<dname>/ (journal, overlay, objects, git), so a
  * changed override never mixes two Datasets' states. */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@ struct pers_root {
     char *root;            /* cfg.persist.cache_root, copied */
     char *pattern;         /* cfg.persist.repo_pattern, copied */
     int64_t down_ms;       /* a listing on the way to an open persist/ failed then (offline) */
+    pthread_t resume;      /* pers_start's thread */
+    int resume_started;
+    volatile int resume_stop;
 };
 
 static struct pers_root *R(struct spacefs_fs *fs)
@@ -262,14 +266,13 @@ int persist_fs_space_check(struct spacefs_fs *fs, const struct node *n)
     return found ? 0 : -ENOENT;
 }
 
-int persist_fs_get(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out)
+/* persist_fs_get without the Space check (the caller knows the Space has a cache here). */
+static int ent_acquire(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out)
 {
     struct pers_ent *pe;
     int rc;
 
     *out = NULL;
-    if ((rc = persist_fs_space_check(fs, n)) < 0)
-        return rc;
     pthread_mutex_lock(&fs->lock);
     if (!(pe = ent_get_locked(fs, n))) {
         pthread_mutex_unlock(&fs->lock);
@@ -295,6 +298,16 @@ int persist_fs_get(struct spacefs_fs *fs, const struct node *n, struct pers_ent 
     if (rc == 0)
         *out = pe;
     return rc;
+}
+
+int persist_fs_get(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out)
+{
+    int rc;
+
+    *out = NULL;
+    if ((rc = persist_fs_space_check(fs, n)) < 0)
+        return rc;
+    return ent_acquire(fs, n, out);
 }
 
 void persist_fs_put(struct spacefs_fs *fs, struct pers_ent *pe)
@@ -550,12 +563,15 @@ static void *close_one(void *arg)
     return NULL;
 }
 
+static void resume_stop(struct spacefs_fs *fs);
+
 static void pers_shutdown(struct spacefs_fs *fs)
 {
     struct pers_ent *pe;
     size_t n = 0, i;
     pthread_t *t;
 
+    resume_stop(fs);
     /* every engine waits for its uploads at the same time: the bound is one unmount_wait */
     pthread_mutex_lock(&fs->lock);
     for (pe = R(fs)->list; pe; pe = pe->next)
@@ -617,8 +633,9 @@ static int pers_init(struct spacefs_fs *fs)
 }
 
 /* ---- paths -------------------------------------------------------------------------------- */
-static int pers_parse(struct node *n, int entry, const char *rest)
+static int pers_parse(struct spacefs_fs *fs, struct node *n, int entry, const char *rest)
 {
+    (void)fs;
     if (entry == 0)
         return 0; /* persist/ and below: rest */
     if (rest[0])
@@ -974,6 +991,102 @@ static void pers_release(struct spacefs_fs *fs, struct spacefs_handle *h)
     free(ph);
 }
 
+/* ---- resuming uploads at mount ------------------------------------------------------------ */
+/* Opens the engine of one cached Space if its journal holds uncommitted changes. */
+static void resume_space(struct spacefs_fs *fs, const char *ns, const char *space)
+{
+    struct pers_ent *pe;
+    struct node n;
+    char repo[sizeof(pe->dataset)], *dir = NULL, *edir = NULL;
+
+    memset(&n, 0, sizeof(n));
+    n.sub = &spacefs_persist_ops;
+    n.kind = PERS_DIR;
+    n.rest = "";
+    if (!spacefs_name_valid(ns) || !spacefs_name_valid(space) || !persist_fs_enabled(fs, ns))
+        return;
+    snprintf(n.ns, sizeof(n.ns), "%s", ns);
+    snprintf(n.space, sizeof(n.space), "%s", space);
+    snprintf(n.id, sizeof(n.id), "%s/%s", ns, space);
+    if (!(dir = spacefs_asprintf("%s/%s/%s", R(fs)->root, ns, space)) ||
+        repo_current(fs, &n, dir, repo, sizeof(repo)) < 0 ||
+        !(edir = spacefs_asprintf("%s/datasets/%s", dir, repo)) || !persist_cache_pending(edir))
+        goto out;
+    spacefs_log(SPACEFS_INFO, "persist %s: changes from an earlier mount are pending; uploading",
+                n.id);
+    if (ent_acquire(fs, &n, &pe) == 0) /* the engine stays open until unmount */
+        persist_fs_put(fs, pe);
+out:
+    free(dir);
+    free(edir);
+}
+
+/* Walks <cache_root>/<ns>/<space>/ once: what close() acknowledged before a crash, a reboot or
+ * an unmount that could not wait goes up without anyone touching persist/. */
+static void *resume_main(void *arg)
+{
+    struct spacefs_fs *fs = arg;
+    DIR *top, *sub;
+    struct dirent *a, *b;
+
+    if (!(top = opendir(R(fs)->root)))
+        return NULL;
+    while ((a = readdir(top)) && !R(fs)->resume_stop) {
+        char *path = a->d_name[0] == '.' ? NULL : spacefs_asprintf("%s/%s", R(fs)->root, a->d_name);
+        if (!path || !(sub = opendir(path))) {
+            free(path);
+            continue;
+        }
+        while ((b = readdir(sub)) && !R(fs)->resume_stop)
+            if (b->d_name[0] != '.')
+                resume_space(fs, a->d_name, b->d_name);
+        closedir(sub);
+        free(path);
+    }
+    closedir(top);
+    return NULL;
+}
+
+static void pers_start(struct spacefs_fs *fs)
+{
+    if (!fs->cfg.persist.remote_new || !R(fs) || !R(fs)->root || R(fs)->resume_started)
+        return;
+    if (pthread_create(&R(fs)->resume, NULL, resume_main, fs) == 0)
+        R(fs)->resume_started = 1;
+}
+
+static void resume_stop(struct spacefs_fs *fs)
+{
+    if (!R(fs) || !R(fs)->resume_started)
+        return;
+    R(fs)->resume_stop = 1;
+    pthread_join(R(fs)->resume, NULL);
+    R(fs)->resume_started = 0;
+}
+
+static char *pers_render_all(struct spacefs_fs *fs)
+{
+    static const char *const names[] = {"clean", "pending", "uploading", "error"};
+    struct persist_state s;
+    struct pers_ent *pe;
+    char *out = spacefs_strdup(""), *next;
+
+    pthread_mutex_lock(&fs->lock);
+    for (pe = R(fs)->list; pe && out; pe = pe->next) {
+        if (!pe->p || pe->opening)
+            continue;
+        persist_state_get(pe->p, &s);
+        next = spacefs_asprintf("%s%s %s files %llu bytes %llu dataset %s%s%s\n", out, pe->id,
+                                names[s.state], (unsigned long long)s.files,
+                                (unsigned long long)s.bytes, pe->dataset,
+                                s.last_error[0] ? " error " : "", s.last_error);
+        free(out);
+        out = next;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return out;
+}
+
 const struct spacefs_subtree_ops spacefs_persist_ops = {
     .name = "persist",
     .names = pers_names,
@@ -1002,7 +1115,10 @@ const struct spacefs_subtree_ops spacefs_persist_ops = {
     .offline_ok = pers_offline_ok,
     .skip_listing = pers_skip_listing,
     .control = pers_control,
+    .meta_name = "persist",
+    .meta_render = pers_render_all,
     .init = pers_init,
+    .start = pers_start,
     .shutdown = pers_shutdown,
     .free = pers_free,
 };

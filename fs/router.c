@@ -31,6 +31,15 @@ int router_init(struct spacefs_fs *fs)
     return 0;
 }
 
+void router_start(struct spacefs_fs *fs)
+{
+    size_t i;
+
+    for (i = 0; i < fs->nsub; i++)
+        if (fs->subtrees[i]->start)
+            fs->subtrees[i]->start(fs);
+}
+
 void router_shutdown(struct spacefs_fs *fs)
 {
     size_t i;
@@ -82,7 +91,7 @@ static int owner_parse(struct spacefs_fs *fs, struct node *out, const char *name
                 while (*rest == '/')
                     rest++;
                 out->rest = rest;
-                return fs->subtrees[i]->parse ? fs->subtrees[i]->parse(out, j, rest) : 0;
+                return fs->subtrees[i]->parse ? fs->subtrees[i]->parse(fs, out, j, rest) : 0;
             }
     }
     return -ENOENT;

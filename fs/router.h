@@ -50,7 +50,7 @@ struct spacefs_subtree_ops {
     const char *const *names;
     const char *const *root_names; /* the same at the root of the mount */
     int (*shown)(struct spacefs_fs *fs, const struct node *space);
-    int (*parse)(struct node *n, int entry, const char *rest);
+    int (*parse)(struct spacefs_fs *fs, struct node *n, int entry, const char *rest);
     /* Nothing here changes: the router answers EROFS to every change of what exists. */
     int read_only;
     /* Paths */
@@ -87,12 +87,16 @@ struct spacefs_subtree_ops {
     /* Hooks. offline_ok: a listing on the way to n (a namespace or Space) failed with rc; 1 keeps
      * n usable (this subtree works offline below it). skip_listing: 1 to use the listing we
      * have. control: a word written to a Space's control file; -ENOSYS when not this subtree's.
-     * init, shutdown (unmount, bounded wait) and free: the subtree's state in fs, which
+     * init, start, shutdown (unmount, bounded wait) and free: the subtree's state in fs, which
      * router_state gives. */
     int (*offline_ok)(struct spacefs_fs *fs, const struct node *n, int rc);
     int (*skip_listing)(struct spacefs_fs *fs, const struct node *n);
     int (*control)(struct spacefs_fs *fs, const struct node *space, const char *word);
+    /* A file of .spacefs/ this subtree provides: its name and its text (new string). */
+    const char *meta_name;
+    char *(*meta_render)(struct spacefs_fs *fs);
     int (*init)(struct spacefs_fs *fs);
+    void (*start)(struct spacefs_fs *fs); /* once mounted: background work (spacefs_fs_start) */
     void (*shutdown)(struct spacefs_fs *fs);
     void (*free)(struct spacefs_fs *fs);
 };

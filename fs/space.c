@@ -99,8 +99,9 @@ done:
 }
 
 /* ---- attributes --------------------------------------------------------------------------- */
-static int space_parse(struct node *n, int entry, const char *rest)
+static int space_parse(struct spacefs_fs *fs, struct node *n, int entry, const char *rest)
 {
+    (void)fs;
     if (rest[0])
         return -ENOENT;
     n->kind = SPACE_FILE;

@@ -424,3 +424,29 @@ out:
     free(used);
     free(dir);
 }
+
+int persist_cache_pending(const char *cache_dir)
+{
+    char *path = NULL, *line = NULL;
+    size_t cap = 0;
+    int pending = 0;
+    FILE *f;
+
+    if (asprintf(&path, "%s/journal", cache_dir) < 0)
+        return 0;
+    f = fopen(path, "re");
+    free(path);
+    if (!f)
+        return 0;
+    /* a change line "K gen synced ..." with synced 0; a later X line may have dropped it, and
+     * then the engine opens for nothing, which is harmless */
+    while (!pending && getline(&line, &cap, f) > 0) {
+        unsigned long long gen;
+        int synced;
+        pending = strchr("FRWD", line[0]) && line[0] && line[1] == ' ' &&
+                  sscanf(line + 2, "%llu %d", &gen, &synced) == 2 && synced == 0;
+    }
+    free(line);
+    fclose(f);
+    return pending;
+}

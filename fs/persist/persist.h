@@ -42,6 +42,11 @@ struct persist_config {
 
 void persist_config_init(struct persist_config *cfg);
 
+/* 1 when the cache directory of an engine (cfg.cache_dir) holds changes not yet committed, read
+ * from its journal without opening it: a mount opens those engines at once, so what close()
+ * acknowledged before a crash or reboot goes up without anyone looking at persist/. */
+int persist_cache_pending(const char *cache_dir);
+
 /* Opens (recovering from the journal) or creates the cache and starts the worker. `remote` is
  * taken (freed by persist_close, also on failure). The first fetch happens in the worker (or
  * persist_sync_now), so opening works offline. *out new. */

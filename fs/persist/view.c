@@ -12,7 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* "/a//b/" -> "a/b"; "" is the root. Refuses ".", "..", ".git" components. *out new. */
+/* "/a//b/" -> "a/b"; "" is the root. Refuses ".", ".." (EINVAL), ".git" (EPERM) components and
+ * names the Hub refuses: control characters (CR, LF, tab …), DEL and backslash (EINVAL). *out new.
+ */
 int persist_path_norm(const char *in, char **out)
 {
     size_t n = strlen(in), w = 0;
@@ -39,6 +41,14 @@ int persist_path_norm(const char *in, char **out)
         if (len > 255) {
             free(s);
             return -ENAMETOOLONG;
+        }
+        for (size_t i = 0; i < len; i++) {
+            /* the Hub refuses such paths (422 at preupload and commit), and one file it refuses
+             * would fail every later commit: refused here, at create, rename and lookup */
+            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\') {
+                free(s);
+                return -EINVAL;
+            }
         }
         if (w)
             s[w++] = '/';

@@ -239,6 +239,30 @@ static void test_namespace(void)
     persist_fake_unref(fk);
 }
 
+/* Names the Hub refuses (422) are refused when created or renamed to: one such file used to be
+ * created fine and then fail every later commit, so no other file reached the Hub. */
+static void test_refused_names(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("names"), 0, NULL);
+    struct persist_handle *h = NULL;
+    static const char *const bad[] = {"a\\b", "cr\r", "lf\nx", "tab\tx", "del\x7f", "d\\/f"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK(persist_file_open(p, bad[i], O_WRONLY | O_CREAT, 0644, &h) == -EINVAL,
+              "create of a refused name #%zu is EINVAL", i);
+        CHECK(persist_mkdir(p, bad[i], 0755) == -EINVAL, "mkdir of a refused name #%zu", i);
+    }
+    CHECK(put(p, "good", "g", 1) == 0, "a good name");
+    CHECK(persist_rename(p, "good", "bad\\name", 0) == -EINVAL, "rename to a refused name");
+    CHECK(put(p, "naïve résumé €.txt", "u", 1) == 0, "UTF-8 names are fine");
+    CHECK(persist_sync_now(p) == 0 && fake_eq(fk, "good", "g") &&
+              fake_eq(fk, "naïve résumé €.txt", "u"),
+          "the good files are committed");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_lazy_objects(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1645,6 +1669,7 @@ int main(void)
     }
     test_basic();
     test_namespace();
+    test_refused_names();
     test_lazy_objects();
     test_rename_dirs();
     test_open_handles();

@@ -76,5 +76,17 @@ PY
 check_eq "renameat2: NOREPLACE EEXIST, EXCHANGE EINVAL, WHITEOUT EINVAL" "EEXIST EINVAL EINVAL" "$out"
 check_eq "both files keep their content" "a b" "$(cat "$P/ra" "$P/rb" | xargs)"
 
+# names the Hub refuses (issue 11 item 7): refused at create, and they block nothing else
+check_eq "a name with a backslash is refused" EINVAL "$(errno_of create "$P/back\\slash" x)"
+check_eq "a name with a newline is refused" EINVAL "$(errno_of create "$P/new
+line" x)"
+check_eq "mv to a name with CR is refused" EINVAL "$(cd "$P" && python3 -c "
+import os, errno
+try:
+    os.rename('ra', 'r\ra'); print('OK')
+except OSError as e:
+    print(errno.errorcode[e.errno])")"
+echo good >"$P/good.txt"
 check_eq "echo sync > control succeeds" OK "$(sync_space "$S")"
+check_eq "the good file reached the Hub" good "$(api /datasets/alice/chat-persist/resolve/main/good.txt)"
 finish_fs
