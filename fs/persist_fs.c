@@ -571,6 +571,8 @@ static void pers_shutdown(struct spacefs_fs *fs)
     size_t n = 0, i;
     pthread_t *t;
 
+    if (!R(fs))
+        return;
     resume_stop(fs);
     /* every engine waits for its uploads at the same time: the bound is one unmount_wait */
     pthread_mutex_lock(&fs->lock);
