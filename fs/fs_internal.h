@@ -18,18 +18,6 @@
 struct node; /* a parsed path: router.h */
 struct spacefs_subtree_ops;
 
-/* The files of a Space (space.c; control.c writes three of them). */
-enum space_file {
-    SF_STATUS = 0,
-    SF_RUNTIME,
-    SF_INFO,
-    SF_URL,
-    SF_HARDWARE,
-    SF_SLEEPTIME,
-    SF_CONTROL,
-    SF_COUNT
-};
-
 #define ROUTER_SUBTREES_MAX 8
 
 /* ---- cache ---------------------------------------------------------------------------- */
@@ -75,7 +63,8 @@ struct ns_ent {
 };
 
 /* The filesystem.
- * Lock order: fs->lock (cache tree, counters, log list), then logbuf->lock. Neither is held across
+ * Lock order: fs->lock (cache tree, counters, and what subtrees keep under it: open logs, persist
+ * engines), then a log's or a Space's snapshot lock (logs.c, persist_fs.h). Neither is held across
  * a backend call; waiters for a listing in flight sleep on fs->cond. */
 struct spacefs_fs {
     struct spacefs_config cfg;

@@ -10,6 +10,18 @@
 
 #include "router.h"
 
+/* The files of a Space (control.c writes three of them). */
+enum space_file {
+    SF_STATUS = 0,
+    SF_RUNTIME,
+    SF_INFO,
+    SF_URL,
+    SF_HARDWARE,
+    SF_SLEEPTIME,
+    SF_CONTROL,
+    SF_COUNT
+};
+
 enum { SPACE_FILE = 1 }; /* kinds: ROUTER_SPACE (the directory), SPACE_FILE (n->file) */
 
 static const char *const space_file_names[SF_COUNT + 1] = {
