@@ -1,6 +1,6 @@
-/* What the persist subtree (persist_fs.c) shares with the snapshots subtree (snapshots.c): the
- * Space's engine, one per Space, opened lazily on first use of persist/, snapshots/ or
- * persist.status and kept until unmount. */
+/* The Spaces' persist engines (persist_engines.c), shared by the persist subtree (persist_fs.c)
+ * and the snapshots subtree (snapshots.c): one per Space, opened lazily on first use of persist/,
+ * snapshots/ or persist.status and kept until unmount. */
 #ifndef SPACEFS_PERSIST_FS_H
 #define SPACEFS_PERSIST_FS_H
 
@@ -40,5 +40,19 @@ int persist_fs_space_check(struct spacefs_fs *fs, const struct node *n);
 /* The engine of n's Space, opened if needed, with a reference: pair with persist_fs_put. */
 int persist_fs_get(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out);
 void persist_fs_put(struct spacefs_fs *fs, struct pers_ent *pe);
+/* The engine if it is open, with a reference (no opening); NULL otherwise. */
+struct pers_ent *persist_fs_peek(struct spacefs_fs *fs, const struct node *n);
+/* The Dataset id n's Space uses (its persist.repo, else the mount's pattern). 0 or -errno. */
+int persist_fs_repo(struct spacefs_fs *fs, const struct node *n, char *out, size_t size);
+/* persist.repo written: a new Dataset id for this Space (EBUSY while changes are pending). */
+int persist_fs_repo_write(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len);
+/* The subtree's hooks (struct spacefs_subtree_ops, persist_fs.c's table). */
+int persist_fs_offline_ok(struct spacefs_fs *fs, const struct node *n, int rc);
+int persist_fs_skip_listing(struct spacefs_fs *fs, const struct node *n);
+char *persist_fs_render_all(struct spacefs_fs *fs); /* .spacefs/persist */
+int persist_fs_init(struct spacefs_fs *fs);
+void persist_fs_start(struct spacefs_fs *fs);
+void persist_fs_shutdown(struct spacefs_fs *fs);
+void persist_fs_free(struct spacefs_fs *fs);
 
 #endif

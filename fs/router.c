@@ -20,6 +20,16 @@ void **router_state(struct spacefs_fs *fs, const struct spacefs_subtree_ops *ops
     return NULL;
 }
 
+void **router_state_named(struct spacefs_fs *fs, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < fs->nsub; i++)
+        if (strcmp(fs->subtrees[i]->name, name) == 0)
+            return &fs->sub_state[i];
+    return NULL;
+}
+
 int router_init(struct spacefs_fs *fs)
 {
     size_t i;

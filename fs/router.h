@@ -121,6 +121,8 @@ int router_space_entries(struct spacefs_fs *fs, const struct node *space, spacef
 
 /* The subtree's slot for its state in fs (NULL until its init sets it). */
 void **router_state(struct spacefs_fs *fs, const struct spacefs_subtree_ops *ops);
+/* The same by the subtree's name (for a subtree's files that do not hold its ops table). */
+void **router_state_named(struct spacefs_fs *fs, const char *name);
 
 /* Helpers for subtrees. */
 void router_fill(struct spacefs_fs *fs, struct stat *st, mode_t mode, uint64_t size, int64_t mtime);
