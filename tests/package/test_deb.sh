@@ -101,10 +101,16 @@ check_eq "the Hub has the file" "from the package" \
 umount "$MNT"
 check "umount; the daemon exits" wait_gone "${PID:-0}"
 
-# the README's fstab line (mount-helpers/README.md), from a scratch fstab: mount -T FILE
-cat >"$WORK/fstab" <<EOS
-spacefs  $MNT  fuse.spacefs  noauto,user,_netdev,token_file=$WORK/token,endpoint=$HUB,cache_dir=$WORK/cache,ttl=5  0  0
-EOS
+# the fstab line of mount-helpers/README.md, as written there but for alice's home (a scratch
+# one) and the emulator's endpoint: mount -T FILE reads it from a scratch fstab
+LINE=$(python3 "$SPACEFS_SOURCE_DIR/tests/docs/extract.py" "$SPACEFS_SOURCE_DIR/mount-helpers/README.md" |
+  jq -r 'select(.kind == "fstab") | .cmd' | head -1)
+check_match "the README has an fstab line" "fuse\.spacefs" "$LINE"
+mkdir -p "$WORK/home/.cache/huggingface" "$WORK/home/hf"
+install -m 0600 "$WORK/token" "$WORK/home/.cache/huggingface/token"
+LINE=$(sed "s|/home/alice|$WORK/home|g" <<<"$LINE" | awk -v ep="$HUB" -v c="$WORK/cache" '{ $4 = $4 ",endpoint=" ep ",cache_dir=" c; print }')
+echo "$LINE" >"$WORK/fstab"
+MNT=$WORK/home/hf
 mount -T "$WORK/fstab" "$MNT" >"$WORK/mount.out" 2>&1
 check "mount through an fstab line" grep -q " $MNT fuse.spacefs " /proc/mounts || cat "$WORK/mount.out"
 PID=$(daemon_pid)
