@@ -63,7 +63,7 @@ rewrite() {
 # context: the docs' ~/hf, mounted the way the README does it (spacefs ~/hf)
 ctx_mount() {
   (cd "$CWD" && env HOME="$H" HF_ENDPOINT="$HUB" PATH="$BIN:$PATH" spacefs "$H/hf" -o ttl=2 2>>"$WORK/spacefs.err")
-  for _ in $(seq 100); do grep -q " $H/hf fuse.spacefs " /proc/mounts && return 0; sleep 0.1; done
+  for _ in $(seq 600); do grep -q " $H/hf fuse.spacefs " /proc/mounts && return 0; sleep 0.1; done
   return 1
 }
 # unmount whatever a block left mounted below the scratch dir, and wait for the daemons to exit
@@ -74,7 +74,7 @@ cleanup_mounts() {
     fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m"
   done
   for p in $pids; do
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   done
 }
 at_exit cleanup_mounts

@@ -87,7 +87,7 @@ run_unit() {
 }
 wait_mount() {
   local i
-  for i in $(seq 100); do grep -q " $1 fuse.spacefs " /proc/mounts && return 0; sleep 0.1; done
+  for i in $(seq 600); do grep -q " $1 fuse.spacefs " /proc/mounts && return 0; sleep 0.1; done
   return 1
 }
 check_eq "the user unit has one ExecStart" 1 "$(unit_lines spacefs@.service ExecStart main | wc -l)"

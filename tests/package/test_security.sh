@@ -19,6 +19,16 @@ run_refused() {
   cat "$WORK/refused.out"
   return $rc
 }
+# wait_mounted: until $MNT is mounted (0) or spacefs $FS_PID died (1); 60 s under a loaded CPU
+wait_mounted() {
+  local i
+  for i in $(seq 600); do
+    grep -q " $MNT fuse.spacefs " /proc/mounts && return 0
+    kill -0 "$FS_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
 mkdir -p "$MNT"
 printf '%s\n' "$TOKEN" >"$WORK/token"
 chmod 600 "$WORK/token"
@@ -27,7 +37,7 @@ chmod 600 "$WORK/token"
 HF_TOKEN=$TOKEN "$SPACEFS" "$MNT" -f -o "$EP,cache_dir=$WORK/cache" 2>>"$WORK/spacefs.err" &
 FS_PID=$!
 at_exit unmount_fs
-for _ in $(seq 100); do grep -q " $MNT fuse.spacefs " /proc/mounts && break; sleep 0.1; done
+wait_mounted
 check "mounted with HF_TOKEN" grep -q " $MNT fuse.spacefs " /proc/mounts
 check_eq "HF_TOKEN is not in /proc/PID/environ" 0 "$(tr '\0' '\n' </proc/$FS_PID/environ | grep -c '^HF_TOKEN=')"
 check_eq "nor the token's value" 0 "$(grep -ac "$TOKEN" /proc/$FS_PID/environ)"
@@ -45,8 +55,7 @@ chmod 644 "$WORK/token"
 mount_fs_file() { # mount with $WORK/token as is (mount_fs rewrites it 0600)
   "$SPACEFS" "$MNT" -f -o "$EP,token_file=$WORK/token,cache_dir=$WORK/cache" 2>>"$WORK/spacefs.err" &
   FS_PID=$!
-  for _ in $(seq 100); do grep -q " $MNT fuse.spacefs " /proc/mounts && return 0; kill -0 $FS_PID 2>/dev/null || return 1; sleep 0.1; done
-  return 1
+  wait_mounted
 }
 : >"$WORK/spacefs.err"
 check "a token file readable by others (0644, old huggingface_hub) still mounts" mount_fs_file
@@ -82,14 +91,12 @@ check_match "with the command to run" "mode 0775\): they could replace what is i
 ln -s "$WORK/mine" "$SHARED/mylink"; mkdir -m 700 "$WORK/mine"
 "$SPACEFS" "$MNT" -f -o "$EP,token_file=$WORK/token,cache_dir=$SHARED/mylink" 2>>"$WORK/spacefs.err" &
 FS_PID=$!
-for _ in $(seq 100); do grep -q " $MNT fuse.spacefs " /proc/mounts && break; sleep 0.1; done
+wait_mounted
 check "my own symlink in a sticky dir to my own dir is fine" grep -q " $MNT fuse.spacefs " /proc/mounts
 unmount_fs
 "$SPACEFS" "$MNT" -f -o "$EP,token_file=$WORK/token,cache_dir=$SHARED/fresh/a" 2>>"$WORK/spacefs.err" &
-EOS
-"$SPACEFS" "$MNT" -f -o "$EP,token_file=$WORK/token,cache_dir=$SHARED/fresh/a" 2>>"$WORK/spacefs.err" &
 FS_PID=$!
-for _ in $(seq 100); do grep -q " $MNT fuse.spacefs " /proc/mounts && break; sleep 0.1; done
+wait_mounted
 check_eq "a fresh cache_dir under a sticky dir is created 0700" "700 700" "$(stat -c %a "$SHARED/fresh" "$SHARED/fresh/a" | xargs)"
 unmount_fs
 
@@ -108,7 +115,7 @@ if [ -n "$IP" ]; then
   HUB_STATE=$WORK/state hub_start --host 0.0.0.0
   "$SPACEFS" "$MNT" -f -o "endpoint=http://$IP:${HUB##*:},timeout=5,token_file=$WORK/token,cache_dir=$WORK/cache,allow_http" 2>>"$WORK/spacefs.err" &
   FS_PID=$!
-  for _ in $(seq 100); do grep -q " $MNT fuse.spacefs " /proc/mounts && break; sleep 0.1; done
+  wait_mounted
   check_eq "-o allow_http mounts it" "name: alice" "$(head -1 "$MNT/.spacefs/whoami")"
   check_match "with a warning" "warning: http://$IP:[0-9]+ is plain http: the token crosses the network unencrypted" "$(cat "$WORK/spacefs.err")"
   unmount_fs
@@ -122,7 +129,7 @@ as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 mount_other() {
   "$SPACEFS" "$MNT" -f -o "endpoint=$HUB,timeout=5,token_file=$WORK/token,cache_dir=$WORK/cache,allow_other$1" 2>>"$WORK/spacefs.err" &
   FS_PID=$!
-  for _ in $(seq 100); do grep -q " $MNT fuse.spacefs " /proc/mounts && break; sleep 0.1; done
+  wait_mounted
 }
 A="$MNT/alice/chat"
 mount_other ""
