@@ -63,8 +63,8 @@ static int walk(const char *path, int depth, char *msg, size_t msg_len)
         const char *rest = save && *save ? save : NULL;
         int last = !rest || strspn(rest, "/") == strlen(rest);
 
-        if (strcmp(tok, ".") == 0 || strcmp(tok, "..") == 0) {
-            refuse(msg, msg_len, "%s: use a path without . or .. components", path);
+        if (strcmp(tok, "..") == 0) {
+            refuse(msg, msg_len, "%s: use a path without .. components", path);
             goto out;
         }
         cur[len++] = '/';
@@ -116,7 +116,42 @@ out:
     return rc;
 }
 
+/* "/a/./b//c/." -> "/a/b/c": the "." components go, so the last component is the real one. */
+static char *normalize(const char *path)
+{
+    char *out = malloc(strlen(path) + 2), *o = out;
+    const char *p = path;
+
+    if (!out)
+        return NULL;
+    while (*p) {
+        size_t n;
+        while (*p == '/')
+            p++;
+        n = strcspn(p, "/");
+        if (n && !(n == 1 && p[0] == '.')) {
+            *o++ = '/';
+            memcpy(o, p, n);
+            o += n;
+        }
+        p += n;
+    }
+    if (o == out)
+        *o++ = '/';
+    *o = '\0';
+    return out;
+}
+
 int spacefs_safe_dir_prepare(const char *path, char *msg, size_t msg_len)
 {
-    return walk(path, 0, msg, msg_len);
+    char *norm;
+    int rc;
+
+    if (path[0] != '/')
+        return refuse(msg, msg_len, "%s is not an absolute path", path);
+    if (!(norm = normalize(path)))
+        return refuse(msg, msg_len, "no memory");
+    rc = walk(norm, 0, msg, msg_len);
+    free(norm);
+    return rc;
 }

@@ -100,6 +100,15 @@ wait_mounted
 check_eq "a fresh cache_dir under a sticky dir is created 0700" "700 700" "$(stat -c %a "$SHARED/fresh" "$SHARED/fresh/a" | xargs)"
 unmount_fs
 
+(cd "$WORK" && exec "$SPACEFS" "$MNT" -f -o "$EP,token_file=$WORK/token,cache_dir=./rel/./c/." 2>>"$WORK/spacefs.err") &
+FS_PID=$!
+wait_mounted
+check_eq "a relative cache_dir with . components is made 0700 below the cwd" "700 700" "$(stat -c %a "$WORK/rel" "$WORK/rel/c" 2>&1 | xargs)"
+unmount_fs
+OUT=$(run_refused -o "$EP,token_file=$WORK/token,cache_dir=$WORK/rel/../x")
+check_eq "a cache_dir with .. is refused" 1 $?
+check_match "saying so" "use a path without \.\. components" "$OUT"
+
 # --- plain http to another host --------------------------------------------------------
 t0=$(ms)
 OUT=$(run_refused -o "endpoint=http://192.0.2.1:9,timeout=5,token_file=$WORK/token,cache_dir=$WORK/cache")
