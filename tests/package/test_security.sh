@@ -117,6 +117,10 @@ check_match "saying why and what to do" "refusing the endpoint http://192.0.2.1:
 check "before any connection (no 5 s timeout)" test $(($(ms) - t0)) -lt 3000
 OUT=$(HF_ENDPOINT=http://user@[2001:db8::1]:80/x run_refused -o "timeout=5,token_file=$WORK/token,cache_dir=$WORK/cache")
 check_eq "also from HF_ENDPOINT and IPv6" 1 $?
+for ep in http://127.0.0.1.evil.example http://localhost.evil.example http://127.0.0.1:80@evil.example/; do
+  OUT=$(run_refused -o "endpoint=$ep,timeout=5,token_file=$WORK/token,cache_dir=$WORK/cache")
+  check_eq "$ep is not this machine: refused" "1 refusing the endpoint" "$? $(grep -o 'refusing the endpoint' <<<"$OUT")"
+done
 IP=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -v '^127\.' | grep -m1 '^[0-9.]*$')
 if [ -n "$IP" ]; then
   # the same emulator, reached through this machine's own non-loopback address
