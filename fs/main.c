@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "common.h"
 #include "fuse_ops.h"
 #include "remote_hub.h"
+#include "safe_dir.h"
 #include <fuse_lowlevel.h>
 
 struct options {
@@ -31,6 +33,7 @@ struct options {
     char *cache_dir;
     char *source; /* first non-option when mount(8) passes "source mountpoint" */
     int persist_public;
+    int allow_http;
     unsigned timeout;
     unsigned page_size;
     int space_public;
@@ -99,6 +102,7 @@ static const struct fuse_opt spec[] = {OPT("endpoint=%s", endpoint, 0),
                                        OPT("persist_sync_timeout=%s", persist_sync_timeout, 0),
                                        OPT("unmount_wait=%s", unmount_wait, 0),
                                        OPT("cache_dir=%s", cache_dir, 0),
+                                       OPT("allow_http", allow_http, 1),
                                        FUSE_OPT_KEY("token=", KEY_TOKEN),
                                        FUSE_OPT_KEY("-h", KEY_HELP),
                                        FUSE_OPT_KEY("--help", KEY_HELP),
@@ -137,7 +141,10 @@ static void usage(const char *prog)
            "                           (default 30; the rest goes up at the next mount)\n"
            "    -o cache_dir=DIR       persist/ caches (default $XDG_CACHE_HOME/spacefs, else\n"
            "                           ~/.cache/spacefs)\n"
-           "    -o allow_other         let other users see the mount (modes still apply)\n"
+           "    -o allow_other         let other users see the mount (modes still apply;\n"
+           "                           see umask=, uid=, gid= below and docs/security.md)\n"
+           "    -o allow_http          send the token over plain http:// to a host that is\n"
+           "                           not this machine (refused by default)\n"
            "    -f                     stay in the foreground, log to stderr\n"
            "    -d                     debug: foreground, log every request\n"
            "    -V, --version          print the version\n\n",
@@ -181,7 +188,15 @@ static void hub_log_hook(hub_log_level level, const char *msg, void *payload)
     spacefs_log((enum spacefs_log_level)level, "%s", msg);
 }
 
-static int client_new(hub_client **out, const struct options *o, int debug)
+/* Before the mount, on the user's terminal whatever the log goes to later. */
+static void hub_log_terminal(hub_log_level level, const char *msg, void *payload)
+{
+    (void)payload;
+    if (level <= HUB_LOG_WARN)
+        fprintf(stderr, "spacefs: %s: %s\n", level == HUB_LOG_ERROR ? "error" : "warning", msg);
+}
+
+static int client_new(hub_client **out, const struct options *o, int debug, hub_log_fn log)
 {
     hub_options ho;
     hub_error he;
@@ -194,7 +209,7 @@ static int client_new(hub_client **out, const struct options *o, int debug)
     ho.deadline_ms = o->timeout * 1000;
     ho.connect_timeout_ms = o->timeout * 1000 < 10000 ? o->timeout * 1000 : 10000;
     ho.page_size = o->page_size;
-    ho.log = hub_log_hook;
+    ho.log = log;
     ho.log_level = debug ? HUB_LOG_DEBUG : HUB_LOG_WARN;
     st = hub_client_new(out, &ho, &he);
     if (st != HUB_OK) {
@@ -205,8 +220,9 @@ static int client_new(hub_client **out, const struct options *o, int debug)
     return 0;
 }
 
-/* One whoami before mounting, so a rejected token fails here, on the user's terminal. */
-static int check_token(const struct options *o)
+/* One whoami before mounting, so a rejected token fails here, on the user's terminal. Its log
+ * (the token file warning) goes to the terminal; in the foreground the mount's client logs it. */
+static int check_token(const struct options *o, int foreground)
 {
     hub_client *c = NULL;
     hub_whoami *w = NULL;
@@ -214,7 +230,7 @@ static int check_token(const struct options *o)
     hub_status st;
     int rc = 0;
 
-    if (client_new(&c, o, 0) < 0)
+    if (client_new(&c, o, 0, foreground ? NULL : hub_log_terminal) < 0)
         return -1;
     if (!hub_client_has_token(c)) {
         fprintf(stderr, "spacefs: no token: mounting anonymously (public Spaces, read-only)\n");
@@ -232,6 +248,83 @@ static int check_token(const struct options *o)
 out:
     hub_whoami_free(w);
     hub_client_free(c);
+    return rc;
+}
+
+/* Nonzero when the URL's host is this machine (localhost, 127.0.0.0/8, [::1]). */
+static int host_is_loopback(const char *url)
+{
+    const char *h = strstr(url, "://"), *at;
+    size_t n;
+
+    h = h ? h + 3 : url;
+    n = strcspn(h, "/?#");
+    if ((at = memchr(h, '@', n))) /* user:password@host */
+        n -= (size_t)(at + 1 - h), h = at + 1;
+    if (n >= 5 && strncmp(h, "[::1]", 5) == 0)
+        return n == 5 || h[5] == ':';
+    n = strcspn(h, ":/?#");
+    if ((n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+        (n > 10 && strncasecmp(h + n - 10, ".localhost", 10) == 0))
+        return 1;
+    return n >= 4 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n;
+}
+
+/* A token sent over plain http to another machine can be read by anyone on the way: refused
+ * unless -o allow_http (or -o anonymous, which sends none). 0, or -1 with the reason printed. */
+static int check_endpoint(const struct options *o)
+{
+    const char *ep = o->endpoint && o->endpoint[0] ? o->endpoint : getenv("HF_ENDPOINT");
+
+    if (o->anonymous || !ep || strncasecmp(ep, "http://", 7) != 0 || host_is_loopback(ep))
+        return 0;
+    if (o->allow_http) {
+        fprintf(stderr,
+                "spacefs: warning: %s is plain http: the token crosses the network "
+                "unencrypted (-o allow_http)\n",
+                ep);
+        return 0;
+    }
+    fprintf(stderr,
+            "spacefs: refusing the endpoint %s: plain http to another machine would send the "
+            "token unencrypted; use https://, or -o allow_http if the network is trusted\n",
+            ep);
+    return -1;
+}
+
+/* HF_TOKEN is read once, here, then removed from the environment so that no child (and no
+ * reader of /proc/PID/environ) inherits it: unsetenv() drops the pointer, and the original
+ * "HF_TOKEN=..." bytes, which /proc/PID/environ shows, are wiped. When the token would have
+ * come from it (no -o token_file, not anonymous), it moves to a close-on-exec memory file of
+ * mode 0600 that the client reads as token_file (persist/ reads it again on first use).
+ * 0, or -1 with the reason printed. */
+static int token_env_take(struct options *o)
+{
+    char *val = getenv("HF_TOKEN"), *entry;
+    size_t len, n;
+    int fd = -1, rc = -1;
+
+    if (!val)
+        return 0;
+    entry = val - strlen("HF_TOKEN=");
+    len = strlen(entry);
+    n = strlen(val);
+    if (!o->token_file && !o->anonymous && n > 0) {
+        fd = memfd_create("spacefs-token", MFD_CLOEXEC);
+        if (fd < 0 || fchmod(fd, 0600) < 0 || write(fd, val, n) != (ssize_t)n ||
+            asprintf(&o->token_file, "/proc/self/fd/%d", fd) < 0) {
+            fprintf(stderr, "spacefs: cannot keep HF_TOKEN in memory: %s\n", strerror(errno));
+            o->token_file = NULL;
+            goto out;
+        }
+        fd = -1; /* stays open for the life of the process */
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    unsetenv("HF_TOKEN");
+    explicit_bzero(entry, len);
     return rc;
 }
 
@@ -375,6 +468,15 @@ static int run(struct fuse_args *args, struct options *o)
     if (!o->anonymous && !(base = cache_base(o->cache_dir)))
         fprintf(stderr, "spacefs: no cache directory ($HOME unset; try -o cache_dir=DIR): no "
                         "persist/\n");
+    if (base) {
+        char why[512];
+        if (spacefs_safe_dir_prepare(base, why, sizeof(why)) < 0) {
+            fprintf(stderr, "spacefs: refusing the cache directory %s: %s\n", base, why);
+            goto out;
+        }
+    }
+    if (check_endpoint(o) < 0)
+        goto out;
     app.entry_timeout = cfg.ttl_ms / 1000.0;
     if (fuse_parse_cmdline(args, &co) != 0)
         goto out;
@@ -383,7 +485,7 @@ static int run(struct fuse_args *args, struct options *o)
         goto out;
     }
     spacefs_log_setup(co.debug ? SPACEFS_DEBUG : SPACEFS_WARN, !co.foreground);
-    if (check_token(o) < 0)
+    if (check_token(o, co.foreground) < 0)
         goto out;
     fuse_opt_add_arg(args, "-odefault_permissions,fsname=spacefs,subtype=spacefs");
     if (!(fuse = fuse_new(args, &spacefs_fuse_ops, sizeof(spacefs_fuse_ops), &app)))
@@ -394,7 +496,7 @@ static int run(struct fuse_args *args, struct options *o)
     if (fuse_daemonize(co.foreground) != 0)
         goto out;
     /* after the fork: the client's threads and connections belong to this process */
-    if (client_new(&client, o, co.debug) < 0) {
+    if (client_new(&client, o, co.debug, hub_log_hook) < 0) {
         spacefs_log(SPACEFS_ERROR, "cannot set up the filesystem");
         goto out;
     }
@@ -484,7 +586,8 @@ int main(int argc, char *argv[])
             setrlimit(RLIMIT_NOFILE, &rl);
         }
     }
-    if (absolute_path(&o.token_file, "token_file") == 0 && absolute_env("HF_TOKEN_PATH") == 0)
+    if (token_env_take(&o) == 0 && absolute_path(&o.token_file, "token_file") == 0 &&
+        absolute_env("HF_TOKEN_PATH") == 0)
         rc = run(&args, &o);
 out:
     fuse_opt_free_args(&args);

@@ -23,7 +23,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-show() { printf '\n\033[1m$ %s\033[0m\n' "$*"; (cd "$MNT/.." && eval "$*") || true; }
+# Commands run in $WORK, where <mount name> links to the mount and app.db is made.
+show() { printf '\n\033[1m$ %s\033[0m\n' "$*"; (cd "$WORK" && eval "$*") || true; }
 
 "$ROOT/tests/hub/hubd" --state "$WORK/hub" --fixture "$ROOT/tests/hub/fixtures/demo.json" \
   --port-file "$WORK/port" >"$WORK/hubd.log" 2>&1 &
@@ -43,10 +44,12 @@ fi
 umask 077
 printf 'hf_alice_write\n' >"$WORK/token"
 mkdir -p "$MNT"
-"$SPACEFS" "$MNT" -f -o "token_file=$WORK/token,endpoint=$HF_ENDPOINT" 2>"$WORK/spacefs.log" &
+"$SPACEFS" "$MNT" -f -o "token_file=$WORK/token,endpoint=$HF_ENDPOINT,cache_dir=$WORK/cache" \
+  2>"$WORK/spacefs.log" &
 FS_PID=$!
 for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
 mountpoint -q "$MNT" || { cat "$WORK/spacefs.log"; echo "demo: mount failed" >&2; exit 1; }
+ln -s "$MNT" "$WORK/$(basename "$MNT")"
 
 cd "$MNT"
 show "ls $(basename "$MNT")"
@@ -64,6 +67,27 @@ show "tail -n 4 $(basename "$MNT")/alice/chat/logs/build"
 show "echo reboot > $(basename "$MNT")/alice/chat/control   # not a command: EINVAL, nothing sent"
 show "ls $(basename "$MNT")/gradio   # any namespace, read-only"
 show "cat $(basename "$MNT")/.spacefs/whoami $(basename "$MNT")/.spacefs/health"
+
+# persist/: a small SQLite database copied in, committed to the Dataset alice/chat-persist,
+# its history in snapshots/, and an earlier version restored with cp.
+P=$(basename "$MNT")/alice/chat
+notes() { python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+if len(sys.argv) > 2:
+    db.execute("create table if not exists notes (t text)")
+    db.execute("insert into notes values (?)", (sys.argv[2],))
+    db.commit()
+print(", ".join(r[0] for r in db.execute("select t from notes")))' "$@"; }
+echo
+echo "persist/: a small SQLite database (app.db, notes() prints its rows) into a private Dataset"
+show "notes app.db 'first note'"
+show "cp app.db $P/persist/ && head -3 $P/persist.status"
+show "echo sync > $P/control && head -3 $P/persist.status"
+show "notes app.db 'second note' && cp app.db $P/persist/ && echo sync > $P/control"
+show "ls $P/snapshots/   # one directory per commit, newest last"
+OLD=$(ls "$MNT/alice/chat/snapshots/" | tail -n 2 | head -n 1)
+show "cp $P/snapshots/$OLD/app.db $P/persist/app.db   # restore the earlier version"
+show "notes $P/persist/app.db"
 cd "$ROOT"
 
 if [ -t 0 ]; then

@@ -85,8 +85,9 @@ typedef struct hub_options {
     const char *endpoint;
     /* Token file. NULL: $HF_TOKEN, else the file $HF_TOKEN_PATH, else $HF_HOME/token (HF_HOME
      * defaults to $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface). When set, only this
-     * file is read (the environment's HF_TOKEN is ignored). A token file readable by group or
-     * others is refused (HUB_E_INVALID). A missing default file means anonymous. */
+     * file is read (the environment's HF_TOKEN is ignored). A token file another user owns
+     * or may write is refused (HUB_E_INVALID); one others may read is used, with a warning
+     * logged. A missing default file means anonymous. */
     const char *token_file;
     int anonymous; /* nonzero: send no token at all */
 

@@ -221,6 +221,10 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
         rc = hub_token_load(&c->token, opts->token_file, err);
         if (rc != HUB_OK)
             goto out;
+        if (err && err->message[0]) { /* a warning about the token file's mode */
+            hub_log(c, HUB_LOG_WARN, "%s", err->message);
+            hub_error_clear(err);
+        }
     }
     c->share = curl_share_init();
     if (!c->share) {

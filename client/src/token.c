@@ -65,7 +65,7 @@ static hub_status token_read_file(hub_token **out, const char *path, int missing
     struct stat st;
     ssize_t n;
     size_t len = 0;
-    int fd;
+    int fd, loose;
     hub_status rc;
 
     *out = NULL;
@@ -82,13 +82,20 @@ static hub_status token_read_file(hub_token **out, const char *path, int missing
         rc = hub_error_set(err, HUB_E_INVALID, "token file %s is not a regular file", path);
         goto out;
     }
-    if (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
+    /* Who could have replaced it decides: a file another user owns or may write is refused
+     * (its token would send this user's writes, persist/ backups included, to their account).
+     * One that others may only read is used with a warning, left in err->message for the
+     * caller to log, as ssh and git treat their own configuration: huggingface_hub wrote the
+     * token 0644 for years, refusing it now protects nothing already read and locks users out. */
+    if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
         rc = hub_error_set(err, HUB_E_INVALID,
-                           "token file %s is accessible by group or others (mode %03o); refusing "
-                           "it: run chmod 600 %s",
-                           path, (unsigned)(st.st_mode & 0777), path);
+                           "token file %s is owned by uid %u or writable by group or others "
+                           "(mode %03o); refusing it: run chown %u %s && chmod 600 %s",
+                           path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777),
+                           (unsigned)geteuid(), path, path);
         goto out;
     }
+    loose = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
     while (len < sizeof(buf)) {
         n = read(fd, buf + len, sizeof(buf) - len);
         if (n < 0 && errno == EINTR)
@@ -107,6 +114,10 @@ static hub_status token_read_file(hub_token **out, const char *path, int missing
         goto out;
     }
     rc = token_make(out, buf, len, err);
+    if (rc == HUB_OK && *out && loose && err)
+        snprintf(err->message, sizeof(err->message),
+                 "token file %s is readable by group or others (mode %03o); run chmod 600 %s", path,
+                 (unsigned)(st.st_mode & 0777), path);
 out:
     explicit_bzero(buf, sizeof(buf));
     close(fd);

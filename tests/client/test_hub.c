@@ -145,6 +145,16 @@ static hub_client *client_with(const char *token_file, unsigned deadline_ms, uns
     return c;
 }
 
+static char captured[1024];
+
+/* A log hook that keeps the last warning, to check what the client told the user. */
+static void capture_log(hub_log_level level, const char *msg, void *payload)
+{
+    (void)payload;
+    if (level <= HUB_LOG_WARN)
+        snprintf(captured, sizeof(captured), "%s", msg);
+}
+
 static char *write_token(const char *name, const char *value, mode_t mode)
 {
     static char paths[8][600];
@@ -181,8 +191,17 @@ static void test_config(void)
     hub_client_free(c);
 
     o.token_file = write_token("loose", "hf_bob_write\n", 0644);
+    o.log = capture_log;
+    captured[0] = '\0';
+    CHECK(hub_client_new(&c, &o, &e) == HUB_OK && hub_client_has_token(c) &&
+              strstr(captured, "readable by group or others (mode 644); run chmod 600"),
+          "group/other-readable token file used, with a warning: %s", captured);
+    hub_client_free(c);
+    c = NULL;
+    o.log = NULL;
+    o.token_file = write_token("writable", "hf_bob_write\n", 0664);
     CHECK(hub_client_new(&c, &o, &e) == HUB_E_INVALID && !c && strstr(e.message, "chmod 600"),
-          "group/other-readable token file refused: %s", e.message);
+          "group-writable token file refused: %s", e.message);
     o.token_file = write_token("tight", "  hf_bob_write\r\n", 0600);
     CHECK(hub_client_new(&c, &o, &e) == HUB_OK && hub_whoami_get(&w, c, &e) == HUB_OK &&
               strcmp(w->name, "bob") == 0,

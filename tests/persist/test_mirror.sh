@@ -70,9 +70,9 @@ printf 'hf_wrong' >"$WORK/bad"; chmod 600 "$WORK/bad"
 err=$(MIRROR_TOKEN_FILE="$WORK/bad" timeout 20 "$TOOL" "$WORK/bad-m" alice/chat-persist fetch 2>&1 >/dev/null); rc=$?
 check_eq "a refused token fails (no retry loop)" 2 "$rc"
 check_match "... saying the token was refused" 'refused the token' "$err"
-chmod 644 "$WORK/bad"
+chmod 664 "$WORK/bad"
 err=$(MIRROR_TOKEN_FILE="$WORK/bad" "$TOOL" "$WORK/bad-m2" alice/chat-persist fetch 2>&1 >/dev/null)
-check_match "a group-readable token file is refused" 'accessible by group or others.*chmod 600' "$err"
+check_match "a group-writable token file is refused (a readable one is used with a warning, docs/security.md)" 'writable by group or others.*chmod 600' "$err"
 # A redirect to another host that asks for credentials gets none: libgit2 follows the redirect,
 # the credentials callback sees a foreign origin and refuses. The other host records any
 # Authorization header it receives.
