@@ -7,36 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What a backend call ended with. The fs maps these to errno in one table (errmap.c). */
-enum spacefs_status {
-    SPACEFS_OK = 0,
-    SPACEFS_E_INVALID,      /* bad argument; nothing was sent */
-    SPACEFS_E_BAD_REQUEST,  /* 400/422 */
-    SPACEFS_E_AUTH,         /* 401 */
-    SPACEFS_E_PAYMENT,      /* 402 */
-    SPACEFS_E_FORBIDDEN,    /* 403 */
-    SPACEFS_E_NOT_FOUND,    /* 404 */
-    SPACEFS_E_CONFLICT,     /* 409 */
-    SPACEFS_E_TOO_BIG,      /* 413 */
-    SPACEFS_E_RATE_LIMITED, /* 429 after retries */
-    SPACEFS_E_SERVER,       /* 5xx after retries */
-    SPACEFS_E_TRANSPORT,    /* connection refused/reset, DNS, TLS */
-    SPACEFS_E_TIMEOUT,      /* the call's deadline passed */
-    SPACEFS_E_PROTOCOL,     /* an answer we cannot parse */
-    SPACEFS_E_NOMEM,
-    SPACEFS_E_CANCELLED,
-    SPACEFS_E_OTHER
-};
-
-#define SPACEFS_ERR_CODE_MAX 64
-#define SPACEFS_ERR_MSG_MAX  256
-
-/* Filled by a failing call, never allocated. */
-struct spacefs_error {
-    long http_status;                  /* 0 if no HTTP answer */
-    char code[SPACEFS_ERR_CODE_MAX];   /* the Hub's X-Error-Code, may be "" */
-    char message[SPACEFS_ERR_MSG_MAX]; /* the Hub's message, may be "" */
-};
+#include "common.h" /* enum spacefs_status, struct spacefs_error */
 
 /* Everything a backend returns through an out parameter is allocated with malloc and owned by
  * the caller, who frees it with the spacefs_*_clear/_free helpers below. */
@@ -154,7 +125,5 @@ void spacefs_spaces_free(struct spacefs_space *spaces, size_t count);
 void spacefs_whoami_clear(struct spacefs_whoami *who);
 void spacefs_kvs_free(struct spacefs_kv *kvs, size_t count); /* wipes values */
 void spacefs_strv_free(char **v, size_t count);
-/* Copies src into dst (deep); 0 or -ENOMEM. */
-int spacefs_runtime_copy(struct spacefs_runtime *dst, const struct spacefs_runtime *src);
 
 #endif

@@ -49,9 +49,9 @@ struct spacefs_fake {
     struct fake_space spaces[FAKE_MAX_SPACES];
     int nspaces;
     unsigned page_size;
-    unsigned long counts[FAKE_OP_COUNT];
-    struct fake_fault faults[FAKE_OP_COUNT];
-    struct fake_delay delays[FAKE_OP_COUNT];
+    unsigned long counts[SPACEFS_FAKE_OP_COUNT];
+    struct fake_fault faults[SPACEFS_FAKE_OP_COUNT];
+    struct fake_delay delays[SPACEFS_FAKE_OP_COUNT];
     char *last_visit;
 };
 
@@ -203,8 +203,8 @@ void spacefs_fake_log_append(struct spacefs_fake *f, const char *id, int run, co
     pthread_mutex_unlock(&f->lock);
 }
 
-void spacefs_fake_fault(struct spacefs_fake *f, enum fake_op op, enum spacefs_status st, long http,
-                        int count)
+void spacefs_fake_fault(struct spacefs_fake *f, enum spacefs_fake_op op, enum spacefs_status st,
+                        long http, int count)
 {
     pthread_mutex_lock(&f->lock);
     f->faults[op].st = st;
@@ -213,7 +213,8 @@ void spacefs_fake_fault(struct spacefs_fake *f, enum fake_op op, enum spacefs_st
     pthread_mutex_unlock(&f->lock);
 }
 
-void spacefs_fake_delay(struct spacefs_fake *f, enum fake_op op, const char *id, unsigned ms)
+void spacefs_fake_delay(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id,
+                        unsigned ms)
 {
     pthread_mutex_lock(&f->lock);
     snprintf(f->delays[op].id, sizeof(f->delays[op].id), "%s", id ? id : "");
@@ -221,7 +222,7 @@ void spacefs_fake_delay(struct spacefs_fake *f, enum fake_op op, const char *id,
     pthread_mutex_unlock(&f->lock);
 }
 
-unsigned long spacefs_fake_count(struct spacefs_fake *f, enum fake_op op)
+unsigned long spacefs_fake_count(struct spacefs_fake *f, enum spacefs_fake_op op)
 {
     unsigned long n;
 
@@ -237,7 +238,7 @@ unsigned long spacefs_fake_total(struct spacefs_fake *f)
     int i;
 
     pthread_mutex_lock(&f->lock);
-    for (i = 0; i < FAKE_OP_COUNT; i++)
+    for (i = 0; i < SPACEFS_FAKE_OP_COUNT; i++)
         n += f->counts[i];
     pthread_mutex_unlock(&f->lock);
     return n;
@@ -271,7 +272,7 @@ static void set_err(struct spacefs_error *err, long http, const char *msg)
 }
 
 /* Counts the call, applies a scripted delay and fault. Returns with f->lock held. */
-static enum spacefs_status enter_d(struct spacefs_fake *f, enum fake_op op, const char *id,
+static enum spacefs_status enter_d(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id,
                                    unsigned long weight, struct spacefs_error *err, int delay)
 {
     unsigned ms = 0;
@@ -295,7 +296,7 @@ static enum spacefs_status enter_d(struct spacefs_fake *f, enum fake_op op, cons
     return SPACEFS_OK;
 }
 
-static enum spacefs_status enter(struct spacefs_fake *f, enum fake_op op, const char *id,
+static enum spacefs_status enter(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id,
                                  unsigned long weight, struct spacefs_error *err)
 {
     return enter_d(f, op, id, weight, err, 1);
@@ -342,7 +343,7 @@ static enum spacefs_status f_whoami(void *ctx, struct spacefs_whoami *out,
                                     struct spacefs_error *err)
 {
     struct spacefs_fake *f = ctx;
-    enum spacefs_status st = enter(f, FAKE_WHOAMI, NULL, 1, err);
+    enum spacefs_status st = enter(f, SPACEFS_FAKE_WHOAMI, NULL, 1, err);
 
     memset(out, 0, sizeof(*out));
     if (st == SPACEFS_OK) {
@@ -371,7 +372,7 @@ static enum spacefs_status f_list(void *ctx, const char *author, struct spacefs_
         n += !strncmp(f->spaces[i].id, author, alen) && f->spaces[i].id[alen] == '/';
     pages = n == 0 ? 1 : (n + f->page_size - 1) / f->page_size;
     pthread_mutex_unlock(&f->lock);
-    if ((st = enter_d(f, FAKE_LIST, NULL, pages, err, 0)) != SPACEFS_OK)
+    if ((st = enter_d(f, SPACEFS_FAKE_LIST, NULL, pages, err, 0)) != SPACEFS_OK)
         return leave(f, st);
     *out = calloc(n + 1, sizeof(**out));
     for (i = 0; *out && i < f->nspaces; i++) {
@@ -389,8 +390,8 @@ static enum spacefs_status f_list(void *ctx, const char *author, struct spacefs_
         runtime_of(&sp->rt, s);
     }
     /* the delay comes after the snapshot: a slow listing returns what was true when it began */
-    if (f->delays[FAKE_LIST].ms) {
-        unsigned ms = f->delays[FAKE_LIST].ms;
+    if (f->delays[SPACEFS_FAKE_LIST].ms) {
+        unsigned ms = f->delays[SPACEFS_FAKE_LIST].ms;
         pthread_mutex_unlock(&f->lock);
         usleep(ms * 1000);
         pthread_mutex_lock(&f->lock);
@@ -402,7 +403,7 @@ static enum spacefs_status f_info(void *ctx, const char *id, char **out_json,
                                   struct spacefs_error *err)
 {
     struct spacefs_fake *f = ctx;
-    enum spacefs_status st = enter(f, FAKE_INFO, id, 1, err);
+    enum spacefs_status st = enter(f, SPACEFS_FAKE_INFO, id, 1, err);
     struct fake_space *s;
 
     *out_json = NULL;
@@ -419,7 +420,7 @@ static enum spacefs_status f_runtime(void *ctx, const char *id, struct spacefs_r
                                      char **out_json, struct spacefs_error *err)
 {
     struct spacefs_fake *f = ctx;
-    enum spacefs_status st = enter_d(f, FAKE_RUNTIME, id, 1, err, 0);
+    enum spacefs_status st = enter_d(f, SPACEFS_FAKE_RUNTIME, id, 1, err, 0);
     struct fake_space *s;
     unsigned ms = 0;
 
@@ -432,9 +433,9 @@ static enum spacefs_status f_runtime(void *ctx, const char *id, struct spacefs_r
     if (out_json)
         *out_json = runtime_json(s);
     /* the delay comes after the snapshot: a slow GET returns what was true when it began */
-    if (f->delays[FAKE_RUNTIME].ms &&
-        (!f->delays[FAKE_RUNTIME].id[0] || !strcmp(f->delays[FAKE_RUNTIME].id, id)))
-        ms = f->delays[FAKE_RUNTIME].ms;
+    if (f->delays[SPACEFS_FAKE_RUNTIME].ms &&
+        (!f->delays[SPACEFS_FAKE_RUNTIME].id[0] || !strcmp(f->delays[SPACEFS_FAKE_RUNTIME].id, id)))
+        ms = f->delays[SPACEFS_FAKE_RUNTIME].ms;
     if (ms) {
         pthread_mutex_unlock(&f->lock);
         usleep(ms * 1000);
@@ -444,8 +445,9 @@ static enum spacefs_status f_runtime(void *ctx, const char *id, struct spacefs_r
 }
 
 /* Shared by the lifecycle calls: checks and returns the Space, lock held. */
-static enum spacefs_status lifecycle(struct spacefs_fake *f, enum fake_op op, const char *id,
-                                     struct fake_space **out, struct spacefs_error *err)
+static enum spacefs_status lifecycle(struct spacefs_fake *f, enum spacefs_fake_op op,
+                                     const char *id, struct fake_space **out,
+                                     struct spacefs_error *err)
 {
     enum spacefs_status st = enter(f, op, id, 1, err);
 
@@ -467,7 +469,7 @@ static enum spacefs_status f_restart(void *ctx, const char *id, int factory,
 {
     struct spacefs_fake *f = ctx;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, FAKE_RESTART, id, &s, err);
+    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_RESTART, id, &s, err);
 
     (void)factory;
     if (st == SPACEFS_OK) {
@@ -483,7 +485,7 @@ static enum spacefs_status f_pause(void *ctx, const char *id, struct spacefs_run
 {
     struct spacefs_fake *f = ctx;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, FAKE_PAUSE, id, &s, err);
+    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_PAUSE, id, &s, err);
 
     if (st == SPACEFS_OK) {
         snprintf(s->stage, sizeof(s->stage), "PAUSED");
@@ -498,7 +500,7 @@ static enum spacefs_status f_hardware(void *ctx, const char *id, const char *fla
 {
     struct spacefs_fake *f = ctx;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, FAKE_HARDWARE, id, &s, err);
+    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_HARDWARE, id, &s, err);
 
     if (st == SPACEFS_OK) {
         snprintf(s->hw_req, sizeof(s->hw_req), "%s", flavor);
@@ -514,7 +516,7 @@ static enum spacefs_status f_sleeptime(void *ctx, const char *id, int64_t second
 {
     struct spacefs_fake *f = ctx;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, FAKE_SLEEPTIME, id, &s, err);
+    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_SLEEPTIME, id, &s, err);
 
     if (st == SPACEFS_OK) {
         s->sleep = seconds;
@@ -529,7 +531,7 @@ static enum spacefs_status f_flavors(void *ctx, char ***out, size_t *out_count,
 {
     static const char *const names[] = {"cpu-basic", "cpu-upgrade", "t4-small", "a10g-large"};
     struct spacefs_fake *f = ctx;
-    enum spacefs_status st = enter(f, FAKE_FLAVORS, NULL, 1, err);
+    enum spacefs_status st = enter(f, SPACEFS_FAKE_FLAVORS, NULL, 1, err);
     size_t i;
 
     *out = NULL;
@@ -546,7 +548,7 @@ static enum spacefs_status f_visit(void *ctx, const char *id, const char *url, l
                                    struct spacefs_error *err)
 {
     struct spacefs_fake *f = ctx;
-    enum spacefs_status st = enter(f, FAKE_VISIT, NULL, 1, err);
+    enum spacefs_status st = enter(f, SPACEFS_FAKE_VISIT, NULL, 1, err);
     int i;
 
     if (st != SPACEFS_OK)
@@ -571,7 +573,7 @@ static enum spacefs_status f_kv_list(void *ctx, const char *id, enum spacefs_kv_
 {
     struct spacefs_fake *f = ctx;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, FAKE_KV_LIST, id, &s, err);
+    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_KV_LIST, id, &s, err);
     int j;
 
     *out = NULL;
@@ -597,7 +599,7 @@ static enum spacefs_status f_kv_set(void *ctx, const char *id, enum spacefs_kv_k
 {
     struct spacefs_fake *f = ctx;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, FAKE_KV_SET, id, &s, err);
+    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_KV_SET, id, &s, err);
     struct fake_kv *kv;
 
     if (st != SPACEFS_OK)
@@ -613,7 +615,7 @@ static enum spacefs_status f_kv_delete(void *ctx, const char *id, enum spacefs_k
 {
     struct spacefs_fake *f = ctx;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, FAKE_KV_DELETE, id, &s, err);
+    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_KV_DELETE, id, &s, err);
     struct fake_kv *kv;
 
     if (st == SPACEFS_OK && (kv = kv_slot(s, kind, key, 0))) {
@@ -629,7 +631,7 @@ static enum spacefs_status f_logs_fetch(void *ctx, const char *id, enum spacefs_
 {
     struct spacefs_fake *f = ctx;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, FAKE_LOGS_FETCH, id, &s, err);
+    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_LOGS_FETCH, id, &s, err);
     size_t len = 0;
     int j;
 
@@ -657,7 +659,7 @@ static enum spacefs_status f_logs_follow(void *ctx, const char *id, enum spacefs
     struct spacefs_fake *f = ctx;
     struct fake_cancel *c = cancel;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, FAKE_LOGS_FOLLOW, id, &s, err);
+    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_LOGS_FOLLOW, id, &s, err);
     int next = 0;
 
     if (st != SPACEFS_OK)
@@ -716,7 +718,7 @@ static enum spacefs_status f_create(void *ctx, const char *id, const char *sdk, 
                                     struct spacefs_error *err)
 {
     struct spacefs_fake *f = ctx;
-    enum spacefs_status st = enter(f, FAKE_CREATE, id, 1, err);
+    enum spacefs_status st = enter(f, SPACEFS_FAKE_CREATE, id, 1, err);
     struct fake_space *s;
 
     (void)sdk;
@@ -744,7 +746,7 @@ static enum spacefs_status f_delete(void *ctx, const char *id, struct spacefs_er
 {
     struct spacefs_fake *f = ctx;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, FAKE_DELETE, id, &s, err);
+    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_DELETE, id, &s, err);
 
     if (st == SPACEFS_OK) {
         size_t i = (size_t)(s - f->spaces);

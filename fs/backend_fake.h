@@ -6,25 +6,25 @@
 
 #include "backend.h"
 
-enum fake_op {
-    FAKE_WHOAMI = 0,
-    FAKE_LIST, /* counts pages: ceil(N / page size) per listing, at least 1 */
-    FAKE_INFO,
-    FAKE_RUNTIME,
-    FAKE_RESTART,
-    FAKE_PAUSE,
-    FAKE_HARDWARE,
-    FAKE_SLEEPTIME,
-    FAKE_FLAVORS,
-    FAKE_VISIT,
-    FAKE_KV_LIST,
-    FAKE_KV_SET,
-    FAKE_KV_DELETE,
-    FAKE_LOGS_FETCH,
-    FAKE_LOGS_FOLLOW,
-    FAKE_CREATE,
-    FAKE_DELETE,
-    FAKE_OP_COUNT
+enum spacefs_fake_op {
+    SPACEFS_FAKE_WHOAMI = 0,
+    SPACEFS_FAKE_LIST, /* counts pages: ceil(N / page size) per listing, at least 1 */
+    SPACEFS_FAKE_INFO,
+    SPACEFS_FAKE_RUNTIME,
+    SPACEFS_FAKE_RESTART,
+    SPACEFS_FAKE_PAUSE,
+    SPACEFS_FAKE_HARDWARE,
+    SPACEFS_FAKE_SLEEPTIME,
+    SPACEFS_FAKE_FLAVORS,
+    SPACEFS_FAKE_VISIT,
+    SPACEFS_FAKE_KV_LIST,
+    SPACEFS_FAKE_KV_SET,
+    SPACEFS_FAKE_KV_DELETE,
+    SPACEFS_FAKE_LOGS_FETCH,
+    SPACEFS_FAKE_LOGS_FOLLOW,
+    SPACEFS_FAKE_CREATE,
+    SPACEFS_FAKE_DELETE,
+    SPACEFS_FAKE_OP_COUNT
 };
 
 struct spacefs_fake;
@@ -49,14 +49,15 @@ char *spacefs_fake_get_kv(struct spacefs_fake *f, const char *id, int secret, co
 void spacefs_fake_log_append(struct spacefs_fake *f, const char *id, int run, const char *line);
 
 /* The next `count` calls of op (-1: all) fail with st (and HTTP status http). */
-void spacefs_fake_fault(struct spacefs_fake *f, enum fake_op op, enum spacefs_status st, long http,
-                        int count);
-/* Calls of op on Space `id` (NULL: any) sleep ms first (FAKE_LIST and FAKE_RUNTIME: after
- * taking their snapshot, so a slow answer is stale). FAKE_LOGS_FOLLOW: the stream "opens"
- * (on_line with line NULL, as the Hub backend does when the answer's headers arrive) after the
- * delay, then replays the log. */
-void spacefs_fake_delay(struct spacefs_fake *f, enum fake_op op, const char *id, unsigned ms);
-unsigned long spacefs_fake_count(struct spacefs_fake *f, enum fake_op op);
+void spacefs_fake_fault(struct spacefs_fake *f, enum spacefs_fake_op op, enum spacefs_status st,
+                        long http, int count);
+/* Calls of op on Space `id` (NULL: any) sleep ms first (SPACEFS_FAKE_LIST and SPACEFS_FAKE_RUNTIME:
+ * after taking their snapshot, so a slow answer is stale). SPACEFS_FAKE_LOGS_FOLLOW: the stream
+ * "opens" (on_line with line NULL, as the Hub backend does when the answer's headers arrive) after
+ * the delay, then replays the log. */
+void spacefs_fake_delay(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id,
+                        unsigned ms);
+unsigned long spacefs_fake_count(struct spacefs_fake *f, enum spacefs_fake_op op);
 unsigned long spacefs_fake_total(struct spacefs_fake *f);
 void spacefs_fake_reset_counts(struct spacefs_fake *f);
 /* Last visited URL (new, free() it) or NULL. */

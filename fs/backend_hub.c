@@ -1,6 +1,6 @@
 /* The backend interface implemented with hubclient: conversions from the client's structs to
- * the fs's plain ones, and one status table. No policy here: caching, checks and errno live in
- * the fs. Secret values are copied only to NUL-terminate them, and wiped. */
+ * the fs's plain ones (statuses through hubmap.c). No policy here: caching, checks and errno live
+ * in the fs. Secret values are copied only to NUL-terminate them, and wiped. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,64 +13,10 @@ struct hubctx {
     hub_client *client; /* owned */
 };
 
-enum spacefs_status spacefs_status_from_hub(hub_status st)
-{
-    switch (st) {
-    case HUB_OK:
-        return SPACEFS_OK;
-    case HUB_E_INVALID:
-        return SPACEFS_E_INVALID;
-    case HUB_E_BAD_REQUEST:
-    case HUB_E_RANGE:
-        return SPACEFS_E_BAD_REQUEST;
-    case HUB_E_AUTH:
-        return SPACEFS_E_AUTH;
-    case HUB_E_PAYMENT:
-        return SPACEFS_E_PAYMENT;
-    case HUB_E_FORBIDDEN:
-        return SPACEFS_E_FORBIDDEN;
-    case HUB_E_NOT_FOUND:
-        return SPACEFS_E_NOT_FOUND;
-    case HUB_E_CONFLICT:
-    case HUB_E_PRECONDITION:
-        return SPACEFS_E_CONFLICT;
-    case HUB_E_TOO_BIG:
-        return SPACEFS_E_TOO_BIG;
-    case HUB_E_RATE_LIMITED:
-        return SPACEFS_E_RATE_LIMITED;
-    case HUB_E_SERVER:
-        return SPACEFS_E_SERVER;
-    case HUB_E_TRANSPORT:
-        return SPACEFS_E_TRANSPORT;
-    case HUB_E_TIMEOUT:
-        return SPACEFS_E_TIMEOUT;
-    case HUB_E_PROTOCOL:
-        return SPACEFS_E_PROTOCOL;
-    case HUB_E_NOMEM:
-        return SPACEFS_E_NOMEM;
-    case HUB_E_CANCELLED:
-        return SPACEFS_E_CANCELLED;
-    case HUB_E_HTTP:
-    case HUB_E_IO:
-    case HUB_E_UNKNOWN_OUTCOME:
-        break;
-    }
-    return SPACEFS_E_OTHER;
-}
-
 /* Converts a client status and error; returns the backend status. */
 static enum spacefs_status done(hub_status st, const hub_error *he, struct spacefs_error *err)
 {
-    if (err) {
-        memset(err, 0, sizeof(*err));
-        if (st != HUB_OK && he) {
-            err->http_status = he->http_status;
-            snprintf(err->code, sizeof(err->code), "%s", he->code);
-            snprintf(err->message, sizeof(err->message), "%.*s", (int)sizeof(err->message) - 1,
-                     he->message);
-        }
-    }
-    return spacefs_status_from_hub(st);
+    return spacefs_error_from_hub(err, st, he, NULL);
 }
 
 /* dst = a copy of src (NULL stays NULL). 0, or -1 on no memory. */

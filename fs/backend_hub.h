@@ -5,11 +5,9 @@
 
 #include "backend.h"
 #include "hubclient.h"
+#include "hubmap.h"
 
 /* Wraps `client` (taken: freed by the backend's free op, also on failure). 0 or -ENOMEM. */
 int spacefs_backend_hub_new(struct spacefs_backend *out, hub_client *client);
-
-/* The one hub_status -> backend status table. */
-enum spacefs_status spacefs_status_from_hub(hub_status st);
 
 #endif

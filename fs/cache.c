@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs_internal.h"
+#include "router.h"
 
 #define NS_MAX 256 /* namespaces remembered; foreign ones are evicted oldest first */
 #define WHO_RETRY_MS                                                                               \
     30000 /* after a failed whoami (not auth), reuse the old identity this long                    \
            */
 
-void count_call(struct spacefs_fs *fs, enum spacefs_status st)
+void spacefs_count_call(struct spacefs_fs *fs, enum spacefs_status st)
 {
     pthread_mutex_lock(&fs->lock);
     fs->ctr.backend_calls++;
@@ -26,18 +26,8 @@ void count_call(struct spacefs_fs *fs, enum spacefs_status st)
     pthread_mutex_unlock(&fs->lock);
 }
 
-void count_hit(struct spacefs_fs *fs, int hit)
-{
-    pthread_mutex_lock(&fs->lock);
-    if (hit)
-        fs->ctr.cache_hits++;
-    else
-        fs->ctr.cache_misses++;
-    pthread_mutex_unlock(&fs->lock);
-}
-
-int call_failed(struct spacefs_fs *fs, const char *what, const char *id, enum spacefs_status st,
-                const struct spacefs_error *err)
+int spacefs_call_failed(struct spacefs_fs *fs, const char *what, const char *id,
+                        enum spacefs_status st, const struct spacefs_error *err)
 {
     int e = spacefs_errno_from_status(st);
 
@@ -55,15 +45,15 @@ static int whoami_copy(struct spacefs_whoami *dst, const struct spacefs_whoami *
     size_t i;
 
     memset(dst, 0, sizeof(*dst));
-    dst->name = xstrdup(src->name);
-    dst->role = xstrdup(src->role);
+    dst->name = spacefs_strdup(src->name);
+    dst->role = spacefs_strdup(src->role);
     if (src->orgs_count) {
         dst->orgs = calloc(src->orgs_count, sizeof(char *));
         if (!dst->orgs)
             goto fail;
         dst->orgs_count = src->orgs_count;
         for (i = 0; i < src->orgs_count; i++)
-            if (!(dst->orgs[i] = xstrdup(src->orgs[i])))
+            if (!(dst->orgs[i] = spacefs_strdup(src->orgs[i])))
                 goto fail;
     }
     if ((src->name && !dst->name) || (src->role && !dst->role))
@@ -74,7 +64,7 @@ fail:
     return -ENOMEM;
 }
 
-int whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
+int spacefs_whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
 {
     struct spacefs_whoami w = {0};
     struct spacefs_error err = {0};
@@ -84,7 +74,7 @@ int whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
     pthread_mutex_lock(&fs->lock);
     while (fs->who_fetching)
         pthread_cond_wait(&fs->cond, &fs->lock);
-    if (fresh(fs, fs->who_ms, fs->cfg.whoami_ttl_ms)) {
+    if (spacefs_fresh(fs->who_ms, fs->cfg.whoami_ttl_ms)) {
         if (out) /* internal ownership checks are not counted as hits */
             fs->ctr.cache_hits++;
         goto copy;
@@ -94,7 +84,7 @@ int whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
     pthread_mutex_unlock(&fs->lock);
 
     st = fs->be.ops->whoami(fs->be.ctx, &w, &err);
-    count_call(fs, st);
+    spacefs_count_call(fs, st);
 
     pthread_mutex_lock(&fs->lock);
     fs->who_fetching = 0;
@@ -102,21 +92,21 @@ int whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
     if (st == SPACEFS_OK) {
         spacefs_whoami_clear(&fs->who);
         fs->who = w;
-        fs->who_ms = now_ms();
+        fs->who_ms = spacefs_now_ms();
     } else if (st == SPACEFS_E_AUTH) {
         /* anonymous or a rejected token: no namespaces of our own, remembered like a hit */
         spacefs_whoami_clear(&fs->who);
-        fs->who_ms = now_ms();
-        call_failed(fs, "whoami", NULL, st, &err);
+        fs->who_ms = spacefs_now_ms();
+        spacefs_call_failed(fs, "whoami", NULL, st, &err);
     } else if (!fs->who.name) {
-        rc = call_failed(fs, "whoami", NULL, st, &err);
+        rc = spacefs_call_failed(fs, "whoami", NULL, st, &err);
         goto out;
     } else {
         /* the Hub is unreachable but we know who we are: keep the old answer, and do not ask
          * again for WHO_RETRY_MS, or every operation of an outage would pay a whole deadline
          * for whoami before its own call */
-        call_failed(fs, "whoami (keeping the known identity)", NULL, st, &err);
-        fs->who_ms = now_ms() - (int64_t)fs->cfg.whoami_ttl_ms + WHO_RETRY_MS;
+        spacefs_call_failed(fs, "whoami (keeping the known identity)", NULL, st, &err);
+        fs->who_ms = spacefs_now_ms() - (int64_t)fs->cfg.whoami_ttl_ms + WHO_RETRY_MS;
     }
 copy:
     if (out && whoami_copy(out, &fs->who) < 0)
@@ -138,11 +128,11 @@ static int own_locked(const struct spacefs_fs *fs, const char *ns)
     return 0;
 }
 
-int ns_is_own(struct spacefs_fs *fs, const char *ns)
+int spacefs_ns_is_own(struct spacefs_fs *fs, const char *ns)
 {
     int own;
 
-    if (whoami_get(fs, NULL) < 0)
+    if (spacefs_whoami_get(fs, NULL) < 0)
         return 0;
     pthread_mutex_lock(&fs->lock);
     own = own_locked(fs, ns);
@@ -150,11 +140,11 @@ int ns_is_own(struct spacefs_fs *fs, const char *ns)
     return own;
 }
 
-int ns_writable(struct spacefs_fs *fs, const char *ns)
+int spacefs_ns_writable(struct spacefs_fs *fs, const char *ns)
 {
     int w;
 
-    if (whoami_get(fs, NULL) < 0)
+    if (spacefs_whoami_get(fs, NULL) < 0)
         return 0;
     pthread_mutex_lock(&fs->lock);
     w = own_locked(fs, ns) && !(fs->who.role && strcmp(fs->who.role, "read") == 0);
@@ -174,7 +164,7 @@ static void space_ent_free(struct space_ent *se)
     free(se->runtime_json);
     free(se->info_json);
     for (k = 0; k < 2; k++)
-        kv_entries_free(se->kv[k].items, se->kv[k].count);
+        spacefs_kv_entries_free(se->kv[k].items, se->kv[k].count);
     free(se->last_action);
     free(se);
 }
@@ -190,7 +180,7 @@ static void ns_ent_free(struct ns_ent *e)
     free(e);
 }
 
-struct ns_ent *ns_find_locked(struct spacefs_fs *fs, const char *ns)
+struct ns_ent *spacefs_ns_find_locked(struct spacefs_fs *fs, const char *ns)
 {
     struct ns_ent *e;
 
@@ -221,7 +211,7 @@ static void ns_evict_locked(struct spacefs_fs *fs)
 
 static struct ns_ent *ns_get_locked(struct spacefs_fs *fs, const char *ns)
 {
-    struct ns_ent *e = ns_find_locked(fs, ns);
+    struct ns_ent *e = spacefs_ns_find_locked(fs, ns);
 
     if (e)
         return e;
@@ -248,9 +238,10 @@ static struct space_ent **space_slot_locked(struct ns_ent *e, const char *space)
     return NULL;
 }
 
-struct space_ent *space_find_locked(struct spacefs_fs *fs, const char *ns, const char *space)
+struct space_ent *spacefs_space_find_locked(struct spacefs_fs *fs, const char *ns,
+                                            const char *space)
 {
-    struct space_ent **slot = space_slot_locked(ns_find_locked(fs, ns), space);
+    struct space_ent **slot = space_slot_locked(spacefs_ns_find_locked(fs, ns), space);
 
     return slot ? *slot : NULL;
 }
@@ -288,7 +279,7 @@ static void space_remove_at_locked(struct ns_ent *e, size_t i)
 static void ns_install_locked(struct ns_ent *e, struct spacefs_space *list, size_t count,
                               uint64_t gen0)
 {
-    int64_t now = now_ms();
+    int64_t now = spacefs_now_ms();
     uint64_t round = ++e->rounds;
     size_t i, j;
 
@@ -312,7 +303,7 @@ static void ns_install_locked(struct ns_ent *e, struct spacefs_space *list, size
             space_remove_at_locked(e, j);
 }
 
-int ns_ensure(struct spacefs_fs *fs, const char *ns)
+int spacefs_ns_ensure(struct spacefs_fs *fs, const char *ns)
 {
     struct spacefs_space *list = NULL;
     struct spacefs_error err = {0};
@@ -322,7 +313,7 @@ int ns_ensure(struct spacefs_fs *fs, const char *ns)
     uint64_t gen0;
     int own, rc = 0;
 
-    own = ns_is_own(fs, ns); /* before the lock: may call whoami */
+    own = spacefs_ns_is_own(fs, ns); /* before the lock: may call whoami */
     pthread_mutex_lock(&fs->lock);
     for (;;) {
         if (!(e = ns_get_locked(fs, ns))) {
@@ -330,7 +321,7 @@ int ns_ensure(struct spacefs_fs *fs, const char *ns)
             goto out;
         }
         e->own = own;
-        if (fresh(fs, e->listed_ms, fs->cfg.ttl_ms)) {
+        if (spacefs_fresh(e->listed_ms, fs->cfg.ttl_ms)) {
             fs->ctr.cache_hits++;
             rc = e->exists ? 0 : -ENOENT;
             goto out;
@@ -345,18 +336,18 @@ int ns_ensure(struct spacefs_fs *fs, const char *ns)
     pthread_mutex_unlock(&fs->lock);
 
     st = fs->be.ops->list_spaces(fs->be.ctx, ns, &list, &count, &err);
-    count_call(fs, st);
+    spacefs_count_call(fs, st);
 
     pthread_mutex_lock(&fs->lock);
-    e = ns_find_locked(fs, ns); /* a fetching entry is never evicted */
+    e = spacefs_ns_find_locked(fs, ns); /* a fetching entry is never evicted */
     e->fetching = 0;
     pthread_cond_broadcast(&fs->cond);
     if (st != SPACEFS_OK) {
-        rc = call_failed(fs, "list Spaces of", ns, st, &err);
+        rc = spacefs_call_failed(fs, "list Spaces of", ns, st, &err);
         goto out;
     }
     ns_install_locked(e, list, count, gen0);
-    e->listed_ms = now_ms();
+    e->listed_ms = spacefs_now_ms();
     e->exists = own || e->count > 0;
     rc = e->exists ? 0 : -ENOENT;
 out:
@@ -368,12 +359,12 @@ out:
 /* The namespace's generation (bumped by local writes), 0 if it is not cached. */
 static uint64_t ns_gen_locked(struct spacefs_fs *fs, const char *ns)
 {
-    struct ns_ent *e = ns_find_locked(fs, ns);
+    struct ns_ent *e = spacefs_ns_find_locked(fs, ns);
 
     return e ? e->gen : 0;
 }
 
-int space_ensure(struct spacefs_fs *fs, const struct node *n)
+int spacefs_space_ensure(struct spacefs_fs *fs, const struct node *n)
 {
     struct spacefs_runtime rt = {0};
     struct spacefs_error err = {0};
@@ -382,11 +373,11 @@ int space_ensure(struct spacefs_fs *fs, const struct node *n)
     uint64_t gen0;
     int rc;
 
-    if ((rc = ns_ensure(fs, n->ns)) < 0)
+    if ((rc = spacefs_ns_ensure(fs, n->ns)) < 0)
         return rc;
     pthread_mutex_lock(&fs->lock);
-    se = space_find_locked(fs, n->ns, n->space);
-    if (!se || (se->sp.has_runtime && fresh(fs, se->rt_ms, fs->cfg.ttl_ms))) {
+    se = spacefs_space_find_locked(fs, n->ns, n->space);
+    if (!se || (se->sp.has_runtime && spacefs_fresh(se->rt_ms, fs->cfg.ttl_ms))) {
         pthread_mutex_unlock(&fs->lock);
         return se ? 0 : -ENOENT;
     }
@@ -396,17 +387,17 @@ int space_ensure(struct spacefs_fs *fs, const struct node *n)
 
     /* listed, but its runtime was invalidated by an action or it was just created */
     st = fs->be.ops->runtime(fs->be.ctx, n->id, &rt, NULL, &err);
-    count_call(fs, st);
+    spacefs_count_call(fs, st);
     if (st != SPACEFS_OK)
-        return call_failed(fs, "runtime of", n->id, st, &err);
+        return spacefs_call_failed(fs, "runtime of", n->id, st, &err);
     pthread_mutex_lock(&fs->lock);
     /* a local write since the GET began (a restart's BUILDING) is newer than its answer */
-    if ((se = space_find_locked(fs, n->ns, n->space)) && se->stamp <= gen0) {
+    if ((se = spacefs_space_find_locked(fs, n->ns, n->space)) && se->stamp <= gen0) {
         spacefs_runtime_clear(&se->sp.rt);
         se->sp.rt = rt;
         memset(&rt, 0, sizeof(rt));
         se->sp.has_runtime = 1;
-        se->rt_ms = now_ms();
+        se->rt_ms = spacefs_now_ms();
     }
     pthread_mutex_unlock(&fs->lock);
     spacefs_runtime_clear(&rt);
@@ -416,7 +407,7 @@ int space_ensure(struct spacefs_fs *fs, const struct node *n)
 /* Stamps a Space as written locally now; returns its entry (NULL if not cached). */
 static struct space_ent *space_touch_locked(struct spacefs_fs *fs, const struct node *n)
 {
-    struct ns_ent *e = ns_find_locked(fs, n->ns);
+    struct ns_ent *e = spacefs_ns_find_locked(fs, n->ns);
     struct space_ent **slot = space_slot_locked(e, n->space);
 
     if (!slot)
@@ -425,7 +416,8 @@ static struct space_ent *space_touch_locked(struct spacefs_fs *fs, const struct 
     return *slot;
 }
 
-void space_runtime_update(struct spacefs_fs *fs, const struct node *n, struct spacefs_runtime *rt)
+void spacefs_space_runtime_update(struct spacefs_fs *fs, const struct node *n,
+                                  struct spacefs_runtime *rt)
 {
     struct space_ent *se;
 
@@ -435,14 +427,14 @@ void space_runtime_update(struct spacefs_fs *fs, const struct node *n, struct sp
         se->sp.rt = *rt;
         memset(rt, 0, sizeof(*rt));
         se->sp.has_runtime = 1;
-        se->rt_ms = now_ms();
+        se->rt_ms = spacefs_now_ms();
         se->runtime_json_ms = 0;
     }
     pthread_mutex_unlock(&fs->lock);
     spacefs_runtime_clear(rt);
 }
 
-void space_runtime_invalidate(struct spacefs_fs *fs, const struct node *n)
+void spacefs_space_runtime_invalidate(struct spacefs_fs *fs, const struct node *n)
 {
     struct space_ent *se;
 
@@ -455,13 +447,13 @@ void space_runtime_invalidate(struct spacefs_fs *fs, const struct node *n)
     pthread_mutex_unlock(&fs->lock);
 }
 
-void space_set_action(struct spacefs_fs *fs, const struct node *n, const char *line)
+void spacefs_space_set_action(struct spacefs_fs *fs, const struct node *n, const char *line)
 {
     struct space_ent *se;
-    char *copy = xstrdup(line);
+    char *copy = spacefs_strdup(line);
 
     pthread_mutex_lock(&fs->lock);
-    if ((se = space_find_locked(fs, n->ns, n->space))) {
+    if ((se = spacefs_space_find_locked(fs, n->ns, n->space))) {
         free(se->last_action);
         se->last_action = copy;
         copy = NULL;
@@ -470,7 +462,7 @@ void space_set_action(struct spacefs_fs *fs, const struct node *n, const char *l
     free(copy);
 }
 
-void space_add_local(struct spacefs_fs *fs, const char *ns, const char *space)
+void spacefs_space_add_local(struct spacefs_fs *fs, const char *ns, const char *space)
 {
     struct ns_ent *e;
     struct space_ent *se;
@@ -478,20 +470,20 @@ void space_add_local(struct spacefs_fs *fs, const char *ns, const char *space)
     pthread_mutex_lock(&fs->lock);
     if ((e = ns_get_locked(fs, ns)) && !space_slot_locked(e, space) &&
         (se = space_insert_locked(e, space))) {
-        se->sp.id = xasprintf("%s/%s", ns, space);
+        se->sp.id = spacefs_asprintf("%s/%s", ns, space);
         se->stamp = ++e->gen;
         e->exists = 1;
     }
     pthread_mutex_unlock(&fs->lock);
 }
 
-void space_remove_local(struct spacefs_fs *fs, const char *ns, const char *space)
+void spacefs_space_remove_local(struct spacefs_fs *fs, const char *ns, const char *space)
 {
     struct ns_ent *e;
     size_t i;
 
     pthread_mutex_lock(&fs->lock);
-    if ((e = ns_find_locked(fs, ns))) {
+    if ((e = spacefs_ns_find_locked(fs, ns))) {
         e->gen++;
         for (i = 0; i < e->count; i++)
             if (strcmp(e->spaces[i]->name, space) == 0) {
@@ -503,7 +495,7 @@ void space_remove_local(struct spacefs_fs *fs, const char *ns, const char *space
     pthread_mutex_unlock(&fs->lock);
 }
 
-int space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **out)
+int spacefs_space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **out)
 {
     struct spacefs_runtime rt = {0};
     struct spacefs_error err = {0};
@@ -514,17 +506,17 @@ int space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **
     int rc;
 
     *out = NULL;
-    if ((rc = ns_ensure(fs, n->ns)) < 0)
+    if ((rc = spacefs_ns_ensure(fs, n->ns)) < 0)
         return rc;
     pthread_mutex_lock(&fs->lock);
-    se = space_find_locked(fs, n->ns, n->space);
+    se = spacefs_space_find_locked(fs, n->ns, n->space);
     if (!se) {
         pthread_mutex_unlock(&fs->lock);
         return -ENOENT;
     }
-    if (fresh(fs, runtime ? se->runtime_json_ms : se->info_json_ms, fs->cfg.ttl_ms)) {
+    if (spacefs_fresh(runtime ? se->runtime_json_ms : se->info_json_ms, fs->cfg.ttl_ms)) {
         fs->ctr.cache_hits++;
-        *out = xstrdup(runtime ? se->runtime_json : se->info_json);
+        *out = spacefs_strdup(runtime ? se->runtime_json : se->info_json);
         pthread_mutex_unlock(&fs->lock);
         return *out ? 0 : -ENOMEM;
     }
@@ -536,25 +528,25 @@ int space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **
         st = fs->be.ops->runtime(fs->be.ctx, n->id, &rt, &json, &err);
     else
         st = fs->be.ops->space_info(fs->be.ctx, n->id, &json, &err);
-    count_call(fs, st);
+    spacefs_count_call(fs, st);
     if (st != SPACEFS_OK)
-        return call_failed(fs, runtime ? "runtime of" : "info of", n->id, st, &err);
+        return spacefs_call_failed(fs, runtime ? "runtime of" : "info of", n->id, st, &err);
 
     pthread_mutex_lock(&fs->lock);
     /* the caller gets what it asked for; the cache keeps what a local write since installed */
-    if ((se = space_find_locked(fs, n->ns, n->space)) && se->stamp <= gen0) {
+    if ((se = spacefs_space_find_locked(fs, n->ns, n->space)) && se->stamp <= gen0) {
         char **slot = runtime ? &se->runtime_json : &se->info_json;
         free(*slot);
-        *slot = xstrdup(json);
+        *slot = spacefs_strdup(json);
         if (runtime) {
-            se->runtime_json_ms = now_ms();
+            se->runtime_json_ms = spacefs_now_ms();
             spacefs_runtime_clear(&se->sp.rt);
             se->sp.rt = rt;
             memset(&rt, 0, sizeof(rt));
             se->sp.has_runtime = 1;
             se->rt_ms = se->runtime_json_ms;
         } else {
-            se->info_json_ms = now_ms();
+            se->info_json_ms = spacefs_now_ms();
         }
     }
     pthread_mutex_unlock(&fs->lock);
@@ -563,7 +555,7 @@ int space_json(struct spacefs_fs *fs, const struct node *n, int runtime, char **
     return 0;
 }
 
-int flavor_known(struct spacefs_fs *fs, const char *flavor)
+int spacefs_flavor_known(struct spacefs_fs *fs, const char *flavor)
 {
     struct spacefs_error err = {0};
     enum spacefs_status st;
@@ -572,18 +564,18 @@ int flavor_known(struct spacefs_fs *fs, const char *flavor)
     int found = 0;
 
     pthread_mutex_lock(&fs->lock);
-    if (!fresh(fs, fs->flavors_ms, fs->cfg.flavors_ttl_ms)) {
+    if (!spacefs_fresh(fs->flavors_ms, fs->cfg.flavors_ttl_ms)) {
         fs->ctr.cache_misses++;
         pthread_mutex_unlock(&fs->lock);
         st = fs->be.ops->list_flavors(fs->be.ctx, &list, &count, &err);
-        count_call(fs, st);
+        spacefs_count_call(fs, st);
         if (st != SPACEFS_OK)
-            return call_failed(fs, "list flavors", NULL, st, &err);
+            return spacefs_call_failed(fs, "list flavors", NULL, st, &err);
         pthread_mutex_lock(&fs->lock);
         spacefs_strv_free(fs->flavors, fs->flavors_count);
         fs->flavors = list;
         fs->flavors_count = count;
-        fs->flavors_ms = now_ms();
+        fs->flavors_ms = spacefs_now_ms();
     } else {
         fs->ctr.cache_hits++;
     }
@@ -593,7 +585,7 @@ int flavor_known(struct spacefs_fs *fs, const char *flavor)
     return found;
 }
 
-void cache_free(struct spacefs_fs *fs)
+void spacefs_cache_free(struct spacefs_fs *fs)
 {
     while (fs->nss) {
         struct ns_ent *e = fs->nss;
@@ -602,4 +594,31 @@ void cache_free(struct spacefs_fs *fs)
     }
     spacefs_strv_free(fs->flavors, fs->flavors_count);
     spacefs_whoami_clear(&fs->who);
+}
+
+void spacefs_fs_counters(struct spacefs_fs *fs, struct spacefs_counters *out)
+{
+    pthread_mutex_lock(&fs->lock);
+    *out = fs->ctr;
+    pthread_mutex_unlock(&fs->lock);
+}
+
+/* ---- secrets and variables: entries ---------------------------------------------------- */
+void spacefs_kv_ent_clear(struct kv_ent *k)
+{
+    free(k->key);
+    if (k->value) {
+        explicit_bzero(k->value, strlen(k->value));
+        free(k->value);
+    }
+    memset(k, 0, sizeof(*k));
+}
+
+void spacefs_kv_entries_free(struct kv_ent *items, size_t count)
+{
+    size_t i;
+
+    for (i = 0; items && i < count; i++)
+        spacefs_kv_ent_clear(&items[i]);
+    free(items);
 }

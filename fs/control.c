@@ -8,18 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "persist_fs.h"
-
-int one_word(char *out, size_t size, const char *buf, size_t len)
-{
-    if (len > 0 && buf[len - 1] == '\n')
-        len--;
-    if (len == 0 || len >= size || memchr(buf, '\0', len) || memchr(buf, '\n', len))
-        return -EINVAL;
-    memcpy(out, buf, len);
-    out[len] = '\0';
-    return 0;
-}
+#include "router.h"
 
 /* Remembers "<action> <time> ok|failed: …" for reading control. */
 static void record(struct spacefs_fs *fs, const struct node *n, const char *action, int rc,
@@ -27,14 +16,15 @@ static void record(struct spacefs_fs *fs, const struct node *n, const char *acti
 {
     char when[32], *line;
 
-    format_time(when, sizeof(when), (int64_t)time(NULL));
+    spacefs_format_time(when, sizeof(when), (int64_t)time(NULL));
     if (rc == 0)
-        line = xasprintf("%s %s ok%s%s\n", action, when, detail ? " " : "", detail ? detail : "");
+        line = spacefs_asprintf("%s %s ok%s%s\n", action, when, detail ? " " : "",
+                                detail ? detail : "");
     else
-        line = xasprintf("%s %s failed: %s%s%s\n", action, when, strerror(-rc), detail ? ": " : "",
-                         detail ? detail : "");
+        line = spacefs_asprintf("%s %s failed: %s%s%s\n", action, when, strerror(-rc),
+                                detail ? ": " : "", detail ? detail : "");
     if (line)
-        space_set_action(fs, n, line);
+        spacefs_space_set_action(fs, n, line);
     free(line);
 }
 
@@ -46,12 +36,12 @@ static int current_stage(struct spacefs_fs *fs, const struct node *n, char **out
 
     *out = NULL;
     *url = NULL;
-    if ((rc = space_ensure(fs, n)) < 0)
+    if ((rc = spacefs_space_ensure(fs, n)) < 0)
         return rc;
     pthread_mutex_lock(&fs->lock);
-    if ((se = space_find_locked(fs, n->ns, n->space))) {
-        *out = xstrdup(se->sp.rt.stage);
-        *url = xstrdup(se->sp.url);
+    if ((se = spacefs_space_find_locked(fs, n->ns, n->space))) {
+        *out = spacefs_strdup(se->sp.rt.stage);
+        *url = spacefs_strdup(se->sp.url);
     }
     pthread_mutex_unlock(&fs->lock);
     return se ? 0 : -ENOENT;
@@ -69,13 +59,13 @@ static int do_visit(struct spacefs_fs *fs, const struct node *n, const char *url
         return -ENOENT;
     }
     st = fs->be.ops->visit(fs->be.ctx, n->id, url, &http, &err);
-    count_call(fs, st);
+    spacefs_count_call(fs, st);
     if (st != SPACEFS_OK) {
         snprintf(detail, dsize, "%s", err.message[0] ? err.message : spacefs_status_name(st));
-        return call_failed(fs, "visit app of", n->id, st, &err);
+        return spacefs_call_failed(fs, "visit app of", n->id, st, &err);
     }
     snprintf(detail, dsize, "HTTP %ld", http);
-    space_runtime_invalidate(fs, n); /* a visit may wake it: read the stage anew */
+    spacefs_space_runtime_invalidate(fs, n); /* a visit may wake it: read the stage anew */
     return 0;
 }
 
@@ -91,16 +81,16 @@ static int do_lifecycle(struct spacefs_fs *fs, const struct node *n, const char 
         st = fs->be.ops->pause(fs->be.ctx, n->id, &rt, &err);
     else
         st = fs->be.ops->restart(fs->be.ctx, n->id, strcmp(word, "rebuild") == 0, &rt, &err);
-    count_call(fs, st);
+    spacefs_count_call(fs, st);
     if (st != SPACEFS_OK) {
         snprintf(detail, dsize, "%s", err.message[0] ? err.message : spacefs_status_name(st));
-        return call_failed(fs, word, n->id, st, &err);
+        return spacefs_call_failed(fs, word, n->id, st, &err);
     }
     snprintf(detail, dsize, "%s", rt.stage ? rt.stage : "");
     if (rt.stage)
-        space_runtime_update(fs, n, &rt);
+        spacefs_space_runtime_update(fs, n, &rt);
     else
-        space_runtime_invalidate(fs, n);
+        spacefs_space_runtime_invalidate(fs, n);
     spacefs_runtime_clear(&rt);
     return 0;
 }
@@ -111,23 +101,24 @@ static int do_delete(struct spacefs_fs *fs, const struct node *n, char *detail, 
     enum spacefs_status st;
 
     st = fs->be.ops->delete_space(fs->be.ctx, n->id, &err);
-    count_call(fs, st);
+    spacefs_count_call(fs, st);
     if (st != SPACEFS_OK) {
         snprintf(detail, dsize, "%s", err.message[0] ? err.message : spacefs_status_name(st));
-        return call_failed(fs, "delete", n->id, st, &err);
+        return spacefs_call_failed(fs, "delete", n->id, st, &err);
     }
     spacefs_log(SPACEFS_INFO, "deleted Space %s", n->id);
-    space_remove_local(fs, n->ns, n->space);
+    spacefs_space_remove_local(fs, n->ns, n->space);
     return 0;
 }
 
-int control_execute(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len)
+int spacefs_control_execute(struct spacefs_fs *fs, const struct node *n, const char *buf,
+                            size_t len)
 {
     char cmd[CMD_MAX], detail[SPACEFS_ERR_MSG_MAX] = "";
     char *stage = NULL, *url = NULL;
     int rc;
 
-    if (one_word(cmd, sizeof(cmd), buf, len) < 0)
+    if (spacefs_one_word(cmd, sizeof(cmd), buf, len) < 0)
         return -EINVAL;
     if (strncmp(cmd, "delete ", 7) == 0) {
         /* the deliberate way: the full id typed again, as a confirmation */
@@ -140,9 +131,6 @@ int control_execute(struct spacefs_fs *fs, const struct node *n, const char *buf
     }
     if (strcmp(cmd, "restart") == 0 || strcmp(cmd, "rebuild") == 0 || strcmp(cmd, "pause") == 0) {
         rc = do_lifecycle(fs, n, cmd, detail, sizeof(detail));
-    } else if (strcmp(cmd, "sync") == 0) {
-        /* persist/: blocks until every change made before it is committed on the Hub */
-        rc = pers_sync(fs, n);
     } else if (strcmp(cmd, "ping") == 0) {
         if ((rc = current_stage(fs, n, &stage, &url)) == 0)
             rc = do_visit(fs, n, url, detail, sizeof(detail));
@@ -154,8 +142,8 @@ int control_execute(struct spacefs_fs *fs, const struct node *n, const char *buf
             else
                 rc = do_visit(fs, n, url, detail, sizeof(detail));
         }
-    } else {
-        return -EINVAL;
+    } else if ((rc = router_control(fs, n, cmd)) == -ENOSYS) {
+        return -EINVAL; /* no subtree knows the word either */
     }
     record(fs, n, cmd, rc, detail[0] ? detail : NULL);
     free(stage);
@@ -163,7 +151,7 @@ int control_execute(struct spacefs_fs *fs, const struct node *n, const char *buf
     return rc;
 }
 
-int hardware_write(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len)
+int spacefs_hardware_write(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len)
 {
     struct spacefs_runtime rt = {0};
     struct spacefs_error err = {0};
@@ -172,26 +160,27 @@ int hardware_write(struct spacefs_fs *fs, const struct node *n, const char *buf,
     size_t i;
     int rc;
 
-    if (one_word(flavor, sizeof(flavor), buf, len) < 0)
+    if (spacefs_one_word(flavor, sizeof(flavor), buf, len) < 0)
         return -EINVAL;
     for (i = 0; flavor[i]; i++)
         if (!((flavor[i] >= 'a' && flavor[i] <= 'z') || (flavor[i] >= '0' && flavor[i] <= '9') ||
               flavor[i] == '-'))
             return -EINVAL;
-    if ((rc = flavor_known(fs, flavor)) <= 0) {
+    if ((rc = spacefs_flavor_known(fs, flavor)) <= 0) {
         if (rc == 0)
             spacefs_log(SPACEFS_WARN, "hardware %s: unknown flavor '%s'", n->id, flavor);
         return rc == 0 ? -EINVAL : rc;
     }
     st = fs->be.ops->set_hardware(fs->be.ctx, n->id, flavor, &rt, &err);
-    count_call(fs, st);
+    spacefs_count_call(fs, st);
     if (st != SPACEFS_OK)
-        return call_failed(fs, "request hardware for", n->id, st, &err);
-    space_runtime_update(fs, n, &rt);
+        return spacefs_call_failed(fs, "request hardware for", n->id, st, &err);
+    spacefs_space_runtime_update(fs, n, &rt);
     return 0;
 }
 
-int sleeptime_write(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len)
+int spacefs_sleeptime_write(struct spacefs_fs *fs, const struct node *n, const char *buf,
+                            size_t len)
 {
     struct spacefs_runtime rt = {0};
     struct spacefs_error err = {0};
@@ -199,7 +188,7 @@ int sleeptime_write(struct spacefs_fs *fs, const struct node *n, const char *buf
     char word[32], *end;
     long long secs;
 
-    if (one_word(word, sizeof(word), buf, len) < 0)
+    if (spacefs_one_word(word, sizeof(word), buf, len) < 0)
         return -EINVAL;
     if (strcmp(word, "never") == 0) {
         secs = -1;
@@ -212,9 +201,9 @@ int sleeptime_write(struct spacefs_fs *fs, const struct node *n, const char *buf
             return -EINVAL;
     }
     st = fs->be.ops->set_sleeptime(fs->be.ctx, n->id, (int64_t)secs, &rt, &err);
-    count_call(fs, st);
+    spacefs_count_call(fs, st);
     if (st != SPACEFS_OK)
-        return call_failed(fs, "set sleep time of", n->id, st, &err);
-    space_runtime_update(fs, n, &rt);
+        return spacefs_call_failed(fs, "set sleep time of", n->id, st, &err);
+    spacefs_space_runtime_update(fs, n, &rt);
     return 0;
 }

@@ -54,12 +54,12 @@ void spacefs_config_init(struct spacefs_config *cfg);
  * strings are copied. */
 int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
                    struct spacefs_backend backend);
-/* Unmount: closes every persist engine, waiting up to persist.unmount_wait_ms for each to upload
- * what is pending (the rest stays in its journal for the next mount). Idempotent; free calls it
- * too. */
 /* Once mounted: background work that needs no visitor (persist/ engines with changes left by an
  * earlier mount start uploading). Stopped by spacefs_fs_shutdown. */
 void spacefs_fs_start(struct spacefs_fs *fs);
+/* Unmount: closes every persist engine, waiting up to persist.unmount_wait_ms for each to upload
+ * what is pending (the rest stays in its journal for the next mount). Idempotent; free calls it
+ * too. */
 void spacefs_fs_shutdown(struct spacefs_fs *fs);
 void spacefs_fs_free(struct spacefs_fs *fs);
 
@@ -121,9 +121,5 @@ int spacefs_fs_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const c
 int spacefs_fs_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path);
 int spacefs_fs_futimens(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
                         int64_t mtime);
-
-/* The single client-status -> errno table. */
-int spacefs_errno_from_status(enum spacefs_status st);
-const char *spacefs_status_name(enum spacefs_status st);
 
 #endif

@@ -17,7 +17,38 @@
 #include <string.h>
 #include <time.h>
 
-#include "fs_internal.h"
+#include "router.h"
+
+enum { LOGS_DIR = 0, LOGS_FILE = 1 }; /* kinds; n->file: enum spacefs_log_kind */
+static const char *const logs_names[] = {"logs", NULL};
+static const char *const log_names[] = {"build", "run"};
+
+/* A log of one Space being read: shared by the open handles of the same file. */
+struct logbuf {
+    /* lock order: fs->lock, then lb->lock */
+    pthread_mutex_t lock;
+    int refs; /* under fs->lock */
+    char *id;
+    enum spacefs_log_kind kind;
+    char *data; /* bytes [base, base+len) of the log */
+    size_t len, cap, max;
+    uint64_t base;
+    int64_t last_ts;    /* newest timestamp delivered */
+    size_t dup_at_last; /* lines at last_ts in the backlog, skipped once when following */
+    void *cancel;
+    pthread_t thread;
+    int thread_started;
+    struct spacefs_fs *fs;
+    struct logbuf *next;
+};
+
+/* The open logs (the subtree's state; under fs->lock). */
+static struct logbuf **logs_head(struct spacefs_fs *fs)
+{
+    return (struct logbuf **)router_state(fs, &spacefs_logs_ops);
+}
+
+static void logbuf_release(struct spacefs_fs *fs, struct logbuf *lb);
 
 #define QUIET_MS      400
 #define BUSY_MS       2000
@@ -90,7 +121,7 @@ static int on_line(const char *line, size_t len, int64_t ts, void *payload)
     if ((stop = ls->stop))
         goto out;
     if (!ls->opened_ms)
-        ls->opened_ms = now_ms();
+        ls->opened_ms = spacefs_now_ms();
     if (!line) { /* the stream is open: the quiet timer may start */
         pthread_cond_broadcast(&ls->cond);
         goto out;
@@ -111,7 +142,7 @@ static int on_line(const char *line, size_t len, int64_t ts, void *payload)
         lb->last_ts = ts;
         ls->lines_at_last_ts = 1;
     }
-    ls->last_line_ms = now_ms();
+    ls->last_line_ms = spacefs_now_ms();
     pthread_cond_broadcast(&ls->cond);
 out:
     pthread_mutex_unlock(&lb->lock);
@@ -144,7 +175,7 @@ static void *follow_thread(void *arg)
         enum spacefs_status st;
 
         st = fs->be.ops->logs_follow(fs->be.ctx, lb->id, lb->kind, on_line, lb, lb->cancel, &err);
-        count_call(fs, st);
+        spacefs_count_call(fs, st);
         pthread_mutex_lock(&lb->lock);
         ls->attempts++;
         ls->st = st;
@@ -155,7 +186,7 @@ static void *follow_thread(void *arg)
             break;
         }
         if (st != SPACEFS_OK && ls->settled)
-            call_failed(fs, "follow log of", lb->id, st, &err);
+            spacefs_call_failed(fs, "follow log of", lb->id, st, &err);
         /* the Hub closed the stream (or it failed): reopen it, skipping what it replays */
         wait_ms_locked(lb, delay);
         delay = delay * 2 > RECONNECT_MAX ? RECONNECT_MAX : delay * 2;
@@ -204,7 +235,7 @@ static struct logbuf *logbuf_new(struct spacefs_fs *fs, const struct node *n)
     pthread_cond_init(&ls_of(lb)->cond, &ca);
     pthread_condattr_destroy(&ca);
     lb->fs = fs;
-    lb->kind = n->log;
+    lb->kind = (enum spacefs_log_kind)n->file;
     lb->max = fs->cfg.log_cap;
     lb->refs = 1;
     lb->id = strdup(n->id);
@@ -213,7 +244,7 @@ static struct logbuf *logbuf_new(struct spacefs_fs *fs, const struct node *n)
         logbuf_free(fs, lb);
         return NULL;
     }
-    ls_of(lb)->started_ms = now_ms();
+    ls_of(lb)->started_ms = spacefs_now_ms();
     if (pthread_create(&lb->thread, NULL, follow_thread, lb) != 0) {
         logbuf_free(fs, lb);
         return NULL;
@@ -233,7 +264,7 @@ static int logbuf_settle(struct spacefs_fs *fs, struct logbuf *lb)
 
     pthread_mutex_lock(&lb->lock);
     while (!ls->settled) {
-        int64_t now = now_ms();
+        int64_t now = spacefs_now_ms();
         int64_t last = ls->last_line_ms > ls->opened_ms ? ls->last_line_ms : ls->opened_ms;
         int failed = ls->attempts > 0 && ls->st != SPACEFS_OK && lb->len == 0 && lb->base == 0;
 
@@ -258,7 +289,7 @@ static int logbuf_settle(struct spacefs_fs *fs, struct logbuf *lb)
     }
     pthread_mutex_unlock(&lb->lock);
     if (st != SPACEFS_OK) {
-        rc = call_failed(fs, "read log of", lb->id, st, &err);
+        rc = spacefs_call_failed(fs, "read log of", lb->id, st, &err);
     } else if (timed_out) {
         spacefs_log(SPACEFS_WARN, "read log of %s: no answer from the Hub in %d s", lb->id,
                     SETTLE_MAX_MS / 1000);
@@ -267,21 +298,21 @@ static int logbuf_settle(struct spacefs_fs *fs, struct logbuf *lb)
     return rc;
 }
 
-int logbuf_open(struct spacefs_fs *fs, const struct node *n, struct logbuf **out)
+static int logbuf_open(struct spacefs_fs *fs, const struct node *n, struct logbuf **out)
 {
     struct logbuf *lb, *mine = NULL;
     int rc;
 
     *out = NULL;
     pthread_mutex_lock(&fs->lock);
-    for (lb = fs->logs; lb; lb = lb->next)
-        if (lb->kind == n->log && strcmp(lb->id, n->id) == 0)
+    for (lb = *logs_head(fs); lb; lb = lb->next)
+        if ((int)lb->kind == n->file && strcmp(lb->id, n->id) == 0)
             break;
     if (lb) {
         lb->refs++;
     } else if ((mine = logbuf_new(fs, n))) {
-        mine->next = fs->logs;
-        fs->logs = lb = mine;
+        mine->next = *logs_head(fs);
+        *logs_head(fs) = lb = mine;
     }
     pthread_mutex_unlock(&fs->lock);
     if (!lb)
@@ -294,7 +325,7 @@ int logbuf_open(struct spacefs_fs *fs, const struct node *n, struct logbuf **out
     return 0;
 }
 
-void logbuf_release(struct spacefs_fs *fs, struct logbuf *lb)
+static void logbuf_release(struct spacefs_fs *fs, struct logbuf *lb)
 {
     struct logbuf **pp;
     int last;
@@ -304,7 +335,7 @@ void logbuf_release(struct spacefs_fs *fs, struct logbuf *lb)
     pthread_mutex_lock(&fs->lock);
     last = --lb->refs == 0;
     if (last)
-        for (pp = &fs->logs; *pp; pp = &(*pp)->next)
+        for (pp = logs_head(fs); *pp; pp = &(*pp)->next)
             if (*pp == lb) {
                 *pp = lb->next;
                 break;
@@ -322,7 +353,7 @@ static char filler_at(uint64_t i, uint64_t base)
     return i < sizeof(dropped_marker) - 1 ? dropped_marker[i] : ' ';
 }
 
-long logbuf_read(struct logbuf *lb, char *buf, size_t size, int64_t off)
+static long logbuf_read(struct logbuf *lb, char *buf, size_t size, int64_t off)
 {
     uint64_t o = off < 0 ? 0 : (uint64_t)off;
     size_t n = 0;
@@ -341,14 +372,14 @@ long logbuf_read(struct logbuf *lb, char *buf, size_t size, int64_t off)
     return (long)n;
 }
 
-uint64_t logbuf_size(struct spacefs_fs *fs, const struct node *n)
+static uint64_t logbuf_size(struct spacefs_fs *fs, const struct node *n)
 {
     struct logbuf *lb;
     uint64_t size = 0;
 
     pthread_mutex_lock(&fs->lock);
-    for (lb = fs->logs; lb; lb = lb->next)
-        if (lb->kind == n->log && strcmp(lb->id, n->id) == 0) {
+    for (lb = *logs_head(fs); lb; lb = lb->next)
+        if ((int)lb->kind == n->file && strcmp(lb->id, n->id) == 0) {
             pthread_mutex_lock(&lb->lock);
             size = lb->base + lb->len;
             pthread_mutex_unlock(&lb->lock);
@@ -357,3 +388,106 @@ uint64_t logbuf_size(struct spacefs_fs *fs, const struct node *n)
     pthread_mutex_unlock(&fs->lock);
     return size;
 }
+
+/* ---- the subtree ---------------------------------------------------------------------------- */
+static int logs_parse(struct spacefs_fs *fs, struct node *n, int entry, const char *rest)
+{
+    (void)fs;
+    (void)entry;
+    if (!rest[0])
+        return 0;
+    for (n->file = 0; n->file < 2; n->file++)
+        if (strcmp(rest, log_names[n->file]) == 0) {
+            n->kind = LOGS_FILE;
+            return 0;
+        }
+    return -ENOENT;
+}
+
+static int logs_shown(struct spacefs_fs *fs, const struct node *space)
+{
+    return spacefs_ns_is_own(fs, space->ns); /* owner-only Hub API: not shown in other namespaces */
+}
+
+static int logs_getattr(struct spacefs_fs *fs, const struct node *n, struct stat *st)
+{
+    struct space_ent *se;
+    int64_t mtime = 0;
+    int rc;
+
+    if ((rc = spacefs_ns_ensure(fs, n->ns)) < 0)
+        return rc;
+    if (!spacefs_ns_is_own(fs, n->ns))
+        return -ENOENT;
+    pthread_mutex_lock(&fs->lock);
+    if ((se = spacefs_space_find_locked(fs, n->ns, n->space)))
+        mtime = se->sp.last_modified;
+    pthread_mutex_unlock(&fs->lock);
+    if (!se)
+        return -ENOENT;
+    if (n->kind == LOGS_DIR)
+        router_fill(fs, st, S_IFDIR | 0555, 0, mtime);
+    else
+        router_fill(fs, st, S_IFREG | 0444, logbuf_size(fs, n), 0);
+    return 0;
+}
+
+static int logs_readdir(struct spacefs_fs *fs, const struct node *n, spacefs_fill_fn fn,
+                        void *payload)
+{
+    (void)fs;
+    (void)n;
+    if (!fn(log_names[0], NULL, payload))
+        fn(log_names[1], NULL, payload);
+    return 0;
+}
+
+static int logs_open(struct spacefs_fs *fs, struct spacefs_handle *h, const char *rest, mode_t mode,
+                     int create)
+{
+    struct logbuf *lb = NULL;
+    int rc;
+
+    (void)rest;
+    (void)mode;
+    if (create)
+        return -ENOSYS;
+    if ((rc = router_open_check(fs, &h->n, h->flags)) < 0 || (rc = logbuf_open(fs, &h->n, &lb)) < 0)
+        return rc;
+    h->state = lb;
+    return 0;
+}
+
+static long logs_read(struct spacefs_fs *fs, struct spacefs_handle *h, char *buf, size_t size,
+                      int64_t off)
+{
+    (void)fs;
+    return logbuf_read(h->state, buf, size, off);
+}
+
+static void logs_release(struct spacefs_fs *fs, struct spacefs_handle *h)
+{
+    logbuf_release(fs, h->state);
+}
+
+static void logs_free(struct spacefs_fs *fs)
+{
+    while (*logs_head(fs)) {
+        struct logbuf *lb = *logs_head(fs);
+        lb->refs = 1;
+        logbuf_release(fs, lb);
+    }
+}
+
+const struct spacefs_subtree_ops spacefs_logs_ops = {
+    .name = "logs",
+    .names = logs_names,
+    .shown = logs_shown,
+    .parse = logs_parse,
+    .getattr = logs_getattr,
+    .readdir = logs_readdir,
+    .open = logs_open,
+    .read = logs_read,
+    .release = logs_release,
+    .free = logs_free,
+};

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "backend_hub.h"
-#include "fslog.h"
+#include "common.h"
 #include "fuse_ops.h"
 #include "remote_hub.h"
 #include "safe_dir.h"
@@ -353,7 +353,7 @@ static int persist_remote_new(struct persist_remote *out, const char *repo_id, c
 {
     struct persist_factory *f = payload;
     struct persist_hub_options ho = {0};
-    struct persist_rerror err = {0};
+    struct spacefs_error err = {0};
     int rc;
 
     ho.client = f->client;

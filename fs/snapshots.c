@@ -45,7 +45,7 @@ static void tree_free(struct snap_tree *t)
     free(t);
 }
 
-void snap_cache_clear(struct pers_ent *pe)
+static void snap_cache_clear(struct pers_ent *pe)
 {
     struct snap_tree *t;
 
@@ -61,42 +61,29 @@ void snap_cache_clear(struct pers_ent *pe)
     pthread_mutex_unlock(&pe->snap_lock);
 }
 
-static int snap_fail(struct pers_ent *pe, const char *what, enum persist_rstatus st,
-                     const struct persist_rerror *err)
-{
-    spacefs_log(SPACEFS_WARN, "snapshots of %s (%s): %s: %s%s%s", pe->id, pe->dataset, what,
-                persist_rstatus_name(st), err->message[0] ? ": " : "", err->message);
-    return -persist_errno_from_rstatus(st);
-}
-
 /* Makes pe->commits the history of the engine's current base (no lock held on entry). */
 static int commits_refresh(struct pers_ent *pe)
 {
-    struct persist_rerror err = {0};
+    char head[PERSIST_OID_MAX];
     struct persist_rcommit *v = NULL;
     struct persist_state s;
-    enum persist_rstatus st;
     size_t n = 0;
-    int same;
+    int same, rc;
 
-    if (!pe->snap.ops)
-        return -EIO;
     persist_state_get(pe->p, &s);
     pthread_mutex_lock(&pe->snap_lock);
     same = strcmp(pe->snap_head, s.base) == 0 && (s.base[0] || pe->ncommits == 0);
     pthread_mutex_unlock(&pe->snap_lock);
     if (same)
         return 0;
-    if (s.base[0]) {
-        st = pe->snap.ops->commits(pe->snap.ctx, s.base, SNAP_COMMITS_MAX, &v, &n, &err);
-        if (st != PERSIST_R_OK)
-            return snap_fail(pe, "listing commits", st, &err);
-    }
+    if ((rc = persist_history(pe->p, SNAP_COMMITS_MAX, head, &v, &n)) < 0)
+        return rc;
     pthread_mutex_lock(&pe->snap_lock);
+    pe->snap_clear = snap_cache_clear;
     persist_rcommits_free(pe->commits, pe->ncommits);
     pe->commits = v;
     pe->ncommits = n;
-    memcpy(pe->snap_head, s.base, sizeof(pe->snap_head));
+    memcpy(pe->snap_head, head, sizeof(pe->snap_head));
     pthread_mutex_unlock(&pe->snap_lock);
     return 0;
 }
@@ -125,17 +112,16 @@ static size_t lower_bound(const struct snap_tree *t, const char *key)
 /* The tree of `commit`, loaded if needed; returns with pe->snap_lock held on success. */
 static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree **out)
 {
-    struct persist_rerror err = {0};
     struct snap_tree *t, **pp, **oldest;
-    enum persist_rstatus st;
     size_t count = 0;
+    int rc;
 
     *out = NULL;
     for (;;) {
         pthread_mutex_lock(&pe->snap_lock);
         for (t = pe->trees; t; t = t->next)
             if (strcmp(t->commit, commit) == 0) {
-                t->used = (uint64_t)now_ms();
+                t->used = (uint64_t)spacefs_now_ms();
                 *out = t;
                 return 0;
             }
@@ -143,11 +129,10 @@ static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree *
         if (!(t = calloc(1, sizeof(*t))))
             return -ENOMEM;
         snprintf(t->commit, sizeof(t->commit), "%s", commit);
-        t->used = (uint64_t)now_ms();
-        st = pe->snap.ops->tree(pe->snap.ctx, commit, &t->v, &t->n, &err);
-        if (st != PERSIST_R_OK) {
+        t->used = (uint64_t)spacefs_now_ms();
+        if ((rc = persist_history_tree(pe->p, commit, &t->v, &t->n)) < 0) {
             free(t);
-            return snap_fail(pe, "reading a tree", st, &err);
+            return rc;
         }
         qsort(t->v, t->n, sizeof(*t->v), entry_cmp);
         pthread_mutex_lock(&pe->snap_lock);
@@ -161,6 +146,7 @@ static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree *
         }
         t->next = pe->trees;
         pe->trees = t;
+        pe->snap_clear = snap_cache_clear;
         pthread_mutex_unlock(&pe->snap_lock);
         /* loop: found at once unless another thread raced (a duplicate is harmless) */
     }
@@ -197,15 +183,9 @@ static int find_commit(struct pers_ent *pe, const char *rest, char commit[PERSIS
 
 static void snap_stat(struct spacefs_fs *fs, struct stat *st, int dir, int64_t size, int64_t mtime)
 {
-    memset(st, 0, sizeof(*st));
-    st->st_mode = dir ? S_IFDIR | 0555 : S_IFREG | 0444;
-    st->st_nlink = dir ? 2 : 1;
-    st->st_size = (off_t)size;
+    router_fill(fs, st, dir ? S_IFDIR | 0555 : S_IFREG | 0444, (uint64_t)size,
+                mtime ? mtime : fs->started);
     st->st_blocks = (st->st_size + 511) / 512;
-    st->st_blksize = 4096;
-    st->st_uid = fs->cfg.uid;
-    st->st_gid = fs->cfg.gid;
-    st->st_mtime = st->st_ctime = st->st_atime = (time_t)mtime;
 }
 
 /* Copies sub into buf without trailing slashes. */
@@ -240,7 +220,8 @@ static int tree_find(const struct snap_tree *t, const char *sub, size_t *idx)
     return i < t->n && strncmp(t->v[i].path, sub, len) == 0 && t->v[i].path[len] == '/' ? 2 : 0;
 }
 
-int snap_getattr(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest, struct stat *st)
+static int snap_getattr(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest,
+                        struct stat *st)
 {
     char commit[PERSIST_OID_MAX], *sub = NULL;
     struct snap_tree *t;
@@ -288,7 +269,7 @@ static int list_commits(struct spacefs_fs *fs, struct pers_ent *pe, spacefs_fill
     times = calloc(n + 1, sizeof(*times));
     for (i = 0; names && times && i < n; i++) {
         snap_name(name, &pe->commits[i]);
-        names[i] = xstrdup(name);
+        names[i] = spacefs_strdup(name);
         times[i] = pe->commits[i].time;
     }
     pthread_mutex_unlock(&pe->snap_lock);
@@ -308,8 +289,8 @@ out:
     return rc;
 }
 
-int snap_readdir(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest, spacefs_fill_fn fn,
-                 void *payload)
+static int snap_readdir(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest,
+                        spacefs_fill_fn fn, void *payload)
 {
     char commit[PERSIST_OID_MAX], *sub = NULL, *pre = NULL, *last = NULL;
     struct snap_tree *t;
@@ -324,7 +305,7 @@ int snap_readdir(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest, s
         return rc;
     if ((rc = clean_sub(&sub, s)) < 0)
         return rc;
-    if (!(pre = xasprintf("%s%s", sub, *sub ? "/" : ""))) {
+    if (!(pre = spacefs_asprintf("%s%s", sub, *sub ? "/" : ""))) {
         rc = -ENOMEM;
         goto out;
     }
@@ -369,7 +350,7 @@ static int temp_fd(const char *dir)
 
     if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
         return fd >= 0 ? fd : -errno;
-    if (!(tmpl = xasprintf("%s/snapshot.XXXXXX", dir)))
+    if (!(tmpl = spacefs_asprintf("%s/snapshot.XXXXXX", dir)))
         return -ENOMEM;
     if ((fd = mkstemp(tmpl)) >= 0)
         unlink(tmpl);
@@ -377,12 +358,10 @@ static int temp_fd(const char *dir)
     return fd >= 0 ? fd : -errno;
 }
 
-int snap_open(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest, int *out_fd)
+static int snap_open(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest, int *out_fd)
 {
     char commit[PERSIST_OID_MAX], *sub = NULL;
-    struct persist_rerror err = {0};
     struct persist_rentry e;
-    enum persist_rstatus st;
     struct snap_tree *t;
     const char *s;
     int64_t when = 0;
@@ -401,7 +380,7 @@ int snap_open(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest, int 
     k = tree_find(t, sub, &i);
     if (k == 1) {
         e = t->v[i];
-        e.path = xstrdup(t->v[i].path); /* a copy: the tree may go while we download */
+        e.path = spacefs_strdup(t->v[i].path); /* a copy: the tree may go while we download */
     }
     pthread_mutex_unlock(&pe->snap_lock);
     if (k != 1) {
@@ -418,10 +397,8 @@ int snap_open(struct spacefs_fs *fs, struct pers_ent *pe, const char *rest, int 
                     strerror(-rc));
         goto out;
     }
-    if ((st = pe->snap.ops->object_get(pe->snap.ctx, &e, fd, &err)) != PERSIST_R_OK) {
-        rc = snap_fail(pe, e.path, st, &err);
+    if ((rc = persist_history_read(pe->p, &e, fd)) < 0)
         goto out;
-    }
     *out_fd = fd;
     fd = -1;
 out:
@@ -431,3 +408,115 @@ out:
     free(sub);
     return rc;
 }
+
+/* ---- the subtree ---------------------------------------------------------------------------- */
+static const char *const snapshots_names[] = {"snapshots", NULL};
+
+static int snapshots_shown(struct spacefs_fs *fs, const struct node *space)
+{
+    return persist_fs_enabled(fs, space->ns);
+}
+
+static int snapshots_getattr(struct spacefs_fs *fs, const struct node *n, struct stat *st)
+{
+    struct pers_ent *pe;
+    int rc;
+
+    if (!n->rest[0]) {
+        if ((rc = persist_fs_space_check(fs, n)) < 0)
+            return rc;
+        snap_stat(fs, st, 1, 0, fs->started);
+        return 0;
+    }
+    if ((rc = persist_fs_get(fs, n, &pe)) < 0)
+        return rc;
+    rc = snap_getattr(fs, pe, n->rest, st);
+    persist_fs_put(fs, pe);
+    return rc;
+}
+
+static int snapshots_readdir(struct spacefs_fs *fs, const struct node *n, spacefs_fill_fn fn,
+                             void *payload)
+{
+    struct pers_ent *pe;
+    int rc;
+
+    if ((rc = persist_fs_get(fs, n, &pe)) < 0)
+        return rc;
+    rc = snap_readdir(fs, pe, n->rest, fn, payload);
+    persist_fs_put(fs, pe);
+    return rc;
+}
+
+/* Changes are EROFS (the router: read_only); open for writing too. */
+static int read_only(struct spacefs_fs *fs, const struct node *n)
+{
+    int rc = persist_fs_space_check(fs, n);
+
+    return rc < 0 ? rc : -EROFS;
+}
+
+/* A snapshot file: its content in an unlinked temp file (h->state: the fd + 1). */
+static int snapshots_open(struct spacefs_fs *fs, struct spacefs_handle *h, const char *rest,
+                          mode_t mode, int create)
+{
+    int writes = router_want_write(h->flags) || (h->flags & O_TRUNC) || create;
+    struct pers_ent *pe;
+    int rc, fd;
+
+    (void)mode;
+    if (!rest[0])
+        return persist_fs_space_check(fs, &h->n) < 0 ? -ENOENT : -EISDIR;
+    if (writes)
+        return read_only(fs, &h->n);
+    if ((rc = persist_fs_get(fs, &h->n, &pe)) < 0)
+        return rc;
+    rc = snap_open(fs, pe, rest, &fd);
+    persist_fs_put(fs, pe); /* the temp file does not need the engine */
+    if (rc == 0)
+        h->state = (void *)(intptr_t)(fd + 1);
+    return rc;
+}
+
+static int fd_of(const struct spacefs_handle *h)
+{
+    return (int)(intptr_t)h->state - 1;
+}
+
+static long snapshots_read(struct spacefs_fs *fs, struct spacefs_handle *h, char *buf, size_t size,
+                           int64_t off)
+{
+    ssize_t n = pread(fd_of(h), buf, size, (off_t)off);
+
+    (void)fs;
+    return n < 0 ? -errno : (long)n;
+}
+
+static int snapshots_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, struct stat *st)
+{
+    struct stat f;
+
+    if (fstat(fd_of(h), &f) < 0)
+        return -errno;
+    snap_stat(fs, st, 0, (int64_t)f.st_size, fs->started);
+    return 0;
+}
+
+static void snapshots_release(struct spacefs_fs *fs, struct spacefs_handle *h)
+{
+    (void)fs;
+    close(fd_of(h));
+}
+
+const struct spacefs_subtree_ops spacefs_snapshots_ops = {
+    .name = "snapshots",
+    .names = snapshots_names,
+    .shown = snapshots_shown,
+    .read_only = 1,
+    .getattr = snapshots_getattr,
+    .readdir = snapshots_readdir,
+    .open = snapshots_open,
+    .read = snapshots_read,
+    .fgetattr = snapshots_fgetattr,
+    .release = snapshots_release,
+};

@@ -1,4 +1,4 @@
-/* Small helpers of the fs logic: clocks, strings, times, and the backend struct destructors. */
+/* Small helpers of the fs logic: strings, times, and the backend struct destructors. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,20 +8,12 @@
 
 #include "fs_internal.h"
 
-int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-char *xstrdup(const char *s)
+char *spacefs_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;
 }
 
-char *xasprintf(const char *fmt, ...)
+char *spacefs_asprintf(const char *fmt, ...)
 {
     va_list ap;
     char *out = NULL;
@@ -33,19 +25,13 @@ char *xasprintf(const char *fmt, ...)
     return n < 0 ? NULL : out;
 }
 
-void format_time(char *buf, size_t size, int64_t unix_s)
+void spacefs_format_time(char *buf, size_t size, int64_t unix_s)
 {
     time_t t = (time_t)unix_s;
     struct tm tm;
 
     gmtime_r(&t, &tm);
     strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-int fresh(const struct spacefs_fs *fs, int64_t at_ms, unsigned ttl_ms)
-{
-    (void)fs;
-    return at_ms > 0 && now_ms() - at_ms < (int64_t)ttl_ms;
 }
 
 void spacefs_runtime_clear(struct spacefs_runtime *rt)
@@ -57,20 +43,6 @@ void spacefs_runtime_clear(struct spacefs_runtime *rt)
     free(rt->hardware_requested);
     free(rt->error_message);
     memset(rt, 0, sizeof(*rt));
-}
-
-int spacefs_runtime_copy(struct spacefs_runtime *dst, const struct spacefs_runtime *src)
-{
-    memset(dst, 0, sizeof(*dst));
-    dst->sleep_seconds = src->sleep_seconds;
-    if ((src->stage && !(dst->stage = strdup(src->stage))) ||
-        (src->hardware_current && !(dst->hardware_current = strdup(src->hardware_current))) ||
-        (src->hardware_requested && !(dst->hardware_requested = strdup(src->hardware_requested))) ||
-        (src->error_message && !(dst->error_message = strdup(src->error_message)))) {
-        spacefs_runtime_clear(dst);
-        return -ENOMEM;
-    }
-    return 0;
 }
 
 void spacefs_space_clear(struct spacefs_space *sp)
@@ -124,54 +96,4 @@ void spacefs_kvs_free(struct spacefs_kv *kvs, size_t count)
         }
     }
     free(kvs);
-}
-
-/* The one table from backend status to errno. */
-int spacefs_errno_from_status(enum spacefs_status st)
-{
-    switch (st) {
-    case SPACEFS_OK:
-        return 0;
-    case SPACEFS_E_INVALID:
-    case SPACEFS_E_BAD_REQUEST:
-        return EINVAL;
-    case SPACEFS_E_AUTH:
-    case SPACEFS_E_FORBIDDEN:
-        return EACCES;
-    case SPACEFS_E_PAYMENT:
-        return EDQUOT;
-    case SPACEFS_E_NOT_FOUND:
-        return ENOENT;
-    case SPACEFS_E_CONFLICT:
-        return EEXIST;
-    case SPACEFS_E_TOO_BIG:
-        return EFBIG;
-    case SPACEFS_E_RATE_LIMITED:
-        return EAGAIN;
-    case SPACEFS_E_TIMEOUT:
-        return ETIMEDOUT;
-    case SPACEFS_E_NOMEM:
-        return ENOMEM;
-    case SPACEFS_E_CANCELLED:
-        return EINTR;
-    case SPACEFS_E_SERVER:
-    case SPACEFS_E_TRANSPORT:
-    case SPACEFS_E_PROTOCOL:
-    case SPACEFS_E_OTHER:
-        break;
-    }
-    return EIO;
-}
-
-const char *spacefs_status_name(enum spacefs_status st)
-{
-    static const char *const names[] = {
-        "ok",           "invalid argument", "bad request", "not authenticated", "payment required",
-        "forbidden",    "not found",        "conflict",    "too big",           "rate limited",
-        "server error", "network error",    "timed out",   "protocol error",    "out of memory",
-        "cancelled",    "unexpected error"};
-
-    if ((unsigned)st < sizeof(names) / sizeof(names[0]))
-        return names[st];
-    return "unexpected error";
 }

@@ -1,5 +1,6 @@
 /* SHA-256 (FIPS 180-4) for LFS object ids, streamed so any file size hashes in constant memory,
- * and hub_sha256_fd, which hashes a file descriptor with pread. */
+ * and hub_hex. Depends on libc only: it is its own library (hubsha256), which the persist engine
+ * links without the rest of the client (hub_sha256_fd is in util.c). */
 #include "internal.h"
 
 #include <errno.h>
@@ -175,41 +176,13 @@ void hub_sha256_hex(const hub_sha256 *s, char out[65])
     hub_hex(out, d, sizeof(d));
 }
 
-hub_status hub_sha256_fd(char out[HUB_OID_MAX], int fd, int64_t size, hub_error *err)
+void hub_hex(char *out, const unsigned char *p, size_t n)
 {
-    enum { CHUNK = 1 << 20 };
-    hub_sha256 s;
-    unsigned char digest[32];
-    char *buf = NULL;
-    int64_t off = 0;
-    hub_status st = HUB_OK;
-
-    hub_error_clear(err);
-    out[0] = '\0';
-    if (fd < 0 || size < 0)
-        return hub_error_set(err, HUB_E_INVALID, "bad file descriptor or size");
-    buf = malloc(CHUNK);
-    if (!buf)
-        return hub_error_set(err, HUB_E_NOMEM, "no memory for hashing");
-    hub_sha256_init(&s);
-    while (off < size) {
-        size_t want = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
-        ssize_t n = pread(fd, buf, want, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (err)
-                err->sys_errno = n < 0 ? errno : 0;
-            st = hub_error_set(err, HUB_E_IO, "reading the file to hash failed at byte %lld",
-                               (long long)off);
-            goto out;
-        }
-        hub_sha256_update(&s, buf, (size_t)n);
-        off += n;
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[p[i] >> 4];
+        out[2 * i + 1] = hex[p[i] & 15];
     }
-    hub_sha256_final(&s, digest);
-    hub_hex(out, digest, 32);
-out:
-    free(buf);
-    return st;
+    out[2 * n] = '\0';
 }

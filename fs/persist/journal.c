@@ -8,7 +8,7 @@
  *   appended lines
  * change lines: F gen synced mtime size ovl [sha256] path | R gen synced mtime size oid lfs
  * lfs_oid commit srcpath path | W gen synced path | D gen synced path; L path for each path a
- * commit of ours put that the base does not show yet (persist_remote_has). Appended lines: a
+ * commit of ours put that the base does not show yet (view.c, remote_has). Appended lines: a
  * change line (it replaces the path's change), X path (the path has no change any more),
  * S next gen. Paths %XX-escaped. A last line without its newline (a write cut by a crash) is
  * ignored. The F line's sha256 (of the overlay file, hashed while it was written) is optional.
@@ -65,17 +65,6 @@ int persist_unescape(char *s)
     return 0;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        rc = -errno;
-    close(fd);
-    return rc;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -93,7 +82,8 @@ static uint64_t *ovl_used(struct persist *p, size_t *n)
         cap++;
     if (!(v = malloc(cap * sizeof(*v))))
         return NULL;
-    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it))
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it))
         if (((struct pchange *)it->val)->ovl)
             v[(*n)++] = ((struct pchange *)it->val)->ovl;
     for (struct pfile *f = p->files; f; f = f->next)
@@ -177,64 +167,44 @@ static void put_change(FILE *f, const char *path, const struct pchange *c)
 
 void persist_journal_touch(struct persist *p, const char *path)
 {
-    if (!p->jfull && pmap_put(&p->jdirty, path, &p->jdirty) < 0)
+    if (!p->jfull && persist_map_put(&p->jdirty, path, &p->jdirty) < 0)
         p->jfull = 1; /* no memory for the note: write the whole journal next time */
 }
 
-/* The whole journal, replacing the file; the append fd is reopened on it. */
-static int journal_rewrite(struct persist *p)
+static int print_journal(FILE *f, void *payload)
 {
-    char *tmp = NULL, *dst = NULL;
-    FILE *f = NULL;
-    int rc = 0, fd;
+    struct persist *p = payload;
 
-    if (asprintf(&tmp, "%s/journal.tmp", p->dir) < 0 || asprintf(&dst, "%s/journal", p->dir) < 0) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        rc = -errno;
-        if (fd >= 0)
-            close(fd);
-        goto out;
-    }
     fprintf(f, "%s\nbase %s\nnext %" PRIu64 "\ngen %" PRIu64 "\n", JOURNAL_MAGIC,
             p->base[0] ? p->base : "-", p->next_ovl, p->gen);
-    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it))
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it))
         put_change(f, it->key, it->val);
-    for (struct pmap_item *it = pmap_first(&p->landed); it; it = pmap_next(&p->landed, it)) {
+    for (struct pmap_item *it = persist_map_first(&p->landed); it;
+         it = persist_map_next(&p->landed, it)) {
         fputs("L ", f);
         persist_put_escaped(f, it->key);
         fputc('\n', f);
     }
-    fputs("end\n", f);
-    if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
-        rc = -errno;
-        goto out;
+    return fputs("end\n", f) < 0 ? -EIO : 0;
+}
+
+/* The whole journal, replacing the file durably; the append fd is reopened on it. */
+static int journal_rewrite(struct persist *p)
+{
+    char *dst = NULL;
+    int rc;
+
+    if (asprintf(&dst, "%s/journal", p->dir) < 0)
+        return -ENOMEM;
+    if ((rc = spacefs_file_replace(dst, 1, print_journal, p)) == 0) {
+        if (p->jfd >= 0)
+            close(p->jfd);
+        p->jfd = open(dst, O_WRONLY | O_APPEND | O_CLOEXEC);
+        p->jappended = 0;
+        p->jfull = p->jfd < 0; /* cannot append: whole again next time */
+        persist_map_clear(&p->jdirty, NULL);
     }
-    if (fclose(f) != 0) {
-        f = NULL;
-        rc = -errno;
-        goto out;
-    }
-    f = NULL;
-    if (rename(tmp, dst) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if ((rc = fsync_dir(p->dir)) < 0)
-        goto out;
-    if (p->jfd >= 0)
-        close(p->jfd);
-    p->jfd = open(dst, O_WRONLY | O_APPEND | O_CLOEXEC);
-    p->jappended = 0;
-    p->jfull = p->jfd < 0; /* cannot append: whole again next time */
-    pmap_clear(&p->jdirty, NULL);
-out:
-    if (f)
-        fclose(f);
-    free(tmp);
     free(dst);
     return rc;
 }
@@ -250,8 +220,9 @@ static int journal_append(struct persist *p)
 
     if (!f)
         return -ENOMEM;
-    for (struct pmap_item *it = pmap_first(&p->jdirty); it; it = pmap_next(&p->jdirty, it))
-        put_change(f, it->key, pmap_get(&p->changes, it->key));
+    for (struct pmap_item *it = persist_map_first(&p->jdirty); it;
+         it = persist_map_next(&p->jdirty, it))
+        put_change(f, it->key, persist_map_get(&p->changes, it->key));
     fprintf(f, "S %" PRIu64 " %" PRIu64 "\n", p->next_ovl, p->gen);
     if (fclose(f) != 0) {
         free(buf);
@@ -269,7 +240,7 @@ static int journal_append(struct persist *p)
         p->jfull = 1; /* a partial line may sit at the end: start a new file */
     } else {
         p->jappended += p->jdirty.n;
-        pmap_clear(&p->jdirty, NULL);
+        persist_map_clear(&p->jdirty, NULL);
     }
     free(buf);
     return rc;
@@ -286,7 +257,7 @@ int persist_journal_write(struct persist *p)
     if (rc == 0)
         garbage_collect(p);
     else
-        persist_log(p, 0, "persist: writing the journal failed: %s", strerror(-rc));
+        persist_log(p, SPACEFS_ERROR, "persist: writing the journal failed: %s", strerror(-rc));
     return rc;
 }
 
@@ -330,13 +301,13 @@ static int parse_change(struct persist *p, char *line)
     }
     if (persist_unescape(f[want - 1]) < 0)
         goto out;
-    pchange_free(pmap_del(&p->changes, f[want - 1])); /* an appended line replaces */
-    if ((rc = pmap_put(&p->changes, f[want - 1], c)) < 0)
+    persist_change_free(persist_map_del(&p->changes, f[want - 1])); /* an appended line replaces */
+    if ((rc = persist_map_put(&p->changes, f[want - 1], c)) < 0)
         goto out;
     c = NULL;
     rc = 0;
 out:
-    pchange_free(c);
+    persist_change_free(c);
     return rc;
 }
 
@@ -349,7 +320,7 @@ static int parse_appended(struct persist *p, char *line)
         line[strcspn(line, "\n")] = '\0';
         if (persist_unescape(line + 2) < 0)
             return -EINVAL;
-        pchange_free(pmap_del(&p->changes, line + 2));
+        persist_change_free(persist_map_del(&p->changes, line + 2));
         return 0;
     }
     if (!strncmp(line, "S ", 2)) {
@@ -401,7 +372,7 @@ int persist_journal_load(struct persist *p)
         } else if (!strncmp(line, "L ", 2)) {
             line[strcspn(line, "\n")] = '\0';
             if ((rc = persist_unescape(line + 2)) < 0 ||
-                (rc = pmap_put(&p->landed, line + 2, &p->landed)) < 0)
+                (rc = persist_map_put(&p->landed, line + 2, &p->landed)) < 0)
                 break;
         } else if (!strcmp(line, "end\n")) {
             ended = 1;
@@ -414,7 +385,7 @@ int persist_journal_load(struct persist *p)
     if (!rc && !ended)
         rc = -EINVAL;
     if (rc)
-        persist_log(p, 0, "persist: journal %s is damaged at line %d", path, lineno);
+        persist_log(p, SPACEFS_ERROR, "persist: journal %s is damaged at line %d", path, lineno);
     fclose(f);
 out:
     free(line);

@@ -80,8 +80,8 @@ out:
 /* Downloads e into the object cache. Called WITHOUT the lock. */
 int persist_obj_fetch(struct persist *p, const struct persist_rentry *e)
 {
-    struct persist_rerror rerr = {0};
-    enum persist_rstatus st;
+    struct spacefs_error rerr = {0};
+    enum spacefs_status st;
     char *dst = persist_obj_path(p, e), *tmp = NULL;
     struct stat sb;
     int fd = -1, rc = 0;
@@ -97,14 +97,14 @@ int persist_obj_fetch(struct persist *p, const struct persist_rentry *e)
         goto out;
     }
     st = p->remote.ops->object_get(p->remote.ctx, e, fd, &rerr);
-    if (st != PERSIST_R_OK) {
-        persist_log(p, 1, "persist: cannot fetch %s: %s %s", e->path, persist_rstatus_name(st),
-                    rerr.message);
-        rc = -persist_errno_from_rstatus(st);
+    if (st != SPACEFS_OK) {
+        persist_log(p, SPACEFS_WARN, "persist: cannot fetch %s: %s %s", e->path,
+                    spacefs_status_name(st), rerr.message);
+        rc = -spacefs_errno_from_status(st);
         goto out;
     }
     if (fstat(fd, &sb) < 0 || sb.st_size != e->size) {
-        persist_log(p, 0, "persist: %s: fetched %lld bytes, expected %lld", e->path,
+        persist_log(p, SPACEFS_ERROR, "persist: %s: fetched %lld bytes, expected %lld", e->path,
                     (long long)sb.st_size, (long long)e->size);
         rc = -EIO;
         goto out;

@@ -10,12 +10,13 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "common.h"
 #include "remote.h"
 
 struct persist;
 struct persist_handle;
 
-typedef void (*persist_log_fn)(int level, const char *msg, void *payload); /* 0 err .. 3 debug */
+typedef void (*persist_log_fn)(enum spacefs_log_level level, const char *msg, void *payload);
 
 struct persist_config {
     const char *cache_dir;       /* this persist/ directory's cache (created 0700) */
@@ -124,6 +125,18 @@ int persist_sync_wait(struct persist *p, unsigned timeout_ms);
 int persist_sync_now(struct persist *p);
 /* Ask the worker to fetch remote changes now (as if the TTL expired). */
 void persist_refresh(struct persist *p);
+/* ---- history (history.c): what snapshots/ shows -----------------------------------------------
+ */
+/* Up to max commits from the current base back (newest first); head gets the base ("" and no
+ * commits when there is none). *out new (persist_rcommits_free). 0 or -errno (logged). */
+int persist_history(struct persist *p, size_t max, char head[PERSIST_OID_MAX],
+                    struct persist_rcommit **out, size_t *out_count);
+/* Every file of the tree at `commit`; *out new (persist_rentries_free). 0 or -errno. */
+int persist_history_tree(struct persist *p, const char *commit, struct persist_rentry **out,
+                         size_t *out_count);
+/* The whole content of a file of such a tree to fd from offset 0 (LFS: verified). 0 or -errno. */
+int persist_history_read(struct persist *p, const struct persist_rentry *e, int fd);
+
 /* Debugging: the base, every base file and every change, one per line, to `out` (a FILE *). */
 void persist_debug_dump(struct persist *p, void *out);
 /* Debugging: checks the engine's derived state (the directory index) against a rebuild from

@@ -7,8 +7,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "hubclient.h" /* hub_sha256 only (library hubsha256) */
 #include "persist.h"
-#include "hubclient.h"
+#include "common.h"
 
 /* ---- a small string-keyed hash map (chained); values are owned by the caller ------------- */
 struct pmap_item {
@@ -20,14 +21,15 @@ struct pmap {
     struct pmap_item **b;
     size_t nb, n;
 };
-void pmap_init(struct pmap *m);
-void pmap_clear(struct pmap *m, void (*free_val)(void *)); /* frees items, keys, values */
-void *pmap_get(const struct pmap *m, const char *key);
-int pmap_put(struct pmap *m, const char *key, void *val); /* replaces; 0 or -ENOMEM */
-void *pmap_del(struct pmap *m, const char *key);          /* returns the value */
-/* Iteration: for (it = pmap_first(m); it; it = pmap_next(m, it)). No put/del meanwhile. */
-struct pmap_item *pmap_first(const struct pmap *m);
-struct pmap_item *pmap_next(const struct pmap *m, struct pmap_item *it);
+void persist_map_init(struct pmap *m);
+void persist_map_clear(struct pmap *m, void (*free_val)(void *)); /* frees items, keys, values */
+void *persist_map_get(const struct pmap *m, const char *key);
+int persist_map_put(struct pmap *m, const char *key, void *val); /* replaces; 0 or -ENOMEM */
+void *persist_map_del(struct pmap *m, const char *key);          /* returns the value */
+/* Iteration: for (it = persist_map_first(m); it; it = persist_map_next(m, it)). No put/del
+ * meanwhile. */
+struct pmap_item *persist_map_first(const struct pmap *m);
+struct pmap_item *persist_map_next(const struct pmap *m, struct pmap_item *it);
 
 /* ---- changes ------------------------------------------------------------------------------ */
 enum pchange_kind {
@@ -95,7 +97,7 @@ struct persist {
     /* Paths our commits put since the base was last replaced: the remote has them although the
      * base does not show it yet (the refresh after a commit runs without the lock). */
     struct pmap landed; /* path -> (void *)1 */
-    struct pmap below;  /* directory -> (uintptr_t) visible entries below it (persist.c) */
+    struct pmap below;  /* directory -> (uintptr_t) visible entries below it (view.c) */
     int index_broken;   /* below is not trustworthy (no memory): scan instead */
     int mtimes_dirty;   /* a base file's time was set: <cache>/mtimes is behind */
     struct pfile *files;
@@ -136,8 +138,7 @@ struct persist {
     size_t ngarbage, capgarbage;
 };
 
-int64_t persist_now_ms(void);
-void persist_log(struct persist *p, int level, const char *fmt, ...)
+void persist_log(struct persist *p, enum spacefs_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* journal.c (lock held) */
@@ -153,17 +154,40 @@ char *persist_ovl_path(const struct persist *p, uint64_t id); /* new string */
 void persist_overlay_gc(struct persist *p);
 void persist_ovl_garbage(struct persist *p, uint64_t id); /* deleted after the next journal write */
 
-/* persist.c (lock held) */
-void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,
-                          int fetched); /* takes v */
-void persist_pfiles_reset(struct persist *p);
+/* What a path of the view is now. */
+enum { PERSIST_KIND_NONE = 0, PERSIST_KIND_FILE, PERSIST_KIND_DIR };
+
+/* view.c (lock held): paths ("a/b", normalised: *out new), the view, the directory index, changes
+ * (persist_change_set takes c, NULL removes; the journal records it) */
+int persist_path_norm(const char *in, char **out);
+int persist_path_below(const char *path, const char *dir);
+struct pfile *persist_pfile_find(struct persist *p, const char *path);
+int persist_base_visible(struct persist *p, const char *path);
+int persist_has_visible_below(struct persist *p, const char *dir);
 void persist_index_rebuild(struct persist *p); /* the directory index, from scratch */
-void persist_mtimes_save(struct persist *p);   /* <cache>/mtimes, rewritten whole */
+int persist_node_kind(struct persist *p, const char *path);
+int persist_writable(struct persist *p);
+void persist_changed(struct persist *p);
+void persist_ovl_release(struct persist *p, uint64_t id, const char *path);
+int persist_change_set(struct persist *p, const char *path, struct pchange *c);
+int persist_remove_file(struct persist *p, const char *path);
+struct pchange *persist_dir_change(struct persist *p, const char *path);
+int persist_keep_parent(struct persist *p, const char *path);
+int persist_check_ancestors(struct persist *p, const char *path);
+int persist_parent_is_dir(struct persist *p, const char *path);
+void persist_fill_stat(struct persist *p, const char *path, int kind, struct stat *st);
+
+/* files.c (lock held): an open file whose path went away keeps its content for its handles */
+void persist_pfile_detach(struct persist *p, struct pfile *f);
+
+/* base.c (lock held) */
+void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,
+                          int fetched);      /* takes v */
+void persist_mtimes_save(struct persist *p); /* <cache>/mtimes, rewritten whole */
 void persist_base_clear(struct persist *p);
-/* Does the remote have `path` as far as we know: in the base, or put by a commit of ours that
- * the base does not reflect yet? */
-int persist_remote_has(struct persist *p, const char *path);
-void pchange_free(void *c);
+
+/* util.c */
+void persist_change_free(void *c);
 
 /* objects.c */
 char *persist_obj_path(struct persist *p, const struct persist_rentry *e); /* new string */

@@ -7,31 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common.h" /* enum spacefs_status, struct spacefs_error */
+
 #define PERSIST_OID_MAX 65 /* 64 hex + NUL (sha256); git sha1s use 41 */
-
-enum persist_rstatus {
-    PERSIST_R_OK = 0,
-    PERSIST_R_INVALID,         /* bad argument or configuration; nothing was sent */
-    PERSIST_R_NOT_FOUND,       /* repo, revision or object missing */
-    PERSIST_R_AUTH,            /* 401 */
-    PERSIST_R_FORBIDDEN,       /* 403 */
-    PERSIST_R_BAD_REQUEST,     /* 400/422: the Hub refused the content */
-    PERSIST_R_STALE,           /* 412: parentCommit is not the branch head any more */
-    PERSIST_R_RATE_LIMITED,    /* 429 */
-    PERSIST_R_SERVER,          /* 5xx */
-    PERSIST_R_TRANSPORT,       /* connection refused/reset, DNS, TLS */
-    PERSIST_R_TIMEOUT,         /* deadline passed */
-    PERSIST_R_UNKNOWN_OUTCOME, /* a commit may or may not have landed */
-    PERSIST_R_NOMEM,
-    PERSIST_R_IO, /* local file error */
-    PERSIST_R_OTHER
-};
-
-struct persist_rerror {
-    long http_status;        /* 0 if none */
-    unsigned retry_after_ms; /* the Hub's hint for 429/503, 0 if none */
-    char message[256];
-};
 
 /* A file of a tree at some commit (directories are implied by paths). */
 struct persist_rentry {
@@ -73,31 +51,31 @@ typedef void (*persist_progress_fn)(int64_t bytes, void *payload);
  * NULL. Out arrays are malloc'd and owned by the caller (persist_rentries_free, ...). */
 struct persist_remote_ops {
     /* Does the repository exist, and is it private? */
-    enum persist_rstatus (*probe)(void *ctx, int *out_exists, int *out_private,
-                                  struct persist_rerror *err);
+    enum spacefs_status (*probe)(void *ctx, int *out_exists, int *out_private,
+                                 struct spacefs_error *err);
     /* Creates the repository, private. */
-    enum persist_rstatus (*create)(void *ctx, struct persist_rerror *err);
+    enum spacefs_status (*create)(void *ctx, struct spacefs_error *err);
     /* Brings the local copy up to date; out_head gets main's head, "" for an empty repo. */
-    enum persist_rstatus (*fetch)(void *ctx, char out_head[PERSIST_OID_MAX],
-                                  struct persist_rerror *err);
+    enum spacefs_status (*fetch)(void *ctx, char out_head[PERSIST_OID_MAX],
+                                 struct spacefs_error *err);
     /* Every file of the tree at `commit` (as fetched). */
-    enum persist_rstatus (*tree)(void *ctx, const char *commit, struct persist_rentry **out,
-                                 size_t *out_count, struct persist_rerror *err);
+    enum spacefs_status (*tree)(void *ctx, const char *commit, struct persist_rentry **out,
+                                size_t *out_count, struct spacefs_error *err);
     /* Writes the whole content of `e` (blob, or the LFS object) to fd from offset 0, verified
      * (LFS: sha256 and size). */
-    enum persist_rstatus (*object_get)(void *ctx, const struct persist_rentry *e, int fd,
-                                       struct persist_rerror *err);
+    enum spacefs_status (*object_get)(void *ctx, const struct persist_rentry *e, int fd,
+                                      struct spacefs_error *err);
     /* One commit on main with every op: uploads (LFS where the Hub says so) then commits
      * with parentCommit = `parent` ("" = the repo has no commit yet). STALE when main moved.
      * out_oid gets the new commit. */
-    enum persist_rstatus (*commit)(void *ctx, const char *parent, const char *summary,
-                                   const struct persist_rop *ops, size_t ops_count,
-                                   char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                   void *progress_payload, struct persist_rerror *err);
+    enum spacefs_status (*commit)(void *ctx, const char *parent, const char *summary,
+                                  const struct persist_rop *ops, size_t ops_count,
+                                  char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                  void *progress_payload, struct spacefs_error *err);
     /* Up to max commits from `head` back (newest first), as fetched. */
-    enum persist_rstatus (*commits)(void *ctx, const char *head, size_t max,
-                                    struct persist_rcommit **out, size_t *out_count,
-                                    struct persist_rerror *err);
+    enum spacefs_status (*commits)(void *ctx, const char *head, size_t max,
+                                   struct persist_rcommit **out, size_t *out_count,
+                                   struct spacefs_error *err);
     void (*free)(void *ctx);
 };
 
@@ -108,10 +86,5 @@ struct persist_remote {
 
 void persist_rentries_free(struct persist_rentry *v, size_t n);
 void persist_rcommits_free(struct persist_rcommit *v, size_t n);
-const char *persist_rstatus_name(enum persist_rstatus st);
-/* The one table from remote status to errno (EIO for the unexpected). */
-int persist_errno_from_rstatus(enum persist_rstatus st);
-/* Temporary failures worth retrying with backoff. */
-int persist_rstatus_transient(enum persist_rstatus st);
 
 #endif

@@ -2,6 +2,7 @@
  * commit holds a full snapshot of its files; object ids are content hashes (git blob ids FNV,
  * hex; LFS ids the real sha256), so a copy by oid and a fetch by oid work as on the Hub. */
 #include "remote_fake.h"
+#include "common.h"
 #include "hubclient.h"
 
 #include <errno.h>
@@ -31,7 +32,7 @@ struct fcommit {
 };
 
 struct fault {
-    enum persist_rstatus st;
+    enum spacefs_status st;
     unsigned count, retry_after_ms;
 };
 
@@ -42,10 +43,10 @@ struct persist_fake {
     int64_t lfs_threshold;
     struct fcommit *commits; /* commits[ncommits-1] is main's head */
     size_t ncommits;
-    unsigned calls[FAKE_OPS];
+    unsigned calls[PERSIST_FAKE_OPS];
     unsigned hash_reads;     /* LFS PUTs without a digest: remote_hub reads those to hash */
     unsigned sha_mismatches; /* PUTs whose given digest was wrong (refused) */
-    struct fault faults[FAKE_OPS];
+    struct fault faults[PERSIST_FAKE_OPS];
     void (*on_commit)(void *);
     void *on_commit_payload;
     persist_fake_hook_fn on_call;
@@ -133,7 +134,7 @@ void persist_fake_set_lfs_threshold(struct persist_fake *f, int64_t bytes)
     f->lfs_threshold = bytes;
 }
 
-void persist_fake_fail(struct persist_fake *f, enum persist_fake_op op, enum persist_rstatus st,
+void persist_fake_fail(struct persist_fake *f, enum persist_fake_op op, enum spacefs_status st,
                        unsigned count, unsigned retry_after_ms)
 {
     pthread_mutex_lock(&f->lock);
@@ -191,13 +192,13 @@ unsigned persist_fake_commit_count(struct persist_fake *f)
 }
 
 /* Counts the call and applies a scripted fault. Lock held. */
-static enum persist_rstatus enter(struct persist_fake *f, enum persist_fake_op op,
-                                  struct persist_rerror *err)
+static enum spacefs_status enter(struct persist_fake *f, enum persist_fake_op op,
+                                 struct spacefs_error *err)
 {
     struct fault *ft = &f->faults[op];
     f->calls[op]++;
     if (!ft->count)
-        return PERSIST_R_OK;
+        return SPACEFS_OK;
     ft->count--;
     if (err) {
         err->retry_after_ms = ft->retry_after_ms;
@@ -296,13 +297,13 @@ static int del_file(struct fcommit *c, const char *path)
 
 /* ---- ops --------------------------------------------------------------------------------- */
 
-static enum persist_rstatus f_probe(void *ctx, int *out_exists, int *out_private,
-                                    struct persist_rerror *err)
+static enum spacefs_status f_probe(void *ctx, int *out_exists, int *out_private,
+                                   struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     pthread_mutex_lock(&f->lock);
-    if ((st = enter(f, FAKE_PROBE, err)) == PERSIST_R_OK) {
+    if ((st = enter(f, PERSIST_FAKE_PROBE, err)) == SPACEFS_OK) {
         *out_exists = f->exists;
         *out_private = f->is_private;
     }
@@ -310,12 +311,12 @@ static enum persist_rstatus f_probe(void *ctx, int *out_exists, int *out_private
     return st;
 }
 
-static enum persist_rstatus f_create(void *ctx, struct persist_rerror *err)
+static enum spacefs_status f_create(void *ctx, struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     pthread_mutex_lock(&f->lock);
-    if ((st = enter(f, FAKE_CREATE, err)) == PERSIST_R_OK) {
+    if ((st = enter(f, PERSIST_FAKE_CREATE, err)) == SPACEFS_OK) {
         f->exists = 1;
         f->is_private = 1;
     }
@@ -323,39 +324,39 @@ static enum persist_rstatus f_create(void *ctx, struct persist_rerror *err)
     return st;
 }
 
-static enum persist_rstatus f_fetch_do(void *ctx, char out_head[PERSIST_OID_MAX],
-                                       struct persist_rerror *err)
+static enum spacefs_status f_fetch_do(void *ctx, char out_head[PERSIST_OID_MAX],
+                                      struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     pthread_mutex_lock(&f->lock);
-    st = enter(f, FAKE_FETCH, err);
-    if (st == PERSIST_R_OK && !f->exists)
-        st = PERSIST_R_NOT_FOUND;
-    if (st == PERSIST_R_OK)
+    st = enter(f, PERSIST_FAKE_FETCH, err);
+    if (st == SPACEFS_OK && !f->exists)
+        st = SPACEFS_E_NOT_FOUND;
+    if (st == SPACEFS_OK)
         snprintf(out_head, PERSIST_OID_MAX, "%s", head(f) ? head(f)->id : "");
     pthread_mutex_unlock(&f->lock);
     return st;
 }
 
-static enum persist_rstatus f_tree_do(void *ctx, const char *commit, struct persist_rentry **out,
-                                      size_t *out_count, struct persist_rerror *err)
+static enum spacefs_status f_tree_do(void *ctx, const char *commit, struct persist_rentry **out,
+                                     size_t *out_count, struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     struct fcommit *c;
 
     *out = NULL;
     *out_count = 0;
     pthread_mutex_lock(&f->lock);
-    if ((st = enter(f, FAKE_TREE, err)) != PERSIST_R_OK)
+    if ((st = enter(f, PERSIST_FAKE_TREE, err)) != SPACEFS_OK)
         goto out;
     if (!(c = find_commit(f, commit))) {
-        st = PERSIST_R_NOT_FOUND;
+        st = SPACEFS_E_NOT_FOUND;
         goto out;
     }
     if (!(*out = calloc(c->n + 1, sizeof(**out)))) {
-        st = PERSIST_R_NOMEM;
+        st = SPACEFS_E_NOMEM;
         goto out;
     }
     for (size_t i = 0; i < c->n; i++) {
@@ -385,32 +386,32 @@ static struct ffile *find_object(struct persist_fake *f, const struct persist_re
     return NULL;
 }
 
-static enum persist_rstatus f_object_get_do(void *ctx, const struct persist_rentry *e, int fd,
-                                            struct persist_rerror *err)
+static enum spacefs_status f_object_get_do(void *ctx, const struct persist_rentry *e, int fd,
+                                           struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     struct ffile *ff;
 
     pthread_mutex_lock(&f->lock);
-    if ((st = enter(f, FAKE_OBJECT, err)) != PERSIST_R_OK)
+    if ((st = enter(f, PERSIST_FAKE_OBJECT, err)) != SPACEFS_OK)
         goto out;
     if (!(ff = find_object(f, e)))
-        st = PERSIST_R_NOT_FOUND;
+        st = SPACEFS_E_NOT_FOUND;
     else if (pwrite(fd, ff->data, ff->len, 0) != (ssize_t)ff->len)
-        st = PERSIST_R_IO;
+        st = SPACEFS_E_IO;
 out:
     pthread_mutex_unlock(&f->lock);
     return st;
 }
 
-static enum persist_rstatus f_commit_do(void *ctx, const char *parent, const char *summary,
-                                        const struct persist_rop *ops, size_t n,
-                                        char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                        void *payload, struct persist_rerror *err)
+static enum spacefs_status f_commit_do(void *ctx, const char *parent, const char *summary,
+                                       const struct persist_rop *ops, size_t n,
+                                       char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                       void *payload, struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     struct fcommit *nc = NULL;
     int64_t sent = 0;
     void (*hook)(void *);
@@ -423,28 +424,28 @@ static enum persist_rstatus f_commit_do(void *ctx, const char *parent, const cha
     if (hook)
         hook(hook_payload); /* e.g. the test writes while "uploading" */
     pthread_mutex_lock(&f->lock);
-    if ((st = enter(f, FAKE_COMMIT, err)) != PERSIST_R_OK)
+    if ((st = enter(f, PERSIST_FAKE_COMMIT, err)) != SPACEFS_OK)
         goto out;
     if (!f->exists) {
-        st = PERSIST_R_NOT_FOUND;
+        st = SPACEFS_E_NOT_FOUND;
         goto out;
     }
     if (strcmp(parent, head(f) ? head(f)->id : "") != 0) {
-        st = PERSIST_R_STALE;
+        st = SPACEFS_E_STALE;
         snprintf(err->message, sizeof(err->message), "The branch was updated");
         goto out;
     }
     if (!(nc = commit_begin(f, summary))) {
-        st = PERSIST_R_NOMEM;
+        st = SPACEFS_E_NOMEM;
         goto out;
     }
-    for (size_t i = 0; i < n && st == PERSIST_R_OK; i++) {
+    for (size_t i = 0; i < n && st == SPACEFS_OK; i++) {
         const struct persist_rop *op = &ops[i];
         unsigned char *data = NULL;
         size_t len = 0;
         if (op->kind == PERSIST_ROP_DELETE) {
             if (del_file(nc, op->path) < 0) {
-                st = PERSIST_R_NOT_FOUND;
+                st = SPACEFS_E_NOT_FOUND;
                 snprintf(err->message, sizeof(err->message), "delete %s: no such file", op->path);
             }
             continue;
@@ -454,7 +455,7 @@ static enum persist_rstatus f_commit_do(void *ctx, const char *parent, const cha
             data = malloc(len + 1);
             if (!data || pread(op->fd, data, len, 0) != (ssize_t)len) {
                 free(data);
-                st = PERSIST_R_IO;
+                st = SPACEFS_E_IO;
                 snprintf(err->message, sizeof(err->message), "put %s: cannot read %zu bytes",
                          op->path, len);
                 continue;
@@ -468,7 +469,7 @@ static enum persist_rstatus f_commit_do(void *ctx, const char *parent, const cha
                 if (strcmp(hex, op->sha256) != 0) {
                     free(data);
                     f->sha_mismatches++;
-                    st = PERSIST_R_BAD_REQUEST;
+                    st = SPACEFS_E_BAD_REQUEST;
                     snprintf(err->message, sizeof(err->message), "put %s: sha256 mismatch",
                              op->path);
                     continue;
@@ -479,7 +480,7 @@ static enum persist_rstatus f_commit_do(void *ctx, const char *parent, const cha
         } else {
             struct ffile *src = find_object(f, op->src);
             if (!src || !(data = malloc(src->len + 1))) {
-                st = PERSIST_R_NOT_FOUND;
+                st = SPACEFS_E_NOT_FOUND;
                 snprintf(err->message, sizeof(err->message), "copy %s: no object", op->path);
                 continue;
             }
@@ -491,10 +492,10 @@ static enum persist_rstatus f_commit_do(void *ctx, const char *parent, const cha
             progress(sent, payload);
         if (put_file(f, nc, op->path, data, len) < 0) {
             free(data);
-            st = PERSIST_R_NOMEM;
+            st = SPACEFS_E_NOMEM;
         }
     }
-    if (st != PERSIST_R_OK) {
+    if (st != SPACEFS_OK) {
         commit_clear(nc);
         goto out;
     }
@@ -505,22 +506,22 @@ out:
     return st;
 }
 
-static enum persist_rstatus f_commits(void *ctx, const char *headid, size_t max,
-                                      struct persist_rcommit **out, size_t *out_count,
-                                      struct persist_rerror *err)
+static enum spacefs_status f_commits(void *ctx, const char *headid, size_t max,
+                                     struct persist_rcommit **out, size_t *out_count,
+                                     struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
-    enum persist_rstatus st;
+    enum spacefs_status st;
     struct fcommit *c;
     size_t n = 0;
 
     *out = NULL;
     *out_count = 0;
     pthread_mutex_lock(&f->lock);
-    if ((st = enter(f, FAKE_COMMITS, err)) != PERSIST_R_OK)
+    if ((st = enter(f, PERSIST_FAKE_COMMITS, err)) != SPACEFS_OK)
         goto out;
     if (!(*out = calloc(f->ncommits + 1, sizeof(**out)))) {
-        st = PERSIST_R_NOMEM;
+        st = SPACEFS_E_NOMEM;
         goto out;
     }
     for (c = find_commit(f, headid); c && (!max || n < max);
@@ -541,45 +542,45 @@ static void f_free(void *ctx)
     persist_fake_unref(ctx);
 }
 
-static enum persist_rstatus f_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
-                                    struct persist_rerror *err)
+static enum spacefs_status f_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
+                                   struct spacefs_error *err)
 {
-    enum persist_rstatus st;
-    call_hook(ctx, FAKE_FETCH, 0);
+    enum spacefs_status st;
+    call_hook(ctx, PERSIST_FAKE_FETCH, 0);
     st = f_fetch_do(ctx, out_head, err);
-    call_hook(ctx, FAKE_FETCH, 1);
+    call_hook(ctx, PERSIST_FAKE_FETCH, 1);
     return st;
 }
 
-static enum persist_rstatus f_tree(void *ctx, const char *commit, struct persist_rentry **out,
-                                   size_t *out_count, struct persist_rerror *err)
+static enum spacefs_status f_tree(void *ctx, const char *commit, struct persist_rentry **out,
+                                  size_t *out_count, struct spacefs_error *err)
 {
-    enum persist_rstatus st;
-    call_hook(ctx, FAKE_TREE, 0);
+    enum spacefs_status st;
+    call_hook(ctx, PERSIST_FAKE_TREE, 0);
     st = f_tree_do(ctx, commit, out, out_count, err);
-    call_hook(ctx, FAKE_TREE, 1);
+    call_hook(ctx, PERSIST_FAKE_TREE, 1);
     return st;
 }
 
-static enum persist_rstatus f_object_get(void *ctx, const struct persist_rentry *e, int fd,
-                                         struct persist_rerror *err)
+static enum spacefs_status f_object_get(void *ctx, const struct persist_rentry *e, int fd,
+                                        struct spacefs_error *err)
 {
-    enum persist_rstatus st;
-    call_hook(ctx, FAKE_OBJECT, 0);
+    enum spacefs_status st;
+    call_hook(ctx, PERSIST_FAKE_OBJECT, 0);
     st = f_object_get_do(ctx, e, fd, err);
-    call_hook(ctx, FAKE_OBJECT, 1);
+    call_hook(ctx, PERSIST_FAKE_OBJECT, 1);
     return st;
 }
 
-static enum persist_rstatus f_commit(void *ctx, const char *parent, const char *summary,
-                                     const struct persist_rop *ops, size_t n,
-                                     char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                     void *payload, struct persist_rerror *err)
+static enum spacefs_status f_commit(void *ctx, const char *parent, const char *summary,
+                                    const struct persist_rop *ops, size_t n,
+                                    char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                    void *payload, struct spacefs_error *err)
 {
-    enum persist_rstatus st;
-    call_hook(ctx, FAKE_COMMIT, 0);
+    enum spacefs_status st;
+    call_hook(ctx, PERSIST_FAKE_COMMIT, 0);
     st = f_commit_do(ctx, parent, summary, ops, n, out_oid, progress, payload, err);
-    call_hook(ctx, FAKE_COMMIT, 1);
+    call_hook(ctx, PERSIST_FAKE_COMMIT, 1);
     return st;
 }
 

@@ -7,14 +7,14 @@
 #include "remote.h"
 
 enum persist_fake_op {
-    FAKE_PROBE = 0,
-    FAKE_CREATE,
-    FAKE_FETCH,
-    FAKE_TREE,
-    FAKE_OBJECT,
-    FAKE_COMMIT,
-    FAKE_COMMITS,
-    FAKE_OPS
+    PERSIST_FAKE_PROBE = 0,
+    PERSIST_FAKE_CREATE,
+    PERSIST_FAKE_FETCH,
+    PERSIST_FAKE_TREE,
+    PERSIST_FAKE_OBJECT,
+    PERSIST_FAKE_COMMIT,
+    PERSIST_FAKE_COMMITS,
+    PERSIST_FAKE_OPS
 };
 
 struct persist_fake;
@@ -29,7 +29,7 @@ void persist_fake_set_repo(struct persist_fake *f, int exists, int is_private);
 /* Files larger than this (or holding a NUL byte) are stored as LFS; default 64. */
 void persist_fake_set_lfs_threshold(struct persist_fake *f, int64_t bytes);
 /* The next `count` calls of `op` fail with `st` (before doing anything). */
-void persist_fake_fail(struct persist_fake *f, enum persist_fake_op op, enum persist_rstatus st,
+void persist_fake_fail(struct persist_fake *f, enum persist_fake_op op, enum spacefs_status st,
                        unsigned count, unsigned retry_after_ms);
 /* Called (without the fake's lock) at the start of every commit call. */
 void persist_fake_on_commit(struct persist_fake *f, void (*fn)(void *), void *payload);

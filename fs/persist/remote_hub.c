@@ -7,6 +7,7 @@
 
 #include "hubclient.h"
 #include "hubmirror.h"
+#include "hubmap.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,58 +25,14 @@ struct hubremote {
     char *repo_id;
 };
 
-static enum persist_rstatus from_hub(hub_status st)
+static enum spacefs_status fail(struct spacefs_error *err, hub_status st, const hub_error *he,
+                                const char *what)
 {
-    switch (st) {
-    case HUB_OK:
-        return PERSIST_R_OK;
-    case HUB_E_INVALID:
-        return PERSIST_R_INVALID;
-    case HUB_E_BAD_REQUEST:
-    case HUB_E_TOO_BIG:
-        return PERSIST_R_BAD_REQUEST;
-    case HUB_E_AUTH:
-        return PERSIST_R_AUTH;
-    case HUB_E_PAYMENT:
-    case HUB_E_FORBIDDEN:
-        return PERSIST_R_FORBIDDEN;
-    case HUB_E_NOT_FOUND:
-        return PERSIST_R_NOT_FOUND;
-    case HUB_E_PRECONDITION:
-    case HUB_E_CONFLICT:
-        return PERSIST_R_STALE;
-    case HUB_E_RATE_LIMITED:
-        return PERSIST_R_RATE_LIMITED;
-    case HUB_E_SERVER:
-        return PERSIST_R_SERVER;
-    case HUB_E_TRANSPORT:
-        return PERSIST_R_TRANSPORT;
-    case HUB_E_TIMEOUT:
-        return PERSIST_R_TIMEOUT;
-    case HUB_E_UNKNOWN_OUTCOME:
-        return PERSIST_R_UNKNOWN_OUTCOME;
-    case HUB_E_NOMEM:
-        return PERSIST_R_NOMEM;
-    case HUB_E_IO:
-        return PERSIST_R_IO;
-    default:
-        return PERSIST_R_OTHER;
-    }
+    return spacefs_error_from_hub(err, st, he, what);
 }
 
-static enum persist_rstatus fail(struct persist_rerror *err, hub_status st, const hub_error *he,
-                                 const char *what)
-{
-    if (err) {
-        err->http_status = he ? he->http_status : 0;
-        snprintf(err->message, sizeof(err->message), "%.64s: %.180s", what,
-                 he && he->message[0] ? he->message : hub_status_str(st));
-    }
-    return from_hub(st);
-}
-
-static enum persist_rstatus r_probe(void *ctx, int *out_exists, int *out_private,
-                                    struct persist_rerror *err)
+static enum spacefs_status r_probe(void *ctx, int *out_exists, int *out_private,
+                                   struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     char head[HUB_OID_MAX];
@@ -86,7 +43,7 @@ static enum persist_rstatus r_probe(void *ctx, int *out_exists, int *out_private
     *out_exists = *out_private = 0;
     st = hub_repo_head(head, r->client, HUB_REPO_DATASET, r->repo_id, "main", &he);
     if (st == HUB_E_NOT_FOUND && strcmp(he.code, "RevisionNotFound") != 0)
-        return PERSIST_R_OK; /* no such repository */
+        return SPACEFS_OK; /* no such repository */
     if (st != HUB_OK && st != HUB_E_NOT_FOUND)
         return fail(err, st, &he, "repo head");
     *out_exists = 1;
@@ -94,31 +51,31 @@ static enum persist_rstatus r_probe(void *ctx, int *out_exists, int *out_private
     if (st != HUB_OK)
         return fail(err, st, &he, "visibility probe");
     *out_private = !pub;
-    return PERSIST_R_OK;
+    return SPACEFS_OK;
 }
 
-static enum persist_rstatus r_create(void *ctx, struct persist_rerror *err)
+static enum spacefs_status r_create(void *ctx, struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     hub_repo_spec spec = {HUB_REPO_DATASET, r->repo_id, 1, NULL, NULL};
     hub_error he;
     hub_status st = hub_repo_create(NULL, r->client, &spec, &he);
     if (st == HUB_E_CONFLICT)
-        return PERSIST_R_OK; /* created meanwhile by someone else */
-    return st == HUB_OK ? PERSIST_R_OK : fail(err, st, &he, "create dataset");
+        return SPACEFS_OK; /* created meanwhile by someone else */
+    return st == HUB_OK ? SPACEFS_OK : fail(err, st, &he, "create dataset");
 }
 
-static enum persist_rstatus r_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
-                                    struct persist_rerror *err)
+static enum spacefs_status r_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
+                                   struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     hub_error he;
     hub_status st = hub_mirror_fetch(r->mirror, out_head, &he);
-    return st == HUB_OK ? PERSIST_R_OK : fail(err, st, &he, "fetch");
+    return st == HUB_OK ? SPACEFS_OK : fail(err, st, &he, "fetch");
 }
 
-static enum persist_rstatus r_tree(void *ctx, const char *commit, struct persist_rentry **out,
-                                   size_t *out_count, struct persist_rerror *err)
+static enum spacefs_status r_tree(void *ctx, const char *commit, struct persist_rentry **out,
+                                  size_t *out_count, struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     hub_mirror_entry_list *l = NULL;
@@ -133,7 +90,7 @@ static enum persist_rstatus r_tree(void *ctx, const char *commit, struct persist
         return fail(err, st, &he, "tree");
     if (!(v = calloc(l->count + 1, sizeof(*v)))) {
         hub_mirror_entry_list_free(l);
-        return PERSIST_R_NOMEM;
+        return SPACEFS_E_NOMEM;
     }
     for (size_t i = 0; i < l->count; i++) {
         hub_mirror_entry *e = &l->items[i];
@@ -151,7 +108,7 @@ static enum persist_rstatus r_tree(void *ctx, const char *commit, struct persist
     hub_mirror_entry_list_free(l);
     *out = v;
     *out_count = n;
-    return PERSIST_R_OK;
+    return SPACEFS_OK;
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -166,8 +123,8 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-static enum persist_rstatus r_object_get(void *ctx, const struct persist_rentry *e, int fd,
-                                         struct persist_rerror *err)
+static enum spacefs_status r_object_get(void *ctx, const struct persist_rentry *e, int fd,
+                                        struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     char sha[HUB_OID_MAX];
@@ -181,7 +138,7 @@ static enum persist_rstatus r_object_get(void *ctx, const struct persist_rentry 
             return fail(err, st, &he, "blob");
         st = write_all(fd, buf, len) < 0 ? HUB_E_IO : HUB_OK;
         free(buf);
-        return st == HUB_OK ? PERSIST_R_OK : fail(err, st, NULL, "writing the blob");
+        return st == HUB_OK ? SPACEFS_OK : fail(err, st, NULL, "writing the blob");
     }
     st = hub_file_download_fd(NULL, r->client, HUB_REPO_DATASET, r->repo_id,
                               e->commit[0] ? e->commit : "main", e->path, 0, -1, fd, 0, NULL, &he);
@@ -192,25 +149,25 @@ static enum persist_rstatus r_object_get(void *ctx, const struct persist_rentry 
     if (strcmp(sha, e->lfs_oid) != 0) {
         if (err)
             snprintf(err->message, sizeof(err->message), "%s: sha256 mismatch", e->path);
-        return PERSIST_R_OTHER;
+        return SPACEFS_E_OTHER;
     }
-    return PERSIST_R_OK;
+    return SPACEFS_OK;
 }
 
 /* Upload modes for the PUT ops, as the Hub decides them (preupload, batched by the client). */
-static enum persist_rstatus preupload(struct hubremote *r, const struct persist_rop *ops, size_t n,
-                                      hub_upload_mode *modes, struct persist_rerror *err)
+static enum spacefs_status preupload(struct hubremote *r, const struct persist_rop *ops, size_t n,
+                                     hub_upload_mode *modes, struct spacefs_error *err)
 {
     hub_preupload_file *pf = calloc(n + 1, sizeof(*pf));
     unsigned char *samples = malloc((n + 1) * SAMPLE_LEN);
     hub_preupload_list *pl = NULL;
-    enum persist_rstatus rs = PERSIST_R_OK;
+    enum spacefs_status rs = SPACEFS_OK;
     size_t k = 0;
     hub_error he;
     hub_status st;
 
     if (!pf || !samples) {
-        rs = PERSIST_R_NOMEM;
+        rs = SPACEFS_E_NOMEM;
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -220,7 +177,7 @@ static enum persist_rstatus preupload(struct hubremote *r, const struct persist_
             continue; /* empty files are always regular (as huggingface_hub does) */
         got = pread(ops[i].fd, samples + k * SAMPLE_LEN, SAMPLE_LEN, 0);
         if (got < 0) {
-            rs = PERSIST_R_IO;
+            rs = SPACEFS_E_IO;
             goto out;
         }
         pf[k].path = ops[i].path;
@@ -266,10 +223,10 @@ static int read_whole(void **out, int fd, int64_t size)
     return 0;
 }
 
-static enum persist_rstatus r_commit(void *ctx, const char *parent, const char *summary,
-                                     const struct persist_rop *ops, size_t n,
-                                     char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                     void *payload, struct persist_rerror *err)
+static enum spacefs_status r_commit(void *ctx, const char *parent, const char *summary,
+                                    const struct persist_rop *ops, size_t n,
+                                    char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                    void *payload, struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     hub_commit_op *hops = calloc(n + 1, sizeof(*hops));
@@ -277,16 +234,16 @@ static enum persist_rstatus r_commit(void *ctx, const char *parent, const char *
     char(*shas)[HUB_OID_MAX] = calloc(n + 1, sizeof(*shas));
     void **bufs = calloc(n + 1, sizeof(*bufs));
     hub_commit_params params = {summary, NULL, parent[0] ? parent : NULL};
-    enum persist_rstatus rs = PERSIST_R_OK;
+    enum spacefs_status rs = SPACEFS_OK;
     int64_t sent = 0;
     hub_error he;
     hub_status st;
 
     if (!hops || !modes || !shas || !bufs) {
-        rs = PERSIST_R_NOMEM;
+        rs = SPACEFS_E_NOMEM;
         goto out;
     }
-    if ((rs = preupload(r, ops, n, modes, err)) != PERSIST_R_OK)
+    if ((rs = preupload(r, ops, n, modes, err)) != SPACEFS_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const struct persist_rop *op = &ops[i];
@@ -330,11 +287,11 @@ static enum persist_rstatus r_commit(void *ctx, const char *parent, const char *
                 if (err)
                     snprintf(err->message, sizeof(err->message),
                              "%s: the Hub wants a regular file above 10 MiB", op->path);
-                rs = PERSIST_R_BAD_REQUEST;
+                rs = SPACEFS_E_BAD_REQUEST;
                 goto out;
             }
             if (read_whole(&bufs[i], op->fd, op->size) < 0) {
-                rs = PERSIST_R_IO;
+                rs = SPACEFS_E_IO;
                 goto out;
             }
             h->kind = HUB_OP_ADD_FILE;
@@ -359,9 +316,9 @@ out:
     return rs;
 }
 
-static enum persist_rstatus r_commits(void *ctx, const char *head, size_t max,
-                                      struct persist_rcommit **out, size_t *out_count,
-                                      struct persist_rerror *err)
+static enum spacefs_status r_commits(void *ctx, const char *head, size_t max,
+                                     struct persist_rcommit **out, size_t *out_count,
+                                     struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     hub_mirror_commit_list *l = NULL;
@@ -374,7 +331,7 @@ static enum persist_rstatus r_commits(void *ctx, const char *head, size_t max,
         return fail(err, st, &he, "commits");
     if (!(*out = calloc(l->count + 1, sizeof(**out)))) {
         hub_mirror_commit_list_free(l);
-        return PERSIST_R_NOMEM;
+        return SPACEFS_E_NOMEM;
     }
     for (size_t i = 0; i < l->count; i++) {
         snprintf((*out)[i].id, sizeof((*out)[i].id), "%s", l->items[i].id);
@@ -384,7 +341,7 @@ static enum persist_rstatus r_commits(void *ctx, const char *head, size_t max,
     }
     *out_count = l->count;
     hub_mirror_commit_list_free(l);
-    return PERSIST_R_OK;
+    return SPACEFS_OK;
 }
 
 static void r_free(void *ctx)
@@ -409,7 +366,7 @@ static const struct persist_remote_ops hub_ops = {
 };
 
 int persist_remote_hub_new(struct persist_remote *out, const struct persist_hub_options *opts,
-                           struct persist_rerror *err)
+                           struct spacefs_error *err)
 {
     struct hubremote *r = calloc(1, sizeof(*r));
     hub_mirror_options mo = {0};
@@ -432,7 +389,7 @@ int persist_remote_hub_new(struct persist_remote *out, const struct persist_hub_
     if ((st = hub_mirror_open(&r->mirror, &mo, &he)) != HUB_OK) {
         fail(err, st, &he, "opening the mirror");
         r_free(r);
-        return -persist_errno_from_rstatus(from_hub(st));
+        return -spacefs_errno_from_status(spacefs_status_from_hub(st));
     }
     out->ops = &hub_ops;
     out->ctx = r;

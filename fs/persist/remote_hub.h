@@ -18,6 +18,6 @@ struct persist_hub_options {
 
 /* *out is a remote for persist_open (which takes it). 0 or -errno; logs nothing secret. */
 int persist_remote_hub_new(struct persist_remote *out, const struct persist_hub_options *opts,
-                           struct persist_rerror *err);
+                           struct spacefs_error *err);
 
 #endif

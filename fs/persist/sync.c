@@ -1,4 +1,4 @@
-/* The persist engine's life cycle and sync loop. One worker thread per persist/ directory:
+/* The persist engine's sync loop. One worker thread per persist/ directory:
  * it fetches remote changes every ttl_ms, and commits every unsynced change in one commit once
  * the quiet period has passed (or an fsync waits) and min_interval_ms since the last commit.
  * The snapshot of changes is taken under the lock, the upload runs without it, and only
@@ -21,7 +21,8 @@
 
 static int unsynced_upto(struct persist *p, uint64_t gen)
 {
-    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it)) {
         struct pchange *c = it->val;
         if (!c->synced && c->gen <= gen)
             return 1;
@@ -29,11 +30,10 @@ static int unsynced_upto(struct persist *p, uint64_t gen)
     return 0;
 }
 
-static void set_error(struct persist *p, const char *what, enum persist_rstatus st,
-                      const struct persist_rerror *rerr)
+static void set_error(struct persist *p, const char *what, enum spacefs_status st,
+                      const struct spacefs_error *rerr)
 {
-    int n =
-        snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, persist_rstatus_name(st));
+    int n = snprintf(p->last_error, sizeof(p->last_error), "%s: %s", what, spacefs_status_name(st));
     if (rerr && rerr->message[0] && n > 0 && (size_t)n + 2 < sizeof(p->last_error))
         snprintf(p->last_error + n, sizeof(p->last_error) - (size_t)n, ": %.*s",
                  (int)(sizeof(p->last_error) - (size_t)n - 3), rerr->message);
@@ -52,8 +52,8 @@ static int attempt_failed(struct persist *p, int err, unsigned retry_after_ms)
     p->failures++;
     p->failed_attempts++;
     p->last_errno = err;
-    p->next_attempt_ms = persist_now_ms() + (int64_t)delay;
-    persist_log(p, 1, "persist: %s (attempt %u; next in %" PRIu64 " ms)", p->last_error,
+    p->next_attempt_ms = spacefs_now_ms() + (int64_t)delay;
+    persist_log(p, SPACEFS_WARN, "persist: %s (attempt %u; next in %" PRIu64 " ms)", p->last_error,
                 p->failures, delay);
     return -err;
 }
@@ -61,10 +61,10 @@ static int attempt_failed(struct persist *p, int err, unsigned retry_after_ms)
 /* Fetch and make the head the base (drops the lock around the remote calls). */
 static int refresh(struct persist *p)
 {
-    struct persist_rerror rerr = {0};
+    struct spacefs_error rerr = {0};
     struct persist_rentry *v = NULL;
     char head[PERSIST_OID_MAX] = "";
-    enum persist_rstatus st;
+    enum spacefs_status st;
     size_t n = 0;
     int same;
 
@@ -72,13 +72,13 @@ static int refresh(struct persist *p)
     pthread_mutex_unlock(&p->lock);
     st = p->remote.ops->fetch(p->remote.ctx, head, &rerr);
     pthread_mutex_lock(&p->lock);
-    if (st == PERSIST_R_NOT_FOUND) { /* the Dataset does not exist yet: an empty base */
+    if (st == SPACEFS_E_NOT_FOUND) { /* the Dataset does not exist yet: an empty base */
         if (p->vis == VIS_UNKNOWN)
             p->vis = VIS_MISSING;
         head[0] = '\0';
-        st = PERSIST_R_OK;
+        st = SPACEFS_OK;
     }
-    if (st != PERSIST_R_OK)
+    if (st != SPACEFS_OK)
         goto fail;
     same = p->based && !strcmp(head, p->base);
     if (same)
@@ -87,47 +87,48 @@ static int refresh(struct persist *p)
         pthread_mutex_unlock(&p->lock);
         st = p->remote.ops->tree(p->remote.ctx, head, &v, &n, &rerr);
         pthread_mutex_lock(&p->lock);
-        if (st != PERSIST_R_OK)
+        if (st != SPACEFS_OK)
             goto fail;
     }
     persist_base_replace(p, head, v, n, 1);
     persist_journal_write(p);
 done:
     if (p->cfg.ttl_ms)
-        p->next_refresh_ms = persist_now_ms() + p->cfg.ttl_ms;
+        p->next_refresh_ms = spacefs_now_ms() + p->cfg.ttl_ms;
     return 0;
 fail:
     set_error(p, "fetch", st, &rerr);
     p->refresh_now = 1;
-    return attempt_failed(p, persist_errno_from_rstatus(st), rerr.retry_after_ms);
+    return attempt_failed(p, spacefs_errno_from_status(st), rerr.retry_after_ms);
 }
 
 /* The Dataset must exist and be private (or allowed public) before we commit. */
 static int check_visibility(struct persist *p)
 {
-    struct persist_rerror rerr = {0};
-    enum persist_rstatus st;
+    struct spacefs_error rerr = {0};
+    enum spacefs_status st;
     int exists = 0, priv = 0;
 
     if (p->vis == VIS_PRIVATE || (p->vis == VIS_PUBLIC && p->cfg.allow_public))
         return 0;
     pthread_mutex_unlock(&p->lock);
     st = p->remote.ops->probe(p->remote.ctx, &exists, &priv, &rerr);
-    if (st == PERSIST_R_OK && !exists) {
+    if (st == SPACEFS_OK && !exists) {
         st = p->remote.ops->create(p->remote.ctx, &rerr);
-        if (st == PERSIST_R_OK)
+        if (st == SPACEFS_OK)
             exists = priv = 1;
     }
     pthread_mutex_lock(&p->lock);
-    if (st != PERSIST_R_OK) {
+    if (st != SPACEFS_OK) {
         set_error(p, exists ? "probe" : "creating the Dataset", st, &rerr);
-        return attempt_failed(p, persist_errno_from_rstatus(st), rerr.retry_after_ms);
+        return attempt_failed(p, spacefs_errno_from_status(st), rerr.retry_after_ms);
     }
     p->vis = priv ? VIS_PRIVATE : VIS_PUBLIC;
     if (p->vis == VIS_PUBLIC && !p->cfg.allow_public) {
         snprintf(p->last_error, sizeof(p->last_error),
                  "the Dataset is public; persist/ refuses to write to it");
-        persist_log(p, 0, "persist: the Dataset is public; nothing is committed (EACCES)");
+        persist_log(p, SPACEFS_ERROR,
+                    "persist: the Dataset is public; nothing is committed (EACCES)");
         return attempt_failed(p, EACCES, 0);
     }
     return 0;
@@ -172,7 +173,8 @@ static int snap_take(struct persist *p, struct snap *s)
     if (!s->ops || !s->srcs || !s->paths || !s->gens)
         return -ENOMEM;
     for (int pass = 0; pass < 2; pass++) {
-        for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+        for (struct pmap_item *it = persist_map_first(&p->changes); it;
+             it = persist_map_next(&p->changes, it)) {
             struct pchange *c = it->val;
             struct persist_rop *op = &s->ops[s->n];
             int is_delete = c->kind != PC_FILE;
@@ -182,7 +184,7 @@ static int snap_take(struct persist *p, struct snap *s)
                 s->capped = 1;
                 return 0;
             }
-            if (is_delete && !pmap_get(&p->base_files, it->key)) {
+            if (is_delete && !persist_map_get(&p->base_files, it->key)) {
                 c->synced = 1; /* nothing to delete remotely */
                 persist_journal_touch(p, it->key);
                 continue;
@@ -238,9 +240,9 @@ static void summary_make(char *buf, size_t cap, const struct snap *s)
 /* One commit of every unsynced change, with 412 -> fetch -> retry. */
 static int commit_changes(struct persist *p)
 {
-    struct persist_rerror rerr;
+    struct spacefs_error rerr;
     char parent[PERSIST_OID_MAX], oid[PERSIST_OID_MAX], summary[256];
-    enum persist_rstatus st = PERSIST_R_OK;
+    enum spacefs_status st = SPACEFS_OK;
     struct snap s;
     int64_t started;
     int rc = 0;
@@ -258,20 +260,20 @@ static int commit_changes(struct persist *p)
         oid[0] = '\0';
         p->uploading = 1;
         p->uploaded = 0;
-        started = persist_now_ms();
+        started = spacefs_now_ms();
         pthread_mutex_unlock(&p->lock);
         st = p->remote.ops->commit(p->remote.ctx, parent, summary, s.ops, s.n, oid, progress_cb, p,
                                    &rerr);
         pthread_mutex_lock(&p->lock);
         p->uploading = 0;
-        if (st == PERSIST_R_OK) {
+        if (st == SPACEFS_OK) {
             for (size_t i = 0; i < s.n; i++) {
-                struct pchange *c = pmap_get(&p->changes, s.paths[i]);
+                struct pchange *c = persist_map_get(&p->changes, s.paths[i]);
                 if (c && c->gen == s.gens[i])
                     c->synced = 1; /* changed meanwhile: stays pending */
                 if (s.ops[i].kind == PERSIST_ROP_DELETE)
-                    pmap_del(&p->landed, s.paths[i]);
-                else if (pmap_put(&p->landed, s.paths[i], &p->landed) < 0)
+                    persist_map_del(&p->landed, s.paths[i]);
+                else if (persist_map_put(&p->landed, s.paths[i], &p->landed) < 0)
                     p->based = 0; /* out of memory: refresh before anything else */
             }
             p->backlog = s.capped;
@@ -282,12 +284,12 @@ static int commit_changes(struct persist *p)
             p->commits++;
             snprintf(p->last_commit, sizeof(p->last_commit), "%s", oid);
             p->last_commit_time = (int64_t)time(NULL);
-            p->last_commit_ms = persist_now_ms();
+            p->last_commit_ms = spacefs_now_ms();
             p->failures = 0;
             p->last_error[0] = '\0';
             p->next_attempt_ms = 0;
             persist_journal_write(p);
-            persist_log(p, 2, "persist: committed %s", oid);
+            persist_log(p, SPACEFS_INFO, "persist: committed %s", oid);
             /* The commit stands; if the base cannot catch up now, the next round refreshes
              * before it commits (a whiteout judged against the old base would be lost). */
             if (refresh(p) < 0)
@@ -296,14 +298,14 @@ static int commit_changes(struct persist *p)
         }
         snap_free(&s);
         set_error(p, "commit", st, &rerr);
-        if (st != PERSIST_R_STALE || stale >= p->cfg.stale_retries)
+        if ((st != SPACEFS_E_STALE && st != SPACEFS_E_CONFLICT) || stale >= p->cfg.stale_retries)
             break;
-        persist_log(p, 2, "persist: the Dataset moved (412); fetching and retrying");
+        persist_log(p, SPACEFS_INFO, "persist: the Dataset moved (412); fetching and retrying");
         p->based = 0;
         if ((rc = refresh(p)) < 0)
             return rc;
     }
-    return attempt_failed(p, persist_errno_from_rstatus(st), rerr.retry_after_ms);
+    return attempt_failed(p, spacefs_errno_from_status(st), rerr.retry_after_ms);
 }
 
 int persist_sync_round(struct persist *p, int force, int commit)
@@ -311,7 +313,7 @@ int persist_sync_round(struct persist *p, int force, int commit)
     int rc = 0;
 
     if (force || p->refresh_now || !p->based ||
-        (p->cfg.ttl_ms && persist_now_ms() >= p->next_refresh_ms))
+        (p->cfg.ttl_ms && spacefs_now_ms() >= p->next_refresh_ms))
         rc = refresh(p);
     if (rc == 0 && commit && unsynced_upto(p, UINT64_MAX)) {
         rc = check_visibility(p);
@@ -340,7 +342,7 @@ static void *worker_main(void *arg)
     while (!p->stop) {
         if (p->mtimes_dirty)
             persist_mtimes_save(p);
-        int64_t now = persist_now_ms(), wake = now + 60000, commit_at, refresh_at;
+        int64_t now = spacefs_now_ms(), wake = now + 60000, commit_at, refresh_at;
         int pending = unsynced_upto(p, UINT64_MAX);
 
         if (!pending)
@@ -405,177 +407,10 @@ void persist_worker_stop(struct persist *p)
     p->worker_started = 0;
 }
 
-/* ---- public ------------------------------------------------------------------------------ */
-
-static int mkdir_0700(const char *path)
-{
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return -errno;
-    return chmod(path, 0700) < 0 ? -errno : 0;
-}
-
-static int mkdirs(const char *dir)
-{
-    char *s = strdup(dir);
-    int rc = 0;
-    if (!s)
-        return -ENOMEM;
-    for (char *q = s + 1; *q && !rc; q++) {
-        if (*q != '/')
-            continue;
-        *q = '\0';
-        if (mkdir(s, 0700) < 0 && errno != EEXIST)
-            rc = -errno;
-        *q = '/';
-    }
-    if (!rc)
-        rc = mkdir_0700(s);
-    free(s);
-    return rc;
-}
-
-static int load_base_tree(struct persist *p)
-{
-    struct persist_rerror rerr = {0};
-    struct persist_rentry *v = NULL;
-    enum persist_rstatus st;
-    size_t n = 0;
-
-    if (!p->base[0])
-        return -ENOENT;
-    st = p->remote.ops->tree(p->remote.ctx, p->base, &v, &n, &rerr);
-    if (st != PERSIST_R_OK)
-        return -persist_errno_from_rstatus(st);
-    persist_base_replace(p, p->base, v, n, 0);
-    return 0;
-}
-
-int persist_open(struct persist **out, const struct persist_config *cfg,
-                 struct persist_remote remote)
-{
-    struct persist *p = calloc(1, sizeof(*p));
-    pthread_condattr_t ca;
-    char *sub = NULL;
-    int rc;
-
-    *out = NULL;
-    if (!p) {
-        remote.ops->free(remote.ctx);
-        return -ENOMEM;
-    }
-    p->remote = remote;
-    p->cfg = *cfg;
-    p->cfg.log = cfg->log;
-    pmap_init(&p->base_files);
-    pmap_init(&p->changes);
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &ca);
-    pthread_cond_init(&p->done, &ca);
-    pthread_condattr_destroy(&ca);
-    p->next_ovl = 1;
-    p->jfd = -1;
-    p->jfull = 1;
-    if (!cfg->cache_dir || !(p->dir = strdup(cfg->cache_dir))) {
-        rc = cfg->cache_dir ? -ENOMEM : -EINVAL;
-        goto fail;
-    }
-    p->cfg.cache_dir = p->dir;
-    if ((rc = mkdirs(p->dir)) < 0)
-        goto fail;
-    for (int i = 0; i < 2; i++) {
-        if (asprintf(&sub, "%s/%s", p->dir, i ? "objects" : "overlay") < 0) {
-            sub = NULL;
-            rc = -ENOMEM;
-            goto fail;
-        }
-        rc = mkdir_0700(sub);
-        free(sub);
-        sub = NULL;
-        if (rc < 0)
-            goto fail;
-    }
-    pthread_mutex_lock(&p->lock);
-    rc = persist_journal_load(p);
-    if (rc == -ENOENT)
-        rc = 0;
-    persist_index_rebuild(p); /* the journal's changes; again with the base */
-    if (rc == 0) {
-        if (p->next_ovl == 0)
-            p->next_ovl = 1;
-        persist_overlay_gc(p);
-        if (load_base_tree(p) < 0)
-            p->based = 0; /* the first round fetches */
-        p->last_change_ms = persist_now_ms();
-        if (!p->based)
-            persist_sync_round(p, 1, 0); /* best effort: works offline */
-        p->failures = 0;
-        p->next_attempt_ms = 0;
-    }
-    pthread_mutex_unlock(&p->lock);
-    if (rc < 0)
-        goto fail;
-    if (!cfg->no_worker && (rc = persist_worker_start(p)) < 0)
-        goto fail;
-    *out = p;
-    return 0;
-fail:
-    persist_close(p, 0);
-    return rc;
-}
-
-void persist_close(struct persist *p, unsigned wait_ms)
-{
-    if (!p)
-        return;
-    if (wait_ms && p->worker_started) {
-        int rc = persist_sync_wait(p, wait_ms);
-        if (rc < 0)
-            persist_log(p, 1,
-                        "persist: unmounting with changes not committed (%s); the next "
-                        "mount uploads them",
-                        strerror(-rc));
-    }
-    persist_worker_stop(p);
-    pthread_mutex_lock(&p->lock);
-    if (p->mtimes_dirty)
-        persist_mtimes_save(p);
-    pthread_mutex_unlock(&p->lock);
-    while (p->files) {
-        p->files->refs = 1;
-        pthread_mutex_lock(&p->lock);
-        {
-            struct pfile *f = p->files;
-            if (f->fd >= 0)
-                close(f->fd);
-            f->fd = -1;
-            p->files = f->next;
-            free(f->path);
-            free(f->pin.path);
-            free(f);
-        }
-        pthread_mutex_unlock(&p->lock);
-    }
-    pmap_clear(&p->changes, pchange_free);
-    pmap_clear(&p->jdirty, NULL);
-    pmap_clear(&p->below, NULL);
-    if (p->jfd >= 0)
-        close(p->jfd);
-    persist_base_clear(p);
-    free(p->garbage);
-    if (p->remote.ops)
-        p->remote.ops->free(p->remote.ctx);
-    pthread_cond_destroy(&p->cond);
-    pthread_cond_destroy(&p->done);
-    pthread_mutex_destroy(&p->lock);
-    free(p->dir);
-    free(p);
-}
-
+/* ---- waiting and state ---------------------------------------------------------------- */
 int persist_sync_wait(struct persist *p, unsigned timeout_ms)
 {
-    int64_t deadline = timeout_ms ? persist_now_ms() + timeout_ms : INT64_MAX;
+    int64_t deadline = timeout_ms ? spacefs_now_ms() + timeout_ms : INT64_MAX;
     uint64_t target, failed0;
     int rc = 0;
 
@@ -587,7 +422,7 @@ int persist_sync_wait(struct persist *p, unsigned timeout_ms)
     if (unsynced_upto(p, target))
         p->next_attempt_ms = 0;
     while (unsynced_upto(p, target)) {
-        int64_t now = persist_now_ms();
+        int64_t now = spacefs_now_ms();
         struct timespec ts;
         if (p->failed_attempts - failed0 >= p->cfg.fsync_attempts) {
             rc = -(p->last_errno ? p->last_errno : EIO);
@@ -637,7 +472,8 @@ void persist_state_get(struct persist *p, struct persist_state *out)
 {
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&p->lock);
-    for (struct pmap_item *it = pmap_first(&p->changes); it; it = pmap_next(&p->changes, it)) {
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it)) {
         struct pchange *c = it->val;
         if (c->synced)
             continue;
@@ -656,7 +492,7 @@ void persist_state_get(struct persist *p, struct persist_state *out)
     snprintf(out->last_error, sizeof(out->last_error), "%s", p->last_error);
     out->failures = p->failures;
     if (p->next_attempt_ms) {
-        int64_t d = p->next_attempt_ms - persist_now_ms();
+        int64_t d = p->next_attempt_ms - spacefs_now_ms();
         out->next_attempt_ms = d > 0 ? d : 0;
     }
     out->commits = p->commits;

@@ -1,5 +1,4 @@
-/* Small pieces of the persist engine: the string-keyed hash map, clocks, logging, and the
- * remote status helpers (the one status -> errno table of persist/). */
+/* Small pieces of the persist engine: the string-keyed hash map, logging and logging. */
 #include "persist_internal.h"
 
 #include <errno.h>
@@ -16,12 +15,12 @@ static size_t hash_str(const char *s)
     return h;
 }
 
-void pmap_init(struct pmap *m)
+void persist_map_init(struct pmap *m)
 {
     memset(m, 0, sizeof(*m));
 }
 
-void pmap_clear(struct pmap *m, void (*free_val)(void *))
+void persist_map_clear(struct pmap *m, void (*free_val)(void *))
 {
     for (size_t i = 0; i < m->nb; i++) {
         struct pmap_item *it = m->b[i], *next;
@@ -34,7 +33,7 @@ void pmap_clear(struct pmap *m, void (*free_val)(void *))
         }
     }
     free(m->b);
-    pmap_init(m);
+    persist_map_init(m);
 }
 
 static struct pmap_item **slot(const struct pmap *m, const char *key)
@@ -45,7 +44,7 @@ static struct pmap_item **slot(const struct pmap *m, const char *key)
     return pp;
 }
 
-void *pmap_get(const struct pmap *m, const char *key)
+void *persist_map_get(const struct pmap *m, const char *key)
 {
     struct pmap_item *it;
     if (!m->nb)
@@ -75,7 +74,7 @@ static int grow(struct pmap *m)
     return 0;
 }
 
-int pmap_put(struct pmap *m, const char *key, void *val)
+int persist_map_put(struct pmap *m, const char *key, void *val)
 {
     struct pmap_item **pp, *it;
 
@@ -96,7 +95,7 @@ int pmap_put(struct pmap *m, const char *key, void *val)
     return 0;
 }
 
-void *pmap_del(struct pmap *m, const char *key)
+void *persist_map_del(struct pmap *m, const char *key)
 {
     struct pmap_item **pp, *it;
     void *val;
@@ -114,7 +113,7 @@ void *pmap_del(struct pmap *m, const char *key)
     return val;
 }
 
-struct pmap_item *pmap_first(const struct pmap *m)
+struct pmap_item *persist_map_first(const struct pmap *m)
 {
     for (size_t i = 0; i < m->nb; i++)
         if (m->b[i])
@@ -122,7 +121,7 @@ struct pmap_item *pmap_first(const struct pmap *m)
     return NULL;
 }
 
-struct pmap_item *pmap_next(const struct pmap *m, struct pmap_item *it)
+struct pmap_item *persist_map_next(const struct pmap *m, struct pmap_item *it)
 {
     if (it->next)
         return it->next;
@@ -132,14 +131,7 @@ struct pmap_item *pmap_next(const struct pmap *m, struct pmap_item *it)
     return NULL;
 }
 
-int64_t persist_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void persist_log(struct persist *p, int level, const char *fmt, ...)
+void persist_log(struct persist *p, enum spacefs_log_level level, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -166,45 +158,11 @@ void persist_rcommits_free(struct persist_rcommit *v, size_t n)
     free(v);
 }
 
-const char *persist_rstatus_name(enum persist_rstatus st)
+void persist_change_free(void *v)
 {
-    static const char *const names[] = {
-        "ok",          "invalid",         "not found",    "authentication",  "forbidden",
-        "bad request", "stale parent",    "rate limited", "server error",    "transport error",
-        "timeout",     "unknown outcome", "no memory",    "local I/O error", "error"};
-    return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "error";
-}
-
-int persist_errno_from_rstatus(enum persist_rstatus st)
-{
-    switch (st) {
-    case PERSIST_R_OK:
-        return 0;
-    case PERSIST_R_INVALID:
-    case PERSIST_R_BAD_REQUEST:
-        return EINVAL;
-    case PERSIST_R_NOT_FOUND:
-        return ENOENT;
-    case PERSIST_R_AUTH:
-    case PERSIST_R_FORBIDDEN:
-        return EACCES;
-    case PERSIST_R_STALE:
-        return EAGAIN;
-    case PERSIST_R_RATE_LIMITED:
-        return EBUSY;
-    case PERSIST_R_TIMEOUT:
-        return ETIMEDOUT;
-    case PERSIST_R_TRANSPORT:
-        return EHOSTUNREACH;
-    case PERSIST_R_NOMEM:
-        return ENOMEM;
-    default:
-        return EIO;
-    }
-}
-
-int persist_rstatus_transient(enum persist_rstatus st)
-{
-    return st == PERSIST_R_RATE_LIMITED || st == PERSIST_R_SERVER || st == PERSIST_R_TRANSPORT ||
-           st == PERSIST_R_TIMEOUT || st == PERSIST_R_UNKNOWN_OUTCOME || st == PERSIST_R_STALE;
+    struct pchange *c = v;
+    if (!c)
+        return;
+    free(c->ref.path);
+    free(c);
 }

@@ -1,6 +1,7 @@
 /* Unit tests of the filesystem logic on the fake backend (label unit): path rules, caches and
  * request budgets, control/hardware/sleeptime parsing, secrets and variables, errno mapping,
- * concurrency and the generation counter, logs. No kernel mount. */
+ * concurrency and the generation counter, logs; persist/ and snapshots/ on the fake remote; every
+ * status through every subtree against the one errno table. No kernel mount. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 
 #include "backend_fake.h"
 #include "fs.h"
+#include "remote_fake.h"
 
 static int passed, failed;
 
@@ -158,14 +160,14 @@ static void test_root_and_listing_budget(void)
     env_open(&e, 5000);
     CHECK_EQ("readdir /", 0, spacefs_fs_readdir(e.fs, "/", collect, &n));
     CHECK_STR("root lists own namespaces", ".spacefs alice acme ", n.all);
-    CHECK_EQ("root costs one whoami", 1, spacefs_fake_count(e.fake, FAKE_WHOAMI));
+    CHECK_EQ("root costs one whoami", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_WHOAMI));
 
     spacefs_fake_reset_counts(e.fake);
     memset(&n, 0, sizeof(n));
     CHECK_EQ("readdir /alice", 0, spacefs_fs_readdir(e.fs, "/alice", collect, &n));
     CHECK_EQ("5 Spaces listed", 5, n.count);
     CHECK_EQ("ls of 5 Spaces at page size 2 costs 3 pages", 3,
-             spacefs_fake_count(e.fake, FAKE_LIST));
+             spacefs_fake_count(e.fake, SPACEFS_FAKE_LIST));
     CHECK_EQ("and nothing else", 3, spacefs_fake_total(e.fake));
     /* ls -l: stat of every Space, then cat of every status: all from the cache */
     for (i = 0; i < 5; i++) {
@@ -196,7 +198,7 @@ static void test_root_and_listing_budget(void)
     CHECK("runtime.json", slurp(e.fs, "/alice/chat/runtime.json", buf, sizeof(buf)) > 0);
     CHECK("runtime.json has the stage", strstr(buf, "\"stage\": \"RUNNING\"") != NULL);
     slurp(e.fs, "/alice/chat/runtime.json", buf, sizeof(buf));
-    CHECK_EQ("runtime.json cached", 1, spacefs_fake_count(e.fake, FAKE_RUNTIME));
+    CHECK_EQ("runtime.json cached", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_RUNTIME));
     CHECK("info.json", slurp(e.fs, "/alice/chat/info.json", buf, sizeof(buf)) > 0);
     CHECK("info.json ends with newline", buf[strlen(buf) - 1] == '\n');
     env_close(&e);
@@ -210,15 +212,17 @@ static void test_negative_and_ttl(void)
     env_open(&e, 150);
     CHECK_EQ("missing Space", -ENOENT, spacefs_fs_getattr(e.fs, "/alice/nope", &st));
     CHECK_EQ("missing Space again", -ENOENT, spacefs_fs_getattr(e.fs, "/alice/nope", &st));
-    CHECK_EQ("negative lookup cached (3 pages once)", 3, spacefs_fake_count(e.fake, FAKE_LIST));
+    CHECK_EQ("negative lookup cached (3 pages once)", 3,
+             spacefs_fake_count(e.fake, SPACEFS_FAKE_LIST));
     CHECK_EQ("unknown namespace", -ENOENT, spacefs_fs_getattr(e.fs, "/nobody", &st));
     CHECK_EQ("unknown namespace again", -ENOENT, spacefs_fs_getattr(e.fs, "/nobody", &st));
-    CHECK_EQ("negative namespace cached (1 page once)", 4, spacefs_fake_count(e.fake, FAKE_LIST));
+    CHECK_EQ("negative namespace cached (1 page once)", 4,
+             spacefs_fake_count(e.fake, SPACEFS_FAKE_LIST));
     CHECK_EQ("own empty namespace exists", 0, spacefs_fs_getattr(e.fs, "/acme", &st));
     usleep(200 * 1000);
     spacefs_fake_reset_counts(e.fake);
     CHECK_EQ("after the ttl", 0, spacefs_fs_getattr(e.fs, "/alice/chat/status", &st));
-    CHECK_EQ("a stale listing is refreshed", 3, spacefs_fake_count(e.fake, FAKE_LIST));
+    CHECK_EQ("a stale listing is refreshed", 3, spacefs_fake_count(e.fake, SPACEFS_FAKE_LIST));
     env_close(&e);
 }
 
@@ -242,43 +246,43 @@ static void test_control(void)
     CHECK_EQ("bad input sends nothing", 0, spacefs_fake_total(e.fake));
 
     CHECK_EQ("restart", 8, put(e.fs, "/alice/chat/control", "restart\n", 0));
-    CHECK_EQ("one restart call", 1, spacefs_fake_count(e.fake, FAKE_RESTART));
+    CHECK_EQ("one restart call", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_RESTART));
     slurp(e.fs, "/alice/chat/status", buf, sizeof(buf));
     CHECK_STR("status refreshed by the write", "BUILDING\n", buf);
-    CHECK_EQ("without a listing", 0, spacefs_fake_count(e.fake, FAKE_LIST));
+    CHECK_EQ("without a listing", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_LIST));
     slurp(e.fs, "/alice/chat/control", buf, sizeof(buf));
     CHECK("control shows the last action", strncmp(buf, "restart 20", 10) == 0);
     CHECK("and its result", strstr(buf, " ok BUILDING\n") != NULL);
 
     CHECK_EQ("printf rebuild", 7, put(e.fs, "/alice/chat/control", "rebuild", 0));
-    CHECK_EQ("rebuild is a restart", 2, spacefs_fake_count(e.fake, FAKE_RESTART));
+    CHECK_EQ("rebuild is a restart", 2, spacefs_fake_count(e.fake, SPACEFS_FAKE_RESTART));
     CHECK_EQ("pause", 6, put(e.fs, "/alice/chat/control", "pause\n", 0));
     slurp(e.fs, "/alice/chat/status", buf, sizeof(buf));
     CHECK_STR("paused", "PAUSED\n", buf);
 
     spacefs_fake_reset_counts(e.fake);
     CHECK_EQ("ping", 5, put(e.fs, "/alice/four/control", "ping\n", 0));
-    CHECK_EQ("ping visits", 1, spacefs_fake_count(e.fake, FAKE_VISIT));
-    CHECK_EQ("ping never restarts", 0, spacefs_fake_count(e.fake, FAKE_RESTART));
+    CHECK_EQ("ping visits", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_VISIT));
+    CHECK_EQ("ping never restarts", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_RESTART));
     {
         char *u = spacefs_fake_last_visit(e.fake);
         CHECK_STR("the app URL", "https://four.fake.space", u);
         free(u);
     }
     CHECK_EQ("wakeup a sleeping Space", 7, put(e.fs, "/alice/sleepy/control", "wakeup\n", 0));
-    CHECK_EQ("by a visit", 2, spacefs_fake_count(e.fake, FAKE_VISIT));
-    CHECK_EQ("not a restart", 0, spacefs_fake_count(e.fake, FAKE_RESTART));
+    CHECK_EQ("by a visit", 2, spacefs_fake_count(e.fake, SPACEFS_FAKE_VISIT));
+    CHECK_EQ("not a restart", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_RESTART));
     slurp(e.fs, "/alice/sleepy/status", buf, sizeof(buf));
     CHECK_STR("stage read anew after a visit", "APP_STARTING\n", buf);
     CHECK_EQ("wakeup a paused Space", 7, put(e.fs, "/alice/notes/control", "wakeup\n", 0));
-    CHECK_EQ("by a restart", 1, spacefs_fake_count(e.fake, FAKE_RESTART));
+    CHECK_EQ("by a restart", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_RESTART));
 
     /* the Hub refuses: the writer gets the errno, control says why */
-    spacefs_fake_fault(e.fake, FAKE_RESTART, SPACEFS_E_FORBIDDEN, 403, 1);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_RESTART, SPACEFS_E_FORBIDDEN, 403, 1);
     CHECK_EQ("403 reaches the writer", -EACCES, put(e.fs, "/alice/four/control", "restart\n", 0));
     slurp(e.fs, "/alice/four/control", buf, sizeof(buf));
     CHECK("control shows the failure", strstr(buf, "failed: Permission denied") != NULL);
-    spacefs_fake_fault(e.fake, FAKE_RESTART, SPACEFS_E_RATE_LIMITED, 429, 1);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_RESTART, SPACEFS_E_RATE_LIMITED, 429, 1);
     CHECK_EQ("429 is EAGAIN", -EAGAIN, put(e.fs, "/alice/four/control", "restart\n", 0));
 
     /* other namespaces are read-only: mode 0444 and open for writing is EACCES */
@@ -286,10 +290,10 @@ static void test_control(void)
     CHECK("foreign control is 0444", (st.st_mode & 07777) == 0444);
     spacefs_fake_reset_counts(e.fake);
     CHECK_EQ("writing it is EACCES", -EACCES, put(e.fs, "/gradio/hello/control", "restart\n", 0));
-    CHECK_EQ("and sends nothing", 0, spacefs_fake_count(e.fake, FAKE_RESTART));
+    CHECK_EQ("and sends nothing", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_RESTART));
 
     CHECK_EQ("delete alice/five", 18, put(e.fs, "/alice/five/control", "delete alice/five\n", 0));
-    CHECK_EQ("one delete", 1, spacefs_fake_count(e.fake, FAKE_DELETE));
+    CHECK_EQ("one delete", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_DELETE));
     CHECK_EQ("gone", -ENOENT, spacefs_fs_getattr(e.fs, "/alice/five", &st));
     env_close(&e);
 }
@@ -306,7 +310,8 @@ static void test_read_token(void)
     CHECK_EQ("write is EACCES", -EACCES, put(e.fs, "/alice/chat/control", "restart\n", 0));
     CHECK_EQ("mkdir is EACCES", -EACCES, spacefs_fs_mkdir(e.fs, "/alice/new", 0755));
     CHECK_EQ("nothing sent", 0,
-             spacefs_fake_count(e.fake, FAKE_RESTART) + spacefs_fake_count(e.fake, FAKE_CREATE));
+             spacefs_fake_count(e.fake, SPACEFS_FAKE_RESTART) +
+                 spacefs_fake_count(e.fake, SPACEFS_FAKE_CREATE));
     env_close(&e);
 }
 
@@ -319,11 +324,11 @@ static void test_hardware_sleeptime(void)
     CHECK_EQ("unknown flavor is EINVAL", -EINVAL, put(e.fs, "/alice/chat/hardware", "h100\n", 0));
     CHECK_EQ("bad characters are EINVAL", -EINVAL,
              put(e.fs, "/alice/chat/hardware", "T4 small\n", 0));
-    CHECK_EQ("no hardware request sent", 0, spacefs_fake_count(e.fake, FAKE_HARDWARE));
-    CHECK_EQ("flavor list fetched once", 1, spacefs_fake_count(e.fake, FAKE_FLAVORS));
+    CHECK_EQ("no hardware request sent", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_HARDWARE));
+    CHECK_EQ("flavor list fetched once", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_FLAVORS));
     CHECK_EQ("t4-small", 9, put(e.fs, "/alice/chat/hardware", "t4-small\n", 0));
-    CHECK_EQ("one hardware request", 1, spacefs_fake_count(e.fake, FAKE_HARDWARE));
-    CHECK_EQ("flavor list cached", 1, spacefs_fake_count(e.fake, FAKE_FLAVORS));
+    CHECK_EQ("one hardware request", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_HARDWARE));
+    CHECK_EQ("flavor list cached", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_FLAVORS));
     slurp(e.fs, "/alice/chat/hardware", buf, sizeof(buf));
     CHECK_STR("hardware shows it", "t4-small\n", buf);
 
@@ -331,14 +336,14 @@ static void test_hardware_sleeptime(void)
     CHECK_EQ("sleeptime negative", -EINVAL, put(e.fs, "/alice/chat/sleeptime", "-5\n", 0));
     CHECK_EQ("sleeptime zero", -EINVAL, put(e.fs, "/alice/chat/sleeptime", "0\n", 0));
     CHECK_EQ("sleeptime junk", -EINVAL, put(e.fs, "/alice/chat/sleeptime", "12x\n", 0));
-    CHECK_EQ("no sleeptime request sent", 0, spacefs_fake_count(e.fake, FAKE_SLEEPTIME));
+    CHECK_EQ("no sleeptime request sent", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_SLEEPTIME));
     CHECK_EQ("sleeptime 3600", 5, put(e.fs, "/alice/chat/sleeptime", "3600\n", 0));
     slurp(e.fs, "/alice/chat/sleeptime", buf, sizeof(buf));
     CHECK_STR("sleeptime shows it", "3600\n", buf);
     CHECK_EQ("sleeptime never", 6, put(e.fs, "/alice/chat/sleeptime", "never\n", 0));
     slurp(e.fs, "/alice/chat/sleeptime", buf, sizeof(buf));
     CHECK_STR("sleeptime never shows", "never\n", buf);
-    CHECK_EQ("two sleeptime requests", 2, spacefs_fake_count(e.fake, FAKE_SLEEPTIME));
+    CHECK_EQ("two sleeptime requests", 2, spacefs_fake_count(e.fake, SPACEFS_FAKE_SLEEPTIME));
     env_close(&e);
 }
 
@@ -365,7 +370,7 @@ static void test_secrets_variables(void)
     CHECK_EQ("invalid name is EINVAL", -EINVAL,
              put(e.fs, "/alice/chat/secrets/bad-name", "x\n", 1));
     CHECK_EQ("digit first is EINVAL", -EINVAL, put(e.fs, "/alice/chat/secrets/1KEY", "x\n", 1));
-    CHECK_EQ("invalid names send nothing", 0, spacefs_fake_count(e.fake, FAKE_KV_SET));
+    CHECK_EQ("invalid names send nothing", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
 
     CHECK_EQ("echo value > secrets/NEW", 7, put(e.fs, "/alice/chat/secrets/NEW", "s3cr3t\n", 1));
     v = spacefs_fake_get_kv(e.fake, "alice/chat", 1, "NEW");
@@ -383,7 +388,7 @@ static void test_secrets_variables(void)
              spacefs_fs_getattr(e.fs, "/alice/chat/secrets/NEW", &st));
     CHECK_EQ("rm missing is ENOENT", -ENOENT, spacefs_fs_unlink(e.fs, "/alice/chat/secrets/NEW"));
 
-    spacefs_fake_fault(e.fake, FAKE_KV_SET, SPACEFS_E_FORBIDDEN, 403, 1);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_KV_SET, SPACEFS_E_FORBIDDEN, 403, 1);
     CHECK_EQ("403 on set reaches the writer", -EACCES,
              put(e.fs, "/alice/chat/secrets/OTHER", "x\n", 1));
     CHECK_EQ("failed create leaves no entry", -ENOENT,
@@ -418,18 +423,18 @@ static void test_mkdir_rmdir(void)
     CHECK_EQ("invalid name 2", -EINVAL, spacefs_fs_mkdir(e.fs, "/alice/with space", 0755));
     CHECK_EQ("no namespace creation", -EPERM, spacefs_fs_mkdir(e.fs, "/newns", 0755));
     CHECK_EQ("foreign namespace", -EACCES, spacefs_fs_mkdir(e.fs, "/gradio/mine", 0755));
-    CHECK_EQ("none sent", 0, spacefs_fake_count(e.fake, FAKE_CREATE));
+    CHECK_EQ("none sent", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_CREATE));
     CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(e.fs, "/alice/fresh", 0755));
-    CHECK_EQ("one create", 1, spacefs_fake_count(e.fake, FAKE_CREATE));
+    CHECK_EQ("one create", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_CREATE));
     CHECK_EQ("visible at once", 0, spacefs_fs_getattr(e.fs, "/alice/fresh", &st));
     CHECK_EQ("status", 0, spacefs_fs_getattr(e.fs, "/alice/fresh/status", &st));
     CHECK_EQ("409 is EEXIST", -EEXIST, spacefs_fs_mkdir(e.fs, "/alice/chat", 0755));
-    spacefs_fake_fault(e.fake, FAKE_CREATE, SPACEFS_E_PAYMENT, 402, 1);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_CREATE, SPACEFS_E_PAYMENT, 402, 1);
     CHECK_EQ("402 is EDQUOT", -EDQUOT, spacefs_fs_mkdir(e.fs, "/alice/paid", 0755));
     CHECK_EQ("rmdir a Space is EPERM", -EPERM, spacefs_fs_rmdir(e.fs, "/alice/chat"));
     CHECK_EQ("rm status is EPERM", -EPERM, spacefs_fs_unlink(e.fs, "/alice/chat/status"));
     CHECK_EQ("rmdir secrets is EPERM", -EPERM, spacefs_fs_rmdir(e.fs, "/alice/chat/secrets"));
-    CHECK_EQ("nothing deleted", 0, spacefs_fake_count(e.fake, FAKE_DELETE));
+    CHECK_EQ("nothing deleted", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_DELETE));
     CHECK_EQ("still there", 0, spacefs_fs_getattr(e.fs, "/alice/chat", &st));
     env_close(&e);
 }
@@ -441,11 +446,11 @@ static void test_errors(void)
 
     env_open(&e, 0);
     spacefs_fs_getattr(e.fs, "/", &st);
-    spacefs_fake_fault(e.fake, FAKE_LIST, SPACEFS_E_TRANSPORT, 0, 1);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_LIST, SPACEFS_E_TRANSPORT, 0, 1);
     CHECK_EQ("dead network is EIO", -EIO, spacefs_fs_getattr(e.fs, "/alice/chat", &st));
-    spacefs_fake_fault(e.fake, FAKE_LIST, SPACEFS_E_TIMEOUT, 0, 1);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_LIST, SPACEFS_E_TIMEOUT, 0, 1);
     CHECK_EQ("deadline is ETIMEDOUT", -ETIMEDOUT, spacefs_fs_getattr(e.fs, "/alice/chat", &st));
-    spacefs_fake_fault(e.fake, FAKE_LIST, SPACEFS_E_SERVER, 503, 1);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_LIST, SPACEFS_E_SERVER, 503, 1);
     CHECK_EQ("5xx is EIO", -EIO, spacefs_fs_getattr(e.fs, "/alice/chat", &st));
     CHECK_EQ("recovers", 0, spacefs_fs_getattr(e.fs, "/alice/chat", &st));
     CHECK_EQ("errno table: 404", ENOENT, spacefs_errno_from_status(SPACEFS_E_NOT_FOUND));
@@ -487,7 +492,7 @@ static void test_concurrency(void)
 
     env_open(&e, 5000);
     spacefs_fs_getattr(e.fs, "/alice/chat/status", &st);
-    spacefs_fake_delay(e.fake, FAKE_RUNTIME, "alice/notes", 1000);
+    spacefs_fake_delay(e.fake, SPACEFS_FAKE_RUNTIME, "alice/notes", 1000);
     a.fs = e.fs;
     pthread_create(&t, NULL, slow_reader, &a);
     usleep(100 * 1000);
@@ -529,14 +534,14 @@ static void test_generation(void)
     spacefs_fs_getattr(e.fs, "/alice/chat/status", &st);
     CHECK_EQ("open control", 0, spacefs_fs_open(e.fs, "/alice/chat/control", O_WRONLY, &h));
     usleep(250 * 1000); /* listing expired */
-    spacefs_fake_delay(e.fake, FAKE_LIST, NULL, 400);
+    spacefs_fake_delay(e.fake, SPACEFS_FAKE_LIST, NULL, 400);
     a.fs = e.fs;
     pthread_create(&t, NULL, stale_lister, &a); /* snapshots RUNNING, returns 400 ms later */
     usleep(100 * 1000);
     CHECK_EQ("restart during the listing", 8, spacefs_fs_write(e.fs, h, "restart\n", 8, 0));
     spacefs_fs_release(e.fs, h);
     pthread_join(t, NULL);
-    spacefs_fake_delay(e.fake, FAKE_LIST, NULL, 0);
+    spacefs_fake_delay(e.fake, SPACEFS_FAKE_LIST, NULL, 0);
     slurp(e.fs, "/alice/chat/status", buf, sizeof(buf));
     CHECK_STR("the stale listing did not undo the restart", "BUILDING\n", buf);
     env_close(&e);
@@ -561,7 +566,7 @@ static void *stale_status_reader(void *arg)
 }
 
 /* A runtime GET that began before a restart must not overwrite the BUILDING the restart
- * installed (space_ensure and runtime.json, like listings, check the generation). */
+ * installed (spacefs_space_ensure and runtime.json, like listings, check the generation). */
 static void test_generation_runtime(void)
 {
     struct spacefs_handle *h;
@@ -576,7 +581,7 @@ static void test_generation_runtime(void)
         slurp(e.fs, "/alice/chat/status", buf, sizeof(buf));
         CHECK_EQ("ping (invalidates the runtime)", 5,
                  put(e.fs, "/alice/chat/control", "ping\n", 0));
-        spacefs_fake_delay(e.fake, FAKE_RUNTIME, "alice/chat", 400);
+        spacefs_fake_delay(e.fake, SPACEFS_FAKE_RUNTIME, "alice/chat", 400);
         a.fs = e.fs;
         pthread_create(&t, NULL, json ? stale_json_reader : stale_status_reader, &a);
         usleep(100 * 1000); /* the GET has snapshotted RUNNING and returns 300 ms later */
@@ -584,7 +589,7 @@ static void test_generation_runtime(void)
         CHECK_EQ("restart during the runtime GET", 8, spacefs_fs_write(e.fs, h, "restart\n", 8, 0));
         spacefs_fs_release(e.fs, h);
         pthread_join(t, NULL);
-        spacefs_fake_delay(e.fake, FAKE_RUNTIME, NULL, 0);
+        spacefs_fake_delay(e.fake, SPACEFS_FAKE_RUNTIME, NULL, 0);
         spacefs_fake_reset_counts(e.fake);
         slurp(e.fs, "/alice/chat/status", buf, sizeof(buf));
         CHECK_STR(json ? "a stale runtime.json GET did not undo the restart"
@@ -611,17 +616,17 @@ static void test_whoami_outage(void)
         abort();
     CHECK_EQ("getattr before the outage", 0, spacefs_fs_getattr(e.fs, "/alice/chat/status", &st));
     usleep(100 * 1000); /* whoami expired */
-    spacefs_fake_fault(e.fake, FAKE_WHOAMI, SPACEFS_E_SERVER, 503, -1);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_WHOAMI, SPACEFS_E_SERVER, 503, -1);
     spacefs_fake_reset_counts(e.fake);
     spacefs_fs_getattr(e.fs, "/alice/chat/status", &st);
     usleep(60 * 1000); /* past whoami_ttl again: only the retry interval holds it back */
     spacefs_fs_getattr(e.fs, "/alice/chat", &st);
     spacefs_fs_getattr(e.fs, "/alice", &st);
     CHECK_EQ("three getattrs in an outage: 1 whoami call", 1,
-             spacefs_fake_count(e.fake, FAKE_WHOAMI));
+             spacefs_fake_count(e.fake, SPACEFS_FAKE_WHOAMI));
     CHECK_EQ("and the identity is still known (own namespace)", 0755 | S_IFDIR,
              spacefs_fs_getattr(e.fs, "/alice", &st) == 0 ? (long)st.st_mode : -1L);
-    spacefs_fake_fault(e.fake, FAKE_WHOAMI, SPACEFS_OK, 0, 0);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_WHOAMI, SPACEFS_OK, 0, 0);
     env_close(&e);
 }
 
@@ -659,9 +664,9 @@ static void test_logs(void)
     CHECK_STR("the new line", "line three\n", buf);
     spacefs_fs_release(e.fs, h);
     CHECK_EQ("build log empty", 0, slurp(e.fs, "/alice/chat/logs/build", buf, sizeof(buf)));
-    spacefs_fake_fault(e.fake, FAKE_LOGS_FOLLOW, SPACEFS_E_FORBIDDEN, 403, -1);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_LOGS_FOLLOW, SPACEFS_E_FORBIDDEN, 403, -1);
     CHECK_EQ("forbidden log", -EACCES, slurp(e.fs, "/alice/notes/logs/run", buf, sizeof(buf)));
-    spacefs_fake_fault(e.fake, FAKE_LOGS_FOLLOW, SPACEFS_OK, 0, 0);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_LOGS_FOLLOW, SPACEFS_OK, 0, 0);
     env_close(&e);
 }
 
@@ -762,15 +767,15 @@ static void test_log_settle(void)
     env_open(&e, 5000);
     spacefs_fake_log_append(e.fake, "alice/chat", 1, "backlog one");
     spacefs_fake_log_append(e.fake, "alice/chat", 1, "backlog two");
-    spacefs_fake_delay(e.fake, FAKE_LOGS_FOLLOW, "alice/chat", 1000);
+    spacefs_fake_delay(e.fake, SPACEFS_FAKE_LOGS_FOLLOW, "alice/chat", 1000);
     n = slurp(e.fs, "/alice/chat/logs/run", buf, sizeof(buf));
     CHECK_EQ("a stream answering after 1 s: cat gets the backlog", 24, n);
     CHECK_STR("  the backlog", "backlog one\nbacklog two\n", n > 0 ? buf : "");
-    spacefs_fake_fault(e.fake, FAKE_LOGS_FOLLOW, SPACEFS_E_SERVER, 503, -1);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_LOGS_FOLLOW, SPACEFS_E_SERVER, 503, -1);
     CHECK_EQ("a stream failing after 1 s (503): cat gets EIO, not an empty file", -EIO,
              slurp(e.fs, "/alice/chat/logs/build", buf, sizeof(buf)));
-    spacefs_fake_fault(e.fake, FAKE_LOGS_FOLLOW, SPACEFS_OK, 0, 0);
-    spacefs_fake_delay(e.fake, FAKE_LOGS_FOLLOW, NULL, 0);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_LOGS_FOLLOW, SPACEFS_OK, 0, 0);
+    spacefs_fake_delay(e.fake, SPACEFS_FAKE_LOGS_FOLLOW, NULL, 0);
     env_close(&e);
 
     env_open(&e, 5000);
@@ -799,8 +804,9 @@ static void test_meta(void)
     slurp(e.fs, "/.spacefs/health", buf, sizeof(buf));
     CHECK("health ok", strncmp(buf, "ok fake://hub alice ", 20) == 0);
     slurp(e.fs, "/.spacefs/health", buf, sizeof(buf));
-    CHECK_EQ("health makes a fresh call each read", 2, spacefs_fake_count(e.fake, FAKE_WHOAMI));
-    spacefs_fake_fault(e.fake, FAKE_WHOAMI, SPACEFS_E_TRANSPORT, 0, 1);
+    CHECK_EQ("health makes a fresh call each read", 2,
+             spacefs_fake_count(e.fake, SPACEFS_FAKE_WHOAMI));
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_WHOAMI, SPACEFS_E_TRANSPORT, 0, 1);
     slurp(e.fs, "/.spacefs/health", buf, sizeof(buf));
     CHECK("health reports the failure", strncmp(buf, "error fake://hub network error", 30) == 0);
     slurp(e.fs, "/.spacefs/stats", buf, sizeof(buf));
@@ -809,6 +815,217 @@ static void test_meta(void)
     slurp(e.fs, "/.spacefs/endpoint", buf, sizeof(buf));
     CHECK_STR("endpoint", "fake://hub\n", buf);
     env_close(&e);
+}
+
+/* ---- persist/ and snapshots/ on the fake remote -------------------------------------------- */
+struct penv {
+    struct env e;
+    struct persist_fake *pf;
+    char root[64];
+};
+
+static int fake_remote_new(struct persist_remote *out, const char *repo_id, const char *git_dir,
+                           void *payload)
+{
+    (void)repo_id;
+    (void)git_dir;
+    *out = persist_fake_remote(payload);
+    return 0;
+}
+
+static void penv_open(struct penv *pe)
+{
+    struct spacefs_config cfg;
+
+    spacefs_config_init(&cfg);
+    cfg.ttl_ms = 0;
+    snprintf(pe->root, sizeof(pe->root), "/tmp/spacefs-unit-XXXXXX");
+    if (!mkdtemp(pe->root))
+        abort();
+    pe->pf = persist_fake_new();
+    cfg.persist.remote_new = fake_remote_new;
+    cfg.persist.remote_payload = pe->pf;
+    cfg.persist.cache_root = pe->root;
+    cfg.persist.quiet_ms = 0;
+    cfg.persist.interval_ms = 0;
+    cfg.persist.unmount_wait_ms = 5000;
+    pe->e.fake = spacefs_fake_new();
+    spacefs_fake_add_space(pe->e.fake, "alice/chat", "RUNNING", "cpu-basic", 172800);
+    spacefs_fake_set_kv(pe->e.fake, "alice/chat", 0, "MODEL", "gpt2");
+    spacefs_fake_log_append(pe->e.fake, "alice/chat", 0, "step 1");
+    if (spacefs_fs_new(&pe->e.fs, &cfg, spacefs_fake_backend(pe->e.fake)) < 0)
+        abort();
+}
+
+static void penv_close(struct penv *pe)
+{
+    char cmd[128];
+
+    env_close(&pe->e);
+    persist_fake_unref(pe->pf);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", pe->root);
+    if (system(cmd) != 0)
+        printf("warning: %s failed\n", cmd);
+}
+
+/* Polls persist.status until the engine's base is its last commit (the fetch after a commit):
+ * 0, or -ETIMEDOUT. */
+static int wait_based(struct spacefs_fs *fs, const char *status)
+{
+    char buf[4096], base[80], last[80];
+    const char *b, *l;
+    int i;
+
+    for (i = 0; i < 500; i++, usleep(10000)) {
+        if (slurp(fs, status, buf, sizeof(buf)) < 0 || !(b = strstr(buf, "base: ")) ||
+            !(l = strstr(buf, "last_commit: ")))
+            continue;
+        sscanf(b + 6, "%79s", base);
+        sscanf(l + 13, "%79s", last);
+        if (strcmp(base, last) == 0)
+            return 0;
+    }
+    return -ETIMEDOUT;
+}
+
+/* Polls getattr until path exists (the engine's worker fetches after it opens): 0 or -errno. */
+static int wait_exists(struct spacefs_fs *fs, const char *path)
+{
+    struct stat st;
+    int rc = -ENOENT, i;
+
+    for (i = 0; i < 500 && (rc = spacefs_fs_getattr(fs, path, &st)) == -ENOENT; i++)
+        usleep(10000);
+    return rc;
+}
+
+static int count_dir(struct spacefs_fs *fs, const char *path, struct names *n)
+{
+    memset(n, 0, sizeof(*n));
+    return spacefs_fs_readdir(fs, path, collect, n);
+}
+
+static void test_persist_subtree(void)
+{
+    struct penv pe;
+    struct names n;
+    struct stat st;
+    char buf[256], snap[128] = "/alice/chat/snapshots/";
+    unsigned objects, commits, trees, ncommits;
+    void *data = NULL;
+    size_t len = 0;
+
+    penv_open(&pe);
+    persist_fake_write(pe.pf, "notes/a.txt", "hello\n", 6);
+    CHECK_EQ("persist/: a file another writer committed appears", 0,
+             wait_exists(pe.e.fs, "/alice/chat/persist/notes/a.txt"));
+    CHECK_EQ("persist/: read it", 6, slurp(pe.e.fs, "/alice/chat/persist/notes/a.txt", buf, 256));
+    CHECK_STR("persist/: its content", "hello\n", buf);
+    objects = persist_fake_calls(pe.pf, PERSIST_FAKE_OBJECT);
+    CHECK_EQ("persist/: one object download", 1, objects);
+    slurp(pe.e.fs, "/alice/chat/persist/notes/a.txt", buf, 256);
+    CHECK_EQ("persist/: a second read downloads nothing", objects,
+             persist_fake_calls(pe.pf, PERSIST_FAKE_OBJECT));
+    CHECK_EQ("persist/: write a new file", 3, put(pe.e.fs, "/alice/chat/persist/b.txt", "new", 1));
+    CHECK_EQ("persist/: fsync of persist/ waits for the commit", 0,
+             spacefs_fs_fsyncdir(pe.e.fs, "/alice/chat/persist"));
+    CHECK_EQ("persist/: the commit becomes the base", 0,
+             wait_based(pe.e.fs, "/alice/chat/persist.status"));
+    /* the other writer's commit, then ours (put's early flush may make it two: quiet_ms 0) */
+    ncommits = persist_fake_commit_count(pe.pf);
+    CHECK("persist/: the commit is on main", ncommits >= 2);
+    CHECK_EQ("persist/: b.txt is committed", 0, persist_fake_read(pe.pf, "b.txt", &data, &len));
+    CHECK("persist/: with its content", len == 3 && memcmp(data, "new", 3) == 0);
+    free(data);
+    CHECK_EQ("persist/: rename out of persist/ is EXDEV", -EXDEV,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/persist/b.txt", "/alice/chat/control", 0));
+    CHECK_EQ("persist.status: readable", 0,
+             spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist.status", &st));
+
+    /* snapshots/: one directory per commit, listed from the engine's history */
+    CHECK_EQ("snapshots/: listed", 0, count_dir(pe.e.fs, "/alice/chat/snapshots", &n));
+    CHECK_EQ("snapshots/: one per commit", ncommits, n.count);
+    commits = persist_fake_calls(pe.pf, PERSIST_FAKE_COMMITS);
+    count_dir(pe.e.fs, "/alice/chat/snapshots", &n);
+    CHECK_EQ("snapshots/: a second listing asks nothing", commits,
+             persist_fake_calls(pe.pf, PERSIST_FAKE_COMMITS));
+    /* the oldest snapshot (listed last) holds notes/a.txt only */
+    n.all[strlen(n.all) - 1] = '\0'; /* the trailing space */
+    strcat(snap, strrchr(n.all, ' ') ? strrchr(n.all, ' ') + 1 : n.all);
+    strcat(snap, "/notes/a.txt");
+    CHECK_EQ("snapshots/: a file of the first commit", 6, slurp(pe.e.fs, snap, buf, 256));
+    CHECK_STR("snapshots/: its content", "hello\n", buf);
+    trees = persist_fake_calls(pe.pf, PERSIST_FAKE_TREE);
+    CHECK_EQ("snapshots/: the tree is kept", 0, spacefs_fs_getattr(pe.e.fs, snap, &st));
+    CHECK_EQ("snapshots/: no second tree listing", trees,
+             persist_fake_calls(pe.pf, PERSIST_FAKE_TREE));
+    CHECK_EQ("snapshots/: read-only", -EROFS, spacefs_fs_unlink(pe.e.fs, snap));
+    penv_close(&pe);
+}
+
+/* Every status through every subtree: each answers the errno of the one table. */
+static void test_errno_table(void)
+{
+    static const char *const subtrees[] = {"listing", "space file", "control",   "variables",
+                                           "logs",    "persist/",   "snapshots/"};
+    struct penv pe;
+    struct names n;
+    char buf[256], what[96];
+    int st, i;
+    long got;
+
+    for (st = SPACEFS_E_INVALID; st < SPACEFS_STATUS_COUNT; st++) {
+        int want = -spacefs_errno_from_status((enum spacefs_status)st);
+        CHECK("errno table: every status has an errno", want < 0);
+        CHECK("errno table: every status has a name",
+              strcmp(spacefs_status_name((enum spacefs_status)st), "unexpected error") != 0 ||
+                  st == SPACEFS_E_OTHER);
+        for (i = 0; i < (int)(sizeof(subtrees) / sizeof(subtrees[0])); i++) {
+            penv_open(&pe);
+            if (i >= 5) { /* the engine's first fetch, then a fault on its next call */
+                persist_fake_write(pe.pf, "a.txt", "hello\n", 6);
+                wait_exists(pe.e.fs, "/alice/chat/persist/a.txt");
+            }
+            switch (i) {
+            case 0:
+                spacefs_fake_fault(pe.e.fake, SPACEFS_FAKE_LIST, st, 0, -1);
+                got = spacefs_fs_getattr(pe.e.fs, "/alice/chat", &(struct stat){0});
+                break;
+            case 1:
+                spacefs_fs_getattr(pe.e.fs, "/alice/chat", &(struct stat){0});
+                spacefs_fake_fault(pe.e.fake, SPACEFS_FAKE_INFO, st, 0, -1);
+                got = slurp(pe.e.fs, "/alice/chat/info.json", buf, sizeof(buf));
+                break;
+            case 2:
+                spacefs_fake_fault(pe.e.fake, SPACEFS_FAKE_RESTART, st, 0, -1);
+                got = put(pe.e.fs, "/alice/chat/control", "restart\n", 0);
+                break;
+            case 3:
+                spacefs_fs_getattr(pe.e.fs, "/alice/chat", &(struct stat){0});
+                spacefs_fake_fault(pe.e.fake, SPACEFS_FAKE_KV_LIST, st, 0, -1);
+                got = count_dir(pe.e.fs, "/alice/chat/variables", &n);
+                break;
+            case 4:
+                spacefs_fs_getattr(pe.e.fs, "/alice/chat", &(struct stat){0});
+                spacefs_fake_fault(pe.e.fake, SPACEFS_FAKE_LOGS_FOLLOW, st, 0, -1);
+                spacefs_fake_fault(pe.e.fake, SPACEFS_FAKE_LOGS_FETCH, st, 0, -1);
+                got = slurp(pe.e.fs, "/alice/chat/logs/build", buf, sizeof(buf));
+                break;
+            case 5:
+                persist_fake_fail(pe.pf, PERSIST_FAKE_OBJECT, (enum spacefs_status)st, 100, 0);
+                got = slurp(pe.e.fs, "/alice/chat/persist/a.txt", buf, sizeof(buf));
+                break;
+            default:
+                persist_fake_fail(pe.pf, PERSIST_FAKE_COMMITS, (enum spacefs_status)st, 100, 0);
+                got = count_dir(pe.e.fs, "/alice/chat/snapshots", &n);
+                break;
+            }
+            snprintf(what, sizeof(what), "errno table: %s through %s",
+                     spacefs_status_name((enum spacefs_status)st), subtrees[i]);
+            CHECK_EQ(what, want, got);
+            penv_close(&pe);
+        }
+    }
 }
 
 int main(void)
@@ -831,6 +1048,8 @@ int main(void)
     test_log_cap();
     test_log_settle();
     test_meta();
+    test_persist_subtree();
+    test_errno_table();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -68,7 +68,7 @@ static int cat_file(struct persist *p, const char *path)
     return rc;
 }
 
-static void log_line(int level, const char *msg, void *payload)
+static void log_line(enum spacefs_log_level level, const char *msg, void *payload)
 {
     fprintf(stderr, "[%d] %s\n", level, msg);
 }
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     struct persist_hub_options ho = {0};
     struct persist_config cfg;
     struct persist_remote remote;
-    struct persist_rerror rerr = {0};
+    struct spacefs_error rerr = {0};
     struct persist *p = NULL;
     hub_options opts;
     hub_client *client = NULL;

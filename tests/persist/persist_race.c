@@ -525,7 +525,7 @@ static void model_take_r(struct run *r)
     }
 }
 
-static void engine_log(int level, const char *msg, void *payload)
+static void engine_log(enum spacefs_log_level level, const char *msg, void *payload)
 {
     note(payload, "engine: %s", msg);
     (void)level;
@@ -556,13 +556,13 @@ static struct persist *engine_open(struct run *r, const char *cache)
 static void inject_fault(struct run *r)
 {
     /* No tree faults: the Hub remote reads trees from its local git mirror (offline too). */
-    static const enum persist_fake_op ops[] = {FAKE_FETCH, FAKE_COMMIT};
-    static const enum persist_rstatus sts[] = {PERSIST_R_SERVER, PERSIST_R_RATE_LIMITED,
-                                               PERSIST_R_TRANSPORT, PERSIST_R_TIMEOUT};
+    static const enum persist_fake_op ops[] = {PERSIST_FAKE_FETCH, PERSIST_FAKE_COMMIT};
+    static const enum spacefs_status sts[] = {SPACEFS_E_SERVER, SPACEFS_E_RATE_LIMITED,
+                                              SPACEFS_E_TRANSPORT, SPACEFS_E_TIMEOUT};
     enum persist_fake_op op = ops[below(r, 2)];
-    enum persist_rstatus st = sts[below(r, 4)];
+    enum spacefs_status st = sts[below(r, 4)];
     unsigned count = 1 + below(r, 2);
-    note(r, "fault: the next %u %s calls fail (%s)", count, OPNAMES[op], persist_rstatus_name(st));
+    note(r, "fault: the next %u %s calls fail (%s)", count, OPNAMES[op], spacefs_status_name(st));
     persist_fake_fail(r->fk, op, st, count, 0);
     r->faults = 1;
 }

@@ -171,7 +171,7 @@ static void test_basic(void)
     CHECK(persist_sync_now(p) == 0, "sync");
     CHECK(fake_eq(fk, "a.txt", "hello"), "a.txt on the remote");
     CHECK(persist_fake_commit_count(fk) == 1, "one commit");
-    CHECK(persist_fake_calls(fk, FAKE_CREATE) == 0, "existing repo not created");
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_CREATE) == 0, "existing repo not created");
     persist_state_get(p, &s);
     CHECK(s.state == PERSIST_CLEAN && s.files == 0 && s.last_commit[0] && s.commits == 1,
           "clean after sync");
@@ -276,17 +276,18 @@ static void test_lazy_objects(void)
     persist_fake_write(fk, "model.bin", big, sizeof(big));
     CHECK(persist_fake_is_lfs(fk, "model.bin") == 1, "fixture stored as LFS");
     p = open_engine(fk, cache_path("lazy"), 0, NULL);
-    CHECK(persist_fake_calls(fk, FAKE_OBJECT) == 0, "nothing downloaded at open");
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 0, "nothing downloaded at open");
     n = get(p, "model.bin", buf, sizeof(buf));
     CHECK(n == 300 && !memcmp(buf, big, 300), "read LFS file (%ld)", n);
-    CHECK(persist_fake_calls(fk, FAKE_OBJECT) == 1, "downloaded once");
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 1, "downloaded once");
     n = get(p, "model.bin", buf, sizeof(buf));
-    CHECK(persist_fake_calls(fk, FAKE_OBJECT) == 1, "second read from the cache");
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 1, "second read from the cache");
     persist_close(p, 0);
     p = open_engine(fk, cache_path("lazy"), 0, NULL);
-    before = persist_fake_calls(fk, FAKE_OBJECT);
+    before = persist_fake_calls(fk, PERSIST_FAKE_OBJECT);
     n = get(p, "model.bin", buf, sizeof(buf));
-    CHECK(n == 300 && persist_fake_calls(fk, FAKE_OBJECT) == before, "cache kept across remounts");
+    CHECK(n == 300 && persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == before,
+          "cache kept across remounts");
     /* renaming a base LFS file copies by object id: nothing downloaded or uploaded */
     CHECK(persist_rename(p, "model.bin", "models/m.bin", 0) == -ENOENT, "rename into missing dir");
     CHECK(persist_mkdir(p, "models", 0755) == 0, "mkdir models");
@@ -301,9 +302,9 @@ static void test_lazy_objects(void)
     persist_close(p, 0);
     rm_rf(cache_path("lazy"));
     p = open_engine(fk, cache_path("lazy"), 0, NULL);
-    persist_fake_fail(fk, FAKE_OBJECT, PERSIST_R_TRANSPORT, 1, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_OBJECT, SPACEFS_E_TRANSPORT, 1, 0);
     n = get(p, "models/m.bin", buf, sizeof(buf));
-    CHECK(n == -EHOSTUNREACH, "unreachable object read fails (%ld)", n);
+    CHECK(n == -EIO, "unreachable object read fails (%ld)", n);
     n = get(p, "models/m.bin", buf, sizeof(buf));
     CHECK(n == 300, "then succeeds (%ld)", n);
     persist_close(p, 0);
@@ -368,9 +369,9 @@ static void test_object_over_cache(void)
     n = get(p, "other.bin", buf, sizeof(buf));
     CHECK(n == 300 && !memcmp(buf, other, 300), "a second one too (%ld)", n);
     n = get(p, "big.bin", buf, sizeof(buf));
-    CHECK(n == 300 && !memcmp(buf, big, 300) && persist_fake_calls(fk, FAKE_OBJECT) == 3,
+    CHECK(n == 300 && !memcmp(buf, big, 300) && persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 3,
           "the first was evicted and is fetched again (%u fetches)",
-          persist_fake_calls(fk, FAKE_OBJECT));
+          persist_fake_calls(fk, PERSIST_FAKE_OBJECT));
     persist_close(p, 0);
     persist_fake_unref(fk);
 }
@@ -558,32 +559,36 @@ static void test_own_uploads_cached(void)
     CHECK(n == 1000 && !memcmp(buf, hw_data, 1000), "read LFS file after sync (%ld)", n);
     n = get(p, "note.txt", buf, sizeof(buf));
     CHECK(n == 5 && !memcmp(buf, "hello", 5), "read regular file after sync (%ld)", n);
-    CHECK(persist_fake_calls(fk, FAKE_OBJECT) == 0, "nothing downloaded (%u)",
-          persist_fake_calls(fk, FAKE_OBJECT));
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 0, "nothing downloaded (%u)",
+          persist_fake_calls(fk, PERSIST_FAKE_OBJECT));
     persist_close(p, 0);
     p = open_engine(fk, cache, 0, tweak_cache_1500);
     n = get(p, "a.bin", buf, sizeof(buf));
-    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) && persist_fake_calls(fk, FAKE_OBJECT) == 0,
-          "after a remount too (%ld, %u)", n, persist_fake_calls(fk, FAKE_OBJECT));
+    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) &&
+              persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 0,
+          "after a remount too (%ld, %u)", n, persist_fake_calls(fk, PERSIST_FAKE_OBJECT));
     /* a second 1000-byte object: the older LFS object is evicted, the new one kept */
     hw_data[0] = 'Z';
     CHECK(put(p, "b.bin", hw_data, 1000) == 0 && persist_sync_now(p) == 0, "write, sync b");
     CHECK(objects_count(cache, &bytes) >= 1 && bytes <= 1500, "cache bounded (%lld bytes)",
           (long long)bytes);
     n = get(p, "b.bin", buf, sizeof(buf));
-    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) && persist_fake_calls(fk, FAKE_OBJECT) == 0,
-          "b read from the cache (%ld, %u)", n, persist_fake_calls(fk, FAKE_OBJECT));
+    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) &&
+              persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 0,
+          "b read from the cache (%ld, %u)", n, persist_fake_calls(fk, PERSIST_FAKE_OBJECT));
     hw_data[0] = 'a';
     n = get(p, "a.bin", buf, sizeof(buf));
-    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) && persist_fake_calls(fk, FAKE_OBJECT) == 1,
-          "a was evicted and is downloaded (%ld, %u)", n, persist_fake_calls(fk, FAKE_OBJECT));
+    CHECK(n == 1000 && !memcmp(buf, hw_data, 1000) &&
+              persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 1,
+          "a was evicted and is downloaded (%ld, %u)", n,
+          persist_fake_calls(fk, PERSIST_FAKE_OBJECT));
     /* larger than the whole cache: not adopted, downloaded when read */
     CHECK(put(p, "big.bin", big, sizeof(big)) == 0 && persist_sync_now(p) == 0, "write big");
     CHECK(objects_count(cache, &bytes) >= 0 && bytes <= 1500, "big not cached (%lld bytes)",
           (long long)bytes);
     n = get(p, "big.bin", buf, sizeof(buf));
-    CHECK(n == 2000 && !memcmp(buf, big, 2000) && persist_fake_calls(fk, FAKE_OBJECT) == 2,
-          "big downloaded (%ld, %u)", n, persist_fake_calls(fk, FAKE_OBJECT));
+    CHECK(n == 2000 && !memcmp(buf, big, 2000) && persist_fake_calls(fk, PERSIST_FAKE_OBJECT) == 2,
+          "big downloaded (%ld, %u)", n, persist_fake_calls(fk, PERSIST_FAKE_OBJECT));
     persist_close(p, 0);
     persist_fake_unref(fk);
 }
@@ -692,8 +697,8 @@ static void test_stale_parent(void)
     CHECK(fake_eq(fk, "mine.txt", "mine") && fake_eq(fk, "theirs.txt", "theirs") &&
               fake_eq(fk, "shared.txt", "v1"),
           "both writers' files survive");
-    CHECK(persist_fake_calls(fk, FAKE_COMMIT) == 2, "one 412, one success (%u)",
-          persist_fake_calls(fk, FAKE_COMMIT));
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_COMMIT) == 2, "one 412, one success (%u)",
+          persist_fake_calls(fk, PERSIST_FAKE_COMMIT));
     CHECK(get(p, "theirs.txt", buf, sizeof(buf)) == 6, "their file visible here");
     /* same file: last writer wins, the other version stays in history */
     CHECK(put(p, "shared.txt", "local", 5) == 0, "local edit of shared");
@@ -703,10 +708,11 @@ static void test_stale_parent(void)
     CHECK(persist_fake_commit_count(fk) == 5, "history kept (%u commits)",
           persist_fake_commit_count(fk));
     /* more 412s than retries: an error, kept pending, then fine */
-    persist_fake_fail(fk, FAKE_COMMIT, PERSIST_R_STALE, 100, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_COMMIT, SPACEFS_E_STALE, 100, 0);
     CHECK(put(p, "again", "x", 1) == 0, "again");
-    CHECK(persist_sync_now(p) == -EAGAIN, "gives up after stale_retries");
-    persist_fake_fail(fk, FAKE_COMMIT, PERSIST_R_OK, 0, 0);
+    /* the one errno table (docs/filesystem.md, "Errors"): 412 is EEXIST everywhere */
+    CHECK(persist_sync_now(p) == -EEXIST, "gives up after stale_retries");
+    persist_fake_fail(fk, PERSIST_FAKE_COMMIT, SPACEFS_OK, 0, 0);
     CHECK(persist_sync_now(p) == 0 && fake_eq(fk, "again", "x"), "then commits");
     persist_close(p, 0);
     persist_fake_unref(fk);
@@ -719,8 +725,8 @@ static void tweak_attempts(struct persist_config *c)
 
 static void test_faults(void)
 {
-    static const enum persist_rstatus transient[] = {PERSIST_R_RATE_LIMITED, PERSIST_R_SERVER,
-                                                     PERSIST_R_TRANSPORT, PERSIST_R_TIMEOUT};
+    static const enum spacefs_status transient[] = {SPACEFS_E_RATE_LIMITED, SPACEFS_E_SERVER,
+                                                    SPACEFS_E_TRANSPORT, SPACEFS_E_TIMEOUT};
     struct persist_fake *fk = persist_fake_new();
     struct persist *p = open_engine(fk, cache_path("faults"), 0, tweak_attempts);
     struct persist_handle *h;
@@ -731,14 +737,14 @@ static void test_faults(void)
         char name[32];
         snprintf(name, sizeof(name), "f%zu", i);
         commits = persist_fake_commit_count(fk);
-        persist_fake_fail(fk, FAKE_COMMIT, transient[i], 2, 0);
+        persist_fake_fail(fk, PERSIST_FAKE_COMMIT, transient[i], 2, 0);
         CHECK(put(p, name, name, strlen(name)) == 0, "write %s", name);
         CHECK(persist_sync_wait(p, 5000) == 0, "wait through 2 x %s",
-              persist_rstatus_name(transient[i]));
+              spacefs_status_name(transient[i]));
         CHECK(fake_eq(fk, name, name) && persist_fake_commit_count(fk) == commits + 1,
-              "arrived once after %s", persist_rstatus_name(transient[i]));
+              "arrived once after %s", spacefs_status_name(transient[i]));
     }
-    persist_fake_fail(fk, FAKE_COMMIT, PERSIST_R_FORBIDDEN, 100, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_COMMIT, SPACEFS_E_FORBIDDEN, 100, 0);
     CHECK(persist_file_open(p, "denied", O_CREAT | O_WRONLY, 0644, &h) == 0, "create");
     CHECK(persist_write(p, h, "d", 1, 0) == 1, "write");
     CHECK(persist_fsync(p, h, 5000) == -EACCES, "fsync fails after the attempts");
@@ -746,15 +752,15 @@ static void test_faults(void)
     persist_state_get(p, &s);
     CHECK(s.state == PERSIST_ERROR && s.files == 1 && s.failures >= 3 && s.last_error[0],
           "state error, still pending (%s)", s.last_error);
-    persist_fake_fail(fk, FAKE_COMMIT, PERSIST_R_OK, 0, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_COMMIT, SPACEFS_OK, 0, 0);
     CHECK(persist_sync_wait(p, 5000) == 0 && fake_eq(fk, "denied", "d"), "arrives later");
     persist_state_get(p, &s);
     CHECK(s.state == PERSIST_CLEAN && !s.last_error[0], "clean again");
     /* fetch failing (Hub down) does not stop local work */
-    persist_fake_fail(fk, FAKE_FETCH, PERSIST_R_TRANSPORT, 1000, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_TRANSPORT, 1000, 0);
     CHECK(put(p, "offline", "o", 1) == 0, "write while the Hub is down");
-    CHECK(persist_sync_now(p) == -EHOSTUNREACH, "sync fails while down");
-    persist_fake_fail(fk, FAKE_FETCH, PERSIST_R_OK, 0, 0);
+    CHECK(persist_sync_now(p) == -EIO, "sync fails while down");
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_OK, 0, 0);
     CHECK(persist_sync_now(p) == 0 && fake_eq(fk, "offline", "o"), "uploads when back");
     persist_close(p, 0);
     persist_fake_unref(fk);
@@ -846,7 +852,7 @@ static void test_remove_during_commit(void)
  * whiteout: once the base catches up the file must not come back. */
 static void fail_next_fetch(void *fk)
 {
-    persist_fake_fail(fk, FAKE_FETCH, PERSIST_R_SERVER, 1, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1, 0);
 }
 
 static void test_remove_after_commit(void)
@@ -862,7 +868,8 @@ static void test_remove_after_commit(void)
     persist_fake_on_commit(fk, NULL, NULL);
     CHECK(put(p, "a.txt", "two", 3) == 0, "rewritten before the base caught up");
     persist_close(p, 0);
-    persist_fake_fail(fk, FAKE_FETCH, PERSIST_R_SERVER, 1, 0); /* still offline at the remount */
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1,
+                      0); /* still offline at the remount */
     p = open_engine(fk, cache_path("rm-after"), 0, NULL);
     CHECK(persist_unlink(p, "a.txt") == 0, "unlinked after the remount, still offline");
     CHECK(persist_sync_now(p) == 0 && persist_sync_now(p) == 0, "the Hub is back: sync");
@@ -885,7 +892,7 @@ static void test_offline_remount(void)
     persist_state_get(p, &s);
     CHECK(s.state == PERSIST_CLEAN && s.base[0], "clean, with a base");
     persist_close(p, 0);
-    persist_fake_fail(fk, FAKE_FETCH, PERSIST_R_TRANSPORT, 3, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_TRANSPORT, 3, 0);
     p = open_engine(fk, cache_path("offline"), 0, NULL);
     persist_state_get(p, &s);
     CHECK(s.base[0] != '\0', "the base survives the remount (%s)", s.base[0] ? s.base : "none");
@@ -1113,7 +1120,8 @@ static void test_visibility(void)
     p = open_engine(fk, cache_path("vis"), 0, NULL);
     CHECK(put(p, "x", "x", 1) == 0, "write while the Dataset is missing");
     CHECK(persist_sync_now(p) == 0, "sync creates it");
-    CHECK(persist_fake_calls(fk, FAKE_CREATE) == 1 && fake_eq(fk, "x", "x"), "created, committed");
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_CREATE) == 1 && fake_eq(fk, "x", "x"),
+          "created, committed");
     persist_close(p, 0);
     persist_fake_unref(fk);
 
@@ -1123,7 +1131,7 @@ static void test_visibility(void)
     p = open_engine(fk, cache_path("vis-pub"), 0, NULL);
     CHECK(put(p, "y", "y", 1) == 0, "first write (visibility not known yet)");
     CHECK(persist_sync_now(p) == -EACCES, "public Dataset refused");
-    CHECK(persist_fake_calls(fk, FAKE_COMMIT) == 0, "nothing committed");
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_COMMIT) == 0, "nothing committed");
     CHECK(persist_file_open(p, "z", O_CREAT | O_WRONLY, 0644, &h) == -EACCES, "create refused");
     CHECK(persist_mkdir(p, "d", 0755) == -EACCES, "mkdir refused");
     CHECK(persist_file_open(p, "pub", O_RDONLY, 0, &h) == 0, "reads still work");
@@ -1157,7 +1165,7 @@ static void test_sync_skips_backoff(void)
     double secs;
     int rc;
 
-    persist_fake_fail(fk, FAKE_COMMIT, PERSIST_R_TRANSPORT, 2, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_COMMIT, SPACEFS_E_TRANSPORT, 2, 0);
     CHECK(put(p, "b", "b", 1) == 0, "write while commits fail");
     for (int i = 0; i < 100 && s.failures < 2; i++) {
         usleep(100 * 1000);
@@ -1260,7 +1268,7 @@ static void crash_writer(const char *cache, int ack_fd, unsigned seed)
     struct persist *p;
     char data[512];
 
-    persist_fake_fail(fk, FAKE_FETCH, PERSIST_R_TRANSPORT, 1000000, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_TRANSPORT, 1000000, 0);
     p = open_engine(fk, cache, 0, NULL);
     if (!p)
         _exit(3);

@@ -5,7 +5,7 @@
 #include <syslog.h>
 #include <time.h>
 
-#include "fslog.h"
+#include "common.h"
 
 static enum spacefs_log_level max_level = SPACEFS_WARN;
 static int to_syslog;

@@ -1,0 +1,212 @@
+/* The .spacefs subtree: the mount's own read-only files (who am I, endpoint, a fresh health
+ * check, counters, version), each rendered at open. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "router.h"
+
+#ifndef SPACEFS_VERSION
+#define SPACEFS_VERSION "0"
+#endif
+
+enum meta_file { MF_WHOAMI = 0, MF_ENDPOINT, MF_HEALTH, MF_STATS, MF_VERSION, MF_COUNT };
+static const char *const meta_file_names[MF_COUNT] = {"whoami", "endpoint", "health", "stats",
+                                                      "version"};
+static const char *const meta_root_names[] = {".spacefs", NULL};
+
+static char *render_whoami(struct spacefs_fs *fs)
+{
+    struct spacefs_whoami w = {0};
+    char *orgs = NULL, *s;
+    size_t i, len = 1;
+
+    if (spacefs_whoami_get(fs, &w) < 0 || !w.name) {
+        spacefs_whoami_clear(&w);
+        return spacefs_strdup("name: (anonymous)\norgs:\nrole: none\n");
+    }
+    for (i = 0; i < w.orgs_count; i++)
+        len += strlen(w.orgs[i]) + 1;
+    if ((orgs = calloc(1, len))) {
+        for (i = 0; i < w.orgs_count; i++) {
+            if (i)
+                strcat(orgs, " ");
+            strcat(orgs, w.orgs[i]);
+        }
+    }
+    s = orgs ? spacefs_asprintf("name: %s\norgs: %s\nrole: %s\n", w.name, orgs,
+                                w.role ? w.role : "unknown")
+             : NULL;
+    free(orgs);
+    spacefs_whoami_clear(&w);
+    return s;
+}
+
+/* A fresh call every time, as `hf auth whoami` does: the "test my connection" file. */
+static char *render_health(struct spacefs_fs *fs)
+{
+    struct spacefs_whoami w = {0};
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+    int64_t t0 = spacefs_now_ms(), ms;
+    char *s;
+
+    st = fs->be.ops->whoami(fs->be.ctx, &w, &err);
+    spacefs_count_call(fs, st);
+    ms = spacefs_now_ms() - t0;
+    if (st == SPACEFS_OK)
+        s = spacefs_asprintf("ok %s %s %lld ms\n", fs->be.ops->endpoint(fs->be.ctx),
+                             w.name ? w.name : "?", (long long)ms);
+    else
+        s = spacefs_asprintf("error %s %s (HTTP %ld) %s after %lld ms\n",
+                             fs->be.ops->endpoint(fs->be.ctx), spacefs_status_name(st),
+                             err.http_status, err.message, (long long)ms);
+    spacefs_whoami_clear(&w);
+    return s;
+}
+
+static char *render_stats(struct spacefs_fs *fs)
+{
+    struct spacefs_counters c;
+    struct spacefs_budget b = {0};
+    char rl[64] = "unknown";
+
+    spacefs_fs_counters(fs, &c);
+    fs->be.ops->budget(fs->be.ctx, &b);
+    if (b.ratelimit_valid)
+        snprintf(rl, sizeof(rl), "%ld", b.ratelimit_remaining);
+    return spacefs_asprintf(
+        "requests %llu\nbackend_calls %llu\ncache_hits %llu\ncache_misses %llu\n"
+        "errors %llu\nratelimit_remaining %s\nratelimit_reset_seconds %ld\n",
+        (unsigned long long)b.requests, (unsigned long long)c.backend_calls,
+        (unsigned long long)c.cache_hits, (unsigned long long)c.cache_misses,
+        (unsigned long long)c.errors, rl, b.ratelimit_valid ? b.ratelimit_reset_seconds : -1L);
+}
+
+static int meta_render(struct spacefs_fs *fs, int file, char **out, size_t *out_len)
+{
+    switch ((enum meta_file)file) {
+    case MF_WHOAMI:
+        *out = render_whoami(fs);
+        break;
+    case MF_ENDPOINT:
+        *out = spacefs_asprintf("%s\n", fs->be.ops->endpoint(fs->be.ctx));
+        break;
+    case MF_HEALTH:
+        *out = render_health(fs);
+        break;
+    case MF_STATS:
+        *out = render_stats(fs);
+        break;
+    case MF_VERSION:
+        *out = spacefs_strdup("spacefs " SPACEFS_VERSION "\n");
+        break;
+    default:
+        *out = NULL;
+        return -ENOENT;
+    }
+    if (!*out)
+        return -ENOMEM;
+    *out_len = strlen(*out);
+    return 0;
+}
+
+/* kind 0: the directory; 1: a file of ours (n->file); 2: one a subtree provides (n->file: its
+ * index in the table) */
+static int meta_parse(struct spacefs_fs *fs, struct node *n, int entry, const char *rest)
+{
+    size_t i;
+
+    (void)entry;
+    if (!rest[0])
+        return 0;
+    for (i = 0; i < MF_COUNT; i++)
+        if (strcmp(meta_file_names[i], rest) == 0) {
+            n->kind = 1;
+            n->file = (int)i;
+            return 0;
+        }
+    for (i = 0; i < fs->nsub; i++)
+        if (fs->subtrees[i]->meta_name && strcmp(fs->subtrees[i]->meta_name, rest) == 0) {
+            n->kind = 2;
+            n->file = (int)i;
+            return 0;
+        }
+    return -ENOENT;
+}
+
+static int meta_getattr(struct spacefs_fs *fs, const struct node *n, struct stat *st)
+{
+    router_fill(fs, st, n->kind ? S_IFREG | 0444 : S_IFDIR | 0555, 0, 0);
+    return 0;
+}
+
+static int meta_readdir(struct spacefs_fs *fs, const struct node *n, spacefs_fill_fn fn,
+                        void *payload)
+{
+    size_t i;
+
+    (void)n;
+    for (i = 0; i < MF_COUNT; i++)
+        if (fn(meta_file_names[i], NULL, payload))
+            return 0;
+    for (i = 0; i < fs->nsub; i++)
+        if (fs->subtrees[i]->meta_name && fn(fs->subtrees[i]->meta_name, NULL, payload))
+            return 0;
+    return 0;
+}
+
+static int meta_open(struct spacefs_fs *fs, struct spacefs_handle *h, const char *rest, mode_t mode,
+                     int create)
+{
+    struct router_text *t;
+    int rc;
+
+    (void)rest;
+    (void)mode;
+    if (create)
+        return -ENOSYS;
+    if ((rc = router_open_check(fs, &h->n, h->flags)) < 0)
+        return rc;
+    if (!(t = calloc(1, sizeof(*t))))
+        return -ENOMEM;
+    if (h->n.kind == 2) {
+        t->data = fs->subtrees[h->n.file]->meta_render(fs);
+        rc = t->data ? 0 : -ENOMEM;
+        t->len = t->data ? strlen(t->data) : 0;
+    } else {
+        rc = meta_render(fs, h->n.file, &t->data, &t->len);
+    }
+    if (rc < 0) {
+        router_text_free(t);
+        return rc;
+    }
+    h->state = t;
+    return 0;
+}
+
+static long meta_read(struct spacefs_fs *fs, struct spacefs_handle *h, char *buf, size_t size,
+                      int64_t off)
+{
+    (void)fs;
+    return router_text_read(h->state, buf, size, off);
+}
+
+static void meta_release(struct spacefs_fs *fs, struct spacefs_handle *h)
+{
+    (void)fs;
+    router_text_free(h->state);
+}
+
+const struct spacefs_subtree_ops spacefs_meta_ops = {
+    .name = ".spacefs",
+    .root_names = meta_root_names,
+    .parse = meta_parse,
+    .getattr = meta_getattr,
+    .readdir = meta_readdir,
+    .open = meta_open,
+    .read = meta_read,
+    .release = meta_release,
+};

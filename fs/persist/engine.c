@@ -1,0 +1,165 @@
+/* The persist engine's life: configuration defaults, open (the cache directories, recovery
+ * from the journal, the base tree from the mirror, the worker) and close (a bounded wait for
+ * the upload, then everything freed; what is not committed stays in the journal). */
+#include "persist_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void persist_config_init(struct persist_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->quiet_ms = 2000;
+    cfg->min_interval_ms = 10000;
+    cfg->max_delay_ms = 60000;
+    cfg->ttl_ms = 30000;
+    cfg->backoff_base_ms = 1000;
+    cfg->backoff_max_ms = 60000;
+    cfg->fsync_attempts = 3;
+    cfg->stale_retries = 5;
+    cfg->max_commit_files = 500;
+    cfg->object_cache_bytes = (uint64_t)1 << 30;
+}
+
+static int load_base_tree(struct persist *p)
+{
+    struct spacefs_error rerr = {0};
+    struct persist_rentry *v = NULL;
+    enum spacefs_status st;
+    size_t n = 0;
+
+    if (!p->base[0])
+        return -ENOENT;
+    st = p->remote.ops->tree(p->remote.ctx, p->base, &v, &n, &rerr);
+    if (st != SPACEFS_OK)
+        return -spacefs_errno_from_status(st);
+    persist_base_replace(p, p->base, v, n, 0);
+    return 0;
+}
+
+int persist_open(struct persist **out, const struct persist_config *cfg,
+                 struct persist_remote remote)
+{
+    struct persist *p = calloc(1, sizeof(*p));
+    pthread_condattr_t ca;
+    char *sub = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!p) {
+        remote.ops->free(remote.ctx);
+        return -ENOMEM;
+    }
+    p->remote = remote;
+    p->cfg = *cfg;
+    p->cfg.log = cfg->log;
+    persist_map_init(&p->base_files);
+    persist_map_init(&p->changes);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &ca);
+    pthread_cond_init(&p->done, &ca);
+    pthread_condattr_destroy(&ca);
+    p->next_ovl = 1;
+    p->jfd = -1;
+    p->jfull = 1;
+    if (!cfg->cache_dir || !(p->dir = strdup(cfg->cache_dir))) {
+        rc = cfg->cache_dir ? -ENOMEM : -EINVAL;
+        goto fail;
+    }
+    p->cfg.cache_dir = p->dir;
+    if ((rc = spacefs_mkdir_p(p->dir, 0700)) < 0)
+        goto fail;
+    for (int i = 0; i < 2; i++) {
+        if (asprintf(&sub, "%s/%s", p->dir, i ? "objects" : "overlay") < 0) {
+            sub = NULL;
+            rc = -ENOMEM;
+            goto fail;
+        }
+        rc = spacefs_mkdir_p(sub, 0700);
+        free(sub);
+        sub = NULL;
+        if (rc < 0)
+            goto fail;
+    }
+    pthread_mutex_lock(&p->lock);
+    rc = persist_journal_load(p);
+    if (rc == -ENOENT)
+        rc = 0;
+    persist_index_rebuild(p); /* the journal's changes; again with the base */
+    if (rc == 0) {
+        if (p->next_ovl == 0)
+            p->next_ovl = 1;
+        persist_overlay_gc(p);
+        if (load_base_tree(p) < 0)
+            p->based = 0; /* the first round fetches */
+        p->last_change_ms = spacefs_now_ms();
+        if (!p->based)
+            persist_sync_round(p, 1, 0); /* best effort: works offline */
+        p->failures = 0;
+        p->next_attempt_ms = 0;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (rc < 0)
+        goto fail;
+    if (!cfg->no_worker && (rc = persist_worker_start(p)) < 0)
+        goto fail;
+    *out = p;
+    return 0;
+fail:
+    persist_close(p, 0);
+    return rc;
+}
+
+void persist_close(struct persist *p, unsigned wait_ms)
+{
+    if (!p)
+        return;
+    if (wait_ms && p->worker_started) {
+        int rc = persist_sync_wait(p, wait_ms);
+        if (rc < 0)
+            persist_log(p, SPACEFS_WARN,
+                        "persist: unmounting with changes not committed (%s); the next "
+                        "mount uploads them",
+                        strerror(-rc));
+    }
+    persist_worker_stop(p);
+    pthread_mutex_lock(&p->lock);
+    if (p->mtimes_dirty)
+        persist_mtimes_save(p);
+    pthread_mutex_unlock(&p->lock);
+    while (p->files) {
+        p->files->refs = 1;
+        pthread_mutex_lock(&p->lock);
+        {
+            struct pfile *f = p->files;
+            if (f->fd >= 0)
+                close(f->fd);
+            f->fd = -1;
+            p->files = f->next;
+            free(f->path);
+            free(f->pin.path);
+            free(f);
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    persist_map_clear(&p->changes, persist_change_free);
+    persist_map_clear(&p->jdirty, NULL);
+    persist_map_clear(&p->below, NULL);
+    if (p->jfd >= 0)
+        close(p->jfd);
+    persist_base_clear(p);
+    free(p->garbage);
+    if (p->remote.ops)
+        p->remote.ops->free(p->remote.ctx);
+    pthread_cond_destroy(&p->cond);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->lock);
+    free(p->dir);
+    free(p);
+}

@@ -1,0 +1,52 @@
+/* The Dataset's history for snapshots/: commits reachable from the engine's base and the trees
+ * and files of any of them, read through the engine's own remote (its mirror), without the
+ * engine's lock. */
+#include <errno.h>
+#include <string.h>
+
+#include "persist_internal.h"
+
+static int history_fail(struct persist *p, const char *what, enum spacefs_status st,
+                        const struct spacefs_error *err)
+{
+    persist_log(p, SPACEFS_WARN, "persist: snapshots: %s: %s%s%s", what, spacefs_status_name(st),
+                err->message[0] ? ": " : "", err->message);
+    return -spacefs_errno_from_status(st);
+}
+
+int persist_history(struct persist *p, size_t max, char head[PERSIST_OID_MAX],
+                    struct persist_rcommit **out, size_t *out_count)
+{
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+
+    *out = NULL;
+    *out_count = 0;
+    pthread_mutex_lock(&p->lock);
+    memcpy(head, p->base, PERSIST_OID_MAX);
+    pthread_mutex_unlock(&p->lock);
+    if (!head[0])
+        return 0; /* no commit yet */
+    st = p->remote.ops->commits(p->remote.ctx, head, max, out, out_count, &err);
+    return st == SPACEFS_OK ? 0 : history_fail(p, "listing commits", st, &err);
+}
+
+int persist_history_tree(struct persist *p, const char *commit, struct persist_rentry **out,
+                         size_t *out_count)
+{
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+
+    *out = NULL;
+    *out_count = 0;
+    st = p->remote.ops->tree(p->remote.ctx, commit, out, out_count, &err);
+    return st == SPACEFS_OK ? 0 : history_fail(p, "reading a tree", st, &err);
+}
+
+int persist_history_read(struct persist *p, const struct persist_rentry *e, int fd)
+{
+    struct spacefs_error err = {0};
+    enum spacefs_status st = p->remote.ops->object_get(p->remote.ctx, e, fd, &err);
+
+    return st == SPACEFS_OK ? 0 : history_fail(p, e->path, st, &err);
+}

@@ -1,0 +1,356 @@
+/* Namespace operations on the view: attributes, listings, mkdir, rmdir, unlink, rename (a
+ * directory rename moves every change below it). Lock held. */
+#include "persist_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+int persist_getattr(struct persist *p, const char *path, struct stat *st)
+{
+    char *np;
+    int rc, k;
+
+    if ((rc = persist_path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    k = persist_node_kind(p, np);
+    if (k == PERSIST_KIND_NONE && !(rc = persist_check_ancestors(p, np)))
+        rc = -ENOENT;
+    else
+        persist_fill_stat(p, np, k, st);
+    pthread_mutex_unlock(&p->lock);
+    free(np);
+    return rc;
+}
+
+/* Adds the child name of `key` below `dir` to `names` (if key is below dir). */
+static int collect_child(struct pmap *names, const char *key, const char *dir)
+{
+    const char *rest, *slash;
+    char *name;
+    int rc;
+
+    if (!persist_path_below(key, dir))
+        return 0;
+    rest = key + (*dir ? strlen(dir) + 1 : 0);
+    slash = strchr(rest, '/');
+    if (!(name = slash ? strndup(rest, (size_t)(slash - rest)) : strdup(rest)))
+        return -ENOMEM;
+    rc = persist_map_get(names, name) ? 0 : persist_map_put(names, name, name);
+    if (rc || persist_map_get(names, name) != name)
+        free(name);
+    return rc;
+}
+
+int persist_readdir(struct persist *p, const char *path, persist_fill_fn fill, void *payload)
+{
+    struct pmap names;
+    struct pmap_item *it;
+    char *np, *child = NULL;
+    int rc, k;
+
+    if ((rc = persist_path_norm(path, &np)) < 0)
+        return rc;
+    persist_map_init(&names);
+    pthread_mutex_lock(&p->lock);
+    k = persist_node_kind(p, np);
+    if (k != PERSIST_KIND_DIR) {
+        rc = k == PERSIST_KIND_NONE ? -ENOENT : -ENOTDIR;
+        goto out;
+    }
+    for (it = persist_map_first(&p->changes); it && !rc; it = persist_map_next(&p->changes, it))
+        rc = collect_child(&names, it->key, np);
+    for (it = persist_map_first(&p->base_files); it && !rc;
+         it = persist_map_next(&p->base_files, it))
+        rc = collect_child(&names, it->key, np);
+    for (it = persist_map_first(&names); it && !rc; it = persist_map_next(&names, it)) {
+        struct stat st;
+        free(child);
+        if (asprintf(&child, "%s%s%s", np, *np ? "/" : "", it->key) < 0) {
+            child = NULL;
+            rc = -ENOMEM;
+            break;
+        }
+        if ((k = persist_node_kind(p, child)) == PERSIST_KIND_NONE)
+            continue;
+        persist_fill_stat(p, child, k, &st);
+        if (fill(it->key, &st, payload))
+            break;
+    }
+out:
+    pthread_mutex_unlock(&p->lock);
+    persist_map_clear(&names, free);
+    free(child);
+    free(np);
+    return rc;
+}
+
+int persist_mkdir(struct persist *p, const char *path, mode_t mode)
+{
+    struct pchange *c;
+    char *np;
+    int rc;
+
+    if ((rc = persist_path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    if ((rc = persist_check_ancestors(p, np)) < 0 || (rc = persist_writable(p)) < 0)
+        goto out;
+    if (persist_node_kind(p, np) != PERSIST_KIND_NONE) {
+        rc = -EEXIST;
+        goto out;
+    }
+    if ((rc = persist_parent_is_dir(p, np)) < 0)
+        goto out;
+    if (!(c = persist_dir_change(p, np))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = persist_change_set(p, np, c)) == 0)
+        rc = persist_journal_write(p);
+    persist_changed(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+    free(np);
+    (void)mode;
+    return rc;
+}
+
+/* unlink(2) (dir 0) and rmdir(2) (dir 1). */
+static int remove_entry(struct persist *p, const char *path, int dir)
+{
+    struct pfile *f;
+    char *np;
+    int rc, k;
+
+    if ((rc = persist_path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    if (!*np) {
+        rc = dir ? -EBUSY : -EISDIR;
+        goto out;
+    }
+    if ((rc = persist_check_ancestors(p, np)) < 0 || (rc = persist_writable(p)) < 0)
+        goto out;
+    if ((k = persist_node_kind(p, np)) != (dir ? PERSIST_KIND_DIR : PERSIST_KIND_FILE)) {
+        rc = k == PERSIST_KIND_NONE ? -ENOENT : dir ? -ENOTDIR : -EISDIR;
+        goto out;
+    }
+    if (dir && persist_has_visible_below(p, np)) {
+        rc = -ENOTEMPTY;
+        goto out;
+    }
+    if (!dir &&
+        (f = persist_pfile_find(p, np))) /* open handles keep reading and writing, unlinked */
+        persist_pfile_detach(p, f);
+    /* a directory has a change only when it is local (a whiteout if a base file hid under it) */
+    rc = dir && !persist_map_get(&p->changes, np) ? 0 : persist_remove_file(p, np);
+    if (rc == 0 && (rc = persist_keep_parent(p, np)) == 0)
+        rc = persist_journal_write(p);
+    persist_changed(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+    free(np);
+    return rc;
+}
+
+int persist_rmdir(struct persist *p, const char *path)
+{
+    return remove_entry(p, path, 1);
+}
+
+int persist_unlink(struct persist *p, const char *path)
+{
+    return remove_entry(p, path, 0);
+}
+
+/* Moves the visible file `from` to `to` (which is free or a file being replaced). */
+static int move_file(struct persist *p, const char *from, const char *to)
+{
+    struct pchange *src = persist_map_get(&p->changes, from), *c;
+    struct persist_rentry *e;
+    struct pfile *f;
+    int rc;
+
+    if (!(c = calloc(1, sizeof(*c))))
+        return -ENOMEM;
+    c->kind = PC_FILE;
+    if (src) {
+        c->ovl = src->ovl;
+        c->size = src->size;
+        memcpy(c->sha256, src->sha256, sizeof(c->sha256));
+        c->ref = src->ref;
+        c->ref.path = src->ref.path ? strdup(src->ref.path) : NULL;
+        c->mtime = src->mtime;
+        if (src->ref.path && !c->ref.path) {
+            free(c);
+            return -ENOMEM;
+        }
+    } else {
+        e = persist_map_get(&p->base_files, from);
+        c->ref = *e;
+        c->size = e->size;
+        c->mtime = e->mtime;
+        if (!(c->ref.path = strdup(from))) {
+            free(c);
+            return -ENOMEM;
+        }
+    }
+    if ((f = persist_pfile_find(p, to)))
+        persist_pfile_detach(p, f);
+    if ((rc = persist_change_set(p, to, c)) < 0)
+        return rc;
+    if (src)
+        src->ovl = 0; /* now owned by `to`; do not delete it with the old change */
+    if ((f = persist_pfile_find(p, from))) {
+        char *s = strdup(to);
+        if (!s)
+            return -ENOMEM;
+        free(f->path);
+        f->path = s;
+    }
+    return persist_remove_file(p, from);
+}
+
+static int move_dir(struct persist *p, const char *from, const char *to)
+{
+    size_t n = 0, cap = 0, flen = strlen(from);
+    char **v = NULL;
+    struct pmap_item *it;
+    int rc = 0;
+
+    /* Collect every visible file and local directory below `from`, then move each. */
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        struct pmap *m = pass ? &p->base_files : &p->changes;
+        for (it = persist_map_first(m); it && !rc; it = persist_map_next(m, it)) {
+            if (!persist_path_below(it->key, from))
+                continue;
+            if (pass ? !persist_base_visible(p, it->key)
+                     : ((struct pchange *)it->val)->kind == PC_WHITEOUT)
+                continue;
+            if (n == cap) {
+                char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+                if (!nv) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                v = nv;
+            }
+            if (!(v[n] = strdup(it->key)))
+                rc = -ENOMEM;
+            else
+                n++;
+        }
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        char *dst = NULL;
+        struct pchange *c = persist_map_get(&p->changes, v[i]);
+        if (asprintf(&dst, "%s%s", to, v[i] + flen) < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (c && c->kind == PC_DIR) {
+            struct pchange *d = persist_dir_change(p, dst);
+            if (!d)
+                rc = -ENOMEM;
+            else if ((rc = persist_change_set(p, dst, d)) == 0)
+                rc = persist_remove_file(p, v[i]);
+        } else {
+            rc = move_file(p, v[i], dst);
+        }
+        free(dst);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+    if (!rc && persist_map_get(&p->changes, from)) { /* the directory itself was local */
+        struct pchange *d = persist_dir_change(p, to);
+        if (!d)
+            return -ENOMEM;
+        if ((rc = persist_remove_file(p, from)) == 0)
+            rc = persist_change_set(p, to, d);
+    }
+    if (!rc && persist_node_kind(p, to) == PERSIST_KIND_NONE) {
+        struct pchange *d = persist_dir_change(p, to);
+        if (!d)
+            return -ENOMEM;
+        rc = persist_change_set(p, to, d);
+    }
+    return rc;
+}
+
+int persist_rename(struct persist *p, const char *from, const char *to, unsigned flags)
+{
+    char *nf = NULL, *nt = NULL;
+    int rc, kf, kt;
+
+    if (flags & ~1u) /* RENAME_EXCHANGE, RENAME_WHITEOUT: not implemented, so refused */
+        return -EINVAL;
+    if ((rc = persist_path_norm(from, &nf)) < 0 || (rc = persist_path_norm(to, &nt)) < 0)
+        goto done;
+    pthread_mutex_lock(&p->lock);
+    if ((rc = persist_writable(p)) < 0)
+        goto out;
+    if (!*nf || !*nt) {
+        rc = -EBUSY;
+        goto out;
+    }
+    if ((rc = persist_check_ancestors(p, nf)) < 0 || (rc = persist_check_ancestors(p, nt)) < 0)
+        goto out;
+    if ((kf = persist_node_kind(p, nf)) == PERSIST_KIND_NONE) {
+        rc = -ENOENT;
+        goto out;
+    }
+    if (!strcmp(nf, nt))
+        goto out;
+    if (persist_path_below(nt, nf)) {
+        rc = -EINVAL;
+        goto out;
+    }
+    if (persist_path_below(nf, nt)) { /* onto an ancestor: it is not empty */
+        rc = -ENOTEMPTY;
+        goto out;
+    }
+    if ((rc = persist_parent_is_dir(p, nt)) < 0)
+        goto out;
+    kt = persist_node_kind(p, nt);
+    if (kt != PERSIST_KIND_NONE && (flags & 1 /* RENAME_NOREPLACE */)) {
+        rc = -EEXIST;
+        goto out;
+    }
+    if (kf == PERSIST_KIND_FILE && kt == PERSIST_KIND_DIR) {
+        rc = -EISDIR;
+        goto out;
+    }
+    if (kf == PERSIST_KIND_DIR && kt == PERSIST_KIND_FILE) {
+        rc = -ENOTDIR;
+        goto out;
+    }
+    if (kt == PERSIST_KIND_DIR) {
+        if (persist_has_visible_below(p, nt)) {
+            rc = -ENOTEMPTY;
+            goto out;
+        }
+        if (persist_map_get(&p->changes, nt) && (rc = persist_remove_file(p, nt)) < 0)
+            goto out;
+    }
+    rc = kf == PERSIST_KIND_FILE ? move_file(p, nf, nt) : move_dir(p, nf, nt);
+    if (!rc)
+        rc = persist_keep_parent(p, nf);
+    if (!rc)
+        rc = persist_journal_write(p);
+    persist_changed(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+done:
+    free(nf);
+    free(nt);
+    return rc;
+}

@@ -1,0 +1,353 @@
+/* The engine's view: the base tree (a commit) with the changes on top, as paths. Path rules,
+ * the directory index (how many visible entries lie below a directory), what a path is now
+ * (file, directory, nothing), and setting a change (which the journal records). Lock held. */
+#include "persist_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* "/a//b/" -> "a/b"; "" is the root. Refuses ".", ".." (EINVAL), ".git" (EPERM) components and
+ * names the Hub refuses: control characters (CR, LF, tab …), DEL and backslash (EINVAL). *out new.
+ */
+int persist_path_norm(const char *in, char **out)
+{
+    size_t n = strlen(in), w = 0;
+    char *s = malloc(n + 1);
+    const char *p = in;
+
+    *out = NULL;
+    if (!s)
+        return -ENOMEM;
+    while (*p) {
+        const char *e;
+        size_t len;
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        e = strchr(p, '/');
+        len = e ? (size_t)(e - p) : strlen(p);
+        if ((len == 1 && p[0] == '.') || (len == 2 && !memcmp(p, "..", 2)) ||
+            (len == 4 && !memcmp(p, ".git", 4))) {
+            free(s);
+            return len == 4 ? -EPERM : -EINVAL;
+        }
+        if (len > 255) {
+            free(s);
+            return -ENAMETOOLONG;
+        }
+        for (size_t i = 0; i < len; i++) {
+            /* the Hub refuses such paths (422 at preupload and commit), and one file it refuses
+             * would fail every later commit: refused here, at create, rename and lookup */
+            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\') {
+                free(s);
+                return -EINVAL;
+            }
+        }
+        if (w)
+            s[w++] = '/';
+        memcpy(s + w, p, len);
+        w += len;
+        p += len;
+    }
+    s[w] = '\0';
+    *out = s;
+    return 0;
+}
+
+/* Parent of a normalised path (new string; "" for top-level names). */
+static char *path_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? strndup(path, (size_t)(slash - path)) : strdup("");
+}
+
+/* Is `path` strictly below `dir` ("" = root)? */
+int persist_path_below(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (!n)
+        return *path != '\0';
+    return !strncmp(path, dir, n) && path[n] == '/';
+}
+
+struct pfile *persist_pfile_find(struct persist *p, const char *path)
+{
+    for (struct pfile *f = p->files; f; f = f->next)
+        if (f->path && !strcmp(f->path, path))
+            return f;
+    return NULL;
+}
+
+/* A base file shows unless a change sits on its path (a FILE change shows instead). */
+int persist_base_visible(struct persist *p, const char *path)
+{
+    return persist_map_get(&p->base_files, path) && !persist_map_get(&p->changes, path);
+}
+
+/* Does `path` itself count: a file or local directory change, or a base file without one? */
+static int entry_counts(struct persist *p, const char *path, const struct pchange *c)
+{
+    return c ? c->kind != PC_WHITEOUT : persist_map_get(&p->base_files, path) != NULL;
+}
+
+/* Adds delta to the count of every ancestor of path. */
+static void index_add(struct persist *p, const char *path, int delta)
+{
+    char *s;
+
+    if (!delta || p->index_broken)
+        return;
+    if (!(s = strdup(path))) {
+        p->index_broken = 1;
+        return;
+    }
+    for (char *q = s + strlen(s); q > s; q--) { /* from the parent up: each '/' ends one */
+        uintptr_t n;
+        if (*q != '/')
+            continue;
+        *q = '\0';
+        n = (uintptr_t)persist_map_get(&p->below, s) + (uintptr_t)(intptr_t)delta;
+        if (!n)
+            persist_map_del(&p->below, s);
+        else if (persist_map_put(&p->below, s, (void *)n) < 0)
+            p->index_broken = 1;
+    }
+    free(s);
+}
+
+void persist_index_rebuild(struct persist *p)
+{
+    persist_map_clear(&p->below, NULL);
+    p->index_broken = 0;
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it))
+        index_add(p, it->key, entry_counts(p, it->key, it->val));
+    for (struct pmap_item *it = persist_map_first(&p->base_files); it;
+         it = persist_map_next(&p->base_files, it))
+        if (!persist_map_get(&p->changes, it->key))
+            index_add(p, it->key, 1);
+}
+
+/* Any visible file or local directory strictly below dir? */
+int persist_has_visible_below(struct persist *p, const char *dir)
+{
+    if (!p->index_broken)
+        return persist_map_get(&p->below, dir) != NULL;
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it)) {
+        struct pchange *c = it->val;
+        if (c->kind != PC_WHITEOUT && persist_path_below(it->key, dir))
+            return 1;
+    }
+    for (struct pmap_item *it = persist_map_first(&p->base_files); it;
+         it = persist_map_next(&p->base_files, it))
+        if (persist_path_below(it->key, dir) && !persist_map_get(&p->changes, it->key))
+            return 1;
+    return 0;
+}
+
+int persist_node_kind(struct persist *p, const char *path)
+{
+    struct pchange *c;
+
+    if (!*path)
+        return PERSIST_KIND_DIR;
+    c = persist_map_get(&p->changes, path);
+    if (c && c->kind == PC_FILE)
+        return PERSIST_KIND_FILE;
+    if (c && c->kind == PC_DIR)
+        return PERSIST_KIND_DIR;
+    if (!c && persist_map_get(&p->base_files, path))
+        return PERSIST_KIND_FILE;
+    return persist_has_visible_below(p, path) ? PERSIST_KIND_DIR : PERSIST_KIND_NONE;
+}
+
+static int64_t file_size(struct persist *p, const char *path)
+{
+    struct pfile *f = persist_pfile_find(p, path);
+    struct pchange *c = persist_map_get(&p->changes, path);
+    struct persist_rentry *e;
+
+    if (f && f->work)
+        return f->size;
+    if (c)
+        return c->size;
+    e = persist_map_get(&p->base_files, path);
+    return e ? e->size : 0;
+}
+
+int persist_writable(struct persist *p)
+{
+    if (p->vis != VIS_PUBLIC || p->cfg.allow_public)
+        return 0;
+    if (!p->log_public_once++)
+        persist_log(p, SPACEFS_ERROR,
+                    "persist: the Dataset is public; refusing to write (EACCES). Make it private "
+                    "or allow public persist repos.");
+    return -EACCES;
+}
+
+void persist_changed(struct persist *p)
+{
+    p->last_change_ms = spacefs_now_ms();
+    if (!p->pending_since_ms)
+        p->pending_since_ms = p->last_change_ms;
+    pthread_cond_broadcast(&p->cond);
+}
+
+/* Overlay file `id` lost a user: if nothing uses it any more, it is deleted after the next
+ * journal write (until then the journal on disk may still name it; a crash must find it). An
+ * id is used by at most one change (a rename moves it) and by the open files writing to it;
+ * `path` is the only path whose change may still hold it (NULL: none), so this is O(open
+ * files), not O(changes). */
+void persist_ovl_release(struct persist *p, uint64_t id, const char *path)
+{
+    struct pchange *c = path ? persist_map_get(&p->changes, path) : NULL;
+
+    if (!id || (c && c->ovl == id))
+        return;
+    for (struct pfile *f = p->files; f; f = f->next)
+        if (f->work == id)
+            return;
+    persist_ovl_garbage(p, id);
+}
+
+int persist_change_set(struct persist *p, const char *path, struct pchange *c)
+{
+    struct pchange *old = persist_map_del(&p->changes, path);
+    int rc = 0, before = entry_counts(p, path, old);
+
+    persist_journal_touch(p, path);
+    if (c) {
+        c->gen = ++p->gen;
+        if (!c->mtime)
+            c->mtime = (int64_t)time(NULL);
+        if ((rc = persist_map_put(&p->changes, path, c)) < 0) {
+            persist_change_free(c);
+            c = NULL;
+        }
+    }
+    index_add(p, path, entry_counts(p, path, c) - before);
+    if (old) {
+        uint64_t id = old->ovl;
+        persist_change_free(old);
+        persist_ovl_release(p, id, path);
+    }
+    return rc;
+}
+
+/* Does the remote have `path` as far as we know: in the base, or put by a commit of ours that
+ * the base does not show yet (the landed set)? */
+static int remote_has(struct persist *p, const char *path)
+{
+    return persist_map_get(&p->base_files, path) || persist_map_get(&p->landed, path);
+}
+
+/* May the remote have a file at `path`? In the base; put by a commit of ours that the base
+ * does not show yet (even if a newer local version replaced the committed one since); the
+ * current change is synced (a journal from before a restart) or in the commit uploading right
+ * now (the lock is released meanwhile); or a whiteout or an unsynced local directory sits
+ * there (an earlier answer was yes).
+ * A yes costs little: a delete of a path the remote lacks is dropped at the next refresh or
+ * commit. A wrong no loses a delete: the file comes back with the next fetch. */
+static int remote_may_have(struct persist *p, const char *path)
+{
+    struct pchange *cur = persist_map_get(&p->changes, path);
+
+    return remote_has(p, path) || (cur && cur->kind == PC_FILE && (cur->synced || p->uploading)) ||
+           (cur && (cur->kind == PC_WHITEOUT || (cur->kind == PC_DIR && !cur->synced)));
+}
+
+/* Removes the file at `path` from the view: a whiteout when the remote may have it. */
+int persist_remove_file(struct persist *p, const char *path)
+{
+    struct pchange *c = NULL;
+
+    if (remote_may_have(p, path)) {
+        if (!(c = calloc(1, sizeof(*c))))
+            return -ENOMEM;
+        c->kind = PC_WHITEOUT;
+    }
+    return persist_change_set(p, path, c);
+}
+
+/* A new local-directory change for `path`. Where the remote may have a file it is unsynced:
+ * the commit must delete that file. */
+struct pchange *persist_dir_change(struct persist *p, const char *path)
+{
+    struct pchange *c = calloc(1, sizeof(*c));
+    if (c) {
+        c->kind = PC_DIR;
+        c->synced = !remote_may_have(p, path);
+    }
+    return c;
+}
+
+/* After something left `dir`, keep it as a local directory if it would vanish. */
+static int keep_dir(struct persist *p, const char *dir)
+{
+    struct pchange *c;
+    if (!*dir || persist_node_kind(p, dir) != PERSIST_KIND_NONE)
+        return 0;
+    if (!(c = persist_dir_change(p, dir)))
+        return -ENOMEM;
+    return persist_change_set(p, dir, c);
+}
+
+int persist_keep_parent(struct persist *p, const char *path)
+{
+    char *parent = path_parent(path);
+    int rc = parent ? keep_dir(p, parent) : -ENOMEM;
+    free(parent);
+    return rc;
+}
+
+/* Every ancestor of path must be a directory: -ENOENT / -ENOTDIR as path resolution says. */
+int persist_check_ancestors(struct persist *p, const char *path)
+{
+    char *s = strdup(path);
+    int rc = 0;
+
+    if (!s)
+        return -ENOMEM;
+    for (char *q = strchr(s, '/'); q && !rc; q = strchr(q + 1, '/')) {
+        int k;
+        *q = '\0';
+        k = persist_node_kind(p, s);
+        *q = '/';
+        rc = k == PERSIST_KIND_NONE ? -ENOENT : k == PERSIST_KIND_FILE ? -ENOTDIR : 0;
+    }
+    free(s);
+    return rc;
+}
+
+int persist_parent_is_dir(struct persist *p, const char *path)
+{
+    return persist_check_ancestors(p, path);
+}
+
+void persist_fill_stat(struct persist *p, const char *path, int kind, struct stat *st)
+{
+    struct pchange *c = persist_map_get(&p->changes, path);
+    struct persist_rentry *e = c ? NULL : persist_map_get(&p->base_files, path);
+    memset(st, 0, sizeof(*st));
+    st->st_uid = getuid();
+    st->st_gid = getgid();
+    st->st_mtime = c ? c->mtime : e ? e->mtime : 0;
+    if (kind == PERSIST_KIND_DIR) {
+        st->st_mode = S_IFDIR | 0755;
+        st->st_nlink = 2;
+    } else {
+        st->st_mode = S_IFREG | 0644;
+        st->st_nlink = 1;
+        st->st_size = file_size(p, path);
+        st->st_blocks = (st->st_size + 511) / 512;
+    }
+}
