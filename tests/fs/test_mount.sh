@@ -57,7 +57,10 @@ for w in reboot "restart now" $'\n' $'restart\nrestart' "delete alice/notes" "de
 done
 echo reboot >"$A/control" 2>"$WORK/err"
 check_match "the shell reports it" "Invalid argument" "$(cat "$WORK/err")"
-check_eq "bad commands send nothing" 0 "$(hub_stats | jq .total)"
+# nothing but reads: a lookup of the path may relist once the 2 s ttl ran out under load (that is
+# the kernel's lookup, not the word), but no action request may go out
+check_eq "bad commands send nothing" 0 \
+  "$(hub_stats | jq '[.routes | to_entries[] | select(.key | test("^(GET|HEAD) ") | not) | .value.count] | add // 0')"
 echo restart >"$A/control"
 check_eq "echo restart > control" 0 $?
 check_eq "restart sent once" 1 "$(hub_count 'POST /api/spaces/{ns}/{name}/restart')"
