@@ -15,6 +15,7 @@ import http.client
 import http.server
 import json
 import socketserver
+import sys
 import threading
 import urllib.parse
 
@@ -129,6 +130,10 @@ def b36(n):
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client closing is not an error
+            super().handle_error(request, client_address)
 
 
 def main():
