@@ -6,6 +6,7 @@ timeline of the daemon's syscalls relative to the moment cp returned: each HTTP 
 sent (libcurl and libgit2 write them in one send), fsyncs with their duration, renames and links,
 and how many bytes it pread from each file during the upload. Not a ctest; run by hand:
   SPACEFS_BUILD_DIR=build python3 tests/bench/trace_upload.py
+BENCH_TRACE=small counts the daemon's syscalls for many small files instead (main_small).
 strace stops the daemon at every traced syscall, so absolute times are somewhat inflated; the
 order and the relative sizes of the phases are what this is for.
 """
@@ -91,9 +92,42 @@ def main():
     print("%8.3f  fsync returned to the caller" % (t_fsync - t_cp))
 
 
+def main_small():
+    """BENCH_TRACE=small: syscall counts of the daemon (strace -c) for cp -a of BENCH_FILES (500)
+    small files into persist/ (until cp returns), then for `echo sync` (the commits)."""
+    n = int(os.environ.get("BENCH_FILES") or 500)
+    B.TOKEN_FILE = os.path.join(B.WORK, "token")
+    fd = os.open(B.TOKEN_FILE, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, B.TOKEN.encode())
+    os.close(fd)
+    hub = B.Hub("hub")
+    src = os.path.join(B.WORK, "small")
+    B.make_small_tree(src, n)
+    m = B.Mount(hub, B.fresh_cache())
+    for phase in ("cp -a", "echo sync"):
+        out = os.path.join(B.WORK, "strace-c.txt")
+        st = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-e",
+                               "trace=fsync,fdatasync,rename,renameat2,openat,write,pwrite64,unlink,unlinkat,link,linkat",
+                               "-p", str(m.proc.pid)], stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        t0 = time.time()
+        if phase == "cp -a":
+            subprocess.run(["cp", "-a", src, os.path.join(m.p, "many")], check=True)
+        else:
+            m.sync()
+        dt = time.time() - t0
+        time.sleep(0.5)
+        st.terminate()
+        st.wait()
+        print("# %s of %d files: %.2f s under strace; daemon syscalls:" % (phase, n, dt))
+        print(open(out).read())
+    m.close()
+    hub.stop()
+
+
 if __name__ == "__main__":
     try:
-        main()
+        main_small() if os.environ.get("BENCH_TRACE") == "small" else main()
     finally:
         for p in B._procs:
             if p.poll() is None:
