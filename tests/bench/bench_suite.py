@@ -232,7 +232,8 @@ class Mount:
             return None
         return None
 
-    def sync(self, timeout=1800):
+    def sync(self):
+        """`echo sync > control`: returns once every earlier change is committed on the Hub."""
         with open(os.path.join(self.spc, "control"), "w") as f:
             f.write("sync\n")
 
@@ -463,6 +464,8 @@ def group_large(hub):
             dt, p = timed(["head", "-c", "1", os.path.join(m.p, name)], stdout=subprocess.PIPE, text=False)
             rss["ttfb"].append(m.rss_kb())
             r["ttfb"].append(dt)
+            if p.stdout != hashlib.sha256(("a%d-%d" % (mib, i)).encode()).digest()[:1]:
+                error("%s: head -c 1 read the wrong byte" % name)
             m.close()
             # the same bytes from the same emulator: curl, @huggingface/hub
             dt, got = curl_get(hub, "alice/chat-persist", name)
