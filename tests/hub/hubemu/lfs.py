@@ -213,7 +213,12 @@ def register(hub):
                                "expires_in": URL_TTL},
                     "verify": {"href": verify_href, "expires_in": URL_TTL}}
             out.append(ent)
-        reply = {"transfer": "multipart" if used_multipart else "basic", "objects": out}
+        field = hub.net.get("lfs_transfer_field")  # multipart is per object, by chunk_size
+        reply = {"objects": out}
+        if field == "auto":
+            reply["transfer"] = "multipart" if used_multipart else "basic"
+        elif field == "basic":
+            reply["transfer"] = "basic"
         return Response(200, json.dumps(reply).encode(), content_type=LFS_CT)
 
     def _size_arg(req):
