@@ -66,6 +66,15 @@ struct git_credential;
 int hub_token_git_credential(const hub_token *tok, struct git_credential **out, const char *user);
 /* Wipes and frees a header list that may hold the Authorization header. */
 void hub_headers_free(struct curl_slist *list);
+/* "Authorization: Basic base64(user:token)" in a new string the caller wipes and frees; NULL on
+ * no memory. For the git mirror, which cannot wait for a challenge (mirror.c). */
+char *hub_token_basic_header(const hub_token *tok, const char *user);
+/* Wipes and frees a string from hub_token_basic_header. Accepts NULL. */
+void hub_secret_str_free(char *s);
+
+/* trust.c: the CA file and directory to use (new strings, NULL = the system store's), and a
+ * static name of where they came from. 0, or -1 on no memory. */
+int hub_trust_locations(char **out_file, char **out_dir, const char **out_source);
 
 /* ---- client -------------------------------------------------------------------------------- */
 #define HUB_POOL_MAX 16
@@ -77,6 +86,7 @@ struct hub_client {
     char *origin;   /* "scheme://host:port" of endpoint, lowercased */
     char *user_agent;
     hub_token *token; /* NULL = anonymous */
+    char *ca_file, *ca_dir; /* CAs trusted instead of the system store's (trust.c); NULL = its */
     unsigned backoff_base_ms, backoff_max_ms, max_retries, deadline_ms, connect_timeout_ms;
     unsigned page_size;
     hub_log_fn log;
