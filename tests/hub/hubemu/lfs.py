@@ -309,6 +309,9 @@ def register(hub):
 
     def get_object(req):
         check_signature(hub, req, "GET")
+        if req.method == "HEAD" and hub.net.get("storage_head_403"):
+            # a URL presigned for GET, as S3/CloudFront serve LFS objects, refuses HEAD
+            return Response(403, b"", {"Content-Type": "application/xml"})
         from .files import ranged
 
         oid = req.params["oid"]

@@ -20,6 +20,8 @@ DEFAULTS = {
     "log_first_byte_ms": 0.0,  # delay before a log stream's first byte (its headers)
     "git_challenge": True,  # False: git's 401 carries no WWW-Authenticate
     "lfs_transfer_field": "auto",  # batch "transfer": auto (multipart if any), basic, omit
+    "storage_head_403": False,  # signed LFS storage URLs answer 403 to HEAD
+    "compress": False,  # resolve gzips regular files for clients that accept it
 }
 
 

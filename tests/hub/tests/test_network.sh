@@ -45,11 +45,13 @@ hub_network '{"latency_ms": 0, "jitter_ms": 0}'
 # --- bandwidth: 400 KiB at 200 KiB/s take about 2 s ---
 head -c 409600 /dev/urandom >"$WORK/big"
 ok=$(cd "$WORK/clone" && git config user.email a@b && git config user.name a &&
-  cp "$WORK/big" big.bin && git add big.bin && git commit -qm big &&
+  git lfs install --local >/dev/null && git lfs track '*.lfs' >/dev/null &&
+  head -c 3000 /dev/urandom >obj.lfs && cp "$WORK/big" big.dat &&
+  git add .gitattributes obj.lfs big.dat && git commit -qm big &&
   HF_TOKEN=hf_alice_write git push -q origin HEAD:main 2>&1 && echo pushed)
-check_eq "a 400 KiB file pushed" pushed "$(echo "$ok" | tail -1)"
+check_eq "a 400 KiB file and an LFS object pushed" pushed "$(echo "$ok" | tail -1)"
 hub_network '{"bandwidth_kib_s": 200}'
-t=$(curl -sS -o "$WORK/got" -w '%{time_total}' "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/big.bin")
+t=$(curl -sS -o "$WORK/got" -w '%{time_total}' "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/big.dat")
 hub_network '{"bandwidth_kib_s": 0}'
 check_eq "  read back intact" "$(sha256sum <"$WORK/big")" "$(sha256sum <"$WORK/got")"
 check_eq "  at 200 KiB/s it takes 1.8-4 s ($t s)" yes \
@@ -92,6 +94,29 @@ hub_network '{"lfs_transfer_field": "auto"}'
 check_eq "a bad knob: 400" 400 "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$HUB_ADMIN/_hubd/network" -d '{"latency_ms": -1}')"
 check_eq "a bad outage: 400" 400 "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$HUB_ADMIN/_hubd/network" -d '{"outage": "fire"}')"
 
+# --- compression on resolve, HEAD on signed storage ---
+hub_network '{"compress": true}'
+curl -sS -o /dev/null -D "$WORK/h" -I "${AW[@]}" -H 'Accept-Encoding: gzip' "$HUB/spaces/alice/chat/resolve/main/README.md"
+check_eq "compress: HEAD with Accept-Encoding gzip gets Content-Encoding gzip" gzip "$(hdr content-encoding <"$WORK/h")"
+plain=$(curl -sS "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/README.md" | wc -c)
+check_eq "  and the compressed Content-Length, not the file's ($plain)" yes \
+  "$([ "$(hdr content-length <"$WORK/h")" != "$plain" ] && echo yes)"
+curl -sS -o /dev/null -D "$WORK/h" -I "${AW[@]}" -H 'Accept-Encoding: identity' "$HUB/spaces/alice/chat/resolve/main/README.md"
+check_eq "  identity: the file's size" "$plain" "$(hdr content-length <"$WORK/h")"
+check_eq "  GET --compressed decodes to the file" "$(curl -sS "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/README.md" | sha256sum)" \
+  "$(curl -sS --compressed "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/README.md" | sha256sum)"
+hub_network '{"compress": false}'
+lfsurl=$(curl -sS -o /dev/null -w '%{redirect_url}' "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/obj.lfs" 2>/dev/null)
+if [ -n "$lfsurl" ]; then
+  check_eq "signed storage URL: HEAD 200 by default" 200 "$(code -I "$lfsurl")"
+  hub_network '{"storage_head_403": true}'
+  check_eq "  storage_head_403: HEAD 403" 403 "$(code -I "$lfsurl")"
+  check_eq "  GET still 200" 200 "$(code "$lfsurl")"
+  hub_network '{"storage_head_403": false}'
+else
+  fail "an LFS file to test storage HEAD with" "no redirect from resolve"
+fi
+
 # --- outages, switched at run time ---
 rc() { curl -sS -o /dev/null -m 3 "$@" 2>/dev/null; echo $?; }
 hub_network '{"outage": "refused"}'
@@ -104,10 +129,10 @@ check_eq "  after the full 3 s" yes "$([ $(($(date +%s%N) - t0)) -ge 2900000000 
 exec 7<>"/dev/tcp/127.0.0.1/$port" && check_eq "  the TCP connect itself succeeds" ok ok
 exec 7>&-
 hub_network '{"outage": "503"}'
-check_eq "503 storm" "503 503 503" "$(code "$HUB/api/spaces") $(code "${AW[@]}" "$HUB/api/whoami-v2") $(code "$HUB/spaces/alice/chat/resolve/main/big.bin")"
+check_eq "503 storm" "503 503 503" "$(code "$HUB/api/spaces") $(code "${AW[@]}" "$HUB/api/whoami-v2") $(code "$HUB/spaces/alice/chat/resolve/main/big.dat")"
 hub_network '{"outage": "reset"}'
-check_eq "reset mid-body: curl 56 (connection reset)" 56 "$(rc "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/big.bin")"
-curl -sS -o "$WORK/part" "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/big.bin" 2>/dev/null
+check_eq "reset mid-body: curl 56 (connection reset)" 56 "$(rc "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/big.dat")"
+curl -sS -o "$WORK/part" "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/big.dat" 2>/dev/null
 check_eq "  after part of the body" yes "$(s=$(stat -c %s "$WORK/part"); [ "$s" -gt 0 ] && [ "$s" -lt 409600 ] && echo yes)"
 hub_network '{"outage": "none"}'
 check_eq "none: back on the same port" 200 "$(code "${AW[@]}" "$HUB/api/whoami-v2")"
