@@ -418,7 +418,8 @@ hub_status hub_file_download_fd(hub_file_meta *out_meta, hub_client *client, hub
                                 const char *repo_id, const char *rev, const char *path,
                                 int64_t offset, int64_t length, int fd, int64_t fd_offset,
                                 hub_cancel *cancel, hub_error *err);
-/* HEAD of the same URL (no body): commit, etag, size. */
+/* HEAD of the same URL (no body): commit, etag, size. Follows relative redirects only (an LFS
+ * file's answer is the Hub's 302 itself) and asks for identity encoding. */
 hub_status hub_file_head(hub_file_meta *out_meta, hub_client *client, hub_repo_type type,
                          const char *repo_id, const char *rev, const char *path, hub_error *err);
 

@@ -369,7 +369,12 @@ hub_status hub_file_head(hub_file_meta *out_meta, hub_client *c, hub_repo_type t
     q.method = "HEAD";
     q.url = url.data;
     q.body_fd = -1;
+    /* as huggingface_hub's get_hf_file_metadata: relative redirects only (a renamed repo; the
+     * signed storage URL of an LFS file answers 403 to HEAD and the 302 already carries
+     * X-Linked-Size and X-Linked-Etag), and no compression, so Content-Length is the size */
     q.follow = 1;
+    q.relative_only = 1;
+    q.identity = 1;
     st = hub_http(c, &q, &resp, err);
     fill_meta(out_meta, &resp);
 out:

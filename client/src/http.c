@@ -641,7 +641,9 @@ static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
         curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
     }
-    if (!q->stream)
+    if (q->identity)
+        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "identity");
+    else if (!q->stream)
         curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
@@ -819,6 +821,18 @@ static void sleep_ms(long ms, hub_cancel *cancel)
     }
 }
 
+/* A Location without scheme or authority ("/new/path"): the same origin by construction. */
+static int location_is_relative(const char *loc)
+{
+    const char *p;
+    if (!loc || (loc[0] == '/' && loc[1] == '/'))
+        return 0;
+    for (p = loc; *p && *p != '/' && *p != '?' && *p != '#'; p++)
+        if (*p == ':')
+            return 0; /* a scheme */
+    return 1;
+}
+
 /* Only a GET or HEAD without a body may be redirected: it carries nothing but the URL. */
 static int safe_to_follow(const hub_req *q)
 {
@@ -888,7 +902,7 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
                                  x->req->method, logurl, x->status);
             break;
         }
-        if (!x->req->follow)
+        if (!x->req->follow || (x->req->relative_only && !location_is_relative(x->location)))
             break;
         if (hop >= MAX_REDIRECTS) {
             o.st = hub_error_set(x->err, HUB_E_PROTOCOL, "too many redirects");

@@ -130,6 +130,9 @@ typedef struct hub_req {
     const char *range; /* "bytes=0-99" or NULL */
     int no_auth;       /* never send the token (signed URLs) */
     int follow;        /* follow redirects (manually; token only to the endpoint origin) */
+    int relative_only; /* with follow: only relative Locations (a renamed repo), never an
+                          absolute one (signed storage, which answers 403 to HEAD) */
+    int identity;      /* Accept-Encoding: identity (sizes as stored), else all curl decodes */
     hub_retry_mode retry;
     int gone_ok; /* a delete: a 404 on a retry after an unclear failure means an earlier attempt
                     did it (HUB_OK) */
