@@ -577,7 +577,8 @@ static int on_seek(void *userp, curl_off_t offset, int origin)
 static int idle_check(xfer *x, int64_t now)
 {
     if (x->got_body) {
-        if (now - x->last_data <= (int64_t)x->req->idle_ms)
+        /* keep-alives more frequent than idle_ms would read forever: the deadline ends it */
+        if (now - x->last_data <= (int64_t)x->req->idle_ms && now < x->deadline)
             return 0;
         x->idle_hit = 1;
         return 1;
