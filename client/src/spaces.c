@@ -160,29 +160,29 @@ out:
  * tokens: huggingface_hub#4972), or an expired token; a 403 is a token without write access. */
 static void explain_denied(hub_client *c, hub_status st, hub_error *err, const char *id, int write)
 {
-    const char *access = write ? "write" : "read";
-    char ns[HUB_ERROR_CODE_MAX];
+    const char *access = write ? "write" : "read", *scope = write ? "write" : "content.read";
+    char ns[HUB_ERROR_CODE_MAX], hub[HUB_ERROR_MESSAGE_MAX];
     size_t n = strcspn(id, "/");
 
     if (!err || (st != HUB_E_AUTH && st != HUB_E_FORBIDDEN))
         return;
     snprintf(ns, sizeof(ns), "%.*s", (int)(n < sizeof(ns) ? n : sizeof(ns) - 1), id);
+    snprintf(hub, sizeof(hub), "%s", err->message); /* the Hub's words go last */
     if (st == HUB_E_AUTH && !hub_client_has_token(c))
         snprintf(err->message, sizeof(err->message),
-                 "no token was sent: this needs a token with %s access to %s (a member of %s); "
-                 "make one at %s/settings/tokens",
-                 access, id, ns, c->endpoint);
+                 "no token was sent; this needs %s access to %s (a member of %s): "
+                 "%s/settings/tokens (Hub: %.120s)",
+                 access, id, ns, c->endpoint, hub);
     else if (st == HUB_E_AUTH)
         snprintf(err->message, sizeof(err->message),
-                 "the token lacks a permission this needs, or expired: use a write token, or a "
-                 "fine-grained one with %s access (repo.%s) to %s, not an OAuth login token; "
-                 "%s/settings/tokens",
-                 access, write ? "write" : "content.read", id, c->endpoint);
+                 "the token lacks a scope or expired; use a write token, or a fine-grained one "
+                 "with repo.%s on %s, not an OAuth login: %s/settings/tokens (Hub: %.120s)",
+                 scope, id, c->endpoint, hub);
     else
         snprintf(err->message, sizeof(err->message),
-                 "the token has no %s access to %s: use a write token of a member of %s, or a "
-                 "fine-grained one with repo.%s on it; make one at %s/settings/tokens",
-                 access, id, ns, write ? "write" : "content.read", c->endpoint);
+                 "the token has no %s access to %s; use a write token of a member of %s, or a "
+                 "fine-grained one with repo.%s: %s/settings/tokens (Hub: %.120s)",
+                 access, id, ns, scope, c->endpoint, hub);
 }
 
 /* A JSON call with an explicit retry policy (hub_call_json retries everything). */

@@ -65,7 +65,7 @@ mount_fs() {
   mkdir -p "$MNT"
   printf '%s' "$token" >"$WORK/token"
   chmod 600 "$WORK/token"
-  "$SPACEFS" "$MNT" -f -o "endpoint=$HUB,token_file=$WORK/token,timeout=5,ttl=2${extra:+,$extra}" \
+  "$SPACEFS" "$MNT" -f -o "endpoint=$HUB,token_file=$WORK/token,timeout=5,ttl=${FS_TTL:-2}${extra:+,$extra}" \
     2>>"$WORK/spacefs.err" &
   FS_PID=$!
   at_exit unmount_fs

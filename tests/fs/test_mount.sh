@@ -44,7 +44,7 @@ check_eq "modes" "0444 0444 0444 0444 0644 0644 0644" \
 check_eq "runtime.json for jq" "$(cat "$A/status")" "$(jq -r .stage "$A/runtime.json")"
 check_eq "runtime.json is pretty-printed" "{" "$(head -1 "$A/runtime.json")"
 check_eq "info.json for jq" "alice/chat" "$(jq -r .id "$A/info.json")"
-check_eq "url" "http://alice-chat.localhost:${HUB##*:}" "$(cat "$A/url")"
+check_eq "url" "${HUB%%://*}://alice-chat.localhost:${HUB##*:}" "$(cat "$A/url")"
 check_eq "the url answers" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$(cat "$A/url")")"
 check_eq "hardware" "cpu-basic" "$(cat "$A/hardware")"
 check_eq "sleeptime" "172800" "$(cat "$A/sleeptime")"
