@@ -1,0 +1,68 @@
+/* mirror_soak: one hubmirror fetching again and again in one process, printing the resident set
+ * size as it goes, so a leak per fetch shows as a slope (tests/realworld/test_soak.sh).
+ *   mirror_soak DIR REPO_ID FETCHES [EVERY]
+ * Endpoint from HF_ENDPOINT, token from the file in MIRROR_TOKEN_FILE (never argv). Prints
+ * "fetch N rss_kb K" every EVERY fetches (default 10), then "slope_bytes_per_fetch S" measured
+ * from the end of the first fifth (warm-up) to the last fetch. */
+#include "hubmirror.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static long rss_kb(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+int main(int argc, char **argv)
+{
+    hub_mirror_options o = {0};
+    hub_mirror *m = NULL;
+    hub_error err;
+    hub_status st;
+    char head[HUB_OID_MAX];
+    long n, every, i, warm_rss = 0, warm_at, failures = 0;
+
+    if (argc < 4) {
+        fprintf(stderr, "usage: mirror_soak DIR REPO_ID FETCHES [EVERY]\n");
+        return 64;
+    }
+    n = atol(argv[3]);
+    every = argc > 4 ? atol(argv[4]) : 10;
+    if (n < 5 || every < 1)
+        return 64;
+    warm_at = n / 5;
+    o.dir = argv[1];
+    o.repo_id = argv[2];
+    o.type = HUB_REPO_DATASET;
+    o.token_file = getenv("MIRROR_TOKEN_FILE");
+    o.anonymous = !o.token_file || !*o.token_file;
+    if ((st = hub_mirror_open(&m, &o, &err)) != HUB_OK) {
+        fprintf(stderr, "open: %s: %s\n", hub_status_str(st), err.message);
+        return 2;
+    }
+    for (i = 1; i <= n; i++) {
+        if ((st = hub_mirror_fetch(m, head, &err)) != HUB_OK) {
+            failures++;
+            fprintf(stderr, "fetch %ld: %s: %s\n", i, hub_status_str(st), err.message);
+        }
+        if (i == warm_at)
+            warm_rss = rss_kb();
+        if (i % every == 0 || i == n)
+            printf("fetch %ld rss_kb %ld\n", i, rss_kb());
+        fflush(stdout);
+    }
+    printf("slope_bytes_per_fetch %ld\n", (rss_kb() - warm_rss) * 1024 / (n - warm_at));
+    printf("failures %ld\n", failures);
+    hub_mirror_free(m);
+    return failures ? 2 : 0;
+}
