@@ -85,7 +85,7 @@ struct hub_client {
     char *endpoint; /* no trailing '/' */
     char *origin;   /* "scheme://host:port" of endpoint, lowercased */
     char *user_agent;
-    hub_token *token; /* NULL = anonymous */
+    hub_token *token;       /* NULL = anonymous */
     char *ca_file, *ca_dir; /* CAs trusted instead of the system store's (trust.c); NULL = its */
     unsigned backoff_base_ms, backoff_max_ms, max_retries, deadline_ms, connect_timeout_ms;
     unsigned page_size;

@@ -245,6 +245,22 @@ static void test_head(hub_client *alice)
           "(%lld)",
           readme_len, (long long)m.size);
     net("{\"storage_head_403\": false, \"compress\": false}");
+
+    /* a hostile storage server sends 20 MiB more than the 40-byte object (issue 11, item 9) */
+    net("{\"storage_extra_bytes\": 20971520}");
+    readme_len = 0;
+    st = hub_file_download(&m, alice, HUB_REPO_SPACE, "alice/chat", "main", "edge.safetensors", 0,
+                           -1, count_bytes, &readme_len, NULL, &e);
+    CHECK(st == HUB_E_PROTOCOL && readme_len <= sizeof(blob) - 1,
+          "download to the end: stopped at the Hub's X-Linked-Size, %zu bytes kept (%s: %s)",
+          readme_len, hub_status_str(st), e.message);
+    readme_len = 0;
+    st = hub_file_download(&m, alice, HUB_REPO_SPACE, "alice/chat", "main", "edge.safetensors", 0,
+                           (int64_t)sizeof(blob) - 1, count_bytes, &readme_len, NULL, &e);
+    CHECK(st == HUB_OK && readme_len == sizeof(blob) - 1,
+          "download of the expected size: exactly %zu bytes, the rest not read (%s)", readme_len,
+          hub_status_str(st));
+    net("{\"storage_extra_bytes\": 0}");
 }
 
 /* ---- 401/403 on Space operations: which permission, and how to get it ----------------------- */

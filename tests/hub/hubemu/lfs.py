@@ -129,6 +129,24 @@ def receive_object(hub, readinto, oid, size):
             os.unlink(tmp)
 
 
+class _Padded:
+    """A file followed by `extra` zero bytes (the storage_extra_bytes knob)."""
+
+    def __init__(self, f, extra):
+        self.f, self.extra = f, extra
+
+    def read(self, n):
+        d = self.f.read(n)
+        if d:
+            return d
+        d = b"\0" * min(n, self.extra)
+        self.extra -= len(d)
+        return d
+
+    def close(self):
+        self.f.close()
+
+
 def register(hub):
     def threshold():
         return getattr(hub, "lfs_multipart_threshold", DEFAULT_MULTIPART_THRESHOLD)
@@ -312,6 +330,14 @@ def register(hub):
         if req.method == "HEAD" and hub.net.get("storage_head_403"):
             # a URL presigned for GET, as S3/CloudFront serve LFS objects, refuses HEAD
             return Response(403, b"", {"Content-Type": "application/xml"})
+        extra = int(hub.net.get("storage_extra_bytes"))
+        if extra and req.method == "GET":
+            # hostile storage: Range ignored, the object then `extra` more bytes, all announced
+            p = hub.repos.lfs_path(req.params["oid"])
+            if os.path.exists(p):
+                size = os.path.getsize(p)
+                return Response(200, (_Padded(open(p, "rb"), extra), size + extra),
+                                {"Content-Type": "application/octet-stream"})
         from .files import ranged
 
         oid = req.params["oid"]

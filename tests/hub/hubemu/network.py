@@ -22,6 +22,7 @@ DEFAULTS = {
     "lfs_transfer_field": "auto",  # batch "transfer": auto (multipart if any), basic, omit
     "storage_head_403": False,  # signed LFS storage URLs answer 403 to HEAD
     "compress": False,  # resolve gzips regular files for clients that accept it
+    "storage_extra_bytes": 0.0,  # hostile storage: GET sends the object plus this many bytes
 }
 
 
