@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Months, not minutes (issue 10, item 8): one mirror fetching again and again in one process, its
 # resident set printed as it goes; after the warm-up (the first fifth) it must stay flat. The
-# default run does SOAK_FETCHES=300 (a few seconds); `ctest -L soak` runs 5000 over TLS with
-# latency. Under ASan the allocator adds a few KiB of drift per fetch with no leak (LeakSanitizer
+# default run does 100 over TLS at 50 ms (about 45 s); `ctest -L soak` runs 5000, the same way.
+# Under ASan the allocator adds a few KiB of drift per fetch with no leak (LeakSanitizer
 # at exit says so); the bound is 16 KiB per fetch, where the leak this guards against was 160 KiB
 # (a libgit2 remote with url.insteadOf rewriting per fetch, measured on the old client).
 . "$SPACEFS_SOURCE_DIR/tests/lib/hub.sh"
