@@ -113,6 +113,11 @@ if [ -n "$lfsurl" ]; then
   check_eq "  storage_head_403: HEAD 403" 403 "$(code -I "$lfsurl")"
   check_eq "  GET still 200" 200 "$(code "$lfsurl")"
   hub_network '{"storage_head_403": false}'
+  hub_network '{"storage_extra_bytes": 1000}'
+  check_eq "storage_extra_bytes: 3000-byte object + 1000, Range ignored" "200 4000" \
+    "$(curl -sS -o "$WORK/x" -H 'Range: bytes=0-9' -w '%{http_code}' "$lfsurl") $(stat -c %s "$WORK/x")"
+  check_eq "  the object comes first" "$(sha256sum <"$WORK/clone/obj.lfs")" "$(head -c 3000 "$WORK/x" | sha256sum)"
+  hub_network '{"storage_extra_bytes": 0}'
 else
   fail "an LFS file to test storage HEAD with" "no redirect from resolve"
 fi
