@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <git2.h>
 
 #include <errno.h>
@@ -19,9 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MIRROR_POINTER_MAX  1024 /* blobs larger than this are never LFS pointers */
-#define MIRROR_STREAM_CHUNK 65536
-#define LFS_VERSION_LINE    "version https://git-lfs.github.com/spec/v1\n"
+#define MIRROR_POINTER_MAX   1024 /* blobs larger than this are never LFS pointers */
+#define MIRROR_STREAM_CHUNK  65536
+#define MIRROR_GIT_CACHE_MAX ((ssize_t)4 << 20)
+#define MIRROR_MAX_PACKS     16 /* more after a fetch: everything is repacked into one */
+#define LFS_VERSION_LINE     "version https://git-lfs.github.com/spec/v1\n"
 
 struct hub_mirror {
     pthread_mutex_t lock; /* serialises every use of repo */
@@ -41,7 +44,12 @@ static int git_init_with_trust(void)
 
     pthread_mutex_lock(&git_init_lock);
     n = git_libgit2_init();
-    if (n == 1 && hub_trust_locations(&file, &dir, NULL) == 0 && (file || dir))
+    /* libgit2 keeps parsed objects in a process-wide cache of up to 256 MiB by default: with a
+     * commit every few seconds a months-long mount would fill it. 4 MiB holds what one sync
+     * round reads (trees of the head and its parent). */
+    if (n == 1)
+        rc = git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)MIRROR_GIT_CACHE_MAX);
+    if (n == 1 && rc == 0 && hub_trust_locations(&file, &dir, NULL) == 0 && (file || dir))
         rc = git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir);
     if (n < 0)
         rc = n;
@@ -370,6 +378,79 @@ static int read_head(char out[HUB_OID_MAX], git_repository *repo, const char *br
     return rc;
 }
 
+/* ---- repacking --------------------------------------------------------------------------------
+ * Every fetch that brings objects writes one more pack, and libgit2 keeps each one open and
+ * mapped: a mount committing every few seconds for months would run out of descriptors and
+ * memory. Past MIRROR_MAX_PACKS, everything reachable from the refs goes into one new pack, the
+ * old packs are deleted, and the repository is reopened so that libgit2 lets go of them. Runs
+ * under the mirror's lock, like every other use of the repository. */
+static int is_pack_file(const char *name, const char *keep)
+{
+    size_t n = strlen(name);
+    if (strncmp(name, "pack-", 5) != 0 || (keep && strncmp(name + 5, keep, strlen(keep)) == 0))
+        return 0;
+    return (n > 5 && strcmp(name + n - 5, ".pack") == 0) ||
+           (n > 4 && (strcmp(name + n - 4, ".idx") == 0 || strcmp(name + n - 4, ".rev") == 0));
+}
+
+/* Number of pack files in dir, and with keep != NULL, deletes those not named pack-<keep>.*. */
+static int packs_sweep(const char *dir, const char *keep)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (!keep) {
+            n += len > 5 && strncmp(e->d_name, "pack-", 5) == 0 &&
+                 strcmp(e->d_name + len - 5, ".pack") == 0;
+        } else if (is_pack_file(e->d_name, keep)) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            n += unlink(path) == 0;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static void repack_if_needed(hub_mirror *m)
+{
+    git_packbuilder *pb = NULL;
+    git_revwalk *walk = NULL;
+    git_repository *fresh = NULL;
+    char gitdir[4096], packdir[4200], *keep = NULL;
+    int r;
+
+    snprintf(gitdir, sizeof(gitdir), "%s", git_repository_path(m->repo));
+    snprintf(packdir, sizeof(packdir), "%sobjects/pack", gitdir);
+    if (packs_sweep(packdir, NULL) <= MIRROR_MAX_PACKS)
+        return;
+    r = git_revwalk_new(&walk, m->repo);
+    if (r == 0)
+        r = git_revwalk_push_glob(walk, "refs/*");
+    if (r == 0)
+        r = git_packbuilder_new(&pb, m->repo);
+    if (r == 0)
+        r = git_packbuilder_insert_walk(pb, walk);
+    if (r == 0)
+        r = git_packbuilder_write(pb, NULL, 0, NULL, NULL);
+    if (r == 0 && git_packbuilder_name(pb))
+        keep = strdup(git_packbuilder_name(pb));
+    /* reopen first: the old packs stay readable to the old handle until it is freed */
+    if (keep && git_repository_open_bare(&fresh, gitdir) == 0) {
+        git_repository_free(m->repo);
+        m->repo = fresh;
+        packs_sweep(packdir, keep);
+    }
+    free(keep);
+    git_packbuilder_free(pb);
+    git_revwalk_free(walk);
+}
+
 hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error *err)
 {
     git_fetch_options fo;
@@ -410,6 +491,9 @@ hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error
         rc = mirror_git_error(err, r, HUB_E_TRANSPORT, "fetch");
         goto out;
     }
+    git_remote_free(remote);
+    remote = NULL;
+    repack_if_needed(m);
     if (out_head && read_head(out_head, m->repo, "main") < 0)
         out_head[0] = '\0';
 out:

@@ -101,5 +101,26 @@ check_match "no_proxy covering the host: works" '^[0-9a-f]{40}$' \
      no_proxy="localhost,127.0.0.1" "$TOOL" "$WORK/px2" alice/chat-persist fetch 2>>"$OUT.err")"
 check_eq "  and goes direct" "$n" "$(wc -l <"$WORK/proxy.log")"
 
+# --- months of commits: the mirror repacks instead of piling up packs (and open descriptors) ---
+commit_one() {
+  { jq -nc --arg s "soak $1" '{key: "header", value: {summary: $s}}'
+    jq -nc --arg c "$(printf 'round %s' "$1" | base64 -w0)" \
+      '{key: "file", value: {path: "rounds.txt", content: $c, encoding: "base64"}}'; } >"$WORK/c.ndjson"
+  curl -sS -o /dev/null -w '%{http_code}' -X POST "$HUB/api/datasets/alice/chat-persist/commit/main" \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/x-ndjson' --data-binary @"$WORK/c.ndjson"
+}
+ok=0
+for i in $(seq 1 24); do
+  [ "$(commit_one "$i")" = 200 ] && mt m1 fetch >/dev/null && ok=$((ok + 1))
+done
+check_eq "24 commits, each fetched" 24 "$ok"
+packs=$(find "$WORK/m1/objects/pack" -name '*.pack' | wc -l)
+check_eq "packs stay bounded: $packs <= 17" yes "$([ "$packs" -le 17 ] && echo yes)"
+check_match "the head is still read" '^[0-9a-f]{40}$' "$(mt m1 head)"
+check_eq "the whole history is still there (commits reachable)" yes \
+  "$([ "$(mt m1 commits 100 | wc -l)" -ge 25 ] && echo yes)"
+check_eq "the last round's blob reads back" "round 24" \
+  "$(mt m1 blob "$(mt m1 tree | awk '$NF == "rounds.txt" {print $4}' | head -1)")"
+
 check_eq "token never in any output" 0 "$(cat "$OUT" "$OUT.err" "$WORK/proxy.log" | grep -c "$TOKEN")"
 finish
