@@ -11,6 +11,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -449,6 +452,10 @@ static void repack_if_needed(hub_mirror *m)
     free(keep);
     git_packbuilder_free(pb);
     git_revwalk_free(walk);
+#ifdef __GLIBC__
+    /* the repack's peak grows with the history; hand the freed pages back (glibc keeps them) */
+    malloc_trim(0);
+#endif
 }
 
 hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error *err)

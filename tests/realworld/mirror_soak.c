@@ -1,7 +1,8 @@
 /* mirror_soak: one hubmirror fetching again and again in one process, printing the resident set
  * size as it goes, so a leak per fetch shows as a slope (tests/realworld/test_soak.sh).
  *   mirror_soak DIR REPO_ID FETCHES [EVERY]
- * Endpoint from HF_ENDPOINT, token from the file in MIRROR_TOKEN_FILE (never argv). Prints
+ * Endpoint from HF_ENDPOINT, token from the file in MIRROR_TOKEN_FILE (never argv); the shell
+ * command in SOAK_BETWEEN, if any, runs before each fetch (a commit on the Hub). Prints
  * "fetch N rss_kb K" every EVERY fetches (default 10), then "slope_bytes_per_fetch S" measured
  * from the end of the first fifth (warm-up) to the last fetch. */
 #include "hubmirror.h"
@@ -11,16 +12,34 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Resident anonymous memory (heap, not the mapped pack files, which the kernel may drop at will
+ * and which grow with the repository's history on disk): /proc/self/status RssAnon. */
 static long rss_kb(void)
 {
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+    char line[256];
+    long kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "RssAnon: %ld", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static long file_kb(void)
+{
+    char line[256];
+    long kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "RssFile: %ld", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
 }
 
 int main(int argc, char **argv)
@@ -51,6 +70,9 @@ int main(int argc, char **argv)
         return 2;
     }
     for (i = 1; i <= n; i++) {
+        /* SOAK_BETWEEN: a shell command run before each fetch (a commit on the Hub, say) */
+        if (getenv("SOAK_BETWEEN") && system(getenv("SOAK_BETWEEN")) != 0)
+            failures++;
         if ((st = hub_mirror_fetch(m, head, &err)) != HUB_OK) {
             failures++;
             fprintf(stderr, "fetch %ld: %s: %s\n", i, hub_status_str(st), err.message);
@@ -58,7 +80,7 @@ int main(int argc, char **argv)
         if (i == warm_at)
             warm_rss = rss_kb();
         if (i % every == 0 || i == n)
-            printf("fetch %ld rss_kb %ld\n", i, rss_kb());
+            printf("fetch %ld rss_kb %ld file_kb %ld\n", i, rss_kb(), file_kb());
         fflush(stdout);
     }
     printf("slope_bytes_per_fetch %ld\n", (rss_kb() - warm_rss) * 1024 / (n - warm_at));

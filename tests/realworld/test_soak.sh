@@ -22,7 +22,7 @@ cat "$WORK/soak.out"
 echo "# $N fetches in $(($(date +%s) - t0)) s"
 check_eq "every fetch succeeded" "0 0" "$rc $(sed -n 's/^failures //p' "$WORK/soak.out")"
 slope=$(sed -n 's/^slope_bytes_per_fetch //p' "$WORK/soak.out")
-check_eq "RSS flat after warm-up: ${slope:-?} bytes per fetch < 16384" yes \
+check_eq "anonymous RSS flat after warm-up: ${slope:-?} bytes per fetch < 16384" yes \
   "$([ -n "$slope" ] && [ "$slope" -lt 16384 ] && echo yes)"
 check_eq "no leak reported at exit" 0 "$(grep -c 'LeakSanitizer' "$WORK/soak.err")"
 check_eq "token never in any output" 0 "$(cat "$WORK/soak.out" "$WORK/soak.err" | grep -c hf_alice_write)"
