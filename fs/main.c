@@ -31,7 +31,8 @@ struct options {
     char *persist_sync_timeout;
     char *unmount_wait;
     char *cache_dir;
-    char *source; /* first non-option when mount(8) passes "source mountpoint" */
+    char *ca_file; /* CAs to trust instead of the system's (hub_trust_set_ca_file) */
+    char *source;  /* first non-option when mount(8) passes "source mountpoint" */
     int persist_public;
     int allow_http;
     unsigned timeout;
@@ -103,6 +104,7 @@ static const struct fuse_opt spec[] = {OPT("endpoint=%s", endpoint, 0),
                                        OPT("unmount_wait=%s", unmount_wait, 0),
                                        OPT("cache_dir=%s", cache_dir, 0),
                                        OPT("allow_http", allow_http, 1),
+                                       OPT("ca_file=%s", ca_file, 0),
                                        FUSE_OPT_KEY("token=", KEY_TOKEN),
                                        FUSE_OPT_KEY("-h", KEY_HELP),
                                        FUSE_OPT_KEY("--help", KEY_HELP),
@@ -120,6 +122,9 @@ static void usage(const char *prog)
            "                           $HF_TOKEN_PATH, else $HF_HOME/token); never on the "
            "command line\n"
            "    -o anonymous           send no token (public Spaces only, read-only)\n"
+           "    -o ca_file=PATH        trust the CAs in PATH (PEM) instead of the system's\n"
+           "                           (default $SSL_CERT_FILE, $REQUESTS_CA_BUNDLE,\n"
+           "                           $CURL_CA_BUNDLE, $SSL_CERT_DIR); TLS is always verified\n"
            "    -o ttl=SECONDS         cache listings and runtime data (default 5)\n"
            "    -o timeout=SECONDS     deadline of one Hub call, retries included (default 30)\n"
            "    -o space_sdk=SDK       SDK of Spaces made by mkdir: docker (default), gradio,\n"
@@ -556,7 +561,19 @@ static void options_free(struct options *o)
     free(o->persist_sync_timeout);
     free(o->unmount_wait);
     free(o->cache_dir);
+    free(o->ca_file);
     free(o->source);
+}
+
+/* -o ca_file: for the client and the persist/ mirror alike, before either is made. */
+static int trust_set(const char *ca_file)
+{
+    hub_error he;
+
+    if (hub_trust_set_ca_file(ca_file, &he) == HUB_OK)
+        return 0;
+    fprintf(stderr, "spacefs: %s\n", he.message);
+    return -1;
 }
 
 int main(int argc, char *argv[])
@@ -587,7 +604,10 @@ int main(int argc, char *argv[])
         }
     }
     if (token_env_take(&o) == 0 && absolute_path(&o.token_file, "token_file") == 0 &&
-        absolute_env("HF_TOKEN_PATH") == 0)
+        absolute_env("HF_TOKEN_PATH") == 0 && absolute_path(&o.ca_file, "ca_file") == 0 &&
+        absolute_env("SSL_CERT_FILE") == 0 && absolute_env("SSL_CERT_DIR") == 0 &&
+        absolute_env("REQUESTS_CA_BUNDLE") == 0 && absolute_env("CURL_CA_BUNDLE") == 0 &&
+        trust_set(o.ca_file) == 0)
         rc = run(&args, &o);
 out:
     fuse_opt_free_args(&args);

@@ -105,6 +105,13 @@ typedef struct hub_options {
     hub_log_level log_level; /* highest level passed to log; HUB_LOG_DEBUG logs each request */
 } hub_options;
 
+/* Trust: https is always verified; this only chooses the CAs. Sets the CA file (PEM, one or more
+ * certificates) that replaces the system store for every client and mirror made afterwards, in
+ * the whole process; NULL or "" goes back to the environment: SSL_CERT_FILE, else
+ * REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE (a file), and SSL_CERT_DIR (a hashed directory), else
+ * the system store. HUB_E_INVALID when the file cannot be read. Call before making clients. */
+hub_status hub_trust_set_ca_file(const char *path, hub_error *err);
+
 /* Fills opts with defaults (all zero/NULL, log_level HUB_LOG_WARN). */
 void hub_options_init(hub_options *opts);
 
@@ -308,7 +315,9 @@ hub_status hub_variable_delete(hub_kv_list **out, hub_client *client, const char
 typedef enum hub_log_kind { HUB_LOGS_BUILD = 0, HUB_LOGS_RUN } hub_log_kind;
 
 /* What is buffered now: the text of every event, concatenated, as the Space printed it. The
- * stream is read until the Hub closes it, or until `idle_ms` (0 = 1500) pass without a byte.
+ * stream is read until the Hub closes it, or until `idle_ms` (0 = 1500) pass without a byte once
+ * bytes flow. The answer itself is awaited up to the deadline, and its first body byte (keep-alives
+ * count) 5 s after the headers: a silent open stream is an empty log, not an error.
  * *out is new (free()), NUL-terminated, *out_len its length (out_len may be NULL). */
 hub_status hub_logs_fetch(char **out, size_t *out_len, hub_client *client, const char *space_id,
                           hub_log_kind kind, unsigned idle_ms, hub_error *err);
@@ -410,7 +419,8 @@ hub_status hub_file_download_fd(hub_file_meta *out_meta, hub_client *client, hub
                                 const char *repo_id, const char *rev, const char *path,
                                 int64_t offset, int64_t length, int fd, int64_t fd_offset,
                                 hub_cancel *cancel, hub_error *err);
-/* HEAD of the same URL (no body): commit, etag, size. */
+/* HEAD of the same URL (no body): commit, etag, size. Follows relative redirects only (an LFS
+ * file's answer is the Hub's 302 itself) and asks for identity encoding. */
 hub_status hub_file_head(hub_file_meta *out_meta, hub_client *client, hub_repo_type type,
                          const char *repo_id, const char *rev, const char *path, hub_error *err);
 

@@ -168,6 +168,8 @@ typedef struct dl {
     hub_data_fn on_data;
     void *payload;
     int stop;
+    int full; /* everything asked for arrived and the server kept sending: stopped, fine */
+    int over; /* past the size the Hub announced (X-Linked-Size): stopped, an error */
 } dl;
 
 static int dl_data(const void *data, size_t len, void *payload)
@@ -189,14 +191,23 @@ static int dl_data(const void *data, size_t len, void *payload)
     }
     if (abs > d->pos)
         return 1; /* a gap: the server sent something other than asked */
-    if (d->end >= 0 && abs + (int64_t)n > d->end)
+    /* Bounded by what was asked, else by the size the Hub announced for the file: a server that
+     * sends more (ignoring Range, or lying in Content-Length) is cut off at once, not stored
+     * until a checksum rejects it (issue 11, item 9). */
+    if (d->end < 0 && d->resp->linked_size >= 0 && abs + (int64_t)n > d->resp->linked_size) {
+        d->over = 1;
+        return 1;
+    }
+    if (d->end >= 0 && abs + (int64_t)n > d->end) {
         n = d->end > abs ? (size_t)(d->end - abs) : 0;
+        d->full = 1;
+    }
     if (n && d->on_data(p, n, d->payload) != 0) {
         d->stop = 1;
         return 1;
     }
     d->pos += (int64_t)n;
-    return 0;
+    return d->full; /* nothing more is wanted: stop reading */
 }
 
 static int build_resolve_url(hub_buf *url, hub_client *c, hub_repo_type type, const char *repo_id,
@@ -281,6 +292,15 @@ hub_status hub_file_download(hub_file_meta *out_meta, hub_client *c, hub_repo_ty
         st = hub_http(c, &q, &resp, err);
         if (d.stop)
             st = hub_error_set(err, HUB_E_CANCELLED, "the data callback asked to stop");
+        else if (d.over)
+            st = hub_error_set(err, HUB_E_PROTOCOL,
+                               "%s: the server sent more than the %lld bytes the Hub announced; "
+                               "stopped",
+                               path, (long long)resp.linked_size);
+        else if (d.full) {
+            hub_error_clear(err);
+            st = HUB_OK;
+        }
         if (st == HUB_OK && d.end >= 0 && d.pos < d.end && d.end != -1) {
             /* short body (file smaller than asked): report what the file has */
             if (resp.range_total >= 0 && d.pos >= resp.range_total)
@@ -369,7 +389,12 @@ hub_status hub_file_head(hub_file_meta *out_meta, hub_client *c, hub_repo_type t
     q.method = "HEAD";
     q.url = url.data;
     q.body_fd = -1;
+    /* as huggingface_hub's get_hf_file_metadata: relative redirects only (a renamed repo; the
+     * signed storage URL of an LFS file answers 403 to HEAD and the 302 already carries
+     * X-Linked-Size and X-Linked-Etag), and no compression, so Content-Length is the size */
     q.follow = 1;
+    q.relative_only = 1;
+    q.identity = 1;
     st = hub_http(c, &q, &resp, err);
     fill_meta(out_meta, &resp);
 out:

@@ -24,6 +24,7 @@
 #define MAX_REDIRECTS        5
 #define ERROR_BODY_MAX       65536
 #define DEFAULT_STALL_SECOND 30
+#define HUB_FIRST_BODY_MS    5000
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_ok;
@@ -226,6 +227,17 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
             hub_error_clear(err);
         }
     }
+    {
+        const char *source = NULL;
+        if (hub_trust_locations(&c->ca_file, &c->ca_dir, &source) < 0) {
+            rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
+            goto out;
+        }
+        if (c->ca_file || c->ca_dir)
+            hub_log(c, HUB_LOG_INFO,
+                    "hub: trusting the CAs in %s (from %s) instead of the system's",
+                    c->ca_file ? c->ca_file : c->ca_dir, source);
+    }
     c->share = curl_share_init();
     if (!c->share) {
         rc = hub_error_set(err, HUB_E_NOMEM, "curl_share_init failed");
@@ -255,6 +267,8 @@ void hub_client_free(hub_client *c)
     if (c->share)
         curl_share_cleanup(c->share);
     hub_token_free(c->token);
+    free(c->ca_file);
+    free(c->ca_dir);
     free(c->endpoint);
     free(c->origin);
     free(c->user_agent);
@@ -343,6 +357,10 @@ typedef struct xfer {
     int rl_seen;
     int64_t read_pos;  /* upload from fd */
     int64_t last_data; /* ms, for idle/stall */
+    int64_t deadline;  /* ms, the call's: bounds the wait for a stream's first byte */
+    int64_t opened_at; /* ms when a 2xx response's headers were in, 0 before */
+    int got_body;      /* a byte of a 2xx body arrived (keep-alives count) */
+    int deadline_hit;
     int cap_hit, user_stop, cancelled, idle_hit, read_failed;
     int read_errno;
 } xfer;
@@ -411,8 +429,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
     }
     if ((n == 2 && line[0] == '\r' && line[1] == '\n') || (n == 1 && line[0] == '\n')) {
         /* end of the headers: a stream's caller may want to know it is open */
-        if (x->req->on_open && x->status >= 200 && x->status < 300)
-            x->req->on_open(x->req->payload);
+        if (x->status >= 200 && x->status < 300) {
+            x->opened_at = hub_now_ms();
+            if (x->req->on_open)
+                x->req->on_open(x->req->payload);
+        }
         return n;
     }
     if (header_is(line, n, "X-Error-Code", &v, &vl) && x->err)
@@ -490,6 +511,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
         x->cancelled = 1;
         return 0;
     }
+    if (body_is_payload(x))
+        x->got_body = 1;
     if (!body_is_payload(x)) {
         /* error or redirect body: keep the start for the message, drop the rest */
         if (x->status >= 400 && x->errbody.len < ERROR_BODY_MAX) {
@@ -551,6 +574,32 @@ static int on_seek(void *userp, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+/* A stream read "until it idles" (hub_req.idle_ms; logs): the response's first byte is awaited up
+ * to the call's deadline, however long DNS, TCP, TLS and the Hub take; once the headers are in,
+ * the first body byte gets HUB_FIRST_BODY_MS (huggingface_hub's read timeout for logs); after
+ * that, idle_ms without a byte ends it. Keep-alives are bytes: they count as progress. */
+static int idle_check(xfer *x, int64_t now)
+{
+    if (x->got_body) {
+        /* keep-alives more frequent than idle_ms would read forever: the deadline ends it */
+        if (now - x->last_data <= (int64_t)x->req->idle_ms && now < x->deadline)
+            return 0;
+        x->idle_hit = 1;
+        return 1;
+    }
+    if (x->opened_at) {
+        int64_t wait = x->req->idle_ms > HUB_FIRST_BODY_MS ? x->req->idle_ms : HUB_FIRST_BODY_MS;
+        if (now - x->opened_at <= wait && now < x->deadline)
+            return 0;
+        x->idle_hit = 1; /* open but silent: an empty log, not an error */
+        return 1;
+    }
+    if (now < x->deadline)
+        return 0;
+    x->deadline_hit = 1;
+    return 1;
+}
+
 static int on_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
 {
     xfer *x = userp;
@@ -559,10 +608,8 @@ static int on_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off_t u
         x->cancelled = 1;
         return 1;
     }
-    if (x->req->idle_ms && hub_now_ms() - x->last_data > (int64_t)x->req->idle_ms) {
-        x->idle_hit = 1;
-        return 1;
-    }
+    if (x->req->idle_ms)
+        return idle_check(x, hub_now_ms());
     return 0;
 }
 
@@ -592,7 +639,16 @@ static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (!q->stream)
+    /* https is always verified, whatever the environment says; only the CAs can change */
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_file || c->ca_dir) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
+    }
+    if (q->identity)
+        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "identity");
+    else if (!q->stream)
         curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
@@ -699,6 +755,10 @@ static outcome classify(xfer *x, CURLcode cc)
         o.st = hub_error_set(e, HUB_E_CANCELLED, "cancelled");
         return o;
     }
+    if (x->deadline_hit) {
+        o.st = hub_error_set(e, HUB_E_TIMEOUT, "no answer within the call's deadline");
+        return o;
+    }
     if (x->cap_hit) {
         o.st = hub_error_set(e, HUB_E_NOMEM, "response larger than %zu bytes", x->resp->body.max);
         return o;
@@ -738,6 +798,16 @@ static outcome classify(xfer *x, CURLcode cc)
     case CURLE_URL_MALFORMAT:
         o.st = HUB_E_PROTOCOL;
         break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+        /* not retried: the answer will not change. Say how to trust a private CA. */
+        return (outcome){hub_error_set(e, HUB_E_TRANSPORT,
+                                       "%s: the Hub's TLS certificate is not trusted (%s%s); for "
+                                       "a private or corporate CA use -o ca_file=PATH or "
+                                       "SSL_CERT_FILE",
+                                       curl_easy_strerror(cc), x->c->ca_file ? "CA file " : "",
+                                       x->c->ca_file ? x->c->ca_file : "system store"),
+                         0, 0, -1};
     default:
         o.st = HUB_E_TRANSPORT;
         break;
@@ -754,6 +824,18 @@ static void sleep_ms(long ms, hub_cancel *cancel)
         nanosleep(&ts, NULL);
         ms -= step;
     }
+}
+
+/* A Location without scheme or authority ("/new/path"): the same origin by construction. */
+static int location_is_relative(const char *loc)
+{
+    const char *p;
+    if (!loc || (loc[0] == '/' && loc[1] == '/'))
+        return 0;
+    for (p = loc; *p && *p != '/' && *p != '?' && *p != '#'; p++)
+        if (*p == ':')
+            return 0; /* a scheme */
+    return 1;
 }
 
 /* Only a GET or HEAD without a body may be redirected: it carries nothing but the URL. */
@@ -789,6 +871,9 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         x->status = 0;
         x->read_pos = 0;
         x->last_data = t0;
+        x->deadline = deadline;
+        x->opened_at = 0;
+        x->got_body = x->deadline_hit = 0;
         x->errbody.len = 0;
         atomic_fetch_add(&c->n_requests, 1);
         cc = curl_easy_perform(h);
@@ -822,7 +907,7 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
                                  x->req->method, logurl, x->status);
             break;
         }
-        if (!x->req->follow)
+        if (!x->req->follow || (x->req->relative_only && !location_is_relative(x->location)))
             break;
         if (hop >= MAX_REDIRECTS) {
             o.st = hub_error_set(x->err, HUB_E_PROTOCOL, "too many redirects");

@@ -66,6 +66,15 @@ struct git_credential;
 int hub_token_git_credential(const hub_token *tok, struct git_credential **out, const char *user);
 /* Wipes and frees a header list that may hold the Authorization header. */
 void hub_headers_free(struct curl_slist *list);
+/* "Authorization: Basic base64(user:token)" in a new string the caller wipes and frees; NULL on
+ * no memory. For the git mirror, which cannot wait for a challenge (mirror.c). */
+char *hub_token_basic_header(const hub_token *tok, const char *user);
+/* Wipes and frees a string from hub_token_basic_header. Accepts NULL. */
+void hub_secret_str_free(char *s);
+
+/* trust.c: the CA file and directory to use (new strings, NULL = the system store's), and a
+ * static name of where they came from. 0, or -1 on no memory. */
+int hub_trust_locations(char **out_file, char **out_dir, const char **out_source);
 
 /* ---- client -------------------------------------------------------------------------------- */
 #define HUB_POOL_MAX 16
@@ -76,7 +85,8 @@ struct hub_client {
     char *endpoint; /* no trailing '/' */
     char *origin;   /* "scheme://host:port" of endpoint, lowercased */
     char *user_agent;
-    hub_token *token; /* NULL = anonymous */
+    hub_token *token;       /* NULL = anonymous */
+    char *ca_file, *ca_dir; /* CAs trusted instead of the system store's (trust.c); NULL = its */
     unsigned backoff_base_ms, backoff_max_ms, max_retries, deadline_ms, connect_timeout_ms;
     unsigned page_size;
     hub_log_fn log;
@@ -120,6 +130,9 @@ typedef struct hub_req {
     const char *range; /* "bytes=0-99" or NULL */
     int no_auth;       /* never send the token (signed URLs) */
     int follow;        /* follow redirects (manually; token only to the endpoint origin) */
+    int relative_only; /* with follow: only relative Locations (a renamed repo), never an
+                          absolute one (signed storage, which answers 403 to HEAD) */
+    int identity;      /* Accept-Encoding: identity (sizes as stored), else all curl decodes */
     hub_retry_mode retry;
     int gone_ok; /* a delete: a 404 on a retry after an unclear failure means an earlier attempt
                     did it (HUB_OK) */

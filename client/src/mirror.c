@@ -5,10 +5,15 @@
 #include "hubmirror.h"
 #include "internal.h"
 
+#include <curl/curl.h>
+#include <dirent.h>
 #include <git2.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,9 +23,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MIRROR_POINTER_MAX  1024 /* blobs larger than this are never LFS pointers */
-#define MIRROR_STREAM_CHUNK 65536
-#define LFS_VERSION_LINE    "version https://git-lfs.github.com/spec/v1\n"
+#define MIRROR_POINTER_MAX   1024 /* blobs larger than this are never LFS pointers */
+#define MIRROR_STREAM_CHUNK  65536
+#define MIRROR_GIT_CACHE_MAX ((ssize_t)4 << 20)
+#define MIRROR_MAX_PACKS     16 /* more after a fetch: everything is repacked into one */
+#define LFS_VERSION_LINE     "version https://git-lfs.github.com/spec/v1\n"
 
 struct hub_mirror {
     pthread_mutex_t lock; /* serialises every use of repo */
@@ -28,6 +35,41 @@ struct hub_mirror {
     char *url;        /* <endpoint>/<prefix><id>, never with credentials */
     hub_token *token; /* NULL = anonymous (the same lookup as hub_client_new) */
 };
+
+/* libgit2's CA locations are process-wide and reset when its last user shuts it down: they are
+ * set by whoever initialises it first, under this lock (trust.c chooses them). */
+static pthread_mutex_t git_init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int git_init_with_trust(void)
+{
+    char *file = NULL, *dir = NULL;
+    int n, rc = 0;
+
+    pthread_mutex_lock(&git_init_lock);
+    n = git_libgit2_init();
+    /* libgit2 keeps parsed objects in a process-wide cache of up to 256 MiB by default: with a
+     * commit every few seconds a months-long mount would fill it. 4 MiB holds what one sync
+     * round reads (trees of the head and its parent). */
+    if (n == 1)
+        rc = git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)MIRROR_GIT_CACHE_MAX);
+    if (n == 1 && rc == 0 && hub_trust_locations(&file, &dir, NULL) == 0 && (file || dir))
+        rc = git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir);
+    if (n < 0)
+        rc = n;
+    else if (rc < 0)
+        git_libgit2_shutdown();
+    pthread_mutex_unlock(&git_init_lock);
+    free(file);
+    free(dir);
+    return rc;
+}
+
+static void git_shutdown_locked(void)
+{
+    pthread_mutex_lock(&git_init_lock);
+    git_libgit2_shutdown();
+    pthread_mutex_unlock(&git_init_lock);
+}
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
@@ -123,11 +165,11 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
     endpoint = opts->endpoint ? opts->endpoint : getenv("HF_ENDPOINT");
     if (!endpoint || !*endpoint)
         endpoint = "https://huggingface.co";
-    if (git_libgit2_init() < 0)
-        return mirror_git_error(err, -1, HUB_E_INVALID, "libgit2 init");
+    if (git_init_with_trust() < 0)
+        return mirror_git_error(err, -1, HUB_E_INVALID, "libgit2 init (CA locations)");
     m = calloc(1, sizeof(*m));
     if (!m) {
-        git_libgit2_shutdown();
+        git_shutdown_locked();
         return mirror_error(err, HUB_E_NOMEM, "no memory");
     }
     pthread_mutex_init(&m->lock, NULL);
@@ -173,7 +215,7 @@ void hub_mirror_free(hub_mirror *m)
     free(m->url);
     pthread_mutex_destroy(&m->lock);
     free(m);
-    git_libgit2_shutdown();
+    git_shutdown_locked();
 }
 
 /* ---- network --------------------------------------------------------------------------------- */
@@ -240,6 +282,92 @@ static int cred_cb(git_credential **out, const char *url, const char *username_f
     return hub_token_git_credential(cs->m->token, out, "hf_user");
 }
 
+/* The remote of one network operation. Anonymous and without url.<base>.insteadOf rewriting: the
+ * mirror talks to its endpoint, and in libgit2 1.5 that rewriting leaks a pcre2 match block per
+ * remote (LeakSanitizer, issue 10: 20 KiB per fetch in a daemon that fetches for months). */
+static int remote_new(git_remote **out, hub_mirror *m)
+{
+    git_remote_create_options o;
+
+    git_remote_create_options_init(&o, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    o.repository = m->repo;
+    o.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    return git_remote_create_with_opts(out, m->url, &o);
+}
+
+static size_t discard(char *data, size_t size, size_t nmemb, void *userp)
+{
+    (void)data;
+    (void)userp;
+    return size * nmemb;
+}
+
+/* Whether the mirror's info/refs answers with a redirect, asked anonymously with libcurl (same
+ * CAs, same proxy environment): 1 yes, 0 no, -1 could not tell. libgit2 1.5 sends custom headers
+ * to wherever it is redirected on the same host, whatever the port, so the token header is only
+ * added when this says 0 (see conn_setup). */
+static int origin_redirects(const hub_mirror *m)
+{
+    char *url = NULL, *file = NULL, *dir = NULL;
+    CURL *h = curl_easy_init();
+    long status = 0;
+    int rc = -1;
+
+    if (!h || hub_trust_locations(&file, &dir, NULL) < 0 ||
+        asprintf(&url, "%s/info/refs?service=git-upload-pack", m->url) < 0) {
+        url = NULL;
+        goto out;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "git/2.0 (spacefs hubmirror)");
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (file || dir) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, dir);
+    }
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    if (curl_easy_perform(h) == CURLE_OK &&
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
+        rc = status >= 300 && status < 400;
+out:
+    free(url);
+    free(file);
+    free(dir);
+    curl_easy_cleanup(h);
+    return rc;
+}
+
+/* Connection settings shared by fetch and probe: the proxy from the environment (http_proxy,
+ * https_proxy, no_proxy, as libcurl reads them), no redirect to another host at any stage, and,
+ * with a token, its Basic header sent at once: the Hub may answer 401 without a challenge, after
+ * which libgit2 never asks for credentials. That header must never reach another origin: libgit2
+ * refuses redirects to other hosts (GIT_REMOTE_REDIRECT_NONE) and the header is left out when the
+ * origin redirects at all (origin_redirects). *auth_header is new (hub_secret_str_free). */
+static int conn_setup(git_proxy_options *proxy, git_remote_redirect_t *redirects,
+                      git_strarray *headers, char **auth_header, const hub_mirror *m)
+{
+    git_proxy_options_init(proxy, GIT_PROXY_OPTIONS_VERSION);
+    proxy->type = GIT_PROXY_AUTO;
+    *redirects = GIT_REMOTE_REDIRECT_NONE;
+    *auth_header = NULL;
+    headers->strings = NULL;
+    headers->count = 0;
+    if (!m || !m->token || origin_redirects(m) != 0)
+        return 0; /* a redirect (or no answer): credentials only on the Hub's challenge */
+    *auth_header = hub_token_basic_header(m->token, "hf_user");
+    if (!*auth_header)
+        return -1;
+    headers->strings = auth_header;
+    headers->count = 1;
+    return 0;
+}
+
 static int read_head(char out[HUB_OID_MAX], git_repository *repo, const char *branch)
 {
     char ref[256];
@@ -253,13 +381,92 @@ static int read_head(char out[HUB_OID_MAX], git_repository *repo, const char *br
     return rc;
 }
 
+/* ---- repacking --------------------------------------------------------------------------------
+ * Every fetch that brings objects writes one more pack, and libgit2 keeps each one open and
+ * mapped: a mount committing every few seconds for months would run out of descriptors and
+ * memory. Past MIRROR_MAX_PACKS, everything reachable from the refs goes into one new pack, the
+ * old packs are deleted, and the repository is reopened so that libgit2 lets go of them. Runs
+ * under the mirror's lock, like every other use of the repository. */
+static int is_pack_file(const char *name, const char *keep)
+{
+    size_t n = strlen(name);
+    if (strncmp(name, "pack-", 5) != 0 || (keep && strncmp(name + 5, keep, strlen(keep)) == 0))
+        return 0;
+    return (n > 5 && strcmp(name + n - 5, ".pack") == 0) ||
+           (n > 4 && (strcmp(name + n - 4, ".idx") == 0 || strcmp(name + n - 4, ".rev") == 0));
+}
+
+/* Number of pack files in dir, and with keep != NULL, deletes those not named pack-<keep>.*. */
+static int packs_sweep(const char *dir, const char *keep)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (!keep) {
+            n += len > 5 && strncmp(e->d_name, "pack-", 5) == 0 &&
+                 strcmp(e->d_name + len - 5, ".pack") == 0;
+        } else if (is_pack_file(e->d_name, keep)) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            n += unlink(path) == 0;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static void repack_if_needed(hub_mirror *m)
+{
+    git_packbuilder *pb = NULL;
+    git_revwalk *walk = NULL;
+    git_repository *fresh = NULL;
+    char gitdir[4096], packdir[4200], *keep = NULL;
+    int r;
+
+    snprintf(gitdir, sizeof(gitdir), "%s", git_repository_path(m->repo));
+    snprintf(packdir, sizeof(packdir), "%sobjects/pack", gitdir);
+    if (packs_sweep(packdir, NULL) <= MIRROR_MAX_PACKS)
+        return;
+    r = git_revwalk_new(&walk, m->repo);
+    if (r == 0)
+        r = git_revwalk_push_glob(walk, "refs/*");
+    if (r == 0)
+        r = git_packbuilder_new(&pb, m->repo);
+    if (r == 0)
+        r = git_packbuilder_insert_walk(pb, walk);
+    if (r == 0)
+        r = git_packbuilder_write(pb, NULL, 0, NULL, NULL);
+    if (r == 0 && git_packbuilder_name(pb))
+        keep = strdup(git_packbuilder_name(pb));
+    /* reopen first: the old packs stay readable to the old handle until it is freed */
+    if (keep && git_repository_open_bare(&fresh, gitdir) == 0) {
+        git_repository_free(m->repo);
+        m->repo = fresh;
+        packs_sweep(packdir, keep);
+    }
+    free(keep);
+    git_packbuilder_free(pb);
+    git_revwalk_free(walk);
+#ifdef __GLIBC__
+    /* the repack's peak grows with the history; hand the freed pages back (glibc keeps them) */
+    malloc_trim(0);
+#endif
+}
+
 hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error *err)
 {
     git_fetch_options fo;
+    git_remote_connect_options co;
     char *spec = "+refs/heads/*:refs/heads/*";
     git_strarray specs = {&spec, 1};
     struct cred_state cs = {m, 0};
     git_remote *remote = NULL;
+    char *auth = NULL;
     hub_status rc = HUB_OK;
     int r;
 
@@ -271,35 +478,55 @@ hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error
     fo.callbacks.payload = &cs;
     fo.prune = GIT_FETCH_PRUNE;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-    r = git_remote_create_anonymous(&remote, m->repo, m->url);
+    if (conn_setup(&fo.proxy_opts, &fo.follow_redirects, &fo.custom_headers, &auth, m) < 0) {
+        rc = mirror_error(err, HUB_E_NOMEM, "no memory");
+        goto out;
+    }
+    /* Connected first, with options we own: libgit2 1.5's git_remote_fetch leaks its copy of
+     * the options (our Authorization header among them) when it fails to connect. */
+    git_remote_connect_options_init(&co, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
+    co.callbacks = fo.callbacks;
+    co.proxy_opts = fo.proxy_opts;
+    co.follow_redirects = fo.follow_redirects;
+    co.custom_headers = fo.custom_headers;
+    r = remote_new(&remote, m);
+    if (r == 0)
+        r = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co);
     if (r == 0)
         r = git_remote_fetch(remote, &specs, &fo, NULL);
     if (r < 0) {
         rc = mirror_git_error(err, r, HUB_E_TRANSPORT, "fetch");
         goto out;
     }
+    git_remote_free(remote);
+    remote = NULL;
+    repack_if_needed(m);
     if (out_head && read_head(out_head, m->repo, "main") < 0)
         out_head[0] = '\0';
 out:
     git_remote_free(remote);
+    hub_secret_str_free(auth);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
 
 hub_status hub_mirror_probe_public(int *out_public, hub_mirror *m, hub_error *err)
 {
-    git_remote_callbacks cb;
+    git_remote_connect_options co;
     git_remote *remote = NULL;
+    char *auth = NULL;
     hub_status rc = HUB_OK, st;
     hub_error tmp;
     int r;
 
     *out_public = 0;
-    git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+    git_remote_connect_options_init(&co, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
     pthread_mutex_lock(&m->lock);
-    r = git_remote_create_anonymous(&remote, m->repo, m->url);
+    /* anonymous on purpose (is the repo public?): the proxy and redirect rules, no header */
+    (void)conn_setup(&co.proxy_opts, &co.follow_redirects, &co.custom_headers, &auth, NULL);
+    r = remote_new(&remote, m);
     if (r == 0)
-        r = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL);
+        r = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co);
     if (r == 0) {
         *out_public = 1;
         goto out;
@@ -314,6 +541,7 @@ out:
     if (remote)
         git_remote_disconnect(remote);
     git_remote_free(remote);
+    hub_secret_str_free(auth);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }

@@ -867,15 +867,19 @@ static int action_fill(hub_lfs_batch *b, hub_lfs_action *a, json_t *o, int multi
     json_object_foreach(hdr, k, v)
     {
         const char *s = json_string_value(v);
-        if (!s)
-            continue;
         if (multipart && strcmp(k, "chunk_size") == 0) {
-            char *end;
-            long long cs = strtoll(s, &end, 10);
-            if (*end || cs <= 0)
+            char *end = NULL;
+            long long cs = json_is_integer(v) ? (long long)json_integer_value(v)
+                           : s                ? strtoll(s, &end, 10)
+                                              : -1;
+            if ((end && *end) || cs <= 0)
                 return -2;
             b->chunk_size = cs;
-        } else if (multipart && is_digits(k)) {
+            continue;
+        }
+        if (!s)
+            continue;
+        if (multipart && is_digits(k)) {
             unsigned long num = strtoul(k, NULL, 10);
             if (num == 0 || num > 100000 || strlen(k) > 9)
                 return -2;
@@ -906,7 +910,7 @@ hub_status hub_parse_lfs_batch(hub_lfs_batch **out, const char *oid, const char 
     hub_lfs_batch *b = NULL;
     hub_status st = HUB_OK;
     size_t i;
-    int rc, multipart;
+    int rc, multipart = 0;
 
     *out = NULL;
     j = load(buf, len, err, "LFS batch");
@@ -941,8 +945,10 @@ hub_status hub_parse_lfs_batch(hub_lfs_batch **out, const char *oid, const char 
         snprintf(b->error_message, sizeof(b->error_message), "%s", m ? m : "LFS object error");
         goto out;
     }
-    multipart = b->transfer && strcmp(b->transfer, "multipart") == 0;
-    if (b->transfer && !multipart && strcmp(b->transfer, "basic") != 0) {
+    /* The reply's "transfer" names the adapter for the whole batch, but huggingface_hub (lfs.py
+     * lfs_upload) and huggingface.js (commit.ts) decide per object: multipart iff the upload
+     * action's header has chunk_size. The Hub may say "basic" (or nothing) next to such objects. */
+    if (b->transfer && strcmp(b->transfer, "multipart") != 0 && strcmp(b->transfer, "basic") != 0) {
         st = hub_error_set(err, HUB_E_PROTOCOL, "LFS batch: unsupported transfer \"%.32s\"",
                            b->transfer);
         goto out;
@@ -951,6 +957,8 @@ hub_status hub_parse_lfs_batch(hub_lfs_batch **out, const char *oid, const char 
     if (json_is_object(actions)) {
         json_t *up = json_object_get(actions, "upload"), *ver = json_object_get(actions, "verify");
         if (json_is_object(up)) {
+            json_t *h = json_object_get(up, "header");
+            multipart = json_is_object(h) && json_object_get(h, "chunk_size") != NULL;
             b->has_upload = 1;
             if ((rc = action_fill(b, &b->upload, up, multipart)) != 0)
                 goto bad;

@@ -154,6 +154,37 @@ out:
     return st;
 }
 
+/* A 401/403 on a Space operation becomes one sentence (the fs logs it as is, in 256 bytes): which
+ * permission the token lacks and where to get one. A 401 despite a token is a scope an OAuth or
+ * fine-grained token lacks (restart, hardware and sleep time answer 401 to `hf auth login`
+ * tokens: huggingface_hub#4972), or an expired token; a 403 is a token without write access. */
+static void explain_denied(hub_client *c, hub_status st, hub_error *err, const char *id, int write)
+{
+    const char *access = write ? "write" : "read", *scope = write ? "write" : "content.read";
+    char ns[HUB_ERROR_CODE_MAX], hub[HUB_ERROR_MESSAGE_MAX];
+    size_t n = strcspn(id, "/");
+
+    if (!err || (st != HUB_E_AUTH && st != HUB_E_FORBIDDEN))
+        return;
+    snprintf(ns, sizeof(ns), "%.*s", (int)(n < sizeof(ns) ? n : sizeof(ns) - 1), id);
+    snprintf(hub, sizeof(hub), "%s", err->message); /* the Hub's words go last */
+    if (st == HUB_E_AUTH && !hub_client_has_token(c))
+        snprintf(err->message, sizeof(err->message),
+                 "no token was sent; this needs %s access to %s (a member of %s): "
+                 "%s/settings/tokens (Hub: %.120s)",
+                 access, id, ns, c->endpoint, hub);
+    else if (st == HUB_E_AUTH)
+        snprintf(err->message, sizeof(err->message),
+                 "the token lacks a scope or expired; use a write token, or a fine-grained one "
+                 "with repo.%s on %s, not an OAuth login: %s/settings/tokens (Hub: %.120s)",
+                 scope, id, c->endpoint, hub);
+    else
+        snprintf(err->message, sizeof(err->message),
+                 "the token has no %s access to %s; use a write token of a member of %s, or a "
+                 "fine-grained one with repo.%s: %s/settings/tokens (Hub: %.120s)",
+                 access, id, ns, scope, c->endpoint, hub);
+}
+
 /* A JSON call with an explicit retry policy (hub_call_json retries everything). */
 static hub_status call_json_retry(hub_client *c, const char *method, const char *url,
                                   const char *body, size_t body_len, hub_retry_mode retry,
@@ -203,6 +234,7 @@ static hub_status runtime_call(hub_runtime **out, char **out_json, hub_client *c
         goto out;
     }
     st = call_json_retry(c, method, url.data, body, body ? strlen(body) : 0, retry, 0, &resp, err);
+    explain_denied(c, st, err, id, strcmp(method, "GET") != 0);
     if (st != HUB_OK && retry != HUB_RETRY_ALL && resp.unclear) {
         st = hub_error_set(err, HUB_E_UNKNOWN_OUTCOME,
                            "%s %s: %s (HTTP %ld) after the request may have reached the Hub; "
@@ -333,6 +365,7 @@ static hub_status kv_call(hub_kv_list **out, hub_client *c, const char *id, cons
     }
     st = hub_call_json(c, method, url.data, body ? body->data : NULL, body ? body->len : 0, &resp,
                        err);
+    explain_denied(c, st, err, id, strcmp(method, "GET") != 0);
     if (st == HUB_OK && out)
         st = hub_parse_kv_map(out, resp.body.data, resp.body.len, with_values, err);
 out:

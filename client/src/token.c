@@ -229,3 +229,30 @@ void hub_headers_free(struct curl_slist *list)
             explicit_bzero(p->data, strlen(p->data));
     curl_slist_free_all(list);
 }
+
+char *hub_token_basic_header(const hub_token *tok, const char *user)
+{
+    static const char prefix[] = "Authorization: Basic ";
+    hub_buf cred, line;
+    char *out = NULL;
+
+    hub_buf_init(&cred, 0);
+    hub_buf_init(&line, 0);
+    cred.secret = line.secret = 1;
+    if (hub_buf_adds(&cred, user) == 0 && hub_buf_add(&cred, ":", 1) == 0 &&
+        hub_buf_add(&cred, tok->value, tok->len) == 0 &&
+        hub_buf_add(&line, prefix, sizeof(prefix) - 1) == 0 &&
+        hub_buf_add_base64(&line, cred.data, cred.len) == 0)
+        out = strdup(line.data);
+    hub_buf_free(&cred);
+    hub_buf_free(&line);
+    return out;
+}
+
+void hub_secret_str_free(char *s)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}

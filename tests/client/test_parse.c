@@ -261,6 +261,34 @@ static void test_lfs(void)
           "xet transfer refused (no CAS client)");
     CHECK(hub_parse_lfs_batch(&b, oid, S("{\"objects\":[]}"), &e) == HUB_E_PROTOCOL && !b,
           "object missing from reply refused");
+    /* multipart is per object, by chunk_size (huggingface_hub lfs.py, huggingface.js commit.ts),
+     * whatever the top-level transfer says or when it is absent (issue 10) */
+    snprintf(body, sizeof(body),
+             "{\"transfer\":\"basic\",\"objects\":[{\"oid\":\"%s\",\"size\":40,\"actions\":{"
+             "\"upload\":{\"href\":\"http://h/c\",\"header\":{\"chunk_size\":\"16\",\"00002\":"
+             "\"http://h/2\",\"00001\":\"http://h/1\",\"00003\":\"http://h/3\"}}}}]}",
+             oid);
+    CHECK(hub_parse_lfs_batch(&b, oid, S(body), &e) == HUB_OK && b && b->parts_count == 3 &&
+              b->chunk_size == 16 && strcmp(b->parts[2].url, "http://h/3") == 0,
+          "transfer basic + chunk_size in the object's header: multipart");
+    hub_lfs_batch_free(b);
+    snprintf(body, sizeof(body),
+             "{\"objects\":[{\"oid\":\"%s\",\"size\":40,\"actions\":{\"upload\":{\"href\":"
+             "\"http://h/c\",\"header\":{\"chunk_size\":20,\"1\":\"http://h/1\",\"2\":\"http://h/"
+             "2\"}}}}]}",
+             oid);
+    CHECK(hub_parse_lfs_batch(&b, oid, S(body), &e) == HUB_OK && b && b->parts_count == 2 &&
+              b->chunk_size == 20,
+          "no transfer field, integer chunk_size: multipart");
+    hub_lfs_batch_free(b);
+    snprintf(body, sizeof(body),
+             "{\"transfer\":\"multipart\",\"objects\":[{\"oid\":\"%s\",\"size\":4,\"actions\":{"
+             "\"upload\":{\"href\":\"http://h/put\"}}}]}",
+             oid);
+    CHECK(hub_parse_lfs_batch(&b, oid, S(body), &e) == HUB_OK && b && b->parts_count == 0 &&
+              b->has_upload,
+          "transfer multipart, object without chunk_size: a basic PUT");
+    hub_lfs_batch_free(b);
 }
 
 static void test_headers(void)

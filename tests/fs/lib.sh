@@ -2,9 +2,6 @@
 # spacefs binary in the foreground in the background, wait for the mount, always unmount, and
 # fail on sanitizer reports or a leaked token/secret in any output. Source after setting nothing.
 . "$SPACEFS_SOURCE_DIR/tests/lib/hub.sh"
-# spacefs links libgit2 (persist/): libgit2 1.5 leaks pcre2 match data per fetch (see the file)
-export LSAN_OPTIONS="suppressions=$SPACEFS_SOURCE_DIR/tests/persist/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-
 SPACEFS="$SPACEFS_BUILD_DIR/fs/spacefs"
 TOKEN=hf_alice_write                  # the sentinel token: must never appear in any output
 SECRET_VALUE="sentinel-secret-$$-x9Q" # the sentinel secret value: likewise
@@ -65,7 +62,7 @@ mount_fs() {
   mkdir -p "$MNT"
   printf '%s' "$token" >"$WORK/token"
   chmod 600 "$WORK/token"
-  "$SPACEFS" "$MNT" -f -o "endpoint=$HUB,token_file=$WORK/token,timeout=5,ttl=2${extra:+,$extra}" \
+  "$SPACEFS" "$MNT" -f -o "endpoint=$HUB,token_file=$WORK/token,timeout=5,ttl=${FS_TTL:-2}${extra:+,$extra}" \
     2>>"$WORK/spacefs.err" &
   FS_PID=$!
   at_exit unmount_fs

@@ -24,7 +24,7 @@ check_eq ".spacefs is read-only" "EACCES" "$(errno_of write "$M/.spacefs/whoami"
 # --- listing budget: 5 Spaces, page size 2 ------------------------------------------------
 for s in s1 s2 s3; do mkdir "$M/alice/$s"; done
 check_eq "mkdir made 3 Spaces" 3 "$(curl -s "$HUB/api/spaces?author=alice" -H "Authorization: Bearer $TOKEN" | jq length | xargs expr -2 +)"
-sleep 2.2 # caches expire
+sleep "${FS_TTL:-2}.2" # caches expire (ttl, lib.sh)
 hub_stats_reset
 LS=$(ls -l "$M/alice")
 check_eq "ls -l shows 5 Spaces" 5 "$(grep -c '^d' <<<"$LS")"
@@ -44,7 +44,7 @@ check_eq "modes" "0444 0444 0444 0444 0644 0644 0644" \
 check_eq "runtime.json for jq" "$(cat "$A/status")" "$(jq -r .stage "$A/runtime.json")"
 check_eq "runtime.json is pretty-printed" "{" "$(head -1 "$A/runtime.json")"
 check_eq "info.json for jq" "alice/chat" "$(jq -r .id "$A/info.json")"
-check_eq "url" "http://alice-chat.localhost:${HUB##*:}" "$(cat "$A/url")"
+check_eq "url" "${HUB%%://*}://alice-chat.localhost:${HUB##*:}" "$(cat "$A/url")"
 check_eq "the url answers" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$(cat "$A/url")")"
 check_eq "hardware" "cpu-basic" "$(cat "$A/hardware")"
 check_eq "sleeptime" "172800" "$(cat "$A/sleeptime")"
@@ -80,7 +80,7 @@ echo ping >"$A/control"
 check_eq "ping visits the app" 1 "$(hub_stats | jq '[.routes | to_entries[] | select(.key|startswith("APP")) | .value.count] | add')"
 check_eq "ping never restarts" 0 "$(hub_count 'POST /api/spaces/{ns}/{name}/restart')"
 curl -s -X POST "$HUB/_hubd/spaces/alice/chat/sleep" >/dev/null
-sleep 2.2
+sleep "${FS_TTL:-2}.2"
 check_eq "sleeping Space" STOPPED "$(cat "$A/status")"
 echo wakeup >"$A/control"
 check_eq "wakeup of a sleeping Space does not restart" 0 "$(hub_count 'POST /api/spaces/{ns}/{name}/restart')"

@@ -4,7 +4,8 @@ source "$SPACEFS_SOURCE_DIR/tests/fs/lib.sh"
 require_fuse
 hub_start
 CACHE="$WORK/cache"
-HOSTPORT="127.0.0.1_${HUB##*:}"
+HOSTPORT=${HUB#*://}
+HOSTPORT=${HOSTPORT//:/_} # the cache dir is named by the endpoint's host and port (fs/main.c)
 # quiet 1 s, interval 1 s, remote changes every 2 s, unmount waits up to 10 s
 POPTS="persist_quiet=1,persist_interval=1,persist_ttl=2,unmount_wait=10,persist_sync_timeout=60"
 export GIT_CONFIG_GLOBAL="$WORK/gitconfig" GIT_TERMINAL_PROMPT=0

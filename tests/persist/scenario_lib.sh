@@ -4,8 +4,6 @@
 # `control`, read persist.status, check manifests, clone the Dataset with git (credential helper),
 # drive @huggingface/hub. Sourced, not run; the token only ever lives in 0600 files.
 . "$SPACEFS_SOURCE_DIR/tests/fs/lib.sh"
-# libgit2 1.5 leaks pcre2 match data (tests/persist/lsan.supp); everything else must be leak-free.
-export LSAN_OPTIONS="suppressions=$SPACEFS_SOURCE_DIR/tests/persist/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 PDIR="$SPACEFS_SOURCE_DIR/tests/persist"
 DS=alice/chat-persist          # the Dataset behind alice/chat's persist/

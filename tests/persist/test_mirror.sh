@@ -3,8 +3,6 @@
 # list, incremental fetch after a push by git (git-lfs), public probe, auth failures. The token
 # goes through a 0600 file, never argv; we check it never shows in any output.
 source "$SPACEFS_SOURCE_DIR/tests/lib/hub.sh"
-# libgit2 1.5 leaks pcre2 match data (see lsan.supp); everything else must be leak-free.
-export LSAN_OPTIONS="suppressions=$SPACEFS_SOURCE_DIR/tests/persist/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 TOOL="$SPACEFS_BUILD_DIR/tests/persist/persist_mirror_tool"
 [ -x "$TOOL" ] || { echo "SKIP: $TOOL not built"; echo "0 passed, 0 failed"; exit 0; }
 hub_start

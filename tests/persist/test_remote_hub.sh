@@ -4,8 +4,6 @@
 # with git clone + git lfs pull + sha256, remote changes, injected 412/5xx, a missing Dataset
 # created private, a public one refused, offline reads. The token only ever lives in a file.
 source "$SPACEFS_SOURCE_DIR/tests/lib/hub.sh"
-# libgit2 1.5 leaks pcre2 match data (see lsan.supp); everything else must be leak-free.
-export LSAN_OPTIONS="suppressions=$SPACEFS_SOURCE_DIR/tests/persist/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 TOOL="$SPACEFS_BUILD_DIR/tests/persist/persist_hub_tool"
 [ -x "$TOOL" ] || { echo "SKIP: $TOOL not built"; echo "0 passed, 0 failed"; exit 0; }
 hub_start

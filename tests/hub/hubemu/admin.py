@@ -110,6 +110,22 @@ def config_post(hub, req):
     return config_get(hub, req)
 
 
+def network_get(hub, req):
+    return json_response(hub.net.snapshot())
+
+
+def network_post(hub, req):
+    b = _body(req)
+    try:
+        outage = b.pop("outage", None)
+        hub.net.configure(b)
+        if outage is not None:
+            hub.net.set_outage(outage)
+    except ValueError as e:
+        raise HubError(400, str(e))
+    return network_get(hub, req)
+
+
 def _space(hub, req):
     repo = hub.repos.get("space", req.params["ns"], req.params["name"])
     if repo is None:
@@ -165,6 +181,8 @@ def register(hub):
     r.add("POST", P + "/ratelimit", h(ratelimit_post))
     r.add("GET", P + "/config", h(config_get))
     r.add("POST", P + "/config", h(config_post))
+    r.add("GET", P + "/network", h(network_get))
+    r.add("POST", P + "/network", h(network_post))
     r.add("POST", P + "/spaces/{ns}/{name}/sleep", h(space_sleep))
     r.add("POST", P + "/spaces/{ns}/{name}/stage", h(space_stage))
     r.add("POST", P + "/spaces/{ns}/{name}/logs/{kind}", h(space_logs))

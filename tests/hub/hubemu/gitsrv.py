@@ -115,7 +115,8 @@ def register(hub):
     hub.on_repo_created.append(ensure_hook)
 
     def git_repo(req, rtype, write):
-        challenge = {"WWW-Authenticate": 'Basic realm="Hugging Face"'}
+        # git_challenge false: a 401 without WWW-Authenticate, as clients met it (README)
+        challenge = {"WWW-Authenticate": 'Basic realm="Hugging Face"'} if hub.net.get("git_challenge") else {}
         name = req.params["name"]
         if name.endswith(".git"):
             name = name[:-4]

@@ -13,6 +13,8 @@ import threading
 import time
 import urllib.parse
 
+from .network import Throttle
+
 MAX_BODY_IN_MEMORY = 64 * 1024 * 1024
 
 
@@ -68,8 +70,9 @@ def _header_safe(s):
 class BodyReader:
     """Reads a request body framed by Content-Length or chunked transfer coding."""
 
-    def __init__(self, rfile, length, chunked):
+    def __init__(self, rfile, length, chunked, throttle=None):
         self.rfile = rfile
+        self.throttle = throttle
         self.chunked = chunked
         self.left = 0 if chunked else length
         self.done = (not chunked) and length == 0
@@ -97,9 +100,11 @@ class BodyReader:
                 self._next_chunk()
                 continue
             want = self.left if n < 0 else min(n, self.left)
-            data = self.rfile.read(min(want, 1 << 20))
+            data = self.rfile.read(min(want, self.throttle.block() if self.throttle else 1 << 20))
             if not data:
                 raise ConnectionError("eof in body")
+            if self.throttle:
+                self.throttle.account(len(data))
             self.left -= len(data)
             self.nread += len(data)
             if n > 0:
@@ -121,9 +126,12 @@ class BodyReader:
                     break
                 self._next_chunk()
                 continue
-            n = self.rfile.readinto(mv[: min(len(mv), self.left)])
+            cap = self.throttle.block() if self.throttle else len(mv)
+            n = self.rfile.readinto(mv[: min(len(mv), self.left, cap)])
             if not n:
                 raise ConnectionError("eof in body")
+            if self.throttle:
+                self.throttle.account(n)
             self.left -= n
             self.nread += n
             if self.left == 0:
@@ -151,7 +159,8 @@ class Request:
         self.headers = handler.headers
         te = (self.headers.get("Transfer-Encoding") or "").lower()
         length = int(self.headers.get("Content-Length") or 0)
-        self.body_reader = BodyReader(handler.rfile, length, "chunked" in te)
+        self.body_reader = BodyReader(handler.rfile, length, "chunked" in te,
+                                      getattr(handler, "throttle", None))
         self._body = None
         self.params = {}
         self.route = None
@@ -193,7 +202,7 @@ class Request:
 
     def base_url(self):
         host = self.headers.get("Host") or "%s:%d" % self.handler.server.server_address[:2]
-        return "http://" + host
+        return ("https://" if self.handler.server.tls else "http://") + host
 
 
 class Route:
@@ -400,10 +409,42 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.server.hub.verbose:
             super().log_message(fmt, *args)
 
+    def setup(self):
+        """Connection set-up on the main listener: a blackhole holds it unanswered; latency costs
+        one round trip for TCP and one more for TLS; then the TLS handshake."""
+        srv = self.server
+        net = srv.hub.net
+        self.throttle = None
+        if not srv.is_admin:
+            self.throttle = Throttle(net)
+            if net.current_outage() == "blackhole":
+                net.wait_while("blackhole")
+                raise _Reset()
+            rtt = net.rtt_seconds()
+            if rtt:
+                time.sleep(rtt * (2 if srv.tls else 1))
+        if srv.tls:
+            self.request.settimeout(30)
+            self.request = srv.tls.default_ctx.wrap_socket(self.request, server_side=True)
+            self.request.settimeout(None)
+        srv.track(self.request, True)
+        super().setup()
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.request, False)
+            if self.server.tls:
+                try:
+                    self.request.close()
+                except OSError:
+                    pass
+
     def handle_one_request(self):
         try:
             super().handle_one_request()
-        except (ConnectionError, _Reset, socket.timeout, BrokenPipeError):
+        except (ConnectionError, _Reset, socket.timeout, BrokenPipeError, OSError):
             self.close_connection = True
 
     def __getattr__(self, name):
@@ -425,8 +466,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         name = route.name if route else "UNMATCHED"
         counted = not req.path.startswith(hub.admin_prefix)  # test plumbing is not traffic
         resp = None
+        self._reset_mid_body = False
         try:
-            fault = None if req.path.startswith(hub.admin_prefix) else hub.faults.pick(method, req.path)
+            if counted and not self.server.is_admin:
+                resp = self.network_weather(hub, req)
+            fault = None
+            if resp is None and not req.path.startswith(hub.admin_prefix):
+                fault = hub.faults.pick(method, req.path)
             if fault:
                 resp = self.apply_fault(fault, req)
             if resp is None:
@@ -459,9 +505,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # request sees it; the body's bytes are added once sent.
         if counted:
             hub.counters.add(name, resp.status, req.body_reader.nread, 0)
-        out = self.send(resp, method, getattr(self, "_truncate", False))
+        out = self.send(resp, method, getattr(self, "_truncate", False), self._reset_mid_body)
         if counted:
             hub.counters.add_bytes(name, out)
+
+    def network_weather(self, hub, req):
+        """Before a request on the main listener: the outage of the moment, then one round trip.
+        Returns a response to send instead of calling the handler, or None."""
+        net = hub.net
+        kind = net.current_outage()
+        if kind == "blackhole":  # a request already in flight on a kept-alive connection
+            net.wait_while("blackhole")
+            raise _Reset()
+        if kind == "refused":  # hubd is closing the connections; never answer this one
+            raise _Reset()
+        rtt = net.rtt_seconds()
+        if rtt:
+            time.sleep(rtt)
+        if kind == "503":
+            return Response(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+                            content_type="text/html")
+        if kind == "reset":
+            self._reset_mid_body = True
+        return None
 
     def ratelimit_then_call(self, hub, route, req):
         extra = {}
@@ -508,9 +574,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return error_response(status, f.get("message") or "injected fault %d" % status,
                               f.get("code"), headers)
 
-    def send(self, resp, method, truncate=False):
-        """Write the response; returns bytes of body written."""
+    def _write(self, data):
+        """Body bytes, paced by the bandwidth cap."""
+        t = self.throttle
+        if t is None:
+            self.wfile.write(data)
+            return
+        mv = memoryview(data)
+        step = t.block()
+        for i in range(0, len(mv), step):
+            self.wfile.write(mv[i:i + step])
+            if step < len(mv):
+                self.wfile.flush()
+            t.account(min(step, len(mv) - i))
+
+    def _rst(self):
+        """Ends the connection with a TCP reset (SO_LINGER 0), not an orderly close."""
+        self.wfile.flush()
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        raise _Reset()
+
+    def send(self, resp, method, truncate=False, reset=False):
+        """Write the response; returns bytes of body written. truncate: half the body, then an
+        orderly close; reset: half the body (or the first stream chunk), then a TCP reset."""
         self._truncate = False
+        if reset:
+            truncate = True
         body = resp.body
         self.send_response_only(resp.status)
         self.send_header("Date", self.date_time_string())
@@ -526,10 +618,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             if method != "HEAD" and resp.status not in (204, 304):
                 if truncate:
-                    self.wfile.write(body[: len(body) // 2])
+                    self._write(body[: len(body) // 2])
                     self.wfile.flush()
+                    if reset:
+                        self._rst()
                     raise _Reset()
-                self.wfile.write(body)
+                self._write(body)
                 written = len(body)
         elif isinstance(body, tuple):
             fobj, length = body
@@ -543,11 +637,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         chunk = fobj.read(min(left, 1 << 20))
                         if not chunk:
                             break
-                        self.wfile.write(chunk)
+                        self._write(chunk)
                         left -= len(chunk)
                         written += len(chunk)
                     if truncate:
                         self.wfile.flush()
+                        if reset:
+                            self._rst()
                         raise _Reset()
             finally:
                 fobj.close()
@@ -559,9 +655,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     for chunk in body:
                         if not chunk:
                             continue
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self._write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         self.wfile.flush()
                         written += len(chunk)
+                        if reset:
+                            self._rst()
                     self.wfile.write(b"0\r\n\r\n")
                 finally:
                     close = getattr(body, "close", None)
@@ -578,6 +676,32 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr, hub):
+    def __init__(self, addr, hub, tls=None, is_admin=False):
         self.hub = hub
+        self.tls = tls  # network.Tls or None
+        self.is_admin = is_admin  # the admin listener: plain HTTP, no weather
+        self.conns = set()
+        self.conns_lock = threading.Lock()
         super().__init__(addr, Handler)
+
+    def track(self, sock, add):
+        with self.conns_lock:
+            (self.conns.add if add else self.conns.discard)(sock)
+
+    def cut_connections(self):
+        """Resets every open connection (the port is closing: "refused")."""
+        with self.conns_lock:
+            conns = list(self.conns)
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (_Reset, ConnectionError, OSError)):
+            return  # TLS handshakes that failed, blackholed connections: expected
+        super().handle_error(request, client_address)

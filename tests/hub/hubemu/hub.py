@@ -9,6 +9,7 @@ import json
 import os
 import threading
 
+from .network import Network
 from .http import Clock, Counters, Faults, HubError, RateLimiter, Router
 from .state import RepoStore, decode_fixture_content, put_files
 
@@ -27,6 +28,7 @@ class Hub:
         self.clock = Clock()
         self.counters = Counters()
         self.faults = Faults()
+        self.net = Network()  # latency, bandwidth, outages (network.py)
         self.ratelimit = RateLimiter(self.clock)
         self.router = Router()
         self.lock = threading.RLock()

@@ -757,6 +757,9 @@ def logs(hub, req):
         lines = list(rtm.rt(repo)["logs"][kind])
     if tail is not None:
         lines = lines[-tail:] if tail > 0 else []
+    slow = hub.net.get("log_first_byte_ms")
+    if slow:  # the real Hub's log streams can take seconds to answer (network.py, README)
+        time.sleep(slow / 1000.0)
     return Response(200, _follow(hub, repo, kind, lines), headers={
         "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}, content_type="text/event-stream")
 
