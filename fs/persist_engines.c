@@ -114,7 +114,7 @@ static int repo_current(struct spacefs_fs *fs, const struct node *n, const char 
                         size_t size)
 {
     char *path = spacefs_asprintf("%s/" REPO_FILE, dir), buf[2 * SPACEFS_NAME_MAX + 4];
-    FILE *f = path ? fopen(path, "r") : NULL;
+    FILE *f = path ? spacefs_file_open_read(path) : NULL;
     int rc;
 
     free(path);

@@ -346,7 +346,7 @@ out:
 static int temp_fd(const char *dir)
 {
     char *tmpl;
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
 
     if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
         return fd >= 0 ? fd : -errno;

@@ -31,6 +31,9 @@ int spacefs_dir_fsync(const char *dir); /* 0 or -errno */
  * and the directory after it. write returns 0 or -errno. 0 or -errno. */
 int spacefs_file_replace(const char *path, int durable, int (*write)(FILE *f, void *payload),
                          void *payload);
+/* fopen(path, "r") that does not follow a symlink in the last component (ELOOP): the files of
+ * the cache are ours, and a link there was planted. NULL with errno set. */
+FILE *spacefs_file_open_read(const char *path);
 
 /* ---- names (util.c) ---------------------------------------------------------------------------
  */

@@ -48,7 +48,7 @@ int spacefs_mkdir_p(const char *path, mode_t mode)
 
 int spacefs_dir_fsync(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
 
     if (fd < 0)
         return -errno;
@@ -56,6 +56,21 @@ int spacefs_dir_fsync(const char *dir)
         rc = -errno;
     close(fd);
     return rc;
+}
+
+FILE *spacefs_file_open_read(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), e;
+    FILE *f;
+
+    if (fd < 0)
+        return NULL;
+    if (!(f = fdopen(fd, "r"))) {
+        e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
 }
 
 int spacefs_file_replace(const char *path, int durable, int (*write)(FILE *f, void *payload),
@@ -71,7 +86,7 @@ int spacefs_file_replace(const char *path, int durable, int (*write)(FILE *f, vo
     }
     strcpy(tmp, path);
     strcat(tmp, ".tmp");
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0 ||
         !(f = fdopen(fd, "w"))) {
         rc = -errno;
         if (fd >= 0)

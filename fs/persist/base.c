@@ -94,7 +94,7 @@ static void mtimes_load(struct persist *p)
 
     if (asprintf(&path, "%s/mtimes", p->dir) < 0)
         return;
-    if ((f = fopen(path, "re"))) {
+    if ((f = spacefs_file_open_read(path))) {
         while (getline(&line, &cap, f) > 0) {
             char oid[PERSIST_OID_MAX], *name;
             long long t;

@@ -28,7 +28,7 @@ static int object_open(struct persist *p, const struct persist_rentry *e, const 
 
     if (!(s = persist_obj_path(p, e)))
         return -ENOMEM;
-    fd = open(s, O_RDONLY | O_CLOEXEC);
+    fd = open(s, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     free(s);
     if (fd >= 0) {
         futimens(fd, NULL); /* LRU */
@@ -71,7 +71,7 @@ static int source_open(struct persist *p, const char *path, int *out_fd)
             int fd;
             if (!s)
                 return -ENOMEM;
-            fd = open(s, O_RDONLY | O_CLOEXEC);
+            fd = open(s, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
             free(s);
             if (fd < 0)
                 return -errno;
@@ -136,7 +136,7 @@ static int ovl_create(struct persist *p, uint64_t *out_id, int *out_fd)
 
     if (!s)
         return -ENOMEM;
-    fd = open(s, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    fd = open(s, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     free(s);
     if (fd < 0)
         return -errno;
@@ -255,12 +255,12 @@ void persist_pfile_detach(struct persist *p, struct pfile *f)
         struct pchange *c = persist_map_get(&p->changes, f->path);
         if (c && c->kind == PC_FILE && c->ovl) {
             char *s = persist_ovl_path(p, c->ovl);
-            f->fd = s ? open(s, O_RDONLY | O_CLOEXEC) : -1;
+            f->fd = s ? open(s, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
             f->fd_is_work = 0;
             free(s);
         } else if ((e = path_object(p, f->path))) {
             char *s = persist_obj_path(p, e);
-            f->fd = s ? open(s, O_RDONLY | O_CLOEXEC) : -1;
+            f->fd = s ? open(s, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
             f->fd_is_work = 0;
             free(s);
             if (f->fd < 0 && (f->pin.path = strdup(e->path ? e->path : f->path))) {

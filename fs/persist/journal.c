@@ -200,7 +200,7 @@ static int journal_rewrite(struct persist *p)
     if ((rc = spacefs_file_replace(dst, 1, print_journal, p)) == 0) {
         if (p->jfd >= 0)
             close(p->jfd);
-        p->jfd = open(dst, O_WRONLY | O_APPEND | O_CLOEXEC);
+        p->jfd = open(dst, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
         p->jappended = 0;
         p->jfull = p->jfd < 0; /* cannot append: whole again next time */
         persist_map_clear(&p->jdirty, NULL);
@@ -343,7 +343,7 @@ int persist_journal_load(struct persist *p)
 
     if (asprintf(&path, "%s/journal", p->dir) < 0)
         return -ENOMEM;
-    f = fopen(path, "re");
+    f = spacefs_file_open_read(path);
     if (!f) {
         rc = -errno;
         goto out;
@@ -434,7 +434,7 @@ int persist_cache_pending(const char *cache_dir)
 
     if (asprintf(&path, "%s/journal", cache_dir) < 0)
         return 0;
-    f = fopen(path, "re");
+    f = spacefs_file_open_read(path);
     free(path);
     if (!f)
         return 0;

@@ -92,7 +92,7 @@ int persist_obj_fetch(struct persist *p, const struct persist_rentry *e)
         rc = -ENOMEM;
         goto out;
     }
-    if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+    if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
         rc = -errno;
         goto out;
     }

@@ -200,7 +200,7 @@ static int snap_take(struct persist *p, struct snap *s)
             } else if (c->ovl) {
                 char *path = persist_ovl_path(p, c->ovl);
                 op->kind = PERSIST_ROP_PUT;
-                op->fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+                op->fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
                 free(path);
                 if (op->fd < 0)
                     return -errno;

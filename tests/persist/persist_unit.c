@@ -263,6 +263,32 @@ static void test_refused_names(void)
     persist_fake_unref(fk);
 }
 
+/* The cache's own files are never opened through a symlink (issue 13: a cache another user could
+ * plant links in). A journal that is a link is refused, not read; so is a persist_cache_pending
+ * look at it. */
+static void test_cache_symlinks(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    const char *dir = cache_path("links"), *planted = cache_path("planted-journal");
+    char link[600];
+    struct persist *p;
+    FILE *f;
+
+    CHECK(mkdir(dir, 0700) == 0, "cache dir");
+    if ((f = fopen(planted, "w"))) {
+        fputs("spacefs-persist-journal 2\nbase -\nnext 1\ngen 1\nW 1 0 victim\nend\n", f);
+        fclose(f);
+    }
+    snprintf(link, sizeof(link), "%s/journal", dir);
+    CHECK(symlink(planted, link) == 0, "plant a journal link");
+    CHECK(persist_cache_pending(dir) == 0, "the link is not read for pending changes");
+    p = open_engine(fk, dir, 0, NULL);
+    CHECK(p == NULL, "an engine whose journal is a symlink does not open");
+    if (p)
+        persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_lazy_objects(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1670,6 +1696,7 @@ int main(void)
     test_basic();
     test_namespace();
     test_refused_names();
+    test_cache_symlinks();
     test_lazy_objects();
     test_rename_dirs();
     test_open_handles();
