@@ -10,7 +10,7 @@
 #   /usr/bin/spacefs, /usr/local/bin/spacefs -> the build under test (PATH)  (not installed here)
 #   /etc/spacefs, /srv/spacefs, /home/alice   -> under the scratch dir        (no system changes)
 #   hf/main/                                 -> hf/  (the mount of spacefs@main is ~/hf here)
-#   --port 8088, :8088                       -> a free port                   (parallel tests)
+#   --port 8088, :8088, --port 8443, :8443   -> free ports                    (parallel tests)
 #   sudo cmake --install build               -> DESTDIR=scratch cmake --install <build under test>
 # A block that does not mount ~/hf itself gets one mounted before it (the docs' "your mount").
 # A command that follows (tail -f) runs for 3 s; exit 124 then is success. A command put in the
@@ -24,6 +24,9 @@ SRC=$SPACEFS_SOURCE_DIR
 declare -A SKIP=(
   ["./dev demo"]="builds and runs tests/demo.sh; docs.demo runs that script"
   ["./dev test"]="this test is part of ./dev test"
+  ["./dev bench"]="the benchmarks take minutes to half an hour (label bench, never in ./dev test); bench.suite is what they run"
+  ["ctest --test-dir build -R bench.suite -V"]="a benchmark run of half an hour (label bench)"
+  ["BENCH_QUICK=1 ctest --test-dir build -R bench.suite -V"]="a benchmark run of minutes (label bench); the suite's quick mode is what ./dev bench users run by hand"
   ["./dev build"]="the build under test is what ./dev build makes (ctest runs from it)"
   ["(cd build && cpack -G DEB)"]="package.deb (./dev package) builds the .deb with cpack"
   ["sudo apt-get install ./build/spacefs_0.1.0_amd64.deb"]="package.deb installs the same .deb with dpkg -i (apt-get would also reach the network)"
@@ -51,12 +54,15 @@ python3 -c 'import sqlite3; db = sqlite3.connect("'"$CWD"'/app.db"); db.execute(
 mkdir -p "$CWD/db" "$CWD/backup"
 echo "rows" >"$CWD/db/data.txt"
 echo "old" >"$CWD/backup/old.txt"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+PORT_TLS=$(free_port)
 
 rewrite() {
   sed -e "s|/usr/local/bin/spacefs|spacefs|g; s|/usr/bin/spacefs|spacefs|g" \
     -e "s|/etc/spacefs|$WORK/etc/spacefs|g; s|/srv/spacefs|$WORK/srv|g; s|/home/alice|$H|g" \
     -e "s|hf/main/|hf/|g; s|--port 8088|--port $PORT|g; s|:8088|:$PORT|g" \
+    -e "s|--port 8443|--port $PORT_TLS|g; s|:8443|:$PORT_TLS|g" \
     -e "s|^sudo cmake --install build\$|DESTDIR=$WORK/destdir cmake --install $SPACEFS_BUILD_DIR|"
 }
 
