@@ -5,6 +5,7 @@
  * refused without the emulator's CA, accepted with it through the environment or ca_file.
  * Started by tests/client/run.sh (HF_ENDPOINT, HF_TOKEN, HUB_ADMIN, HUB_CA when TLS). */
 #include "check.h"
+#include "harness.h"
 #include "hubclient.h"
 
 #include <curl/curl.h>
@@ -17,58 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *endpoint, *admin_url, *workdir;
-
-static void log_hook(hub_log_level level, const char *msg, void *payload)
-{
-    (void)payload;
-    fprintf(stderr, "[hubclient %d] %s\n", (int)level, msg);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- the emulator's admin listener (plain HTTP, no token) ---------------------------------- */
-static char admin_body[1 << 16];
-static size_t admin_len;
-
-static size_t admin_write(char *d, size_t s, size_t n, void *u)
-{
-    (void)u;
-    if (admin_len + s * n < sizeof(admin_body)) {
-        memcpy(admin_body + admin_len, d, s * n);
-        admin_len += s * n;
-        admin_body[admin_len] = 0;
-    }
-    return s * n;
-}
-
-static long admin(const char *method, const char *path, const char *json)
-{
-    CURL *h = curl_easy_init();
-    char url[1024];
-    long code = 0;
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-
-    snprintf(url, sizeof(url), "%s%s", admin_url, path);
-    admin_len = 0;
-    admin_body[0] = 0;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, admin_write);
-    if (json)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    return code;
-}
+static const char *endpoint, *workdir;
 
 static void net(const char *json)
 {
@@ -364,9 +314,9 @@ int main(void)
     int fd;
 
     endpoint = getenv("HF_ENDPOINT");
-    admin_url = getenv("HUB_ADMIN");
+    admin_base = getenv("HUB_ADMIN");
     workdir = getenv("CLIENT_TEST_WORK");
-    if (!endpoint || !admin_url || !workdir) {
+    if (!endpoint || !admin_base || !workdir) {
         printf("HF_ENDPOINT, HUB_ADMIN and CLIENT_TEST_WORK are needed (run.sh)\n");
         return 2;
     }

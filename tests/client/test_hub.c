@@ -3,6 +3,7 @@
  * the public API runs here with debug logging on stderr; run.sh then fails if the token appears
  * in any output. Request counts are asserted through the emulator's /_hubd/stats. */
 #include "check.h"
+#include "harness.h"
 #include "hubclient.h"
 
 #include <curl/curl.h>
@@ -23,55 +24,6 @@
 static const char *endpoint;
 static char workdir[512];
 static hub_client *alice; /* sentinel write token from the environment */
-
-static void log_hook(hub_log_level level, const char *msg, void *payload)
-{
-    (void)payload;
-    fprintf(stderr, "[hubclient %d] %s\n", (int)level, msg);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- admin routes of the emulator (no token) ----------------------------------------------- */
-static char admin_body[1 << 20];
-static size_t admin_len;
-static size_t admin_write(char *d, size_t s, size_t n, void *u)
-{
-    (void)u;
-    if (admin_len + s * n < sizeof(admin_body)) {
-        memcpy(admin_body + admin_len, d, s * n);
-        admin_len += s * n;
-        admin_body[admin_len] = 0;
-    }
-    return s * n;
-}
-
-static long admin(const char *method, const char *path, const char *json)
-{
-    CURL *h = curl_easy_init();
-    char url[1024];
-    long code = 0;
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-    snprintf(url, sizeof(url), "%s%s", endpoint, path);
-    admin_len = 0;
-    admin_body[0] = 0;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, admin_write);
-    if (json)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    return code;
-}
 
 static void stats_reset(void)
 {
@@ -1259,7 +1211,7 @@ static void test_threads(void)
 
 int main(void)
 {
-    endpoint = getenv("HF_ENDPOINT");
+    endpoint = admin_base = getenv("HF_ENDPOINT");
     if (!endpoint || !getenv("HF_TOKEN") || !getenv("CLIENT_TEST_WORK")) {
         fprintf(stderr, "run through tests/client/run.sh (needs HF_ENDPOINT, HF_TOKEN)\n");
         return 2;
