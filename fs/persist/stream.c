@@ -14,12 +14,12 @@
  * (PSTREAM_DEMAND_MIN 64 KiB) in the reader's own thread. Bytes are marked present as each
  * chunk lands, so a reader waiting for the readahead returns mid-request.
  *
- * The sha256 is taken as bytes arrive in order (chunks that land at the hashed prefix's end are
- * hashed at once; the rest is read back from the sparse file once the gap before it fills).
- * When the whole object has been seen and hashed it is checked: a match renames the part file
- * to objects/<name> (a cached object like any other, under the cache's bound); a mismatch
- * deletes it, logs one line and fails every later read of this stream with EIO (a new open
- * fetches anew). Nothing is ever fetched past the object's size.
+ * The sha256 is taken by a hasher thread per stream, which reads the sparse file back (from the
+ * page cache) as its prefix fills, a megabyte at a time, so hashing overlaps the download
+ * instead of slowing it. Once the whole object has been seen, reads wait for the verdict: a
+ * match renames the part file to objects/<name> (a cached object like any other, under the
+ * cache's bound); a mismatch deletes it, logs one line and fails that read and every later one
+ * of this stream with EIO (a new open fetches anew). Nothing is fetched past the object's size.
  *
  * Locks: p->lock, then s->lock (never the other way round); neither is held across a remote
  * call or a hash of more than one chunk. */
@@ -36,8 +36,8 @@
 #define PSTREAM_WINDOW_MIN ((int64_t)256 << 10)
 #define PSTREAM_WINDOW_MAX ((int64_t)64 << 20)
 #define PSTREAM_DEMAND_MIN ((int64_t)64 << 10)
-#define PSTREAM_FETCHES    16                /* requests in flight per object, at most */
-#define PSTREAM_HASH_STEP  ((size_t)1 << 20) /* catch-up hashing reads this much at a time */
+#define PSTREAM_FETCHES    16                 /* requests in flight per object, at most */
+#define PSTREAM_HASH_STEP  ((int64_t)1 << 20) /* the hasher reads this much at a time */
 
 struct prange {
     int64_t start, end; /* [start, end) */
@@ -64,11 +64,13 @@ struct pstream {
     struct prange *have;  /* sorted, disjoint, not adjacent */
     size_t nhave, caphave;
     struct pfetch fetch[PSTREAM_FETCHES];
-    hub_sha256 hash;
-    int64_t hashed; /* hash covers [0, hashed) */
-    int hashing;    /* a thread is hashing (outside the lock) */
-    int state;      /* 0 filling, 1 verified (the part file is objects/<name>), < 0 -errno */
-    int stop;       /* persist_close: the readahead ends */
+    hub_sha256 hash;      /* the hasher's alone */
+    int64_t hashed;       /* hash covers [0, hashed) */
+    pthread_cond_t hcond; /* the hasher: a step's worth of prefix arrived, or stop */
+    pthread_t hasher;
+    int hasher_started;
+    int state; /* 0 filling, 1 verified (the part file is objects/<name>), < 0 -errno */
+    int stop;  /* persist_close: the readahead ends */
     /* the readahead: a thread fetching [ra_pos, ra_end) for the handle `ra_owner` */
     int ra_running, ra_joinable;
     pthread_t ra_thread;
@@ -186,13 +188,10 @@ static int sink_data(const void *data, size_t len, void *payload)
     if (have_add(s, at, at + (int64_t)len) < 0)
         k->err = -ENOMEM;
     k->f->pos = at + (int64_t)len;
-    if (!s->hashing && s->hashed == at && s->state == 0) {
-        s->hashing = 1;
-        pthread_mutex_unlock(&s->lock);
-        hub_sha256_update(&s->hash, data, len);
-        pthread_mutex_lock(&s->lock);
-        s->hashed += (int64_t)len;
-        s->hashing = 0;
+    {
+        int64_t prefix = first_missing(s, s->hashed);
+        if (prefix - s->hashed >= PSTREAM_HASH_STEP || prefix == s->e.size)
+            pthread_cond_signal(&s->hcond);
     }
     pthread_cond_broadcast(&s->cond);
     stop = k->err || s->stop || s->state < 0 || (k->gen != UINT64_MAX && k->gen != s->ra_gen);
@@ -245,45 +244,15 @@ static int fetch_range(struct pstream *s, int64_t start, int64_t end, uint64_t g
 
 /* ---- hashing and the verdict --------------------------------------------------------------- */
 
-/* Hashes what is present right after the hashed prefix, reading it back from the part file,
- * then checks the object once all of it is hashed. s->lock held; dropped while hashing and
- * while renaming. */
-static void settle(struct pstream *s)
+/* The verdict once all of the object is hashed. s->lock held; dropped while renaming. */
+static void verdict(struct pstream *s)
 {
     struct persist *p = s->p;
     char hex[PERSIST_OID_MAX], *dst = NULL;
-    unsigned char *buf = NULL;
     int ok;
 
-    while (s->state == 0 && !s->hashing && s->hashed < s->e.size) {
-        int64_t upto = first_missing(s, s->hashed), at = s->hashed;
-        size_t n;
-        ssize_t got;
-        if (upto <= at)
-            break;
-        if (!buf && !(buf = malloc(PSTREAM_HASH_STEP)))
-            break;
-        n = upto - at < (int64_t)PSTREAM_HASH_STEP ? (size_t)(upto - at) : PSTREAM_HASH_STEP;
-        s->hashing = 1;
-        pthread_mutex_unlock(&s->lock);
-        got = pread(s->fd, buf, n, at);
-        if (got > 0)
-            hub_sha256_update(&s->hash, buf, (size_t)got);
-        pthread_mutex_lock(&s->lock);
-        s->hashing = 0;
-        if (got <= 0) {
-            s->state = -EIO;
-            break;
-        }
-        s->hashed += got;
-    }
-    free(buf);
-    if (s->state != 0 || s->hashing || s->hashed != s->e.size)
-        return;
     hub_sha256_hex(&s->hash, hex);
     ok = strcmp(hex, s->e.lfs_oid) == 0;
-    s->state = ok ? 1 : -EIO;
-    pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
     if (!ok) {
         unlink(s->part);
@@ -291,14 +260,56 @@ static void settle(struct pstream *s)
                     "persist: %s: the downloaded object's sha256 is %s, not %s; evicted (EIO)",
                     s->e.path, hex, s->e.lfs_oid);
     } else if (asprintf(&dst, "%s/objects/%s", p->dir, s->name) >= 0 && rename(s->part, dst) == 0) {
+        futimens(s->fd, NULL); /* most recently used */
+        persist_obj_evict(p, s->name);
+    } else {
+        ok = -1; /* not cached, but the bytes are right: readers go on from the part file */
+    }
+    pthread_mutex_lock(&s->lock);
+    if (ok == 1) {
         free(s->part);
         s->part = dst;
         dst = NULL;
-        futimens(s->fd, NULL); /* most recently used */
-        persist_obj_evict(p, s->name);
     }
+    s->state = ok ? 1 : -EIO;
+    pthread_cond_broadcast(&s->cond);
     free(dst);
+}
+
+/* Hashes the prefix as it fills, a step at a time, then gives the verdict. */
+static void *hash_main(void *arg)
+{
+    struct pstream *s = arg;
+    unsigned char *buf = malloc((size_t)PSTREAM_HASH_STEP);
+
     pthread_mutex_lock(&s->lock);
+    while (!s->stop && s->state == 0) {
+        int64_t upto = first_missing(s, s->hashed), at = s->hashed, n;
+        ssize_t got;
+        if (s->hashed == s->e.size) {
+            verdict(s);
+            break;
+        }
+        if (upto - at < PSTREAM_HASH_STEP && upto != s->e.size) {
+            pthread_cond_wait(&s->hcond, &s->lock);
+            continue;
+        }
+        n = upto - at < PSTREAM_HASH_STEP ? upto - at : PSTREAM_HASH_STEP;
+        pthread_mutex_unlock(&s->lock);
+        got = buf ? pread(s->fd, buf, (size_t)n, at) : -1;
+        if (got > 0)
+            hub_sha256_update(&s->hash, buf, (size_t)got);
+        pthread_mutex_lock(&s->lock);
+        if (got <= 0) {
+            s->state = -EIO;
+            pthread_cond_broadcast(&s->cond);
+            break;
+        }
+        s->hashed += got;
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(buf);
+    return NULL;
 }
 
 /* ---- the readahead thread ------------------------------------------------------------------ */
@@ -330,9 +341,7 @@ static void *ra_main(void *arg)
         }
         if (gen == s->ra_gen)
             s->ra_pos = end;
-        settle(s);
     }
-    settle(s);
     /* last, under the lock: a reader that sees 0 may join this thread while holding it */
     s->ra_running = 0;
     pthread_cond_broadcast(&s->cond);
@@ -374,15 +383,23 @@ static void stream_free(struct pstream *s)
 {
     if (s->ra_joinable)
         pthread_join(s->ra_thread, NULL);
+    if (s->hasher_started) {
+        pthread_mutex_lock(&s->lock);
+        s->stop = 1;
+        pthread_cond_signal(&s->hcond);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->hasher, NULL);
+    }
     if (s->fd >= 0)
         close(s->fd);
-    if (s->state != 1 && s->part)
-        unlink(s->part); /* an object not seen whole (or refused) is not kept */
+    if (s->part && (s->state != 1 || strstr(s->part, "/.part.")))
+        unlink(s->part); /* an object not seen whole, refused or not renamed is not kept */
     free(s->part);
     free(s->e.path);
     free(s->have);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
+    pthread_cond_destroy(&s->hcond);
     free(s);
 }
 
@@ -415,6 +432,7 @@ int persist_stream_get(struct persist *p, const struct persist_rentry *e, const 
     memcpy(s->name, name, sizeof(name));
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    pthread_cond_init(&s->hcond, NULL);
     hub_sha256_init(&s->hash);
     if (!(s->e.path = strdup(e->path ? e->path : path)) ||
         asprintf(&s->part, "%s/objects/.part.%s.%lu", p->dir, name,
@@ -431,6 +449,11 @@ int persist_stream_get(struct persist *p, const struct persist_rentry *e, const 
         stream_free(s);
         return rc;
     }
+    if (pthread_create(&s->hasher, NULL, hash_main, s) != 0) {
+        stream_free(s);
+        return -EAGAIN;
+    }
+    s->hasher_started = 1;
     s->refs = 1;
     s->mapped = 1;
     s->next = p->streams;
@@ -455,10 +478,12 @@ void persist_stream_unref(struct persist *p, struct pstream *s)
     if (*pp)
         *pp = s->next;
     pthread_mutex_lock(&s->lock);
+    while (s->state == 0 && s->hasher_started && first_missing(s, 0) == s->e.size)
+        pthread_cond_wait(&s->cond, &s->lock); /* seen whole: the verdict caches it */
     s->stop = 1;
     s->ra_gen++;
     pthread_mutex_unlock(&s->lock);
-    stream_free(s); /* joins the readahead, which stops at its next chunk */
+    stream_free(s); /* joins the readahead, which stops at its next chunk, and the hasher */
 }
 
 void persist_streams_close(struct persist *p)
@@ -543,7 +568,8 @@ long persist_stream_read(struct pstream *s, struct persist_readstate *rs, void *
             rc = 0; /* another request brought it meanwhile */
         }
     }
-    settle(s);
+    while (s->state == 0 && first_missing(s, 0) == s->e.size) /* seen whole: the verdict */
+        pthread_cond_wait(&s->cond, &s->lock);
     if (s->state < 0) { /* the whole object was seen and refused */
         rc = s->state;
         goto out;
