@@ -170,18 +170,16 @@ static enum spacefs_status r_object_get(void *ctx, const struct persist_rentry *
 /* The slot of oid (found, or the least recently used one taken over). Lock held. */
 static struct signed_slot *signed_slot(struct hubremote *r, const char *oid)
 {
-    struct signed_slot *lru = NULL;
+    struct signed_slot *lru = &r->signed_urls[0];
     for (int i = 0; i < SIGNED_KEPT; i++) {
         struct signed_slot *s = &r->signed_urls[i];
         if (!strcmp(s->oid, oid))
             return s;
-        if (!s->busy && (!lru || s->used < lru->used))
+        if (s->used < lru->used)
             lru = s;
     }
-    if (lru) {
-        hub_signed_url_clear(&lru->url);
-        snprintf(lru->oid, sizeof(lru->oid), "%s", oid);
-    }
+    hub_signed_url_clear(&lru->url);
+    snprintf(lru->oid, sizeof(lru->oid), "%s", oid);
     return lru;
 }
 
@@ -192,35 +190,31 @@ static enum spacefs_status r_object_range(void *ctx, const struct persist_rentry
     struct hubremote *r = ctx;
     hub_signed_url mine = {0};
     struct signed_slot *slot;
+    char *before = NULL;
     hub_error he;
     hub_status st;
-    int own = 0;
 
-    /* A copy of the kept URL for this call (several readers of one object run in parallel, each
-     * with its own copy); the URL this call ends with is kept for the next. */
+    /* Each call works on a copy of the kept URL (readers of one object run in parallel); a URL
+     * the call had to resolve anew replaces the kept one. */
     pthread_mutex_lock(&r->lock);
-    if ((slot = signed_slot(r, e->lfs_oid)) && !slot->busy) {
-        mine = slot->url;
-        slot->url.url = NULL;
-        slot->busy = own = 1;
-    } else if (slot && slot->url.url) {
-        mine.url = strdup(slot->url.url);
+    slot = signed_slot(r, e->lfs_oid);
+    slot->used = ++r->tick;
+    if (slot->url.url && (mine.url = strdup(slot->url.url)))
         mine.valid_until_ms = slot->url.valid_until_ms;
-    }
-    if (slot)
-        slot->used = ++r->tick;
     pthread_mutex_unlock(&r->lock);
+    before = mine.url ? strdup(mine.url) : NULL;
     st = hub_file_read_range(&mine, NULL, r->client, HUB_REPO_DATASET, r->repo_id,
                              e->commit[0] ? e->commit : "main", e->path, offset, length, on_data,
                              payload, NULL, &he);
-    pthread_mutex_lock(&r->lock);
-    if (own && !strcmp(slot->oid, e->lfs_oid)) {
+    if (mine.url && (!before || strcmp(before, mine.url) != 0)) {
+        pthread_mutex_lock(&r->lock);
+        slot = signed_slot(r, e->lfs_oid);
         hub_signed_url_clear(&slot->url);
         slot->url = mine;
-        slot->busy = 0;
         mine.url = NULL;
+        pthread_mutex_unlock(&r->lock);
     }
-    pthread_mutex_unlock(&r->lock);
+    free(before);
     hub_signed_url_clear(&mine);
     if (st == HUB_E_CANCELLED)
         return SPACEFS_E_CANCELLED;
