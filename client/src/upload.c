@@ -141,7 +141,9 @@ static hub_status lfs_post(hub_client *c, const char *url, const hub_buf *body, 
 
 /* Multipart parts go up this many at a time (@huggingface/hub's MULTIPART_PARALLEL_UPLOAD, 5,
  * in src/lib/commit.ts): each PUT streams its slice of fd with pread, so memory stays constant. */
+#ifndef MULTIPART_PARALLEL /* -DMULTIPART_PARALLEL=1 builds the sequential upload, for A/B runs */
 #define MULTIPART_PARALLEL 5
+#endif
 
 /* Parts shared by the upload threads; `lock` guards next, failed and the first error. */
 typedef struct parts_job {
