@@ -356,6 +356,9 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
     } else if (!(f = pfile_get(p, np))) {
         rc = -ENOMEM;
         goto out;
+    } else if (f->stream && f->fd < 0 && persist_stream_refused(f->stream)) {
+        persist_stream_unref(p, f->stream); /* wrong bytes were served: a new open fetches anew */
+        f->stream = NULL;
     }
     if (!(h = calloc(1, sizeof(*h)))) {
         rc = -ENOMEM;

@@ -215,7 +215,7 @@ int persist_stream_get(struct persist *p, const struct persist_rentry *e, const 
 void persist_stream_ref(struct pstream *s);
 void persist_stream_unref(struct persist *p, struct pstream *s); /* accepts NULL */
 void persist_streams_close(struct persist *p);                   /* persist_close */
-int persist_stream_verified(struct pstream *s); /* seen whole, sha256 checked, in objects/ */
+int persist_stream_refused(struct pstream *s); /* failed (e.g. sha256 mismatch): EIO */
 long persist_stream_read(struct pstream *s, struct persist_readstate *rs, void *buf, size_t size,
                          int64_t off);
 

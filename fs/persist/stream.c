@@ -495,11 +495,11 @@ void persist_streams_close(struct persist *p)
     }
 }
 
-int persist_stream_verified(struct pstream *s)
+int persist_stream_refused(struct pstream *s)
 {
     int v;
     pthread_mutex_lock(&s->lock);
-    v = s->state == 1;
+    v = s->state < 0;
     pthread_mutex_unlock(&s->lock);
     return v;
 }

@@ -214,7 +214,7 @@ static void test_hostile(void)
 {
     struct persist_fake *fk = fixture();
     struct persist *p = open_engine(fk, cache_path("hostile"));
-    struct persist_handle *h = hopen(p, "big.bin", O_RDONLY);
+    struct persist_handle *h = hopen(p, "big.bin", O_RDONLY), *h2;
     unsigned char *buf = malloc(128 * 1024);
     int64_t off = 0;
     int parts;
@@ -231,8 +231,12 @@ static void test_hostile(void)
     CHECK(n == -EIO, "and the next read too (%ld)", n);
     CHECK(log_sha_lines == 1, "one log line (%d)", log_sha_lines);
     CHECK(!cached(cache_path("hostile"), &parts) && parts == 0, "evicted (%d parts)", parts);
-    persist_release(p, h);
     persist_fake_set_corrupt(fk, 0);
+    h2 = hopen(p, "big.bin", O_RDONLY); /* while the first handle is still open */
+    n = persist_read(p, h2, buf, 4096, 0);
+    CHECK(n == 4096 && !memcmp(buf, data, 4096), "a new open beside it fetches anew (%ld)", n);
+    persist_release(p, h2);
+    persist_release(p, h);
     h = hopen(p, "big.bin", O_RDONLY);
     off = 0;
     while ((n = persist_read(p, h, buf, 128 * 1024, off)) > 0 &&
