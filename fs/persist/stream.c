@@ -20,6 +20,8 @@
  * match renames the part file to objects/<name> (a cached object like any other, under the
  * cache's bound); a mismatch deletes it, logs one line and fails that read and every later one
  * of this stream with EIO (a new open fetches anew). Nothing is fetched past the object's size.
+ * After its last close a stream seen in part stays idle with its ranges for the next open of the
+ * same object (PSTREAM_IDLE_MAX of them per engine; all are dropped at persist_close).
  *
  * Locks: p->lock, then s->lock (never the other way round); neither is held across a remote
  * call or a hash of more than one chunk. */
@@ -36,7 +38,8 @@
 #define PSTREAM_WINDOW_MIN ((int64_t)256 << 10)
 #define PSTREAM_WINDOW_MAX ((int64_t)64 << 20)
 #define PSTREAM_DEMAND_MIN ((int64_t)64 << 10)
-#define PSTREAM_FETCHES    16                 /* requests in flight per object, at most */
+#define PSTREAM_FETCHES    16 /* requests in flight per object, at most */
+#define PSTREAM_IDLE_MAX   4  /* objects seen in part kept after their last close, at most */
 #define PSTREAM_HASH_STEP  ((int64_t)1 << 20) /* the hasher reads this much at a time */
 
 struct prange {
@@ -58,6 +61,7 @@ struct pstream {
     struct pstream *next;    /* p->streams */
     unsigned refs;           /* guarded by p->lock */
     int mapped;              /* findable in p->streams by name (p->lock) */
+    uint64_t idle_tick;      /* when refs last fell to 0 (p->lock) */
 
     pthread_mutex_t lock; /* after p->lock; guards everything below */
     pthread_cond_t cond;  /* bytes arrived, a request ended, the state changed */
@@ -467,12 +471,11 @@ void persist_stream_ref(struct pstream *s)
     s->refs++;
 }
 
-void persist_stream_unref(struct persist *p, struct pstream *s)
+/* Takes s out of p->streams, lets a verdict that is due arrive, stops its threads, frees it. */
+static void stream_release(struct persist *p, struct pstream *s)
 {
     struct pstream **pp;
 
-    if (!s || --s->refs)
-        return;
     for (pp = &p->streams; *pp && *pp != s; pp = &(*pp)->next)
         ;
     if (*pp)
@@ -486,13 +489,43 @@ void persist_stream_unref(struct persist *p, struct pstream *s)
     stream_free(s); /* joins the readahead, which stops at its next chunk, and the hasher */
 }
 
+void persist_stream_unref(struct persist *p, struct pstream *s)
+{
+    static uint64_t tick;
+    struct pstream *it, *oldest;
+    int keep, idle = 0;
+
+    if (!s || --s->refs)
+        return;
+    /* An object seen in part stays idle (its ranges kept, its readahead stopped) for the next
+     * open of it, up to PSTREAM_IDLE_MAX of them, least recently closed dropped first. */
+    pthread_mutex_lock(&s->lock);
+    keep = s->mapped && s->state == 0 && first_missing(s, 0) < s->e.size;
+    if (keep) {
+        s->ra_end = s->ra_pos; /* nothing more to fetch: the readahead ends */
+        s->ra_gen++;
+        s->idle_tick = ++tick;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!keep) {
+        stream_release(p, s);
+        return;
+    }
+    for (it = p->streams; it; it = it->next)
+        idle += !it->refs;
+    while (idle-- > PSTREAM_IDLE_MAX) {
+        oldest = NULL;
+        for (it = p->streams; it; it = it->next)
+            if (!it->refs && (!oldest || it->idle_tick < oldest->idle_tick))
+                oldest = it;
+        stream_release(p, oldest);
+    }
+}
+
 void persist_streams_close(struct persist *p)
 {
-    while (p->streams) {
-        struct pstream *s = p->streams;
-        s->refs = 1;
-        persist_stream_unref(p, s);
-    }
+    while (p->streams)
+        stream_release(p, p->streams);
 }
 
 int persist_stream_refused(struct pstream *s)
