@@ -81,7 +81,8 @@ struct pstream {
     int64_t ra_pos, ra_end;
     uint64_t ra_gen; /* bumped when the readahead is moved: its request in flight stops */
     const void *ra_owner;
-    int ra_err; /* the readahead's last failure (-errno), 0 none */
+    int ra_err;  /* the readahead's last failure (-errno), 0 none */
+    int waiting; /* readers waiting on cond for bytes (atomic: read outside the lock) */
 };
 
 /* ---- the map of present ranges (s->lock held) -------------------------------------------- */
@@ -159,35 +160,42 @@ static struct pfetch *fetch_slot(struct pstream *s)
 
 /* ---- receiving bytes ----------------------------------------------------------------------- */
 
+/* What one request brings is gathered in `buf` and written to the part file a batch at a time
+ * (fewer writes, locks and wake-ups), at once when a reader is waiting for bytes. */
+#define PSTREAM_BATCH ((size_t)256 << 10)
+
 struct sink {
     struct pstream *s;
     struct pfetch *f;
-    uint64_t gen; /* readahead: stop when s->ra_gen moves; demand: UINT64_MAX */
-    int err;      /* -errno of a local failure */
+    uint64_t gen;       /* readahead: stop when s->ra_gen moves; demand: UINT64_MAX */
+    int err;            /* -errno of a local failure */
+    unsigned char *buf; /* PSTREAM_BATCH bytes, NULL: write every chunk as it comes */
+    size_t fill;        /* bytes in buf, for [f->pos, f->pos + fill) */
 };
 
-static int sink_data(const void *data, size_t len, void *payload)
+static int write_at(struct sink *k, const void *data, size_t len, int64_t at)
 {
-    struct sink *k = payload;
-    struct pstream *s = k->s;
-    int64_t at = k->f->pos;
     const char *p = data;
-    int stop;
-
-    if ((int64_t)len > k->f->end - at) { /* never past what was asked (nor the object's end) */
-        k->err = -EIO;
-        return 1;
-    }
     for (size_t off = 0; off < len;) {
-        ssize_t n = pwrite(s->fd, p + off, len - off, at + (int64_t)off);
+        ssize_t n = pwrite(k->s->fd, p + off, len - off, at + (int64_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             k->err = n < 0 ? -errno : -EIO;
-            return 1;
+            return -1;
         }
         off += (size_t)n;
     }
+    return 0;
+}
+
+/* Marks [f->pos, f->pos + len) present (written already) and wakes who waits. Nonzero: stop. */
+static int landed(struct sink *k, size_t len)
+{
+    struct pstream *s = k->s;
+    int64_t at = k->f->pos;
+    int stop;
+
     pthread_mutex_lock(&s->lock);
     if (have_add(s, at, at + (int64_t)len) < 0)
         k->err = -ENOMEM;
@@ -203,13 +211,48 @@ static int sink_data(const void *data, size_t len, void *payload)
     return stop;
 }
 
+/* Writes out what buf holds. Nonzero: stop. */
+static int sink_flush(struct sink *k)
+{
+    size_t n = k->fill;
+    if (!n)
+        return 0;
+    k->fill = 0;
+    if (write_at(k, k->buf, n, k->f->pos) < 0)
+        return 1;
+    return landed(k, n);
+}
+
+static int sink_data(const void *data, size_t len, void *payload)
+{
+    struct sink *k = payload;
+
+    if ((int64_t)(k->fill + len) > k->f->end - k->f->pos) { /* never past what was asked */
+        k->err = -EIO;
+        return 1;
+    }
+    if (!k->buf || len > PSTREAM_BATCH) {
+        if (sink_flush(k) || write_at(k, data, len, k->f->pos) < 0)
+            return 1;
+        return landed(k, len);
+    }
+    if (k->fill + len > PSTREAM_BATCH && sink_flush(k))
+        return 1;
+    memcpy(k->buf + k->fill, data, len);
+    k->fill += len;
+    /* a reader waiting (read without the lock: at worst one batch later) gets it now */
+    if (k->fill >= PSTREAM_BATCH || __atomic_load_n(&k->s->waiting, __ATOMIC_RELAXED))
+        return sink_flush(k);
+    return 0;
+}
+
 /* Fetches [start, end) into the part file. s->lock held; dropped during the request. The slot
  * is registered (readers wait for it instead of asking again) and released before returning.
  * 0, 1 when stopped by a move of the readahead, or -errno. */
 static int fetch_range(struct pstream *s, int64_t start, int64_t end, uint64_t gen)
 {
     struct spacefs_error err = {0};
-    struct sink k = {s, NULL, gen, 0};
+    struct sink k = {s, NULL, gen, 0, NULL, 0};
     enum spacefs_status st;
     struct persist *p = s->p;
     int rc = 0;
@@ -220,7 +263,11 @@ static int fetch_range(struct pstream *s, int64_t start, int64_t end, uint64_t g
     k.f->pos = start;
     k.f->end = end;
     pthread_mutex_unlock(&s->lock);
+    k.buf = end - start > (int64_t)PSTREAM_BATCH ? malloc(PSTREAM_BATCH) : NULL;
     st = p->remote.ops->object_range(p->remote.ctx, &s->e, start, end - start, sink_data, &k, &err);
+    if (sink_flush(&k) && st == SPACEFS_OK && !k.err)
+        st = SPACEFS_E_CANCELLED; /* stopped with the last batch */
+    free(k.buf);
     pthread_mutex_lock(&s->lock);
     if (k.err) {
         rc = k.err;
@@ -537,6 +584,14 @@ int persist_stream_refused(struct pstream *s)
     return v;
 }
 
+/* Waits for more bytes to land (s->lock held); the sinks flush at once while anyone waits. */
+static void wait_bytes(struct pstream *s)
+{
+    __atomic_add_fetch(&s->waiting, 1, __ATOMIC_RELAXED);
+    pthread_cond_wait(&s->cond, &s->lock);
+    __atomic_sub_fetch(&s->waiting, 1, __ATOMIC_RELAXED);
+}
+
 long persist_stream_read(struct pstream *s, struct persist_readstate *rs, void *buf, size_t size,
                          int64_t off)
 {
@@ -576,7 +631,7 @@ long persist_stream_read(struct pstream *s, struct persist_readstate *rs, void *
         }
         if (s->ra_running && s->ra_owner == rs && s->ra_pos <= m && m < s->ra_end) {
             waited_ra = 1;
-            pthread_cond_wait(&s->cond, &s->lock);
+            wait_bytes(s);
             continue;
         }
         if (waited_ra && !s->ra_running && s->ra_err) {
@@ -584,7 +639,7 @@ long persist_stream_read(struct pstream *s, struct persist_readstate *rs, void *
             goto out;
         }
         if (in_flight(s, m)) {
-            pthread_cond_wait(&s->cond, &s->lock);
+            wait_bytes(s);
             continue;
         }
         /* nobody is bringing byte m: fetch it here, with a small tail (or the window) */
