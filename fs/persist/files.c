@@ -349,6 +349,7 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         c->ovl = id;
         if ((rc = persist_change_set(p, np, c)) < 0)
             goto out;
+        persist_meta_created(p, np, mode);
         persist_changed(p);
     } else if (!(f = pfile_get(p, np))) {
         rc = -ENOMEM;
@@ -371,7 +372,6 @@ out:
     pthread_mutex_unlock(&p->lock);
     free(h);
     free(np);
-    (void)mode;
     return rc;
 }
 
@@ -513,7 +513,7 @@ int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *s
     if (f->path) {
         persist_fill_stat(p, f->path, PERSIST_KIND_FILE, st);
         if (f->dirty && f->mtime)
-            st->st_mtime = f->mtime;
+            persist_stat_time(&st->st_mtim, f->mtime);
         goto out;
     }
     /* detached: what its handles read and write; no name links to it any more */
@@ -528,14 +528,15 @@ int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *s
         st->st_size = fst.st_size;
     else if (f->pin.path)
         st->st_size = f->pin.size;
-    st->st_mtime = f->mtime ? f->mtime : f->pin.mtime;
+    persist_stat_time(&st->st_mtim, f->mtime ? f->mtime : f->pin.mtime);
+    st->st_ctim = st->st_atim = st->st_mtim;
     st->st_blocks = (st->st_size + 511) / 512;
 out:
     pthread_mutex_unlock(&p->lock);
     return 0;
 }
 
-int persist_futimens(struct persist *p, struct persist_handle *h, int64_t mtime)
+int persist_futimens(struct persist *p, struct persist_handle *h, const struct timespec tv[2])
 {
     char *path = NULL;
     int rc = 0;
@@ -543,11 +544,13 @@ int persist_futimens(struct persist *p, struct persist_handle *h, int64_t mtime)
     pthread_mutex_lock(&p->lock);
     if (h->f->path && !(path = strdup(h->f->path)))
         rc = -ENOMEM;
-    else if (!h->f->path && mtime >= 0)
-        h->f->mtime = mtime; /* detached: nothing to record, but its handles see it */
+    else if (!h->f->path && (!tv || tv[1].tv_nsec != UTIME_OMIT)) /* detached: only its */
+        h->f->mtime = !tv || tv[1].tv_nsec == UTIME_NOW            /* handles see it */
+                          ? persist_now_ns()
+                          : (int64_t)tv[1].tv_sec * PERSIST_NS + tv[1].tv_nsec;
     pthread_mutex_unlock(&p->lock);
-    if (path && mtime >= 0)
-        rc = persist_utimens(p, path, mtime);
+    if (path)
+        rc = persist_utimens(p, path, tv);
     free(path);
     return rc;
 }
