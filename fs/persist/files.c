@@ -545,7 +545,7 @@ int persist_futimens(struct persist *p, struct persist_handle *h, const struct t
     if (h->f->path && !(path = strdup(h->f->path)))
         rc = -ENOMEM;
     else if (!h->f->path && (!tv || tv[1].tv_nsec != UTIME_OMIT)) /* detached: only its */
-        h->f->mtime = !tv || tv[1].tv_nsec == UTIME_NOW            /* handles see it */
+        h->f->mtime = !tv || tv[1].tv_nsec == UTIME_NOW           /* handles see it */
                           ? persist_now_ns()
                           : (int64_t)tv[1].tv_sec * PERSIST_NS + tv[1].tv_nsec;
     pthread_mutex_unlock(&p->lock);

@@ -105,7 +105,8 @@ void persist_meta_move(struct persist *p, const char *from, const char *to, int 
     p->meta_local_dirty = 1;
     if (!dir || !(keys = calloc(p->meta.n + 1, sizeof(*keys))))
         return;
-    for (struct pmap_item *it = persist_map_first(&p->meta); it; it = persist_map_next(&p->meta, it))
+    for (struct pmap_item *it = persist_map_first(&p->meta); it;
+         it = persist_map_next(&p->meta, it))
         if (persist_path_below(it->key, from))
             keys[n++] = strdup(it->key);
     for (size_t i = 0; i < n; i++) {
@@ -175,7 +176,8 @@ static int print_local(FILE *f, void *payload)
 
     fprintf(f, "%s\ndirty %" PRIu64 "\nsha %s\n", LOCAL_MAGIC, p->meta_dirty_gen ? (uint64_t)1 : 0,
             p->manifest_sha[0] ? p->manifest_sha : "-");
-    for (struct pmap_item *it = persist_map_first(&p->meta); it; it = persist_map_next(&p->meta, it)) {
+    for (struct pmap_item *it = persist_map_first(&p->meta); it;
+         it = persist_map_next(&p->meta, it)) {
         struct pmeta *m = it->val;
         fprintf(f, "%" PRIo32 " ", m->mode);
         persist_time_put(f, m->mtime);
@@ -265,7 +267,7 @@ struct mline {
     const char *path; /* borrowed from a map key */
     char type;        /* f, l, d */
     uint32_t mode;
-    int64_t mtime, ctime, size;
+    int64_t mtime, size;
 };
 
 static int mline_cmp(const void *a, const void *b)
@@ -319,14 +321,12 @@ static int collect_dirs(struct persist *p, struct pmap *dirs)
 static void file_line(struct persist *p, const char *path, int64_t mtime, int64_t size,
                       struct mline *l)
 {
-    struct pmeta *m = persist_meta_get(p, path);
     uint32_t mode = persist_meta_mode(p, path, PERSIST_KIND_FILE);
 
     l->path = path;
     l->type = S_ISLNK(mode) ? 'l' : 'f';
     l->mode = mode & 07777;
     l->mtime = mtime;
-    l->ctime = m && m->ctime > mtime ? m->ctime : mtime;
     l->size = size;
 }
 
@@ -365,7 +365,7 @@ static int manifest_text(struct persist *p, char **out, size_t *out_len)
          it = persist_map_next(&dirs, it)) {
         struct pmeta *m = persist_meta_get(p, it->key);
         struct mline l = {it->key, 'd', persist_meta_mode(p, it->key, PERSIST_KIND_DIR) & 07777,
-                          m ? m->mtime : 0, m ? m->ctime : 0, -1};
+                          m ? m->mtime : 0, -1};
         rc = mlines_add(&v, &n, &cap, l);
     }
     if (rc < 0)
@@ -379,8 +379,6 @@ static int manifest_text(struct persist *p, char **out, size_t *out_len)
     for (size_t i = 0; i < n; i++) {
         fprintf(f, "%c %04" PRIo32 " ", v[i].type, v[i].mode);
         persist_time_put(f, v[i].mtime);
-        fputc(' ', f);
-        persist_time_put(f, v[i].ctime);
         if (v[i].size >= 0)
             fprintf(f, " %" PRId64 " ", v[i].size);
         else
@@ -471,7 +469,7 @@ static struct pmanifest *manifest_parse(FILE *f, size_t *bad)
 
     *bad = 0;
     while (m && getline(&line, &cap, f) > 0) {
-        char *fl[7];
+        char *fl[6];
         struct pmanifest_entry e = {0};
         int n;
         if (++lineno == 1) {
@@ -481,24 +479,27 @@ static struct pmanifest *manifest_parse(FILE *f, size_t *bad)
             }
             continue;
         }
-        n = split(line, fl, 7);
-        if (n != 6 || strlen(fl[0]) != 1 || !strchr("fld", fl[0][0]) ||
+        n = split(line, fl, 6);
+        if (n != 5 || strlen(fl[0]) != 1 || !strchr("fld", fl[0][0]) || !fl[1][0] ||
             strspn(fl[1], "01234567") != strlen(fl[1]) || strlen(fl[1]) > 5 ||
-            persist_time_parse(fl[2], &e.mtime) < 0 || persist_time_parse(fl[3], &e.ctime) < 0 ||
-            persist_unescape(fl[5]) < 0 || !fl[5][0]) {
+            persist_time_parse(fl[2], &e.mtime) < 0 ||
+            (fl[0][0] == 'd'
+                 ? strcmp(fl[3], "-") != 0
+                 : strspn(fl[3], "0123456789") != strlen(fl[3]) || strlen(fl[3]) > 18) ||
+            persist_unescape(fl[4]) < 0 || !fl[4][0]) {
             (*bad)++;
             continue;
         }
         e.type = fl[0][0];
         e.mode = (uint32_t)strtoul(fl[1], NULL, 8) & 07777;
-        e.size = strcmp(fl[4], "-") ? strtoll(fl[4], NULL, 10) : -1;
+        e.size = fl[0][0] == 'd' ? -1 : strtoll(fl[3], NULL, 10);
         if (m->n == vcap) {
             struct pmanifest_entry *nv = realloc(m->v, (vcap = vcap ? vcap * 2 : 64) * sizeof(e));
             if (!nv)
                 break;
             m->v = nv;
         }
-        if (!(e.path = strdup(fl[5])))
+        if (!(e.path = strdup(fl[4])))
             break;
         m->v[m->n++] = e;
     }
@@ -562,8 +563,8 @@ struct pmanifest *persist_manifest_fetch(struct persist *p, struct persist_rentr
         persist_log(p, SPACEFS_WARN, "persist: %s is not a spacefs manifest; ignored",
                     PERSIST_META_PATH);
     else if (bad)
-        persist_log(p, SPACEFS_WARN, "persist: %s: %zu unreadable lines ignored",
-                    PERSIST_META_PATH, bad);
+        persist_log(p, SPACEFS_WARN, "persist: %s: %zu unreadable lines ignored", PERSIST_META_PATH,
+                    bad);
 out:
     if (f)
         fclose(f);
@@ -603,7 +604,6 @@ void persist_manifest_apply(struct persist *p, const struct pmanifest *mf)
         if (!(m = persist_meta_want(p, e->path)))
             continue;
         m->mode = (e->type == 'd' ? S_IFDIR : e->type == 'l' ? S_IFLNK : S_IFREG) | e->mode;
-        m->ctime = e->ctime;
         if (e->type == 'd')
             m->mtime = e->mtime;
         else if ((b = persist_map_get(&p->base_files, e->path)) &&

@@ -426,9 +426,9 @@ int persist_readlink(struct persist *p, const char *path, char *buf, size_t size
     pthread_mutex_lock(&p->lock);
     k = persist_node_kind(p, np);
     m = persist_meta_get(p, np);
-    rc = k == PERSIST_KIND_NONE                    ? -ENOENT
+    rc = k == PERSIST_KIND_NONE                            ? -ENOENT
          : k == PERSIST_KIND_FILE && m && S_ISLNK(m->mode) ? 0
-                                                        : -EINVAL;
+                                                           : -EINVAL;
     pthread_mutex_unlock(&p->lock);
     if (rc == 0 && (rc = persist_file_open(p, np, O_RDONLY, 0, &h)) == 0) {
         n = persist_read(p, h, buf, size - 1, 0);

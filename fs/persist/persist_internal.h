@@ -66,7 +66,7 @@ struct pmanifest_entry {
     char *path;
     char type; /* 'f', 'l', 'd' */
     uint32_t mode;
-    int64_t mtime, ctime, size; /* size -1 for directories */
+    int64_t mtime, size; /* size -1 for directories */
 };
 struct pmanifest {
     struct pmanifest_entry *v;
@@ -128,8 +128,8 @@ struct persist {
     /* generation of the first metadata change no commit carries yet (0: none): the next commit
      * sends a new manifest */
     uint64_t meta_dirty_gen;
-    int meta_local_dirty;                  /* <cache>/meta is behind */
-    char manifest_sha[PERSIST_OID_MAX];    /* sha256 of the Dataset's manifest, "" none */
+    int meta_local_dirty;               /* <cache>/meta is behind */
+    char manifest_sha[PERSIST_OID_MAX]; /* sha256 of the Dataset's manifest, "" none */
     struct pfile *files;
     uint64_t next_ovl;
     uint64_t gen;
@@ -218,7 +218,7 @@ void persist_base_clear(struct persist *p);
 
 /* meta.c (lock held unless said) */
 int64_t persist_now_ns(void);
-void persist_time_put(FILE *f, int64_t ns);           /* "S.NNNNNNNNN" */
+void persist_time_put(FILE *f, int64_t ns);          /* "S.NNNNNNNNN" */
 int persist_time_parse(const char *s, int64_t *out); /* "S" or "S.NNNNNNNNN"; 0 or -EINVAL */
 void persist_stat_time(struct timespec *ts, int64_t ns);
 struct pmeta *persist_meta_get(struct persist *p, const char *path);  /* borrowed or NULL */

@@ -151,8 +151,8 @@ struct snap {
     char **paths;                /* owned */
     uint64_t *gens;
     size_t n;
-    int capped;      /* more unsynced changes than max_commit_files: some were left out */
-    uint64_t gen;    /* p->gen when taken */
+    int capped;   /* more unsynced changes than max_commit_files: some were left out */
+    uint64_t gen; /* p->gen when taken */
     char meta_sha[PERSIST_OID_MAX]; /* the manifest it carries, "" none */
 };
 
@@ -175,7 +175,8 @@ static void snap_free(struct snap *s)
  * puts and copies. What does not fit stays pending for the next commit. */
 static int snap_take(struct persist *p, struct snap *s)
 {
-    size_t cap = p->changes.n + 1, max = p->cfg.max_commit_files ? p->cfg.max_commit_files : SIZE_MAX;
+    size_t cap = p->changes.n + 1,
+           max = p->cfg.max_commit_files ? p->cfg.max_commit_files : SIZE_MAX;
     int rc;
 
     memset(s, 0, sizeof(*s));
