@@ -94,18 +94,14 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
         rc = 0;
     persist_index_rebuild(p); /* the journal's changes; again with the base */
     persist_meta_load(p);
-    /* local directories exist only through the manifest: until a commit or a comparison shows
-     * that the Dataset's manifest has them, local metadata wins over a fetched one (meta.c) */
-    for (struct pmap_item *it = persist_map_first(&p->changes); it && !p->meta_dirty_gen;
-         it = persist_map_next(&p->changes, it))
-        if (((struct pchange *)it->val)->kind == PC_DIR)
-            p->meta_dirty_gen = ++p->gen;
     if (rc == 0) {
         if (p->next_ovl == 0)
             p->next_ovl = 1;
         persist_overlay_gc(p);
         if (load_base_tree(p) < 0)
             p->based = 0; /* the first round fetches */
+        else
+            persist_meta_check(p);
         p->last_change_ms = spacefs_now_ms();
         if (!p->based)
             persist_sync_round(p, 1, 0); /* best effort: works offline */

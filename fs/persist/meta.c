@@ -185,7 +185,7 @@ static int print_local(FILE *f, void *payload)
         persist_time_put(f, m->ctime);
         fputc(' ', f);
         persist_time_put(f, m->atime);
-        fputc(' ', f);
+        fprintf(f, " %d ", m->published);
         persist_put_escaped(f, it->key);
         fputc('\n', f);
     }
@@ -230,7 +230,7 @@ void persist_meta_load(struct persist *p)
         return;
     }
     while (getline(&line, &cap, f) > 0) {
-        char *fl[6];
+        char *fl[7];
         struct pmeta m = {0}, *dst;
         int n;
         if (++lineno == 1) {
@@ -238,7 +238,7 @@ void persist_meta_load(struct persist *p)
                 break;
             continue;
         }
-        n = split(line, fl, 6);
+        n = split(line, fl, 7);
         if (n == 2 && !strcmp(fl[0], "dirty")) {
             if (atoi(fl[1]) && !p->meta_dirty_gen)
                 p->meta_dirty_gen = ++p->gen;
@@ -249,12 +249,13 @@ void persist_meta_load(struct persist *p)
                      strcmp(fl[1], "-") ? fl[1] : "");
             continue;
         }
-        if (n != 5 || persist_time_parse(fl[1], &m.mtime) < 0 ||
+        if (n != 6 || persist_time_parse(fl[1], &m.mtime) < 0 ||
             persist_time_parse(fl[2], &m.ctime) < 0 || persist_time_parse(fl[3], &m.atime) < 0 ||
-            persist_unescape(fl[4]) < 0)
+            persist_unescape(fl[5]) < 0)
             continue;
         m.mode = (uint32_t)strtoul(fl[0], NULL, 8);
-        if ((dst = persist_meta_want(p, fl[4])))
+        m.published = atoi(fl[4]) == 1;
+        if ((dst = persist_meta_want(p, fl[5])))
             *dst = m;
     }
     fclose(f);
@@ -448,6 +449,39 @@ int persist_manifest_build(struct persist *p, int *out_fd, int64_t *out_size,
     return 0;
 }
 
+/* A commit carrying the manifest of the view at generation `gen` landed: the local directories
+ * it listed are published (a later manifest without them means another machine removed them). */
+void persist_meta_published(struct persist *p, uint64_t gen)
+{
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it)) {
+        struct pchange *c = it->val;
+        struct pmeta *m;
+        if (c->kind == PC_DIR && c->gen <= gen && (m = persist_meta_want(p, it->key)))
+            m->published = 1;
+    }
+    p->meta_local_dirty = 1;
+}
+
+/* At open, with the base loaded: metadata the Dataset's manifest lacks (a change made just
+ * before a crash, which <cache>/meta did not record as pending) is pending again. Without it a
+ * fetch would take the Dataset's manifest over an empty directory made here. */
+void persist_meta_check(struct persist *p)
+{
+    char *text = NULL, sha[PERSIST_OID_MAX];
+    size_t len = 0;
+    hub_sha256 h;
+
+    if (p->meta_dirty_gen || !p->manifest_sha[0] || manifest_text(p, &text, &len) < 0)
+        return;
+    hub_sha256_init(&h);
+    hub_sha256_update(&h, text, len);
+    hub_sha256_hex(&h, sha);
+    free(text);
+    if (strcmp(sha, p->manifest_sha) != 0)
+        p->meta_dirty_gen = ++p->gen;
+}
+
 /* ---- reading a manifest (from the Dataset) ------------------------------------------------ */
 void persist_manifest_free(struct pmanifest *m)
 {
@@ -604,6 +638,7 @@ void persist_manifest_apply(struct persist *p, const struct pmanifest *mf)
         if (!(m = persist_meta_want(p, e->path)))
             continue;
         m->mode = (e->type == 'd' ? S_IFDIR : e->type == 'l' ? S_IFLNK : S_IFREG) | e->mode;
+        m->published = e->type == 'd';
         if (e->type == 'd')
             m->mtime = e->mtime;
         else if ((b = persist_map_get(&p->base_files, e->path)) &&
@@ -622,8 +657,9 @@ void persist_manifest_apply(struct persist *p, const struct pmanifest *mf)
         for (struct pmap_item *it = persist_map_first(&p->changes); gone && it;
              it = persist_map_next(&p->changes, it)) {
             struct pchange *c = it->val;
-            if (c->kind == PC_DIR && c->synced && !persist_map_get(&keep, it->key) &&
-                !persist_has_visible_below(p, it->key))
+            struct pmeta *m = persist_meta_get(p, it->key);
+            if (c->kind == PC_DIR && c->synced && m && m->published &&
+                !persist_map_get(&keep, it->key) && !persist_has_visible_below(p, it->key))
                 gone[ng++] = strdup(it->key);
         }
         for (size_t i = 0; i < ng; i++)

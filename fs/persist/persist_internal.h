@@ -59,6 +59,8 @@ struct pmeta {
     int64_t mtime; /* directories only (files keep theirs with the change or base entry) */
     int64_t ctime;
     int64_t atime; /* local only: never in the manifest */
+    int published; /* a local directory the Dataset's manifest has had: gone from a newer one,
+                      another machine removed it */
 };
 
 /* A manifest read from the Dataset. */
@@ -232,6 +234,8 @@ uint32_t persist_meta_mode(struct persist *p, const char *path, int kind);
 void persist_meta_save(struct persist *p);
 void persist_meta_load(struct persist *p);
 void persist_meta_prune(struct persist *p);
+void persist_meta_check(struct persist *p);
+void persist_meta_published(struct persist *p, uint64_t gen);
 int persist_manifest_build(struct persist *p, int *out_fd, int64_t *out_size,
                            char sha[PERSIST_OID_MAX]);
 struct pmanifest *persist_manifest_fetch(struct persist *p, struct persist_rentry *v, size_t *n,

@@ -320,7 +320,7 @@ static int commit_changes(struct persist *p)
                 memcpy(p->manifest_sha, s.meta_sha, sizeof(p->manifest_sha));
                 if (p->meta_dirty_gen && p->meta_dirty_gen <= s.gen)
                     p->meta_dirty_gen = 0; /* later metadata changes: the next commit */
-                p->meta_local_dirty = 1;
+                persist_meta_published(p, s.gen);
             }
             /* what is still pending changed after the snapshot, so after `started` */
             p->pending_since_ms = unsynced_upto(p, UINT64_MAX) ? started : 0;

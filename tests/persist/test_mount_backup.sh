@@ -74,6 +74,8 @@ check_match "the manifest records the script's mode and ns time" \
   '^f 0755 1614834[0-9]{3}\.[0-9]{9} 21 cpa/bin/run.sh$' "$(grep ' cpa/bin/run.sh$' <<<"$manifest")"
 check_match "and the empty directory" '^d 0755 .* - cpa/etc/empty$' "$(grep ' cpa/etc/empty$' <<<"$manifest")"
 check_eq ".spacefs is not listed in persist/" "" "$(ls -A "$P" | grep -x .spacefs)"
+check_eq "nor in snapshots/" "" "$(ls -A "$S/snapshots/$(ls "$S/snapshots" | tail -1)" | grep -x .spacefs)"
+check_eq "a snapshot has the backup" cpa "$(ls "$S/snapshots/$(ls "$S/snapshots" | tail -1)" | grep -x cpa)"
 check_eq "and cannot be made" EPERM "$(errno_of mkdir "$P/.spacefs")"
 
 # chmod, ctime, atime, hard links
