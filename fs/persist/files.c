@@ -212,7 +212,7 @@ static int pfile_publish(struct persist *p, struct pfile *f)
     c->kind = PC_FILE;
     c->ovl = f->work;
     c->size = f->size;
-    c->mtime = f->mtime; /* set by utimens since the last write, else now (change_set) */
+    c->mtime = f->mtime; /* the last write or utimens (a new file: its creation) */
     if (f->hash_ok && f->hash.bytes == (uint64_t)f->size)
         hub_sha256_hex(&f->hash, c->sha256);
     if ((rc = persist_change_set(p, f->path, c)) < 0)
@@ -349,6 +349,7 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         c->ovl = id;
         if ((rc = persist_change_set(p, np, c)) < 0)
             goto out;
+        f->mtime = c->mtime; /* closing without a write keeps the creation time */
         persist_meta_created(p, np, mode);
         persist_changed(p);
     } else if (!(f = pfile_get(p, np))) {
@@ -427,7 +428,7 @@ long persist_write(struct persist *p, struct persist_handle *h, const void *buf,
     if (rc > 0 && off + rc > f->size) /* an empty write does not extend the file */
         f->size = off + rc;
     f->dirty = 1;
-    f->mtime = 0;
+    f->mtime = persist_now_ns(); /* the time of the write, not of the close */
     persist_changed(p);
 out:
     pthread_mutex_unlock(&p->lock);
@@ -455,7 +456,7 @@ int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size)
         f->hash_ok = 0; /* shrunk: the digest covers cut bytes; grown: zeros were not hashed */
     f->size = size;
     f->dirty = 1;
-    f->mtime = 0;
+    f->mtime = persist_now_ns(); /* the time of the write, not of the close */
     persist_changed(p);
 out:
     pthread_mutex_unlock(&p->lock);

@@ -88,7 +88,8 @@ struct pfile {
      * from offset 0 (a new or truncated-to-empty file); any other write or truncate clears it. */
     hub_sha256 hash;
     int hash_ok;
-    int64_t mtime; /* ns; set by utimens while dirty (the next publish takes it), 0 none */
+    int64_t mtime; /* ns; while dirty: the last write's or utimens' time (the next publish
+                      takes it), 0 none */
     /* Detached (path NULL) without an fd: the object its content is, downloaded on first use
      * (pin.path NULL: none). */
     struct persist_rentry pin;

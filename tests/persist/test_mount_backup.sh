@@ -96,6 +96,15 @@ try:
     os.link(sys.argv[1], sys.argv[2]); print("OK")
 except OSError as e:
     print(errno.errorcode[e.errno])' "$P/f" "$P/f2")"
+check_eq "special files and extended attributes are refused" "ENOSYS ENOTSUP" "$(python3 -c '
+import errno, os, sys
+out = []
+for f in (lambda: os.mkfifo(sys.argv[1] + "/fifo"), lambda: os.setxattr(sys.argv[1] + "/f", "user.k", b"v")):
+    try:
+        f(); out.append("OK")
+    except OSError as e:
+        out.append(errno.errorcode[e.errno])
+print(*out)' "$P")"
 check_eq "readlink" "../etc/app.conf" "$(readlink "$P/cpa/bin/conf")"
 check_eq "cat through a symlink" "key=value" "$(cat "$P/cpa/bin/conf")"
 check_eq "committed again" OK "$(sync_space "$S")"
