@@ -1,6 +1,6 @@
 /* The base: the tree of the commit the view stands on, replaced after a fetch (synced changes
  * dropped, our own committed files adopted into the object cache), and the modification times
- * kept per (path, blob id) in <cache>/mtimes and in the Dataset's manifest (meta.c), since the
+ * kept per (path, blob id) in <cache>/mtimes and in the Dataset's manifest (manifest.c), since the
  * Hub stores none; utimens, chmod and relatime's atime. Debug dump and check. Lock held. */
 #include "persist_internal.h"
 

@@ -49,7 +49,7 @@ struct pchange {
     char sha256[PERSIST_OID_MAX]; /* PC_FILE with ovl: the content's sha256 hex, "" unknown */
 };
 
-/* ---- POSIX metadata of a path (meta.c): what git cannot keep. Times in ns since the epoch,
+/* ---- POSIX metadata of a path (manifest.c): what git cannot keep. Times in ns since the epoch,
  * 0 = unknown (defaults: mode 0644 files, 0755 directories; ctime and atime = mtime). ---- */
 #define PERSIST_NS        1000000000LL
 #define PERSIST_META_PATH ".spacefs/meta" /* the manifest in the Dataset */
@@ -127,7 +127,7 @@ struct persist {
     struct pmap below;  /* directory -> (uintptr_t) visible entries below it (view.c) */
     int index_broken;   /* below is not trustworthy (no memory): scan instead */
     int mtimes_dirty;   /* a base file's time was set: <cache>/mtimes is behind */
-    struct pmap meta;   /* path -> struct pmeta * (meta.c) */
+    struct pmap meta;   /* path -> struct pmeta * (manifest.c) */
     /* generation of the first metadata change no commit carries yet (0: none): the next commit
      * sends a new manifest */
     uint64_t meta_dirty_gen;
@@ -219,7 +219,7 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
 void persist_mtimes_save(struct persist *p); /* <cache>/mtimes, rewritten whole */
 void persist_base_clear(struct persist *p);
 
-/* meta.c (lock held unless said) */
+/* manifest.c (lock held unless said) */
 int64_t persist_now_ns(void);
 void persist_time_put(FILE *f, int64_t ns);          /* "S.NNNNNNNNN" */
 int persist_time_parse(const char *s, int64_t *out); /* "S" or "S.NNNNNNNNN"; 0 or -EINVAL */

@@ -22,7 +22,7 @@
 static int unsynced_upto(struct persist *p, uint64_t gen)
 {
     if (p->meta_dirty_gen && p->meta_dirty_gen <= gen)
-        return 1; /* metadata the manifest must carry (meta.c) */
+        return 1; /* metadata the manifest must carry (manifest.c) */
     for (struct pmap_item *it = persist_map_first(&p->changes); it;
          it = persist_map_next(&p->changes, it)) {
         struct pchange *c = it->val;
