@@ -453,5 +453,5 @@ int persist_cache_pending(const char *cache_dir)
     }
     free(line);
     fclose(f);
-    return pending;
+    return pending || persist_meta_pending(cache_dir);
 }

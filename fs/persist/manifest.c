@@ -206,6 +206,25 @@ void persist_meta_save(struct persist *p)
     free(dst);
 }
 
+/* Does <cache_dir>/meta say a manifest is waiting for a commit (a chmod before an unmount
+ * that could not wait)? Read without opening the engine (persist_cache_pending). */
+int persist_meta_pending(const char *cache_dir)
+{
+    char *path = NULL, line[64];
+    int pending = 0;
+    FILE *f;
+
+    if (asprintf(&path, "%s/meta", cache_dir) < 0)
+        return 0;
+    if ((f = spacefs_file_open_read(path))) {
+        pending = fgets(line, sizeof(line), f) && !strcmp(line, LOCAL_MAGIC "\n") &&
+                  fgets(line, sizeof(line), f) && !strcmp(line, "dirty 1\n");
+        fclose(f);
+    }
+    free(path);
+    return pending;
+}
+
 /* Splits `line` at spaces into at most max fields; returns how many. */
 static int split(char *line, char **f, int max)
 {

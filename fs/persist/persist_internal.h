@@ -236,6 +236,7 @@ void persist_meta_save(struct persist *p);
 void persist_meta_load(struct persist *p);
 void persist_meta_prune(struct persist *p);
 void persist_meta_check(struct persist *p);
+int persist_meta_pending(const char *cache_dir); /* no engine, no lock */
 void persist_meta_published(struct persist *p, uint64_t gen);
 int persist_manifest_build(struct persist *p, int *out_fd, int64_t *out_size,
                            char sha[PERSIST_OID_MAX]);

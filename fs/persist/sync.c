@@ -239,6 +239,7 @@ static int snap_take(struct persist *p, struct snap *s)
         if (rc == 1) { /* the Dataset has this one */
             s->meta_sha[0] = '\0';
             p->meta_dirty_gen = 0;
+            p->meta_local_dirty = 1;
             return 0;
         }
         op->kind = PERSIST_ROP_PUT;
@@ -321,6 +322,7 @@ static int commit_changes(struct persist *p)
                 if (p->meta_dirty_gen && p->meta_dirty_gen <= s.gen)
                     p->meta_dirty_gen = 0; /* later metadata changes: the next commit */
                 persist_meta_published(p, s.gen);
+                persist_meta_save(p); /* no longer pending for the next mount either */
             }
             /* what is still pending changed after the snapshot, so after `started` */
             p->pending_since_ms = unsynced_upto(p, UINT64_MAX) ? started : 0;

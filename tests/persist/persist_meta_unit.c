@@ -321,6 +321,31 @@ static void test_empty_dir_removal(void)
     persist_fake_unref(fk);
 }
 
+/* A chmod not committed before the unmount is pending for the next mount (which opens such
+ * engines at once), and goes up then. */
+static void test_pending_across_unmount(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    const char *cache = cache_path("pend");
+    struct persist *p = open_engine(fk, cache);
+    struct stat st;
+
+    CHECK(put(p, "f", "x", 0644) == 0 && persist_sync_now(p) == 0, "committed");
+    CHECK(persist_cache_pending(cache) == 0, "nothing pending");
+    CHECK(persist_chmod(p, "f", 0700) == 0, "chmod");
+    persist_close(p, 0);
+    CHECK(persist_cache_pending(cache) == 1, "the chmod is pending in the cache");
+    p = open_engine(fk, cache);
+    CHECK(persist_sync_now(p) == 0 && persist_cache_pending(cache) == 0, "and goes up");
+    persist_close(p, 0);
+    p = open_engine(fk, cache_path("pend-other"));
+    CHECK(persist_sync_now(p) == 0 && persist_getattr(p, "f", &st) == 0 &&
+              (st.st_mode & 07777) == 0700,
+          "another machine sees it");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "%s/persist-meta.XXXXXX",
@@ -334,6 +359,7 @@ int main(void)
     test_garbage();
     test_metadata_only();
     test_empty_dir_removal();
+    test_pending_across_unmount();
     printf("%d passed, %d failed\n", passed, failed);
     if (!failed) {
         char cmd[400];
