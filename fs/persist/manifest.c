@@ -390,7 +390,8 @@ static int manifest_text(struct persist *p, char **out, size_t *out_len)
     }
     if (rc < 0)
         goto out;
-    qsort(v, n, sizeof(*v), mline_cmp);
+    if (n)
+        qsort(v, n, sizeof(*v), mline_cmp);
     if (!(f = open_memstream(out, out_len))) {
         rc = -ENOMEM;
         goto out;
