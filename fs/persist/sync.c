@@ -389,7 +389,9 @@ static void *worker_main(void *arg)
     while (!p->stop) {
         if (p->mtimes_dirty)
             persist_mtimes_save(p);
-        if (p->meta_local_dirty)
+        /* <cache>/meta is rewritten whole: once writers pause, not at every wake (cp -a of
+           N files would rewrite it N times), and after each commit (sync.c) */
+        if (p->meta_local_dirty && spacefs_now_ms() - p->last_change_ms >= p->cfg.quiet_ms)
             persist_meta_save(p);
         int64_t now = spacefs_now_ms(), wake = now + 60000, commit_at, refresh_at;
         int pending = unsynced_upto(p, UINT64_MAX);
