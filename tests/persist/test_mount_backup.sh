@@ -69,6 +69,7 @@ check_eq "a script is a plain file on the Hub" "$(cat "$SRC/bin/run.sh")" \
 check_eq "a symlink is a file holding its target" "../etc/app.conf" \
   "$(api "/datasets/$DS/resolve/main/cpa/bin/conf")"
 manifest=$(api "/datasets/$DS/resolve/main/.spacefs/meta")
+echo "# manifest: $(wc -l <<<"$manifest") lines, $(wc -c <<<"$manifest") bytes"
 check_eq "the manifest starts with its version" "spacefs-meta 1" "$(head -1 <<<"$manifest")"
 check_match "the manifest records the script's mode and ns time" \
   '^f 0755 1614834[0-9]{3}\.[0-9]{9} 21 cpa/bin/run.sh$' "$(grep ' cpa/bin/run.sh$' <<<"$manifest")"
