@@ -48,15 +48,25 @@ void persist_put_escaped(FILE *f, const char *s)
     }
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+}
+
+/* Exactly two hex digits after each '%' and never %00: a '%' at the end of the string (a
+ * damaged manifest from the Dataset) made the old sscanf("%2X") step past the NUL. */
 int persist_unescape(char *s)
 {
     char *w = s;
     for (; *s; s++) {
         if (*s == '%') {
-            unsigned v;
-            if (sscanf(s + 1, "%2X", &v) != 1)
+            int hi = hex_digit(s[1]), lo = hi < 0 ? -1 : hex_digit(s[2]);
+            if (lo < 0 || (hi | lo) == 0)
                 return -EINVAL;
-            *w++ = (char)v;
+            *w++ = (char)(hi * 16 + lo);
             s += 2;
         } else {
             *w++ = *s;

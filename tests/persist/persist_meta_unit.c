@@ -190,8 +190,10 @@ static void test_garbage(void)
         "garbage\x01\x02 not a manifest\n",
         "spacefs-meta 1\nf 0755 1.000000000 2 x y\nz zz\nf 0999 1.5 2 x\n"
         "f 0755 99999999999999999999.000000000 2 x\nd 0700 -1.000000000 3 d\n"
-        "f 0755 2.000000002 2 ok\nl 0777 1.000000000 2 %ZZ\nf 0755 1.000000000 -2 x\n",
-        "", /* empty */
+        "f 0755 2.000000002 2 ok\nl 0777 1.000000000 2 %ZZ\nf 0755 1.000000000 -2 x\n"
+        "f 0644 1.000000000 2 x%\nf 0644 1.000000000 2 y%4\nf 0644 1.000000000 2 z%00\n"
+        "f 0644 1.000000000 2 w%+1\n", /* escapes cut at the end of the line (ASan: read past) */
+        "",                            /* empty */
         "spacefs-meta 1\n" /* no lines */,
         "spacefs-meta 1\nd 7777 1.000000000 - ok\n" /* ok is a file: no effect */,
     };
