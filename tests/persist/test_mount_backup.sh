@@ -106,6 +106,12 @@ for f in (lambda: os.mkfifo(sys.argv[1] + "/fifo"), lambda: os.setxattr(sys.argv
     except OSError as e:
         out.append(errno.errorcode[e.errno])
 print(*out)' "$P")"
+mkdir -p "$WORK/hl" && echo same >"$WORK/hl/a" && ln "$WORK/hl/a" "$WORK/hl/b"
+tar -C "$WORK/hl" -cf "$WORK/hl.tar" a b
+tar -C "$P" -xf "$WORK/hl.tar" 2>"$WORK/hl.err"
+check_eq "tar of a hard link: fails on the second name" "2 a" "$? $(cd "$P" && ls a b 2>/dev/null | xargs)"
+check_match "saying why" "Operation not permitted" "$(cat "$WORK/hl.err")"
+rm -f "$P/a"
 check_eq "readlink" "../etc/app.conf" "$(readlink "$P/cpa/bin/conf")"
 check_eq "cat through a symlink" "key=value" "$(cat "$P/cpa/bin/conf")"
 check_eq "committed again" OK "$(sync_space "$S")"
