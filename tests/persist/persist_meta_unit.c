@@ -387,6 +387,40 @@ static void test_mutated_manifests(void)
     persist_fake_unref(fk);
 }
 
+/* Caches written before nanoseconds: <cache>/mtimes version 1 holds seconds, and still loads. */
+static void test_old_mtimes_file(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    const char *cache = cache_path("oldmt");
+    struct persist *p = open_engine(fk, cache);
+    char path[600], line[256] = "";
+    struct stat st;
+    FILE *f;
+
+    CHECK(put(p, "a", "x", 0644) == 0 && persist_sync_now(p) == 0, "a committed file");
+    persist_close(p, 0);
+    snprintf(path, sizeof(path), "%s/mtimes", cache);
+    f = fopen(path, "r");
+    CHECK(f && fgets(line, sizeof(line), f) && !strcmp(line, "spacefs-persist-mtimes 2\n") &&
+              fgets(line, sizeof(line), f),
+          "the mtimes file is version 2");
+    if (f)
+        fclose(f);
+    {
+        char oid[80] = "";
+        CHECK(sscanf(line, "%*s %79s", oid) == 1, "its line: %s", line);
+        f = fopen(path, "w");
+        fprintf(f, "spacefs-persist-mtimes 1\n1262304000 %s a\n", oid);
+        fclose(f);
+    }
+    p = open_engine(fk, cache);
+    CHECK(persist_getattr(p, "a", &st) == 0 && has_time(&st, 1262304000, 0),
+          "version 1 (seconds) loads (%lld.%09ld)", (long long)st.st_mtim.tv_sec,
+          st.st_mtim.tv_nsec);
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 /* A chmod not committed before the unmount is pending for the next mount (which opens such
  * engines at once), and goes up then. */
 static void test_pending_across_unmount(void)
@@ -427,6 +461,7 @@ int main(void)
     test_empty_dir_removal();
     test_pending_across_unmount();
     test_mutated_manifests();
+    test_old_mtimes_file();
     printf("%d passed, %d failed\n", passed, failed);
     if (!failed) {
         char cmd[400];
