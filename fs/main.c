@@ -36,6 +36,7 @@ struct options {
     int persist_public;
     int allow_http;
     unsigned timeout;
+    unsigned probe_max_ms; /* the ttl, within 1..30 s: fresh again within one ttl of the Hub */
     unsigned page_size;
     int space_public;
     int anonymous;
@@ -46,6 +47,8 @@ struct options {
 enum { KEY_HELP, KEY_VERSION, KEY_TOKEN };
 
 #define SPACEFS_MAX_THREADS 64
+#define SPACEFS_CONNECT_MS  1500 /* TCP + TLS set-up; longer: the Hub is offline */
+#define SPACEFS_ANSWER_MS   700  /* an API read unanswered this long probes the Hub (1 s) */
 
 /* fuse_daemonize() moves to "/": a relative token path must be made absolute before it, or the
  * background mount would find no token. 0, or -1 with the reason printed. */
@@ -212,7 +215,14 @@ static int client_new(hub_client **out, const struct options *o, int debug, hub_
     ho.token_file = o->token_file;
     ho.anonymous = o->anonymous;
     ho.deadline_ms = o->timeout * 1000;
-    ho.connect_timeout_ms = o->timeout * 1000 < 10000 ? o->timeout * 1000 : 10000;
+    /* offline is a state (docs/filesystem.md, "When the Hub cannot be reached"): a connection
+     * not made in 1.5 s, or a read unanswered for 0.7 s whose probe is unanswered for 1 s, marks
+     * the Hub offline, and cached answers are served while a probe (at most every ttl, 1..30 s)
+     * waits for it to come back */
+    ho.connect_timeout_ms =
+        o->timeout * 1000 < SPACEFS_CONNECT_MS ? o->timeout * 1000 : SPACEFS_CONNECT_MS;
+    ho.answer_timeout_ms = SPACEFS_ANSWER_MS;
+    ho.probe_max_ms = o->probe_max_ms;
     ho.page_size = o->page_size;
     ho.log = log;
     ho.log_level = debug ? HUB_LOG_DEBUG : HUB_LOG_WARN;
@@ -450,6 +460,7 @@ static int run(struct fuse_args *args, struct options *o)
                 o->space_sdk);
         return 1;
     }
+    o->probe_max_ms = cfg.ttl_ms < 1000 ? 1000 : cfg.ttl_ms > 30000 ? 30000 : cfg.ttl_ms;
     cfg.space_sdk = o->space_sdk ? o->space_sdk : "docker";
     cfg.space_private = !o->space_public;
     parse_secs("persist_quiet", o->persist_quiet, &cfg.persist.quiet_ms, &bad);
