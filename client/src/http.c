@@ -370,16 +370,19 @@ typedef struct xfer {
     long retry_after_ms;
     long rl_remaining, rl_reset;
     int rl_seen;
-    int64_t read_pos;  /* upload from fd */
-    int64_t last_data; /* ms, for idle/stall */
-    int64_t deadline;  /* ms, the call's: bounds the wait for a stream's first byte */
-    int64_t opened_at; /* ms when a 2xx response's headers were in, 0 before */
-    int got_body;      /* a byte of a 2xx body arrived (keep-alives count) */
-    int request_sent;  /* the connection was made (or reused) and the request went out */
-    int fresh;         /* open a new connection (the pooled ones may have died in a sleep) */
-    int unlimited;     /* the origin answered a probe: no answer limit for this call */
-    long limit_ms;     /* CURLOPT_TIMEOUT_MS of this attempt, 0 none */
-    int answer_limit;  /* limit_ms is answer_timeout_ms, not the deadline */
+    int64_t read_pos;   /* upload from fd */
+    int64_t last_data;  /* ms, for idle/stall */
+    int64_t deadline;   /* ms, the call's: bounds the wait for a stream's first byte */
+    int64_t opened_at;  /* ms when a 2xx response's headers were in, 0 before */
+    int got_body;       /* a byte of a 2xx body arrived (keep-alives count) */
+    int request_sent;   /* the connection was made (or reused) and the request went out */
+    int fresh;          /* open a new connection (the pooled ones may have died in a sleep) */
+    int unlimited;      /* the origin answered a probe: no answer limit for this call */
+    long limit_ms;      /* CURLOPT_TIMEOUT_MS of this attempt, 0 none */
+    int answer_limit;   /* limit_ms is answer_timeout_ms, not the deadline */
+    const char *origin; /* of the current hop (attempt()'s); NULL unknown */
+    int suspected;      /* the prober was asked to probe the origin during this attempt */
+    int went_offline;   /* stopped: the prober found the origin unreachable meanwhile */
     int deadline_hit;
     int cap_hit, user_stop, cancelled, idle_hit, read_failed;
     int read_errno;
@@ -627,6 +630,21 @@ static int on_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off_t u
     if (hub_cancel_requested(x->req->cancel)) {
         x->cancelled = 1;
         return 1;
+    }
+    if (x->status == 0 && x->origin && !x->answer_limit && !x->unlimited) {
+        /* a write or a stream without an answer and without bytes going out: no limit can cut
+         * it (a write may have acted, an upload is answered only at its end), but if the Hub
+         * has gone silent the prober finds out and the call stops instead of waiting for its
+         * deadline */
+        int64_t now = hub_now_ms();
+        if (!x->suspected && now - x->last_data >= (int64_t)x->c->answer_timeout_ms) {
+            x->suspected = 1;
+            hub_reach_suspect(x->c, x->origin);
+        }
+        if (x->suspected && hub_reach_is_offline(x->c, x->origin, NULL, 0)) {
+            x->went_offline = 1;
+            return 1;
+        }
     }
     if (x->req->idle_ms)
         return idle_check(x, hub_now_ms());
@@ -952,6 +970,8 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         x->request_sent = 0;
         x->limit_ms = 0;
         x->answer_limit = 0;
+        x->origin = origin;
+        x->suspected = x->went_offline = 0;
         s = setup(x, h, url, auth, &headers, (long)(deadline - t0));
         if (s != HUB_OK) {
             o.st = hub_error_set(x->err, s, "no memory for request headers");
@@ -980,9 +1000,18 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         else if (!(x->idle_hit && cc == CURLE_ABORTED_BY_CALLBACK))
             hub_log(c, HUB_LOG_DEBUG, "hub: %s %s -> %s (%lld ms)", x->req->method, logurl,
                     curl_easy_strerror(cc), (long long)(hub_now_ms() - t0));
+        x->origin = NULL;
         if (cc == CURLE_OK || x->status > 0 || x->got_body) {
             hub_reach_answered(c, origin);
             down = 0;
+        } else if (x->went_offline) {
+            /* the prober found the origin silent while this call waited: it may have acted */
+            free(origin);
+            o = (outcome){hub_error_set(x->err, HUB_E_OFFLINE,
+                                        "no answer, and the Hub stopped answering probes"),
+                          0, 0, -1, 0};
+            x->resp->unclear = 1;
+            break;
         } else {
             down = unreachable(c, x, cc, origin, why, sizeof(why));
         }
@@ -1131,7 +1160,7 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
     free(x.location);
     hub_buf_free(&x.errbody);
     pool_put(c, h);
-    resp->unclear = o.st != HUB_OK && unclear;
+    resp->unclear = o.st != HUB_OK && (unclear || (o.st == HUB_E_OFFLINE && x.went_offline));
     if (err)
         err->status = o.st;
     return o.st;

@@ -85,6 +85,8 @@ typedef struct hub_origin_state {
     char origin[HUB_ORIGIN_MAX]; /* "scheme://host:port" as url_origin makes it */
     int offline;
     int probing;           /* the prober is probing it now */
+    int suspect;           /* online, but a call waits without an answer: probe it now */
+    int64_t suspect_ms;    /* monotonic: when it was last probed as a suspect */
     int64_t since;         /* unix seconds of the last change */
     int64_t next_probe_ms; /* monotonic */
     unsigned backoff_ms;
@@ -160,6 +162,9 @@ int hub_reach_is_offline(hub_client *c, const char *origin, char *msg, size_t ca
 void hub_reach_failed(hub_client *c, const char *origin, const char *why);
 /* The origin answered: online again (one log line on the change). */
 void hub_reach_answered(hub_client *c, const char *origin);
+/* A call to origin waits without an answer: the prober probes it now (unless it did lately);
+ * no answer marks it offline. Never blocks. */
+void hub_reach_suspect(hub_client *c, const char *origin);
 /* One probe now (a fresh connection, limit_ms in all): 1 reachable, 0 not. */
 int hub_reach_probe(hub_client *c, const char *origin, unsigned limit_ms);
 

@@ -119,6 +119,32 @@ int hub_reach_is_offline(hub_client *c, const char *origin, char *msg, size_t ca
 
 static void *prober_main(void *arg);
 
+static void prober_start_locked(hub_client *c)
+{
+    if (!c->reach.prober_started && !c->reach.stopping &&
+        pthread_create(&c->reach.prober, NULL, prober_main, c) == 0)
+        c->reach.prober_started = 1;
+    pthread_cond_broadcast(&c->reach.cond);
+}
+
+#define HUB_SUSPECT_EVERY_MS 5000 /* a live but slow origin is probed at most this often */
+
+void hub_reach_suspect(hub_client *c, const char *origin)
+{
+    hub_origin_state *e;
+
+    if (!origin)
+        return;
+    pthread_mutex_lock(&c->reach.lock);
+    e = entry_locked(c, origin, 1);
+    if (e && !e->offline && !e->suspect &&
+        (!e->suspect_ms || hub_now_ms() - e->suspect_ms >= HUB_SUSPECT_EVERY_MS)) {
+        e->suspect = 1;
+        prober_start_locked(c);
+    }
+    pthread_mutex_unlock(&c->reach.lock);
+}
+
 void hub_reach_failed(hub_client *c, const char *origin, const char *why)
 {
     hub_origin_state *e;
@@ -136,10 +162,8 @@ void hub_reach_failed(hub_client *c, const char *origin, const char *why)
         e->backoff_ms = HUB_PROBE_MIN_MS;
         e->next_probe_ms = hub_now_ms() + e->backoff_ms;
         snprintf(e->last_error, sizeof(e->last_error), "%s", why ? why : "unreachable");
-        if (!c->reach.prober_started && !c->reach.stopping &&
-            pthread_create(&c->reach.prober, NULL, prober_main, c) == 0)
-            c->reach.prober_started = 1;
-        pthread_cond_broadcast(&c->reach.cond);
+        e->suspect = 0;
+        prober_start_locked(c);
     }
     pthread_mutex_unlock(&c->reach.lock);
     if (changed)
@@ -236,7 +260,8 @@ int hub_reach_probe(hub_client *c, const char *origin, unsigned limit_ms)
     return ok;
 }
 
-/* The offline origin to probe next and when (monotonic ms); 0 if none. Under reach.lock. */
+/* The origin to probe next: a suspect at once, else the offline one due first. NULL if none.
+ * Under reach.lock. */
 static hub_origin_state *next_locked(hub_client *c)
 {
     hub_origin_state *best = NULL;
@@ -244,6 +269,10 @@ static hub_origin_state *next_locked(hub_client *c)
 
     for (i = 0; i < c->reach.count; i++) {
         hub_origin_state *e = &c->reach.items[i];
+        if (e->suspect && !e->offline) {
+            e->next_probe_ms = 0;
+            return e;
+        }
         if (e->offline && (!best || e->next_probe_ms < best->next_probe_ms))
             best = e;
     }
@@ -261,7 +290,7 @@ static void *prober_main(void *arg)
         int64_t now = hub_now_ms();
         char origin[HUB_ORIGIN_MAX];
         unsigned limit;
-        int ok;
+        int ok, suspect;
 
         if (!e) {
             pthread_cond_wait(&t->cond, &t->lock);
@@ -279,6 +308,7 @@ static void *prober_main(void *arg)
         }
         snprintf(origin, sizeof(origin), "%s", e->origin);
         e->probing = 1;
+        suspect = e->suspect && !e->offline;
         /* a probe may wait a little longer than a caller would: nobody waits for it */
         limit = c->connect_timeout_ms > c->answer_timeout_ms ? c->connect_timeout_ms
                                                              : c->answer_timeout_ms;
@@ -288,11 +318,16 @@ static void *prober_main(void *arg)
         ok = hub_reach_probe(c, origin, limit);
         if (ok)
             hub_reach_answered(c, origin);
+        else if (suspect)
+            hub_reach_failed(c, origin, "a call got no answer, nor did a probe");
         pthread_mutex_lock(&t->lock);
         e = entry_locked(c, origin, 0);
         if (e) {
             e->probing = 0;
-            if (e->offline) {
+            if (suspect) { /* hub_reach_failed set the first pause if it went offline */
+                e->suspect = 0;
+                e->suspect_ms = hub_now_ms();
+            } else if (e->offline) {
                 e->backoff_ms =
                     e->backoff_ms * 2 > c->probe_max_ms ? c->probe_max_ms : e->backoff_ms * 2;
                 e->next_probe_ms = hub_now_ms() + e->backoff_ms;

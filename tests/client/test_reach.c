@@ -175,6 +175,56 @@ static void test_blackhole(void)
     hub_client_free(c);
 }
 
+/* A write sent just as the Hub goes silent: no answer limit may cut it (it may have acted), but
+ * the prober is asked, finds the Hub silent, and the write stops: HUB_E_OFFLINE for an idempotent
+ * one, HUB_E_UNKNOWN_OUTCOME for a restart, in seconds rather than the 20 s deadline. */
+static void test_blackhole_write(void)
+{
+    hub_client *c = client(500, 1000, 1000);
+    hub_kv_list *kv = NULL;
+    hub_runtime *rt = NULL;
+    hub_reach r;
+    hub_error e;
+    hub_status st;
+    int64_t t0, el;
+
+    if (!c)
+        return;
+    CHECK(hub_variables_list(&kv, c, "alice/chat", &e) == HUB_OK, "write: warm connection");
+    hub_kv_list_free(kv);
+    kv = NULL;
+    net("{\"outage\":\"blackhole\"}");
+    t0 = now_ms();
+    st = hub_variable_set(&kv, c, "alice/chat", "BH_K", "v", NULL, &e);
+    el = now_ms() - t0;
+    CHECK(st == HUB_E_OFFLINE && el < 4000,
+          "a variable set into a blackhole: HUB_E_OFFLINE in %lld ms (%s: %s)", (long long)el,
+          hub_status_str(st), e.message);
+    hub_client_reach(c, &r);
+    CHECK(r.online == 0, "write: offline now (%s)", r.last_error);
+    hub_kv_list_free(kv);
+    net("{\"outage\":\"none\"}");
+    CHECK(wait_state(c, 1, 5000) >= 0, "write: online again");
+    hub_client_free(c);
+
+    c = client(500, 1000, 1000);
+    if (!c)
+        return;
+    CHECK(hub_space_runtime_get(&rt, NULL, c, "alice/chat", &e) == HUB_OK, "restart: warm");
+    hub_runtime_free(rt);
+    rt = NULL;
+    net("{\"outage\":\"blackhole\"}");
+    t0 = now_ms();
+    st = hub_space_restart(&rt, c, "alice/chat", 0, &e);
+    el = now_ms() - t0;
+    CHECK(st == HUB_E_UNKNOWN_OUTCOME && el < 4000,
+          "a restart into a blackhole may have run: HUB_E_UNKNOWN_OUTCOME in %lld ms (%s)",
+          (long long)el, hub_status_str(st));
+    hub_runtime_free(rt);
+    net("{\"outage\":\"none\"}");
+    hub_client_free(c);
+}
+
 /* A Hub that answers slowly but answers: the read is sent again without the answer limit (the
  * first attempt was given up after it) and waited for; the origin stays online. */
 static void test_slow(void)
@@ -215,6 +265,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     test_refused();
     test_blackhole();
+    test_blackhole_write();
     test_slow();
     net("{\"outage\":\"none\"}");
     curl_global_cleanup();
