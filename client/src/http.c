@@ -1005,22 +1005,18 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
             hub_reach_answered(c, origin);
             down = 0;
         } else if (x->went_offline) {
-            /* the prober found the origin silent while this call waited: it may have acted */
-            free(origin);
-            o = (outcome){hub_error_set(x->err, HUB_E_OFFLINE,
-                                        "no answer, and the Hub stopped answering probes"),
-                          0, 0, -1, 0};
-            x->resp->unclear = 1;
-            break;
+            /* the prober found the origin silent while this call waited: it may have acted
+             * (hub_http marks the response unclear) */
+            snprintf(why, sizeof(why), "no answer, and the Hub stopped answering probes");
+            down = 2;
         } else {
             down = unreachable(c, x, cc, origin, why, sizeof(why));
+            if (down > 0)
+                hub_reach_failed(c, origin, why);
         }
         free(origin);
         origin = NULL;
         if (down > 0) {
-            char *o2 = hub_url_origin(url);
-            hub_reach_failed(c, o2, why);
-            free(o2);
             o = (outcome){hub_error_set(x->err, HUB_E_OFFLINE, "%s", why), 0, !x->request_sent, -1,
                           0};
             break;
