@@ -108,6 +108,8 @@ typedef struct hub_options {
                                     on under the call's deadline; 0 = 10000 */
     unsigned probe_max_ms;       /* longest pause between two probes of an unreachable origin
                                     (the first comes 1 s after it went, doubling); 0 = 30000 */
+    unsigned idle_fresh_ms;      /* a pooled connection idle this long (CLOCK_BOOTTIME, sleep
+                                    included) is not reused; 0 = 60000 */
     unsigned page_size;          /* "limit" sent on paginated listings; 0 = server default */
     const char *user_agent;      /* NULL = "spacefs/<version> hubclient" */
 

@@ -25,7 +25,6 @@
 #define ERROR_BODY_MAX       65536
 #define DEFAULT_STALL_SECOND 30
 #define HUB_FIRST_BODY_MS    5000
-#define HUB_IDLE_FRESH_MS    60000
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_ok;
@@ -204,6 +203,7 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
     c->connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000;
     c->answer_timeout_ms = opts->answer_timeout_ms ? opts->answer_timeout_ms : 10000;
     c->probe_max_ms = opts->probe_max_ms ? opts->probe_max_ms : 30000;
+    c->idle_fresh_ms = opts->idle_fresh_ms ? opts->idle_fresh_ms : 60000;
     if (c->probe_max_ms < HUB_PROBE_MIN_MS)
         c->probe_max_ms = HUB_PROBE_MIN_MS;
     c->page_size = opts->page_size;
@@ -1088,7 +1088,7 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
     /* a handle idle for a minute of wall time, sleeps included, may hold connections that died
      * while the machine slept (NAT, Wi-Fi): a request sent on one would wait for an answer that
      * never comes, so the first call after a pause opens a new one */
-    x.fresh = used_bt && hub_boottime_ms() - used_bt > HUB_IDLE_FRESH_MS;
+    x.fresh = used_bt && hub_boottime_ms() - used_bt > (int64_t)c->idle_fresh_ms;
     if (req->max_body)
         resp->body.max = req->max_body;
     if (!h)

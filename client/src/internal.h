@@ -124,7 +124,7 @@ struct hub_client {
     hub_token *token;       /* NULL = anonymous */
     char *ca_file, *ca_dir; /* CAs trusted instead of the system store's (trust.c); NULL = its */
     unsigned backoff_base_ms, backoff_max_ms, max_retries, deadline_ms, connect_timeout_ms;
-    unsigned answer_timeout_ms, probe_max_ms;
+    unsigned answer_timeout_ms, probe_max_ms, idle_fresh_ms;
     unsigned page_size;
     hub_log_fn log;
     void *log_payload;

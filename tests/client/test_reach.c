@@ -254,6 +254,39 @@ static void test_slow(void)
     hub_client_free(c);
 }
 
+/* After a pause (a laptop that slept) the pooled connection is not trusted: a new one is made. */
+static void test_idle_fresh(void)
+{
+    hub_options o;
+    hub_client *c = NULL;
+    hub_runtime *rt = NULL;
+    hub_stats s0, s1, s2;
+    hub_error e;
+
+    hub_options_init(&o);
+    o.endpoint = endpoint;
+    o.idle_fresh_ms = 800;
+    if (hub_client_new(&c, &o, &e) != HUB_OK)
+        return;
+    CHECK(hub_space_runtime_get(&rt, NULL, c, "alice/chat", &e) == HUB_OK, "idle: first call");
+    hub_runtime_free(rt);
+    rt = NULL;
+    hub_client_stats(c, &s0);
+    CHECK(hub_space_runtime_get(&rt, NULL, c, "alice/chat", &e) == HUB_OK, "idle: at once");
+    hub_runtime_free(rt);
+    rt = NULL;
+    hub_client_stats(c, &s1);
+    CHECK(s1.connections == s0.connections, "idle: a call right after reuses the connection");
+    usleep(1100 * 1000);
+    CHECK(hub_space_runtime_get(&rt, NULL, c, "alice/chat", &e) == HUB_OK, "idle: after 1.1 s");
+    hub_runtime_free(rt);
+    hub_client_stats(c, &s2);
+    CHECK(s2.connections == s1.connections + 1,
+          "idle: after idle_fresh_ms a new connection is made (%llu -> %llu)",
+          (unsigned long long)s1.connections, (unsigned long long)s2.connections);
+    hub_client_free(c);
+}
+
 int main(void)
 {
     endpoint = getenv("HF_ENDPOINT");
@@ -267,6 +300,7 @@ int main(void)
     test_blackhole();
     test_blackhole_write();
     test_slow();
+    test_idle_fresh();
     net("{\"outage\":\"none\"}");
     curl_global_cleanup();
     return check_finish();
