@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend_hub.h"
@@ -216,7 +217,7 @@ static int client_new(hub_client **out, const struct options *o, int debug, hub_
     ho.anonymous = o->anonymous;
     ho.deadline_ms = o->timeout * 1000;
     /* offline is a state (docs/filesystem.md, "When the Hub cannot be reached"): a connection
-     * not made in 1.5 s, or a read unanswered for 0.7 s whose probe is unanswered for 1 s, marks
+     * not made in 1.5 s, or a read unanswered for 0.7 s whose probe is unanswered for 0.8 s, marks
      * the Hub offline, and cached answers are served while a probe (at most every ttl, 1..30 s)
      * waits for it to come back */
     ho.connect_timeout_ms =
@@ -243,6 +244,7 @@ static int check_token(const struct options *o, int foreground)
     hub_whoami *w = NULL;
     hub_error he;
     hub_status st;
+    time_t t0;
     int rc = 0;
 
     if (client_new(&c, o, 0, foreground ? NULL : hub_log_terminal) < 0)
@@ -252,6 +254,16 @@ static int check_token(const struct options *o, int foreground)
         goto out;
     }
     st = hub_whoami_get(&w, c, &he);
+    /* a Hub started along with the mount (a boot, a script) may not listen yet: wait for the
+     * client's probe up to the call's deadline, as the retries of a refused connection did */
+    for (t0 = time(NULL); st == HUB_E_OFFLINE && time(NULL) - t0 < (time_t)o->timeout;) {
+        hub_reach r;
+        hub_client_reach(c, &r);
+        if (r.online)
+            st = hub_whoami_get(&w, c, &he);
+        else
+            usleep(100 * 1000);
+    }
     if (st == HUB_E_AUTH) {
         fprintf(stderr, "spacefs: the Hub at %s rejected the token: %s\n", hub_client_endpoint(c),
                 he.message);

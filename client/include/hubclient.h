@@ -104,8 +104,10 @@ typedef struct hub_options {
                                     marks the origin unreachable (see hub_client_reach) */
     unsigned answer_timeout_ms;  /* an idempotent API read (GET/HEAD, not a stream) without an
                                     answer this long probes the origin (a fresh connection,
-                                    same limit): unreachable -> HUB_E_OFFLINE, else the read goes
-                                    on under the call's deadline; 0 = 10000 */
+                                    this limit + 100 ms): unreachable -> HUB_E_OFFLINE, else the
+                                    read is sent again without the limit, under the call's
+                                    deadline. Other calls waiting this long without an answer
+                                    ask the background prober; 0 = 10000 */
     unsigned probe_max_ms;       /* longest pause between two probes of an unreachable origin
                                     (the first comes 1 s after it went, doubling); 0 = 30000 */
     unsigned idle_fresh_ms;      /* a pooled connection idle this long (CLOCK_BOOTTIME, sleep
@@ -157,11 +159,13 @@ void hub_client_ratelimit(const hub_client *client, hub_ratelimit *out);
  * A connection that cannot be made (refused, DNS, no TCP or TLS set-up within
  * connect_timeout_ms) or a read that gets no answer at all (answer_timeout_ms, then a probe)
  * marks the origin offline, with one log line (warning). While it is offline every call to it
- * fails at once with HUB_E_OFFLINE and sends nothing; a background thread of the client probes it
- * (GET <endpoint>/api/whoami-v2 without the token, any HTTP answer counts; other origins: a TCP
- * and TLS connection) after 1 s, then doubling up to probe_max_ms, and the first success marks it
- * online again (one log line, info). The clock is CLOCK_BOOTTIME where it matters: a connection
- * idle for a minute of wall time (a laptop that slept) is not reused. */
+ * fails at once with HUB_E_OFFLINE and sends nothing (except that at most one call a second first
+ * probes the origin itself, answer_timeout_ms + 100 ms, unless the prober is probing it); a
+ * background thread of the client probes it (GET <endpoint>/api/whoami-v2 without the token, any
+ * HTTP answer counts; other origins: a TCP and TLS connection) after 1 s, then doubling up to
+ * probe_max_ms, and the first success marks it online again (one log line, info). The clock is
+ * CLOCK_BOOTTIME where it matters: a connection idle for a minute of wall time (a laptop that
+ * slept) is not reused. */
 typedef struct hub_reach {
     int online;    /* 1 reachable (or not tried yet), 0 offline */
     int64_t since; /* unix seconds: the last change, or the client's creation */

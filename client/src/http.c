@@ -934,8 +934,12 @@ static int unreachable(hub_client *c, xfer *x, CURLcode cc, const char *origin, 
         return 0;
     if (x->status > 0)
         return -1; /* headers came: slow, not silent */
-    if (hub_reach_probe(c, origin, c->answer_timeout_ms < 1000 ? 1000 : c->answer_timeout_ms))
+    /* a fresh connection answering a cheap call; its limit keeps the whole wait of a read that
+     * meets a silent Hub under 2 s with the fs's 0.7 s answer limit */
+    if (hub_reach_probe(c, origin, c->answer_timeout_ms + 100))
         return -1;
+    if (hub_reach_answered_since(c, origin, x->last_data))
+        return -1; /* another request got an answer meanwhile: a loaded Hub, not a silent one */
     snprintf(why, cap, "no answer within %u ms, nor to a probe", c->answer_timeout_ms);
     return 1;
 }
@@ -961,7 +965,7 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         char why[HUB_ERROR_MESSAGE_MAX];
         int down;
 
-        if (origin && hub_reach_is_offline(c, origin, why, sizeof(why))) {
+        if (origin && hub_reach_gate(c, origin, c->answer_timeout_ms + 100, why, sizeof(why))) {
             /* known unreachable: nothing is sent; the prober finds out when it is back */
             o = (outcome){hub_error_set(x->err, HUB_E_OFFLINE, "%s", why), 0, 1, -1, 0};
             free(origin);

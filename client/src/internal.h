@@ -87,6 +87,9 @@ typedef struct hub_origin_state {
     int probing;           /* the prober is probing it now */
     int suspect;           /* online, but a call waits without an answer: probe it now */
     int64_t suspect_ms;    /* monotonic: when it was last probed as a suspect */
+    int64_t asked_ms;      /* monotonic: when a call asked for the suspect probe */
+    int64_t answer_ms;     /* monotonic: the last answer of any request to it */
+    int64_t probe_ms;      /* monotonic: when the last probe (prober's or a caller's) began */
     int64_t since;         /* unix seconds of the last change */
     int64_t next_probe_ms; /* monotonic */
     unsigned backoff_ms;
@@ -158,10 +161,18 @@ void hub_reach_init(hub_client *c);
 void hub_reach_free(hub_client *c); /* stops and joins the prober */
 /* 1 when `origin` is offline; then why (the last error and since when) goes to msg. */
 int hub_reach_is_offline(hub_client *c, const char *origin, char *msg, size_t cap);
+/* Before a request to origin: 0 go on; 1 it is offline (why in msg): fail at once. While it is
+ * offline, at most one caller a second (HUB_TRIAL_EVERY_MS) first probes it itself (limit_ms):
+ * a caller that needs the Hub now (persist/'s upload after an fsync) must not fail on a state
+ * the prober has not refreshed yet. */
+int hub_reach_gate(hub_client *c, const char *origin, unsigned limit_ms, char *msg, size_t cap);
 /* The origin could not be reached: offline (one log line on the change), prober started. */
 void hub_reach_failed(hub_client *c, const char *origin, const char *why);
 /* The origin answered: online again (one log line on the change). */
 void hub_reach_answered(hub_client *c, const char *origin);
+/* 1 when any request to origin got an answer at or after since_ms (monotonic): the Hub is
+ * alive, however slow one call is. */
+int hub_reach_answered_since(hub_client *c, const char *origin, int64_t since_ms);
 /* A call to origin waits without an answer: the prober probes it now (unless it did lately);
  * no answer marks it offline. Never blocks. */
 void hub_reach_suspect(hub_client *c, const char *origin);

@@ -119,6 +119,39 @@ int hub_reach_is_offline(hub_client *c, const char *origin, char *msg, size_t ca
 
 static void *prober_main(void *arg);
 
+#define HUB_TRIAL_EVERY_MS 1000 /* while offline, a caller probes at most this often */
+
+int hub_reach_gate(hub_client *c, const char *origin, unsigned limit_ms, char *msg, size_t cap)
+{
+    hub_origin_state *e;
+    int off = 0, trial = 0;
+
+    if (!origin)
+        return 0;
+    pthread_mutex_lock(&c->reach.lock);
+    e = entry_locked(c, origin, 0);
+    if (e && e->offline) {
+        off = 1;
+        if (!e->probing && hub_now_ms() - e->probe_ms >= HUB_TRIAL_EVERY_MS) {
+            trial = 1;
+            e->probing = 1;
+            e->probe_ms = hub_now_ms();
+        }
+    }
+    pthread_mutex_unlock(&c->reach.lock);
+    if (trial) {
+        if (hub_reach_probe(c, origin, limit_ms)) {
+            hub_reach_answered(c, origin);
+            off = 0;
+        }
+        pthread_mutex_lock(&c->reach.lock);
+        if ((e = entry_locked(c, origin, 0)))
+            e->probing = 0;
+        pthread_mutex_unlock(&c->reach.lock);
+    }
+    return off && hub_reach_is_offline(c, origin, msg, cap);
+}
+
 static void prober_start_locked(hub_client *c)
 {
     if (!c->reach.prober_started && !c->reach.stopping &&
@@ -127,7 +160,8 @@ static void prober_start_locked(hub_client *c)
     pthread_cond_broadcast(&c->reach.cond);
 }
 
-#define HUB_SUSPECT_EVERY_MS 5000 /* a live but slow origin is probed at most this often */
+#define HUB_SUSPECT_EVERY_MS 5000  /* a live but slow origin is probed at most this often */
+#define HUB_PROBE_PATIENT_MS 10000 /* limit of a probe of an origin that is offline */
 
 void hub_reach_suspect(hub_client *c, const char *origin)
 {
@@ -140,6 +174,7 @@ void hub_reach_suspect(hub_client *c, const char *origin)
     if (e && !e->offline && !e->suspect &&
         (!e->suspect_ms || hub_now_ms() - e->suspect_ms >= HUB_SUSPECT_EVERY_MS)) {
         e->suspect = 1;
+        e->asked_ms = hub_now_ms();
         prober_start_locked(c);
     }
     pthread_mutex_unlock(&c->reach.lock);
@@ -160,7 +195,8 @@ void hub_reach_failed(hub_client *c, const char *origin, const char *why)
         e->outages++;
         e->since = (int64_t)time(NULL);
         e->backoff_ms = HUB_PROBE_MIN_MS;
-        e->next_probe_ms = hub_now_ms() + e->backoff_ms;
+        e->probe_ms = hub_now_ms(); /* the failure was as good as a probe */
+        e->next_probe_ms = e->probe_ms + e->backoff_ms;
         snprintf(e->last_error, sizeof(e->last_error), "%s", why ? why : "unreachable");
         e->suspect = 0;
         prober_start_locked(c);
@@ -181,7 +217,9 @@ void hub_reach_answered(hub_client *c, const char *origin)
     if (!origin)
         return;
     pthread_mutex_lock(&c->reach.lock);
-    e = entry_locked(c, origin, 0);
+    e = entry_locked(c, origin, 1);
+    if (e)
+        e->answer_ms = hub_now_ms();
     if (e && e->offline) {
         was = e->since;
         e->offline = 0;
@@ -191,6 +229,20 @@ void hub_reach_answered(hub_client *c, const char *origin)
     if (was)
         hub_log(c, HUB_LOG_WARN, "hub: %s is reachable again (after %lld s offline)", origin,
                 (long long)(now - was));
+}
+
+int hub_reach_answered_since(hub_client *c, const char *origin, int64_t since_ms)
+{
+    hub_origin_state *e;
+    int yes;
+
+    if (!origin)
+        return 0;
+    pthread_mutex_lock(&c->reach.lock);
+    e = entry_locked(c, origin, 0);
+    yes = e && e->answer_ms >= since_ms;
+    pthread_mutex_unlock(&c->reach.lock);
+    return yes;
 }
 
 void hub_client_reach(const hub_client *client, hub_reach *out)
@@ -215,6 +267,18 @@ static size_t discard(char *d, size_t s, size_t n, void *u)
 {
     (void)d, (void)u;
     return s * n;
+}
+
+/* The client is being freed: a probe in flight stops (its thread is joined). */
+static int probe_progress(void *userp, curl_off_t a, curl_off_t b, curl_off_t c2, curl_off_t d)
+{
+    hub_client *c = userp;
+    int stop;
+    (void)a, (void)b, (void)c2, (void)d;
+    pthread_mutex_lock(&c->reach.lock);
+    stop = c->reach.stopping;
+    pthread_mutex_unlock(&c->reach.lock);
+    return stop;
 }
 
 int hub_reach_probe(hub_client *c, const char *origin, unsigned limit_ms)
@@ -249,6 +313,9 @@ int hub_reach_probe(hub_client *c, const char *origin, unsigned limit_ms)
         curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
     }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, probe_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
     if (!own)
         curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
     cc = curl_easy_perform(h);
@@ -291,6 +358,7 @@ static void *prober_main(void *arg)
         char origin[HUB_ORIGIN_MAX];
         unsigned limit;
         int ok, suspect;
+        int64_t asked = 0;
 
         if (!e) {
             pthread_cond_wait(&t->cond, &t->lock);
@@ -306,19 +374,33 @@ static void *prober_main(void *arg)
             pthread_cond_timedwait(&t->cond, &t->lock, &ts);
             continue;
         }
+        if (e->probing) { /* a caller's trial is under way */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 100000000L;
+            if (ts.tv_nsec >= 1000000000L)
+                ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+            continue;
+        }
         snprintf(origin, sizeof(origin), "%s", e->origin);
         e->probing = 1;
+        e->probe_ms = now;
         suspect = e->suspect && !e->offline;
-        /* a probe may wait a little longer than a caller would: nobody waits for it */
+        asked = e->asked_ms;
+        /* a suspect is probed as briefly as a caller would wait (a silent Hub must be found
+         * out fast); an offline origin patiently: nobody waits for that probe, and any answer,
+         * however slow, proves the Hub is back (a loaded Hub must not stay "offline") */
         limit = c->connect_timeout_ms > c->answer_timeout_ms ? c->connect_timeout_ms
                                                              : c->answer_timeout_ms;
-        if (limit > 10000)
-            limit = 10000;
+        if (!suspect)
+            limit = limit > HUB_PROBE_PATIENT_MS ? limit : HUB_PROBE_PATIENT_MS;
         pthread_mutex_unlock(&t->lock);
         ok = hub_reach_probe(c, origin, limit);
         if (ok)
             hub_reach_answered(c, origin);
-        else if (suspect)
+        else if (suspect && !hub_reach_answered_since(c, origin, asked))
+            /* nothing else got an answer meanwhile either: silent, not slow */
             hub_reach_failed(c, origin, "a call got no answer, nor did a probe");
         pthread_mutex_lock(&t->lock);
         e = entry_locked(c, origin, 0);

@@ -254,6 +254,32 @@ static void test_slow(void)
     hub_client_free(c);
 }
 
+/* A Hub that comes back loaded (its answers slower than the limits a caller waits): the prober
+ * of an offline origin is patient, so the origin does not stay "offline" for good. */
+static void test_back_slow(void)
+{
+    hub_client *c = client(300, 500, 1000);
+    hub_space_list *l = NULL;
+    hub_error e;
+    int64_t back;
+
+    if (!c)
+        return;
+    net("{\"outage\":\"refused\"}");
+    CHECK(hub_spaces_list(&l, c, "alice", &e) == HUB_E_OFFLINE, "back slow: offline");
+    admin("POST", "/_hubd/faults",
+          "{\"method\":\"GET\",\"path\":\"^/api/whoami-v2$\",\"action\":\"latency\","
+          "\"latency_ms\":1500,\"count\":-1}");
+    net("{\"outage\":\"none\"}");
+    back = wait_state(c, 1, 8000);
+    CHECK(back >= 0,
+          "back slow: a probe answered in 1.5 s (limits 0.3/0.5 s) brings it online "
+          "(%lld ms)",
+          (long long)back);
+    admin("DELETE", "/_hubd/faults", NULL);
+    hub_client_free(c);
+}
+
 /* After a pause (a laptop that slept) the pooled connection is not trusted: a new one is made. */
 static void test_idle_fresh(void)
 {
@@ -301,6 +327,7 @@ int main(void)
     test_blackhole_write();
     test_slow();
     test_idle_fresh();
+    test_back_slow();
     net("{\"outage\":\"none\"}");
     curl_global_cleanup();
     return check_finish();

@@ -48,8 +48,9 @@ for i in range(n):
     if th.is_alive() or "err" in res:
         errors += 1
     times.append(el)
-print("%-9s ops %3d  median %8.1f ms  max %8.1f ms  failed %d" %
-      (kind, len(times), statistics.median(times), max(times), errors))
+p90 = sorted(times)[int(len(times) * 0.9) - 1] if times else 0
+print("%-9s ops %3d  median %8.1f ms  p90 %8.1f ms  max %8.1f ms  failed %d" %
+      (kind, len(times), statistics.median(times), p90, max(times), errors))
 sys.stdout.flush()
 os._exit(0)  # an abandoned operation may still hang in the kernel
 PY
