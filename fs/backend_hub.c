@@ -104,35 +104,54 @@ static enum spacefs_status h_whoami(void *ctx, struct spacefs_whoami *out,
     return done(st, &he, err);
 }
 
-static enum spacefs_status h_list(void *ctx, const char *author, struct spacefs_space **out,
-                                  size_t *out_count, struct spacefs_error *err)
+struct list_acc {
+    struct spacefs_space *v;
+    size_t count, cap;
+    const char *endpoint;
+};
+
+/* One page of the listing, converted as it arrives (the client frees the page after it). */
+static int list_page(hub_space *items, size_t count, void *payload)
+{
+    struct list_acc *a = payload;
+    size_t i;
+
+    if (a->count + count > a->cap) {
+        size_t cap = a->cap ? a->cap : 64;
+        struct spacefs_space *v;
+        while (cap < a->count + count)
+            cap *= 2;
+        if (!(v = realloc(a->v, cap * sizeof(*v))))
+            return -1;
+        a->v = v;
+        a->cap = cap;
+    }
+    for (i = 0; i < count; i++) {
+        if (space_from(&a->v[a->count], &items[i], a->endpoint) < 0)
+            return -1;
+        a->count++;
+    }
+    return 0;
+}
+
+static enum spacefs_status h_list(void *ctx, const char *author, size_t max, void *cancel,
+                                  struct spacefs_space **out, size_t *out_count, int *out_truncated,
+                                  struct spacefs_error *err)
 {
     struct hubctx *c = ctx;
-    hub_space_list *l = NULL;
+    struct list_acc a = {NULL, 0, 0, hub_client_endpoint(c->client)};
     hub_error he;
     hub_status st;
-    size_t i;
 
     *out = NULL;
     *out_count = 0;
-    st = hub_spaces_list(&l, c->client, author, &he);
+    st = hub_spaces_list_pages(c->client, author, max, list_page, &a, out_truncated, cancel, &he);
     if (st == HUB_OK) {
-        if (!(*out = calloc(l->count + 1, sizeof(**out)))) {
-            st = HUB_E_NOMEM;
-        } else {
-            for (i = 0; i < l->count; i++) {
-                if (space_from(&(*out)[i], &l->items[i], hub_client_endpoint(c->client)) < 0) {
-                    spacefs_spaces_free(*out, i + 1);
-                    *out = NULL;
-                    st = HUB_E_NOMEM;
-                    break;
-                }
-            }
-            if (*out)
-                *out_count = l->count;
-        }
+        *out = a.v;
+        *out_count = a.count;
+    } else {
+        spacefs_spaces_free(a.v, a.count);
     }
-    hub_space_list_free(l);
     return done(st, &he, err);
 }
 
