@@ -56,18 +56,23 @@ struct spacefs_budget {
  * before any line. */
 typedef int (*spacefs_line_fn)(const char *line, size_t len, int64_t ts_ms, void *payload);
 
+/* One page of a listing, in the Hub's order: fn may move members out of the items (leaving
+ * them zeroed; the caller frees what is left). 0 goes on, -1 stops with SPACEFS_E_NOMEM. */
+typedef int (*spacefs_spaces_fn)(struct spacefs_space *items, size_t count, void *payload);
+
 /* Every function may block on the network for at most the backend's deadline, is called
  * from many threads at once, and returns SPACEFS_OK or an error with err filled (err may be
  * NULL). `id` is always "ns/name". */
 struct spacefs_backend_ops {
     enum spacefs_status (*whoami)(void *ctx, struct spacefs_whoami *out, struct spacefs_error *err);
-    /* The Spaces of `author`, all pages in the Hub's order, with runtime when the Hub sends
-     * it; max > 0 stops after max Spaces without asking for later pages, and *out_truncated
-     * is then 1 if the Hub had more. A name may come twice (pages shift while they are read).
-     * `cancel` (from cancel_new, may be NULL) stops it within about a second (CANCELLED). */
+    /* The Spaces of `author`, page by page to fn (nothing kept in between), with runtime when
+     * the Hub sends it; max > 0 stops after max Spaces without asking for later pages, and
+     * *out_truncated is then 1 if the Hub had more. A name may come twice (pages shift while they
+     * are read). `cancel` (from cancel_new, may be NULL) stops it within about a second
+     * (CANCELLED). */
     enum spacefs_status (*list_spaces)(void *ctx, const char *author, size_t max, void *cancel,
-                                       struct spacefs_space **out, size_t *out_count,
-                                       int *out_truncated, struct spacefs_error *err);
+                                       spacefs_spaces_fn fn, void *payload, int *out_truncated,
+                                       struct spacefs_error *err);
     /* GET /api/spaces/{id}, pretty-printed JSON. */
     enum spacefs_status (*space_info)(void *ctx, const char *id, char **out_json,
                                       struct spacefs_error *err);

@@ -421,11 +421,11 @@ nomem:
     return -1;
 }
 
-static enum spacefs_status f_list(void *ctx, const char *author, size_t max, void *cancel,
-                                  struct spacefs_space **out, size_t *out_count, int *out_truncated,
-                                  struct spacefs_error *err)
+/* The whole listing as one array (*out new), as the Hub would send it over its pages. */
+static enum spacefs_status list_all(struct spacefs_fake *f, const char *author, size_t max,
+                                    void *cancel, struct spacefs_space **out, size_t *out_count,
+                                    int *out_truncated, struct spacefs_error *err)
 {
-    struct spacefs_fake *f = ctx;
     size_t n = 0, alen = strlen(author), pages;
     enum spacefs_status st;
     int i;
@@ -490,6 +490,20 @@ delay:
         return leave(f, SPACEFS_E_CANCELLED);
     }
     return leave(f, SPACEFS_OK);
+}
+
+static enum spacefs_status f_list(void *ctx, const char *author, size_t max, void *cancel,
+                                  spacefs_spaces_fn fn, void *payload, int *out_truncated,
+                                  struct spacefs_error *err)
+{
+    struct spacefs_space *v = NULL;
+    size_t n = 0;
+    enum spacefs_status st = list_all(ctx, author, max, cancel, &v, &n, out_truncated, err);
+
+    if (st == SPACEFS_OK && n && fn(v, n, payload) < 0)
+        st = SPACEFS_E_NOMEM;
+    spacefs_spaces_free(v, n);
+    return st;
 }
 
 static enum spacefs_status f_info(void *ctx, const char *id, char **out_json,

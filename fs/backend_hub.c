@@ -105,54 +105,42 @@ static enum spacefs_status h_whoami(void *ctx, struct spacefs_whoami *out,
 }
 
 struct list_acc {
-    struct spacefs_space *v;
-    size_t count, cap;
+    spacefs_spaces_fn fn;
+    void *payload;
     const char *endpoint;
 };
 
-/* One page of the listing, converted as it arrives (the client frees the page after it). */
+/* One page of the listing, converted and handed on as it arrives (the client frees its page
+ * after this returns, and the callee took what it keeps). */
 static int list_page(hub_space *items, size_t count, void *payload)
 {
     struct list_acc *a = payload;
+    struct spacefs_space *v = calloc(count + 1, sizeof(*v));
     size_t i;
+    int rc = -1;
 
-    if (a->count + count > a->cap) {
-        size_t cap = a->cap ? a->cap : 64;
-        struct spacefs_space *v;
-        while (cap < a->count + count)
-            cap *= 2;
-        if (!(v = realloc(a->v, cap * sizeof(*v))))
-            return -1;
-        a->v = v;
-        a->cap = cap;
-    }
-    for (i = 0; i < count; i++) {
-        if (space_from(&a->v[a->count], &items[i], a->endpoint) < 0)
-            return -1;
-        a->count++;
-    }
-    return 0;
+    if (!v)
+        return -1;
+    for (i = 0; i < count; i++)
+        if (space_from(&v[i], &items[i], a->endpoint) < 0)
+            goto out;
+    rc = a->fn(v, count, a->payload);
+out:
+    spacefs_spaces_free(v, count);
+    return rc;
 }
 
 static enum spacefs_status h_list(void *ctx, const char *author, size_t max, void *cancel,
-                                  struct spacefs_space **out, size_t *out_count, int *out_truncated,
+                                  spacefs_spaces_fn fn, void *payload, int *out_truncated,
                                   struct spacefs_error *err)
 {
     struct hubctx *c = ctx;
-    struct list_acc a = {NULL, 0, 0, hub_client_endpoint(c->client)};
+    struct list_acc a = {fn, payload, hub_client_endpoint(c->client)};
     hub_error he;
-    hub_status st;
 
-    *out = NULL;
-    *out_count = 0;
-    st = hub_spaces_list_pages(c->client, author, max, list_page, &a, out_truncated, cancel, &he);
-    if (st == HUB_OK) {
-        *out = a.v;
-        *out_count = a.count;
-    } else {
-        spacefs_spaces_free(a.v, a.count);
-    }
-    return done(st, &he, err);
+    return done(
+        hub_spaces_list_pages(c->client, author, max, list_page, &a, out_truncated, cancel, &he),
+        &he, err);
 }
 
 static enum spacefs_status h_info(void *ctx, const char *id, char **out_json,

@@ -315,7 +315,7 @@ static int ent_order(const void *a, const void *b)
 /* A listing made ready for installing, without the lock: one entry per name, sorted. */
 struct ns_prepared {
     struct space_ent **v;
-    size_t count;
+    size_t count, cap;
     size_t twins; /* names the Hub sent more than once (pages that shifted while read) */
 };
 
@@ -328,47 +328,65 @@ static void prepared_free(struct space_ent **v, size_t count)
     free(v);
 }
 
-/* Moves the Spaces of list into entries sorted by name, keeping the first of twins: a sort and
- * one pass, O(n log n), never a name against every name. */
-static int ns_prepare(struct ns_prepared *out, struct spacefs_space *list, size_t count)
+/* The listing's pages as they arrive (list_spaces's callback): each Space is moved into an
+ * entry at once, so a listing never exists twice in memory. */
+static int ns_prepare_page(struct spacefs_space *items, size_t count, void *payload)
 {
+    struct ns_prepared *pr = payload;
     int64_t now = spacefs_now_ms();
-    struct space_ent **v;
-    size_t i, n = 0;
+    size_t i;
 
-    memset(out, 0, sizeof(*out));
-    if (!(v = calloc(count + 1, sizeof(*v))))
-        return -ENOMEM;
+    if (pr->count + count > pr->cap) {
+        size_t cap = pr->cap ? pr->cap : 1024;
+        struct space_ent **v;
+        while (cap < pr->count + count)
+            cap *= 2;
+        if (!(v = realloc(pr->v, cap * sizeof(*v))))
+            return -1;
+        pr->v = v;
+        pr->cap = cap;
+    }
     for (i = 0; i < count; i++) {
-        const char *slash = strchr(list[i].id, '/');
-        struct space_ent *se = calloc(1, sizeof(*se));
-        if (!se || !(se->name = strdup(slash ? slash + 1 : list[i].id))) {
+        const char *slash = items[i].id ? strchr(items[i].id, '/') : NULL;
+        struct space_ent *se;
+        if (!items[i].id)
+            continue;
+        if (!(se = calloc(1, sizeof(*se))) ||
+            !(se->name = strdup(slash ? slash + 1 : items[i].id))) {
             free(se);
-            prepared_free(v, n);
-            return -ENOMEM;
+            return -1;
         }
-        se->sp = list[i];
-        memset(&list[i], 0, sizeof(list[i]));
+        se->sp = items[i];
+        memset(&items[i], 0, sizeof(items[i]));
         spacefs_word_share(&se->sp.sdk);
         spacefs_word_share(&se->sp.rt.stage);
         spacefs_word_share(&se->sp.rt.hardware_current);
         spacefs_word_share(&se->sp.rt.hardware_requested);
         se->rt_ms = se->sp.has_runtime ? now : 0;
-        se->seen = i;
-        v[n++] = se;
+        se->seen = pr->count;
+        pr->v[pr->count++] = se;
     }
-    qsort(v, n, sizeof(*v), ent_order);
-    for (i = 0, count = n, n = 0; i < count; i++) {
-        if (n && strcmp(v[n - 1]->name, v[i]->name) == 0) {
-            space_ent_free(v[i]);
-            out->twins++;
+    return 0;
+}
+
+/* Sorts the entries by name and keeps the first of twins: O(n log n) and one pass, never a
+ * name against every name. */
+static void ns_prepare_finish(struct ns_prepared *pr)
+{
+    size_t i, n = 0;
+
+    if (!pr->count)
+        return;
+    qsort(pr->v, pr->count, sizeof(*pr->v), ent_order);
+    for (i = 0; i < pr->count; i++) {
+        if (n && strcmp(pr->v[n - 1]->name, pr->v[i]->name) == 0) {
+            space_ent_free(pr->v[i]);
+            pr->twins++;
             continue;
         }
-        v[n++] = v[i];
+        pr->v[n++] = pr->v[i];
     }
-    out->v = v;
-    out->count = n;
-    return 0;
+    pr->count = n;
 }
 
 /* Installs a prepared listing fetched while the generation was gen0, in one merge of two sorted
@@ -429,11 +447,9 @@ static int ns_install_locked(struct ns_ent *e, struct ns_prepared *pr, uint64_t 
 int spacefs_ns_ensure(struct spacefs_fs *fs, const char *ns)
 {
     struct ns_prepared pr = {0}, garbage = {0};
-    struct spacefs_space *list = NULL;
     struct spacefs_error err = {0};
     enum spacefs_status st;
     struct ns_ent *e;
-    size_t count = 0;
     uint64_t gen0;
     int own, rc = 0, truncated = 0;
 
@@ -460,14 +476,11 @@ int spacefs_ns_ensure(struct spacefs_fs *fs, const char *ns)
     pthread_mutex_unlock(&fs->lock);
 
     /* fetched and sorted without the lock; only the merge below holds it */
-    st = fs->be.ops->list_spaces(fs->be.ctx, ns, fs->cfg.max_spaces, fs->list_cancel, &list, &count,
-                                 &truncated, &err);
+    st = fs->be.ops->list_spaces(fs->be.ctx, ns, fs->cfg.max_spaces, fs->list_cancel,
+                                 ns_prepare_page, &pr, &truncated, &err);
     spacefs_count_call(fs, st);
-    if (st == SPACEFS_OK && ns_prepare(&pr, list, count) < 0)
-        st = SPACEFS_E_NOMEM;
-    spacefs_spaces_free(list, count);
-    list = NULL;
-    count = 0;
+    if (st == SPACEFS_OK)
+        ns_prepare_finish(&pr);
 
     pthread_mutex_lock(&fs->lock);
     e = spacefs_ns_find_locked(fs, ns); /* a fetching entry is never evicted */
