@@ -256,7 +256,7 @@ static size_t space_pos_locked(const struct ns_ent *e, const char *space, int *f
 
 static struct space_ent **space_slot_locked(struct ns_ent *e, const char *space)
 {
-    return e ? bsearch(space, e->spaces, e->count, sizeof(*e->spaces), name_cmp) : NULL;
+    return e && e->count ? bsearch(space, e->spaces, e->count, sizeof(*e->spaces), name_cmp) : NULL;
 }
 
 struct space_ent *spacefs_space_find_locked(struct spacefs_fs *fs, const char *ns,
