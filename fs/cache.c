@@ -173,6 +173,8 @@ static void ns_ent_free(struct ns_ent *e)
 {
     size_t i;
 
+    for (i = 0; i < SPACEFS_NS_MISSES; i++)
+        free(e->miss[i]);
     for (i = 0; i < e->count; i++)
         space_ent_free(e->spaces[i]);
     free(e->spaces);
@@ -518,8 +520,21 @@ static uint64_t ns_gen_locked(struct spacefs_fs *fs, const char *ns)
     return e ? e->gen : 0;
 }
 
+/* A name looked up past the cap that the Hub did not know within ttl (lock held). */
+static int miss_fresh_locked(struct spacefs_fs *fs, const struct ns_ent *e, const char *space)
+{
+    unsigned i;
+
+    for (i = 0; i < SPACEFS_NS_MISSES; i++)
+        if (e->miss[i] && !strcmp(e->miss[i], space) &&
+            spacefs_fresh(e->miss_ms[i], fs->cfg.ttl_ms))
+            return 1;
+    return 0;
+}
+
 /* A Space of a namespace whose listing stopped at the cap, found by name: its runtime answers
- * for it (404: ENOENT), and it joins the cache as if created locally. */
+ * for it, and it joins the cache as if created locally; a 404 is remembered for ttl (a ring of
+ * SPACEFS_NS_MISSES names), so repeated lookups of a missing name cost one request. */
 static int space_lookup(struct spacefs_fs *fs, const struct node *n)
 {
     struct spacefs_runtime rt = {0};
@@ -527,9 +542,30 @@ static int space_lookup(struct spacefs_fs *fs, const struct node *n)
     enum spacefs_status st;
     struct space_ent *se;
     struct ns_ent *e;
+    int missing;
 
+    pthread_mutex_lock(&fs->lock);
+    missing = (e = spacefs_ns_find_locked(fs, n->ns)) && miss_fresh_locked(fs, e, n->space);
+    if (missing)
+        fs->ctr.cache_hits++;
+    pthread_mutex_unlock(&fs->lock);
+    if (missing)
+        return -ENOENT;
     st = fs->be.ops->runtime(fs->be.ctx, n->id, &rt, NULL, &err);
     spacefs_count_call(fs, st);
+    if (st == SPACEFS_E_NOT_FOUND) {
+        char *name = spacefs_strdup(n->space);
+        pthread_mutex_lock(&fs->lock);
+        if (name && (e = spacefs_ns_find_locked(fs, n->ns))) {
+            unsigned k = e->miss_next++ % SPACEFS_NS_MISSES;
+            free(e->miss[k]);
+            e->miss[k] = name;
+            e->miss_ms[k] = spacefs_now_ms();
+            name = NULL;
+        }
+        pthread_mutex_unlock(&fs->lock);
+        free(name);
+    }
     if (st != SPACEFS_OK)
         return spacefs_call_failed(fs, "runtime of", n->id, st, &err);
     pthread_mutex_lock(&fs->lock);

@@ -49,15 +49,21 @@ struct space_ent {
     uint64_t seen;     /* its position in the listing that brought it (the first of twins wins) */
 };
 
+#define SPACEFS_NS_MISSES 32
+
 struct ns_ent {
     char *name;
-    int own;                   /* a namespace of the token (from whoami) */
-    int64_t listed_ms;         /* 0 never listed; listing older than ttl is refreshed */
-    int exists;                /* last listing found something (or own) */
-    int fetching;              /* single flight: one listing at a time, others wait on fs->cond */
-    uint64_t gen;              /* bumped by local writes to this namespace */
-    uint64_t rounds;           /* listings installed */
-    int truncated;             /* the last listing stopped at cfg.max_spaces */
+    int own;           /* a namespace of the token (from whoami) */
+    int64_t listed_ms; /* 0 never listed; listing older than ttl is refreshed */
+    int exists;        /* last listing found something (or own) */
+    int fetching;      /* single flight: one listing at a time, others wait on fs->cond */
+    uint64_t gen;      /* bumped by local writes to this namespace */
+    uint64_t rounds;   /* listings installed */
+    int truncated;     /* the last listing stopped at cfg.max_spaces */
+    /* names looked up past the cap that the Hub does not know, each for cfg.ttl_ms (a ring) */
+    char *miss[SPACEFS_NS_MISSES];
+    int64_t miss_ms[SPACEFS_NS_MISSES];
+    unsigned miss_next;
     struct space_ent **spaces; /* sorted by name (strcmp), one per name: lookups bsearch */
     size_t count, cap;
     struct ns_ent *next;

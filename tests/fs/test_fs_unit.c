@@ -1072,6 +1072,9 @@ static void test_big_namespace(void)
     CHECK_EQ("cap: no second request", 1, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
     CHECK_EQ("cap: a name the Hub does not know is ENOENT", -ENOENT,
              spacefs_fs_getattr(fs, "/big/space-900000", &st));
+    CHECK_EQ("cap: with one runtime request", 2, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    CHECK_EQ("cap: and ENOENT again", -ENOENT, spacefs_fs_getattr(fs, "/big/space-900000", &st));
+    CHECK_EQ("cap: from the negative cache", 2, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
     spacefs_fs_free(fs);
     spacefs_fake_free(fake);
 }
