@@ -41,10 +41,8 @@ static int readdir_root(struct spacefs_fs *fs, spacefs_fill_fn fn, void *payload
 
 /* Copies up to `max` names of ns's Spaces that sort after `after` ("" = from the first).
  * Lock held. */
-/* Copies up to `max` names of ns's Spaces that sort after `after` ("" = from the first), with
- * their times. Lock held. */
 static size_t names_after_locked(struct spacefs_fs *fs, const char *ns, const char *after,
-                                 char **out, int64_t *out_mtime, size_t max)
+                                 char **out, size_t max)
 {
     struct ns_ent *e = spacefs_ns_find_locked(fs, ns);
     size_t lo = 0, hi = e ? e->count : 0, n;
@@ -56,26 +54,22 @@ static size_t names_after_locked(struct spacefs_fs *fs, const char *ns, const ch
         else
             hi = mid;
     }
-    for (n = 0; e && lo + n < e->count && n < max; n++) {
+    for (n = 0; e && lo + n < e->count && n < max; n++)
         out[n] = spacefs_strdup(e->spaces[lo + n]->name);
-        out_mtime[n] = e->spaces[lo + n]->sp.last_modified;
-    }
     return n;
 }
 
 #define READDIR_BATCH 256
 
-/* The namespace's Spaces in name order, a batch at a time: the lock is held once per batch to
- * copy names and times (a huge namespace never holds it long, nor doubles its memory, and other
- * operations are not starved by a lock taken per entry), and entries added or removed between
- * batches cannot make a name appear twice. A Space directory's attributes are those getattr
- * gives it (space.c): 0555, the Space's last modification. */
+/* The namespace's Spaces in name order, a batch at a time: the lock is held only to copy a
+ * batch of names (a huge namespace never holds it long, nor doubles its memory), and entries
+ * added or removed between batches cannot make a name appear twice. */
 static int listing_readdir(struct spacefs_fs *fs, const struct node *n, spacefs_fill_fn fn,
                            void *payload)
 {
-    char last[COMP_MAX + 1] = "";
+    char path[2 * SPACEFS_NAME_MAX + 4], last[COMP_MAX + 1] = "";
     char *names[READDIR_BATCH];
-    int64_t mtimes[READDIR_BATCH];
+    struct node c;
     struct stat st;
     size_t i, count;
     int stop = 0, last_set;
@@ -85,14 +79,17 @@ static int listing_readdir(struct spacefs_fs *fs, const struct node *n, spacefs_
     do {
         last_set = 0;
         pthread_mutex_lock(&fs->lock);
-        count = names_after_locked(fs, n->ns, last, names, mtimes, READDIR_BATCH);
+        count = names_after_locked(fs, n->ns, last, names, READDIR_BATCH);
         pthread_mutex_unlock(&fs->lock);
         /* the Spaces' attributes come from the cache the listing just refreshed: no network */
         for (i = 0; i < count; i++) {
             if (!names[i] || stop) /* (no memory for a name: skipped, as before) */
                 continue;
-            router_fill(fs, &st, S_IFDIR | 0555, 0, mtimes[i]);
-            stop = fn(names[i], &st, payload);
+            snprintf(path, sizeof(path), "/%s/%s", n->ns, names[i]);
+            stop =
+                fn(names[i],
+                   router_parse(fs, &c, path) < 0 || router_getattr(fs, &c, &st) < 0 ? NULL : &st,
+                   payload);
         }
         for (i = count; i-- > 0;)
             if (names[i] && !last_set) {
