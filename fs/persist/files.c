@@ -212,7 +212,7 @@ static int pfile_publish(struct persist *p, struct pfile *f)
     c->kind = PC_FILE;
     c->ovl = f->work;
     c->size = f->size;
-    c->mtime = f->mtime; /* set by utimens since the last write, else now (change_set) */
+    c->mtime = f->mtime; /* the last write or utimens (a new file: its creation) */
     if (f->hash_ok && f->hash.bytes == (uint64_t)f->size)
         hub_sha256_hex(&f->hash, c->sha256);
     if ((rc = persist_change_set(p, f->path, c)) < 0)
@@ -349,6 +349,8 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         c->ovl = id;
         if ((rc = persist_change_set(p, np, c)) < 0)
             goto out;
+        f->mtime = c->mtime; /* closing without a write keeps the creation time */
+        persist_meta_created(p, np, mode);
         persist_changed(p);
     } else if (!(f = pfile_get(p, np))) {
         rc = -ENOMEM;
@@ -371,7 +373,6 @@ out:
     pthread_mutex_unlock(&p->lock);
     free(h);
     free(np);
-    (void)mode;
     return rc;
 }
 
@@ -427,7 +428,7 @@ long persist_write(struct persist *p, struct persist_handle *h, const void *buf,
     if (rc > 0 && off + rc > f->size) /* an empty write does not extend the file */
         f->size = off + rc;
     f->dirty = 1;
-    f->mtime = 0;
+    f->mtime = persist_now_ns(); /* the time of the write, not of the close */
     persist_changed(p);
 out:
     pthread_mutex_unlock(&p->lock);
@@ -455,7 +456,7 @@ int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size)
         f->hash_ok = 0; /* shrunk: the digest covers cut bytes; grown: zeros were not hashed */
     f->size = size;
     f->dirty = 1;
-    f->mtime = 0;
+    f->mtime = persist_now_ns(); /* the time of the write, not of the close */
     persist_changed(p);
 out:
     pthread_mutex_unlock(&p->lock);
@@ -513,7 +514,7 @@ int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *s
     if (f->path) {
         persist_fill_stat(p, f->path, PERSIST_KIND_FILE, st);
         if (f->dirty && f->mtime)
-            st->st_mtime = f->mtime;
+            persist_stat_time(&st->st_mtim, f->mtime);
         goto out;
     }
     /* detached: what its handles read and write; no name links to it any more */
@@ -528,14 +529,15 @@ int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *s
         st->st_size = fst.st_size;
     else if (f->pin.path)
         st->st_size = f->pin.size;
-    st->st_mtime = f->mtime ? f->mtime : f->pin.mtime;
+    persist_stat_time(&st->st_mtim, f->mtime ? f->mtime : f->pin.mtime);
+    st->st_ctim = st->st_atim = st->st_mtim;
     st->st_blocks = (st->st_size + 511) / 512;
 out:
     pthread_mutex_unlock(&p->lock);
     return 0;
 }
 
-int persist_futimens(struct persist *p, struct persist_handle *h, int64_t mtime)
+int persist_futimens(struct persist *p, struct persist_handle *h, const struct timespec tv[2])
 {
     char *path = NULL;
     int rc = 0;
@@ -543,11 +545,13 @@ int persist_futimens(struct persist *p, struct persist_handle *h, int64_t mtime)
     pthread_mutex_lock(&p->lock);
     if (h->f->path && !(path = strdup(h->f->path)))
         rc = -ENOMEM;
-    else if (!h->f->path && mtime >= 0)
-        h->f->mtime = mtime; /* detached: nothing to record, but its handles see it */
+    else if (!h->f->path && (!tv || tv[1].tv_nsec != UTIME_OMIT)) /* detached: only its */
+        h->f->mtime = !tv || tv[1].tv_nsec == UTIME_NOW           /* handles see it */
+                          ? persist_now_ns()
+                          : (int64_t)tv[1].tv_sec * PERSIST_NS + tv[1].tv_nsec;
     pthread_mutex_unlock(&p->lock);
-    if (path && mtime >= 0)
-        rc = persist_utimens(p, path, mtime);
+    if (path)
+        rc = persist_utimens(p, path, tv);
     free(path);
     return rc;
 }
