@@ -388,7 +388,10 @@ static int pers_fsyncdir(struct spacefs_fs *fs, const struct node *n)
         return 0;
     if ((rc = persist_fs_get(fs, n, &pe)) < 0)
         return rc;
-    rc = wait_synced(fs, pe, "fsync");
+    /* mkdir, unlink and rename are in the journal (fdatasync'ed) when they return: a local
+     * fsync of a directory has nothing left to do */
+    if (fs->cfg.persist.fsync_hub)
+        rc = wait_synced(fs, pe, "fsync");
     persist_fs_put(fs, pe);
     return rc;
 }
@@ -493,6 +496,14 @@ static int pers_fsync(struct spacefs_fs *fs, struct spacefs_handle *h)
 
     if (!eh(h))
         return 0;
+    /* The contract (docs/filesystem.md, "Durability"): fsync makes the file durable on local
+     * disk, as close() does, and the upload follows; waiting for the Hub is `echo sync`, or
+     * every fsync with -o fsync=hub. */
+    if (!fs->cfg.persist.fsync_hub) {
+        if ((rc = persist_flush(pe->p, eh(h))) < 0)
+            spacefs_log(SPACEFS_WARN, "fsync in %s: %s", pe->id, strerror(-rc));
+        return rc;
+    }
     if ((rc = persist_fsync(pe->p, eh(h), fs->cfg.persist.sync_timeout_ms)) < 0)
         spacefs_log(SPACEFS_WARN, "fsync in %s: not committed to %s: %s", pe->id, pe->dataset,
                     strerror(-rc));

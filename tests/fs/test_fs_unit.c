@@ -822,6 +822,7 @@ struct penv {
     struct env e;
     struct persist_fake *pf;
     char root[64];
+    int fsync_hub; /* set before penv_open: -o fsync=hub */
 };
 
 static int fake_remote_new(struct persist_remote *out, const char *repo_id, const char *git_dir,
@@ -849,6 +850,7 @@ static void penv_open(struct penv *pe)
     cfg.persist.quiet_ms = 0;
     cfg.persist.interval_ms = 0;
     cfg.persist.unmount_wait_ms = 5000;
+    cfg.persist.fsync_hub = pe->fsync_hub;
     pe->e.fake = spacefs_fake_new();
     spacefs_fake_add_space(pe->e.fake, "alice/chat", "RUNNING", "cpu-basic", 172800);
     spacefs_fake_set_kv(pe->e.fake, "alice/chat", 0, "MODEL", "gpt2");
@@ -915,6 +917,7 @@ static void test_persist_subtree(void)
     void *data = NULL;
     size_t len = 0;
 
+    pe.fsync_hub = 1;
     penv_open(&pe);
     persist_fake_write(pe.pf, "notes/a.txt", "hello\n", 6);
     CHECK_EQ("persist/: a file another writer committed appears", 0,
@@ -927,7 +930,7 @@ static void test_persist_subtree(void)
     CHECK_EQ("persist/: a second read downloads nothing", objects,
              persist_fake_calls(pe.pf, PERSIST_FAKE_OBJECT));
     CHECK_EQ("persist/: write a new file", 3, put(pe.e.fs, "/alice/chat/persist/b.txt", "new", 1));
-    CHECK_EQ("persist/: fsync of persist/ waits for the commit", 0,
+    CHECK_EQ("persist/: fsync of persist/ waits for the commit (fsync=hub)", 0,
              spacefs_fs_fsyncdir(pe.e.fs, "/alice/chat/persist"));
     CHECK_EQ("persist/: the commit becomes the base", 0,
              wait_based(pe.e.fs, "/alice/chat/persist.status"));
@@ -964,6 +967,118 @@ static void test_persist_subtree(void)
 }
 
 /* Every status through every subtree: each answers the errno of the one table. */
+/* fsync(2) by default: durable locally as close(), no wait for the Hub, so it returns at once
+ * while every commit fails; with fsync=hub it waits and fails with the commit's errno. */
+static void test_fsync_contract(void)
+{
+    struct spacefs_handle *h = NULL;
+    struct penv pe = {0};
+    int64_t t0;
+    int rc;
+
+    for (pe.fsync_hub = 0; pe.fsync_hub <= 1; pe.fsync_hub++) {
+        penv_open(&pe);
+        persist_fake_fail(pe.pf, PERSIST_FAKE_COMMIT, SPACEFS_E_SERVER, 1000, 0);
+        CHECK_EQ("fsync: create", 0,
+                 spacefs_fs_create(pe.e.fs, "/alice/chat/persist/db.sqlite", 0644,
+                                   O_WRONLY | O_CREAT, &h));
+        CHECK_EQ("fsync: write", 5, spacefs_fs_write(pe.e.fs, h, "hello", 5, 0));
+        t0 = ms_now();
+        rc = spacefs_fs_fsync(pe.e.fs, h);
+        if (!pe.fsync_hub) {
+            CHECK_EQ("fsync (local): succeeds while the Hub refuses every commit", 0, rc);
+            CHECK("fsync (local): returns without waiting for a commit", ms_now() - t0 < 1000);
+            CHECK_EQ("fsync of persist/ (local): no wait either", 0,
+                     spacefs_fs_fsyncdir(pe.e.fs, "/alice/chat/persist"));
+        } else {
+            CHECK_EQ("fsync (hub): the commit's errno", -EIO, rc);
+        }
+        CHECK_EQ("fsync: nothing committed", 0, persist_fake_commit_count(pe.pf));
+        spacefs_fs_release(pe.e.fs, h);
+        penv_close(&pe);
+    }
+}
+
+static int count_sorted(const char *name, const struct stat *st, void *payload)
+{
+    struct {
+        char last[64];
+        long count, unsorted;
+    } *c = payload;
+
+    (void)st;
+    if (!strcmp(name, ".") || !strcmp(name, ".."))
+        return 0;
+    if (c->count && strcmp(c->last, name) >= 0)
+        c->unsorted++;
+    snprintf(c->last, sizeof(c->last), "%s", name);
+    c->count++;
+    return 0;
+}
+
+/* A namespace of 300,000 Spaces whose pages shifted while read (each page repeats 10 names of
+ * the one before): one entry per name, every page requested once, and installed by a sort and
+ * a merge. The old install compared every name with every other (25k Spaces took 1.6 s, 100k
+ * 32 s): at 300k it would outlast this test's ctest timeout many times over. */
+static void test_big_namespace(void)
+{
+    struct spacefs_config cfg;
+    struct spacefs_fs *fs = NULL;
+    struct spacefs_fake *fake;
+    struct stat st;
+    struct {
+        char last[64];
+        long count, unsorted;
+    } c = {{0}, 0, 0};
+
+    spacefs_config_init(&cfg);
+    cfg.ttl_ms = 60000;
+    cfg.max_spaces = 0;
+    fake = spacefs_fake_new();
+    spacefs_fake_bulk(fake, "big", 300000, 1000, 10);
+    if (spacefs_fs_new(&fs, &cfg, spacefs_fake_backend(fake)) < 0)
+        abort();
+    CHECK_EQ("big: readdir", 0, spacefs_fs_readdir(fs, "/big", count_sorted, &c));
+    CHECK_EQ("big: every name once (twins from shifted pages dropped)", 300000, c.count);
+    CHECK_EQ("big: in name order", 0, c.unsorted);
+    /* page k starts at k * 990: ceil((300000 - 10) / 990) pages */
+    CHECK_EQ("big: each page requested once", 304, spacefs_fake_count(fake, SPACEFS_FAKE_LIST));
+    CHECK_EQ("big: stat of a Space from the cache", 0,
+             spacefs_fs_getattr(fs, "/big/space-299999", &st));
+    CHECK_EQ("big: a missing name is ENOENT", -ENOENT,
+             spacefs_fs_getattr(fs, "/big/space-300000", &st));
+    CHECK_EQ("big: without a listing request", 304, spacefs_fake_count(fake, SPACEFS_FAKE_LIST));
+    CHECK_EQ("big: nor a runtime request", 0, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    spacefs_fs_free(fs);
+
+    /* the cap: the first 25,000 entries the Hub sends (25 pages of 1000), one log line; a
+     * Space past the cap is found by name with one runtime request */
+    spacefs_config_init(&cfg);
+    cfg.ttl_ms = 60000;
+    cfg.max_spaces = 25000;
+    spacefs_fake_reset_counts(fake);
+    if (spacefs_fs_new(&fs, &cfg, spacefs_fake_backend(fake)) < 0)
+        abort();
+    memset(&c, 0, sizeof(c));
+    CHECK_EQ("cap: readdir", 0, spacefs_fs_readdir(fs, "/big", count_sorted, &c));
+    CHECK_EQ("cap: pages up to the cap, none after", 25,
+             spacefs_fake_count(fake, SPACEFS_FAKE_LIST));
+    /* 25000 entries, 24 pages of them starting with 10 twins */
+    CHECK_EQ("cap: the first 25000 entries the Hub sent, twins once", 25000 - 240, c.count);
+    CHECK_EQ("cap: a Space past the cap is found by name", 0,
+             spacefs_fs_getattr(fs, "/big/space-200000", &st));
+    CHECK_EQ("cap: with one runtime request", 1, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    CHECK_EQ("cap: then cached", 0, spacefs_fs_getattr(fs, "/big/space-200000/status", &st));
+    CHECK_EQ("cap: no second request", 1, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    CHECK_EQ("cap: a name the Hub does not know is ENOENT", -ENOENT,
+             spacefs_fs_getattr(fs, "/big/space-900000", &st));
+    CHECK_EQ("cap: with one runtime request", 2, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    CHECK_EQ("cap: and ENOENT again", -ENOENT, spacefs_fs_getattr(fs, "/big/space-900000", &st));
+    CHECK_EQ("cap: from the negative cache", 2, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    spacefs_fs_free(fs);
+    spacefs_fake_free(fake);
+}
+
 static void test_errno_table(void)
 {
     static const char *const subtrees[] = {"listing", "space file", "control",   "variables",
@@ -981,6 +1096,7 @@ static void test_errno_table(void)
               strcmp(spacefs_status_name((enum spacefs_status)st), "unexpected error") != 0 ||
                   st == SPACEFS_E_OTHER);
         for (i = 0; i < (int)(sizeof(subtrees) / sizeof(subtrees[0])); i++) {
+            pe.fsync_hub = 0;
             penv_open(&pe);
             if (i >= 5) { /* the engine's first fetch, then a fault on its next call */
                 persist_fake_write(pe.pf, "a.txt", "hello\n", 6);
@@ -1049,6 +1165,8 @@ int main(void)
     test_log_settle();
     test_meta();
     test_persist_subtree();
+    test_fsync_contract();
+    test_big_namespace();
     test_errno_table();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
