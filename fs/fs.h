@@ -114,8 +114,8 @@ int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path);
 /* utimens: persist/ keeps the modification time (mtime unix seconds, -1 = leave it); elsewhere
  * times are the Hub's and touch is a no-op that succeeds on what exists. */
 int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, int64_t mtime);
-/* The same three on an open handle (fstat, fchmod/fchown, futimens). path is NULL when the file
- * was unlinked while open (hard_remove): persist/ handles answer from the handle itself. */
+/* The same three on an open handle (when the kernel sends one: ftruncate, some fstat). path may
+ * be NULL; persist/ handles answer from the handle itself. */
 int spacefs_fs_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
                         struct stat *st);
 int spacefs_fs_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path);

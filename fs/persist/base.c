@@ -129,7 +129,9 @@ int persist_utimens(struct persist *p, const char *path, int64_t mtime)
     if ((rc = persist_check_ancestors(p, np)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
-        rc = -ENOENT;
+        if ((f = persist_hidden_find(p, np)) && mtime >= 0)
+            f->mtime = mtime; /* futimens(2) of a file unlinked while open (libfuse's name) */
+        rc = f ? 0 : -ENOENT;
         goto out;
     }
     if (k == PERSIST_KIND_DIR ||
@@ -285,10 +287,12 @@ void persist_debug_dump(struct persist *p, void *out)
 
 int persist_debug_verify(struct persist *p)
 {
-    struct pmap kept;
+    struct pmap kept, sub;
     int bad = 0;
 
     pthread_mutex_lock(&p->lock);
+    sub = p->subdirs; /* the link counts, checked against the same rebuild */
+    persist_map_init(&p->subdirs);
     if (!p->index_broken) {
         kept = p->below;
         persist_map_init(&p->below);
@@ -297,7 +301,12 @@ int persist_debug_verify(struct persist *p)
             bad |= persist_map_get(&p->below, it->key) != it->val;
         bad |= kept.n != p->below.n;
         persist_map_clear(&kept, NULL);
-    }
+    } else
+        persist_index_rebuild(p);
+    for (struct pmap_item *it = persist_map_first(&sub); it; it = persist_map_next(&sub, it))
+        bad |= persist_map_get(&p->subdirs, it->key) != it->val;
+    bad |= sub.n != p->subdirs.n;
+    persist_map_clear(&sub, NULL);
     pthread_mutex_unlock(&p->lock);
     return bad ? -EIO : 0;
 }
