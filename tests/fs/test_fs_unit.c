@@ -109,6 +109,8 @@ static long put(struct spacefs_fs *fs, const char *path, const char *data, int c
         return rc;
     rc = spacefs_fs_flush(fs, h); /* a shell flushes a dup before writing */
     n = strlen(data) ? spacefs_fs_write(fs, h, data, strlen(data), 0) : 0;
+    if (rc == 0)
+        rc = spacefs_fs_flush(fs, h); /* close(2): a secret or variable is sent here */
     spacefs_fs_release(fs, h);
     return n < 0 ? n : rc < 0 ? rc : n;
 }
@@ -408,6 +410,61 @@ static void test_secrets_variables(void)
     free(v);
     CHECK_EQ("foreign namespaces have no secrets", -ENOENT,
              spacefs_fs_getattr(e.fs, "/gradio/hello/secrets", &st));
+    env_close(&e);
+}
+
+/* Issue 11 item 8: a value written in several write(2) calls goes to the Hub once, whole, at
+ * close (flush); a value past VALUE_MAX is EFBIG at write and nothing is sent; the Hub's error
+ * is close's. */
+static void test_kv_whole_values(void)
+{
+    struct spacefs_handle *h;
+    struct env e;
+    char *v, *big;
+    int i;
+
+    env_open(&e, 5000);
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("open", 0,
+             spacefs_fs_create(e.fs, "/alice/chat/secrets/MULTI", 0644, O_WRONLY | O_TRUNC, &h));
+    CHECK_EQ("flush of the shell's dup sends nothing", 0, spacefs_fs_flush(e.fs, h));
+    CHECK_EQ("write 1", 3, spacefs_fs_write(e.fs, h, "abc", 3, 0));
+    CHECK_EQ("write 2", 3, spacefs_fs_write(e.fs, h, "def", 3, 3));
+    CHECK_EQ("write 3", 4, spacefs_fs_write(e.fs, h, "ghi\n", 4, 6));
+    CHECK_EQ("nothing sent by the writes", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    CHECK_EQ("close sends", 0, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("one request", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 1, "MULTI");
+    CHECK_STR("the whole value", "abcdefghi", v);
+    free(v);
+
+    /* too big: EFBIG at the write that crosses the limit, nothing sent, the old value stays */
+    spacefs_fake_reset_counts(e.fake);
+    big = calloc(1, 4096);
+    memset(big, 'x', 4096);
+    CHECK_EQ("open", 0,
+             spacefs_fs_open(e.fs, "/alice/chat/variables/MODEL", O_WRONLY | O_TRUNC, &h));
+    for (i = 0; i < 16; i++)
+        CHECK_EQ("4 KiB write", 4096, spacefs_fs_write(e.fs, h, big, 4096, (int64_t)i * 4096));
+    CHECK_EQ("past 64 KiB is EFBIG", -EFBIG, spacefs_fs_write(e.fs, h, "y", 1, 65536));
+    CHECK_EQ("close says EFBIG", -EFBIG, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("nothing sent", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 0, "MODEL");
+    CHECK_STR("the Hub keeps the old value", "gpt2", v);
+    free(v);
+    free(big);
+
+    /* the Hub's error at send is close's */
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_KV_SET, SPACEFS_E_FORBIDDEN, 403, 1);
+    CHECK_EQ("open", 0,
+             spacefs_fs_open(e.fs, "/alice/chat/variables/MODEL", O_WRONLY | O_TRUNC, &h));
+    CHECK_EQ("write", 2, spacefs_fs_write(e.fs, h, "v\n", 2, 0));
+    CHECK_EQ("close is EACCES", -EACCES, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("one attempt, not retried at release", 1,
+             spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
     env_close(&e);
 }
 
@@ -1038,6 +1095,7 @@ int main(void)
     test_read_token();
     test_hardware_sleeptime();
     test_secrets_variables();
+    test_kv_whole_values();
     test_mkdir_rmdir();
     test_errors();
     test_concurrency();
