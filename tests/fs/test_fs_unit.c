@@ -1020,6 +1020,109 @@ static void test_persist_subtree(void)
     penv_close(&pe);
 }
 
+static int names_has(struct spacefs_fs *fs, const char *dir, const char *name)
+{
+    struct names n;
+    char want[96];
+
+    memset(&n, 0, sizeof(n));
+    count_dir(fs, dir, &n);
+    snprintf(want, sizeof(want), "%s ", name);
+    return strstr(n.all, want) != NULL;
+}
+
+/* Issue 11 items 2 and 4 through the router: libfuse's hidden names (hard_remove off) and
+ * inode numbers. */
+static void test_hidden_and_inodes(void)
+{
+    static const char *hid = "/alice/chat/persist/d/.fuse_hidden0000000200000001";
+    struct spacefs_handle *h;
+    struct stat st, st2;
+    struct penv pe;
+    uint64_t ino;
+
+    penv_open(&pe);
+    CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(pe.e.fs, "/alice/chat/persist/d", 0755));
+    CHECK_EQ("create", 0,
+             spacefs_fs_create(pe.e.fs, "/alice/chat/persist/d/t", 0644, O_RDWR | O_TRUNC, &h));
+    CHECK_EQ("write", 5, spacefs_fs_write(pe.e.fs, h, "hello", 5, 0));
+    CHECK_EQ("stat", 0, spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/d/t", &st));
+    ino = (uint64_t)st.st_ino;
+    CHECK_EQ("the hidden candidate does not exist", -ENOENT, spacefs_fs_getattr(pe.e.fs, hid, &st));
+    CHECK_EQ("libfuse hides the open file", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/persist/d/t", hid, 0));
+    CHECK_EQ("its name is gone", -ENOENT,
+             spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/d/t", &st));
+    CHECK_EQ("the hidden name answers (fstat)", 0, spacefs_fs_getattr(pe.e.fs, hid, &st));
+    CHECK("with the open file's size, inode and one link",
+          st.st_size == 5 && (uint64_t)st.st_ino == ino && st.st_nlink == 1);
+    CHECK_EQ("a write through the handle", 3, spacefs_fs_write(pe.e.fs, h, "abc", 3, 5));
+    spacefs_fs_getattr(pe.e.fs, hid, &st);
+    CHECK_EQ("is seen by fstat", 8, st.st_size);
+    CHECK_EQ("fchmod", 0, spacefs_fs_setattr(pe.e.fs, hid));
+    CHECK_EQ("futimens", 0, spacefs_fs_utimens(pe.e.fs, hid, 1300000000));
+    spacefs_fs_getattr(pe.e.fs, hid, &st);
+    CHECK_EQ("the time is kept", 1300000000, (long)st.st_mtime);
+    CHECK("not listed",
+          !names_has(pe.e.fs, "/alice/chat/persist/d", ".fuse_hidden0000000200000001"));
+    CHECK_EQ("the directory can go", 0, spacefs_fs_rmdir(pe.e.fs, "/alice/chat/persist/d"));
+    spacefs_fs_release(pe.e.fs, h);
+    CHECK_EQ("after the last close the name is gone", -ENOENT,
+             spacefs_fs_getattr(pe.e.fs, hid, &st));
+    CHECK_EQ("libfuse's unlink of it then", -ENOENT, spacefs_fs_unlink(pe.e.fs, hid));
+    CHECK_EQ("a hidden name of a file nobody has open is an ordinary rename", 1,
+             put(pe.e.fs, "/alice/chat/persist/u", "u", 1));
+    CHECK_EQ("rename", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/persist/u",
+                               "/alice/chat/persist/.fuse_hidden0000000300000001", 0));
+    CHECK("listed", names_has(pe.e.fs, "/alice/chat/persist", ".fuse_hidden0000000300000001"));
+
+    /* inode numbers: stable, moved by renames, new for a new file; the rest of the mount too */
+    CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(pe.e.fs, "/alice/chat/persist/a", 0755));
+    CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(pe.e.fs, "/alice/chat/persist/a/b", 0755));
+    CHECK_EQ("file", 1, put(pe.e.fs, "/alice/chat/persist/a/b/f", "f", 1));
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/a/b/f", &st);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/a/b/f", &st2);
+    CHECK("same number twice", st.st_ino == st2.st_ino && st.st_ino != 0);
+    CHECK_EQ("rename the directory", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/persist/a", "/alice/chat/persist/z", 0));
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/z/b/f", &st2);
+    CHECK("the file below keeps it", st.st_ino == st2.st_ino);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/z", &st2);
+    CHECK_EQ("z: 2 + one subdirectory", 3, (long)st2.st_nlink);
+    spacefs_fs_unlink(pe.e.fs, "/alice/chat/persist/z/b/f");
+    put(pe.e.fs, "/alice/chat/persist/z/b/f", "g", 1);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/z/b/f", &st2);
+    CHECK("a new file there has another number", st.st_ino != st2.st_ino);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/status", &st);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/status", &st2);
+    CHECK("status: a stable number", st.st_ino == st2.st_ino && st.st_ino != 0);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/control", &st2);
+    CHECK("control: another", st.st_ino != st2.st_ino);
+    spacefs_fs_getattr(pe.e.fs, "/", &st);
+    CHECK_EQ("the root is 1", 1, (long)st.st_ino);
+
+    /* elsewhere (variables/): the router hides by unlinking and keeps the attributes */
+    CHECK_EQ("open a variable", 0,
+             spacefs_fs_open(pe.e.fs, "/alice/chat/variables/MODEL", O_RDONLY, &h));
+    CHECK_EQ("hidden: unlinked on the Hub", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/variables/MODEL",
+                               "/alice/chat/variables/.fuse_hidden0000000400000001", 0));
+    CHECK_EQ("one delete", 1, spacefs_fake_count(pe.e.fake, SPACEFS_FAKE_KV_DELETE));
+    CHECK_EQ(
+        "the hidden name answers", 0,
+        spacefs_fs_getattr(pe.e.fs, "/alice/chat/variables/.fuse_hidden0000000400000001", &st));
+    CHECK_EQ("gone from the listing", -ENOENT,
+             spacefs_fs_getattr(pe.e.fs, "/alice/chat/variables/MODEL", &st));
+    spacefs_fs_release(pe.e.fs, h);
+    CHECK_EQ("libfuse's unlink after the last close", 0,
+             spacefs_fs_unlink(pe.e.fs, "/alice/chat/variables/.fuse_hidden0000000400000001"));
+    CHECK_EQ(
+        "then nothing", -ENOENT,
+        spacefs_fs_getattr(pe.e.fs, "/alice/chat/variables/.fuse_hidden0000000400000001", &st));
+    penv_close(&pe);
+}
+
 /* Every status through every subtree: each answers the errno of the one table. */
 static void test_errno_table(void)
 {
@@ -1096,6 +1199,7 @@ int main(void)
     test_hardware_sleeptime();
     test_secrets_variables();
     test_kv_whole_values();
+    test_hidden_and_inodes();
     test_mkdir_rmdir();
     test_errors();
     test_concurrency();
