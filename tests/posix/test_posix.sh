@@ -22,6 +22,28 @@ if [ "${1:-}" != --deep-only ]; then
   rm -rf "$P/posix"
 fi
 
+if [ "${1:-}" != --deep-only ]; then
+  section "find, du, tar, rsync -H see distinct, stable inodes (issue 11 item 4)"
+  T="$P/tools"
+  mkdir -p "$T/a/b/c" "$T/d"
+  for i in $(seq 1 30); do echo "file $i" >"$T/a/f$i"; echo "x$i" >"$T/a/b/c/g$i"; done
+  echo 2 >/proc/sys/vm/drop_caches 2>/dev/null
+  check_eq "find lists every entry once" 65 "$(find "$T" | wc -l)"
+  check_eq "find -links 1 -type f: 60 files, no hard links" 60 "$(find "$T" -type f -links 1 | wc -l)"
+  check_eq "inode numbers are distinct" 65 "$(find "$T" -printf '%i\n' | sort -u | wc -l)"
+  check_eq "du counts each file (no duplicate inode skipped)" 60 "$(du -a "$T" | grep -c '/[fg][0-9]*$')"
+  tar -C "$P" -cf "$WORK/t.tar" tools 2>"$WORK/tar.err"
+  check_eq "tar: no warning" "" "$(cat "$WORK/tar.err")"
+  check_eq "tar: no hard link entries" 0 "$(tar -tvf "$WORK/t.tar" | grep -c '^h')"
+  rsync -aH "$T/" "$WORK/rs/" 2>&1
+  check_eq "rsync -aH: no hard links made" 60 "$(find "$WORK/rs" -type f -links 1 | wc -l)"
+  check_eq "a's link count: 2 + 1 subdirectory" 3 "$(stat -c %h "$T/a")"
+  check_eq "tools' link count: 2 + 2" 4 "$(stat -c %h "$T")"
+  i1=$(stat -c %i "$T/a/f1"); mv "$T/a/f1" "$T/d/moved"; echo 2 >/proc/sys/vm/drop_caches 2>/dev/null
+  check_eq "an inode number survives mv and the kernel forgetting it" "$i1" "$(stat -c %i "$T/d/moved")"
+  rm -rf "$T"
+fi
+
 section "rm -rf of $RUNS trees $PATH_LEN bytes deep"
 dropper() { # the kernel forgets dentries and inodes every 50 ms while rm runs
   while :; do echo 2 >/proc/sys/vm/drop_caches 2>/dev/null || return; sleep 0.05; done
