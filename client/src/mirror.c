@@ -412,8 +412,8 @@ static int packs_sweep(const char *dir, const char *keep)
                  strcmp(e->d_name + len - 5, ".pack") == 0;
         } else if (is_pack_file(e->d_name, keep)) {
             char path[4096];
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            n += unlink(path) == 0;
+            if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
+                n += unlink(path) == 0;
         }
     }
     closedir(d);

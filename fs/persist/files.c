@@ -149,8 +149,8 @@ static int ovl_create(struct persist *p, uint64_t *out_id, int *out_fd)
  * file when `empty`). */
 static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
 {
-    uint64_t id;
-    int fd, src = -1, rc;
+    uint64_t id = 0;
+    int fd = -1, src = -1, rc;
 
     if (f->work && (f->dirty || !f->path)) { /* private already: write in place */
         if (empty && ftruncate(f->fd, 0) < 0)
@@ -325,8 +325,8 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
     }
     if (k == PERSIST_KIND_NONE) {
         struct pchange *c;
-        uint64_t id;
-        int fd;
+        uint64_t id = 0;
+        int fd = -1;
         if (!(flags & O_CREAT)) {
             rc = -ENOENT;
             goto out;

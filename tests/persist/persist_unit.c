@@ -937,7 +937,7 @@ static void test_detached_handles(void)
 {
     struct persist_fake *fk = persist_fake_new();
     struct persist *p = open_engine(fk, cache_path("detached"), 0, NULL);
-    struct persist_handle *a, *b, *c;
+    struct persist_handle *a = NULL, *b = NULL, *c = NULL;
     char buf[16];
 
     CHECK(put(p, "base.bin", "base-content", 12) == 0 && put(p, "local", "local", 5) == 0 &&

@@ -14,6 +14,8 @@ mount_fs "$TOKEN" "cache_dir=$CACHE,persist_quiet=1,persist_interval=1,persist_t
 S="$MNT/alice/chat"
 P="$S/persist"
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$FS_PID/status"; }
+# the split: heap and stacks (RssAnon) vs mapped files such as the mirror's packs (RssFile)
+rss_split() { awk '/^Rss(Anon|File):/ {printf "%s%s=%s", sep, tolower(substr($1, 4, 4)), $2; sep=" "}' "/proc/$FS_PID/status"; }
 ls "$P" >/dev/null
 t0=$(date +%s)
 i=0
@@ -33,7 +35,7 @@ while [ $(($(date +%s) - t0)) -lt "$SECS" ]; do
   now=$(date +%s)
   if [ "$now" -ge "$next" ]; then
     r=$(rss)
-    echo "t=$((now - t0))s rounds=$i rss_kb=$r" | tee -a "$samples"
+    echo "t=$((now - t0))s rounds=$i rss_kb=$r ($(rss_split))" | tee -a "$samples"
     [ -z "$warm" ] && [ $((now - t0)) -ge $((SECS / 3)) ] && warm=$r
     next=$((now + EVERY))
   fi
