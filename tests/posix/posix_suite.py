@@ -6,8 +6,10 @@ truncate/ftruncate, chmod, utimensat, link/symlink), the errno rules shared by a
 of issue 11 that a single process can show (files unlinked while open, renameat2 flags, stable
 inode numbers, directory link counts, names the Hub refuses). Items that need the Hub or several
 mounts have their own tests: rm -rf of PATH_MAX-deep trees (test_posix.sh), whole values of
-secrets and variables (test_kv_values.sh), metadata through an empty cache
-(tests/persist/test_mount_backup.sh), bounded downloads (tests/persist/test_mount_basic.sh).
+secrets and variables (test_kv_values.sh), metadata through an empty cache (item 6:
+tests/persist/test_mount_backup.sh, with the metadata work), bounded downloads (item 9:
+tests/client/test_edges.c, the emulator's storage_extra_bytes), one refused name blocking
+uploads (item 7: tests/persist/test_mount_handles.sh).
 
 Usage: posix_suite.py DIR [--expected FILE] [--only SUBSTRING]
 DIR is an empty directory inside persist/. Prints "ok", "FAIL", "xfail" or "skip" per case
