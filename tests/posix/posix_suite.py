@@ -689,6 +689,93 @@ def _(c):
     eq("nothing created", ["f"], os.listdir(d))
 
 
+@case("symlink: loops are ELOOP, O_NOFOLLOW on a link is ELOOP, a long target is ENAMETOOLONG")
+def _(c):
+    d = c.fresh("symlink")
+    need_symlinks(d)
+    a, b = os.path.join(d, "a"), os.path.join(d, "b")
+    os.symlink("b", a)
+    os.symlink("a", b)
+    eq("loop", "ELOOP", eno(os.open, a, os.O_RDONLY))
+    write_file(os.path.join(d, "t"), b"t")
+    os.symlink("t", os.path.join(d, "l"))
+    eq("O_NOFOLLOW", "ELOOP", eno(os.open, os.path.join(d, "l"), os.O_RDONLY | os.O_NOFOLLOW))
+    eq("target > PATH_MAX", "ENAMETOOLONG", eno(os.symlink, "x" * 4096, os.path.join(d, "long")))
+
+
+# ---- reads, writes, handles ----------------------------------------------------------------
+@case("write past the end leaves a hole of zeros; the size is the end of the write")
+def _(c):
+    d = c.fresh("io")
+    p = os.path.join(d, "f")
+    write_file(p, b"ab")
+    fd = os.open(p, os.O_WRONLY)
+    os.pwrite(fd, b"z", 100000)
+    os.close(fd)
+    data = read_file(p)
+    eq("size", 100001, len(data))
+    eq("hole", b"ab" + b"\0" * 99998 + b"z", data)
+
+
+@case("two handles on one file see each other's writes and truncates")
+def _(c):
+    d = c.fresh("io")
+    p = os.path.join(d, "f")
+    write_file(p, b"0123456789")
+    a, b = os.open(p, os.O_RDWR), os.open(p, os.O_RDWR)
+    os.pwrite(a, b"AA", 0)
+    eq("b reads a's write", b"AA23456789", os.pread(b, 100, 0))
+    os.ftruncate(b, 4)
+    eq("a sees b's truncate", 4, os.fstat(a).st_size)
+    eq("a reads it", b"AA23", os.pread(a, 100, 0))
+    os.close(a)
+    os.close(b)
+    eq("after both closed", b"AA23", read_file(p))
+
+
+@case("readdir: 600 entries, each listed once; scandir agrees with stat")
+def _(c):
+    d = c.fresh("readdir")
+    names = {"n%04d" % i for i in range(600)}
+    for n in names:
+        os.close(os.open(os.path.join(d, n), os.O_CREAT | os.O_WRONLY, 0o644))
+    listed = os.listdir(d)
+    eq("count", 600, len(listed))
+    eq("names", names, set(listed))
+    for e in list(os.scandir(d))[:50]:
+        eq("type of " + e.name, True, e.is_file(follow_symlinks=False))
+        eq("inode of " + e.name, os.stat(e.path).st_ino, e.inode())
+
+
+@case("unlink and rename update the parent's mtime (item 5)")
+def _(c):
+    d = c.fresh("times")
+    need_metadata(d)
+    sub = os.path.join(d, "s")
+    os.mkdir(sub)
+    write_file(os.path.join(sub, "f"))
+    os.utime(sub, (1000000000, 1000000000))
+    os.unlink(os.path.join(sub, "f"))
+    eq("unlink", True, os.stat(sub).st_mtime > 1000000000)
+    write_file(os.path.join(sub, "g"))
+    os.utime(sub, (1000000000, 1000000000))
+    os.rename(os.path.join(sub, "g"), os.path.join(sub, "h"))
+    eq("rename", True, os.stat(sub).st_mtime > 1000000000)
+
+
+@case("chmod changes ctime, not mtime (item 5)")
+def _(c):
+    d = c.fresh("times")
+    need_metadata(d)
+    p = os.path.join(d, "f")
+    write_file(p, b"x")
+    os.utime(p, (1000000000, 1000000000))
+    os.chmod(p, 0o600)
+    st = os.stat(p)
+    eq("mtime", 1000000000, int(st.st_mtime))
+    eq("ctime moved", True, st.st_ctime > 1000000000)
+
+
 # ---- inode numbers (item 4) ----------------------------------------------------------------
 @case("inodes: equal across stats, distinct per file, readdir's d_ino agrees")
 def _(c):
