@@ -91,4 +91,21 @@ check_match "the log has the reason" "set variable of alice/chat.*(Permission de
   "$(grep 'set variable' "$WORK/spacefs.err" | tail -1)"
 hub_faults_clear
 check_eq "the Hub kept its value" gpt2 "$(jq -r .variables.MODEL.value "$SJ")"
+
+# rm of a variable some process holds open (libfuse hides it first; the router unlinks it)
+echo v1 >"$A/variables/HELD"
+out=$(python3 - "$A/variables" <<'PY'
+import os, sys
+d = sys.argv[1]
+fd = os.open(os.path.join(d, "HELD"), os.O_RDONLY)
+os.unlink(os.path.join(d, "HELD"))
+st = os.fstat(fd)
+print(st.st_nlink, "HELD" in os.listdir(d), [n for n in os.listdir(d) if n.startswith(".fuse")])
+os.close(fd)
+print([n for n in os.listdir(d) if n.startswith(".fuse")])
+PY
+)
+check_eq "rm of an open variable works, fstat answers, nothing hidden is listed" "0 False []
+[]" "$out"
+check_eq "deleted on the Hub" null "$(jq -r .variables.HELD "$SJ")"
 finish_fs
