@@ -3,7 +3,7 @@
 # persist/: wall time and the daemon's CPU (utime+stime, less sensitive to a shared machine's
 # load) for cp -a of 2000 1 KiB files in 80 directories, find x5, ls -lR x5, du -s x5, 100
 # directory renames, rm -rf. Label bench (never in ./dev test). Compare builds with
-# SPACEFS_BUILD_DIR=<other build> bash tests/posix/bench_posix.sh.
+# SPACEFS_SOURCE_DIR=$PWD SPACEFS_BUILD_DIR=<a build> bash tests/posix/bench_posix.sh.
 . "$SPACEFS_SOURCE_DIR/tests/persist/scenario_lib.sh"
 require_fuse
 hub_start
