@@ -497,5 +497,6 @@ const struct spacefs_subtree_ops spacefs_kv_ops = {
     .read = kv_read,
     .write = kv_write,
     .flush = kv_flush,
+    .fsync = kv_flush, /* fsync(2): sent now, whole, with the Hub's answer */
     .release = kv_release,
 };

@@ -456,7 +456,22 @@ static void test_kv_whole_values(void)
     free(v);
     free(big);
 
+    /* fsync(2) sends what was written so far, whole; the close after it sends nothing more */
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("open", 0,
+             spacefs_fs_open(e.fs, "/alice/chat/variables/MODEL", O_WRONLY | O_TRUNC, &h));
+    CHECK_EQ("write", 3, spacefs_fs_write(e.fs, h, "ab\n", 3, 0));
+    CHECK_EQ("fsync sends", 0, spacefs_fs_fsync(e.fs, h));
+    CHECK_EQ("one request", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    CHECK_EQ("close", 0, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("still one", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 0, "MODEL");
+    CHECK_STR("the value", "ab", v);
+    free(v);
+
     /* the Hub's error at send is close's */
+    spacefs_fake_reset_counts(e.fake);
     spacefs_fake_fault(e.fake, SPACEFS_FAKE_KV_SET, SPACEFS_E_FORBIDDEN, 403, 1);
     CHECK_EQ("open", 0,
              spacefs_fs_open(e.fs, "/alice/chat/variables/MODEL", O_WRONLY | O_TRUNC, &h));
