@@ -44,6 +44,14 @@ struct spacefs_kv {
     char *value; /* NULL for secrets */
 };
 
+/* Whether the Hub can be reached, as the backend last found out. */
+struct spacefs_reach {
+    int online;
+    int64_t since; /* unix seconds of the last change (or of the mount) */
+    char last_error[256];
+    uint64_t outages; /* times it went offline */
+};
+
 struct spacefs_budget {
     uint64_t requests; /* HTTP requests sent so far */
     int ratelimit_valid;
@@ -111,6 +119,8 @@ struct spacefs_backend_ops {
     void (*budget)(void *ctx, struct spacefs_budget *out);
     const char *(*endpoint)(void *ctx); /* borrowed, valid until free */
     void (*free)(void *ctx);
+    /* May be NULL (always online). While offline every call fails at once, SPACEFS_E_OFFLINE. */
+    void (*reach)(void *ctx, struct spacefs_reach *out);
 };
 
 struct spacefs_backend {

@@ -786,11 +786,10 @@ static void f_free(void *ctx)
 }
 
 static const struct spacefs_backend_ops fake_ops = {
-    f_whoami,     f_list,           f_info,        f_runtime,    f_restart,
-    f_pause,      f_hardware,       f_sleeptime,   f_flavors,    f_visit,
-    f_kv_list,    f_kv_set,         f_kv_delete,   f_logs_fetch, f_logs_follow,
-    f_cancel_new, f_cancel_trigger, f_cancel_free, f_create,     f_delete,
-    f_budget,     f_endpoint,       f_free};
+    f_whoami,    f_list,       f_info,        f_runtime,    f_restart,        f_pause,
+    f_hardware,  f_sleeptime,  f_flavors,     f_visit,      f_kv_list,        f_kv_set,
+    f_kv_delete, f_logs_fetch, f_logs_follow, f_cancel_new, f_cancel_trigger, f_cancel_free,
+    f_create,    f_delete,     f_budget,      f_endpoint,   f_free,           NULL};
 
 struct spacefs_backend spacefs_fake_backend(struct spacefs_fake *f)
 {

@@ -426,6 +426,18 @@ static const char *h_endpoint(void *ctx)
     return hub_client_endpoint(((struct hubctx *)ctx)->client);
 }
 
+static void h_reach(void *ctx, struct spacefs_reach *out)
+{
+    hub_reach r;
+
+    hub_client_reach(((struct hubctx *)ctx)->client, &r);
+    memset(out, 0, sizeof(*out));
+    out->online = r.online;
+    out->since = r.since;
+    out->outages = r.outages;
+    snprintf(out->last_error, sizeof(out->last_error), "%.255s", r.last_error);
+}
+
 static void h_free(void *ctx)
 {
     struct hubctx *c = ctx;
@@ -437,11 +449,10 @@ static void h_free(void *ctx)
 }
 
 static const struct spacefs_backend_ops hub_ops = {
-    h_whoami,     h_list,           h_info,        h_runtime,    h_restart,
-    h_pause,      h_hardware,       h_sleeptime,   h_flavors,    h_visit,
-    h_kv_list,    h_kv_set,         h_kv_delete,   h_logs_fetch, h_logs_follow,
-    h_cancel_new, h_cancel_trigger, h_cancel_free, h_create,     h_delete,
-    h_budget,     h_endpoint,       h_free};
+    h_whoami,    h_list,       h_info,        h_runtime,    h_restart,        h_pause,
+    h_hardware,  h_sleeptime,  h_flavors,     h_visit,      h_kv_list,        h_kv_set,
+    h_kv_delete, h_logs_fetch, h_logs_follow, h_cancel_new, h_cancel_trigger, h_cancel_free,
+    h_create,    h_delete,     h_budget,      h_endpoint,   h_free,           h_reach};
 
 int spacefs_backend_hub_new(struct spacefs_backend *out, hub_client *client)
 {

@@ -5,7 +5,13 @@
  * single-flight per namespace (others wait on fs->cond). Entries expire after cfg.ttl_ms,
  * negative ones too (a namespace with nothing in it, a missing Space). Local writes bump the
  * namespace's generation and stamp the Space; a listing that started before such a write does
- * not overwrite what the write installed (the sshfs "wrctr" idea). */
+ * not overwrite what the write installed (the sshfs "wrctr" idea).
+ *
+ * Stale if error (as sshfs and rclone serve their caches): when a refresh fails because the Hub
+ * cannot be reached or does not answer properly (spacefs_stale_ok), the last known data is
+ * served. While the client knows the Hub is offline that failure costs no network and is quiet
+ * (the client logs one line per change of state); after another failure the stale data is
+ * trusted for one more ttl, so a failing Hub is not asked again by every operation. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +32,30 @@ void spacefs_count_call(struct spacefs_fs *fs, enum spacefs_status st)
     pthread_mutex_unlock(&fs->lock);
 }
 
+int spacefs_stale_ok(enum spacefs_status st)
+{
+    return st == SPACEFS_E_OFFLINE || st == SPACEFS_E_TRANSPORT || st == SPACEFS_E_TIMEOUT ||
+           st == SPACEFS_E_SERVER || st == SPACEFS_E_RATE_LIMITED;
+}
+
+int64_t spacefs_stale_stamp(struct spacefs_fs *fs, enum spacefs_status st, int64_t stamp)
+{
+    if (st == SPACEFS_E_OFFLINE) /* free to ask again: the first answer after the outage wins */
+        return stamp;
+    (void)fs;
+    return spacefs_now_ms(); /* a Hub that fails slowly: not again before one more ttl */
+}
+
 int spacefs_call_failed(struct spacefs_fs *fs, const char *what, const char *id,
                         enum spacefs_status st, const struct spacefs_error *err)
 {
     int e = spacefs_errno_from_status(st);
 
     (void)fs;
-    spacefs_log(st == SPACEFS_E_NOT_FOUND ? SPACEFS_INFO : SPACEFS_WARN,
+    /* offline: the client said so once when it went; a line per call would flood the log */
+    spacefs_log(st == SPACEFS_E_OFFLINE     ? SPACEFS_DEBUG
+                : st == SPACEFS_E_NOT_FOUND ? SPACEFS_INFO
+                                            : SPACEFS_WARN,
                 "%s %s: %s (HTTP %ld%s%s): %s", what, id ? id : "", spacefs_status_name(st),
                 err->http_status, err->code[0] ? ", " : "", err->code,
                 err->message[0] ? err->message : strerror(e));
@@ -342,6 +365,14 @@ int spacefs_ns_ensure(struct spacefs_fs *fs, const char *ns)
     e = spacefs_ns_find_locked(fs, ns); /* a fetching entry is never evicted */
     e->fetching = 0;
     pthread_cond_broadcast(&fs->cond);
+    if (st != SPACEFS_OK && e->listed_ms && spacefs_stale_ok(st)) {
+        /* serve the last listing */
+        if (st != SPACEFS_E_OFFLINE)
+            spacefs_call_failed(fs, "list Spaces of (serving the last listing)", ns, st, &err);
+        e->listed_ms = spacefs_stale_stamp(fs, st, e->listed_ms);
+        rc = e->exists ? 0 : -ENOENT;
+        goto out;
+    }
     if (st != SPACEFS_OK) {
         rc = spacefs_call_failed(fs, "list Spaces of", ns, st, &err);
         goto out;
@@ -388,6 +419,20 @@ int spacefs_space_ensure(struct spacefs_fs *fs, const struct node *n)
     /* listed, but its runtime was invalidated by an action or it was just created */
     st = fs->be.ops->runtime(fs->be.ctx, n->id, &rt, NULL, &err);
     spacefs_count_call(fs, st);
+    if (st != SPACEFS_OK && spacefs_stale_ok(st)) {
+        int have;
+        pthread_mutex_lock(&fs->lock);
+        se = spacefs_space_find_locked(fs, n->ns, n->space);
+        have = se && se->sp.has_runtime;
+        if (have)
+            se->rt_ms = spacefs_stale_stamp(fs, st, se->rt_ms);
+        pthread_mutex_unlock(&fs->lock);
+        if (have) { /* the last known runtime */
+            if (st != SPACEFS_E_OFFLINE)
+                spacefs_call_failed(fs, "runtime of (serving the last one)", n->id, st, &err);
+            return 0;
+        }
+    }
     if (st != SPACEFS_OK)
         return spacefs_call_failed(fs, "runtime of", n->id, st, &err);
     pthread_mutex_lock(&fs->lock);
@@ -529,6 +574,23 @@ int spacefs_space_json(struct spacefs_fs *fs, const struct node *n, int runtime,
     else
         st = fs->be.ops->space_info(fs->be.ctx, n->id, &json, &err);
     spacefs_count_call(fs, st);
+    if (st != SPACEFS_OK && spacefs_stale_ok(st)) {
+        pthread_mutex_lock(&fs->lock);
+        se = spacefs_space_find_locked(fs, n->ns, n->space);
+        if (se && (runtime ? se->runtime_json : se->info_json)) { /* the last known document */
+            int64_t *at = runtime ? &se->runtime_json_ms : &se->info_json_ms;
+            *at = spacefs_stale_stamp(fs, st, *at);
+            *out = spacefs_strdup(runtime ? se->runtime_json : se->info_json);
+            pthread_mutex_unlock(&fs->lock);
+            if (st != SPACEFS_E_OFFLINE)
+                spacefs_call_failed(fs,
+                                    runtime ? "runtime of (serving the last one)"
+                                            : "info of (serving the last one)",
+                                    n->id, st, &err);
+            return *out ? 0 : -ENOMEM;
+        }
+        pthread_mutex_unlock(&fs->lock);
+    }
     if (st != SPACEFS_OK)
         return spacefs_call_failed(fs, runtime ? "runtime of" : "info of", n->id, st, &err);
 

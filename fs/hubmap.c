@@ -46,6 +46,8 @@ enum spacefs_status spacefs_status_from_hub(hub_status st)
         return SPACEFS_E_IO;
     case HUB_E_CANCELLED:
         return SPACEFS_E_CANCELLED;
+    case HUB_E_OFFLINE:
+        return SPACEFS_E_OFFLINE;
     case HUB_E_HTTP:
         break;
     }

@@ -94,6 +94,16 @@ static int kv_ensure(struct spacefs_fs *fs, const struct node *n)
 
     st = fs->be.ops->kv_list(fs->be.ctx, n->id, (enum spacefs_kv_kind)n->file, &kvs, &count, &err);
     spacefs_count_call(fs, st);
+    if (st != SPACEFS_OK && spacefs_stale_ok(st)) {
+        pthread_mutex_lock(&fs->lock);
+        if ((kc = kv_cache_locked(fs, n)) && kc->fetched_ms) { /* the last known names */
+            kc->fetched_ms = spacefs_stale_stamp(fs, st, kc->fetched_ms);
+            if (st != SPACEFS_E_OFFLINE)
+                spacefs_call_failed(fs, "list keys of (serving the last list)", n->id, st, &err);
+            goto out_locked;
+        }
+        pthread_mutex_unlock(&fs->lock);
+    }
     if (st != SPACEFS_OK)
         return spacefs_call_failed(
             fs, n->file == SPACEFS_KV_SECRETS ? "list secrets of" : "list variables of", n->id, st,

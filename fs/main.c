@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend_hub.h"
@@ -36,6 +37,7 @@ struct options {
     int persist_public;
     int allow_http;
     unsigned timeout;
+    unsigned probe_max_ms; /* the ttl, within 1..30 s: fresh again within one ttl of the Hub */
     unsigned page_size;
     int space_public;
     int anonymous;
@@ -46,6 +48,8 @@ struct options {
 enum { KEY_HELP, KEY_VERSION, KEY_TOKEN };
 
 #define SPACEFS_MAX_THREADS 64
+#define SPACEFS_CONNECT_MS  1500 /* TCP + TLS set-up; longer: the Hub is offline */
+#define SPACEFS_ANSWER_MS   700  /* an API read unanswered this long probes the Hub (1 s) */
 
 /* fuse_daemonize() moves to "/": a relative token path must be made absolute before it, or the
  * background mount would find no token. 0, or -1 with the reason printed. */
@@ -212,7 +216,14 @@ static int client_new(hub_client **out, const struct options *o, int debug, hub_
     ho.token_file = o->token_file;
     ho.anonymous = o->anonymous;
     ho.deadline_ms = o->timeout * 1000;
-    ho.connect_timeout_ms = o->timeout * 1000 < 10000 ? o->timeout * 1000 : 10000;
+    /* offline is a state (docs/filesystem.md, "When the Hub cannot be reached"): a connection
+     * not made in 1.5 s, or a read unanswered for 0.7 s whose probe is unanswered for 0.8 s, marks
+     * the Hub offline, and cached answers are served while a probe (at most every ttl, 1..30 s)
+     * waits for it to come back */
+    ho.connect_timeout_ms =
+        o->timeout * 1000 < SPACEFS_CONNECT_MS ? o->timeout * 1000 : SPACEFS_CONNECT_MS;
+    ho.answer_timeout_ms = SPACEFS_ANSWER_MS;
+    ho.probe_max_ms = o->probe_max_ms;
     ho.page_size = o->page_size;
     ho.log = log;
     ho.log_level = debug ? HUB_LOG_DEBUG : HUB_LOG_WARN;
@@ -233,6 +244,7 @@ static int check_token(const struct options *o, int foreground)
     hub_whoami *w = NULL;
     hub_error he;
     hub_status st;
+    time_t t0;
     int rc = 0;
 
     if (client_new(&c, o, 0, foreground ? NULL : hub_log_terminal) < 0)
@@ -242,6 +254,16 @@ static int check_token(const struct options *o, int foreground)
         goto out;
     }
     st = hub_whoami_get(&w, c, &he);
+    /* a Hub started along with the mount (a boot, a script) may not listen yet: wait for the
+     * client's probe up to the call's deadline, as the retries of a refused connection did */
+    for (t0 = time(NULL); st == HUB_E_OFFLINE && time(NULL) - t0 < (time_t)o->timeout;) {
+        hub_reach r;
+        hub_client_reach(c, &r);
+        if (r.online)
+            st = hub_whoami_get(&w, c, &he);
+        else
+            usleep(100 * 1000);
+    }
     if (st == HUB_E_AUTH) {
         fprintf(stderr, "spacefs: the Hub at %s rejected the token: %s\n", hub_client_endpoint(c),
                 he.message);
@@ -450,6 +472,7 @@ static int run(struct fuse_args *args, struct options *o)
                 o->space_sdk);
         return 1;
     }
+    o->probe_max_ms = cfg.ttl_ms < 1000 ? 1000 : cfg.ttl_ms > 30000 ? 30000 : cfg.ttl_ms;
     cfg.space_sdk = o->space_sdk ? o->space_sdk : "docker";
     cfg.space_private = !o->space_public;
     parse_secs("persist_quiet", o->persist_quiet, &cfg.persist.quiet_ms, &bad);

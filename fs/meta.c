@@ -44,14 +44,30 @@ static char *render_whoami(struct spacefs_fs *fs)
     return s;
 }
 
-/* A fresh call every time, as `hf auth whoami` does: the "test my connection" file. */
+/* "state: online|offline", "since: ISO time", "last_error: …" and "outages: N": what the
+ * backend knows of the Hub's reachability (always online without a reach hook). */
+static char *render_reach(struct spacefs_fs *fs)
+{
+    struct spacefs_reach r = {1, fs->started, "", 0};
+    char when[32];
+
+    if (fs->be.ops->reach)
+        fs->be.ops->reach(fs->be.ctx, &r);
+    spacefs_format_time(when, sizeof(when), r.since);
+    return spacefs_asprintf("state: %s\nsince: %s\nlast_error: %s\noutages: %llu\n",
+                            r.online ? "online" : "offline", when,
+                            r.last_error[0] ? r.last_error : "none", (unsigned long long)r.outages);
+}
+
+/* A fresh call every time, as `hf auth whoami` does: the "test my connection" file; while the
+ * Hub is known to be offline the call fails at once. Then the reachability state. */
 static char *render_health(struct spacefs_fs *fs)
 {
     struct spacefs_whoami w = {0};
     struct spacefs_error err = {0};
     enum spacefs_status st;
     int64_t t0 = spacefs_now_ms(), ms;
-    char *s;
+    char *s, *r, *both;
 
     st = fs->be.ops->whoami(fs->be.ctx, &w, &err);
     spacefs_count_call(fs, st);
@@ -64,7 +80,11 @@ static char *render_health(struct spacefs_fs *fs)
                              fs->be.ops->endpoint(fs->be.ctx), spacefs_status_name(st),
                              err.http_status, err.message, (long long)ms);
     spacefs_whoami_clear(&w);
-    return s;
+    r = render_reach(fs);
+    both = s && r ? spacefs_asprintf("%s%s", s, r) : NULL;
+    free(s);
+    free(r);
+    return both;
 }
 
 static char *render_stats(struct spacefs_fs *fs)

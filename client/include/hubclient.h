@@ -20,27 +20,31 @@ extern "C" {
  * ------------------------------------------------------------------------------------------- */
 typedef enum hub_status {
     HUB_OK = 0,
-    HUB_E_INVALID,        /* bad argument or configuration (no HTTP request was made) */
-    HUB_E_BAD_REQUEST,    /* 400 or 422: the Hub refused the request as malformed */
-    HUB_E_AUTH,           /* 401: missing or invalid token (also a private repo seen anonymously) */
-    HUB_E_PAYMENT,        /* 402: needs a paid plan */
-    HUB_E_FORBIDDEN,      /* 403: authenticated but not allowed */
-    HUB_E_NOT_FOUND,      /* 404: repo, revision, entry or route not found (see error.code) */
-    HUB_E_CONFLICT,       /* 409: already exists / conflicting operation */
-    HUB_E_PRECONDITION,   /* 412: stale parentCommit (branch moved) */
-    HUB_E_TOO_BIG,        /* 413: payload or parameter list too large */
-    HUB_E_RANGE,          /* 416: requested range not satisfiable */
-    HUB_E_RATE_LIMITED,   /* 429 that outlived the retries or the deadline */
-    HUB_E_SERVER,         /* 5xx (or 408) that outlived the retries or the deadline */
-    HUB_E_HTTP,           /* any other unexpected HTTP status */
-    HUB_E_TRANSPORT,      /* connection refused/reset, DNS, TLS, truncated body */
-    HUB_E_TIMEOUT,        /* the per-call deadline passed */
-    HUB_E_PROTOCOL,       /* the Hub answered something we cannot parse or trust */
-    HUB_E_NOMEM,          /* allocation failed or a response exceeded its size cap */
-    HUB_E_CANCELLED,      /* a callback or hub_cancel asked to stop */
-    HUB_E_IO,             /* local file read/write failed (see error.sys_errno) */
-    HUB_E_UNKNOWN_OUTCOME /* a non-idempotent call (commit, restart) failed in a way that leaves
-                             its outcome unknown */
+    HUB_E_INVALID,      /* bad argument or configuration (no HTTP request was made) */
+    HUB_E_BAD_REQUEST,  /* 400 or 422: the Hub refused the request as malformed */
+    HUB_E_AUTH,         /* 401: missing or invalid token (also a private repo seen anonymously) */
+    HUB_E_PAYMENT,      /* 402: needs a paid plan */
+    HUB_E_FORBIDDEN,    /* 403: authenticated but not allowed */
+    HUB_E_NOT_FOUND,    /* 404: repo, revision, entry or route not found (see error.code) */
+    HUB_E_CONFLICT,     /* 409: already exists / conflicting operation */
+    HUB_E_PRECONDITION, /* 412: stale parentCommit (branch moved) */
+    HUB_E_TOO_BIG,      /* 413: payload or parameter list too large */
+    HUB_E_RANGE,        /* 416: requested range not satisfiable */
+    HUB_E_RATE_LIMITED, /* 429 that outlived the retries or the deadline */
+    HUB_E_SERVER,       /* 5xx (or 408) that outlived the retries or the deadline */
+    HUB_E_HTTP,         /* any other unexpected HTTP status */
+    HUB_E_TRANSPORT,    /* connection refused/reset, DNS, TLS, truncated body */
+    HUB_E_TIMEOUT,      /* the per-call deadline passed */
+    HUB_E_PROTOCOL,     /* the Hub answered something we cannot parse or trust */
+    HUB_E_NOMEM,        /* allocation failed or a response exceeded its size cap */
+    HUB_E_CANCELLED,    /* a callback or hub_cancel asked to stop */
+    HUB_E_IO,           /* local file read/write failed (see error.sys_errno) */
+    HUB_E_UNKNOWN_OUTCOME, /* a non-idempotent call (commit, restart) failed in a way that leaves
+                              its outcome unknown */
+    HUB_E_OFFLINE /* the Hub's origin cannot be reached (connection refused, no connection or TLS
+                     handshake within connect_timeout_ms, no answer at all) or is known to be
+                     unreachable (hub_client_reach): the call failed at once, without retries and
+                     without sending the request */
 } hub_status;
 
 #define HUB_ERROR_CODE_MAX    64
@@ -96,7 +100,18 @@ typedef struct hub_options {
     unsigned max_retries;        /* retries after the first attempt; 0 = 5; (unsigned)-1 = none */
     unsigned deadline_ms;        /* absolute budget of one call incl. retries; 0 = 120000. Log
                                     follow, downloads and uploads use it per idle period instead. */
-    unsigned connect_timeout_ms; /* 0 = 10000 */
+    unsigned connect_timeout_ms; /* TCP and TLS set-up of one connection; 0 = 10000. Running out
+                                    marks the origin unreachable (see hub_client_reach) */
+    unsigned answer_timeout_ms;  /* an idempotent API read (GET/HEAD, not a stream) without an
+                                    answer this long probes the origin (a fresh connection,
+                                    this limit + 100 ms): unreachable -> HUB_E_OFFLINE, else the
+                                    read is sent again without the limit, under the call's
+                                    deadline. Other calls waiting this long without an answer
+                                    ask the background prober; 0 = 10000 */
+    unsigned probe_max_ms;       /* longest pause between two probes of an unreachable origin
+                                    (the first comes 1 s after it went, doubling); 0 = 30000 */
+    unsigned idle_fresh_ms;      /* a pooled connection idle this long (CLOCK_BOOTTIME, sleep
+                                    included) is not reused; 0 = 60000 */
     unsigned page_size;          /* "limit" sent on paginated listings; 0 = server default */
     const char *user_agent;      /* NULL = "spacefs/<version> hubclient" */
 
@@ -139,6 +154,26 @@ typedef struct hub_ratelimit {
     int64_t observed_at; /* unix seconds */
 } hub_ratelimit;
 void hub_client_ratelimit(const hub_client *client, hub_ratelimit *out);
+
+/* Reachability of the endpoint's origin (and, inside the client, of every origin it talks to).
+ * A connection that cannot be made (refused, DNS, no TCP or TLS set-up within
+ * connect_timeout_ms) or a read that gets no answer at all (answer_timeout_ms, then a probe)
+ * marks the origin offline, with one log line (warning). While it is offline every call to it
+ * fails at once with HUB_E_OFFLINE and sends nothing (except that at most one call a second first
+ * probes the origin itself, answer_timeout_ms + 100 ms, unless the prober is probing it); a
+ * background thread of the client probes it (GET <endpoint>/api/whoami-v2 without the token, any
+ * HTTP answer counts; other origins: a TCP and TLS connection) after 1 s, then doubling up to
+ * probe_max_ms, and the first success marks it online again (one log line, info). The clock is
+ * CLOCK_BOOTTIME where it matters: a connection idle for a minute of wall time (a laptop that
+ * slept) is not reused. */
+typedef struct hub_reach {
+    int online;    /* 1 reachable (or not tried yet), 0 offline */
+    int64_t since; /* unix seconds: the last change, or the client's creation */
+    char last_error[HUB_ERROR_MESSAGE_MAX]; /* why it last went offline; "" never */
+    uint64_t outages;                       /* times it went offline */
+    uint64_t probes;                        /* probes sent (all origins) */
+} hub_reach;
+void hub_client_reach(const hub_client *client, hub_reach *out);
 
 /* Counters since hub_client_new, for tests and debugging. */
 typedef struct hub_stats {

@@ -84,12 +84,18 @@ static void share_unlock(CURL *h, curl_lock_data data, void *userp)
     pthread_mutex_unlock(&c->share_locks[(unsigned)data % 8]);
 }
 
-static CURL *pool_get(hub_client *c)
+/* A handle from the pool (or a new one); *out_used_bt is when it last ran (CLOCK_BOOTTIME ms,
+ * 0 for a new one). */
+static CURL *pool_get(hub_client *c, int64_t *out_used_bt)
 {
     CURL *h = NULL;
+    *out_used_bt = 0;
     pthread_mutex_lock(&c->pool_lock);
-    if (c->pool_count)
-        h = c->pool[--c->pool_count];
+    if (c->pool_count) {
+        c->pool_count--;
+        h = c->pool[c->pool_count].h;
+        *out_used_bt = c->pool[c->pool_count].used_bt;
+    }
     pthread_mutex_unlock(&c->pool_lock);
     if (h)
         curl_easy_reset(h);
@@ -104,7 +110,9 @@ static void pool_put(hub_client *c, CURL *h)
         return;
     pthread_mutex_lock(&c->pool_lock);
     if (c->pool_count < HUB_POOL_MAX) {
-        c->pool[c->pool_count++] = h;
+        c->pool[c->pool_count].h = h;
+        c->pool[c->pool_count].used_bt = hub_boottime_ms();
+        c->pool_count++;
         h = NULL;
     }
     pthread_mutex_unlock(&c->pool_lock);
@@ -113,7 +121,7 @@ static void pool_put(hub_client *c, CURL *h)
 }
 
 /* "scheme://host:port" lowercased, default ports filled in; new string or NULL. */
-static char *url_origin(const char *url)
+char *hub_url_origin(const char *url)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
@@ -145,7 +153,7 @@ out:
 /* Nonzero when url's origin is `origin` (as url_origin makes it). */
 static int origin_is(const char *origin, const char *url)
 {
-    char *o = url_origin(url);
+    char *o = hub_url_origin(url);
     int same = o && strcmp(o, origin) == 0;
     free(o);
     return same;
@@ -182,6 +190,7 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
         pthread_mutex_init(&c->share_locks[i], NULL);
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_mutex_init(&c->rl_lock, NULL);
+    hub_reach_init(c);
     c->log = opts->log;
     c->log_payload = opts->log_payload;
     c->log_level = opts->log_level;
@@ -192,6 +201,11 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
                                                        : 5;
     c->deadline_ms = opts->deadline_ms ? opts->deadline_ms : 120000;
     c->connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000;
+    c->answer_timeout_ms = opts->answer_timeout_ms ? opts->answer_timeout_ms : 10000;
+    c->probe_max_ms = opts->probe_max_ms ? opts->probe_max_ms : 30000;
+    c->idle_fresh_ms = opts->idle_fresh_ms ? opts->idle_fresh_ms : 60000;
+    if (c->probe_max_ms < HUB_PROBE_MIN_MS)
+        c->probe_max_ms = HUB_PROBE_MIN_MS;
     c->page_size = opts->page_size;
 
     ep = opts->endpoint;
@@ -213,7 +227,7 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
     n = strlen(c->endpoint);
     while (n > 8 && c->endpoint[n - 1] == '/')
         c->endpoint[--n] = '\0';
-    c->origin = url_origin(c->endpoint);
+    c->origin = hub_url_origin(c->endpoint);
     if (!c->origin) {
         rc = hub_error_set(err, HUB_E_INVALID, "cannot parse the endpoint URL");
         goto out;
@@ -262,8 +276,9 @@ void hub_client_free(hub_client *c)
     size_t i;
     if (!c)
         return;
+    hub_reach_free(c); /* the prober uses the share handle */
     for (i = 0; i < c->pool_count; i++)
-        curl_easy_cleanup(c->pool[i]);
+        curl_easy_cleanup(c->pool[i].h);
     if (c->share)
         curl_share_cleanup(c->share);
     hub_token_free(c->token);
@@ -355,11 +370,19 @@ typedef struct xfer {
     long retry_after_ms;
     long rl_remaining, rl_reset;
     int rl_seen;
-    int64_t read_pos;  /* upload from fd */
-    int64_t last_data; /* ms, for idle/stall */
-    int64_t deadline;  /* ms, the call's: bounds the wait for a stream's first byte */
-    int64_t opened_at; /* ms when a 2xx response's headers were in, 0 before */
-    int got_body;      /* a byte of a 2xx body arrived (keep-alives count) */
+    int64_t read_pos;   /* upload from fd */
+    int64_t last_data;  /* ms, for idle/stall */
+    int64_t deadline;   /* ms, the call's: bounds the wait for a stream's first byte */
+    int64_t opened_at;  /* ms when a 2xx response's headers were in, 0 before */
+    int got_body;       /* a byte of a 2xx body arrived (keep-alives count) */
+    int request_sent;   /* the connection was made (or reused) and the request went out */
+    int fresh;          /* open a new connection (the pooled ones may have died in a sleep) */
+    int unlimited;      /* the origin answered a probe: no answer limit for this call */
+    long limit_ms;      /* CURLOPT_TIMEOUT_MS of this attempt, 0 none */
+    int answer_limit;   /* limit_ms is answer_timeout_ms, not the deadline */
+    const char *origin; /* of the current hop (attempt()'s); NULL unknown */
+    int suspected;      /* the prober was asked to probe the origin during this attempt */
+    int went_offline;   /* stopped: the prober found the origin unreachable meanwhile */
     int deadline_hit;
     int cap_hit, user_stop, cancelled, idle_hit, read_failed;
     int read_errno;
@@ -608,9 +631,41 @@ static int on_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off_t u
         x->cancelled = 1;
         return 1;
     }
+    if (x->status == 0 && x->origin && !x->answer_limit && !x->unlimited) {
+        /* a write or a stream without an answer and without bytes going out: no limit can cut
+         * it (a write may have acted, an upload is answered only at its end), but if the Hub
+         * has gone silent the prober finds out and the call stops instead of waiting for its
+         * deadline */
+        int64_t now = hub_now_ms();
+        if (!x->suspected && now - x->last_data >= (int64_t)x->c->answer_timeout_ms) {
+            x->suspected = 1;
+            hub_reach_suspect(x->c, x->origin);
+        }
+        if (x->suspected && hub_reach_is_offline(x->c, x->origin, NULL, 0)) {
+            x->went_offline = 1;
+            return 1;
+        }
+    }
     if (x->req->idle_ms)
         return idle_check(x, hub_now_ms());
     return 0;
+}
+
+/* The connection is made (or reused) and the request is about to go out. */
+static int on_prereq(void *userp, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+    xfer *x = userp;
+    (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
+    x->request_sent = 1;
+    return CURL_PREREQFUNC_OK;
+}
+
+/* Only a GET or HEAD without a body may be redirected: it carries nothing but the URL. */
+static int safe_to_follow(const hub_req *q)
+{
+    return (strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0) && !q->body &&
+           q->body_fd < 0;
 }
 
 /* Sets up h for one attempt at `url`. */
@@ -639,6 +694,9 @@ static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, x);
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, x->fresh ? 1L : 0L);
     /* https is always verified, whatever the environment says; only the CAs can change */
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -666,7 +724,14 @@ static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
                                       : 1L);
         }
     } else {
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
+        /* an API read that gets no answer at all within answer_timeout_ms is suspect: the
+         * origin is probed (attempt()) rather than waited for until the deadline */
+        x->answer_limit =
+            !x->unlimited && safe_to_follow(q) && (long)c->answer_timeout_ms < timeout_ms;
+        x->limit_ms = x->answer_limit  ? (long)c->answer_timeout_ms
+                      : timeout_ms > 0 ? timeout_ms
+                                       : 1L;
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, x->limit_ms);
     }
 
     if (strcmp(m, "GET") == 0) {
@@ -725,11 +790,12 @@ typedef struct outcome {
     int retry;    /* worth retrying */
     int clear;    /* surely not acted upon by the server */
     long wait_ms; /* server-requested wait, -1 none */
+    int again;    /* the answer limit ran out on a live origin: go on without it, at once */
 } outcome;
 
 static outcome classify(xfer *x, CURLcode cc)
 {
-    outcome o = {HUB_OK, 0, 0, -1};
+    outcome o = {HUB_OK, 0, 0, -1, 0};
     hub_error *e = x->err;
 
     if (cc == CURLE_OK) {
@@ -807,7 +873,7 @@ static outcome classify(xfer *x, CURLcode cc)
                                        "SSL_CERT_FILE",
                                        curl_easy_strerror(cc), x->c->ca_file ? "CA file " : "",
                                        x->c->ca_file ? x->c->ca_file : "system store"),
-                         0, 0, -1};
+                         0, 0, -1, 0};
     default:
         o.st = HUB_E_TRANSPORT;
         break;
@@ -838,11 +904,44 @@ static int location_is_relative(const char *loc)
     return 1;
 }
 
-/* Only a GET or HEAD without a body may be redirected: it carries nothing but the URL. */
-static int safe_to_follow(const hub_req *q)
+/* After an attempt that got no HTTP answer: is the origin unreachable? Connection failures say
+ * so at once; an answer limit that ran out on a made connection asks a probe first, so a slow
+ * Hub is waited for and only a silent one (a blackhole) goes offline. 1 offline (why filled),
+ * 0 not, -1 reachable and the attempt should go on without its answer limit. */
+static int unreachable(hub_client *c, xfer *x, CURLcode cc, const char *origin, char *why,
+                       size_t cap)
 {
-    return (strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0) && !q->body &&
-           q->body_fd < 0;
+    if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+        cc == CURLE_COULDNT_RESOLVE_PROXY) {
+        snprintf(why, cap, "%s", curl_easy_strerror(cc));
+        return 1;
+    }
+    if (cc != CURLE_OPERATION_TIMEDOUT || x->deadline_hit)
+        return 0;
+    if (!x->request_sent) {
+        /* no TCP or TLS set-up within connect_timeout_ms (or the answer limit): unless the
+         * call's own deadline cut it short, the origin cannot be reached */
+        long conn_limit = (long)c->connect_timeout_ms;
+        if (x->limit_ms && x->limit_ms < conn_limit) {
+            if (!x->answer_limit)
+                return 0; /* the call's deadline cut it short */
+            conn_limit = x->limit_ms;
+        }
+        snprintf(why, cap, "no connection within %ld ms", conn_limit);
+        return 1;
+    }
+    if (!x->answer_limit)
+        return 0;
+    if (x->status > 0)
+        return -1; /* headers came: slow, not silent */
+    /* a fresh connection answering a cheap call; its limit keeps the whole wait of a read that
+     * meets a silent Hub under 2 s with the fs's 0.7 s answer limit */
+    if (hub_reach_probe(c, origin, c->answer_timeout_ms + 100))
+        return -1;
+    if (hub_reach_answered_since(c, origin, x->last_data))
+        return -1; /* another request got an answer meanwhile: a loaded Hub, not a silent one */
+    snprintf(why, cap, "no answer within %u ms, nor to a probe", c->answer_timeout_ms);
+    return 1;
 }
 
 /* Runs one attempt, following redirects. The token goes only to the endpoint's origin; every
@@ -853,7 +952,7 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
     char *owned = NULL;
     char logurl[512];
     int hop;
-    outcome o = {HUB_OK, 0, 0, -1};
+    outcome o = {HUB_OK, 0, 0, -1, 0};
 
     for (hop = 0;; hop++) {
         struct curl_slist *headers = NULL;
@@ -862,10 +961,25 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         long nconn = 0;
         CURLcode cc;
         hub_status s;
+        char *origin = hub_url_origin(url);
+        char why[HUB_ERROR_MESSAGE_MAX];
+        int down;
 
+        if (origin && hub_reach_gate(c, origin, c->answer_timeout_ms + 100, why, sizeof(why))) {
+            /* known unreachable: nothing is sent; the prober finds out when it is back */
+            o = (outcome){hub_error_set(x->err, HUB_E_OFFLINE, "%s", why), 0, 1, -1, 0};
+            free(origin);
+            break;
+        }
+        x->request_sent = 0;
+        x->limit_ms = 0;
+        x->answer_limit = 0;
+        x->origin = origin;
+        x->suspected = x->went_offline = 0;
         s = setup(x, h, url, auth, &headers, (long)(deadline - t0));
         if (s != HUB_OK) {
             o.st = hub_error_set(x->err, s, "no memory for request headers");
+            free(origin);
             break;
         }
         x->status = 0;
@@ -890,6 +1004,31 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         else if (!(x->idle_hit && cc == CURLE_ABORTED_BY_CALLBACK))
             hub_log(c, HUB_LOG_DEBUG, "hub: %s %s -> %s (%lld ms)", x->req->method, logurl,
                     curl_easy_strerror(cc), (long long)(hub_now_ms() - t0));
+        x->origin = NULL;
+        if (cc == CURLE_OK || x->status > 0 || x->got_body) {
+            hub_reach_answered(c, origin);
+            down = 0;
+        } else if (x->went_offline) {
+            /* the prober found the origin silent while this call waited: it may have acted
+             * (hub_http marks the response unclear) */
+            snprintf(why, sizeof(why), "no answer, and the Hub stopped answering probes");
+            down = 2;
+        } else {
+            down = unreachable(c, x, cc, origin, why, sizeof(why));
+            if (down > 0)
+                hub_reach_failed(c, origin, why);
+        }
+        free(origin);
+        origin = NULL;
+        if (down > 0) {
+            o = (outcome){hub_error_set(x->err, HUB_E_OFFLINE, "%s", why), 0, !x->request_sent, -1,
+                          0};
+            break;
+        }
+        if (down < 0) {
+            o = (outcome){hub_error_set(x->err, HUB_E_TIMEOUT, "slow answer"), 0, 0, -1, 1};
+            break;
+        }
         if (x->idle_hit && cc == CURLE_ABORTED_BY_CALLBACK && body_is_payload(x)) {
             x->resp->idle_stop = 1;
             o.st = HUB_OK;
@@ -939,9 +1078,10 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
     int64_t start = hub_now_ms(), deadline = start + c->deadline_ms;
     unsigned tries;
     int unclear = 0; /* an attempt failed in a way that may have reached the server */
-    CURL *h = pool_get(c);
+    int64_t used_bt = 0;
+    CURL *h = pool_get(c, &used_bt);
     xfer x;
-    outcome o = {HUB_OK, 0, 0, -1};
+    outcome o = {HUB_OK, 0, 0, -1, 0};
 
     memset(&x, 0, sizeof(x));
     x.c = c;
@@ -949,6 +1089,10 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
     x.resp = resp;
     x.err = err;
     hub_buf_init(&x.errbody, ERROR_BODY_MAX);
+    /* a handle idle for a minute of wall time, sleeps included, may hold connections that died
+     * while the machine slept (NAT, Wi-Fi): a request sent on one would wait for an answer that
+     * never comes, so the first call after a pause opens a new one */
+    x.fresh = used_bt && hub_boottime_ms() - used_bt > (int64_t)c->idle_fresh_ms;
     if (req->max_body)
         resp->body.max = req->max_body;
     if (!h)
@@ -961,6 +1105,19 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
         }
         resp->body.len = 0;
         o = attempt(c, h, &x, deadline);
+        x.fresh = 0;
+        if (o.again) {
+            /* the origin answered a probe: this read is slow, not lost; go on without the
+             * answer limit under the call's deadline */
+            hub_log(c, HUB_LOG_INFO,
+                    "hub: %s: no answer within %u ms but the Hub answers a "
+                    "probe; waiting up to the deadline",
+                    req->method, c->answer_timeout_ms);
+            x.unlimited = 1;
+            atomic_fetch_add(&c->n_retries, 1);
+            tries--;
+            continue;
+        }
         if (o.st == HUB_E_NOT_FOUND && req->gone_ok && unclear) {
             /* the earlier attempt that failed unclearly did delete it */
             hub_log(c, HUB_LOG_INFO, "hub: %s: 404 after an unclear failure: already done",
@@ -1003,7 +1160,7 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
     free(x.location);
     hub_buf_free(&x.errbody);
     pool_put(c, h);
-    resp->unclear = o.st != HUB_OK && unclear;
+    resp->unclear = o.st != HUB_OK && (unclear || (o.st == HUB_E_OFFLINE && x.went_offline));
     if (err)
         err->status = o.st;
     return o.st;

@@ -76,8 +76,47 @@ void hub_secret_str_free(char *s);
  * static name of where they came from. 0, or -1 on no memory. */
 int hub_trust_locations(char **out_file, char **out_dir, const char **out_source);
 
+/* ---- reachability (reach.c) ----------------------------------------------------------------- */
+#define HUB_REACH_MAX    8 /* origins remembered; the endpoint's is never evicted */
+#define HUB_ORIGIN_MAX   160
+#define HUB_PROBE_MIN_MS 1000
+
+typedef struct hub_origin_state {
+    char origin[HUB_ORIGIN_MAX]; /* "scheme://host:port" as url_origin makes it */
+    int offline;
+    int probing;           /* the prober is probing it now */
+    int suspect;           /* online, but a call waits without an answer: probe it now */
+    int64_t suspect_ms;    /* monotonic: when it was last probed as a suspect */
+    int64_t asked_ms;      /* monotonic: when a call asked for the suspect probe */
+    int64_t answer_ms;     /* monotonic: the last answer of any request to it */
+    int64_t probe_ms;      /* monotonic: when the last probe (prober's or a caller's) began */
+    int64_t since;         /* unix seconds of the last change */
+    int64_t next_probe_ms; /* monotonic */
+    unsigned backoff_ms;
+    char last_error[HUB_ERROR_MESSAGE_MAX];
+    uint64_t outages;
+    int64_t used_ms; /* monotonic: last lookup, for eviction */
+} hub_origin_state;
+
+/* Lock order: reach_lock is a leaf, never held across a network call. */
+typedef struct hub_reach_table {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* the prober waits on it (CLOCK_MONOTONIC) */
+    hub_origin_state items[HUB_REACH_MAX];
+    size_t count;
+    int64_t created; /* unix seconds */
+    uint64_t probes;
+    pthread_t prober;
+    int prober_started, stopping;
+} hub_reach_table;
+
 /* ---- client -------------------------------------------------------------------------------- */
 #define HUB_POOL_MAX 16
+
+typedef struct hub_pooled {
+    void *h;         /* CURL* */
+    int64_t used_bt; /* CLOCK_BOOTTIME ms of its last transfer */
+} hub_pooled;
 
 /* Lock order: pool_lock, rl_lock and the share locks are leaves; never held together and never
  * across a network call (the share locks are taken by libcurl inside a transfer, briefly). */
@@ -88,6 +127,7 @@ struct hub_client {
     hub_token *token;       /* NULL = anonymous */
     char *ca_file, *ca_dir; /* CAs trusted instead of the system store's (trust.c); NULL = its */
     unsigned backoff_base_ms, backoff_max_ms, max_retries, deadline_ms, connect_timeout_ms;
+    unsigned answer_timeout_ms, probe_max_ms, idle_fresh_ms;
     unsigned page_size;
     hub_log_fn log;
     void *log_payload;
@@ -96,8 +136,9 @@ struct hub_client {
     void *share; /* CURLSH*: DNS cache and TLS sessions */
     pthread_mutex_t share_locks[8];
     pthread_mutex_t pool_lock;
-    void *pool[HUB_POOL_MAX]; /* idle CURL* handles; each keeps its own live connections */
+    hub_pooled pool[HUB_POOL_MAX]; /* idle CURL* handles; each keeps its own live connections */
     size_t pool_count;
+    hub_reach_table reach;
 
     pthread_mutex_t rl_lock;
     hub_ratelimit rl;
@@ -110,6 +151,33 @@ struct hub_cancel {
 };
 
 void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...) HUB_FMT(3, 4);
+
+/* "scheme://host:port" of url, lowercased, default ports filled in (http.c); new or NULL. */
+char *hub_url_origin(const char *url);
+int64_t hub_boottime_ms(void); /* CLOCK_BOOTTIME: runs on while the machine sleeps */
+
+/* reach.c: the reachability of each origin (hub_client_reach in hubclient.h). */
+void hub_reach_init(hub_client *c);
+void hub_reach_free(hub_client *c); /* stops and joins the prober */
+/* 1 when `origin` is offline; then why (the last error and since when) goes to msg. */
+int hub_reach_is_offline(hub_client *c, const char *origin, char *msg, size_t cap);
+/* Before a request to origin: 0 go on; 1 it is offline (why in msg): fail at once. While it is
+ * offline, at most one caller a second (HUB_TRIAL_EVERY_MS) first probes it itself (limit_ms):
+ * a caller that needs the Hub now (persist/'s upload after an fsync) must not fail on a state
+ * the prober has not refreshed yet. */
+int hub_reach_gate(hub_client *c, const char *origin, unsigned limit_ms, char *msg, size_t cap);
+/* The origin could not be reached: offline (one log line on the change), prober started. */
+void hub_reach_failed(hub_client *c, const char *origin, const char *why);
+/* The origin answered: online again (one log line on the change). */
+void hub_reach_answered(hub_client *c, const char *origin);
+/* 1 when any request to origin got an answer at or after since_ms (monotonic): the Hub is
+ * alive, however slow one call is. */
+int hub_reach_answered_since(hub_client *c, const char *origin, int64_t since_ms);
+/* A call to origin waits without an answer: the prober probes it now (unless it did lately);
+ * no answer marks it offline. Never blocks. */
+void hub_reach_suspect(hub_client *c, const char *origin);
+/* One probe now (a fresh connection, limit_ms in all): 1 reachable, 0 not. */
+int hub_reach_probe(hub_client *c, const char *origin, unsigned limit_ms);
 
 /* ---- HTTP engine --------------------------------------------------------------------------- */
 typedef enum hub_retry_mode {

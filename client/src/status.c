@@ -48,6 +48,8 @@ const char *hub_status_str(hub_status status)
         return "local I/O error";
     case HUB_E_UNKNOWN_OUTCOME:
         return "outcome unknown";
+    case HUB_E_OFFLINE:
+        return "the Hub is unreachable";
     }
     return "unknown status";
 }

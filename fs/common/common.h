@@ -76,6 +76,8 @@ enum spacefs_status {
     SPACEFS_E_NOMEM,
     SPACEFS_E_IO, /* local file error */
     SPACEFS_E_CANCELLED,
+    SPACEFS_E_OFFLINE, /* the Hub cannot be reached (refused, no connection, no answer) or is
+                          known to be unreachable: nothing was sent */
     SPACEFS_E_OTHER,
     SPACEFS_STATUS_COUNT
 };

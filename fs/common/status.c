@@ -27,6 +27,7 @@ static const struct {
     [SPACEFS_E_NOMEM] = {"out of memory", ENOMEM},
     [SPACEFS_E_IO] = {"local I/O error", EIO},
     [SPACEFS_E_CANCELLED] = {"cancelled", EINTR},
+    [SPACEFS_E_OFFLINE] = {"Hub unreachable", EHOSTUNREACH},
     [SPACEFS_E_OTHER] = {"unexpected error", EIO},
 };
 

@@ -18,7 +18,7 @@ check_eq "whoami" "name: alice|orgs: acme|role: write" "$(paste -sd'|' "$M/.spac
 check_eq "endpoint" "$HUB" "$(cat "$M/.spacefs/endpoint")"
 hub_stats_reset
 H1=$(cat "$M/.spacefs/health"); H2=$(cat "$M/.spacefs/health")
-check_match "health ok" "^ok $HUB alice [0-9]+ ms$" "$H1"
+check_match "health ok, and online" "^ok $HUB alice [0-9]+ ms"$'\n'"state: online"$'\n' "$H1"
 check_eq "health makes a fresh call each read" 2 "$(hub_count 'GET /api/whoami-v2')"
 check_match "stats count requests" "requests [0-9]+" "$(cat "$M/.spacefs/stats")"
 check_match "stats show the rate-limit budget" "ratelimit_remaining [0-9]+" "$(cat "$M/.spacefs/stats")"
