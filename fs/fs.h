@@ -108,18 +108,27 @@ int spacefs_fs_ftruncate(struct spacefs_fs *fs, struct spacefs_handle *h, const 
 int spacefs_fs_fsync(struct spacefs_fs *fs, struct spacefs_handle *h);
 /* fsync(2) on a directory: persist/ waits until everything is committed. */
 int spacefs_fs_fsyncdir(struct spacefs_fs *fs, const char *path);
-/* chmod/chown: accepted and ignored in persist/ (not stored, so cp -a, rsync -a, tar x work);
- * EROFS in snapshots/, EPERM elsewhere. */
+/* chown: accepted and ignored in persist/ (owners are the mount's, so cp -a, rsync -a, tar x
+ * work); EROFS in snapshots/, EPERM elsewhere. */
 int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path);
-/* utimens: persist/ keeps the modification time (mtime unix seconds, -1 = leave it); elsewhere
+/* chmod: persist/ keeps the permission bits; elsewhere as spacefs_fs_setattr. */
+int spacefs_fs_chmod(struct spacefs_fs *fs, const char *path, mode_t mode);
+/* utimensat: tv as utimensat(2) (NULL: now). persist/ keeps the times (nanoseconds); elsewhere
  * times are the Hub's and touch is a no-op that succeeds on what exists. */
-int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, int64_t mtime);
-/* The same three on an open handle (when the kernel sends one: ftruncate, some fstat). path may
- * be NULL; persist/ handles answer from the handle itself. */
+int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, const struct timespec tv[2]);
+/* symlink(2) and readlink(2) (persist/ only; EPERM elsewhere / EINVAL: not a link), link(2):
+ * refused with EPERM everywhere (no hard links). */
+int spacefs_fs_symlink(struct spacefs_fs *fs, const char *target, const char *path);
+int spacefs_fs_readlink(struct spacefs_fs *fs, const char *path, char *buf, size_t size);
+int spacefs_fs_link(struct spacefs_fs *fs, const char *from, const char *to);
+/* The same on an open handle (when the kernel sends one: ftruncate, some fstat). path may be
+ * NULL; persist/ handles answer from the handle itself. */
 int spacefs_fs_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
                         struct stat *st);
 int spacefs_fs_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path);
+int spacefs_fs_fchmod(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
+                      mode_t mode);
 int spacefs_fs_futimens(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
-                        int64_t mtime);
+                        const struct timespec tv[2]);
 
 #endif

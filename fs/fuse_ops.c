@@ -191,24 +191,31 @@ static int op_rmdir(const char *path)
 
 static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
-    int64_t mtime = -1; /* UTIME_OMIT: the modification time stays */
-
-    if (!tv || tv[1].tv_nsec == UTIME_NOW)
-        mtime = (int64_t)time(NULL);
-    else if (tv[1].tv_nsec != UTIME_OMIT)
-        mtime = (int64_t)tv[1].tv_sec;
     if (fi)
-        return spacefs_fs_futimens(fsp(), handle(fi), path, mtime);
-    return spacefs_fs_utimens(fsp(), path, mtime);
+        return spacefs_fs_futimens(fsp(), handle(fi), path, tv);
+    return spacefs_fs_utimens(fsp(), path, tv);
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-    (void)mode;
-    /* modes say what the Hub allows and are not settable; persist/ accepts and ignores them */
     if (fi)
-        return spacefs_fs_fsetattr(fsp(), handle(fi), path);
-    return spacefs_fs_setattr(fsp(), path);
+        return spacefs_fs_fchmod(fsp(), handle(fi), path, mode);
+    return spacefs_fs_chmod(fsp(), path, mode);
+}
+
+static int op_symlink(const char *target, const char *path)
+{
+    return spacefs_fs_symlink(fsp(), target, path);
+}
+
+static int op_readlink(const char *path, char *buf, size_t size)
+{
+    return spacefs_fs_readlink(fsp(), path, buf, size);
+}
+
+static int op_link(const char *from, const char *to)
+{
+    return spacefs_fs_link(fsp(), from, to);
 }
 
 const struct fuse_operations spacefs_fuse_ops = {
@@ -228,6 +235,9 @@ const struct fuse_operations spacefs_fuse_ops = {
     .utimens = op_utimens,
     .chmod = op_chmod,
     .chown = op_chown,
+    .symlink = op_symlink,
+    .readlink = op_readlink,
+    .link = op_link,
     .rename = op_rename,
     .fsync = op_fsync,
     .fsyncdir = op_fsyncdir,

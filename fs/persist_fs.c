@@ -21,6 +21,7 @@ struct pers_handle {
     struct pers_ent *pe;
     struct persist_handle *ph;
     struct router_text text;
+    int read_seen; /* the access time was handled for this handle (relatime) */
 };
 
 struct fill_fix {
@@ -30,8 +31,8 @@ struct fill_fix {
     void *payload;
 };
 
-/* The engine call `op` on n's path inside persist/ (mkdir, rmdir, unlink, truncate, utimens). */
-enum pers_op { OP_MKDIR, OP_RMDIR, OP_UNLINK, OP_TRUNCATE, OP_UTIMENS };
+/* The engine call `op` on n's path inside persist/ (mkdir, rmdir, unlink, truncate, chmod). */
+enum pers_op { OP_MKDIR, OP_RMDIR, OP_UNLINK, OP_TRUNCATE, OP_CHMOD };
 
 static int pers_writable(struct spacefs_fs *fs, const char *ns)
 {
@@ -46,8 +47,12 @@ static void fix_stat(struct spacefs_fs *fs, struct stat *st, int writable)
     st->st_gid = fs->cfg.gid;
     if (!writable)
         st->st_mode &= ~(mode_t)0222;
-    if (!st->st_mtime)
-        st->st_mtime = st->st_ctime = st->st_atime = fs->started;
+    if (!st->st_mtim.tv_sec && !st->st_mtim.tv_nsec) /* a time nobody set: the mount's start */
+        st->st_mtim.tv_sec = fs->started;
+    if (!st->st_ctim.tv_sec && !st->st_ctim.tv_nsec)
+        st->st_ctim = st->st_mtim;
+    if (!st->st_atim.tv_sec && !st->st_atim.tv_nsec)
+        st->st_atim = st->st_mtim;
     st->st_blksize = 4096;
 }
 
@@ -249,8 +254,8 @@ static int engine_op(struct spacefs_fs *fs, const struct node *n, enum pers_op o
     case OP_TRUNCATE:
         rc = persist_truncate(pe->p, n->rest, arg);
         break;
-    case OP_UTIMENS:
-        rc = persist_utimens(pe->p, n->rest, arg);
+    case OP_CHMOD:
+        rc = persist_chmod(pe->p, n->rest, (mode_t)arg);
         break;
     }
     persist_fs_put(fs, pe);
@@ -326,13 +331,59 @@ static int pers_setattr(struct spacefs_fs *fs, const struct node *n)
     return pers_writable(fs, n->ns) ? 0 : -EACCES;
 }
 
-static int pers_utimens(struct spacefs_fs *fs, const struct node *n, int64_t mtime)
+static int pers_utimens(struct spacefs_fs *fs, const struct node *n, const struct timespec tv[2])
 {
+    struct pers_ent *pe;
     int rc = pers_setattr(fs, n); /* ENOENT, EACCES read-only */
 
-    if (rc < 0 || n->kind != PERS_DIR || !n->rest[0] || mtime < 0)
+    if (rc < 0 || n->kind != PERS_DIR || !n->rest[0])
         return rc == -EPERM ? 0 : rc; /* persist.status & co keep no time: touch succeeds */
-    return engine_op(fs, n, OP_UTIMENS, mtime);
+    if ((rc = mutate_begin(fs, n, &pe)) < 0)
+        return rc;
+    rc = persist_utimens(pe->p, n->rest, tv);
+    persist_fs_put(fs, pe);
+    return rc;
+}
+
+/* chmod: the engine keeps the permission bits below persist/; persist/ itself and the files
+ * beside it behave as setattr (accepted and ignored; EPERM). */
+static int pers_chmod(struct spacefs_fs *fs, const struct node *n, mode_t mode)
+{
+    int rc = pers_setattr(fs, n);
+
+    if (rc < 0 || n->kind != PERS_DIR || !n->rest[0])
+        return rc;
+    return engine_op(fs, n, OP_CHMOD, mode);
+}
+
+static int pers_symlink(struct spacefs_fs *fs, const struct node *n, const char *target)
+{
+    struct pers_ent *pe;
+    struct stat st;
+    int rc;
+
+    if (n->kind != PERS_DIR || !n->rest[0])
+        return pers_getattr(fs, n, &st) == 0 ? -EEXIST : -EPERM;
+    if ((rc = mutate_begin(fs, n, &pe)) < 0)
+        return rc;
+    rc = persist_symlink(pe->p, target, n->rest);
+    persist_fs_put(fs, pe);
+    return rc;
+}
+
+static int pers_readlink(struct spacefs_fs *fs, const struct node *n, char *buf, size_t size)
+{
+    struct pers_ent *pe;
+    struct stat st;
+    int rc;
+
+    if (n->kind != PERS_DIR || !n->rest[0])
+        return (rc = pers_getattr(fs, n, &st)) < 0 ? rc : -EINVAL;
+    if ((rc = persist_fs_get(fs, n, &pe)) < 0)
+        return rc;
+    rc = persist_readlink(pe->p, n->rest, buf, size);
+    persist_fs_put(fs, pe);
+    return rc;
 }
 
 static int pers_fsyncdir(struct spacefs_fs *fs, const struct node *n)
@@ -404,8 +455,14 @@ static long pers_read(struct spacefs_fs *fs, struct spacefs_handle *h, char *buf
                       int64_t off)
 {
     (void)fs;
+    struct pers_handle *ph = h->state;
+
     if (!eh(h))
-        return router_text_read(&((struct pers_handle *)h->state)->text, buf, size, off);
+        return router_text_read(&ph->text, buf, size, off);
+    if (!ph->read_seen) { /* relatime: once per open is as often as it can move */
+        ph->read_seen = 1;
+        persist_atime_touch(engine(h), eh(h));
+    }
     return persist_read(engine(h), eh(h), buf, size, off);
 }
 
@@ -468,14 +525,26 @@ static int pers_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h)
     return pers_writable(fs, h->n.ns) ? 0 : -EACCES;
 }
 
-static int pers_futimens(struct spacefs_fs *fs, struct spacefs_handle *h, int64_t mtime)
+static int pers_fchmod(struct spacefs_fs *fs, struct spacefs_handle *h, mode_t mode)
 {
     int rc;
 
     if (!eh(h))
-        return pers_utimens(fs, &h->n, mtime);
+        return pers_chmod(fs, &h->n, mode);
+    if ((rc = pers_fsetattr(fs, h)) < 0)
+        return rc;
+    return persist_fchmod(engine(h), eh(h), mode);
+}
+
+static int pers_futimens(struct spacefs_fs *fs, struct spacefs_handle *h,
+                         const struct timespec tv[2])
+{
+    int rc;
+
+    if (!eh(h))
+        return pers_utimens(fs, &h->n, tv);
     rc = pers_fsetattr(fs, h);
-    return rc < 0 ? rc : persist_futimens(engine(h), eh(h), mtime);
+    return rc < 0 ? rc : persist_futimens(engine(h), eh(h), tv);
 }
 
 static void pers_release(struct spacefs_fs *fs, struct spacefs_handle *h)
@@ -503,7 +572,10 @@ const struct spacefs_subtree_ops spacefs_persist_ops = {
     .truncate = pers_truncate,
     .rename = pers_rename,
     .setattr = pers_setattr,
+    .chmod = pers_chmod,
     .utimens = pers_utimens,
+    .symlink = pers_symlink,
+    .readlink = pers_readlink,
     .fsyncdir = pers_fsyncdir,
     .open = pers_open,
     .read = pers_read,
@@ -513,6 +585,7 @@ const struct spacefs_subtree_ops spacefs_persist_ops = {
     .fsync = pers_fsync,
     .fgetattr = pers_fgetattr,
     .fsetattr = pers_fsetattr,
+    .fchmod = pers_fchmod,
     .futimens = pers_futimens,
     .release = pers_release,
     .offline_ok = persist_fs_offline_ok,

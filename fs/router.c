@@ -543,7 +543,7 @@ int spacefs_fs_fsyncdir(struct spacefs_fs *fs, const char *path)
     return n.sub->fsyncdir ? n.sub->fsyncdir(fs, &n) : 0;
 }
 
-int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, int64_t mtime)
+int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, const struct timespec tv[2])
 {
     struct node n;
     struct stat st;
@@ -556,7 +556,66 @@ int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, int64_t mtime)
     if (n.sub->read_only)
         return read_only(fs, &n);
     /* times are the Hub's: touch is a no-op that succeeds on what exists */
-    return n.sub->utimens ? n.sub->utimens(fs, &n, mtime) : router_getattr(fs, &n, &st);
+    return n.sub->utimens ? n.sub->utimens(fs, &n, tv) : router_getattr(fs, &n, &st);
+}
+
+int spacefs_fs_chmod(struct spacefs_fs *fs, const char *path, mode_t mode)
+{
+    struct node n;
+    int rc;
+
+    if (hidden_find(fs, path, NULL, 0) == 0)
+        return 0;
+    if ((rc = router_parse(fs, &n, path)) < 0)
+        return rc;
+    if (n.sub->read_only)
+        return read_only(fs, &n);
+    if (n.sub->chmod)
+        return n.sub->chmod(fs, &n, mode);
+    return n.sub->setattr ? n.sub->setattr(fs, &n) : -EPERM;
+}
+
+int spacefs_fs_symlink(struct spacefs_fs *fs, const char *target, const char *path)
+{
+    struct node n;
+    struct stat st;
+    int rc;
+
+    if ((rc = router_parse(fs, &n, path)) < 0)
+        return rc;
+    if (n.sub->read_only)
+        return router_getattr(fs, &n, &st) == 0 ? -EEXIST : -EROFS;
+    return n.sub->symlink ? n.sub->symlink(fs, &n, target) : -EPERM;
+}
+
+int spacefs_fs_readlink(struct spacefs_fs *fs, const char *path, char *buf, size_t size)
+{
+    struct node n;
+    struct stat st;
+    int rc;
+
+    if ((rc = router_parse(fs, &n, path)) < 0)
+        return rc;
+    if (n.sub->readlink)
+        return n.sub->readlink(fs, &n, buf, size);
+    return (rc = router_getattr(fs, &n, &st)) < 0 ? rc : -EINVAL;
+}
+
+/* No subtree has hard links: persist/ keeps one path per file in a Dataset that has no way
+ * to say two paths are one file (docs/filesystem.md). */
+int spacefs_fs_link(struct spacefs_fs *fs, const char *from, const char *to)
+{
+    struct node a, b;
+    struct stat st;
+    int rc;
+
+    if ((rc = router_parse(fs, &a, from)) < 0 || (rc = router_getattr(fs, &a, &st)) < 0)
+        return rc;
+    if ((rc = router_parse(fs, &b, to)) < 0)
+        return rc;
+    if (router_getattr(fs, &b, &st) == 0)
+        return -EEXIST;
+    return b.sub->read_only ? -EROFS : -EPERM;
 }
 
 int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path)
@@ -693,16 +752,26 @@ int spacefs_fs_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const c
     return path ? spacefs_fs_setattr(fs, path) : -EPERM;
 }
 
+int spacefs_fs_fchmod(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
+                      mode_t mode)
+{
+    if (h->ops->read_only)
+        return -EROFS;
+    if (h->ops->fchmod)
+        return h->ops->fchmod(fs, h, mode);
+    return spacefs_fs_fsetattr(fs, h, path);
+}
+
 int spacefs_fs_futimens(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
-                        int64_t mtime)
+                        const struct timespec tv[2])
 {
     struct stat st;
 
     if (h->ops->read_only)
         return -EROFS;
     if (h->ops->futimens)
-        return h->ops->futimens(fs, h, mtime);
-    return path ? spacefs_fs_utimens(fs, path, mtime) : spacefs_fs_fgetattr(fs, h, NULL, &st);
+        return h->ops->futimens(fs, h, tv);
+    return path ? spacefs_fs_utimens(fs, path, tv) : spacefs_fs_fgetattr(fs, h, NULL, &st);
 }
 
 void spacefs_fs_release(struct spacefs_fs *fs, struct spacefs_handle *h)

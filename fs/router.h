@@ -67,7 +67,12 @@ struct spacefs_subtree_ops {
     int (*rename)(struct spacefs_fs *fs, const struct node *from, const struct node *to,
                   unsigned flags);
     int (*setattr)(struct spacefs_fs *fs, const struct node *n);
-    int (*utimens)(struct spacefs_fs *fs, const struct node *n, int64_t mtime);
+    /* chmod: NULL = setattr; utimens: tv as utimensat(2), NULL = now */
+    int (*chmod)(struct spacefs_fs *fs, const struct node *n, mode_t mode);
+    int (*utimens)(struct spacefs_fs *fs, const struct node *n, const struct timespec tv[2]);
+    /* symlink: n becomes a link to target; readlink: NUL-terminated into buf (cut) */
+    int (*symlink)(struct spacefs_fs *fs, const struct node *n, const char *target);
+    int (*readlink)(struct spacefs_fs *fs, const struct node *n, char *buf, size_t size);
     int (*fsyncdir)(struct spacefs_fs *fs, const struct node *n);
     /* open (create: O_CREAT of a new name) fills h->state */
     int (*open)(struct spacefs_fs *fs, struct spacefs_handle *h, const char *rest, mode_t mode,
@@ -82,7 +87,8 @@ struct spacefs_subtree_ops {
     int (*fsync)(struct spacefs_fs *fs, struct spacefs_handle *h);
     int (*fgetattr)(struct spacefs_fs *fs, struct spacefs_handle *h, struct stat *st);
     int (*fsetattr)(struct spacefs_fs *fs, struct spacefs_handle *h);
-    int (*futimens)(struct spacefs_fs *fs, struct spacefs_handle *h, int64_t mtime);
+    int (*fchmod)(struct spacefs_fs *fs, struct spacefs_handle *h, mode_t mode);
+    int (*futimens)(struct spacefs_fs *fs, struct spacefs_handle *h, const struct timespec tv[2]);
     void (*release)(struct spacefs_fs *fs, struct spacefs_handle *h);
     /* Hooks. offline_ok: a listing on the way to n (a namespace or Space) failed with rc; 1 keeps
      * n usable (this subtree works offline below it). skip_listing: 1 to use the listing we

@@ -134,6 +134,13 @@ static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree *
             free(t);
             return rc;
         }
+        for (size_t i = 0; i < t->n;) /* persist/'s manifest (.spacefs/meta): hidden as there */
+            if (!strncmp(t->v[i].path, ".spacefs/", 9)) {
+                free(t->v[i].path);
+                t->v[i] = t->v[--t->n];
+            } else {
+                i++;
+            }
         qsort(t->v, t->n, sizeof(*t->v), entry_cmp);
         pthread_mutex_lock(&pe->snap_lock);
         for (pp = &pe->trees, oldest = NULL; *pp; pp = &(*pp)->next, count++)

@@ -908,7 +908,7 @@ static int location_is_relative(const char *loc)
  * so at once; an answer limit that ran out on a made connection asks a probe first, so a slow
  * Hub is waited for and only a silent one (a blackhole) goes offline. 1 offline (why filled),
  * 0 not, -1 reachable and the attempt should go on without its answer limit. */
-static int unreachable(hub_client *c, xfer *x, CURLcode cc, const char *origin, char *why,
+static int unreachable(hub_client *c, CURL *h, xfer *x, CURLcode cc, const char *origin, char *why,
                        size_t cap)
 {
     if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
@@ -923,8 +923,13 @@ static int unreachable(hub_client *c, xfer *x, CURLcode cc, const char *origin, 
          * call's own deadline cut it short, the origin cannot be reached */
         long conn_limit = (long)c->connect_timeout_ms;
         if (x->limit_ms && x->limit_ms < conn_limit) {
+            unsigned setup = hub_reach_setup_ms(c);
             if (!x->answer_limit)
                 return 0; /* the call's deadline cut it short */
+            /* the answer limit cut the set-up short: on a far Hub (connections take more than
+             * a third of it) or one not met yet, that is a slow link; wait for it once */
+            if (!setup || 3 * (long)setup > x->limit_ms)
+                return -1;
             conn_limit = x->limit_ms;
         }
         snprintf(why, cap, "no connection within %ld ms", conn_limit);
@@ -934,9 +939,18 @@ static int unreachable(hub_client *c, xfer *x, CURLcode cc, const char *origin, 
         return 0;
     if (x->status > 0)
         return -1; /* headers came: slow, not silent */
-    /* a fresh connection answering a cheap call; its limit keeps the whole wait of a read that
-     * meets a silent Hub under 2 s with the fs's 0.7 s answer limit */
-    if (hub_reach_probe(c, origin, c->answer_timeout_ms + 100))
+    {
+        /* making a new connection ate most of the limit: the answer itself was hardly waited
+         * for (a far Hub: 300 ms round trips make a TLS connection take 600-900 ms) */
+        curl_off_t total = 0, sent = 0;
+        if (curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &total) == CURLE_OK &&
+            curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &sent) == CURLE_OK && sent > 0 &&
+            (total - sent) / 1000 < (curl_off_t)c->answer_timeout_ms / 2)
+            return -1;
+    }
+    /* a fresh connection answering a cheap call; on a near Hub its limit keeps the whole wait
+     * of a read that meets a silent Hub under 2 s with the fs's 0.7 s answer limit */
+    if (hub_reach_probe(c, origin, hub_reach_probe_limit(c)))
         return -1;
     if (hub_reach_answered_since(c, origin, x->last_data))
         return -1; /* another request got an answer meanwhile: a loaded Hub, not a silent one */
@@ -965,7 +979,7 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         char why[HUB_ERROR_MESSAGE_MAX];
         int down;
 
-        if (origin && hub_reach_gate(c, origin, c->answer_timeout_ms + 100, why, sizeof(why))) {
+        if (origin && hub_reach_gate(c, origin, hub_reach_probe_limit(c), why, sizeof(why))) {
             /* known unreachable: nothing is sent; the prober finds out when it is back */
             o = (outcome){hub_error_set(x->err, HUB_E_OFFLINE, "%s", why), 0, 1, -1, 0};
             free(origin);
@@ -1007,6 +1021,8 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         x->origin = NULL;
         if (cc == CURLE_OK || x->status > 0 || x->got_body) {
             hub_reach_answered(c, origin);
+            if (origin_is(c->origin, url))
+                hub_reach_note_setup(c, h);
             down = 0;
         } else if (x->went_offline) {
             /* the prober found the origin silent while this call waited: it may have acted
@@ -1014,7 +1030,7 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
             snprintf(why, sizeof(why), "no answer, and the Hub stopped answering probes");
             down = 2;
         } else {
-            down = unreachable(c, x, cc, origin, why, sizeof(why));
+            down = unreachable(c, h, x, cc, origin, why, sizeof(why));
             if (down > 0)
                 hub_reach_failed(c, origin, why);
         }

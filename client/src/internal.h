@@ -106,6 +106,7 @@ typedef struct hub_reach_table {
     size_t count;
     int64_t created; /* unix seconds */
     uint64_t probes;
+    unsigned setup_ms; /* moving average of making a connection (DNS, TCP, TLS); 0 unknown */
     pthread_t prober;
     int prober_started, stopping;
 } hub_reach_table;
@@ -178,6 +179,14 @@ int hub_reach_answered_since(hub_client *c, const char *origin, int64_t since_ms
 void hub_reach_suspect(hub_client *c, const char *origin);
 /* One probe now (a fresh connection, limit_ms in all): 1 reachable, 0 not. */
 int hub_reach_probe(hub_client *c, const char *origin, unsigned limit_ms);
+/* After a transfer on `curl` (a CURL*) that made a connection: how long making it took feeds
+ * the estimate below. */
+void hub_reach_note_setup(hub_client *c, void *curl);
+/* The estimate of making a connection (ms), 0 while none has been made. */
+unsigned hub_reach_setup_ms(hub_client *c);
+/* The limit of a probe on a fresh connection: answer_timeout_ms + 100 on a near Hub; on a far
+ * one (two set-ups' worth plus a round trip), or connect_timeout_ms while nothing is known. */
+unsigned hub_reach_probe_limit(hub_client *c);
 
 /* ---- HTTP engine --------------------------------------------------------------------------- */
 typedef enum hub_retry_mode {

@@ -321,10 +321,48 @@ int hub_reach_probe(hub_client *c, const char *origin, unsigned limit_ms)
     cc = curl_easy_perform(h);
     if (cc == CURLE_OK)
         ok = !own || (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code > 0);
+    if (ok && own)
+        hub_reach_note_setup(c, h);
     hub_log(c, HUB_LOG_DEBUG, "hub: probe %s -> %s", origin,
             ok ? "answered" : curl_easy_strerror(cc));
     curl_easy_cleanup(h);
     return ok;
+}
+
+void hub_reach_note_setup(hub_client *c, void *curl)
+{
+    curl_off_t us = 0;
+    long made = 0;
+    unsigned ms;
+
+    if (curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK || made <= 0 ||
+        curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &us) != CURLE_OK || us <= 0)
+        return;
+    ms = us / 1000 > 0 ? (unsigned)(us / 1000) : 1;
+    if (ms > c->connect_timeout_ms)
+        ms = c->connect_timeout_ms;
+    pthread_mutex_lock(&c->reach.lock);
+    c->reach.setup_ms = c->reach.setup_ms ? (3 * c->reach.setup_ms + ms) / 4 : ms;
+    pthread_mutex_unlock(&c->reach.lock);
+}
+
+unsigned hub_reach_setup_ms(hub_client *c)
+{
+    unsigned ms;
+    pthread_mutex_lock(&c->reach.lock);
+    ms = c->reach.setup_ms;
+    pthread_mutex_unlock(&c->reach.lock);
+    return ms;
+}
+
+unsigned hub_reach_probe_limit(hub_client *c)
+{
+    unsigned near = c->answer_timeout_ms + 100, setup = hub_reach_setup_ms(c), far;
+
+    if (!setup)
+        return near > c->connect_timeout_ms ? near : c->connect_timeout_ms;
+    far = 2 * setup + 200; /* a TLS set-up is about two round trips; then the request's */
+    return far > near ? far : near;
 }
 
 /* The origin to probe next: a suspect at once, else the offline one due first. NULL if none.

@@ -1,7 +1,7 @@
 /* The base: the tree of the commit the view stands on, replaced after a fetch (synced changes
  * dropped, our own committed files adopted into the object cache), and the modification times
- * kept per (path, blob id) in <cache>/mtimes, since the Hub stores none. Debug dump and check.
- * Lock held. */
+ * kept per (path, blob id) in <cache>/mtimes and in the Dataset's manifest (manifest.c), since the
+ * Hub stores none; utimens, chmod and relatime's atime. Debug dump and check. Lock held. */
 #include "persist_internal.h"
 
 #include <errno.h>
@@ -55,11 +55,12 @@ static int print_mtimes(FILE *f, void *payload)
 {
     struct persist *p = payload;
 
-    fprintf(f, "spacefs-persist-mtimes 1\n");
+    fprintf(f, "spacefs-persist-mtimes 2\n");
     for (struct pmap_item *it = persist_map_first(&p->base_files); it;
          it = persist_map_next(&p->base_files, it)) {
         struct persist_rentry *e = it->val;
-        fprintf(f, "%" PRId64 " %s ", e->mtime, e->oid);
+        persist_time_put(f, e->mtime);
+        fprintf(f, " %s ", e->oid);
         persist_put_escaped(f, it->key);
         fputc('\n', f);
     }
@@ -68,7 +69,7 @@ static int print_mtimes(FILE *f, void *payload)
 
 void persist_mtimes_save(struct persist *p)
 {
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = persist_now_ns();
     char *dst = NULL;
     int rc;
 
@@ -85,7 +86,9 @@ void persist_mtimes_save(struct persist *p)
     free(dst);
 }
 
-/* Sets the base files' mtimes from <cache>/mtimes (same path and blob id); the others get now. */
+/* Sets the base files' mtimes from <cache>/mtimes (same path and blob id); the others get now.
+ * Version 1 files hold seconds, version 2 "seconds.nanoseconds" (persist_time_parse reads
+ * both). */
 static void mtimes_load(struct persist *p)
 {
     char *path = NULL, *line = NULL;
@@ -96,12 +99,13 @@ static void mtimes_load(struct persist *p)
         return;
     if ((f = spacefs_file_open_read(path))) {
         while (getline(&line, &cap, f) > 0) {
-            char oid[PERSIST_OID_MAX], *name;
-            long long t;
+            char oid[PERSIST_OID_MAX], tbuf[32], *name;
+            int64_t t;
             int used = 0;
             struct persist_rentry *e;
             line[strcspn(line, "\n")] = '\0';
-            if (sscanf(line, "%lld %64s %n", &t, oid, &used) != 2 || !used)
+            if (sscanf(line, "%31s %64s %n", tbuf, oid, &used) != 2 || !used ||
+                persist_time_parse(tbuf, &t) < 0)
                 continue;
             name = line + used;
             if (persist_unescape(name) == 0 && (e = persist_map_get(&p->base_files, name)) &&
@@ -115,28 +119,64 @@ static void mtimes_load(struct persist *p)
     persist_mtimes_save(p);
 }
 
-int persist_utimens(struct persist *p, const char *path, int64_t mtime)
+/* One time of utimensat(2): UTIME_NOW, UTIME_OMIT (INT64_MIN) or the time in ns. */
+static int64_t ts_ns(const struct timespec *tv, int64_t now)
 {
+    if (!tv || tv->tv_nsec == UTIME_NOW)
+        return now;
+    if (tv->tv_nsec == UTIME_OMIT)
+        return INT64_MIN;
+    return (int64_t)tv->tv_sec * PERSIST_NS + tv->tv_nsec;
+}
+
+int persist_utimens(struct persist *p, const char *path, const struct timespec tv[2])
+{
+    int64_t now = persist_now_ns(), atime = ts_ns(tv ? &tv[0] : NULL, now),
+            mtime = ts_ns(tv ? &tv[1] : NULL, now);
     struct persist_rentry *e;
     struct pchange *c;
+    struct pmeta *m;
     struct pfile *f;
     char *np;
     int rc, k;
 
+    if (tv && ((tv[0].tv_nsec != UTIME_NOW && tv[0].tv_nsec != UTIME_OMIT &&
+                (tv[0].tv_nsec < 0 || tv[0].tv_nsec >= PERSIST_NS)) ||
+               (tv[1].tv_nsec != UTIME_NOW && tv[1].tv_nsec != UTIME_OMIT &&
+                (tv[1].tv_nsec < 0 || tv[1].tv_nsec >= PERSIST_NS))))
+        return -EINVAL;
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
     if ((rc = persist_check_ancestors(p, np)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
-        if ((f = persist_hidden_find(p, np)) && mtime >= 0)
+        if ((f = persist_hidden_find(p, np)) && mtime != INT64_MIN)
             f->mtime = mtime; /* futimens(2) of a file unlinked while open (libfuse's name) */
         rc = f ? 0 : -ENOENT;
         goto out;
     }
-    if (k == PERSIST_KIND_DIR ||
-        (rc = persist_writable(p)) < 0) /* directories' times are not kept */
+    if ((rc = persist_writable(p)) < 0)
         goto out;
+    if (atime == INT64_MIN && mtime == INT64_MIN)
+        goto out; /* both omitted: nothing changes, not even ctime */
+    if (!*np)
+        goto out; /* persist/ itself keeps no time */
+    if (!(m = persist_meta_want(p, np))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    m->ctime = now;
+    if (atime != INT64_MIN)
+        m->atime = atime;
+    p->meta_local_dirty = 1;
+    if (mtime == INT64_MIN)
+        goto out;
+    persist_meta_touch(p);
+    if (k == PERSIST_KIND_DIR) {
+        m->mtime = mtime;
+        goto out;
+    }
     if ((f = persist_pfile_find(p, np)) &&
         f->dirty) /* written, not closed: applied when published */
         f->mtime = mtime;
@@ -153,6 +193,84 @@ out:
     pthread_mutex_unlock(&p->lock);
     free(np);
     return rc;
+}
+
+int persist_chmod(struct persist *p, const char *path, mode_t mode)
+{
+    struct pmeta *m;
+    char *np;
+    int rc, k;
+
+    if ((rc = persist_path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    if ((rc = persist_check_ancestors(p, np)) < 0)
+        goto out;
+    if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
+        /* fchmod(2) of a file unlinked while open (libfuse's hidden name): its handles see it */
+        struct pfile *f = persist_hidden_find(p, np);
+        if (f)
+            f->mode = (f->mode ? f->mode & S_IFMT : S_IFREG) | (mode & 07777);
+        rc = f ? 0 : -ENOENT;
+        goto out;
+    }
+    if ((rc = persist_writable(p)) < 0 || !*np) /* persist/ itself: its mode is the mount's */
+        goto out;
+    if (!(m = persist_meta_want(p, np))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (k == PERSIST_KIND_FILE && S_ISLNK(m->mode)) {
+        rc = -EOPNOTSUPP; /* as Linux: a symlink's mode is always 0777 */
+        goto out;
+    }
+    m->mode = (k == PERSIST_KIND_DIR ? S_IFDIR : S_IFREG) | (mode & 07777);
+    m->ctime = persist_now_ns();
+    persist_meta_touch(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+    free(np);
+    return rc;
+}
+
+int persist_fchmod(struct persist *p, struct persist_handle *h, mode_t mode)
+{
+    char *path = NULL;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->lock);
+    if (h->f->path && !(path = strdup(h->f->path)))
+        rc = -ENOMEM;
+    pthread_mutex_unlock(&p->lock);
+    if (path) /* detached: no path keeps a mode any more; accepted */
+        rc = persist_chmod(p, path, mode);
+    free(path);
+    return rc;
+}
+
+/* relatime: the access time moves when it is not after the last modification or change, or
+ * is a day old. Local to this cache (a read is no reason for a commit). */
+int persist_atime_touch(struct persist *p, struct persist_handle *h)
+{
+    struct persist_rentry *e;
+    struct pchange *c;
+    struct pmeta *m;
+    int64_t now = persist_now_ns(), mtime;
+
+    pthread_mutex_lock(&p->lock);
+    if (!h->f->path || !(m = persist_meta_want(p, h->f->path)))
+        goto out;
+    c = persist_map_get(&p->changes, h->f->path);
+    e = persist_map_get(&p->base_files, h->f->path);
+    mtime = c ? c->mtime : e ? e->mtime : 0;
+    if (!m->atime || m->atime <= mtime || m->atime <= m->ctime ||
+        now - m->atime >= 86400 * PERSIST_NS) {
+        m->atime = now;
+        p->meta_local_dirty = 1;
+    }
+out:
+    pthread_mutex_unlock(&p->lock);
+    return 0;
 }
 
 /* A synced change about to be dropped because `head`, our own last commit, is now the base: its
@@ -206,7 +324,12 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
 
     persist_map_init(&p->base_files);
     for (size_t i = 0; i < n; i++) {
-        struct persist_rentry *e = malloc(sizeof(*e)), *was = persist_map_get(&old, v[i].path);
+        struct persist_rentry *e, *was = persist_map_get(&old, v[i].path);
+        if (!strncmp(v[i].path, PERSIST_RESERVED "/", sizeof(PERSIST_RESERVED))) {
+            free(v[i].path); /* the manifest and anything else there: never in the view */
+            continue;
+        }
+        e = malloc(sizeof(*e));
         if (!e || persist_map_put(&p->base_files, v[i].path, e) < 0) {
             free(e);
             free(v[i].path);

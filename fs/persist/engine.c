@@ -59,6 +59,7 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
     p->cfg.log = cfg->log;
     persist_map_init(&p->base_files);
     persist_map_init(&p->changes);
+    persist_map_init(&p->meta);
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -92,12 +93,15 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
     if (rc == -ENOENT)
         rc = 0;
     persist_index_rebuild(p); /* the journal's changes; again with the base */
+    persist_meta_load(p);
     if (rc == 0) {
         if (p->next_ovl == 0)
             p->next_ovl = 1;
         persist_overlay_gc(p);
         if (load_base_tree(p) < 0)
             p->based = 0; /* the first round fetches */
+        else
+            persist_meta_check(p);
         p->last_change_ms = spacefs_now_ms();
         if (!p->based)
             persist_sync_round(p, 1, 0); /* best effort: works offline */
@@ -132,6 +136,8 @@ void persist_close(struct persist *p, unsigned wait_ms)
     pthread_mutex_lock(&p->lock);
     if (p->mtimes_dirty)
         persist_mtimes_save(p);
+    if (p->meta_local_dirty)
+        persist_meta_save(p);
     pthread_mutex_unlock(&p->lock);
     while (p->files) {
         p->files->refs = 1;
@@ -149,6 +155,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
         pthread_mutex_unlock(&p->lock);
     }
     persist_map_clear(&p->changes, persist_change_free);
+    persist_map_clear(&p->meta, free);
     persist_map_clear(&p->jdirty, NULL);
     persist_map_clear(&p->below, NULL);
     persist_nlink_free(p);

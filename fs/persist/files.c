@@ -212,7 +212,7 @@ static int pfile_publish(struct persist *p, struct pfile *f)
     c->kind = PC_FILE;
     c->ovl = f->work;
     c->size = f->size;
-    c->mtime = f->mtime; /* set by utimens since the last write, else now (change_set) */
+    c->mtime = f->mtime; /* the last write or utimens (a new file: its creation) */
     if (f->hash_ok && f->hash.bytes == (uint64_t)f->size)
         hub_sha256_hex(&f->hash, c->sha256);
     if ((rc = persist_change_set(p, f->path, c)) < 0)
@@ -271,7 +271,10 @@ void persist_pfile_detach(struct persist *p, struct pfile *f)
             }
         }
     }
-    f->ino = f->path ? persist_ino(p, f->path) : f->ino; /* fstat keeps answering with it */
+    if (f->path) { /* fstat keeps answering with them */
+        f->ino = persist_ino(p, f->path);
+        f->mode = persist_meta_mode(p, f->path, PERSIST_KIND_FILE);
+    }
     free(f->path);
     f->path = NULL;
 }
@@ -351,6 +354,8 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         c->ovl = id;
         if ((rc = persist_change_set(p, np, c)) < 0)
             goto out;
+        f->mtime = c->mtime; /* closing without a write keeps the creation time */
+        persist_meta_created(p, np, mode);
         persist_changed(p);
     } else if (!(f = pfile_get(p, np))) {
         rc = -ENOMEM;
@@ -373,7 +378,6 @@ out:
     pthread_mutex_unlock(&p->lock);
     free(h);
     free(np);
-    (void)mode;
     return rc;
 }
 
@@ -429,7 +433,7 @@ long persist_write(struct persist *p, struct persist_handle *h, const void *buf,
     if (rc > 0 && off + rc > f->size) /* an empty write does not extend the file */
         f->size = off + rc;
     f->dirty = 1;
-    f->mtime = 0;
+    f->mtime = persist_now_ns(); /* the time of the write, not of the close */
     persist_changed(p);
 out:
     pthread_mutex_unlock(&p->lock);
@@ -457,7 +461,7 @@ int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size)
         f->hash_ok = 0; /* shrunk: the digest covers cut bytes; grown: zeros were not hashed */
     f->size = size;
     f->dirty = 1;
-    f->mtime = 0;
+    f->mtime = persist_now_ns(); /* the time of the write, not of the close */
     persist_changed(p);
 out:
     pthread_mutex_unlock(&p->lock);
@@ -516,7 +520,7 @@ void persist_detached_stat(struct persist *p, struct pfile *f, struct stat *st)
     st->st_ino = (ino_t)f->ino;
     st->st_uid = getuid();
     st->st_gid = getgid();
-    st->st_mode = S_IFREG | 0644;
+    st->st_mode = f->mode ? f->mode : S_IFREG | 0644;
     st->st_nlink = 0;
     if (f->work)
         st->st_size = f->size;
@@ -524,7 +528,8 @@ void persist_detached_stat(struct persist *p, struct pfile *f, struct stat *st)
         st->st_size = fst.st_size;
     else if (f->pin.path)
         st->st_size = f->pin.size;
-    st->st_mtime = f->mtime ? f->mtime : f->pin.mtime;
+    persist_stat_time(&st->st_mtim, f->mtime ? f->mtime : f->pin.mtime);
+    st->st_ctim = st->st_atim = st->st_mtim;
     st->st_blocks = (st->st_size + 511) / 512;
 }
 
@@ -536,7 +541,7 @@ int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *s
     if (f->path) {
         persist_fill_stat(p, f->path, PERSIST_KIND_FILE, st);
         if (f->dirty && f->mtime)
-            st->st_mtime = f->mtime;
+            persist_stat_time(&st->st_mtim, f->mtime);
         goto out;
     }
     persist_detached_stat(p, f, st);
@@ -545,7 +550,7 @@ out:
     return 0;
 }
 
-int persist_futimens(struct persist *p, struct persist_handle *h, int64_t mtime)
+int persist_futimens(struct persist *p, struct persist_handle *h, const struct timespec tv[2])
 {
     char *path = NULL;
     int rc = 0;
@@ -553,11 +558,13 @@ int persist_futimens(struct persist *p, struct persist_handle *h, int64_t mtime)
     pthread_mutex_lock(&p->lock);
     if (h->f->path && !(path = strdup(h->f->path)))
         rc = -ENOMEM;
-    else if (!h->f->path && mtime >= 0)
-        h->f->mtime = mtime; /* detached: nothing to record, but its handles see it */
+    else if (!h->f->path && (!tv || tv[1].tv_nsec != UTIME_OMIT)) /* detached: only its */
+        h->f->mtime = !tv || tv[1].tv_nsec == UTIME_NOW           /* handles see it */
+                          ? persist_now_ns()
+                          : (int64_t)tv[1].tv_sec * PERSIST_NS + tv[1].tv_nsec;
     pthread_mutex_unlock(&p->lock);
-    if (path && mtime >= 0)
-        rc = persist_utimens(p, path, mtime);
+    if (path)
+        rc = persist_utimens(p, path, tv);
     free(path);
     return rc;
 }

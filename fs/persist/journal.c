@@ -6,7 +6,8 @@
  * outnumber the changes by 1024. Every overlay file a line names was fsynced before it. Text:
  *   spacefs-persist-journal 2 / base <oid|-> / next <id> / gen <n> / change and L lines / end /
  *   appended lines
- * change lines: F gen synced mtime size ovl [sha256] path | R gen synced mtime size oid lfs
+ * change lines (mtime "seconds.nanoseconds"; journals before nanoseconds hold seconds, read as
+ * such): F gen synced mtime size ovl [sha256] path | R gen synced mtime size oid lfs
  * lfs_oid commit srcpath path | W gen synced path | D gen synced path; L path for each path a
  * commit of ours put that the base does not show yet (view.c, remote_has). Appended lines: a
  * change line (it replaces the path's change), X path (the path has no change any more),
@@ -47,15 +48,25 @@ void persist_put_escaped(FILE *f, const char *s)
     }
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+}
+
+/* Exactly two hex digits after each '%' and never %00: a '%' at the end of the string (a
+ * damaged manifest from the Dataset) made the old sscanf("%2X") step past the NUL. */
 int persist_unescape(char *s)
 {
     char *w = s;
     for (; *s; s++) {
         if (*s == '%') {
-            unsigned v;
-            if (sscanf(s + 1, "%2X", &v) != 1)
+            int hi = hex_digit(s[1]), lo = hi < 0 ? -1 : hex_digit(s[2]);
+            if (lo < 0 || (hi | lo) == 0)
                 return -EINVAL;
-            *w++ = (char)v;
+            *w++ = (char)(hi * 16 + lo);
             s += 2;
         } else {
             *w++ = *s;
@@ -140,13 +151,15 @@ static void put_change(FILE *f, const char *path, const struct pchange *c)
         switch (c->kind) {
         case PC_FILE:
             if (c->ovl) {
-                fprintf(f, "F %" PRIu64 " %d %" PRId64 " %" PRId64 " %" PRIu64 " ", c->gen,
-                        c->synced, c->mtime, c->size, c->ovl);
+                fprintf(f, "F %" PRIu64 " %d ", c->gen, c->synced);
+                persist_time_put(f, c->mtime);
+                fprintf(f, " %" PRId64 " %" PRIu64 " ", c->size, c->ovl);
                 if (c->sha256[0])
                     fprintf(f, "%s ", c->sha256);
             } else {
-                fprintf(f, "R %" PRIu64 " %d %" PRId64 " %" PRId64 " %s %d %s %s ", c->gen,
-                        c->synced, c->mtime, c->size, c->ref.oid, c->ref.is_lfs,
+                fprintf(f, "R %" PRIu64 " %d ", c->gen, c->synced);
+                persist_time_put(f, c->mtime);
+                fprintf(f, " %" PRId64 " %s %d %s %s ", c->size, c->ref.oid, c->ref.is_lfs,
                         c->ref.is_lfs ? c->ref.lfs_oid : "-",
                         c->ref.commit[0] ? c->ref.commit : "-");
                 persist_put_escaped(f, c->ref.path);
@@ -279,14 +292,16 @@ static int parse_change(struct persist *p, char *line)
     c->synced = atoi(f[1]);
     if (kind == 'F') {
         c->kind = PC_FILE;
-        c->mtime = strtoll(f[2], NULL, 10);
+        if (persist_time_parse(f[2], &c->mtime) < 0)
+            goto out;
         c->size = strtoll(f[3], NULL, 10);
         c->ovl = strtoull(f[4], NULL, 10);
         if (want == 7 && strlen(f[5]) == 64 && strspn(f[5], "0123456789abcdef") == 64)
             memcpy(c->sha256, f[5], 65); /* anything else: unknown, hashed at upload */
     } else if (kind == 'R') {
         c->kind = PC_FILE;
-        c->mtime = strtoll(f[2], NULL, 10);
+        if (persist_time_parse(f[2], &c->mtime) < 0)
+            goto out;
         c->size = c->ref.size = strtoll(f[3], NULL, 10);
         snprintf(c->ref.oid, sizeof(c->ref.oid), "%s", f[4]);
         c->ref.is_lfs = atoi(f[5]);
@@ -448,5 +463,5 @@ int persist_cache_pending(const char *cache_dir)
     }
     free(line);
     fclose(f);
-    return pending;
+    return pending || persist_meta_pending(cache_dir);
 }

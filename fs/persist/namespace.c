@@ -117,13 +117,20 @@ int persist_mkdir(struct persist *p, const char *path, mode_t mode)
         rc = -ENOMEM;
         goto out;
     }
-    if ((rc = persist_change_set(p, np, c)) == 0)
+    if ((rc = persist_change_set(p, np, c)) == 0) {
+        struct pmeta *m = persist_meta_want(p, np);
+        if (m) {
+            m->mode = S_IFDIR | (mode & 07777);
+            m->mtime = m->ctime = persist_now_ns();
+        }
+        persist_parent_touch(p, np);
+        persist_meta_touch(p);
         rc = persist_journal_write(p);
+    }
     persist_changed(p);
 out:
     pthread_mutex_unlock(&p->lock);
     free(np);
-    (void)mode;
     return rc;
 }
 
@@ -146,8 +153,12 @@ static int unlink_locked(struct persist *p, const char *np, const char *hidden)
     }
     persist_ino_drop(p, np); /* a new file there is another file */
     rc = persist_remove_file(p, np);
-    if (rc == 0 && (rc = persist_keep_parent(p, np)) == 0)
+    if (rc == 0 && (rc = persist_keep_parent(p, np)) == 0) {
+        persist_meta_drop(p, np);
+        persist_parent_touch(p, np);
+        persist_meta_touch(p);
         rc = persist_journal_write(p);
+    }
     persist_changed(p);
     return rc;
 }
@@ -188,8 +199,12 @@ static int remove_entry(struct persist *p, const char *path, int dir)
     persist_ino_drop(p, np);
     /* a directory has a change only when it is local (a whiteout if a base file hid under it) */
     rc = !persist_map_get(&p->changes, np) ? 0 : persist_remove_file(p, np);
-    if (rc == 0 && (rc = persist_keep_parent(p, np)) == 0)
+    if (rc == 0 && (rc = persist_keep_parent(p, np)) == 0) {
+        persist_meta_drop(p, np);
+        persist_parent_touch(p, np);
+        persist_meta_touch(p);
         rc = persist_journal_write(p);
+    }
     persist_changed(p);
 out:
     pthread_mutex_unlock(&p->lock);
@@ -395,13 +410,87 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
             f->hidden = s;
         }
     }
-    if (!rc)
+    if (!rc) {
+        struct pmeta *m;
+        persist_meta_move(p, nf, nt, kf == PERSIST_KIND_DIR);
+        if ((m = persist_meta_want(p, nt)))
+            m->ctime = persist_now_ns(); /* as Linux: rename changes the inode's ctime */
+        persist_parent_touch(p, nf);
+        persist_parent_touch(p, nt);
+        persist_meta_touch(p);
         rc = persist_journal_write(p);
+    }
     persist_changed(p);
 out:
     pthread_mutex_unlock(&p->lock);
 done:
     free(nf);
     free(nt);
+    return rc;
+}
+
+/* symlink(2): a small file holding the target (what any other client of the Dataset sees) that
+ * the manifest marks as a link. */
+int persist_symlink(struct persist *p, const char *target, const char *path)
+{
+    struct persist_handle *h;
+    size_t len = strlen(target);
+    struct pmeta *m;
+    char *np;
+    long w;
+    int rc;
+
+    if (!len)
+        return -ENOENT;
+    if (len >= 4096)
+        return -ENAMETOOLONG;
+    if ((rc = persist_path_norm(path, &np)) < 0)
+        return rc;
+    if ((rc = persist_file_open(p, np, O_WRONLY | O_CREAT | O_EXCL, 0777, &h)) < 0)
+        goto done;
+    w = persist_write(p, h, target, len, 0);
+    pthread_mutex_lock(&p->lock);
+    if ((m = persist_meta_want(p, np)))
+        m->mode = S_IFLNK | 0777;
+    else if (w >= 0)
+        w = -ENOMEM;
+    pthread_mutex_unlock(&p->lock);
+    rc = persist_release(p, h);
+    if (w < 0 || (size_t)w != len) {
+        persist_unlink(p, np); /* never leave a half link behind */
+        rc = w < 0 ? (int)w : -EIO;
+    }
+done:
+    free(np);
+    return rc;
+}
+
+/* readlink(2): the target, NUL-terminated, cut to size - 1 bytes. */
+int persist_readlink(struct persist *p, const char *path, char *buf, size_t size)
+{
+    struct persist_handle *h;
+    struct pmeta *m;
+    char *np;
+    long n = 0;
+    int rc, k;
+
+    if (!size)
+        return -EINVAL;
+    if ((rc = persist_path_norm(path, &np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    k = persist_node_kind(p, np);
+    m = persist_meta_get(p, np);
+    rc = k == PERSIST_KIND_NONE                            ? -ENOENT
+         : k == PERSIST_KIND_FILE && m && S_ISLNK(m->mode) ? 0
+                                                           : -EINVAL;
+    pthread_mutex_unlock(&p->lock);
+    if (rc == 0 && (rc = persist_file_open(p, np, O_RDONLY, 0, &h)) == 0) {
+        n = persist_read(p, h, buf, size - 1, 0);
+        persist_release(p, h);
+        rc = n < 0 ? (int)n : 0;
+    }
+    buf[n > 0 ? n : 0] = '\0';
+    free(np);
     return rc;
 }

@@ -67,10 +67,17 @@ int persist_unlink(struct persist *p, const char *path);
 /* flags: 0 or RENAME_NOREPLACE; any other flag (RENAME_EXCHANGE, RENAME_WHITEOUT) is EINVAL. */
 int persist_rename(struct persist *p, const char *from, const char *to, unsigned flags);
 int persist_truncate(struct persist *p, const char *path, int64_t size);
-/* utimens(2)'s modification time (unix seconds). Kept locally (the Hub stores no times): with
- * the change until it is committed, then per (path, version) in the cache; directories' times
- * are not kept (0 without effect). */
-int persist_utimens(struct persist *p, const char *path, int64_t mtime);
+/* utimensat(2): tv[0] atime, tv[1] mtime (nanoseconds; UTIME_NOW, UTIME_OMIT; tv NULL: both
+ * now). The mtime of files and directories goes to the Dataset's manifest (.spacefs/meta) with
+ * the next commit; the atime stays in this cache. ctime becomes now. */
+int persist_utimens(struct persist *p, const char *path, const struct timespec tv[2]);
+/* chmod(2): the permission bits (07777), kept in the manifest; a symlink is EOPNOTSUPP. */
+int persist_chmod(struct persist *p, const char *path, mode_t mode);
+/* symlink(2): `path` becomes a link to `target` (stored as a small file holding the target,
+ * marked as a link in the manifest). EEXIST, ENOENT (empty target), ENAMETOOLONG (>= 4096). */
+int persist_symlink(struct persist *p, const char *target, const char *path);
+/* readlink(2): the target into buf, NUL-terminated (cut to size - 1); EINVAL if not a link. */
+int persist_readlink(struct persist *p, const char *path, char *buf, size_t size);
 
 /* ---- files ---------------------------------------------------------------------------------- */
 /* open(2) flags incl. O_CREAT, O_EXCL, O_TRUNC, O_APPEND. *out new; persist_release frees. */
@@ -87,8 +94,13 @@ int persist_release(struct persist *p, struct persist_handle *h);
 /* fstat(2) on an open file: by its handle, so a file unlinked or renamed away while open still
  * answers (size of what the handle sees, st_nlink 0 once detached). */
 int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *st);
-/* futimens(2): the file's current path, or, once detached, only what its handles see. */
-int persist_futimens(struct persist *p, struct persist_handle *h, int64_t mtime);
+/* futimens(2) (as persist_utimens): the file's current path, or, once detached, only what its
+ * handles see. */
+int persist_futimens(struct persist *p, struct persist_handle *h, const struct timespec tv[2]);
+/* fchmod(2): the file's current path; once detached accepted without effect. */
+int persist_fchmod(struct persist *p, struct persist_handle *h, mode_t mode);
+/* A read through h: the access time moves as relatime moves it (local to this cache). */
+int persist_atime_touch(struct persist *p, struct persist_handle *h);
 /* fsync(2): flush, then wait until committed on the Hub (timeout_ms 0 = no limit). */
 int persist_fsync(struct persist *p, struct persist_handle *h, unsigned timeout_ms);
 

@@ -43,10 +43,36 @@ struct pchange {
     uint64_t ovl;              /* overlay id, 0 = none */
     struct persist_rentry ref; /* PC_FILE with ovl == 0: the object (ref.path = source path) */
     int64_t size;
-    int64_t mtime; /* unix seconds */
+    int64_t mtime; /* ns since the epoch (PERSIST_NS) */
     uint64_t gen;  /* generation of the last modification */
     int synced;    /* committed; still read from here until a fetch makes it the base */
     char sha256[PERSIST_OID_MAX]; /* PC_FILE with ovl: the content's sha256 hex, "" unknown */
+};
+
+/* ---- POSIX metadata of a path (manifest.c): what git cannot keep. Times in ns since the epoch,
+ * 0 = unknown (defaults: mode 0644 files, 0755 directories; ctime and atime = mtime). ---- */
+#define PERSIST_NS        1000000000LL
+#define PERSIST_META_PATH ".spacefs/meta" /* the manifest in the Dataset */
+#define PERSIST_RESERVED  ".spacefs"      /* top-level name persist/ refuses and hides */
+struct pmeta {
+    uint32_t mode; /* S_IFREG/S_IFLNK/S_IFDIR | permission bits; 0 = default */
+    int64_t mtime; /* directories only (files keep theirs with the change or base entry) */
+    int64_t ctime;
+    int64_t atime; /* local only: never in the manifest */
+    int published; /* a local directory the Dataset's manifest has had: gone from a newer one,
+                      another machine removed it */
+};
+
+/* A manifest read from the Dataset. */
+struct pmanifest_entry {
+    char *path;
+    char type; /* 'f', 'l', 'd' */
+    uint32_t mode;
+    int64_t mtime, size; /* size -1 for directories */
+};
+struct pmanifest {
+    struct pmanifest_entry *v;
+    size_t n;
 };
 
 /* ---- open files: one per path, shared by its handles ----------------------------------- */
@@ -62,11 +88,13 @@ struct pfile {
      * from offset 0 (a new or truncated-to-empty file); any other write or truncate clears it. */
     hub_sha256 hash;
     int hash_ok;
-    int64_t mtime; /* set by utimens while dirty (the next publish takes it), 0 none */
+    int64_t mtime; /* ns; while dirty: the last write's or utimens' time (the next publish
+                      takes it), 0 none */
     /* Detached (path NULL) without an fd: the object its content is, downloaded on first use
      * (pin.path NULL: none). */
     struct persist_rentry pin;
     uint64_t ino; /* its inode number once detached (attached: the path's, p->inos) */
+    mode_t mode;  /* its mode once detached (fchmod changes it), 0 before */
     /* Detached by a rename onto a hidden name (libfuse's ".fuse_hidden<16 hex>", when a file is
      * unlinked while open): that path answers getattr, utimens and unlink until the last close;
      * never listed, never committed. NULL: none. */
@@ -111,6 +139,12 @@ struct persist {
      * rename, dropped by unlink/rmdir; unique in the process for the life of the engine. */
     struct pmap inos;
     int mtimes_dirty; /* a base file's time was set: <cache>/mtimes is behind */
+    struct pmap meta; /* path -> struct pmeta * (manifest.c) */
+    /* generation of the first metadata change no commit carries yet (0: none): the next commit
+     * sends a new manifest */
+    uint64_t meta_dirty_gen;
+    int meta_local_dirty;               /* <cache>/meta is behind */
+    char manifest_sha[PERSIST_OID_MAX]; /* sha256 of the Dataset's manifest, "" none */
     struct pfile *files;
     uint64_t next_ovl;
     uint64_t gen;
@@ -206,6 +240,32 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
                           int fetched);      /* takes v */
 void persist_mtimes_save(struct persist *p); /* <cache>/mtimes, rewritten whole */
 void persist_base_clear(struct persist *p);
+
+/* manifest.c (lock held unless said) */
+int64_t persist_now_ns(void);
+void persist_time_put(FILE *f, int64_t ns);          /* "S.NNNNNNNNN" */
+int persist_time_parse(const char *s, int64_t *out); /* "S" or "S.NNNNNNNNN"; 0 or -EINVAL */
+void persist_stat_time(struct timespec *ts, int64_t ns);
+struct pmeta *persist_meta_get(struct persist *p, const char *path);  /* borrowed or NULL */
+struct pmeta *persist_meta_want(struct persist *p, const char *path); /* created; NULL: ENOMEM */
+void persist_meta_drop(struct persist *p, const char *path);
+void persist_meta_move(struct persist *p, const char *from, const char *to, int dir);
+void persist_meta_touch(struct persist *p);
+void persist_parent_touch(struct persist *p, const char *path);
+void persist_meta_created(struct persist *p, const char *path, mode_t mode);
+uint32_t persist_meta_mode(struct persist *p, const char *path, int kind);
+void persist_meta_save(struct persist *p);
+void persist_meta_load(struct persist *p);
+void persist_meta_prune(struct persist *p);
+void persist_meta_check(struct persist *p);
+int persist_meta_pending(const char *cache_dir); /* no engine, no lock */
+void persist_meta_published(struct persist *p, uint64_t gen);
+int persist_manifest_build(struct persist *p, int *out_fd, int64_t *out_size,
+                           char sha[PERSIST_OID_MAX]);
+struct pmanifest *persist_manifest_fetch(struct persist *p, struct persist_rentry *v, size_t *n,
+                                         char sha[PERSIST_OID_MAX], int skip); /* no lock */
+void persist_manifest_apply(struct persist *p, const struct pmanifest *mf);
+void persist_manifest_free(struct pmanifest *m);
 
 /* util.c */
 void persist_change_free(void *c);

@@ -19,7 +19,7 @@ struct persist_rentry {
     int is_lfs;                    /* the blob is an LFS pointer */
     char lfs_oid[PERSIST_OID_MAX]; /* sha256 hex when is_lfs, else "" */
     char commit[PERSIST_OID_MAX];  /* the commit whose tree listed it ("" if unknown) */
-    int64_t mtime; /* engine-local (remotes leave it 0): the file's modification time here */
+    int64_t mtime; /* engine-local (remotes leave it 0): the modification time here, ns */
 };
 
 struct persist_rcommit {

@@ -21,6 +21,8 @@
 
 static int unsynced_upto(struct persist *p, uint64_t gen)
 {
+    if (p->meta_dirty_gen && p->meta_dirty_gen <= gen)
+        return 1; /* metadata the manifest must carry (manifest.c) */
     for (struct pmap_item *it = persist_map_first(&p->changes); it;
          it = persist_map_next(&p->changes, it)) {
         struct pchange *c = it->val;
@@ -63,10 +65,11 @@ static int refresh(struct persist *p)
 {
     struct spacefs_error rerr = {0};
     struct persist_rentry *v = NULL;
-    char head[PERSIST_OID_MAX] = "";
+    struct pmanifest *mf = NULL;
+    char head[PERSIST_OID_MAX] = "", msha[PERSIST_OID_MAX] = "";
     enum spacefs_status st;
     size_t n = 0;
-    int same;
+    int same, ours = 0;
 
     p->refresh_now = 0;
     pthread_mutex_unlock(&p->lock);
@@ -83,14 +86,22 @@ static int refresh(struct persist *p)
     same = p->based && !strcmp(head, p->base);
     if (same)
         goto done;
+    ours = p->last_commit[0] && !strcmp(head, p->last_commit) && p->based;
     if (head[0]) {
         pthread_mutex_unlock(&p->lock);
         st = p->remote.ops->tree(p->remote.ctx, head, &v, &n, &rerr);
+        if (st == SPACEFS_OK) /* our own commit: its manifest is the one we built */
+            mf = persist_manifest_fetch(p, v, &n, msha, ours);
         pthread_mutex_lock(&p->lock);
         if (st != SPACEFS_OK)
             goto fail;
     }
     persist_base_replace(p, head, v, n, 1);
+    if (!ours) {
+        persist_manifest_apply(p, mf);
+        snprintf(p->manifest_sha, sizeof(p->manifest_sha), "%s", msha);
+    }
+    persist_manifest_free(mf);
     persist_journal_write(p);
 done:
     if (p->cfg.ttl_ms)
@@ -140,7 +151,9 @@ struct snap {
     char **paths;                /* owned */
     uint64_t *gens;
     size_t n;
-    int capped; /* more unsynced changes than max_commit_files: some were left out */
+    int capped;   /* more unsynced changes than max_commit_files: some were left out */
+    uint64_t gen; /* p->gen when taken */
+    char meta_sha[PERSIST_OID_MAX]; /* the manifest it carries, "" none */
 };
 
 static void snap_free(struct snap *s)
@@ -162,10 +175,12 @@ static void snap_free(struct snap *s)
  * puts and copies. What does not fit stays pending for the next commit. */
 static int snap_take(struct persist *p, struct snap *s)
 {
-    size_t cap = p->changes.n, max = p->cfg.max_commit_files ? p->cfg.max_commit_files : SIZE_MAX;
+    size_t cap = p->changes.n + 1,
+           max = p->cfg.max_commit_files ? p->cfg.max_commit_files : SIZE_MAX;
+    int rc;
+
     memset(s, 0, sizeof(*s));
-    if (!cap)
-        return 0;
+    s->gen = p->gen;
     s->ops = calloc(cap, sizeof(*s->ops));
     s->srcs = calloc(cap, sizeof(*s->srcs));
     s->paths = calloc(cap, sizeof(*s->paths));
@@ -215,6 +230,29 @@ static int snap_take(struct persist *p, struct snap *s)
             }
         }
     }
+    /* The manifest (modes, times, symlinks, directories) goes with the files it describes, in
+     * the same commit; a burst cut at max_commit_files sends it with its last part. */
+    if (!s->capped && (s->n || p->meta_dirty_gen)) {
+        struct persist_rop *op = &s->ops[s->n];
+        if ((rc = persist_manifest_build(p, &op->fd, &op->size, s->meta_sha)) < 0)
+            return rc;
+        if (rc == 1) { /* the Dataset has this one */
+            s->meta_sha[0] = '\0';
+            p->meta_dirty_gen = 0;
+            p->meta_local_dirty = 1;
+            return 0;
+        }
+        op->kind = PERSIST_ROP_PUT;
+        memcpy(op->sha256, s->meta_sha, sizeof(op->sha256));
+        if (!(s->paths[s->n] = strdup(PERSIST_META_PATH))) {
+            close(op->fd);
+            op->fd = -1;
+            return -ENOMEM;
+        }
+        op->path = s->paths[s->n];
+        s->gens[s->n] = 0;
+        s->n++;
+    }
     return 0;
 }
 
@@ -228,10 +266,12 @@ static void progress_cb(int64_t bytes, void *payload)
 
 static void summary_make(char *buf, size_t cap, const struct snap *s)
 {
-    size_t puts = 0, dels = 0;
-    for (size_t i = 0; i < s->n; i++)
+    size_t puts = 0, dels = 0, files = s->n - (s->meta_sha[0] ? 1 : 0);
+    for (size_t i = 0; i < files; i++)
         s->ops[i].kind == PERSIST_ROP_DELETE ? dels++ : puts++;
-    if (s->n == 1)
+    if (files == 0)
+        snprintf(buf, cap, "persist: update file metadata");
+    else if (files == 1)
         snprintf(buf, cap, "persist: %s %s", dels ? "delete" : "update", s->ops[0].path);
     else
         snprintf(buf, cap, "persist: update %zu files, delete %zu", puts, dels);
@@ -269,7 +309,7 @@ static int commit_changes(struct persist *p)
         if (st == SPACEFS_OK) {
             for (size_t i = 0; i < s.n; i++) {
                 struct pchange *c = persist_map_get(&p->changes, s.paths[i]);
-                if (c && c->gen == s.gens[i])
+                if (c && c->gen == s.gens[i] && s.gens[i])
                     c->synced = 1; /* changed meanwhile: stays pending */
                 if (s.ops[i].kind == PERSIST_ROP_DELETE)
                     persist_map_del(&p->landed, s.paths[i]);
@@ -277,6 +317,13 @@ static int commit_changes(struct persist *p)
                     p->based = 0; /* out of memory: refresh before anything else */
             }
             p->backlog = s.capped;
+            if (s.meta_sha[0]) {
+                memcpy(p->manifest_sha, s.meta_sha, sizeof(p->manifest_sha));
+                if (p->meta_dirty_gen && p->meta_dirty_gen <= s.gen)
+                    p->meta_dirty_gen = 0; /* later metadata changes: the next commit */
+                persist_meta_published(p, s.gen);
+                persist_meta_save(p); /* no longer pending for the next mount either */
+            }
             /* what is still pending changed after the snapshot, so after `started` */
             p->pending_since_ms = unsynced_upto(p, UINT64_MAX) ? started : 0;
             snap_free(&s);
@@ -342,6 +389,10 @@ static void *worker_main(void *arg)
     while (!p->stop) {
         if (p->mtimes_dirty)
             persist_mtimes_save(p);
+        /* <cache>/meta is rewritten whole: once writers pause, not at every wake (cp -a of
+           N files would rewrite it N times), and after each commit (sync.c) */
+        if (p->meta_local_dirty && spacefs_now_ms() - p->last_change_ms >= p->cfg.quiet_ms)
+            persist_meta_save(p);
         int64_t now = spacefs_now_ms(), wake = now + 60000, commit_at, refresh_at;
         int pending = unsynced_upto(p, UINT64_MAX);
 
@@ -481,6 +532,8 @@ void persist_state_get(struct persist *p, struct persist_state *out)
         if (c->kind == PC_FILE)
             out->bytes += (uint64_t)c->size;
     }
+    if (p->meta_dirty_gen)
+        out->files++; /* the manifest */
     out->state = p->uploading  ? PERSIST_UPLOADING
                  : !out->files ? PERSIST_CLEAN
                  : p->failures ? PERSIST_ERROR

@@ -13,7 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* "/a//b/" -> "a/b"; "" is the root. Refuses ".", ".." (EINVAL), ".git" (EPERM) components and
+/* "/a//b/" -> "a/b"; "" is the root. Refuses ".", ".." (EINVAL), ".git" and a top-level
+ * ".spacefs" (EPERM) components and
  * names the Hub refuses: control characters (CR, LF, tab …), DEL and backslash (EINVAL). *out new.
  */
 int persist_path_norm(const char *in, char **out)
@@ -35,9 +36,10 @@ int persist_path_norm(const char *in, char **out)
         e = strchr(p, '/');
         len = e ? (size_t)(e - p) : strlen(p);
         if ((len == 1 && p[0] == '.') || (len == 2 && !memcmp(p, "..", 2)) ||
-            (len == 4 && !memcmp(p, ".git", 4))) {
-            free(s);
-            return len == 4 ? -EPERM : -EINVAL;
+            (len == 4 && !memcmp(p, ".git", 4)) ||
+            (!w && len == sizeof(PERSIST_RESERVED) - 1 && !memcmp(p, PERSIST_RESERVED, len))) {
+            free(s); /* .spacefs at the top holds the metadata manifest: reserved */
+            return len <= 2 ? -EINVAL : -EPERM;
         }
         if (len > 255) {
             free(s);
@@ -240,7 +242,7 @@ int persist_change_set(struct persist *p, const char *path, struct pchange *c)
     if (c) {
         c->gen = ++p->gen;
         if (!c->mtime)
-            c->mtime = (int64_t)time(NULL);
+            c->mtime = persist_now_ns();
         if ((rc = persist_map_put(&p->changes, path, c)) < 0) {
             persist_change_free(c);
             c = NULL;
@@ -350,20 +352,28 @@ void persist_fill_stat(struct persist *p, const char *path, int kind, struct sta
 {
     struct pchange *c = persist_map_get(&p->changes, path);
     struct persist_rentry *e = c ? NULL : persist_map_get(&p->base_files, path);
+    struct pmeta *m = persist_meta_get(p, path);
+    int64_t mtime;
+
     memset(st, 0, sizeof(*st));
     st->st_uid = getuid();
     st->st_gid = getgid();
-    st->st_mtime = c ? c->mtime : e ? e->mtime : 0;
+    st->st_mode = persist_meta_mode(p, path, kind);
     st->st_ino = (ino_t)persist_ino(p, path);
     if (kind == PERSIST_KIND_DIR) {
-        st->st_mode = S_IFDIR | 0755;
+        mtime = m ? m->mtime : 0;
         st->st_nlink = 2 + (nlink_t)(uintptr_t)persist_map_get(&p->subdirs, path);
     } else {
-        st->st_mode = S_IFREG | 0644;
+        mtime = c && c->kind == PC_FILE ? c->mtime : e ? e->mtime : 0;
         st->st_nlink = 1;
         st->st_size = file_size(p, path);
         st->st_blocks = (st->st_size + 511) / 512;
     }
+    /* ctime: the last change of metadata or content (never before the mtime a write set);
+     * atime: as relatime keeps it (persist_atime_touch), else the mtime */
+    persist_stat_time(&st->st_mtim, mtime);
+    persist_stat_time(&st->st_ctim, m && m->ctime > mtime ? m->ctime : mtime);
+    persist_stat_time(&st->st_atim, m && m->atime ? m->atime : mtime);
 }
 
 /* ---- directory link counts ------------------------------------------------------------------

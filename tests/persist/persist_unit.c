@@ -215,7 +215,8 @@ static void test_namespace(void)
           "create under a file");
     CHECK(persist_sync_now(p) == 0, "sync");
     list = persist_fake_list(fk);
-    CHECK(list && !strcmp(list, "db/data.sqlite\ndb/new\n"), "remote files: %s", list);
+    CHECK(list && !strcmp(list, ".spacefs/meta\ndb/data.sqlite\ndb/new\n"), "remote files: %s",
+          list);
     free(list);
     CHECK(persist_getattr(p, "empty", &st) == 0, "empty dir survives a sync (local only)");
     persist_close(p, 0);
@@ -231,7 +232,7 @@ static void test_namespace(void)
     CHECK(persist_rmdir(p, "db") == 0 && persist_getattr(p, "db", &st) == -ENOENT, "rmdir db");
     CHECK(persist_sync_now(p) == 0, "sync deletes");
     list = persist_fake_list(fk);
-    CHECK(list && !strcmp(list, ""), "remote empty: [%s]", list);
+    CHECK(list && !strcmp(list, ".spacefs/meta\n"), "remote empty but the manifest: [%s]", list);
     free(list);
     CHECK(persist_mkdir(p, "../x", 0755) == -EINVAL, "dot-dot refused");
     CHECK(persist_mkdir(p, ".git", 0755) == -EPERM, ".git refused");
@@ -648,7 +649,8 @@ static void test_rename_dirs(void)
     CHECK(n == 7 && !memcmp(buf, "local-z", 7), "moved local content");
     CHECK(persist_sync_now(p) == 0, "sync");
     list = persist_fake_list(fk);
-    CHECK(list && !strcmp(list, "b/sub/y\nb/x\nb/z\nfull/q\ng\n"), "remote: %s", list);
+    CHECK(list && !strcmp(list, ".spacefs/meta\nb/sub/y\nb/x\nb/z\nfull/q\ng\n"), "remote: %s",
+          list);
     free(list);
     CHECK(put(p, "g", "replaced", 8) == 0 && persist_rename(p, "g", "full/q", 0) == 0,
           "rename over a file");
@@ -972,6 +974,13 @@ static void test_detached_handles(void)
     persist_fake_unref(fk);
 }
 
+/* utimensat with the mtime in seconds and ns (the atime left alone). */
+static int set_mtime(struct persist *p, const char *path, int64_t sec, long nsec)
+{
+    struct timespec tv[2] = {{0, UTIME_OMIT}, {(time_t)sec, nsec}};
+    return persist_utimens(p, path, tv);
+}
+
 /* Modification times: set by utimens, kept through the commit, the fetch and a remount (the Hub
  * stores none), so rsync -a sees unchanged files as unchanged; a new version from another writer
  * gets a new time. */
@@ -983,11 +992,11 @@ static void test_mtimes(void)
     struct stat st;
     int64_t theirs;
 
-    CHECK(put(p, "a.txt", "a", 1) == 0 && persist_utimens(p, "a.txt", t1) == 0, "write, utimens");
+    CHECK(put(p, "a.txt", "a", 1) == 0 && set_mtime(p, "a.txt", t1, 0) == 0, "write, utimens");
     CHECK(persist_getattr(p, "a.txt", &st) == 0 && st.st_mtime == t1, "the time is set");
     CHECK(persist_sync_now(p) == 0 && persist_getattr(p, "a.txt", &st) == 0 && st.st_mtime == t1,
           "kept through the commit and the fetch (%lld)", (long long)st.st_mtime);
-    CHECK(persist_utimens(p, "a.txt", t2) == 0 && persist_getattr(p, "a.txt", &st) == 0 &&
+    CHECK(set_mtime(p, "a.txt", t2, 0) == 0 && persist_getattr(p, "a.txt", &st) == 0 &&
               st.st_mtime == t2,
           "utimens on a committed file");
     CHECK(persist_rename(p, "a.txt", "b.txt", 0) == 0 && persist_getattr(p, "b.txt", &st) == 0 &&
@@ -997,7 +1006,7 @@ static void test_mtimes(void)
     persist_close(p, 0);
     p = open_engine(fk, cache_path("mtimes"), 0, NULL);
     CHECK(persist_getattr(p, "b.txt", &st) == 0 && st.st_mtime == t2, "kept across a remount");
-    CHECK(persist_utimens(p, "b.txt", t1) == 0, "utimens on a base file");
+    CHECK(set_mtime(p, "b.txt", t1, 0) == 0, "utimens on a base file");
     persist_close(p, 0);
     p = open_engine(fk, cache_path("mtimes"), 0, NULL);
     CHECK(persist_getattr(p, "b.txt", &st) == 0 && st.st_mtime == t1,
@@ -1010,9 +1019,10 @@ static void test_mtimes(void)
     theirs = st.st_mtime;
     CHECK(persist_getattr(p, "c.txt", &st) == 0 && st.st_mtime >= theirs - 5,
           "a new remote file: the time it was first seen");
-    CHECK(persist_mkdir(p, "d", 0755) == 0 && persist_utimens(p, "d", t1) == 0,
-          "utimens on a directory is accepted");
-    CHECK(persist_utimens(p, "missing", t1) == -ENOENT, "and on nothing is ENOENT");
+    CHECK(persist_mkdir(p, "d", 0755) == 0 && set_mtime(p, "d", t1, 0) == 0,
+          "utimens on a directory");
+    CHECK(persist_getattr(p, "d", &st) == 0 && st.st_mtime == t1, "a directory keeps its time");
+    CHECK(set_mtime(p, "missing", t1, 0) == -ENOENT, "and on nothing is ENOENT");
     persist_close(p, 0);
     persist_fake_unref(fk);
 }
