@@ -132,8 +132,8 @@ int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, const struct tim
 int spacefs_fs_symlink(struct spacefs_fs *fs, const char *target, const char *path);
 int spacefs_fs_readlink(struct spacefs_fs *fs, const char *path, char *buf, size_t size);
 int spacefs_fs_link(struct spacefs_fs *fs, const char *from, const char *to);
-/* The same three on an open handle (fstat, fchmod/fchown, futimens). path is NULL when the file
- * was unlinked while open (hard_remove): persist/ handles answer from the handle itself. */
+/* The same on an open handle (when the kernel sends one: ftruncate, some fstat). path may be
+ * NULL; persist/ handles answer from the handle itself. */
 int spacefs_fs_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
                         struct stat *st);
 int spacefs_fs_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path);

@@ -173,9 +173,16 @@ static int pers_getattr(struct spacefs_fs *fs, const struct node *n, struct stat
     if (n->kind == PERS_FILE)
         return pfile_attr(fs, n, st);
     if (!n->rest[0]) {
+        struct stat es;
         if ((rc = persist_fs_space_check(fs, n)) < 0)
             return rc;
         router_fill(fs, st, S_IFDIR | (pers_writable(fs, n->ns) ? 0755 : 0555), 0, fs->started);
+        /* 2 + subdirectories from an open engine; `ls -l` of a Space opens none: 1, "unknown"
+         * to find and fts (no leaf optimisation) */
+        st->st_nlink = 1;
+        if ((pe = persist_fs_peek(fs, n)) && persist_getattr(pe->p, "", &es) == 0)
+            st->st_nlink = es.st_nlink;
+        persist_fs_put(fs, pe);
         return 0;
     }
     if ((rc = persist_fs_get(fs, n, &pe)) < 0)

@@ -109,6 +109,8 @@ static long put(struct spacefs_fs *fs, const char *path, const char *data, int c
         return rc;
     rc = spacefs_fs_flush(fs, h); /* a shell flushes a dup before writing */
     n = strlen(data) ? spacefs_fs_write(fs, h, data, strlen(data), 0) : 0;
+    if (rc == 0)
+        rc = spacefs_fs_flush(fs, h); /* close(2): a secret or variable is sent here */
     spacefs_fs_release(fs, h);
     return n < 0 ? n : rc < 0 ? rc : n;
 }
@@ -408,6 +410,76 @@ static void test_secrets_variables(void)
     free(v);
     CHECK_EQ("foreign namespaces have no secrets", -ENOENT,
              spacefs_fs_getattr(e.fs, "/gradio/hello/secrets", &st));
+    env_close(&e);
+}
+
+/* Issue 11 item 8: a value written in several write(2) calls goes to the Hub once, whole, at
+ * close (flush); a value past VALUE_MAX is EFBIG at write and nothing is sent; the Hub's error
+ * is close's. */
+static void test_kv_whole_values(void)
+{
+    struct spacefs_handle *h;
+    struct env e;
+    char *v, *big;
+    int i;
+
+    env_open(&e, 5000);
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("open", 0,
+             spacefs_fs_create(e.fs, "/alice/chat/secrets/MULTI", 0644, O_WRONLY | O_TRUNC, &h));
+    CHECK_EQ("flush of the shell's dup sends nothing", 0, spacefs_fs_flush(e.fs, h));
+    CHECK_EQ("write 1", 3, spacefs_fs_write(e.fs, h, "abc", 3, 0));
+    CHECK_EQ("write 2", 3, spacefs_fs_write(e.fs, h, "def", 3, 3));
+    CHECK_EQ("write 3", 4, spacefs_fs_write(e.fs, h, "ghi\n", 4, 6));
+    CHECK_EQ("nothing sent by the writes", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    CHECK_EQ("close sends", 0, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("one request", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 1, "MULTI");
+    CHECK_STR("the whole value", "abcdefghi", v);
+    free(v);
+
+    /* too big: EFBIG at the write that crosses the limit, nothing sent, the old value stays */
+    spacefs_fake_reset_counts(e.fake);
+    big = calloc(1, 4096);
+    memset(big, 'x', 4096);
+    CHECK_EQ("open", 0,
+             spacefs_fs_open(e.fs, "/alice/chat/variables/MODEL", O_WRONLY | O_TRUNC, &h));
+    for (i = 0; i < 16; i++)
+        CHECK_EQ("4 KiB write", 4096, spacefs_fs_write(e.fs, h, big, 4096, (int64_t)i * 4096));
+    CHECK_EQ("past 64 KiB is EFBIG", -EFBIG, spacefs_fs_write(e.fs, h, "y", 1, 65536));
+    CHECK_EQ("close says EFBIG", -EFBIG, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("nothing sent", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 0, "MODEL");
+    CHECK_STR("the Hub keeps the old value", "gpt2", v);
+    free(v);
+    free(big);
+
+    /* fsync(2) sends what was written so far, whole; the close after it sends nothing more */
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("open", 0,
+             spacefs_fs_open(e.fs, "/alice/chat/variables/MODEL", O_WRONLY | O_TRUNC, &h));
+    CHECK_EQ("write", 3, spacefs_fs_write(e.fs, h, "ab\n", 3, 0));
+    CHECK_EQ("fsync sends", 0, spacefs_fs_fsync(e.fs, h));
+    CHECK_EQ("one request", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    CHECK_EQ("close", 0, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("still one", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 0, "MODEL");
+    CHECK_STR("the value", "ab", v);
+    free(v);
+
+    /* the Hub's error at send is close's */
+    spacefs_fake_reset_counts(e.fake);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_KV_SET, SPACEFS_E_FORBIDDEN, 403, 1);
+    CHECK_EQ("open", 0,
+             spacefs_fs_open(e.fs, "/alice/chat/variables/MODEL", O_WRONLY | O_TRUNC, &h));
+    CHECK_EQ("write", 2, spacefs_fs_write(e.fs, h, "v\n", 2, 0));
+    CHECK_EQ("close is EACCES", -EACCES, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("one attempt, not retried at release", 1,
+             spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
     env_close(&e);
 }
 
@@ -966,6 +1038,113 @@ static void test_persist_subtree(void)
     penv_close(&pe);
 }
 
+static int names_has(struct spacefs_fs *fs, const char *dir, const char *name)
+{
+    struct names n;
+    char want[96];
+
+    memset(&n, 0, sizeof(n));
+    count_dir(fs, dir, &n);
+    snprintf(want, sizeof(want), "%s ", name);
+    return strstr(n.all, want) != NULL;
+}
+
+/* Issue 11 items 2 and 4 through the router: libfuse's hidden names (hard_remove off) and
+ * inode numbers. */
+static void test_hidden_and_inodes(void)
+{
+    static const char *hid = "/alice/chat/persist/d/.fuse_hidden0000000200000001";
+    struct spacefs_handle *h;
+    struct stat st, st2;
+    struct penv pe;
+    uint64_t ino;
+
+    penv_open(&pe);
+    CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(pe.e.fs, "/alice/chat/persist/d", 0755));
+    CHECK_EQ("create", 0,
+             spacefs_fs_create(pe.e.fs, "/alice/chat/persist/d/t", 0644, O_RDWR | O_TRUNC, &h));
+    CHECK_EQ("write", 5, spacefs_fs_write(pe.e.fs, h, "hello", 5, 0));
+    CHECK_EQ("stat", 0, spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/d/t", &st));
+    ino = (uint64_t)st.st_ino;
+    CHECK_EQ("the hidden candidate does not exist", -ENOENT, spacefs_fs_getattr(pe.e.fs, hid, &st));
+    CHECK_EQ("libfuse hides the open file", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/persist/d/t", hid, 0));
+    CHECK_EQ("its name is gone", -ENOENT,
+             spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/d/t", &st));
+    CHECK_EQ("the hidden name answers (fstat)", 0, spacefs_fs_getattr(pe.e.fs, hid, &st));
+    CHECK("with the open file's size, inode and one link",
+          st.st_size == 5 && (uint64_t)st.st_ino == ino && st.st_nlink == 1);
+    CHECK_EQ("a write through the handle", 3, spacefs_fs_write(pe.e.fs, h, "abc", 3, 5));
+    spacefs_fs_getattr(pe.e.fs, hid, &st);
+    CHECK_EQ("is seen by fstat", 8, st.st_size);
+    CHECK_EQ("fchmod", 0, spacefs_fs_chmod(pe.e.fs, hid, 0600));
+    spacefs_fs_getattr(pe.e.fs, hid, &st);
+    CHECK("fstat shows the mode", (st.st_mode & 07777) == 0600);
+    CHECK_EQ(
+        "futimens", 0,
+        spacefs_fs_utimens(pe.e.fs, hid, (struct timespec[2]){{1300000000, 0}, {1300000000, 0}}));
+    spacefs_fs_getattr(pe.e.fs, hid, &st);
+    CHECK_EQ("the time is kept", 1300000000, (long)st.st_mtime);
+    CHECK("not listed",
+          !names_has(pe.e.fs, "/alice/chat/persist/d", ".fuse_hidden0000000200000001"));
+    CHECK_EQ("the directory can go", 0, spacefs_fs_rmdir(pe.e.fs, "/alice/chat/persist/d"));
+    spacefs_fs_release(pe.e.fs, h);
+    CHECK_EQ("after the last close the name is gone", -ENOENT,
+             spacefs_fs_getattr(pe.e.fs, hid, &st));
+    CHECK_EQ("libfuse's unlink of it then", -ENOENT, spacefs_fs_unlink(pe.e.fs, hid));
+    CHECK_EQ("a hidden name of a file nobody has open is an ordinary rename", 1,
+             put(pe.e.fs, "/alice/chat/persist/u", "u", 1));
+    CHECK_EQ("rename", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/persist/u",
+                               "/alice/chat/persist/.fuse_hidden0000000300000001", 0));
+    CHECK("listed", names_has(pe.e.fs, "/alice/chat/persist", ".fuse_hidden0000000300000001"));
+
+    /* inode numbers: stable, moved by renames, new for a new file; the rest of the mount too */
+    CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(pe.e.fs, "/alice/chat/persist/a", 0755));
+    CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(pe.e.fs, "/alice/chat/persist/a/b", 0755));
+    CHECK_EQ("file", 1, put(pe.e.fs, "/alice/chat/persist/a/b/f", "f", 1));
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/a/b/f", &st);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/a/b/f", &st2);
+    CHECK("same number twice", st.st_ino == st2.st_ino && st.st_ino != 0);
+    CHECK_EQ("rename the directory", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/persist/a", "/alice/chat/persist/z", 0));
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/z/b/f", &st2);
+    CHECK("the file below keeps it", st.st_ino == st2.st_ino);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/z", &st2);
+    CHECK_EQ("z: 2 + one subdirectory", 3, (long)st2.st_nlink);
+    spacefs_fs_unlink(pe.e.fs, "/alice/chat/persist/z/b/f");
+    put(pe.e.fs, "/alice/chat/persist/z/b/f", "g", 1);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/z/b/f", &st2);
+    CHECK("a new file there has another number", st.st_ino != st2.st_ino);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/status", &st);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/status", &st2);
+    CHECK("status: a stable number", st.st_ino == st2.st_ino && st.st_ino != 0);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/control", &st2);
+    CHECK("control: another", st.st_ino != st2.st_ino);
+    spacefs_fs_getattr(pe.e.fs, "/", &st);
+    CHECK_EQ("the root is 1", 1, (long)st.st_ino);
+
+    /* elsewhere (variables/): the router hides by unlinking and keeps the attributes */
+    CHECK_EQ("open a variable", 0,
+             spacefs_fs_open(pe.e.fs, "/alice/chat/variables/MODEL", O_RDONLY, &h));
+    CHECK_EQ("hidden: unlinked on the Hub", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/variables/MODEL",
+                               "/alice/chat/variables/.fuse_hidden0000000400000001", 0));
+    CHECK_EQ("one delete", 1, spacefs_fake_count(pe.e.fake, SPACEFS_FAKE_KV_DELETE));
+    CHECK_EQ(
+        "the hidden name answers", 0,
+        spacefs_fs_getattr(pe.e.fs, "/alice/chat/variables/.fuse_hidden0000000400000001", &st));
+    CHECK_EQ("gone from the listing", -ENOENT,
+             spacefs_fs_getattr(pe.e.fs, "/alice/chat/variables/MODEL", &st));
+    spacefs_fs_release(pe.e.fs, h);
+    CHECK_EQ("libfuse's unlink after the last close", 0,
+             spacefs_fs_unlink(pe.e.fs, "/alice/chat/variables/.fuse_hidden0000000400000001"));
+    CHECK_EQ(
+        "then nothing", -ENOENT,
+        spacefs_fs_getattr(pe.e.fs, "/alice/chat/variables/.fuse_hidden0000000400000001", &st));
+    penv_close(&pe);
+}
+
 /* Every status through every subtree: each answers the errno of the one table. */
 /* fsync(2) by default: durable locally as close(), no wait for the Hub, so it returns at once
  * while every commit fails; with fsync=hub it waits and fails with the commit's errno. */
@@ -1154,6 +1333,8 @@ int main(void)
     test_read_token();
     test_hardware_sleeptime();
     test_secrets_variables();
+    test_kv_whole_values();
+    test_hidden_and_inodes();
     test_mkdir_rmdir();
     test_errors();
     test_concurrency();
