@@ -64,14 +64,23 @@ struct spacefs_budget {
  * before any line. */
 typedef int (*spacefs_line_fn)(const char *line, size_t len, int64_t ts_ms, void *payload);
 
+/* One page of a listing, in the Hub's order: fn may move members out of the items (leaving
+ * them zeroed; the caller frees what is left). 0 goes on, -1 stops with SPACEFS_E_NOMEM. */
+typedef int (*spacefs_spaces_fn)(struct spacefs_space *items, size_t count, void *payload);
+
 /* Every function may block on the network for at most the backend's deadline, is called
  * from many threads at once, and returns SPACEFS_OK or an error with err filled (err may be
  * NULL). `id` is always "ns/name". */
 struct spacefs_backend_ops {
     enum spacefs_status (*whoami)(void *ctx, struct spacefs_whoami *out, struct spacefs_error *err);
-    /* Every Space of `author`, all pages, with runtime when the Hub sends it. */
-    enum spacefs_status (*list_spaces)(void *ctx, const char *author, struct spacefs_space **out,
-                                       size_t *out_count, struct spacefs_error *err);
+    /* The Spaces of `author`, page by page to fn (nothing kept in between), with runtime when
+     * the Hub sends it; max > 0 stops after max Spaces without asking for later pages, and
+     * *out_truncated is then 1 if the Hub had more. A name may come twice (pages shift while they
+     * are read). `cancel` (from cancel_new, may be NULL) stops it within about a second
+     * (CANCELLED). */
+    enum spacefs_status (*list_spaces)(void *ctx, const char *author, size_t max, void *cancel,
+                                       spacefs_spaces_fn fn, void *payload, int *out_truncated,
+                                       struct spacefs_error *err);
     /* GET /api/spaces/{id}, pretty-printed JSON. */
     enum spacefs_status (*space_info)(void *ctx, const char *id, char **out_json,
                                       struct spacefs_error *err);
@@ -129,6 +138,10 @@ struct spacefs_backend {
 };
 
 /* Helpers for the out structs above (accept NULL / zeroed structs). */
+/* Points *s (malloc'd) at the one shared copy of a word listings repeat ("RUNNING",
+ * "cpu-basic", "gradio" …) and frees it; a shared word is never freed by the clear functions
+ * below, so the strings of these structs must only be released through them. */
+void spacefs_word_share(char **s);
 void spacefs_runtime_clear(struct spacefs_runtime *rt);
 void spacefs_space_clear(struct spacefs_space *sp);
 void spacefs_spaces_free(struct spacefs_space *spaces, size_t count);

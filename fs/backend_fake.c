@@ -53,6 +53,9 @@ struct spacefs_fake {
     struct fake_fault faults[SPACEFS_FAKE_OP_COUNT];
     struct fake_delay delays[SPACEFS_FAKE_OP_COUNT];
     char *last_visit;
+    /* a generated namespace (spacefs_fake_bulk) */
+    char bulk_ns[64];
+    size_t bulk_count, bulk_page, bulk_repeat;
 };
 
 struct fake_cancel {
@@ -130,6 +133,17 @@ void spacefs_fake_add_space(struct spacefs_fake *f, const char *id, const char *
         snprintf(s->hw_req, sizeof(s->hw_req), "%s", hardware ? hardware : "");
         s->sleep = sleep;
     }
+    pthread_mutex_unlock(&f->lock);
+}
+
+void spacefs_fake_bulk(struct spacefs_fake *f, const char *ns, size_t count, size_t page,
+                       size_t repeat)
+{
+    pthread_mutex_lock(&f->lock);
+    snprintf(f->bulk_ns, sizeof(f->bulk_ns), "%s", ns);
+    f->bulk_count = count;
+    f->bulk_page = page ? page : 1;
+    f->bulk_repeat = repeat < f->bulk_page ? repeat : f->bulk_page - 1;
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -357,25 +371,93 @@ static enum spacefs_status f_whoami(void *ctx, struct spacefs_whoami *out,
     return leave(f, st);
 }
 
-static enum spacefs_status f_list(void *ctx, const char *author, struct spacefs_space **out,
-                                  size_t *out_count, struct spacefs_error *err)
+/* The bulk namespace's listing: page k starts at k * (page - repeat), so each page after the
+ * first repeats the last `repeat` Spaces of the one before; stops after max entries (0: all).
+ * Lock held; *out_pages gets the pages it took. */
+static int bulk_list(struct spacefs_fake *f, size_t max, struct spacefs_space **out,
+                     size_t *out_count, size_t *out_pages, int *out_truncated)
 {
-    struct spacefs_fake *f = ctx;
+    size_t start = 0, step = f->bulk_page - f->bulk_repeat, n = 0, cap = 0, i;
+    struct spacefs_space *v = NULL;
+
+    *out_pages = 0;
+    for (;;) {
+        size_t end = start + f->bulk_page < f->bulk_count ? start + f->bulk_page : f->bulk_count;
+        if (max && n >= max) {
+            *out_truncated = 1;
+            break;
+        }
+        ++*out_pages;
+        for (i = start; i < end && (!max || n < max); i++) {
+            if (n == cap) {
+                struct spacefs_space *nv;
+                cap = cap ? cap * 2 : 1024;
+                if (!(nv = realloc(v, cap * sizeof(*v))))
+                    goto nomem;
+                v = nv;
+            }
+            memset(&v[n], 0, sizeof(v[n]));
+            if (asprintf(&v[n].id, "%s/space-%06zu", f->bulk_ns, i) < 0) {
+                v[n].id = NULL;
+                goto nomem;
+            }
+            n++;
+            v[n - 1].sdk = strdup("gradio");
+            v[n - 1].has_runtime = 1;
+            v[n - 1].rt.stage = strdup("RUNNING");
+            v[n - 1].rt.hardware_current = strdup("cpu-basic");
+        }
+        if (i < end)
+            *out_truncated = 1;
+        if (end >= f->bulk_count || i < end)
+            break;
+        start += step;
+    }
+    *out = v;
+    *out_count = n;
+    return 0;
+nomem:
+    spacefs_spaces_free(v, n);
+    return -1;
+}
+
+/* The whole listing as one array (*out new), as the Hub would send it over its pages. */
+static enum spacefs_status list_all(struct spacefs_fake *f, const char *author, size_t max,
+                                    void *cancel, struct spacefs_space **out, size_t *out_count,
+                                    int *out_truncated, struct spacefs_error *err)
+{
     size_t n = 0, alen = strlen(author), pages;
     enum spacefs_status st;
     int i;
 
     *out = NULL;
     *out_count = 0;
+    *out_truncated = 0;
     pthread_mutex_lock(&f->lock);
+    if (f->bulk_count && !strcmp(author, f->bulk_ns)) {
+        i = bulk_list(f, max, out, out_count, &pages, out_truncated);
+        pthread_mutex_unlock(&f->lock);
+        if (i < 0)
+            return SPACEFS_E_NOMEM;
+        if ((st = enter_d(f, SPACEFS_FAKE_LIST, NULL, pages, err, 0)) == SPACEFS_OK)
+            goto delay;
+        spacefs_spaces_free(*out, *out_count);
+        *out = NULL;
+        *out_count = 0;
+        return leave(f, st);
+    }
     for (i = 0; i < f->nspaces; i++)
         n += !strncmp(f->spaces[i].id, author, alen) && f->spaces[i].id[alen] == '/';
+    if (max && n > max) {
+        n = max;
+        *out_truncated = 1;
+    }
     pages = n == 0 ? 1 : (n + f->page_size - 1) / f->page_size;
     pthread_mutex_unlock(&f->lock);
     if ((st = enter_d(f, SPACEFS_FAKE_LIST, NULL, pages, err, 0)) != SPACEFS_OK)
         return leave(f, st);
     *out = calloc(n + 1, sizeof(**out));
-    for (i = 0; *out && i < f->nspaces; i++) {
+    for (i = 0; *out && i < f->nspaces && *out_count < n; i++) {
         struct fake_space *s = &f->spaces[i];
         struct spacefs_space *sp;
         if (strncmp(s->id, author, alen) || s->id[alen] != '/')
@@ -389,14 +471,39 @@ static enum spacefs_status f_list(void *ctx, const char *author, struct spacefs_
         sp->has_runtime = 1;
         runtime_of(&sp->rt, s);
     }
-    /* the delay comes after the snapshot: a slow listing returns what was true when it began */
+delay:
+    /* the delay comes after the snapshot: a slow listing returns what was true when it began;
+     * `cancel` ends it early, like the Hub backend between pages */
     if (f->delays[SPACEFS_FAKE_LIST].ms) {
-        unsigned ms = f->delays[SPACEFS_FAKE_LIST].ms;
+        unsigned ms = f->delays[SPACEFS_FAKE_LIST].ms, slept;
         pthread_mutex_unlock(&f->lock);
-        usleep(ms * 1000);
+        for (slept = 0;
+             slept < ms && !(cancel && atomic_load(&((struct fake_cancel *)cancel)->set));
+             slept += 10)
+            usleep(10 * 1000);
         pthread_mutex_lock(&f->lock);
     }
+    if (cancel && atomic_load(&((struct fake_cancel *)cancel)->set)) {
+        spacefs_spaces_free(*out, *out_count);
+        *out = NULL;
+        *out_count = 0;
+        return leave(f, SPACEFS_E_CANCELLED);
+    }
     return leave(f, SPACEFS_OK);
+}
+
+static enum spacefs_status f_list(void *ctx, const char *author, size_t max, void *cancel,
+                                  spacefs_spaces_fn fn, void *payload, int *out_truncated,
+                                  struct spacefs_error *err)
+{
+    struct spacefs_space *v = NULL;
+    size_t n = 0;
+    enum spacefs_status st = list_all(ctx, author, max, cancel, &v, &n, out_truncated, err);
+
+    if (st == SPACEFS_OK && n && fn(v, n, payload) < 0)
+        st = SPACEFS_E_NOMEM;
+    spacefs_spaces_free(v, n);
+    return st;
 }
 
 static enum spacefs_status f_info(void *ctx, const char *id, char **out_json,
@@ -426,8 +533,21 @@ static enum spacefs_status f_runtime(void *ctx, const char *id, struct spacefs_r
 
     if (st != SPACEFS_OK)
         return leave(f, st);
-    if (!(s = find(f, id)))
-        return leave(f, SPACEFS_E_NOT_FOUND);
+    if (!(s = find(f, id))) {
+        size_t idx, blen = strlen(f->bulk_ns);
+        char tail;
+        if (!f->bulk_count || strncmp(id, f->bulk_ns, blen) || id[blen] != '/' ||
+            sscanf(id + blen + 1, "space-%zu%c", &idx, &tail) != 1 || idx >= f->bulk_count)
+            return leave(f, SPACEFS_E_NOT_FOUND);
+        if (out) {
+            memset(out, 0, sizeof(*out));
+            out->stage = strdup("RUNNING");
+            out->hardware_current = strdup("cpu-basic");
+        }
+        if (out_json)
+            *out_json = strdup("{\n  \"stage\": \"RUNNING\"\n}");
+        return leave(f, SPACEFS_OK);
+    }
     if (out)
         runtime_of(out, s);
     if (out_json)

@@ -41,6 +41,11 @@ void spacefs_fake_whoami(struct spacefs_fake *f, const char *name, const char *r
 /* stage e.g. "RUNNING"; sleep -1 never. */
 void spacefs_fake_add_space(struct spacefs_fake *f, const char *id, const char *stage,
                             const char *hardware, int64_t sleep);
+/* Namespace `ns` lists `count` generated Spaces ns/space-000000 … (RUNNING on cpu-basic, their
+ * runtime answers too) in pages of `page`, each page after the first starting with the last
+ * `repeat` Spaces of the one before (a listing whose pages shifted while it was read). */
+void spacefs_fake_bulk(struct spacefs_fake *f, const char *ns, size_t count, size_t page,
+                       size_t repeat);
 void spacefs_fake_set_stage(struct spacefs_fake *f, const char *id, const char *stage);
 void spacefs_fake_set_kv(struct spacefs_fake *f, const char *id, int secret, const char *key,
                          const char *value);

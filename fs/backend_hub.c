@@ -104,36 +104,43 @@ static enum spacefs_status h_whoami(void *ctx, struct spacefs_whoami *out,
     return done(st, &he, err);
 }
 
-static enum spacefs_status h_list(void *ctx, const char *author, struct spacefs_space **out,
-                                  size_t *out_count, struct spacefs_error *err)
+struct list_acc {
+    spacefs_spaces_fn fn;
+    void *payload;
+    const char *endpoint;
+};
+
+/* One page of the listing, converted and handed on as it arrives (the client frees its page
+ * after this returns, and the callee took what it keeps). */
+static int list_page(hub_space *items, size_t count, void *payload)
+{
+    struct list_acc *a = payload;
+    struct spacefs_space *v = calloc(count + 1, sizeof(*v));
+    size_t i;
+    int rc = -1;
+
+    if (!v)
+        return -1;
+    for (i = 0; i < count; i++)
+        if (space_from(&v[i], &items[i], a->endpoint) < 0)
+            goto out;
+    rc = a->fn(v, count, a->payload);
+out:
+    spacefs_spaces_free(v, count);
+    return rc;
+}
+
+static enum spacefs_status h_list(void *ctx, const char *author, size_t max, void *cancel,
+                                  spacefs_spaces_fn fn, void *payload, int *out_truncated,
+                                  struct spacefs_error *err)
 {
     struct hubctx *c = ctx;
-    hub_space_list *l = NULL;
+    struct list_acc a = {fn, payload, hub_client_endpoint(c->client)};
     hub_error he;
-    hub_status st;
-    size_t i;
 
-    *out = NULL;
-    *out_count = 0;
-    st = hub_spaces_list(&l, c->client, author, &he);
-    if (st == HUB_OK) {
-        if (!(*out = calloc(l->count + 1, sizeof(**out)))) {
-            st = HUB_E_NOMEM;
-        } else {
-            for (i = 0; i < l->count; i++) {
-                if (space_from(&(*out)[i], &l->items[i], hub_client_endpoint(c->client)) < 0) {
-                    spacefs_spaces_free(*out, i + 1);
-                    *out = NULL;
-                    st = HUB_E_NOMEM;
-                    break;
-                }
-            }
-            if (*out)
-                *out_count = l->count;
-        }
-    }
-    hub_space_list_free(l);
-    return done(st, &he, err);
+    return done(
+        hub_spaces_list_pages(c->client, author, max, list_page, &a, out_truncated, cancel, &he),
+        &he, err);
 }
 
 static enum spacefs_status h_info(void *ctx, const char *id, char **out_json,

@@ -196,6 +196,8 @@ static void ns_ent_free(struct ns_ent *e)
 {
     size_t i;
 
+    for (i = 0; i < SPACEFS_NS_MISSES; i++)
+        free(e->miss[i]);
     for (i = 0; i < e->count; i++)
         space_ent_free(e->spaces[i]);
     free(e->spaces);
@@ -251,14 +253,35 @@ static struct ns_ent *ns_get_locked(struct spacefs_fs *fs, const char *ns)
     return e;
 }
 
+static int name_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, (*(struct space_ent *const *)elem)->name);
+}
+
+/* The position of `space` in e's sorted array, or where it would go (*found 0). */
+static size_t space_pos_locked(const struct ns_ent *e, const char *space, int *found)
+{
+    size_t lo = 0, hi = e ? e->count : 0;
+
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(space, e->spaces[mid]->name);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
 static struct space_ent **space_slot_locked(struct ns_ent *e, const char *space)
 {
-    size_t i;
-
-    for (i = 0; e && i < e->count; i++)
-        if (strcmp(e->spaces[i]->name, space) == 0)
-            return &e->spaces[i];
-    return NULL;
+    return e && e->count ? bsearch(space, e->spaces, e->count, sizeof(*e->spaces), name_cmp) : NULL;
 }
 
 struct space_ent *spacefs_space_find_locked(struct spacefs_fs *fs, const char *ns,
@@ -269,10 +292,16 @@ struct space_ent *spacefs_space_find_locked(struct spacefs_fs *fs, const char *n
     return slot ? *slot : NULL;
 }
 
+/* A local insert (mkdir, a lookup past the cap): rare, so a memmove keeps the array sorted. */
 static struct space_ent *space_insert_locked(struct ns_ent *e, const char *name)
 {
     struct space_ent *se;
+    size_t pos;
+    int found;
 
+    pos = space_pos_locked(e, name, &found);
+    if (found)
+        return e->spaces[pos];
     if (e->count == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 16;
         struct space_ent **v = realloc(e->spaces, cap * sizeof(*v));
@@ -286,55 +315,168 @@ static struct space_ent *space_insert_locked(struct ns_ent *e, const char *name)
         free(se);
         return NULL;
     }
-    e->spaces[e->count++] = se;
+    memmove(&e->spaces[pos + 1], &e->spaces[pos], (e->count - pos) * sizeof(*e->spaces));
+    e->spaces[pos] = se;
+    e->count++;
     return se;
 }
 
 static void space_remove_at_locked(struct ns_ent *e, size_t i)
 {
     space_ent_free(e->spaces[i]);
-    e->spaces[i] = e->spaces[--e->count];
+    memmove(&e->spaces[i], &e->spaces[i + 1], (e->count - i - 1) * sizeof(*e->spaces));
+    e->count--;
 }
 
-/* Installs a listing fetched while the generation was gen0. Spaces written locally since then
- * (stamp > gen0) keep what the write installed; Spaces the Hub no longer lists are dropped
- * unless they were created locally since then. */
-static void ns_install_locked(struct ns_ent *e, struct spacefs_space *list, size_t count,
-                              uint64_t gen0)
+static int ent_order(const void *a, const void *b)
 {
-    int64_t now = spacefs_now_ms();
-    uint64_t round = ++e->rounds;
-    size_t i, j;
+    const struct space_ent *x = *(struct space_ent *const *)a;
+    const struct space_ent *y = *(struct space_ent *const *)b;
+    int c = strcmp(x->name, y->name);
 
-    for (i = 0; i < count; i++) {
-        const char *slash = strchr(list[i].id, '/');
-        const char *name = slash ? slash + 1 : list[i].id;
-        struct space_ent **slot = space_slot_locked(e, name);
-        struct space_ent *se = slot ? *slot : space_insert_locked(e, name);
-        if (!se)
-            continue;
-        se->seen = round;
-        if (se->stamp > gen0)
-            continue;
-        spacefs_space_clear(&se->sp);
-        se->sp = list[i];
-        memset(&list[i], 0, sizeof(list[i]));
-        se->rt_ms = se->sp.has_runtime ? now : 0;
+    return c ? c : (x->seen > y->seen) - (x->seen < y->seen);
+}
+
+/* A listing made ready for installing, without the lock: one entry per name, sorted. */
+struct ns_prepared {
+    struct space_ent **v;
+    size_t count, cap;
+    size_t twins; /* names the Hub sent more than once (pages that shifted while read) */
+};
+
+static void prepared_free(struct space_ent **v, size_t count)
+{
+    size_t i;
+
+    for (i = 0; v && i < count; i++)
+        space_ent_free(v[i]);
+    free(v);
+}
+
+/* The listing's pages as they arrive (list_spaces's callback): each Space is moved into an
+ * entry at once, so a listing never exists twice in memory. */
+static int ns_prepare_page(struct spacefs_space *items, size_t count, void *payload)
+{
+    struct ns_prepared *pr = payload;
+    int64_t now = spacefs_now_ms();
+    size_t i;
+
+    if (pr->count + count > pr->cap) {
+        size_t cap = pr->cap ? pr->cap : 1024;
+        struct space_ent **v;
+        while (cap < pr->count + count)
+            cap *= 2;
+        if (!(v = realloc(pr->v, cap * sizeof(*v))))
+            return -1;
+        pr->v = v;
+        pr->cap = cap;
     }
-    for (j = e->count; j-- > 0;)
-        if (e->spaces[j]->seen != round && e->spaces[j]->stamp <= gen0)
-            space_remove_at_locked(e, j);
+    for (i = 0; i < count; i++) {
+        const char *slash = items[i].id ? strchr(items[i].id, '/') : NULL;
+        struct space_ent *se;
+        if (!items[i].id)
+            continue;
+        if (!(se = calloc(1, sizeof(*se))) ||
+            !(se->name = strdup(slash ? slash + 1 : items[i].id))) {
+            free(se);
+            return -1;
+        }
+        se->sp = items[i];
+        memset(&items[i], 0, sizeof(items[i]));
+        spacefs_word_share(&se->sp.sdk);
+        spacefs_word_share(&se->sp.rt.stage);
+        spacefs_word_share(&se->sp.rt.hardware_current);
+        spacefs_word_share(&se->sp.rt.hardware_requested);
+        se->rt_ms = se->sp.has_runtime ? now : 0;
+        se->seen = pr->count;
+        pr->v[pr->count++] = se;
+    }
+    return 0;
+}
+
+/* Sorts the entries by name and keeps the first of twins: O(n log n) and one pass, never a
+ * name against every name. */
+static void ns_prepare_finish(struct ns_prepared *pr)
+{
+    size_t i, n = 0;
+
+    if (!pr->count)
+        return;
+    qsort(pr->v, pr->count, sizeof(*pr->v), ent_order);
+    for (i = 0; i < pr->count; i++) {
+        if (n && strcmp(pr->v[n - 1]->name, pr->v[i]->name) == 0) {
+            space_ent_free(pr->v[i]);
+            pr->twins++;
+            continue;
+        }
+        pr->v[n++] = pr->v[i];
+    }
+    pr->count = n;
+}
+
+/* Installs a prepared listing fetched while the generation was gen0, in one merge of two sorted
+ * arrays (linear, under the lock): an entry the Hub lists keeps its cached documents, and its
+ * listing data unless it was written locally since gen0 (stamp > gen0); a Space the Hub no longer
+ * lists is dropped unless it was created locally since then. What is left over goes to *garbage
+ * (freed by the caller after the lock). -ENOMEM leaves e as it was. */
+static int ns_install_locked(struct ns_ent *e, struct ns_prepared *pr, uint64_t gen0,
+                             struct ns_prepared *garbage)
+{
+    size_t i = 0, j = 0, k = 0, g = 0, total = e->count + pr->count;
+    struct space_ent **merged, **gv;
+
+    merged = malloc((total + 1) * sizeof(*merged));
+    gv = malloc((total + 1) * sizeof(*gv));
+    if (!merged || !gv) {
+        free(merged);
+        free(gv);
+        return -ENOMEM;
+    }
+    while (i < e->count || j < pr->count) {
+        struct space_ent *old = i < e->count ? e->spaces[i] : NULL;
+        struct space_ent *nw = j < pr->count ? pr->v[j] : NULL;
+        int c = !old ? 1 : !nw ? -1 : strcmp(old->name, nw->name);
+        if (c < 0) { /* no longer listed */
+            if (old->stamp > gen0)
+                merged[k++] = old;
+            else
+                gv[g++] = old;
+            i++;
+        } else if (c > 0) { /* new */
+            merged[k++] = nw;
+            j++;
+        } else { /* both: keep the entry (its caches), take the Hub's data */
+            if (old->stamp <= gen0) {
+                struct spacefs_space tmp = old->sp;
+                old->sp = nw->sp;
+                nw->sp = tmp;
+                old->rt_ms = nw->rt_ms;
+            }
+            merged[k++] = old;
+            gv[g++] = nw;
+            i++, j++;
+        }
+    }
+    free(e->spaces);
+    e->spaces = merged;
+    e->count = k;
+    e->cap = total + 1;
+    e->rounds++;
+    free(pr->v);
+    memset(pr, 0, sizeof(*pr));
+    garbage->v = gv;
+    garbage->count = g;
+    return 0;
 }
 
 int spacefs_ns_ensure(struct spacefs_fs *fs, const char *ns)
 {
-    struct spacefs_space *list = NULL;
+    struct ns_prepared pr = {0}, garbage = {0};
     struct spacefs_error err = {0};
     enum spacefs_status st;
     struct ns_ent *e;
-    size_t count = 0;
     uint64_t gen0;
-    int own, rc = 0;
+    int own, rc = 0, truncated = 0;
 
     own = spacefs_ns_is_own(fs, ns); /* before the lock: may call whoami */
     pthread_mutex_lock(&fs->lock);
@@ -358,8 +500,12 @@ int spacefs_ns_ensure(struct spacefs_fs *fs, const char *ns)
     gen0 = e->gen;
     pthread_mutex_unlock(&fs->lock);
 
-    st = fs->be.ops->list_spaces(fs->be.ctx, ns, &list, &count, &err);
+    /* fetched and sorted without the lock; only the merge below holds it */
+    st = fs->be.ops->list_spaces(fs->be.ctx, ns, fs->cfg.max_spaces, fs->list_cancel,
+                                 ns_prepare_page, &pr, &truncated, &err);
     spacefs_count_call(fs, st);
+    if (st == SPACEFS_OK)
+        ns_prepare_finish(&pr);
 
     pthread_mutex_lock(&fs->lock);
     e = spacefs_ns_find_locked(fs, ns); /* a fetching entry is never evicted */
@@ -373,17 +519,27 @@ int spacefs_ns_ensure(struct spacefs_fs *fs, const char *ns)
         rc = e->exists ? 0 : -ENOENT;
         goto out;
     }
+    if (st == SPACEFS_OK && ns_install_locked(e, &pr, gen0, &garbage) < 0)
+        st = SPACEFS_E_NOMEM;
     if (st != SPACEFS_OK) {
         rc = spacefs_call_failed(fs, "list Spaces of", ns, st, &err);
         goto out;
     }
-    ns_install_locked(e, list, count, gen0);
+    if (truncated && !e->truncated)
+        spacefs_log(SPACEFS_WARN,
+                    "namespace %s has more than %zu Spaces: listing the first %zu "
+                    "(-o max_spaces=N); others are found by name",
+                    ns, fs->cfg.max_spaces, fs->cfg.max_spaces);
+    if (pr.twins)
+        spacefs_log(SPACEFS_DEBUG, "listing of %s: %zu Spaces sent twice, kept once", ns, pr.twins);
+    e->truncated = truncated;
     e->listed_ms = spacefs_now_ms();
     e->exists = own || e->count > 0;
     rc = e->exists ? 0 : -ENOENT;
 out:
     pthread_mutex_unlock(&fs->lock);
-    spacefs_spaces_free(list, count);
+    prepared_free(pr.v, pr.count);
+    prepared_free(garbage.v, garbage.count); /* the old entries, freed without the lock */
     return rc;
 }
 
@@ -395,12 +551,91 @@ static uint64_t ns_gen_locked(struct spacefs_fs *fs, const char *ns)
     return e ? e->gen : 0;
 }
 
+/* A name looked up past the cap that the Hub did not know within ttl (lock held). */
+static int miss_fresh_locked(struct spacefs_fs *fs, const struct ns_ent *e, const char *space)
+{
+    unsigned i;
+
+    for (i = 0; i < SPACEFS_NS_MISSES; i++)
+        if (e->miss[i] && !strcmp(e->miss[i], space) &&
+            spacefs_fresh(e->miss_ms[i], fs->cfg.ttl_ms))
+            return 1;
+    return 0;
+}
+
+/* A Space of a namespace whose listing stopped at the cap, found by name: its runtime answers
+ * for it, and it joins the cache as if created locally; a 404 is remembered for ttl (a ring of
+ * SPACEFS_NS_MISSES names), so repeated lookups of a missing name cost one request. */
+static int space_lookup(struct spacefs_fs *fs, const struct node *n)
+{
+    struct spacefs_runtime rt = {0};
+    struct spacefs_error err = {0};
+    enum spacefs_status st;
+    struct space_ent *se;
+    struct ns_ent *e;
+    int missing;
+
+    pthread_mutex_lock(&fs->lock);
+    missing = (e = spacefs_ns_find_locked(fs, n->ns)) && miss_fresh_locked(fs, e, n->space);
+    if (missing)
+        fs->ctr.cache_hits++;
+    pthread_mutex_unlock(&fs->lock);
+    if (missing)
+        return -ENOENT;
+    st = fs->be.ops->runtime(fs->be.ctx, n->id, &rt, NULL, &err);
+    spacefs_count_call(fs, st);
+    if (st == SPACEFS_E_NOT_FOUND) {
+        char *name = spacefs_strdup(n->space);
+        pthread_mutex_lock(&fs->lock);
+        if (name && (e = spacefs_ns_find_locked(fs, n->ns))) {
+            unsigned k = e->miss_next++ % SPACEFS_NS_MISSES;
+            free(e->miss[k]);
+            e->miss[k] = name;
+            e->miss_ms[k] = spacefs_now_ms();
+            name = NULL;
+        }
+        pthread_mutex_unlock(&fs->lock);
+        free(name);
+    }
+    if (st != SPACEFS_OK)
+        return spacefs_call_failed(fs, "runtime of", n->id, st, &err);
+    pthread_mutex_lock(&fs->lock);
+    if ((e = spacefs_ns_find_locked(fs, n->ns)) && (se = space_insert_locked(e, n->space))) {
+        if (!se->sp.id)
+            se->sp.id = spacefs_strdup(n->id);
+        se->stamp = ++e->gen;
+        spacefs_runtime_clear(&se->sp.rt);
+        se->sp.rt = rt;
+        memset(&rt, 0, sizeof(rt));
+        se->sp.has_runtime = 1;
+        se->rt_ms = spacefs_now_ms();
+    }
+    pthread_mutex_unlock(&fs->lock);
+    spacefs_runtime_clear(&rt);
+    return 0;
+}
+
+int spacefs_space_known(struct spacefs_fs *fs, const struct node *n)
+{
+    struct ns_ent *e;
+    int rc, past_cap;
+
+    if ((rc = spacefs_ns_ensure(fs, n->ns)) < 0)
+        return rc;
+    pthread_mutex_lock(&fs->lock);
+    past_cap =
+        (e = spacefs_ns_find_locked(fs, n->ns)) && e->truncated && !space_slot_locked(e, n->space);
+    pthread_mutex_unlock(&fs->lock);
+    return past_cap ? space_lookup(fs, n) : 0;
+}
+
 int spacefs_space_ensure(struct spacefs_fs *fs, const struct node *n)
 {
     struct spacefs_runtime rt = {0};
     struct spacefs_error err = {0};
     enum spacefs_status st;
     struct space_ent *se;
+    struct ns_ent *e;
     uint64_t gen0;
     int rc;
 
@@ -408,6 +643,10 @@ int spacefs_space_ensure(struct spacefs_fs *fs, const struct node *n)
         return rc;
     pthread_mutex_lock(&fs->lock);
     se = spacefs_space_find_locked(fs, n->ns, n->space);
+    if (!se && (e = spacefs_ns_find_locked(fs, n->ns)) && e->truncated) {
+        pthread_mutex_unlock(&fs->lock);
+        return space_lookup(fs, n); /* past the cap: by name */
+    }
     if (!se || (se->sp.has_runtime && spacefs_fresh(se->rt_ms, fs->cfg.ttl_ms))) {
         pthread_mutex_unlock(&fs->lock);
         return se ? 0 : -ENOENT;
@@ -526,15 +765,14 @@ void spacefs_space_remove_local(struct spacefs_fs *fs, const char *ns, const cha
 {
     struct ns_ent *e;
     size_t i;
+    int found;
 
     pthread_mutex_lock(&fs->lock);
     if ((e = spacefs_ns_find_locked(fs, ns))) {
         e->gen++;
-        for (i = 0; i < e->count; i++)
-            if (strcmp(e->spaces[i]->name, space) == 0) {
-                space_remove_at_locked(e, i);
-                break;
-            }
+        i = space_pos_locked(e, space, &found);
+        if (found)
+            space_remove_at_locked(e, i);
         e->listed_ms = 0; /* the next look relists */
     }
     pthread_mutex_unlock(&fs->lock);

@@ -21,6 +21,7 @@ void spacefs_config_init(struct spacefs_config *cfg)
     cfg->uid = getuid();
     cfg->gid = getgid();
     cfg->log_cap = 4 << 20;
+    cfg->max_spaces = SPACEFS_MAX_SPACES;
     cfg->persist.repo_pattern = "{ns}/{space}-persist";
     cfg->persist.quiet_ms = 2000;
     cfg->persist.interval_ms = 10000;
@@ -52,7 +53,8 @@ int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
         fs->cfg.log_cap = 4096;
     pthread_mutex_init(&fs->lock, NULL);
     pthread_cond_init(&fs->cond, NULL);
-    if (!fs->space_sdk || router_init(fs) < 0) {
+    fs->list_cancel = backend.ops->cancel_new(backend.ctx);
+    if (!fs->space_sdk || !fs->list_cancel || router_init(fs) < 0) {
         spacefs_fs_free(fs);
         return -ENOMEM;
     }
@@ -63,6 +65,12 @@ int spacefs_fs_new(struct spacefs_fs **out, const struct spacefs_config *cfg,
 void spacefs_fs_start(struct spacefs_fs *fs)
 {
     router_start(fs); /* persist/: engines with changes left by an earlier mount upload */
+}
+
+void spacefs_fs_interrupt(struct spacefs_fs *fs)
+{
+    if (fs && fs->list_cancel)
+        fs->be.ops->cancel_trigger(fs->list_cancel); /* an atomic store */
 }
 
 void spacefs_fs_shutdown(struct spacefs_fs *fs)
@@ -77,6 +85,8 @@ void spacefs_fs_free(struct spacefs_fs *fs)
         return;
     router_free(fs); /* before the backend: the persist engines' remotes borrow its client */
     spacefs_cache_free(fs);
+    if (fs->list_cancel)
+        fs->be.ops->cancel_free(fs->list_cancel);
     if (fs->be.ops)
         fs->be.ops->free(fs->be.ctx);
     pthread_cond_destroy(&fs->cond);

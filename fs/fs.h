@@ -32,7 +32,9 @@ struct spacefs_persist_config {
     unsigned interval_ms;     /* engine: at most one commit per this */
     unsigned max_delay_ms;    /* engine: commit a change at most this long after its close */
     unsigned ttl_ms;          /* engine: fetch remote changes this often */
-    unsigned sync_timeout_ms; /* `echo sync > control` and fsync(2) */
+    unsigned sync_timeout_ms; /* `echo sync > control` (and fsync(2) with fsync_hub) */
+    int fsync_hub;            /* fsync(2) waits for the commit on the Hub (-o fsync=hub);
+                                 default 0: fsync makes the file durable locally, as close() */
     unsigned unmount_wait_ms; /* spacefs_fs_shutdown: bounded wait for pending uploads */
 };
 
@@ -44,9 +46,13 @@ struct spacefs_config {
     int space_private;       /* for mkdir */
     uid_t uid;               /* owner shown on every node */
     gid_t gid;
-    size_t log_cap; /* bytes of one log kept in memory */
+    size_t log_cap;    /* bytes of one log kept in memory */
+    size_t max_spaces; /* Spaces kept per namespace listing (the first ones the Hub sends);
+                          0 = no cap. Default SPACEFS_MAX_SPACES */
     struct spacefs_persist_config persist;
 };
+
+#define SPACEFS_MAX_SPACES 100000
 
 void spacefs_config_init(struct spacefs_config *cfg);
 
@@ -61,6 +67,9 @@ void spacefs_fs_start(struct spacefs_fs *fs);
  * what is pending (the rest stays in its journal for the next mount). Idempotent; free calls it
  * too. */
 void spacefs_fs_shutdown(struct spacefs_fs *fs);
+/* A signal asked to unmount: listings in flight stop within about a second (EINTR) and later
+ * ones fail at once, so that no worker thread holds up the exit. Async-signal-safe. */
+void spacefs_fs_interrupt(struct spacefs_fs *fs);
 void spacefs_fs_free(struct spacefs_fs *fs);
 
 /* Counters shown in .spacefs/stats. */
@@ -104,9 +113,11 @@ int spacefs_fs_rename(struct spacefs_fs *fs, const char *from, const char *to, u
 /* ftruncate(2) on an open handle (path: as truncate(2) for handles outside persist/). */
 int spacefs_fs_ftruncate(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
                          int64_t size);
-/* fsync(2): in persist/, returns once the file is committed on the Hub; elsewhere nothing. */
+/* fsync(2): in persist/, makes the file durable on local disk (as close() does), or, with
+ * persist.fsync_hub, returns once it is committed on the Hub; elsewhere nothing. */
 int spacefs_fs_fsync(struct spacefs_fs *fs, struct spacefs_handle *h);
-/* fsync(2) on a directory: persist/ waits until everything is committed. */
+/* fsync(2) on a directory: with persist.fsync_hub, persist/ waits until everything is
+ * committed; else nothing (persist/'s namespace changes are durable when they return). */
 int spacefs_fs_fsyncdir(struct spacefs_fs *fs, const char *path);
 /* chown: accepted and ignored in persist/ (owners are the mount's, so cp -a, rsync -a, tar x
  * work); EROFS in snapshots/, EPERM elsewhere. */
@@ -121,8 +132,8 @@ int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, const struct tim
 int spacefs_fs_symlink(struct spacefs_fs *fs, const char *target, const char *path);
 int spacefs_fs_readlink(struct spacefs_fs *fs, const char *path, char *buf, size_t size);
 int spacefs_fs_link(struct spacefs_fs *fs, const char *from, const char *to);
-/* The same three on an open handle (fstat, fchmod/fchown, futimens). path is NULL when the file
- * was unlinked while open (hard_remove): persist/ handles answer from the handle itself. */
+/* The same on an open handle (when the kernel sends one: ftruncate, some fstat). path may be
+ * NULL; persist/ handles answer from the handle itself. */
 int spacefs_fs_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
                         struct stat *st);
 int spacefs_fs_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path);

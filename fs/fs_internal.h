@@ -46,8 +46,10 @@ struct space_ent {
     struct kv_cache kv[2];
     char *last_action; /* "restart 2025-… ok", for reading control */
     uint64_t stamp;    /* ns generation of the last local write to this Space */
-    uint64_t seen;     /* listing round that last saw it */
+    uint64_t seen;     /* its position in the listing that brought it (the first of twins wins) */
 };
+
+#define SPACEFS_NS_MISSES 32
 
 struct ns_ent {
     char *name;
@@ -57,7 +59,12 @@ struct ns_ent {
     int fetching;      /* single flight: one listing at a time, others wait on fs->cond */
     uint64_t gen;      /* bumped by local writes to this namespace */
     uint64_t rounds;   /* listings installed */
-    struct space_ent **spaces;
+    int truncated;     /* the last listing stopped at cfg.max_spaces */
+    /* names looked up past the cap that the Hub does not know, each for cfg.ttl_ms (a ring) */
+    char *miss[SPACEFS_NS_MISSES];
+    int64_t miss_ms[SPACEFS_NS_MISSES];
+    unsigned miss_next;
+    struct space_ent **spaces; /* sorted by name (strcmp), one per name: lookups bsearch */
     size_t count, cap;
     struct ns_ent *next;
 };
@@ -82,6 +89,7 @@ struct spacefs_fs {
     int64_t flavors_ms;
     struct ns_ent *nss;
     size_t ns_count;
+    void *list_cancel; /* stops every listing (spacefs_fs_interrupt: unmount on a signal) */
     struct spacefs_counters ctr;
     int64_t started; /* unix seconds: mtime of nodes without one */
     const struct spacefs_subtree_ops *const *subtrees; /* the router's table (subtrees.c) */
@@ -105,6 +113,9 @@ int spacefs_ns_ensure(struct spacefs_fs *fs, const char *ns);
 struct ns_ent *spacefs_ns_find_locked(struct spacefs_fs *fs, const char *ns);
 struct space_ent *spacefs_space_find_locked(struct spacefs_fs *fs, const char *ns,
                                             const char *space);
+/* Makes sure ns's listing is fresh and, if it stopped at cfg.max_spaces without this Space,
+ * looks the Space up by name (one runtime request); 0 does not promise that it exists. */
+int spacefs_space_known(struct spacefs_fs *fs, const struct node *n);
 /* Makes sure the Space exists and its runtime is fresh; -ENOENT if not. */
 int spacefs_space_ensure(struct spacefs_fs *fs, const struct node *n);
 /* Records a runtime the Hub answered with (rt taken), bumping the generation. */

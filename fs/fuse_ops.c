@@ -38,13 +38,17 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->attr_timeout = 0;
     cfg->kernel_cache = 0;
     cfg->direct_io = 1;
-    cfg->hard_remove = 1;
+    /* A file unlinked while open is renamed to .fuse_hidden* (router.c, persist/namespace.c), so
+     * that fstat, fchmod and futimens, which the kernel sends without a file handle, still
+     * have a path; st_ino is ours, stable for the life of the mount (router_ino, the engine). */
+    cfg->hard_remove = 0;
+    cfg->use_ino = 1;
     spacefs_fs_start(a->fs);
     return a;
 }
 
-/* Calls that come with a file handle (fstat, ftruncate, fchmod, futimens) answer through it:
- * with hard_remove, libfuse passes a NULL path for a file unlinked while open. */
+/* Calls that come with a file handle (ftruncate; getattr when the kernel sends one) answer
+ * through it. */
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
     if (fi)

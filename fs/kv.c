@@ -1,6 +1,7 @@
 /* Secrets and variables of a Space: the cached list of names (and variable values), and the
- * write path. A value is sent to the Hub by the write(2) that delivers it, so that its error
- * reaches the writer; one trailing newline is stripped. Secret bytes live only in the handle's
+ * write path. write(2) only collects the value (EFBIG past VALUE_MAX); it is sent whole, once,
+ * when a descriptor that wrote is closed (flush: the error is close(2)'s) or at the last close,
+ * never a prefix; one trailing newline is stripped. Secret bytes live only in the handle's
  * buffer, which is wiped whenever it is freed or grown, and never in the page cache. */
 #include <errno.h>
 #include <fcntl.h>
@@ -212,7 +213,9 @@ struct kv_handle {
     char *wbuf;              /* the value being written; wiped */
     size_t wlen, wcap;
     int wrote;     /* a value was sent */
-    int attempted; /* a write or send was tried (flush sends nothing more) */
+    int attempted; /* a write or send was tried (release sends no empty value) */
+    int dirty;     /* written since the last send: flush or release sends the whole buffer */
+    int broken;    /* a write failed (EFBIG, ENOMEM): the buffer is a prefix, never sent */
     int created;   /* O_CREAT/O_TRUNC: an empty value is sent at release if nothing was written */
 };
 
@@ -441,11 +444,32 @@ static long kv_write(struct spacefs_fs *fs, struct spacefs_handle *h, const char
     struct kv_handle *kh = h->state;
     int rc;
 
+    (void)fs;
     (void)off; /* a whole value per open; offsets do not address anything */
     kh->attempted = 1;
-    if ((rc = wbuf_append(kh, buf, size)) < 0 || (rc = kv_send(fs, h)) < 0)
+    if (kh->broken)
+        return -EFBIG;
+    if ((rc = wbuf_append(kh, buf, size)) < 0) {
+        kh->broken = 1; /* refused locally, nothing sent: the Hub keeps its value */
+        spacefs_log(SPACEFS_WARN, "%s %s of %s: a value is at most %d bytes: refused (EFBIG)",
+                    h->n.file == SPACEFS_KV_SECRETS ? "secret" : "variable", h->n.key, h->n.id,
+                    VALUE_MAX);
         return rc;
+    }
+    kh->dirty = 1;
     return (long)size;
+}
+
+/* close(2) of a descriptor: what it wrote goes to the Hub now, whole, and the Hub's error is
+ * close's. A shell's "> file" closes a duplicate before the first write: nothing to send yet. */
+static int kv_flush(struct spacefs_fs *fs, struct spacefs_handle *h)
+{
+    struct kv_handle *kh = h->state;
+
+    if (!kh || !kh->dirty || kh->broken)
+        return kh && kh->broken ? -EFBIG : 0;
+    kh->dirty = 0;
+    return kv_send(fs, h);
 }
 
 static void kv_release(struct spacefs_fs *fs, struct spacefs_handle *h)
@@ -454,10 +478,15 @@ static void kv_release(struct spacefs_fs *fs, struct spacefs_handle *h)
 
     if (!kh)
         return;
-    /* ": > variables/K" or "touch secrets/NEW": created or truncated, never written: the
-     * empty value, sent at the last close (its errors can only be logged). */
-    if (kh->created && !kh->attempted && router_want_write(h->flags))
+    /* Written but not flushed (no close(2) came, e.g. the writer was killed): sent now; and
+     * ": > variables/K" or "touch secrets/NEW": created or truncated, never written: the empty
+     * value. Errors here can only be logged. */
+    if (kh->dirty && !kh->broken)
         kv_send(fs, h);
+    else if (kh->created && !kh->attempted && router_want_write(h->flags))
+        kv_send(fs, h);
+    else if (kh->broken && !kh->wrote)
+        kv_drop_pending(fs, &h->n);
     if (kh->wbuf) {
         explicit_bzero(kh->wbuf, kh->wcap);
         free(kh->wbuf);
@@ -477,5 +506,7 @@ const struct spacefs_subtree_ops spacefs_kv_ops = {
     .open = kv_open,
     .read = kv_read,
     .write = kv_write,
+    .flush = kv_flush,
+    .fsync = kv_flush, /* fsync(2): sent now, whole, with the Hub's answer */
     .release = kv_release,
 };

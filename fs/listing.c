@@ -39,38 +39,66 @@ static int readdir_root(struct spacefs_fs *fs, spacefs_fill_fn fn, void *payload
     return 0;
 }
 
+/* Copies up to `max` names of ns's Spaces that sort after `after` ("" = from the first).
+ * Lock held. */
+static size_t names_after_locked(struct spacefs_fs *fs, const char *ns, const char *after,
+                                 char **out, size_t max)
+{
+    struct ns_ent *e = spacefs_ns_find_locked(fs, ns);
+    size_t lo = 0, hi = e ? e->count : 0, n;
+
+    while (after[0] && lo < hi) { /* the first name > after: the array is sorted */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(e->spaces[mid]->name, after) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (n = 0; e && lo + n < e->count && n < max; n++)
+        out[n] = spacefs_strdup(e->spaces[lo + n]->name);
+    return n;
+}
+
+#define READDIR_BATCH 256
+
+/* The namespace's Spaces in name order, a batch at a time: the lock is held only to copy a
+ * batch of names (a huge namespace never holds it long, nor doubles its memory), and entries
+ * added or removed between batches cannot make a name appear twice. */
 static int listing_readdir(struct spacefs_fs *fs, const struct node *n, spacefs_fill_fn fn,
                            void *payload)
 {
-    char path[2 * SPACEFS_NAME_MAX + 4];
-    struct ns_ent *e;
+    char path[2 * SPACEFS_NAME_MAX + 4], last[COMP_MAX + 1] = "";
+    char *names[READDIR_BATCH];
     struct node c;
     struct stat st;
-    char **names;
     size_t i, count;
+    int stop = 0, last_set;
 
     if (n->kind == ROUTER_ROOT)
         return readdir_root(fs, fn, payload);
-    pthread_mutex_lock(&fs->lock);
-    e = spacefs_ns_find_locked(fs, n->ns);
-    count = e ? e->count : 0;
-    names = calloc(count + 1, sizeof(char *));
-    for (i = 0; names && i < count; i++)
-        names[i] = spacefs_strdup(e->spaces[i]->name);
-    pthread_mutex_unlock(&fs->lock);
-    if (!names)
-        return -ENOMEM;
-    /* the Spaces' attributes come from the cache the listing just refreshed: no network */
-    for (i = 0; i < count; i++) {
-        if (!names[i])
-            continue;
-        snprintf(path, sizeof(path), "/%s/%s", n->ns, names[i]);
-        if (fn(names[i],
-               router_parse(fs, &c, path) < 0 || router_getattr(fs, &c, &st) < 0 ? NULL : &st,
-               payload))
-            break;
-    }
-    spacefs_strv_free(names, count);
+    do {
+        last_set = 0;
+        pthread_mutex_lock(&fs->lock);
+        count = names_after_locked(fs, n->ns, last, names, READDIR_BATCH);
+        pthread_mutex_unlock(&fs->lock);
+        /* the Spaces' attributes come from the cache the listing just refreshed: no network */
+        for (i = 0; i < count; i++) {
+            if (!names[i] || stop) /* (no memory for a name: skipped, as before) */
+                continue;
+            snprintf(path, sizeof(path), "/%s/%s", n->ns, names[i]);
+            stop =
+                fn(names[i],
+                   router_parse(fs, &c, path) < 0 || router_getattr(fs, &c, &st) < 0 ? NULL : &st,
+                   payload);
+        }
+        for (i = count; i-- > 0;)
+            if (names[i] && !last_set) {
+                snprintf(last, sizeof(last), "%s", names[i]);
+                last_set = 1;
+            }
+        for (i = 0; i < count; i++)
+            free(names[i]);
+    } while (count == READDIR_BATCH && !stop && last_set);
     return 0;
 }
 

@@ -2,7 +2,9 @@
  * real Hub client (the only place that sees both hubclient and the filesystem), mounts, and
  * runs the multithreaded FUSE loop until unmounted. */
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,8 @@ struct options {
     char *cache_dir;
     char *ca_file; /* CAs to trust instead of the system's (hub_trust_set_ca_file) */
     char *source;  /* first non-option when mount(8) passes "source mountpoint" */
+    char *fsync;   /* "local" (default) or "hub" */
+    char *max_spaces;
     int persist_public;
     int allow_http;
     unsigned timeout;
@@ -109,6 +113,8 @@ static const struct fuse_opt spec[] = {OPT("endpoint=%s", endpoint, 0),
                                        OPT("cache_dir=%s", cache_dir, 0),
                                        OPT("allow_http", allow_http, 1),
                                        OPT("ca_file=%s", ca_file, 0),
+                                       OPT("fsync=%s", fsync, 0),
+                                       OPT("max_spaces=%s", max_spaces, 0),
                                        FUSE_OPT_KEY("token=", KEY_TOKEN),
                                        FUSE_OPT_KEY("-h", KEY_HELP),
                                        FUSE_OPT_KEY("--help", KEY_HELP),
@@ -135,6 +141,8 @@ static void usage(const char *prog)
            "                           static, streamlit\n"
            "    -o space_public        mkdir makes public Spaces (default private)\n"
            "    -o page_size=N         Spaces per listing request (default: the Hub's)\n"
+           "    -o max_spaces=N        Spaces listed per namespace, the first the Hub sends\n"
+           "                           (default 100000; 0 = no cap); others found by name\n"
            "    -o persist_repo=PATTERN  Dataset behind <ns>/<space>/persist/ (default\n"
            "                           {ns}/{space}-persist; created private on first write)\n"
            "    -o persist_public      allow writing to a public Dataset (default: EACCES)\n"
@@ -144,8 +152,10 @@ static void usage(const char *prog)
            "                           close(), even under a writer that never pauses\n"
            "                           (default 60; 0 = only when quiet)\n"
            "    -o persist_ttl=SECONDS      fetch remote changes this often (default 30)\n"
-           "    -o persist_sync_timeout=SECONDS  bound of `echo sync > control` and fsync(2)\n"
-           "                           (default 600)\n"
+           "    -o persist_sync_timeout=SECONDS  bound of `echo sync > control` (default 600)\n"
+           "    -o fsync=local|hub     fsync(2) in persist/ makes the file durable on local\n"
+           "                           disk, as close() (local, the default), or waits for\n"
+           "                           the commit on the Hub (hub)\n"
            "    -o unmount_wait=SECONDS  at unmount, wait this long for pending uploads\n"
            "                           (default 30; the rest goes up at the next mount)\n"
            "    -o cache_dir=DIR       persist/ caches (default $XDG_CACHE_HOME/spacefs, else\n"
@@ -450,6 +460,47 @@ static int sdk_valid(const char *s)
     return 0;
 }
 
+/* SIGTERM, SIGINT, SIGHUP: libfuse's handler ends the loop, which then joins the worker
+ * threads; first stop the listings in flight, or a worker in a huge listing would hold up the
+ * exit for as long as the listing takes. */
+static struct spacefs_fs *signal_fs;
+static struct sigaction signal_prev[3];
+static const int signal_nums[3] = {SIGTERM, SIGINT, SIGHUP};
+
+static void on_exit_signal(int sig)
+{
+    int i;
+
+    spacefs_fs_interrupt(signal_fs);
+    for (i = 0; i < 3; i++)
+        if (signal_nums[i] == sig && !(signal_prev[i].sa_flags & SA_SIGINFO) &&
+            signal_prev[i].sa_handler != SIG_DFL && signal_prev[i].sa_handler != SIG_IGN)
+            signal_prev[i].sa_handler(sig);
+}
+
+static int exit_signals_chain(struct spacefs_fs *fs)
+{
+    struct sigaction sa;
+    int i;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_exit_signal;
+    sigemptyset(&sa.sa_mask);
+    signal_fs = fs;
+    for (i = 0; i < 3; i++)
+        if (sigaction(signal_nums[i], &sa, &signal_prev[i]) < 0)
+            return -1;
+    return 0;
+}
+
+static void exit_signals_unchain(void)
+{
+    int i;
+
+    for (i = 0; i < 3; i++)
+        sigaction(signal_nums[i], &signal_prev[i], NULL);
+}
+
 static int run(struct fuse_args *args, struct options *o)
 {
     struct fuse_cmdline_opts co = {0};
@@ -487,6 +538,23 @@ static int run(struct fuse_args *args, struct options *o)
                 "{space}, e.g. {ns}/{space}-persist)\n",
                 o->persist_repo);
         bad = 1;
+    }
+    if (o->fsync && strcmp(o->fsync, "local") && strcmp(o->fsync, "hub")) {
+        fprintf(stderr, "spacefs: bad fsync '%s' (local or hub)\n", o->fsync);
+        bad = 1;
+    }
+    cfg.persist.fsync_hub = o->fsync && !strcmp(o->fsync, "hub");
+    if (o->max_spaces) {
+        char *end;
+        unsigned long long v;
+        errno = 0;
+        v = strtoull(o->max_spaces, &end, 10);
+        if (errno || end == o->max_spaces || *end || o->max_spaces[0] == '-' || v > SIZE_MAX) {
+            fprintf(stderr, "spacefs: bad max_spaces '%s' (a count, 0 = no cap)\n", o->max_spaces);
+            bad = 1;
+        } else {
+            cfg.max_spaces = (size_t)v;
+        }
     }
     if (bad)
         return 1;
@@ -542,6 +610,10 @@ static int run(struct fuse_args *args, struct options *o)
     }
     if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
         goto out;
+    if (exit_signals_chain(app.fs) < 0) {
+        fuse_remove_signal_handlers(fuse_get_session(fuse));
+        goto out;
+    }
     spacefs_log(SPACEFS_INFO, "mounted on %s", co.mountpoint);
     if (co.singlethread) {
         rc = fuse_loop(fuse);
@@ -557,6 +629,7 @@ static int run(struct fuse_args *args, struct options *o)
         fuse_loop_cfg_destroy(lc);
     }
     rc = rc ? 1 : 0;
+    exit_signals_unchain();
     fuse_remove_signal_handlers(fuse_get_session(fuse));
 out:
     if (mounted)
@@ -586,6 +659,8 @@ static void options_free(struct options *o)
     free(o->cache_dir);
     free(o->ca_file);
     free(o->source);
+    free(o->fsync);
+    free(o->max_spaces);
 }
 
 /* -o ca_file: for the client and the persist/ mirror alike, before either is made. */

@@ -173,9 +173,16 @@ static int pers_getattr(struct spacefs_fs *fs, const struct node *n, struct stat
     if (n->kind == PERS_FILE)
         return pfile_attr(fs, n, st);
     if (!n->rest[0]) {
+        struct stat es;
         if ((rc = persist_fs_space_check(fs, n)) < 0)
             return rc;
         router_fill(fs, st, S_IFDIR | (pers_writable(fs, n->ns) ? 0755 : 0555), 0, fs->started);
+        /* 2 + subdirectories from an open engine; `ls -l` of a Space opens none: 1, "unknown"
+         * to find and fts (no leaf optimisation) */
+        st->st_nlink = 1;
+        if ((pe = persist_fs_peek(fs, n)) && persist_getattr(pe->p, "", &es) == 0)
+            st->st_nlink = es.st_nlink;
+        persist_fs_put(fs, pe);
         return 0;
     }
     if ((rc = persist_fs_get(fs, n, &pe)) < 0)
@@ -388,7 +395,10 @@ static int pers_fsyncdir(struct spacefs_fs *fs, const struct node *n)
         return 0;
     if ((rc = persist_fs_get(fs, n, &pe)) < 0)
         return rc;
-    rc = wait_synced(fs, pe, "fsync");
+    /* mkdir, unlink and rename are in the journal (fdatasync'ed) when they return: a local
+     * fsync of a directory has nothing left to do */
+    if (fs->cfg.persist.fsync_hub)
+        rc = wait_synced(fs, pe, "fsync");
     persist_fs_put(fs, pe);
     return rc;
 }
@@ -493,6 +503,14 @@ static int pers_fsync(struct spacefs_fs *fs, struct spacefs_handle *h)
 
     if (!eh(h))
         return 0;
+    /* The contract (docs/filesystem.md, "Durability"): fsync makes the file durable on local
+     * disk, as close() does, and the upload follows; waiting for the Hub is `echo sync`, or
+     * every fsync with -o fsync=hub. */
+    if (!fs->cfg.persist.fsync_hub) {
+        if ((rc = persist_flush(pe->p, eh(h))) < 0)
+            spacefs_log(SPACEFS_WARN, "fsync in %s: %s", pe->id, strerror(-rc));
+        return rc;
+    }
     if ((rc = persist_fsync(pe->p, eh(h), fs->cfg.persist.sync_timeout_ms)) < 0)
         spacefs_log(SPACEFS_WARN, "fsync in %s: not committed to %s: %s", pe->id, pe->dataset,
                     strerror(-rc));

@@ -3,6 +3,7 @@
  * no subtree implements gets one default here. See router.h for the subtrees. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,7 @@ void router_free(struct spacefs_fs *fs)
 {
     size_t i;
 
+    router_hidden_free(fs);
     for (i = 0; i < fs->nsub; i++)
         if (fs->subtrees[i]->free)
             fs->subtrees[i]->free(fs);
@@ -266,6 +268,117 @@ void router_text_free(struct router_text *t)
     free(t);
 }
 
+/* ---- inode numbers ------------------------------------------------------------------------
+ * st_ino is ours (use_ino), stable for the life of the mount: persist/ numbers its files and
+ * directories in the engine (a counter, moved by renames); everything else is a hash of its
+ * path with bit 62 set (the engine's counter never gets there), the root 1. */
+uint64_t router_ino(const char *path)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+    if (!path || !strcmp(path, "/"))
+        return 1;
+    for (; *path; path++)
+        h = (h ^ (unsigned char)*path) * 1099511628211ULL;
+    return (h & ((1ULL << 62) - 1)) | (1ULL << 62);
+}
+
+/* ---- files unlinked while open --------------------------------------------------------------
+ * hard_remove is off: libfuse unlinks a file that is still open by renaming it to
+ * ".fuse_hidden%08x%08x" in its directory, asks for that path's attributes when the kernel
+ * sends GETATTR/SETATTR without a file handle (fstat, fchmod, futimens), and unlinks it after
+ * the last close. A subtree that renames (persist/) serves such names itself; for the others
+ * the rename is the unlink, and the name keeps the attributes the file had until then. */
+struct hidden {
+    struct spacefs_fs *fs;
+    char *path;
+    struct stat st;
+    struct hidden *next;
+};
+static pthread_mutex_t hidden_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hidden *hidden_list;
+
+int router_hidden_name(const char *path)
+{
+    static const char prefix[] = ".fuse_hidden";
+    const char *base = path ? strrchr(path, '/') : NULL;
+
+    base = base ? base + 1 : path;
+    if (!base || strncmp(base, prefix, sizeof(prefix) - 1) ||
+        strlen(base) != sizeof(prefix) - 1 + 16)
+        return 0;
+    for (base += sizeof(prefix) - 1; *base; base++)
+        if (!((*base >= '0' && *base <= '9') || (*base >= 'a' && *base <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* The hidden name's attributes (st may be NULL); remove: forget it. 0 or -ENOENT. */
+static int hidden_find(struct spacefs_fs *fs, const char *path, struct stat *st, int remove)
+{
+    struct hidden **pp, *h;
+    int rc = -ENOENT;
+
+    if (!router_hidden_name(path))
+        return -ENOENT;
+    pthread_mutex_lock(&hidden_lock);
+    for (pp = &hidden_list; (h = *pp); pp = &h->next) {
+        if (h->fs != fs || strcmp(h->path, path))
+            continue;
+        if (st)
+            *st = h->st;
+        if (remove) {
+            *pp = h->next;
+            free(h->path);
+            free(h);
+        }
+        rc = 0;
+        break;
+    }
+    pthread_mutex_unlock(&hidden_lock);
+    return rc;
+}
+
+static int hide_generic(struct spacefs_fs *fs, const char *from, const char *to)
+{
+    struct hidden *h = calloc(1, sizeof(*h));
+    int rc;
+
+    if (!h || !(h->path = strdup(to))) {
+        free(h);
+        return -ENOMEM;
+    }
+    if ((rc = spacefs_fs_getattr(fs, from, &h->st)) < 0 || (rc = spacefs_fs_unlink(fs, from)) < 0) {
+        free(h->path);
+        free(h);
+        return rc;
+    }
+    h->fs = fs;
+    h->st.st_nlink = 1; /* libfuse takes one off for its hidden nodes */
+    pthread_mutex_lock(&hidden_lock);
+    h->next = hidden_list;
+    hidden_list = h;
+    pthread_mutex_unlock(&hidden_lock);
+    return 0;
+}
+
+void router_hidden_free(struct spacefs_fs *fs)
+{
+    struct hidden **pp = &hidden_list, *h;
+
+    pthread_mutex_lock(&hidden_lock);
+    while ((h = *pp)) {
+        if (h->fs != fs) {
+            pp = &h->next;
+            continue;
+        }
+        *pp = h->next;
+        free(h->path);
+        free(h);
+    }
+    pthread_mutex_unlock(&hidden_lock);
+}
+
 /* ---- paths -------------------------------------------------------------------------------- */
 /* A change to n in a read-only subtree. */
 static int read_only(struct spacefs_fs *fs, const struct node *n)
@@ -286,13 +399,44 @@ int spacefs_fs_getattr(struct spacefs_fs *fs, const char *path, struct stat *st)
     struct node n;
     int rc;
 
-    if ((rc = router_parse(fs, &n, path)) < 0)
+    if (hidden_find(fs, path, st, 0) == 0)
+        return 0;
+    if ((rc = router_parse(fs, &n, path)) < 0 || (rc = router_getattr(fs, &n, st)) < 0)
         return rc;
-    return router_getattr(fs, &n, st);
+    if (!st->st_ino)
+        st->st_ino = (ino_t)router_ino(path);
+    return 0;
+}
+
+/* readdir's entries get the inode numbers getattr gives (d_ino); "." and ".." stay unknown. */
+struct ino_fill {
+    const char *dir;
+    spacefs_fill_fn fn;
+    void *payload;
+};
+
+static int ino_fill(const char *name, const struct stat *st, void *payload)
+{
+    struct ino_fill *f = payload;
+    struct stat s;
+    char *child;
+
+    if (st && st->st_ino)
+        return f->fn(name, st, f->payload);
+    if (st)
+        s = *st;
+    else
+        memset(&s, 0, sizeof(s)); /* no type: DT_UNKNOWN */
+    if (!(child = spacefs_asprintf("%s/%s", strcmp(f->dir, "/") ? f->dir : "", name)))
+        return f->fn(name, st, f->payload);
+    s.st_ino = (ino_t)router_ino(child);
+    free(child);
+    return f->fn(name, &s, f->payload);
 }
 
 int spacefs_fs_readdir(struct spacefs_fs *fs, const char *path, spacefs_fill_fn fn, void *payload)
 {
+    struct ino_fill f = {path, fn, payload};
     struct node n;
     struct stat st;
     int rc;
@@ -303,7 +447,7 @@ int spacefs_fs_readdir(struct spacefs_fs *fs, const char *path, spacefs_fill_fn 
         return -ENOTDIR;
     if (fn(".", NULL, payload) || fn("..", NULL, payload))
         return 0;
-    return n.sub->readdir ? n.sub->readdir(fs, &n, fn, payload) : 0;
+    return n.sub->readdir ? n.sub->readdir(fs, &n, ino_fill, &f) : 0;
 }
 
 int spacefs_fs_mkdir(struct spacefs_fs *fs, const char *path, mode_t mode)
@@ -340,6 +484,8 @@ int spacefs_fs_unlink(struct spacefs_fs *fs, const char *path)
     struct node n;
     int rc;
 
+    if (hidden_find(fs, path, NULL, 1) == 0)
+        return 0; /* libfuse's unlink after the last close */
     if ((rc = router_parse(fs, &n, path)) < 0)
         return rc;
     if (n.sub->read_only)
@@ -376,6 +522,8 @@ int spacefs_fs_rename(struct spacefs_fs *fs, const char *from, const char *to, u
 
     if ((rc = router_parse(fs, &a, from)) < 0)
         return rc;
+    if (!a.sub->rename && router_hidden_name(to) && !flags)
+        return hide_generic(fs, from, to); /* libfuse hides an open file it unlinks */
     if ((rc = router_parse(fs, &b, to)) < 0)
         return a.sub->rename ? -EXDEV : rc;
     if (a.sub == b.sub && a.sub->rename)
@@ -401,6 +549,8 @@ int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, const struct tim
     struct stat st;
     int rc;
 
+    if (hidden_find(fs, path, NULL, 0) == 0)
+        return 0;
     if ((rc = router_parse(fs, &n, path)) < 0)
         return rc;
     if (n.sub->read_only)
@@ -414,6 +564,8 @@ int spacefs_fs_chmod(struct spacefs_fs *fs, const char *path, mode_t mode)
     struct node n;
     int rc;
 
+    if (hidden_find(fs, path, NULL, 0) == 0)
+        return 0;
     if ((rc = router_parse(fs, &n, path)) < 0)
         return rc;
     if (n.sub->read_only)
@@ -471,6 +623,8 @@ int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path)
     struct node n;
     int rc;
 
+    if (hidden_find(fs, path, NULL, 0) == 0)
+        return 0;
     if ((rc = router_parse(fs, &n, path)) < 0)
         return rc;
     if (n.sub->read_only)
@@ -578,9 +732,15 @@ int spacefs_fs_fsync(struct spacefs_fs *fs, struct spacefs_handle *h)
 int spacefs_fs_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path,
                         struct stat *st)
 {
+    int rc;
+
     if (h->ops->fgetattr)
-        return h->ops->fgetattr(fs, h, st);
-    return path ? spacefs_fs_getattr(fs, path, st) : router_getattr(fs, &h->n, st);
+        rc = h->ops->fgetattr(fs, h, st);
+    else
+        rc = path ? spacefs_fs_getattr(fs, path, st) : router_getattr(fs, &h->n, st);
+    if (rc == 0 && !st->st_ino && path)
+        st->st_ino = (ino_t)router_ino(path);
+    return rc;
 }
 
 int spacefs_fs_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h, const char *path)

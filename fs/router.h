@@ -130,6 +130,13 @@ void **router_state(struct spacefs_fs *fs, const struct spacefs_subtree_ops *ops
 /* The same by the subtree's name (for a subtree's files that do not hold its ops table). */
 void **router_state_named(struct spacefs_fs *fs, const char *name);
 
+/* Inode numbers outside persist/: 1 for "/", else a hash of the path with bit 62 set. */
+uint64_t router_ino(const char *path);
+/* libfuse's name for a file unlinked while open: ".fuse_hidden" + 16 hex digits, last component.
+ * A subtree with rename serves such renames itself (persist/); for the others the router does. */
+int router_hidden_name(const char *path);
+void router_hidden_free(struct spacefs_fs *fs); /* router_free: the names left of fs */
+
 /* Helpers for subtrees. */
 void router_fill(struct spacefs_fs *fs, struct stat *st, mode_t mode, uint64_t size, int64_t mtime);
 /* open(2) of a file served by the Hub: exists, not a directory, its mode bits allow flags

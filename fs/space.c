@@ -152,7 +152,7 @@ static int space_getattr(struct spacefs_fs *fs, const struct node *n, struct sta
             return rc;
     } else if (!(n->kind == ROUTER_SPACE && router_skip_listing(fs, n))) {
         /* (the Hub is down and a subtree works offline: the listing we had) */
-        if ((rc = spacefs_ns_ensure(fs, n->ns)) < 0 &&
+        if ((rc = spacefs_space_known(fs, n)) < 0 &&
             !(n->kind == ROUTER_SPACE && router_offline_ok(fs, n, rc)))
             return rc;
     }

@@ -34,13 +34,76 @@ void spacefs_format_time(char *buf, size_t size, int64_t unix_s)
     strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The words a listing repeats for every Space (SDKs, stages, flavors): one shared copy each,
+ * so that 100k Spaces do not hold 400k small strings (docs/performance.md, "ls"). */
+static const char words[][24] = {"gradio",
+                                 "docker",
+                                 "static",
+                                 "streamlit",
+                                 "RUNNING",
+                                 "BUILDING",
+                                 "STOPPED",
+                                 "SLEEPING",
+                                 "PAUSED",
+                                 "APP_STARTING",
+                                 "RUNNING_BUILDING",
+                                 "RUNNING_APP_STARTING",
+                                 "BUILD_ERROR",
+                                 "RUNTIME_ERROR",
+                                 "CONFIG_ERROR",
+                                 "NO_APP_FILE",
+                                 "DELETING",
+                                 "cpu-basic",
+                                 "cpu-upgrade",
+                                 "cpu-xl",
+                                 "zero-a10g",
+                                 "t4-small",
+                                 "t4-medium",
+                                 "l4x1",
+                                 "l4x4",
+                                 "l40sx1",
+                                 "l40sx4",
+                                 "l40sx8",
+                                 "a10g-small",
+                                 "a10g-large",
+                                 "a10g-largex2",
+                                 "a10g-largex4",
+                                 "a100-large",
+                                 "h100",
+                                 "h100x8"};
+
+static int is_word(const char *s)
+{
+    return s >= words[0] && s < words[0] + sizeof(words);
+}
+
+static void free_str(char *s)
+{
+    if (!is_word(s))
+        free(s);
+}
+
+void spacefs_word_share(char **s)
+{
+    size_t i;
+
+    if (!*s || is_word(*s))
+        return;
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcmp(*s, words[i]) == 0) {
+            free(*s);
+            *s = (char *)words[i]; /* never written through, never freed (free_str) */
+            return;
+        }
+}
+
 void spacefs_runtime_clear(struct spacefs_runtime *rt)
 {
     if (!rt)
         return;
-    free(rt->stage);
-    free(rt->hardware_current);
-    free(rt->hardware_requested);
+    free_str(rt->stage);
+    free_str(rt->hardware_current);
+    free_str(rt->hardware_requested);
     free(rt->error_message);
     memset(rt, 0, sizeof(*rt));
 }
@@ -50,7 +113,7 @@ void spacefs_space_clear(struct spacefs_space *sp)
     if (!sp)
         return;
     free(sp->id);
-    free(sp->sdk);
+    free_str(sp->sdk);
     free(sp->url);
     spacefs_runtime_clear(&sp->rt);
     memset(sp, 0, sizeof(*sp));

@@ -266,6 +266,8 @@ hub_status hub_parse_whoami(hub_whoami **out, const char *buf, size_t len, hub_e
 hub_status hub_parse_space(hub_space **out, const char *buf, size_t len, hub_error *err);
 /* Appends the elements of a JSON array of spaces to list. */
 hub_status hub_parse_space_array(hub_space_list *list, const char *buf, size_t len, hub_error *err);
+/* Frees the members of one Space and zeroes it (the struct itself is the caller's). */
+void hub_space_clear(hub_space *s);
 hub_status hub_parse_runtime(hub_runtime **out, const char *buf, size_t len, hub_error *err);
 hub_status hub_parse_hardware(hub_hardware_list **out, const char *buf, size_t len, hub_error *err);
 /* {"KEY":{"value"?,"description"?,"updatedAt"?}}; with_values 0 ignores values (secrets). */

@@ -239,7 +239,7 @@ out:
     return st;
 }
 
-static void space_clear(hub_space *s)
+void hub_space_clear(hub_space *s)
 {
     free(s->id);
     free(s->sdk);
@@ -254,7 +254,7 @@ void hub_space_free(hub_space *s)
 {
     if (!s)
         return;
-    space_clear(s);
+    hub_space_clear(s);
     free(s);
 }
 
@@ -264,7 +264,7 @@ void hub_space_list_free(hub_space_list *l)
     if (!l)
         return;
     for (i = 0; i < l->count; i++)
-        space_clear(&l->items[i]);
+        hub_space_clear(&l->items[i]);
     free(l->items);
     free(l);
 }
@@ -356,7 +356,7 @@ hub_status hub_parse_space_array(hub_space_list *list, const char *buf, size_t l
     {
         st = space_fill(&list->items[list->count], v, err);
         if (st != HUB_OK) {
-            space_clear(&list->items[list->count]);
+            hub_space_clear(&list->items[list->count]);
             goto out;
         }
         list->count++;

@@ -3,6 +3,7 @@
  * and visiting the app URL. Each builds a URL, runs hub_http, and hands the body to parse.c. */
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,26 +57,48 @@ out:
     return st;
 }
 
-hub_status hub_spaces_list(hub_space_list **out, hub_client *c, const char *author, hub_error *err)
+/* Every page of the listing, handed to fn one at a time and freed after it, so memory holds one
+ * page, never the whole namespace. Pagination follows the Link header's rel="next" as
+ * huggingface_hub's `paginate` (utils/_pagination.py) does; `max` stops early as its `islice`
+ * over list_spaces(limit=…) does, without asking for the pages past it. */
+/* One page: hub_call_json's GET, stoppable through `cancel`. */
+static hub_status get_page(hub_client *c, const char *url, hub_cancel *cancel, hub_resp *resp,
+                           hub_error *err)
+{
+    hub_req q;
+
+    memset(&q, 0, sizeof(q));
+    q.method = "GET";
+    q.url = url;
+    q.body_fd = -1;
+    q.accept = "application/json";
+    q.follow = 1;
+    q.cancel = cancel;
+    return hub_http(c, &q, resp, err);
+}
+
+hub_status hub_spaces_list_pages(hub_client *c, const char *author, size_t max,
+                                 hub_space_page_fn fn, void *payload, int *out_truncated,
+                                 hub_cancel *cancel, hub_error *err)
 {
     static const char *const expand[] = {"sdk",     "private",   "lastModified",
                                          "runtime", "subdomain", "sha"};
-    hub_space_list *list = NULL;
+    hub_space_list page = {0};
     hub_buf url;
     hub_resp resp;
     char *next = NULL;
     hub_status st = HUB_OK;
-    size_t i;
+    size_t i, total = 0;
     int pages = 0;
 
-    *out = NULL;
+    if (out_truncated)
+        *out_truncated = 0;
     hub_error_clear(err);
     hub_buf_init(&url, 0);
     hub_resp_init(&resp);
     if (!author || !*author || strchr(author, '/'))
         return hub_error_set(err, HUB_E_INVALID, "invalid namespace");
-    list = calloc(1, sizeof(*list));
-    if (!list || hub_buf_printf(&url, "%s/api/spaces?author=", c->endpoint) < 0 ||
+    if (hub_buf_printf(&url, "%s/api/spaces?author=", c->endpoint) < 0 ||
         hub_buf_add_urlenc(&url, author, 0) < 0)
         goto nomem;
     for (i = 0; i < sizeof(expand) / sizeof(expand[0]); i++)
@@ -87,32 +110,87 @@ hub_status hub_spaces_list(hub_space_list **out, hub_client *c, const char *auth
     if (!next)
         goto nomem;
     while (next) {
+        if (max && total >= max) { /* more pages exist: the cap is reached */
+            if (out_truncated)
+                *out_truncated = 1;
+            break;
+        }
+        if (hub_cancel_requested(cancel)) {
+            st = hub_error_set(err, HUB_E_CANCELLED, "cancelled");
+            goto out;
+        }
         if (++pages > MAX_PAGES) {
             st = hub_error_set(err, HUB_E_PROTOCOL, "more than %d pages", MAX_PAGES);
             goto out;
         }
         hub_resp_free(&resp);
         hub_resp_init(&resp);
-        st = get_json(c, next, &resp, err);
+        st = get_page(c, next, cancel, &resp, err);
         if (st != HUB_OK)
             goto out;
-        st = hub_parse_space_array(list, resp.body.data, resp.body.len, err);
+        st = hub_parse_space_array(&page, resp.body.data, resp.body.len, err);
+        hub_buf_free(&resp.body); /* the page's JSON is parsed: do not keep both */
         if (st != HUB_OK)
             goto out;
+        if (max && page.count > max - total) {
+            if (out_truncated)
+                *out_truncated = 1;
+            while (page.count > max - total)
+                hub_space_clear(&page.items[--page.count]);
+        }
+        if (page.count && fn(page.items, page.count, payload) < 0)
+            goto nomem;
+        total += page.count;
+        for (i = 0; i < page.count; i++)
+            hub_space_clear(&page.items[i]);
+        page.count = 0;
         free(next);
         next = resp.next_url;
         resp.next_url = NULL;
     }
-    *out = list;
-    list = NULL;
     goto out;
 nomem:
     st = nomem(err);
 out:
+    for (i = 0; i < page.count; i++)
+        hub_space_clear(&page.items[i]);
+    free(page.items);
     free(next);
-    hub_space_list_free(list);
     hub_resp_free(&resp);
     hub_buf_free(&url);
+    return st;
+}
+
+/* hub_spaces_list's page callback: moves the page's items to the end of the list. */
+static int list_append(hub_space *items, size_t count, void *payload)
+{
+    hub_space_list *list = payload;
+    hub_space *v;
+
+    if (count > SIZE_MAX / sizeof(*v) - list->count)
+        return -1;
+    if (!(v = realloc(list->items, (list->count + count) * sizeof(*v))))
+        return -1;
+    list->items = v;
+    memcpy(v + list->count, items, count * sizeof(*v));
+    memset(items, 0, count * sizeof(*items));
+    list->count += count;
+    return 0;
+}
+
+hub_status hub_spaces_list(hub_space_list **out, hub_client *c, const char *author, hub_error *err)
+{
+    hub_space_list *list;
+    hub_status st;
+
+    *out = NULL;
+    if (!(list = calloc(1, sizeof(*list))))
+        return nomem(err);
+    st = hub_spaces_list_pages(c, author, 0, list_append, list, NULL, NULL, err);
+    if (st == HUB_OK)
+        *out = list;
+    else
+        hub_space_list_free(list);
     return st;
 }
 

@@ -153,7 +153,9 @@ int persist_utimens(struct persist *p, const char *path, const struct timespec t
     if ((rc = persist_check_ancestors(p, np)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
-        rc = -ENOENT;
+        if ((f = persist_hidden_find(p, np)) && mtime != INT64_MIN)
+            f->mtime = mtime; /* futimens(2) of a file unlinked while open (libfuse's name) */
+        rc = f ? 0 : -ENOENT;
         goto out;
     }
     if ((rc = persist_writable(p)) < 0)
@@ -207,7 +209,11 @@ int persist_chmod(struct persist *p, const char *path, mode_t mode)
     if ((rc = persist_check_ancestors(p, np)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
-        rc = -ENOENT;
+        /* fchmod(2) of a file unlinked while open (libfuse's hidden name): its handles see it */
+        struct pfile *f = persist_hidden_find(p, np);
+        if (f)
+            f->mode = (f->mode ? f->mode & S_IFMT : S_IFREG) | (mode & 07777);
+        rc = f ? 0 : -ENOENT;
         goto out;
     }
     if ((rc = persist_writable(p)) < 0 || !*np) /* persist/ itself: its mode is the mount's */
@@ -406,10 +412,12 @@ void persist_debug_dump(struct persist *p, void *out)
 
 int persist_debug_verify(struct persist *p)
 {
-    struct pmap kept;
+    struct pmap kept, sub;
     int bad = 0;
 
     pthread_mutex_lock(&p->lock);
+    sub = p->subdirs; /* the link counts, checked against the same rebuild */
+    persist_map_init(&p->subdirs);
     if (!p->index_broken) {
         kept = p->below;
         persist_map_init(&p->below);
@@ -418,7 +426,12 @@ int persist_debug_verify(struct persist *p)
             bad |= persist_map_get(&p->below, it->key) != it->val;
         bad |= kept.n != p->below.n;
         persist_map_clear(&kept, NULL);
-    }
+    } else
+        persist_index_rebuild(p);
+    for (struct pmap_item *it = persist_map_first(&sub); it; it = persist_map_next(&sub, it))
+        bad |= persist_map_get(&p->subdirs, it->key) != it->val;
+    bad |= sub.n != p->subdirs.n;
+    persist_map_clear(&sub, NULL);
     pthread_mutex_unlock(&p->lock);
     return bad ? -EIO : 0;
 }

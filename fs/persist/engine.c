@@ -161,6 +161,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
     persist_map_clear(&p->meta, free);
     persist_map_clear(&p->jdirty, NULL);
     persist_map_clear(&p->below, NULL);
+    persist_nlink_free(p);
     if (p->jfd >= 0)
         close(p->jfd);
     persist_base_clear(p);

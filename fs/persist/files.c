@@ -243,6 +243,7 @@ static void pfile_unref(struct persist *p, struct pfile *f)
     persist_ovl_release(p, id, f->path);
     free(f->path);
     free(f->pin.path);
+    free(f->hidden); /* its last close: the hidden name goes too */
     free(f);
 }
 
@@ -272,6 +273,10 @@ void persist_pfile_detach(struct persist *p, struct pfile *f)
                 f->pin.path = keep;
             }
         }
+    }
+    if (f->path) { /* fstat keeps answering with them */
+        f->ino = persist_ino(p, f->path);
+        f->mode = persist_meta_mode(p, f->path, PERSIST_KIND_FILE);
     }
     free(f->path);
     f->path = NULL;
@@ -557,23 +562,17 @@ int persist_truncate(struct persist *p, const char *path, int64_t size)
     return rc;
 }
 
-int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *st)
+/* detached: what its handles read and write; no name links to it any more */
+void persist_detached_stat(struct persist *p, struct pfile *f, struct stat *st)
 {
-    struct pfile *f = h->f;
     struct stat fst;
 
-    pthread_mutex_lock(&p->lock);
-    if (f->path) {
-        persist_fill_stat(p, f->path, PERSIST_KIND_FILE, st);
-        if (f->dirty && f->mtime)
-            persist_stat_time(&st->st_mtim, f->mtime);
-        goto out;
-    }
-    /* detached: what its handles read and write; no name links to it any more */
+    (void)p;
     memset(st, 0, sizeof(*st));
+    st->st_ino = (ino_t)f->ino;
     st->st_uid = getuid();
     st->st_gid = getgid();
-    st->st_mode = S_IFREG | 0644;
+    st->st_mode = f->mode ? f->mode : S_IFREG | 0644;
     st->st_nlink = 0;
     if (f->work)
         st->st_size = f->size;
@@ -584,6 +583,20 @@ int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *s
     persist_stat_time(&st->st_mtim, f->mtime ? f->mtime : f->pin.mtime);
     st->st_ctim = st->st_atim = st->st_mtim;
     st->st_blocks = (st->st_size + 511) / 512;
+}
+
+int persist_fgetattr(struct persist *p, struct persist_handle *h, struct stat *st)
+{
+    struct pfile *f = h->f;
+
+    pthread_mutex_lock(&p->lock);
+    if (f->path) {
+        persist_fill_stat(p, f->path, PERSIST_KIND_FILE, st);
+        if (f->dirty && f->mtime)
+            persist_stat_time(&st->st_mtim, f->mtime);
+        goto out;
+    }
+    persist_detached_stat(p, f, st);
 out:
     pthread_mutex_unlock(&p->lock);
     return 0;

@@ -14,6 +14,7 @@
 
 int persist_getattr(struct persist *p, const char *path, struct stat *st)
 {
+    struct pfile *f;
     char *np;
     int rc, k;
 
@@ -21,9 +22,12 @@ int persist_getattr(struct persist *p, const char *path, struct stat *st)
         return rc;
     pthread_mutex_lock(&p->lock);
     k = persist_node_kind(p, np);
-    if (k == PERSIST_KIND_NONE && !(rc = persist_check_ancestors(p, np)))
+    if (k == PERSIST_KIND_NONE && (f = persist_hidden_find(p, np))) {
+        persist_detached_stat(p, f, st);
+        st->st_nlink = 1; /* libfuse takes one off for its hidden nodes: fstat shows 0 */
+    } else if (k == PERSIST_KIND_NONE && !(rc = persist_check_ancestors(p, np)))
         rc = -ENOENT;
-    else
+    else if (rc == 0)
         persist_fill_stat(p, np, k, st);
     pthread_mutex_unlock(&p->lock);
     free(np);
@@ -130,6 +134,35 @@ out:
     return rc;
 }
 
+/* unlink(2) of np (lock held); `hidden`: the open file's name from now on (see
+ * persist_hidden_name), NULL for a plain unlink. */
+static int unlink_locked(struct persist *p, const char *np, const char *hidden)
+{
+    struct pfile *f = persist_pfile_find(p, np);
+    char *h = NULL;
+    int rc;
+
+    if (hidden && (!f || !(h = strdup(hidden))))
+        return f ? -ENOMEM : -EINVAL;
+    if (f) { /* open handles keep reading and writing, unlinked */
+        persist_pfile_detach(p, f);
+        if (h) {
+            free(f->hidden);
+            f->hidden = h;
+        }
+    }
+    persist_ino_drop(p, np); /* a new file there is another file */
+    rc = persist_remove_file(p, np);
+    if (rc == 0 && (rc = persist_keep_parent(p, np)) == 0) {
+        persist_meta_drop(p, np);
+        persist_parent_touch(p, np);
+        persist_meta_touch(p);
+        rc = persist_journal_write(p);
+    }
+    persist_changed(p);
+    return rc;
+}
+
 /* unlink(2) (dir 0) and rmdir(2) (dir 1). */
 static int remove_entry(struct persist *p, const char *path, int dir)
 {
@@ -140,6 +173,11 @@ static int remove_entry(struct persist *p, const char *path, int dir)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
+    if (!dir && (f = persist_hidden_find(p, np)) && persist_node_kind(p, np) == PERSIST_KIND_NONE) {
+        free(f->hidden); /* libfuse's unlink after the last close, or someone's rm */
+        f->hidden = NULL;
+        goto out;
+    }
     if (!*np) {
         rc = dir ? -EBUSY : -EISDIR;
         goto out;
@@ -154,11 +192,13 @@ static int remove_entry(struct persist *p, const char *path, int dir)
         rc = -ENOTEMPTY;
         goto out;
     }
-    if (!dir &&
-        (f = persist_pfile_find(p, np))) /* open handles keep reading and writing, unlinked */
-        persist_pfile_detach(p, f);
+    if (!dir) {
+        rc = unlink_locked(p, np, NULL);
+        goto out;
+    }
+    persist_ino_drop(p, np);
     /* a directory has a change only when it is local (a whiteout if a base file hid under it) */
-    rc = dir && !persist_map_get(&p->changes, np) ? 0 : persist_remove_file(p, np);
+    rc = !persist_map_get(&p->changes, np) ? 0 : persist_remove_file(p, np);
     if (rc == 0 && (rc = persist_keep_parent(p, np)) == 0) {
         persist_meta_drop(p, np);
         persist_parent_touch(p, np);
@@ -332,6 +372,11 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     if ((rc = persist_parent_is_dir(p, nt)) < 0)
         goto out;
     kt = persist_node_kind(p, nt);
+    if (kf == PERSIST_KIND_FILE && kt == PERSIST_KIND_NONE && persist_hidden_name(nt) &&
+        persist_pfile_find(p, nf) && !persist_hidden_find(p, nt)) {
+        rc = unlink_locked(p, nf, nt); /* libfuse hides a file unlinked while open */
+        goto out;
+    }
     if (kt != PERSIST_KIND_NONE && (flags & 1 /* RENAME_NOREPLACE */)) {
         rc = -EEXIST;
         goto out;
@@ -353,8 +398,18 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
             goto out;
     }
     rc = kf == PERSIST_KIND_FILE ? move_file(p, nf, nt) : move_dir(p, nf, nt);
-    if (!rc)
+    if (!rc) {
+        persist_ino_move(p, nf, nt, kf == PERSIST_KIND_DIR);
         rc = persist_keep_parent(p, nf);
+    }
+    for (struct pfile *f = p->files; !rc && kf == PERSIST_KIND_DIR && f; f = f->next) {
+        char *s = NULL; /* hidden names below the directory move with it (libfuse's paths do) */
+        if (f->hidden && persist_path_below(f->hidden, nf) &&
+            asprintf(&s, "%s%s", nt, f->hidden + strlen(nf)) >= 0) {
+            free(f->hidden);
+            f->hidden = s;
+        }
+    }
     if (!rc) {
         struct pmeta *m;
         persist_meta_move(p, nf, nt, kf == PERSIST_KIND_DIR);

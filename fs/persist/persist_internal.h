@@ -96,6 +96,12 @@ struct pfile {
     /* An LFS object not cached yet, read by ranges as it arrives (stream.c); a reference, NULL
      * none. fd, when >= 0, wins (a local copy: the working overlay file, a cached object). */
     struct pstream *stream;
+    uint64_t ino; /* its inode number once detached (attached: the path's, p->inos) */
+    mode_t mode;  /* its mode once detached (fchmod changes it), 0 before */
+    /* Detached by a rename onto a hidden name (libfuse's ".fuse_hidden<16 hex>", when a file is
+     * unlinked while open): that path answers getattr, utimens and unlink until the last close;
+     * never listed, never committed. NULL: none. */
+    char *hidden;
     struct pfile *next;
 };
 
@@ -136,8 +142,14 @@ struct persist {
     struct pmap landed; /* path -> (void *)1 */
     struct pmap below;  /* directory -> (uintptr_t) visible entries below it (view.c) */
     int index_broken;   /* below is not trustworthy (no memory): scan instead */
-    int mtimes_dirty;   /* a base file's time was set: <cache>/mtimes is behind */
-    struct pmap meta;   /* path -> struct pmeta * (manifest.c) */
+    /* Directory link counts (view.c): dirs = every directory of the view (path -> 1), subdirs =
+     * directory -> (uintptr_t) its direct subdirectories; kept in step with every change. */
+    struct pmap dirs, subdirs;
+    /* Inode numbers (view.c): path -> (uintptr_t) number, assigned on first use, moved by a
+     * rename, dropped by unlink/rmdir; unique in the process for the life of the engine. */
+    struct pmap inos;
+    int mtimes_dirty; /* a base file's time was set: <cache>/mtimes is behind */
+    struct pmap meta; /* path -> struct pmeta * (manifest.c) */
     /* generation of the first metadata change no commit carries yet (0: none): the next commit
      * sends a new manifest */
     uint64_t meta_dirty_gen;
@@ -220,6 +232,16 @@ int persist_keep_parent(struct persist *p, const char *path);
 int persist_check_ancestors(struct persist *p, const char *path);
 int persist_parent_is_dir(struct persist *p, const char *path);
 void persist_fill_stat(struct persist *p, const char *path, int kind, struct stat *st);
+uint64_t persist_ino(struct persist *p, const char *path); /* assigned on first use */
+void persist_ino_drop(struct persist *p, const char *path);
+/* A rename moved `from` (a file, or a directory and everything below it) to `to`. */
+void persist_ino_move(struct persist *p, const char *from, const char *to, int dir);
+/* libfuse's hidden names: ".fuse_hidden" and 16 hex digits as the last component. */
+int persist_hidden_name(const char *path);
+struct pfile *persist_hidden_find(struct persist *p, const char *path);
+/* The attributes of a detached file (nlink 0) from what its handles see. */
+void persist_detached_stat(struct persist *p, struct pfile *f, struct stat *st);
+void persist_nlink_free(struct persist *p); /* dirs, subdirs and inos (close) */
 
 /* files.c (lock held): an open file whose path went away keeps its content for its handles */
 void persist_pfile_detach(struct persist *p, struct pfile *f);

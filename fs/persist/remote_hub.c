@@ -83,7 +83,20 @@ static enum spacefs_status r_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
 {
     struct hubremote *r = ctx;
     hub_error he;
-    hub_status st = hub_mirror_fetch(r->mirror, out_head, &he);
+    hub_reach reach;
+    hub_status st;
+
+    /* the mirror (libgit2) does not go through the client's calls: while the client knows the
+     * Hub cannot be reached, a fetch fails as they do, at once, instead of waiting on libgit2's
+     * own connection timeouts */
+    hub_client_reach(r->client, &reach);
+    if (!reach.online) {
+        memset(&he, 0, sizeof(he));
+        snprintf(he.message, sizeof(he.message), "%.200s unreachable (%.250s); not sent",
+                 hub_client_endpoint(r->client), reach.last_error);
+        return fail(err, HUB_E_OFFLINE, &he, "fetch");
+    }
+    st = hub_mirror_fetch(r->mirror, out_head, &he);
     return st == HUB_OK ? SPACEFS_OK : fail(err, st, &he, "fetch");
 }
 

@@ -51,12 +51,19 @@ static int attempt_failed(struct persist *p, int err, unsigned retry_after_ms)
         delay = p->cfg.backoff_max_ms;
     if (retry_after_ms > delay)
         delay = retry_after_ms;
+    /* the client knows the Hub cannot be reached and sent nothing: trying again costs nothing
+     * (it probes the Hub at most once a second), so the Hub's return is noticed within a second
+     * instead of after the backoff that the outage built up */
+    if (err == EHOSTUNREACH && delay > p->cfg.backoff_base_ms)
+        delay = p->cfg.backoff_base_ms;
     p->failures++;
     p->failed_attempts++;
+    /* one line per outage, not one a second: the client logs when the Hub comes back */
+    if (err != EHOSTUNREACH || p->last_errno != EHOSTUNREACH)
+        persist_log(p, SPACEFS_WARN, "persist: %s (attempt %u; next in %" PRIu64 " ms)",
+                    p->last_error, p->failures, delay);
     p->last_errno = err;
     p->next_attempt_ms = spacefs_now_ms() + (int64_t)delay;
-    persist_log(p, SPACEFS_WARN, "persist: %s (attempt %u; next in %" PRIu64 " ms)", p->last_error,
-                p->failures, delay);
     return -err;
 }
 

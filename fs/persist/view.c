@@ -4,6 +4,7 @@
 #include "persist_internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -124,6 +125,8 @@ static void index_add(struct persist *p, const char *path, int delta)
     free(s);
 }
 
+static void dirs_update(struct persist *p, const char *path);
+
 void persist_index_rebuild(struct persist *p)
 {
     persist_map_clear(&p->below, NULL);
@@ -135,6 +138,15 @@ void persist_index_rebuild(struct persist *p)
          it = persist_map_next(&p->base_files, it))
         if (!persist_map_get(&p->changes, it->key))
             index_add(p, it->key, 1);
+    /* the link counts: every path and its ancestors, once the index is whole */
+    persist_map_clear(&p->dirs, NULL);
+    persist_map_clear(&p->subdirs, NULL);
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it))
+        dirs_update(p, it->key);
+    for (struct pmap_item *it = persist_map_first(&p->base_files); it;
+         it = persist_map_next(&p->base_files, it))
+        dirs_update(p, it->key);
 }
 
 /* Any visible file or local directory strictly below dir? */
@@ -237,6 +249,7 @@ int persist_change_set(struct persist *p, const char *path, struct pchange *c)
         }
     }
     index_add(p, path, entry_counts(p, path, c) - before);
+    dirs_update(p, path);
     if (old) {
         uint64_t id = old->ovl;
         persist_change_free(old);
@@ -346,9 +359,10 @@ void persist_fill_stat(struct persist *p, const char *path, int kind, struct sta
     st->st_uid = getuid();
     st->st_gid = getgid();
     st->st_mode = persist_meta_mode(p, path, kind);
+    st->st_ino = (ino_t)persist_ino(p, path);
     if (kind == PERSIST_KIND_DIR) {
         mtime = m ? m->mtime : 0;
-        st->st_nlink = 2;
+        st->st_nlink = 2 + (nlink_t)(uintptr_t)persist_map_get(&p->subdirs, path);
     } else {
         mtime = c && c->kind == PC_FILE ? c->mtime : e ? e->mtime : 0;
         st->st_nlink = 1;
@@ -360,4 +374,153 @@ void persist_fill_stat(struct persist *p, const char *path, int kind, struct sta
     persist_stat_time(&st->st_mtim, mtime);
     persist_stat_time(&st->st_ctim, m && m->ctime > mtime ? m->ctime : mtime);
     persist_stat_time(&st->st_atim, m && m->atime ? m->atime : mtime);
+}
+
+/* ---- directory link counts ------------------------------------------------------------------
+ * A directory's st_nlink is 2 + its direct subdirectories (find and du use it to skip stat on
+ * leaves). A change at `path` can make path or any of its ancestors start or stop being a
+ * directory (an implicit one exists while something lies below it), so each of them is checked
+ * against p->dirs and its parent's count in p->subdirs adjusted: O(depth), as the index. */
+static void subdirs_add(struct persist *p, const char *dir, int delta)
+{
+    const char *slash = strrchr(dir, '/');
+    char *parent = slash ? strndup(dir, (size_t)(slash - dir)) : strdup("");
+    uintptr_t n;
+
+    if (!parent)
+        return;
+    n = (uintptr_t)persist_map_get(&p->subdirs, parent) + (uintptr_t)(intptr_t)delta;
+    if (!n)
+        persist_map_del(&p->subdirs, parent);
+    else
+        persist_map_put(&p->subdirs, parent, (void *)n); /* no memory: a wrong count, no harm */
+    free(parent);
+}
+
+static void dirs_update(struct persist *p, const char *path)
+{
+    char *s = strdup(path);
+    size_t len;
+
+    if (!s)
+        return;
+    for (len = strlen(s); len > 0;) {
+        int is = persist_node_kind(p, s) == PERSIST_KIND_DIR, was = !!persist_map_get(&p->dirs, s);
+        char *slash;
+        if (is && !was && persist_map_put(&p->dirs, s, (void *)1) == 0)
+            subdirs_add(p, s, 1);
+        else if (!is && was) {
+            persist_map_del(&p->dirs, s);
+            subdirs_add(p, s, -1);
+        }
+        if (!(slash = strrchr(s, '/')))
+            break;
+        *slash = '\0';
+        len = (size_t)(slash - s);
+    }
+    free(s);
+}
+
+/* ---- inode numbers ---------------------------------------------------------------------------
+ * One counter for the process: numbers are unique across engines and never reused while the
+ * mount lives. The router numbers the rest of the mount with 1 (the root) and hashes of paths
+ * with bit 62 set, so the two never meet. */
+static _Atomic uint64_t ino_next = 16;
+
+uint64_t persist_ino(struct persist *p, const char *path)
+{
+    uint64_t ino = (uintptr_t)persist_map_get(&p->inos, path);
+
+    if (!ino) {
+        ino = atomic_fetch_add(&ino_next, 1);
+        persist_map_put(&p->inos, path, (void *)(uintptr_t)ino); /* no memory: not kept */
+    }
+    return ino;
+}
+
+void persist_ino_drop(struct persist *p, const char *path)
+{
+    persist_map_del(&p->inos, path);
+}
+
+void persist_ino_move(struct persist *p, const char *from, const char *to, int dir)
+{
+    size_t n = 0, cap = 0, flen = strlen(from);
+    struct pmap_item *it;
+    char **keys = NULL;
+    void *v;
+
+    if (!dir) {
+        if ((v = persist_map_del(&p->inos, from)) && persist_map_put(&p->inos, to, v) < 0)
+            persist_map_del(&p->inos, to);
+        else if (!v)
+            persist_map_del(&p->inos, to);
+        return;
+    }
+    /* the directory and everything below it: collect first (no put/del while iterating) */
+    for (it = persist_map_first(&p->inos); it; it = persist_map_next(&p->inos, it)) {
+        if (strcmp(it->key, from) && !persist_path_below(it->key, from) && strcmp(it->key, to) &&
+            !persist_path_below(it->key, to))
+            continue;
+        if (n == cap) {
+            char **nk = realloc(keys, (cap = cap ? cap * 2 : 16) * sizeof(*keys));
+            if (!nk)
+                break;
+            keys = nk;
+        }
+        if ((keys[n] = strdup(it->key)))
+            n++;
+    }
+    for (size_t i = 0; i < n; i++) /* what `to` held is gone (it was an empty directory) */
+        if (!strcmp(keys[i], to) || persist_path_below(keys[i], to))
+            persist_map_del(&p->inos, keys[i]);
+    for (size_t i = 0; i < n; i++) {
+        char *dst = NULL;
+        if (strcmp(keys[i], from) && !persist_path_below(keys[i], from))
+            continue;
+        v = persist_map_del(&p->inos, keys[i]);
+        if (v && asprintf(&dst, "%s%s", to, keys[i] + flen) >= 0)
+            persist_map_put(&p->inos, dst, v);
+        free(dst);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+void persist_nlink_free(struct persist *p)
+{
+    persist_map_clear(&p->dirs, NULL);
+    persist_map_clear(&p->subdirs, NULL);
+    persist_map_clear(&p->inos, NULL);
+}
+
+/* ---- hidden names ----------------------------------------------------------------------------
+ * With hard_remove off, libfuse unlinks a file that is still open by renaming it to
+ * ".fuse_hidden%08x%08x" in its directory and unlinks that name after the last close; stat,
+ * chmod and utimens on the open file reach us by that path (the kernel sends them without a
+ * file handle). persist_rename treats a rename of an open file onto such a name as an unlink
+ * that keeps the name answering for the open file (struct pfile's hidden). */
+int persist_hidden_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    static const char prefix[] = ".fuse_hidden";
+
+    base = base ? base + 1 : path;
+    if (strncmp(base, prefix, sizeof(prefix) - 1) || strlen(base) != sizeof(prefix) - 1 + 16)
+        return 0;
+    for (base += sizeof(prefix) - 1; *base; base++)
+        if (!((*base >= '0' && *base <= '9') || (*base >= 'a' && *base <= 'f')))
+            return 0;
+    return 1;
+}
+
+struct pfile *persist_hidden_find(struct persist *p, const char *path)
+{
+    if (!persist_hidden_name(path))
+        return NULL;
+    for (struct pfile *f = p->files; f; f = f->next)
+        if (f->hidden && !strcmp(f->hidden, path))
+            return f;
+    return NULL;
 }

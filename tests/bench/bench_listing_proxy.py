@@ -7,8 +7,10 @@ and cap 1000), `X-Total-Count`, a `Link: <…&cursor=…>; rel="next"` header as
 is hubd's own answer for one real Space to the same query (same expand fields), with the id, _id and
 subdomain changed, so the shape is the emulator's. Why: hubd computes `sha` with one `git rev-parse`
 process per Space and page, so 100k Spaces cost it minutes per listing, which would measure the
-emulator instead of spacefs. Usage:
+emulator instead of spacefs. `--page-delay-ms MS` answers each listing page that long after the request (a slow Hub, for
+tests/fs/test_listing_big.sh). Usage:
   bench_listing_proxy.py --upstream URL --namespace NS --count N --template-space ns/name --port-file F
+                         [--page-delay-ms MS]
 """
 import argparse
 import http.client
@@ -17,6 +19,7 @@ import json
 import socketserver
 import sys
 import threading
+import time
 import urllib.parse
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection",
@@ -66,6 +69,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
 
     def _listing(self, q):
         srv = self.server
+        if srv.page_delay:
+            time.sleep(srv.page_delay)
         key = tuple(sorted((k, tuple(v)) for k, v in q.items() if k not in ("author", "cursor", "limit")))
         with srv.lock:
             tmpl = srv.templates.get(key)
@@ -143,11 +148,13 @@ def main():
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--template-space", required=True)
     ap.add_argument("--port-file", required=True)
+    ap.add_argument("--page-delay-ms", type=float, default=0)
     a = ap.parse_args()
     srv = Server(("127.0.0.1", 0), Proxy)
     srv.upstream = urllib.parse.urlsplit(a.upstream)
     srv.ns = a.namespace.lower()
     srv.count = a.count
+    srv.page_delay = a.page_delay_ms / 1000.0
     srv.template_space = a.template_space
     srv.template_ns = a.template_space.split("/")[0]
     srv.templates = {}

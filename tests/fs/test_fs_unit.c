@@ -109,6 +109,8 @@ static long put(struct spacefs_fs *fs, const char *path, const char *data, int c
         return rc;
     rc = spacefs_fs_flush(fs, h); /* a shell flushes a dup before writing */
     n = strlen(data) ? spacefs_fs_write(fs, h, data, strlen(data), 0) : 0;
+    if (rc == 0)
+        rc = spacefs_fs_flush(fs, h); /* close(2): a secret or variable is sent here */
     spacefs_fs_release(fs, h);
     return n < 0 ? n : rc < 0 ? rc : n;
 }
@@ -408,6 +410,76 @@ static void test_secrets_variables(void)
     free(v);
     CHECK_EQ("foreign namespaces have no secrets", -ENOENT,
              spacefs_fs_getattr(e.fs, "/gradio/hello/secrets", &st));
+    env_close(&e);
+}
+
+/* Issue 11 item 8: a value written in several write(2) calls goes to the Hub once, whole, at
+ * close (flush); a value past VALUE_MAX is EFBIG at write and nothing is sent; the Hub's error
+ * is close's. */
+static void test_kv_whole_values(void)
+{
+    struct spacefs_handle *h;
+    struct env e;
+    char *v, *big;
+    int i;
+
+    env_open(&e, 5000);
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("open", 0,
+             spacefs_fs_create(e.fs, "/alice/chat/secrets/MULTI", 0644, O_WRONLY | O_TRUNC, &h));
+    CHECK_EQ("flush of the shell's dup sends nothing", 0, spacefs_fs_flush(e.fs, h));
+    CHECK_EQ("write 1", 3, spacefs_fs_write(e.fs, h, "abc", 3, 0));
+    CHECK_EQ("write 2", 3, spacefs_fs_write(e.fs, h, "def", 3, 3));
+    CHECK_EQ("write 3", 4, spacefs_fs_write(e.fs, h, "ghi\n", 4, 6));
+    CHECK_EQ("nothing sent by the writes", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    CHECK_EQ("close sends", 0, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("one request", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 1, "MULTI");
+    CHECK_STR("the whole value", "abcdefghi", v);
+    free(v);
+
+    /* too big: EFBIG at the write that crosses the limit, nothing sent, the old value stays */
+    spacefs_fake_reset_counts(e.fake);
+    big = calloc(1, 4096);
+    memset(big, 'x', 4096);
+    CHECK_EQ("open", 0,
+             spacefs_fs_open(e.fs, "/alice/chat/variables/MODEL", O_WRONLY | O_TRUNC, &h));
+    for (i = 0; i < 16; i++)
+        CHECK_EQ("4 KiB write", 4096, spacefs_fs_write(e.fs, h, big, 4096, (int64_t)i * 4096));
+    CHECK_EQ("past 64 KiB is EFBIG", -EFBIG, spacefs_fs_write(e.fs, h, "y", 1, 65536));
+    CHECK_EQ("close says EFBIG", -EFBIG, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("nothing sent", 0, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 0, "MODEL");
+    CHECK_STR("the Hub keeps the old value", "gpt2", v);
+    free(v);
+    free(big);
+
+    /* fsync(2) sends what was written so far, whole; the close after it sends nothing more */
+    spacefs_fake_reset_counts(e.fake);
+    CHECK_EQ("open", 0,
+             spacefs_fs_open(e.fs, "/alice/chat/variables/MODEL", O_WRONLY | O_TRUNC, &h));
+    CHECK_EQ("write", 3, spacefs_fs_write(e.fs, h, "ab\n", 3, 0));
+    CHECK_EQ("fsync sends", 0, spacefs_fs_fsync(e.fs, h));
+    CHECK_EQ("one request", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    CHECK_EQ("close", 0, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("still one", 1, spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
+    v = spacefs_fake_get_kv(e.fake, "alice/chat", 0, "MODEL");
+    CHECK_STR("the value", "ab", v);
+    free(v);
+
+    /* the Hub's error at send is close's */
+    spacefs_fake_reset_counts(e.fake);
+    spacefs_fake_fault(e.fake, SPACEFS_FAKE_KV_SET, SPACEFS_E_FORBIDDEN, 403, 1);
+    CHECK_EQ("open", 0,
+             spacefs_fs_open(e.fs, "/alice/chat/variables/MODEL", O_WRONLY | O_TRUNC, &h));
+    CHECK_EQ("write", 2, spacefs_fs_write(e.fs, h, "v\n", 2, 0));
+    CHECK_EQ("close is EACCES", -EACCES, spacefs_fs_flush(e.fs, h));
+    spacefs_fs_release(e.fs, h);
+    CHECK_EQ("one attempt, not retried at release", 1,
+             spacefs_fake_count(e.fake, SPACEFS_FAKE_KV_SET));
     env_close(&e);
 }
 
@@ -822,6 +894,7 @@ struct penv {
     struct env e;
     struct persist_fake *pf;
     char root[64];
+    int fsync_hub; /* set before penv_open: -o fsync=hub */
 };
 
 static int fake_remote_new(struct persist_remote *out, const char *repo_id, const char *git_dir,
@@ -849,6 +922,7 @@ static void penv_open(struct penv *pe)
     cfg.persist.quiet_ms = 0;
     cfg.persist.interval_ms = 0;
     cfg.persist.unmount_wait_ms = 5000;
+    cfg.persist.fsync_hub = pe->fsync_hub;
     pe->e.fake = spacefs_fake_new();
     spacefs_fake_add_space(pe->e.fake, "alice/chat", "RUNNING", "cpu-basic", 172800);
     spacefs_fake_set_kv(pe->e.fake, "alice/chat", 0, "MODEL", "gpt2");
@@ -915,6 +989,7 @@ static void test_persist_subtree(void)
     void *data = NULL;
     size_t len = 0;
 
+    pe.fsync_hub = 1;
     penv_open(&pe);
     persist_fake_write(pe.pf, "notes/a.txt", "hello\n", 6);
     CHECK_EQ("persist/: a file another writer committed appears", 0,
@@ -927,7 +1002,7 @@ static void test_persist_subtree(void)
     CHECK_EQ("persist/: a second read downloads nothing", objects,
              persist_fake_calls(pe.pf, PERSIST_FAKE_OBJECT));
     CHECK_EQ("persist/: write a new file", 3, put(pe.e.fs, "/alice/chat/persist/b.txt", "new", 1));
-    CHECK_EQ("persist/: fsync of persist/ waits for the commit", 0,
+    CHECK_EQ("persist/: fsync of persist/ waits for the commit (fsync=hub)", 0,
              spacefs_fs_fsyncdir(pe.e.fs, "/alice/chat/persist"));
     CHECK_EQ("persist/: the commit becomes the base", 0,
              wait_based(pe.e.fs, "/alice/chat/persist.status"));
@@ -963,7 +1038,226 @@ static void test_persist_subtree(void)
     penv_close(&pe);
 }
 
+static int names_has(struct spacefs_fs *fs, const char *dir, const char *name)
+{
+    struct names n;
+    char want[96];
+
+    memset(&n, 0, sizeof(n));
+    count_dir(fs, dir, &n);
+    snprintf(want, sizeof(want), "%s ", name);
+    return strstr(n.all, want) != NULL;
+}
+
+/* Issue 11 items 2 and 4 through the router: libfuse's hidden names (hard_remove off) and
+ * inode numbers. */
+static void test_hidden_and_inodes(void)
+{
+    static const char *hid = "/alice/chat/persist/d/.fuse_hidden0000000200000001";
+    struct spacefs_handle *h;
+    struct stat st, st2;
+    struct penv pe;
+    uint64_t ino;
+
+    penv_open(&pe);
+    CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(pe.e.fs, "/alice/chat/persist/d", 0755));
+    CHECK_EQ("create", 0,
+             spacefs_fs_create(pe.e.fs, "/alice/chat/persist/d/t", 0644, O_RDWR | O_TRUNC, &h));
+    CHECK_EQ("write", 5, spacefs_fs_write(pe.e.fs, h, "hello", 5, 0));
+    CHECK_EQ("stat", 0, spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/d/t", &st));
+    ino = (uint64_t)st.st_ino;
+    CHECK_EQ("the hidden candidate does not exist", -ENOENT, spacefs_fs_getattr(pe.e.fs, hid, &st));
+    CHECK_EQ("libfuse hides the open file", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/persist/d/t", hid, 0));
+    CHECK_EQ("its name is gone", -ENOENT,
+             spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/d/t", &st));
+    CHECK_EQ("the hidden name answers (fstat)", 0, spacefs_fs_getattr(pe.e.fs, hid, &st));
+    CHECK("with the open file's size, inode and one link",
+          st.st_size == 5 && (uint64_t)st.st_ino == ino && st.st_nlink == 1);
+    CHECK_EQ("a write through the handle", 3, spacefs_fs_write(pe.e.fs, h, "abc", 3, 5));
+    spacefs_fs_getattr(pe.e.fs, hid, &st);
+    CHECK_EQ("is seen by fstat", 8, st.st_size);
+    CHECK_EQ("fchmod", 0, spacefs_fs_chmod(pe.e.fs, hid, 0600));
+    spacefs_fs_getattr(pe.e.fs, hid, &st);
+    CHECK("fstat shows the mode", (st.st_mode & 07777) == 0600);
+    CHECK_EQ(
+        "futimens", 0,
+        spacefs_fs_utimens(pe.e.fs, hid, (struct timespec[2]){{1300000000, 0}, {1300000000, 0}}));
+    spacefs_fs_getattr(pe.e.fs, hid, &st);
+    CHECK_EQ("the time is kept", 1300000000, (long)st.st_mtime);
+    CHECK("not listed",
+          !names_has(pe.e.fs, "/alice/chat/persist/d", ".fuse_hidden0000000200000001"));
+    CHECK_EQ("the directory can go", 0, spacefs_fs_rmdir(pe.e.fs, "/alice/chat/persist/d"));
+    spacefs_fs_release(pe.e.fs, h);
+    CHECK_EQ("after the last close the name is gone", -ENOENT,
+             spacefs_fs_getattr(pe.e.fs, hid, &st));
+    CHECK_EQ("libfuse's unlink of it then", -ENOENT, spacefs_fs_unlink(pe.e.fs, hid));
+    CHECK_EQ("a hidden name of a file nobody has open is an ordinary rename", 1,
+             put(pe.e.fs, "/alice/chat/persist/u", "u", 1));
+    CHECK_EQ("rename", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/persist/u",
+                               "/alice/chat/persist/.fuse_hidden0000000300000001", 0));
+    CHECK("listed", names_has(pe.e.fs, "/alice/chat/persist", ".fuse_hidden0000000300000001"));
+
+    /* inode numbers: stable, moved by renames, new for a new file; the rest of the mount too */
+    CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(pe.e.fs, "/alice/chat/persist/a", 0755));
+    CHECK_EQ("mkdir", 0, spacefs_fs_mkdir(pe.e.fs, "/alice/chat/persist/a/b", 0755));
+    CHECK_EQ("file", 1, put(pe.e.fs, "/alice/chat/persist/a/b/f", "f", 1));
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/a/b/f", &st);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/a/b/f", &st2);
+    CHECK("same number twice", st.st_ino == st2.st_ino && st.st_ino != 0);
+    CHECK_EQ("rename the directory", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/persist/a", "/alice/chat/persist/z", 0));
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/z/b/f", &st2);
+    CHECK("the file below keeps it", st.st_ino == st2.st_ino);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/z", &st2);
+    CHECK_EQ("z: 2 + one subdirectory", 3, (long)st2.st_nlink);
+    spacefs_fs_unlink(pe.e.fs, "/alice/chat/persist/z/b/f");
+    put(pe.e.fs, "/alice/chat/persist/z/b/f", "g", 1);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/persist/z/b/f", &st2);
+    CHECK("a new file there has another number", st.st_ino != st2.st_ino);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/status", &st);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/status", &st2);
+    CHECK("status: a stable number", st.st_ino == st2.st_ino && st.st_ino != 0);
+    spacefs_fs_getattr(pe.e.fs, "/alice/chat/control", &st2);
+    CHECK("control: another", st.st_ino != st2.st_ino);
+    spacefs_fs_getattr(pe.e.fs, "/", &st);
+    CHECK_EQ("the root is 1", 1, (long)st.st_ino);
+
+    /* elsewhere (variables/): the router hides by unlinking and keeps the attributes */
+    CHECK_EQ("open a variable", 0,
+             spacefs_fs_open(pe.e.fs, "/alice/chat/variables/MODEL", O_RDONLY, &h));
+    CHECK_EQ("hidden: unlinked on the Hub", 0,
+             spacefs_fs_rename(pe.e.fs, "/alice/chat/variables/MODEL",
+                               "/alice/chat/variables/.fuse_hidden0000000400000001", 0));
+    CHECK_EQ("one delete", 1, spacefs_fake_count(pe.e.fake, SPACEFS_FAKE_KV_DELETE));
+    CHECK_EQ(
+        "the hidden name answers", 0,
+        spacefs_fs_getattr(pe.e.fs, "/alice/chat/variables/.fuse_hidden0000000400000001", &st));
+    CHECK_EQ("gone from the listing", -ENOENT,
+             spacefs_fs_getattr(pe.e.fs, "/alice/chat/variables/MODEL", &st));
+    spacefs_fs_release(pe.e.fs, h);
+    CHECK_EQ("libfuse's unlink after the last close", 0,
+             spacefs_fs_unlink(pe.e.fs, "/alice/chat/variables/.fuse_hidden0000000400000001"));
+    CHECK_EQ(
+        "then nothing", -ENOENT,
+        spacefs_fs_getattr(pe.e.fs, "/alice/chat/variables/.fuse_hidden0000000400000001", &st));
+    penv_close(&pe);
+}
+
 /* Every status through every subtree: each answers the errno of the one table. */
+/* fsync(2) by default: durable locally as close(), no wait for the Hub, so it returns at once
+ * while every commit fails; with fsync=hub it waits and fails with the commit's errno. */
+static void test_fsync_contract(void)
+{
+    struct spacefs_handle *h = NULL;
+    struct penv pe = {0};
+    int64_t t0;
+    int rc;
+
+    for (pe.fsync_hub = 0; pe.fsync_hub <= 1; pe.fsync_hub++) {
+        penv_open(&pe);
+        persist_fake_fail(pe.pf, PERSIST_FAKE_COMMIT, SPACEFS_E_SERVER, 1000, 0);
+        CHECK_EQ("fsync: create", 0,
+                 spacefs_fs_create(pe.e.fs, "/alice/chat/persist/db.sqlite", 0644,
+                                   O_WRONLY | O_CREAT, &h));
+        CHECK_EQ("fsync: write", 5, spacefs_fs_write(pe.e.fs, h, "hello", 5, 0));
+        t0 = ms_now();
+        rc = spacefs_fs_fsync(pe.e.fs, h);
+        if (!pe.fsync_hub) {
+            CHECK_EQ("fsync (local): succeeds while the Hub refuses every commit", 0, rc);
+            CHECK("fsync (local): returns without waiting for a commit", ms_now() - t0 < 1000);
+            CHECK_EQ("fsync of persist/ (local): no wait either", 0,
+                     spacefs_fs_fsyncdir(pe.e.fs, "/alice/chat/persist"));
+        } else {
+            CHECK_EQ("fsync (hub): the commit's errno", -EIO, rc);
+        }
+        CHECK_EQ("fsync: nothing committed", 0, persist_fake_commit_count(pe.pf));
+        spacefs_fs_release(pe.e.fs, h);
+        penv_close(&pe);
+    }
+}
+
+static int count_sorted(const char *name, const struct stat *st, void *payload)
+{
+    struct {
+        char last[64];
+        long count, unsorted;
+    } *c = payload;
+
+    (void)st;
+    if (!strcmp(name, ".") || !strcmp(name, ".."))
+        return 0;
+    if (c->count && strcmp(c->last, name) >= 0)
+        c->unsorted++;
+    snprintf(c->last, sizeof(c->last), "%s", name);
+    c->count++;
+    return 0;
+}
+
+/* A namespace of 300,000 Spaces whose pages shifted while read (each page repeats 10 names of
+ * the one before): one entry per name, every page requested once, and installed by a sort and
+ * a merge. The old install compared every name with every other (25k Spaces took 1.6 s, 100k
+ * 32 s): at 300k it would outlast this test's ctest timeout many times over. */
+static void test_big_namespace(void)
+{
+    struct spacefs_config cfg;
+    struct spacefs_fs *fs = NULL;
+    struct spacefs_fake *fake;
+    struct stat st;
+    struct {
+        char last[64];
+        long count, unsorted;
+    } c = {{0}, 0, 0};
+
+    spacefs_config_init(&cfg);
+    cfg.ttl_ms = 60000;
+    cfg.max_spaces = 0;
+    fake = spacefs_fake_new();
+    spacefs_fake_bulk(fake, "big", 300000, 1000, 10);
+    if (spacefs_fs_new(&fs, &cfg, spacefs_fake_backend(fake)) < 0)
+        abort();
+    CHECK_EQ("big: readdir", 0, spacefs_fs_readdir(fs, "/big", count_sorted, &c));
+    CHECK_EQ("big: every name once (twins from shifted pages dropped)", 300000, c.count);
+    CHECK_EQ("big: in name order", 0, c.unsorted);
+    /* page k starts at k * 990: ceil((300000 - 10) / 990) pages */
+    CHECK_EQ("big: each page requested once", 304, spacefs_fake_count(fake, SPACEFS_FAKE_LIST));
+    CHECK_EQ("big: stat of a Space from the cache", 0,
+             spacefs_fs_getattr(fs, "/big/space-299999", &st));
+    CHECK_EQ("big: a missing name is ENOENT", -ENOENT,
+             spacefs_fs_getattr(fs, "/big/space-300000", &st));
+    CHECK_EQ("big: without a listing request", 304, spacefs_fake_count(fake, SPACEFS_FAKE_LIST));
+    CHECK_EQ("big: nor a runtime request", 0, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    spacefs_fs_free(fs);
+
+    /* the cap: the first 25,000 entries the Hub sends (25 pages of 1000), one log line; a
+     * Space past the cap is found by name with one runtime request */
+    spacefs_config_init(&cfg);
+    cfg.ttl_ms = 60000;
+    cfg.max_spaces = 25000;
+    spacefs_fake_reset_counts(fake);
+    if (spacefs_fs_new(&fs, &cfg, spacefs_fake_backend(fake)) < 0)
+        abort();
+    memset(&c, 0, sizeof(c));
+    CHECK_EQ("cap: readdir", 0, spacefs_fs_readdir(fs, "/big", count_sorted, &c));
+    CHECK_EQ("cap: pages up to the cap, none after", 25,
+             spacefs_fake_count(fake, SPACEFS_FAKE_LIST));
+    /* 25000 entries, 24 pages of them starting with 10 twins */
+    CHECK_EQ("cap: the first 25000 entries the Hub sent, twins once", 25000 - 240, c.count);
+    CHECK_EQ("cap: a Space past the cap is found by name", 0,
+             spacefs_fs_getattr(fs, "/big/space-200000", &st));
+    CHECK_EQ("cap: with one runtime request", 1, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    CHECK_EQ("cap: then cached", 0, spacefs_fs_getattr(fs, "/big/space-200000/status", &st));
+    CHECK_EQ("cap: no second request", 1, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    CHECK_EQ("cap: a name the Hub does not know is ENOENT", -ENOENT,
+             spacefs_fs_getattr(fs, "/big/space-900000", &st));
+    CHECK_EQ("cap: with one runtime request", 2, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    CHECK_EQ("cap: and ENOENT again", -ENOENT, spacefs_fs_getattr(fs, "/big/space-900000", &st));
+    CHECK_EQ("cap: from the negative cache", 2, spacefs_fake_count(fake, SPACEFS_FAKE_RUNTIME));
+    spacefs_fs_free(fs);
+    spacefs_fake_free(fake);
+}
+
 static void test_errno_table(void)
 {
     static const char *const subtrees[] = {"listing", "space file", "control",   "variables",
@@ -981,6 +1275,7 @@ static void test_errno_table(void)
               strcmp(spacefs_status_name((enum spacefs_status)st), "unexpected error") != 0 ||
                   st == SPACEFS_E_OTHER);
         for (i = 0; i < (int)(sizeof(subtrees) / sizeof(subtrees[0])); i++) {
+            pe.fsync_hub = 0;
             penv_open(&pe);
             if (i >= 5) { /* the engine's first fetch, then a fault on its next call */
                 persist_fake_write(pe.pf, "a.txt", "hello\n", 6);
@@ -1038,6 +1333,8 @@ int main(void)
     test_read_token();
     test_hardware_sleeptime();
     test_secrets_variables();
+    test_kv_whole_values();
+    test_hidden_and_inodes();
     test_mkdir_rmdir();
     test_errors();
     test_concurrency();
@@ -1049,6 +1346,8 @@ int main(void)
     test_log_settle();
     test_meta();
     test_persist_subtree();
+    test_fsync_contract();
+    test_big_namespace();
     test_errno_table();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Crash consistency of persist/, after JuiceFS's crash_consistency.sh: two writers keep manifests
-# (one fsyncs every file: acknowledged = on the Hub; one only closes: acknowledged = on local disk,
+# (one fsyncs every file, mounted with -o fsync=hub: acknowledged = on the Hub; one only closes:
+# acknowledged = on local disk, which is also what fsync acknowledges by default (fs.unit),
 # and rewrites earlier files), LFS uploads are slowed so the kill lands mid-upload, the daemon is
 # killed with -9, the Hub is checked for every fsynced file before anything restarts, the mount
 # comes back on the same cache and every entry is verified, then `echo sync > control`, unmount,
@@ -15,7 +16,7 @@ MF="$WORK/manifest.fsync" MC="$WORK/manifest.close"
 CW="$PDIR/crash_writer.py"
 
 section "mount, write, kill -9"
-mount_persist "$WORK/cache1" "persist_interval=1"
+mount_persist "$WORK/cache1" "persist_interval=1,fsync=hub"
 check_eq "fixture file readable in persist/" hello "$(cat "$P/notes.txt")"
 # Every LFS PUT and every commit takes a while: uploads are in flight when the kill comes.
 hub_fault '{"method":"PUT","path":"^/lfs-storage/","action":"latency","latency_ms":150,"count":-1}'

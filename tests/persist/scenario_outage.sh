@@ -1,7 +1,8 @@
 #!/bin/bash
 # persist/ through a Hub outage: hubd is stopped and stays down longer than the listing ttl
 # (2 s in these tests, 5 s by default); writes, closes, renames, deletes and reads go on locally
-# and promptly; persist.status shows pending/error with a last_error; fsync and
+# and promptly; persist.status shows pending/error with a last_error; fsync (mounted with
+# -o fsync=hub; by default fsync is local and works offline, fs.unit) and
 # `echo sync > control` fail with an errno within their timeout instead of hanging; hubd comes
 # back on the same port and state; `echo sync > control` succeeds and every file is on the Hub
 # as @huggingface/hub (downloadFile, listFiles) sees it.
@@ -9,7 +10,7 @@
 require_fuse
 require_node
 hub_start
-mount_persist "$WORK/cache" "persist_sync_timeout=20"
+mount_persist "$WORK/cache" "persist_sync_timeout=20,fsync=hub"
 O="$P/outage"
 
 section "before the outage"

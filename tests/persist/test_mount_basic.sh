@@ -67,13 +67,21 @@ check_eq "rename persist/ -> elsewhere is EXDEV" EXDEV \
   "$(python3 -c 'import os,sys,errno
 try: os.rename(sys.argv[1], sys.argv[2]); print("OK")
 except OSError as e: print(errno.errorcode[e.errno])' "$P/d/g.txt" "$S/g.txt")"
-# fsync(2) returns once the file is committed
+# fsync(2) makes the file durable locally (as close) and returns without waiting for a commit:
+# a commit slowed to 5 s must not hold it up; `echo sync` then puts it on the Hub
+hub_fault '{"method":"POST","path":"/commit/","action":"latency","latency_ms":5000,"count":1}'
+t0=$(ms)
 python3 - "$P/fsynced.txt" <<'PY'
 import os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 os.write(fd, b"durable\n"); os.fsync(fd); os.close(fd)
 PY
-check_eq "fsync: on the Hub when it returns" durable "$(api /datasets/$DS/resolve/main/fsynced.txt)"
+dt=$(($(ms) - t0))
+check "fsync returned at local speed while a commit was in flight (${dt} ms)" test "$dt" -lt 2000
+check_eq "fsync: the content is there" durable "$(cat "$P/fsynced.txt")"
+check_eq "echo sync > control" OK "$(sync_space "$S")"
+hub_faults_clear
+check_eq "fsync + sync: on the Hub" durable "$(api /datasets/$DS/resolve/main/fsynced.txt)"
 check_eq "sync after the round trip" OK "$(sync_space "$S")"
 git -C "$CL" pull -q >>"$WORK/git.log" 2>&1
 check_eq "the Hub has the renames and deletes" "d/g.txt|no|abcd" \

@@ -43,21 +43,26 @@ print("ok")
 PY
 )
 check_eq "TemporaryFile + truncate; fstat/fchmod/futimens/ftruncate through handles" ok "$out"
-# Known gap (issue 11 item 2, tests/persist/posix_expected_failures.txt): fstat, fchmod and
-# futimens on a file that is unlinked while open reach the daemon without a handle (the kernel
-# sends GETATTR/SETATTR by inode; libfuse's path API has no path left for it) and fail with ESTALE.
+# fstat, fchmod and futimens on a file unlinked while open (issue 11 item 2): the kernel sends
+# them without a file handle; with hard_remove off libfuse keeps a hidden name for the file
+# (.fuse_hidden*) that persist/ serves from the open file (it failed with ESTALE before).
 out=$(cd "$P" && python3 -c "
-import os, errno
-fd = os.open('gone', os.O_CREAT | os.O_RDWR); os.unlink('gone')
-try:
-    os.fstat(fd); print('ok')
-except OSError as e:
-    print(errno.errorcode[e.errno])" 2>&1)
-if [ "$out" = ok ]; then
-  fail "fstat on an unlinked open file is listed as an expected failure but now works: drop it from the list"
-else
-  echo "xfail - fstat on an unlinked open file: $out (expected failure, see posix_expected_failures.txt)"
-fi
+import os
+fd = os.open('gone', os.O_CREAT | os.O_RDWR)
+os.write(fd, b'12345')
+ino = os.fstat(fd).st_ino
+os.unlink('gone')
+st = os.fstat(fd)
+os.fchmod(fd, 0o600)
+os.utime(fd, (1300000000, 1300000000))
+mt = int(os.fstat(fd).st_mtime)
+os.write(fd, b'678')
+st2 = os.fstat(fd)
+print(st.st_size, st.st_nlink, st.st_ino == ino, mt, st2.st_size,
+      sorted(n for n in os.listdir('.') if n.startswith('.fuse_hidden') or n == 'gone'))
+os.close(fd)" 2>&1)
+check_eq "fstat/fchmod/futimens on an unlinked open file: size, nlink 0, same inode, not listed" \
+  "5 0 True 1300000000 8 []" "$out"
 check_eq "no temporary file left in persist/" "$(printf '%s\n' $before named | sort | xargs)" "$(ls "$P" | xargs)"
 
 # renameat2 flags: NOREPLACE honoured, EXCHANGE and WHITEOUT refused with nothing changed
