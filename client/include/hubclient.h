@@ -465,6 +465,27 @@ hub_status hub_file_download_fd(hub_file_meta *out_meta, hub_client *client, hub
                                 const char *repo_id, const char *rev, const char *path,
                                 int64_t offset, int64_t length, int fd, int64_t fd_offset,
                                 hub_cancel *cancel, hub_error *err);
+/* A signed storage URL kept between ranged reads of one file (hub_file_read_range). Owned by
+ * the caller; one call at a time per value; zero-initialise, release with hub_signed_url_clear. */
+typedef struct hub_signed_url {
+    char *url;              /* NULL: none yet (never logged: it is a credential) */
+    int64_t valid_until_ms; /* CLOCK_MONOTONIC milliseconds */
+} hub_signed_url;
+void hub_signed_url_clear(hub_signed_url *s); /* frees the URL; the value can be reused */
+
+/* Bytes [offset, offset + length) of a file (length >= 1) into on_data, for many ranges of one
+ * file: the first call GETs resolve with Range and follows the redirect to storage once, keeping
+ * the final signed URL in *cache; later calls send their Range there directly (no resolve
+ * request, no token) while it is valid: until the expiry the URL carries (X-Amz-Date +
+ * X-Amz-Expires, Expires, X-Expires) less 30 s, 10 minutes at most. A signed URL that storage
+ * refuses before sending a byte (401, 403, 404, 400, 410: expired or revoked) is dropped and
+ * resolve is asked again, once. Files served without a redirect (regular files) always go
+ * through resolve. */
+hub_status hub_file_read_range(hub_signed_url *cache, hub_file_meta *out_meta, hub_client *client,
+                               hub_repo_type type, const char *repo_id, const char *rev,
+                               const char *path, int64_t offset, int64_t length,
+                               hub_data_fn on_data, void *payload, hub_cancel *cancel,
+                               hub_error *err);
 /* HEAD of the same URL (no body): commit, etag, size. Follows relative redirects only (an LFS
  * file's answer is the Hub's 302 itself) and asks for identity encoding. */
 hub_status hub_file_head(hub_file_meta *out_meta, hub_client *client, hub_repo_type type,

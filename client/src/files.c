@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_PAGES      100000
@@ -236,12 +237,15 @@ static void fill_meta(hub_file_meta *m, const hub_resp *r)
     m->is_lfs = r->linked_size >= 0 || r->redirected;
 }
 
-hub_status hub_file_download(hub_file_meta *out_meta, hub_client *c, hub_repo_type type,
-                             const char *repo_id, const char *rev, const char *path, int64_t offset,
-                             int64_t length, hub_data_fn on_data, void *payload, hub_cancel *cancel,
-                             hub_error *err)
+/* GETs `url` from byte `offset`, `length` bytes (-1 = to the end) into on_data, resuming an
+ * interrupted transfer with Range from the last byte delivered. no_auth: a signed URL (no
+ * token). *out_final (may be NULL) gets the URL that answered after a redirect (new, or NULL);
+ * *out_delivered the bytes handed to on_data. */
+static hub_status download_url(hub_client *c, const char *url, int no_auth, const char *path,
+                               int64_t offset, int64_t length, hub_data_fn on_data, void *payload,
+                               hub_cancel *cancel, hub_file_meta *out_meta, char **out_final,
+                               int64_t *out_delivered, hub_error *err)
 {
-    hub_buf url;
     hub_resp resp;
     hub_req q;
     dl d;
@@ -249,20 +253,7 @@ hub_status hub_file_download(hub_file_meta *out_meta, hub_client *c, hub_repo_ty
     hub_status st = HUB_OK;
     int resumes = 0;
 
-    if (out_meta)
-        memset(out_meta, 0, sizeof(*out_meta));
-    hub_error_clear(err);
-    if (!hub_valid_repo_id(repo_id) || !valid_path(path, 0) || !on_data || offset < 0 ||
-        length < -1)
-        return hub_error_set(err, HUB_E_INVALID, "invalid download arguments");
-    if (length == 0)
-        return hub_file_head(out_meta, c, type, repo_id, rev, path, err);
-    hub_buf_init(&url, 0);
     hub_resp_init(&resp);
-    if (build_resolve_url(&url, c, type, repo_id, rev, path) < 0) {
-        st = nomem(err);
-        goto out;
-    }
     memset(&d, 0, sizeof(d));
     d.resp = &resp;
     d.pos = offset;
@@ -272,7 +263,8 @@ hub_status hub_file_download(hub_file_meta *out_meta, hub_client *c, hub_repo_ty
     for (;;) {
         memset(&q, 0, sizeof(q));
         q.method = "GET";
-        q.url = url.data;
+        q.url = url;
+        q.no_auth = no_auth;
         q.body_fd = -1;
         q.follow = 1;
         q.stream = 1;
@@ -316,9 +308,148 @@ hub_status hub_file_download(hub_file_meta *out_meta, hub_client *c, hub_repo_ty
         break;
     }
     fill_meta(out_meta, &resp);
-out:
+    if (out_final) {
+        *out_final = resp.final_url;
+        resp.final_url = NULL;
+    }
+    if (out_delivered)
+        *out_delivered = d.pos - offset;
     hub_resp_free(&resp);
+    return st;
+}
+
+hub_status hub_file_download(hub_file_meta *out_meta, hub_client *c, hub_repo_type type,
+                             const char *repo_id, const char *rev, const char *path, int64_t offset,
+                             int64_t length, hub_data_fn on_data, void *payload, hub_cancel *cancel,
+                             hub_error *err)
+{
+    hub_buf url;
+    hub_status st;
+
+    if (out_meta)
+        memset(out_meta, 0, sizeof(*out_meta));
+    hub_error_clear(err);
+    if (!hub_valid_repo_id(repo_id) || !valid_path(path, 0) || !on_data || offset < 0 ||
+        length < -1)
+        return hub_error_set(err, HUB_E_INVALID, "invalid download arguments");
+    if (length == 0)
+        return hub_file_head(out_meta, c, type, repo_id, rev, path, err);
+    hub_buf_init(&url, 0);
+    if (build_resolve_url(&url, c, type, repo_id, rev, path) < 0)
+        st = nomem(err);
+    else
+        st = download_url(c, url.data, 0, path, offset, length, on_data, payload, cancel, out_meta,
+                          NULL, NULL, err);
     hub_buf_free(&url);
+    return st;
+}
+
+/* ---- ranges through a kept signed URL -------------------------------------------------------- */
+#define SIGNED_REUSE_MAX_MS 600000 /* reuse a signed URL for 10 minutes at most */
+#define SIGNED_MARGIN_S     30     /* and stop 30 s before it says it expires */
+
+void hub_signed_url_clear(hub_signed_url *s)
+{
+    if (!s)
+        return;
+    free(s->url);
+    s->url = NULL;
+    s->valid_until_ms = 0;
+}
+
+/* The value of query parameter `name` in url as a number, -1 if absent or not a number. */
+static int64_t query_num(const char *url, const char *name)
+{
+    const char *q = strchr(url, '?');
+    size_t n = strlen(name);
+    for (const char *p = q; p && *p; p = strchr(p + 1, '&')) {
+        int64_t v = 0;
+        const char *d;
+        if (strncmp(p + 1, name, n) != 0 || p[1 + n] != '=')
+            continue;
+        for (d = p + 2 + n; *d >= '0' && *d <= '9' && v < INT64_MAX / 10 - 9; d++)
+            v = v * 10 + (*d - '0');
+        return d > p + 2 + n ? v : -1;
+    }
+    return -1;
+}
+
+/* Unix seconds at which a signed URL stops working, -1 when it does not say: S3's X-Amz-Date
+ * (YYYYMMDDTHHMMSSZ) + X-Amz-Expires, CloudFront's Expires, the emulator's X-Expires. */
+static int64_t signed_expiry(const char *url)
+{
+    const char *d = strstr(url, "X-Amz-Date=");
+    int64_t v;
+    if (d && (v = query_num(url, "X-Amz-Expires")) >= 0) {
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        if (sscanf(d + 11, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6) {
+            tm.tm_year -= 1900;
+            tm.tm_mon -= 1;
+            return (int64_t)timegm(&tm) + v;
+        }
+    }
+    if ((v = query_num(url, "Expires")) >= 0)
+        return v;
+    return query_num(url, "X-Expires");
+}
+
+/* A storage answer that means "this URL no longer works" (expired or revoked signature). */
+static int signed_refused(hub_status st, const hub_error *err)
+{
+    long http = err ? err->http_status : 0;
+    return st == HUB_E_AUTH || st == HUB_E_FORBIDDEN || st == HUB_E_NOT_FOUND ||
+           st == HUB_E_BAD_REQUEST || (st == HUB_E_HTTP && http == 410);
+}
+
+hub_status hub_file_read_range(hub_signed_url *cache, hub_file_meta *out_meta, hub_client *c,
+                               hub_repo_type type, const char *repo_id, const char *rev,
+                               const char *path, int64_t offset, int64_t length,
+                               hub_data_fn on_data, void *payload, hub_cancel *cancel,
+                               hub_error *err)
+{
+    hub_buf url;
+    hub_status st;
+    char *final = NULL;
+    int64_t got = 0, now = hub_now_ms();
+
+    if (out_meta)
+        memset(out_meta, 0, sizeof(*out_meta));
+    hub_error_clear(err);
+    if (!cache || !hub_valid_repo_id(repo_id) || !valid_path(path, 0) || !on_data || offset < 0 ||
+        length < 1)
+        return hub_error_set(err, HUB_E_INVALID, "invalid range arguments");
+    if (cache->url && now < cache->valid_until_ms) {
+        st = download_url(c, cache->url, 1, path, offset, length, on_data, payload, cancel,
+                          out_meta, NULL, &got, err);
+        if (st == HUB_OK || got > 0 || !signed_refused(st, err))
+            return st;
+        hub_log(c, HUB_LOG_INFO, "hub: %s: the signed URL was refused (HTTP %ld); resolving again",
+                path, err ? err->http_status : 0L);
+        hub_error_clear(err);
+    }
+    hub_signed_url_clear(cache);
+    hub_buf_init(&url, 0);
+    if (build_resolve_url(&url, c, type, repo_id, rev, path) < 0) {
+        hub_buf_free(&url);
+        return nomem(err);
+    }
+    st = download_url(c, url.data, 0, path, offset, length, on_data, payload, cancel, out_meta,
+                      &final, NULL, err);
+    hub_buf_free(&url);
+    if (st == HUB_OK && final && strchr(final, '?')) {
+        /* a signed storage URL (its signature is in the query): later ranges go there */
+        int64_t exp = signed_expiry(final), left_ms = SIGNED_REUSE_MAX_MS;
+        if (exp >= 0 && (exp - (int64_t)time(NULL) - SIGNED_MARGIN_S) * 1000 < left_ms)
+            left_ms = (exp - (int64_t)time(NULL) - SIGNED_MARGIN_S) * 1000;
+        if (left_ms > 0) {
+            cache->url = final;
+            cache->valid_until_ms = now + left_ms;
+            final = NULL;
+        }
+    }
+    free(final);
     return st;
 }
 

@@ -356,6 +356,8 @@ void hub_resp_free(hub_resp *r)
     hub_buf_free(&r->body);
     free(r->next_url);
     r->next_url = NULL;
+    free(r->final_url);
+    r->final_url = NULL;
 }
 
 /* State of one attempt (one curl_easy_perform). */
@@ -1085,6 +1087,11 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         }
     }
     x->resp->status = x->status;
+    if (owned && o.st == HUB_OK) { /* where the answer came from (files.c reuses signed URLs) */
+        free(x->resp->final_url);
+        x->resp->final_url = owned;
+        owned = NULL;
+    }
     free(owned);
     return o;
 }

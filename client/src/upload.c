@@ -1,6 +1,6 @@
 /* Uploads: preupload (which files go to LFS), LFS batch uploads streamed from a file
- * descriptor (basic PUT, or HF multipart: one PUT per chunk then a completion POST), and the
- * NDJSON commit with parentCommit.
+ * descriptor (basic PUT, or HF multipart: PUTs of the chunks, 5 at a time, then a completion
+ * POST), and the NDJSON commit with parentCommit.
  *
  * A commit is never retried blindly: after an unclear failure (5xx, reset, timeout) the branch's
  * newest commits are read. If the head is still parentCommit the commit did not land and is
@@ -8,6 +8,7 @@
  * and its id is returned; anything else means the branch moved (HUB_E_PRECONDITION). */
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,67 @@ static hub_status lfs_post(hub_client *c, const char *url, const hub_buf *body, 
     return hub_http(c, &q, resp, err);
 }
 
+/* Multipart parts go up this many at a time (@huggingface/hub's MULTIPART_PARALLEL_UPLOAD, 5,
+ * in src/lib/commit.ts): each PUT streams its slice of fd with pread, so memory stays constant. */
+#ifndef MULTIPART_PARALLEL /* -DMULTIPART_PARALLEL=1 builds the sequential upload, for A/B runs */
+#define MULTIPART_PARALLEL 5
+#endif
+
+/* Parts shared by the upload threads; `lock` guards next, failed and the first error. */
+typedef struct parts_job {
+    hub_client *c;
+    const hub_lfs_batch *b;
+    int fd;
+    int64_t size;
+    hub_cancel *cancel;
+    pthread_mutex_t lock;
+    size_t next;
+    int failed;
+    hub_status st;
+    hub_error err;
+    char (*etags)[128]; /* per part, the ETag as sent */
+} parts_job;
+
+static void *parts_worker(void *arg)
+{
+    parts_job *j = arg;
+    for (;;) {
+        hub_resp resp;
+        hub_error err;
+        hub_status st;
+        int64_t off, len;
+        size_t i;
+
+        pthread_mutex_lock(&j->lock);
+        i = j->next++;
+        if (j->failed || i >= j->b->parts_count) {
+            pthread_mutex_unlock(&j->lock);
+            return NULL;
+        }
+        pthread_mutex_unlock(&j->lock);
+        off = (int64_t)i * j->b->chunk_size;
+        len = j->size - off < j->b->chunk_size ? j->size - off : j->b->chunk_size;
+        hub_resp_init(&resp);
+        hub_error_clear(&err);
+        st = put_slice(j->c, j->b->parts[i].url, j->fd, off, len, j->cancel, &resp, &err);
+        if (st == HUB_OK && !resp.etag_raw[0])
+            st = hub_error_set(&err, HUB_E_PROTOCOL, "LFS part %zu: no ETag in the reply", i + 1);
+        if (st == HUB_OK)
+            snprintf(j->etags[i], sizeof(j->etags[i]), "%s", resp.etag_raw);
+        hub_resp_free(&resp);
+        if (st != HUB_OK) {
+            pthread_mutex_lock(&j->lock);
+            if (!j->failed) { /* the first failure is the one reported */
+                j->failed = 1;
+                j->st = st;
+                j->err = err;
+            }
+            pthread_mutex_unlock(&j->lock);
+            return NULL;
+        }
+    }
+}
+
 static hub_status lfs_multipart(hub_client *c, const hub_lfs_batch *b, int fd, int64_t size,
                                 hub_cancel *cancel, hub_error *err)
 {
@@ -145,43 +207,55 @@ static hub_status lfs_multipart(hub_client *c, const hub_lfs_batch *b, int fd, i
     hub_resp resp;
     hub_status st = HUB_OK;
     int64_t want = (size + b->chunk_size - 1) / b->chunk_size;
-    size_t i;
+    pthread_t th[MULTIPART_PARALLEL];
+    size_t i, started = 0;
+    parts_job j;
 
     if ((int64_t)b->parts_count != want)
         return hub_error_set(err, HUB_E_PROTOCOL,
                              "LFS multipart: %zu part URLs for %lld chunks of %lld bytes",
                              b->parts_count, (long long)want, (long long)b->chunk_size);
+    memset(&j, 0, sizeof(j));
+    j.c = c;
+    j.b = b;
+    j.fd = fd;
+    j.size = size;
+    j.cancel = cancel;
+    if (!(j.etags = calloc(b->parts_count + 1, sizeof(*j.etags))))
+        return nomem(err);
+    pthread_mutex_init(&j.lock, NULL);
     hub_buf_init(&body, 0);
     hub_resp_init(&resp);
+    /* up to MULTIPART_PARALLEL threads take the parts in order; this one is the first */
+    for (i = 1; i < MULTIPART_PARALLEL && i < b->parts_count; i++)
+        if (pthread_create(&th[started], NULL, parts_worker, &j) == 0)
+            started++;
+    parts_worker(&j);
+    for (i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (j.failed) {
+        st = j.st;
+        if (err)
+            *err = j.err;
+        goto out;
+    }
     if (hub_buf_adds(&body, "{\"oid\":\"") < 0 || hub_buf_adds(&body, b->oid) < 0 ||
         hub_buf_adds(&body, "\",\"parts\":[") < 0)
         goto nomem;
-    for (i = 0; i < b->parts_count; i++) {
-        int64_t off = (int64_t)i * b->chunk_size;
-        int64_t len = size - off < b->chunk_size ? size - off : b->chunk_size;
-        hub_resp_free(&resp);
-        hub_resp_init(&resp);
-        st = put_slice(c, b->parts[i].url, fd, off, len, cancel, &resp, err);
-        if (st != HUB_OK)
-            goto out;
-        if (!resp.etag_raw[0]) {
-            st = hub_error_set(err, HUB_E_PROTOCOL, "LFS part %zu: no ETag in the reply", i + 1);
-            goto out;
-        }
+    for (i = 0; i < b->parts_count; i++)
         if ((i && hub_buf_adds(&body, ",") < 0) ||
             hub_buf_printf(&body, "{\"partNumber\":%u,\"etag\":", b->parts[i].number) < 0 ||
-            hub_buf_add_json_str(&body, resp.etag_raw) < 0 || hub_buf_adds(&body, "}") < 0)
+            hub_buf_add_json_str(&body, j.etags[i]) < 0 || hub_buf_adds(&body, "}") < 0)
             goto nomem;
-    }
     if (hub_buf_adds(&body, "]}") < 0)
         goto nomem;
-    hub_resp_free(&resp);
-    hub_resp_init(&resp);
     st = lfs_post(c, b->upload.href, &body, 1, &resp, err);
     goto out;
 nomem:
     st = nomem(err);
 out:
+    pthread_mutex_destroy(&j.lock);
+    free(j.etags);
     hub_resp_free(&resp);
     hub_buf_free(&body);
     return st;

@@ -36,6 +36,8 @@ static void pfiles_reset(struct persist *p)
         if (f->fd >= 0)
             close(f->fd);
         f->fd = -1;
+        persist_stream_unref(p, f->stream); /* the object may have changed too */
+        f->stream = NULL;
         f->fd_is_work = 0;
         f->hash_ok = 0;
         {

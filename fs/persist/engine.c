@@ -154,6 +154,9 @@ void persist_close(struct persist *p, unsigned wait_ms)
         }
         pthread_mutex_unlock(&p->lock);
     }
+    pthread_mutex_lock(&p->lock);
+    persist_streams_close(p); /* the files' references went with them; joins readaheads */
+    pthread_mutex_unlock(&p->lock);
     persist_map_clear(&p->changes, persist_change_free);
     persist_map_clear(&p->meta, free);
     persist_map_clear(&p->jdirty, NULL);

@@ -181,6 +181,8 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
         close(f->fd);
     f->fd = fd;
     f->fd_is_work = 1;
+    persist_stream_unref(p, f->stream); /* reads go to the working copy from now on */
+    f->stream = NULL;
     {
         uint64_t old = f->work;
         f->work = id;
@@ -235,6 +237,7 @@ static void pfile_unref(struct persist *p, struct pfile *f)
     *pp = f->next;
     if (f->fd >= 0)
         close(f->fd);
+    persist_stream_unref(p, f->stream);
     id = f->work;
     f->work = 0;
     persist_ovl_release(p, id, f->path);
@@ -360,6 +363,9 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
     } else if (!(f = pfile_get(p, np))) {
         rc = -ENOMEM;
         goto out;
+    } else if (f->stream && f->fd < 0 && persist_stream_refused(f->stream)) {
+        persist_stream_unref(p, f->stream); /* wrong bytes were served: a new open fetches anew */
+        f->stream = NULL;
     }
     if (!(h = calloc(1, sizeof(*h)))) {
         rc = -ENOMEM;
@@ -381,26 +387,72 @@ out:
     return rc;
 }
 
+/* Gives f a content source for reading: a local file (overlay, cached object, a blob fetched
+ * whole) in f->fd, or, for an LFS object not cached yet, a stream that fetches what is read.
+ * Lock held; dropped while a whole object downloads (then another thread may have attached a
+ * source meanwhile: the fd wins). */
+static int pfile_attach(struct persist *p, struct pfile *f)
+{
+    const struct persist_rentry *e = NULL;
+    int fd, rc;
+
+    if (f->path) {
+        struct pchange *c = persist_map_get(&p->changes, f->path);
+        if (!(c && c->kind == PC_FILE && c->ovl))
+            e = path_object(p, f->path);
+    } else if (f->pin.path) {
+        e = &f->pin;
+    }
+    if (e && e->is_lfs && p->remote.ops->object_range) {
+        char *s = persist_obj_path(p, e);
+        if (!s)
+            return -ENOMEM;
+        fd = open(s, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        rc = fd < 0 ? -errno : 0;
+        free(s);
+        if (fd >= 0) {
+            futimens(fd, NULL); /* LRU */
+            f->fd = fd;
+            f->fd_is_work = 0;
+            return 0;
+        }
+        if (rc != -ENOENT)
+            return rc;
+        return persist_stream_get(p, e, f->path ? f->path : e->path, &f->stream);
+    }
+    if ((rc = pfile_source(p, f, &fd)) < 0)
+        return rc;
+    if (f->fd >= 0) /* another thread opened it while the lock was dropped */
+        close(fd);
+    else
+        f->fd = fd, f->fd_is_work = 0;
+    return 0;
+}
+
 long persist_read(struct persist *p, struct persist_handle *h, void *buf, size_t size, int64_t off)
 {
     struct pfile *f = h->f;
+    struct pstream *s;
     long rc;
-    int fd;
 
     if ((h->flags & O_ACCMODE) == O_WRONLY)
         return -EBADF;
     pthread_mutex_lock(&p->lock);
-    if (f->fd < 0) {
-        if ((rc = pfile_source(p, f, &fd)) < 0)
-            goto out;
-        if (f->fd >= 0) /* another thread opened it while the lock was dropped */
-            close(fd);
-        else
-            f->fd = fd, f->fd_is_work = 0;
+    if (f->fd < 0 && !f->stream && (rc = pfile_attach(p, f)) < 0)
+        goto out;
+    if (f->fd >= 0) { /* local bytes: a working copy being written wins over any stream */
+        rc = pread(f->fd, buf, size, off);
+        if (rc < 0)
+            rc = -errno;
+        goto out;
     }
-    rc = pread(f->fd, buf, size, off);
-    if (rc < 0)
-        rc = -errno;
+    /* a cold LFS object: wait for the bytes without the engine's lock (other files go on) */
+    s = f->stream;
+    persist_stream_ref(s);
+    pthread_mutex_unlock(&p->lock);
+    rc = persist_stream_read(s, &h->rs, buf, size, off);
+    pthread_mutex_lock(&p->lock);
+    persist_stream_unref(p, s);
 out:
     pthread_mutex_unlock(&p->lock);
     return rc;

@@ -93,6 +93,9 @@ struct pfile {
     /* Detached (path NULL) without an fd: the object its content is, downloaded on first use
      * (pin.path NULL: none). */
     struct persist_rentry pin;
+    /* An LFS object not cached yet, read by ranges as it arrives (stream.c); a reference, NULL
+     * none. fd, when >= 0, wins (a local copy: the working overlay file, a cached object). */
+    struct pstream *stream;
     uint64_t ino; /* its inode number once detached (attached: the path's, p->inos) */
     mode_t mode;  /* its mode once detached (fchmod changes it), 0 before */
     /* Detached by a rename onto a hidden name (libfuse's ".fuse_hidden<16 hex>", when a file is
@@ -102,9 +105,16 @@ struct pfile {
     struct pfile *next;
 };
 
+/* A handle's reading pattern, for the readahead (stream.c). */
+struct persist_readstate {
+    int64_t next;   /* where the last read ended */
+    int64_t window; /* readahead past a sequential read, 0 after a seek */
+};
+
 struct persist_handle {
     struct pfile *f;
     int flags;
+    struct persist_readstate rs;
 };
 
 /* ---- the engine -------------------------------------------------------------------------- */
@@ -146,6 +156,7 @@ struct persist {
     int meta_local_dirty;               /* <cache>/meta is behind */
     char manifest_sha[PERSIST_OID_MAX]; /* sha256 of the Dataset's manifest, "" none */
     struct pfile *files;
+    struct pstream *streams; /* LFS objects being fetched by ranges (stream.c) */
     uint64_t next_ovl;
     uint64_t gen;
     int64_t last_change_ms; /* monotonic */
@@ -276,6 +287,18 @@ int persist_obj_fetch(struct persist *p, const struct persist_rentry *e);  /* wi
 int persist_obj_adopt(struct persist *p, const struct persist_rentry *e, const char *src);
 /* Evicts least recently used objects down to the bound, never `keep` (a name in objects/). */
 void persist_obj_evict(struct persist *p, const char *keep);
+
+/* stream.c: cold LFS objects read by ranges as they arrive. get/ref/unref/close with p->lock
+ * held; read without it (it blocks on the network). */
+struct pstream;
+int persist_stream_get(struct persist *p, const struct persist_rentry *e, const char *path,
+                       struct pstream **out); /* a reference (found or new) */
+void persist_stream_ref(struct pstream *s);
+void persist_stream_unref(struct persist *p, struct pstream *s); /* accepts NULL */
+void persist_streams_close(struct persist *p);                   /* persist_close */
+int persist_stream_refused(struct pstream *s); /* failed (e.g. sha256 mismatch): EIO */
+long persist_stream_read(struct pstream *s, struct persist_readstate *rs, void *buf, size_t size,
+                         int64_t off);
 
 /* sync.c */
 int persist_worker_start(struct persist *p);

@@ -47,6 +47,10 @@ struct persist_rop {
 /* Bytes of the current upload sent so far (cumulative). Called from the calling thread. */
 typedef void (*persist_progress_fn)(int64_t bytes, void *payload);
 
+/* Receives the bytes of a ranged read in order (borrowed for the call); nonzero stops the read
+ * (the call then answers SPACEFS_E_CANCELLED). */
+typedef int (*persist_data_fn)(const void *data, size_t len, void *payload);
+
 /* Every call may block on the network (never called with an engine lock held); err may be
  * NULL. Out arrays are malloc'd and owned by the caller (persist_rentries_free, ...). */
 struct persist_remote_ops {
@@ -65,6 +69,12 @@ struct persist_remote_ops {
      * (LFS: sha256 and size). */
     enum spacefs_status (*object_get)(void *ctx, const struct persist_rentry *e, int fd,
                                       struct spacefs_error *err);
+    /* Hands bytes [offset, offset + length) of the LFS object `e` (e->is_lfs) to on_data, in
+     * order and unverified (the engine hashes what it assembles), never more than asked; fewer
+     * only on failure. NULL when the remote cannot: whole objects only (object_get). */
+    enum spacefs_status (*object_range)(void *ctx, const struct persist_rentry *e, int64_t offset,
+                                        int64_t length, persist_data_fn on_data, void *payload,
+                                        struct spacefs_error *err);
     /* One commit on main with every op: uploads (LFS where the Hub says so) then commits
      * with parentCommit = `parent` ("" = the repo has no commit yet). STALE when main moved.
      * out_oid gets the new commit. */

@@ -46,6 +46,8 @@ struct persist_fake {
     unsigned calls[PERSIST_FAKE_OPS];
     unsigned hash_reads;     /* LFS PUTs without a digest: remote_hub reads those to hash */
     unsigned sha_mismatches; /* PUTs whose given digest was wrong (refused) */
+    uint64_t object_bytes;   /* bytes served by object and object_range calls */
+    int corrupt;             /* LFS objects are served with one byte changed (a hostile server) */
     struct fault faults[PERSIST_FAKE_OPS];
     void (*on_commit)(void *);
     void *on_commit_payload;
@@ -400,8 +402,57 @@ static enum spacefs_status f_object_get_do(void *ctx, const struct persist_rentr
         st = SPACEFS_E_NOT_FOUND;
     else if (pwrite(fd, ff->data, ff->len, 0) != (ssize_t)ff->len)
         st = SPACEFS_E_IO;
+    else if (f->corrupt && ff->is_lfs && ff->len && pwrite(fd, "\x5a", 1, 0) != 1)
+        st = SPACEFS_E_IO;
+    if (st == SPACEFS_OK)
+        f->object_bytes += ff->len;
 out:
     pthread_mutex_unlock(&f->lock);
+    return st;
+}
+
+#define RANGE_CHUNK 16384 /* bytes per on_data call, as a network read would hand them */
+
+static enum spacefs_status f_object_range_do(void *ctx, const struct persist_rentry *e,
+                                             int64_t offset, int64_t length, persist_data_fn fn,
+                                             void *payload, struct spacefs_error *err)
+{
+    struct persist_fake *f = ctx;
+    enum spacefs_status st;
+    unsigned char *copy = NULL;
+    struct ffile *ff;
+    size_t len = 0;
+
+    pthread_mutex_lock(&f->lock);
+    if ((st = enter(f, PERSIST_FAKE_OBJECT, err)) != SPACEFS_OK)
+        goto out;
+    if (!(ff = find_object(f, e)) || !ff->is_lfs) {
+        st = SPACEFS_E_NOT_FOUND;
+        goto out;
+    }
+    if (offset < 0 || length <= 0 || offset >= (int64_t)ff->len) {
+        st = SPACEFS_E_BAD_REQUEST; /* 416 */
+        goto out;
+    }
+    len = (size_t)((int64_t)ff->len - offset < length ? (int64_t)ff->len - offset : length);
+    if (!(copy = malloc(len))) {
+        st = SPACEFS_E_NOMEM;
+        goto out;
+    }
+    memcpy(copy, ff->data + offset, len);
+    if (f->corrupt && offset == 0)
+        copy[0] = 0x5a;
+out:
+    pthread_mutex_unlock(&f->lock);
+    for (size_t at = 0; st == SPACEFS_OK && at < len; at += RANGE_CHUNK) {
+        size_t n = len - at < RANGE_CHUNK ? len - at : RANGE_CHUNK;
+        pthread_mutex_lock(&f->lock);
+        f->object_bytes += n;
+        pthread_mutex_unlock(&f->lock);
+        if (fn(copy + at, n, payload) != 0)
+            st = SPACEFS_E_CANCELLED;
+    }
+    free(copy);
     return st;
 }
 
@@ -572,6 +623,17 @@ static enum spacefs_status f_object_get(void *ctx, const struct persist_rentry *
     return st;
 }
 
+static enum spacefs_status f_object_range(void *ctx, const struct persist_rentry *e, int64_t offset,
+                                          int64_t length, persist_data_fn fn, void *payload,
+                                          struct spacefs_error *err)
+{
+    enum spacefs_status st;
+    call_hook(ctx, PERSIST_FAKE_OBJECT, 0);
+    st = f_object_range_do(ctx, e, offset, length, fn, payload, err);
+    call_hook(ctx, PERSIST_FAKE_OBJECT, 1);
+    return st;
+}
+
 static enum spacefs_status f_commit(void *ctx, const char *parent, const char *summary,
                                     const struct persist_rop *ops, size_t n,
                                     char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
@@ -590,6 +652,7 @@ static const struct persist_remote_ops fake_ops = {
     .fetch = f_fetch,
     .tree = f_tree,
     .object_get = f_object_get,
+    .object_range = f_object_range,
     .commit = f_commit,
     .commits = f_commits,
     .free = f_free,
@@ -730,4 +793,20 @@ int persist_fake_lfs_oid(struct persist_fake *f, const char *path, char out[PERS
     }
     pthread_mutex_unlock(&f->lock);
     return rc;
+}
+
+uint64_t persist_fake_object_bytes(struct persist_fake *f)
+{
+    uint64_t n;
+    pthread_mutex_lock(&f->lock);
+    n = f->object_bytes;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+void persist_fake_set_corrupt(struct persist_fake *f, int on)
+{
+    pthread_mutex_lock(&f->lock);
+    f->corrupt = on;
+    pthread_mutex_unlock(&f->lock);
 }

@@ -28,6 +28,8 @@ struct persist_remote persist_fake_remote(struct persist_fake *f);
 void persist_fake_set_repo(struct persist_fake *f, int exists, int is_private);
 /* Files larger than this (or holding a NUL byte) are stored as LFS; default 64. */
 void persist_fake_set_lfs_threshold(struct persist_fake *f, int64_t bytes);
+/* PERSIST_FAKE_OBJECT counts whole-object gets and ranged reads (object_range) alike: each is
+ * one GET of the object. */
 /* The next `count` calls of `op` fail with `st` (before doing anything). */
 void persist_fake_fail(struct persist_fake *f, enum persist_fake_op op, enum spacefs_status st,
                        unsigned count, unsigned retry_after_ms);
@@ -56,5 +58,10 @@ int persist_fake_lfs_oid(struct persist_fake *f, const char *path, char out[PERS
  * those), and PUTs whose sha256 did not match their content (refused with BAD_REQUEST). */
 unsigned persist_fake_hash_reads(struct persist_fake *f);
 unsigned persist_fake_sha_mismatches(struct persist_fake *f);
+/* Bytes of objects served so far (whole objects and ranges). */
+uint64_t persist_fake_object_bytes(struct persist_fake *f);
+/* on: LFS objects are served with their first byte changed (a hostile server: the sha256 of
+ * what arrives does not match the object id). */
+void persist_fake_set_corrupt(struct persist_fake *f, int on);
 
 #endif

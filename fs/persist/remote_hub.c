@@ -10,6 +10,7 @@
 #include "hubmap.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,23 @@
 #define SAMPLE_LEN     512
 #define INLINE_MAX     ((int64_t)10 << 20) /* the Hub refuses regular files above 10 MiB */
 #define HUB_COMMIT_MAX 256                 /* preupload batch size on the Hub */
+#define SIGNED_KEPT    8                   /* signed URLs kept, for that many objects */
+
+/* The signed storage URL of one LFS object, reused by its ranged reads (hub_file_read_range). */
+struct signed_slot {
+    char oid[PERSIST_OID_MAX]; /* sha256; "" free */
+    hub_signed_url url;
+    int busy;      /* a read is using a copy; what it brings back replaces url */
+    uint64_t used; /* LRU tick */
+};
 
 struct hubremote {
     hub_client *client; /* borrowed */
     hub_mirror *mirror;
     char *repo_id;
+    pthread_mutex_t lock; /* guards signed[] and tick; a leaf, never held across a request */
+    struct signed_slot signed_urls[SIGNED_KEPT];
+    uint64_t tick;
 };
 
 static enum spacefs_status fail(struct spacefs_error *err, hub_status st, const hub_error *he,
@@ -165,6 +178,60 @@ static enum spacefs_status r_object_get(void *ctx, const struct persist_rentry *
         return SPACEFS_E_OTHER;
     }
     return SPACEFS_OK;
+}
+
+/* The slot of oid (found, or the least recently used one taken over). Lock held. */
+static struct signed_slot *signed_slot(struct hubremote *r, const char *oid)
+{
+    struct signed_slot *lru = &r->signed_urls[0];
+    for (int i = 0; i < SIGNED_KEPT; i++) {
+        struct signed_slot *s = &r->signed_urls[i];
+        if (!strcmp(s->oid, oid))
+            return s;
+        if (s->used < lru->used)
+            lru = s;
+    }
+    hub_signed_url_clear(&lru->url);
+    snprintf(lru->oid, sizeof(lru->oid), "%s", oid);
+    return lru;
+}
+
+static enum spacefs_status r_object_range(void *ctx, const struct persist_rentry *e, int64_t offset,
+                                          int64_t length, persist_data_fn on_data, void *payload,
+                                          struct spacefs_error *err)
+{
+    struct hubremote *r = ctx;
+    hub_signed_url mine = {0};
+    struct signed_slot *slot;
+    char *before = NULL;
+    hub_error he;
+    hub_status st;
+
+    /* Each call works on a copy of the kept URL (readers of one object run in parallel); a URL
+     * the call had to resolve anew replaces the kept one. */
+    pthread_mutex_lock(&r->lock);
+    slot = signed_slot(r, e->lfs_oid);
+    slot->used = ++r->tick;
+    if (slot->url.url && (mine.url = strdup(slot->url.url)))
+        mine.valid_until_ms = slot->url.valid_until_ms;
+    pthread_mutex_unlock(&r->lock);
+    before = mine.url ? strdup(mine.url) : NULL;
+    st = hub_file_read_range(&mine, NULL, r->client, HUB_REPO_DATASET, r->repo_id,
+                             e->commit[0] ? e->commit : "main", e->path, offset, length, on_data,
+                             payload, NULL, &he);
+    if (mine.url && (!before || strcmp(before, mine.url) != 0)) {
+        pthread_mutex_lock(&r->lock);
+        slot = signed_slot(r, e->lfs_oid);
+        hub_signed_url_clear(&slot->url);
+        slot->url = mine;
+        mine.url = NULL;
+        pthread_mutex_unlock(&r->lock);
+    }
+    free(before);
+    hub_signed_url_clear(&mine);
+    if (st == HUB_E_CANCELLED)
+        return SPACEFS_E_CANCELLED;
+    return st == HUB_OK ? SPACEFS_OK : fail(err, st, &he, "LFS range");
 }
 
 /* Upload modes for the PUT ops, as the Hub decides them (preupload, batched by the client). */
@@ -363,6 +430,9 @@ static void r_free(void *ctx)
     if (!r)
         return;
     hub_mirror_free(r->mirror);
+    for (int i = 0; i < SIGNED_KEPT; i++)
+        hub_signed_url_clear(&r->signed_urls[i].url);
+    pthread_mutex_destroy(&r->lock);
     free(r->repo_id);
     free(r);
 }
@@ -373,6 +443,7 @@ static const struct persist_remote_ops hub_ops = {
     .fetch = r_fetch,
     .tree = r_tree,
     .object_get = r_object_get,
+    .object_range = r_object_range,
     .commit = r_commit,
     .commits = r_commits,
     .free = r_free,
@@ -393,6 +464,7 @@ int persist_remote_hub_new(struct persist_remote *out, const struct persist_hub_
         return -ENOMEM;
     }
     r->client = opts->client;
+    pthread_mutex_init(&r->lock, NULL);
     mo.endpoint = hub_client_endpoint(opts->client);
     mo.type = HUB_REPO_DATASET;
     mo.repo_id = opts->repo_id;

@@ -137,6 +137,29 @@ static void test_multipart(hub_client *alice)
     CHECK(st == HUB_OK && route_count("PUT /lfs-storage/multipart/{oid}/{part}") == 4,
           "upload with no transfer field at all: multipart by chunk_size (%s)", hub_status_str(st));
     net("{\"lfs_transfer_field\": \"auto\"}");
+    /* the parts go up in parallel: with 600 ms per part PUT, 4 parts one after the other would
+     * take 2.4 s */
+    buf[0] ^= 2;
+    if (pwrite(fd, buf, 1, 0) != 1)
+        CHECK(0, "rewrite");
+    net("{\"lfs_transfer_field\": \"omit\"}");
+    admin("POST", "/_hubd/faults",
+          "{\"method\": \"PUT\", \"path\": \"^/lfs-storage/multipart/\", \"action\": \"latency\", "
+          "\"latency_ms\": 600, \"count\": -1}");
+    {
+        struct timespec t0, t1;
+        double secs;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        st = hub_lfs_upload_fd(alice, HUB_REPO_SPACE, "alice/chat", "main", fd, sizeof(buf), NULL,
+                               NULL, &e);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        CHECK(st == HUB_OK && secs < 1.8,
+              "4 parts of 600 ms each uploaded side by side in %.2f s (one after the other: 2.4 s)",
+              secs);
+    }
+    admin("DELETE", "/_hubd/faults", NULL);
+    net("{\"lfs_transfer_field\": \"auto\"}");
     close(fd);
 }
 

@@ -1,6 +1,7 @@
 /* hub_tool: drives the persist engine with the real Hub remote, for test_remote_hub.sh.
  *   hub_tool CACHE REPO_ID CMD [ARGS] [-- CMD [ARGS]]...
- * CMDs: put PATH LOCALFILE | cat PATH | ls PATH | rm PATH | mv A B | mkdir P | sync | state
+ * CMDs: put PATH LOCALFILE | cat PATH | pread PATH OFFSET LENGTH | ls PATH | rm PATH | mv A B |
+ *       mkdir P | sync | state | run SHELL-COMMAND (between two reads, e.g. the emulator's clock)
  * Endpoint from HF_ENDPOINT; the token from the 0600 file in PERSIST_TOKEN_FILE (never argv).
  * No worker thread: sync happens at `sync`. Exit 0 when every command succeeded. */
 #include "hubclient.h"
@@ -68,6 +69,26 @@ static int cat_file(struct persist *p, const char *path)
     return rc;
 }
 
+/* LENGTH bytes of PATH from OFFSET to stdout, one read through a handle of its own. */
+static int pread_file(struct persist *p, const char *path, const char *off, const char *len)
+{
+    struct persist_handle *h;
+    size_t n = (size_t)strtoull(len, NULL, 10);
+    char *buf = malloc(n + 1);
+    int rc = buf ? persist_file_open(p, path, O_RDONLY, 0, &h) : -ENOMEM;
+    long got;
+
+    if (rc == 0) {
+        got = persist_read(p, h, buf, n, strtoll(off, NULL, 10));
+        if (got > 0)
+            fwrite(buf, 1, (size_t)got, stdout);
+        rc = got < 0 ? (int)got : 0;
+        persist_release(p, h);
+    }
+    free(buf);
+    return rc;
+}
+
 static void log_line(enum spacefs_log_level level, const char *msg, void *payload)
 {
     fprintf(stderr, "[%d] %s\n", level, msg);
@@ -126,7 +147,12 @@ int main(int argc, char **argv)
             rc = put_file(p, a, b), i += 2;
         else if (!strcmp(cmd, "cat"))
             rc = cat_file(p, a), i++;
-        else if (!strcmp(cmd, "ls"))
+        else if (!strcmp(cmd, "pread"))
+            rc = pread_file(p, a, b, i + 3 < argc ? argv[i + 3] : "0"), i += 3;
+        else if (!strcmp(cmd, "run")) {
+            fflush(stdout);
+            rc = system(a) == 0 ? 0 : -EIO, i++;
+        } else if (!strcmp(cmd, "ls"))
             rc = persist_readdir(p, a, list_one, NULL), i++;
         else if (!strcmp(cmd, "rm"))
             rc = persist_unlink(p, a), i++;

@@ -42,6 +42,31 @@ check_eq "fixture files kept" hello "$(cat "$CL/notes.txt")"
 # a fresh cache reads the LFS file lazily (resolve + sha256 check)
 check_eq "LFS read from an empty cache" "$(sha256sum <"$WORK/big.bin")" \
   "$(ht "$WORK/cache2" alice/chat-persist cat data/big.bin | sha256sum)"
+check_eq "the object it read whole is cached under its sha256" 3000000 \
+  "$(stat -c %s "$WORK/cache2/objects/l$(sha256sum <"$WORK/big.bin" | cut -c1-64)")"
+
+# streaming reads: ranged GETs, one resolve, then the signed storage URL again for later ranges
+# (no token there); an expired one (the emulator's clock moved past X-Expires) resolves again
+RESOLVE='GET|HEAD /datasets/{ns}/{name}/resolve/{rev}/{path*}'
+STORAGE='GET /lfs-storage/objects/{oid}'
+ranges() { dd if="$WORK/big.bin" bs=4096 skip=$1 count=1 2>/dev/null; dd if="$WORK/big.bin" bs=4096 skip=$2 count=1 2>/dev/null; }
+hub_stats_reset
+check_eq "two random 4 KiB reads from an empty cache" "$(ranges 100 600 | sha256sum)" \
+  "$(ht "$WORK/cache3" alice/chat-persist pread data/big.bin 409600 4096 -- pread data/big.bin 2457600 4096 | sha256sum)"
+hub_stats >"$WORK/stats.json"
+check_eq "one resolve (redirected to storage), then storage directly for the second range" "1 2" \
+  "$(jq -r --arg r "$RESOLVE" '.routes[$r].count // 0' "$WORK/stats.json") $(jq -r --arg r "$STORAGE" '.routes[$r].count // 0' "$WORK/stats.json")"
+check_eq "both answered 206 (Range honoured)" 2 \
+  "$(jq -r --arg r "$STORAGE" '.routes[$r].statuses["206"] // 0' "$WORK/stats.json")"
+check "a few KiB fetched, not the 3 MB object" test "$(jq -r --arg r "$STORAGE" '.routes[$r].bytes_out' "$WORK/stats.json")" -lt 300000
+hub_stats_reset
+ht "$WORK/cache4" alice/chat-persist pread data/big.bin 409600 4096 -- \
+  run "curl -sS -X POST '$HUB_ADMIN/_hubd/clock' -H 'Content-Type: application/json' -d '{\"advance\": 4000}' >/dev/null" -- \
+  pread data/big.bin 2457600 4096 >"$WORK/ranges2"
+hub_stats >"$WORK/stats.json"
+check_eq "after the signed URL expired: the same bytes" "$(ranges 100 600 | sha256sum)" "$(sha256sum <"$WORK/ranges2")"
+check_eq "refused once (403), resolved again" "1 2" \
+  "$(jq -r --arg r "$STORAGE" '.routes[$r].statuses["403"] // 0' "$WORK/stats.json") $(jq -r --arg r "$RESOLVE" '.routes[$r].count // 0' "$WORK/stats.json")"
 
 # another writer (git), then our sync sees it; our rename + delete go up
 (cd "$CL" && echo theirs >other.txt && git add other.txt && git commit -qm other && git push -q origin main >>"$LOG" 2>&1)

@@ -126,6 +126,16 @@ check_eq "signed URL needs no token" "$oid" "$(curl -sS "$loc" | sha256sum | cut
 check_eq "curl -L follows to the content" "$oid" "$(curl -sSL "$R/main/a/w.bin" | sha256sum | cut -d' ' -f1)"
 check_eq "signed URL Range 0-0 (how huggingface.js probes)" "206 bytes 0-0/300000" \
   "$(curl -sS -D - -o /dev/null -H 'Range: bytes=0-0' "$loc" | awk 'NR==1{s=$2} tolower($1)=="content-range:"{c=$2" "$3} END{print s" "c}' | tr -d '\r')"
+# a ranged read from the middle, as streaming clients (spacefs persist/) read LFS objects: 206,
+# Content-Range, exactly the bytes asked for (huggingface_hub's http_get resumes the same way
+# with Range: bytes=N-; S3 and CloudFront answer like this)
+curl -sS -D "$WORK/h" -o "$WORK/part" -H 'Range: bytes=131072-135167' "$loc"
+check_eq "signed URL mid-object Range: 206 + Content-Range + 4096 bytes" "206 bytes 131072-135167/300000 4096" \
+  "$(head -1 "$WORK/h" | awk '{print $2}') $(hdr content-range <"$WORK/h") $(stat -c %s "$WORK/part")"
+check_eq "  and they are the object's bytes at that offset" \
+  "$(curl -sS "$loc" | tail -c +131073 | head -c 4096 | sha256sum)" "$(sha256sum <"$WORK/part")"
+check_eq "signed URL Range through the end (bytes=N-)" "206 bytes 299000-299999/300000" \
+  "$(curl -sS -D - -o /dev/null -H 'Range: bytes=299000-' "$loc" | awk 'NR==1{s=$2} tolower($1)=="content-range:"{c=$2" "$3} END{print s" "c}' | tr -d '\r')"
 check_eq "signed URL tampered: 403" 403 "$(status GET "${loc/X-Signature=/X-Signature=0}")"
 check_eq "signed URL for another object: 403" 403 "$(status GET "${loc/$oid/$(printf x | sha256sum | cut -d' ' -f1)}")"
 hub_advance 7200
