@@ -15,22 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
-static char root[256];
+#include "harness.h"
+
 static int warnings; /* log lines at WARN or worse */
 static char last_log[512];
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
 
 static void log_fn(enum spacefs_log_level level, const char *msg, void *payload)
 {
@@ -39,15 +27,6 @@ static void log_fn(enum spacefs_log_level level, const char *msg, void *payload)
         warnings++;
         snprintf(last_log, sizeof(last_log), "%s", msg);
     }
-}
-
-static char *cache_path(const char *name)
-{
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", root, name);
-    return buf[i];
 }
 
 static struct persist *open_engine(struct persist_fake *fk, const char *cache)

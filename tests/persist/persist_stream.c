@@ -20,20 +20,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
-static int passed, failed;
-static char root[256];
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
+#include "harness.h"
 
 #define MIB  (1 << 20)
 #define SIZE (4 * MIB)
@@ -52,15 +39,6 @@ static void log_fn(enum spacefs_log_level level, const char *msg, void *payload)
     if (strstr(msg, "sha256"))
         log_sha_lines++;
     pthread_mutex_unlock(&log_lock);
-}
-
-static char *cache_path(const char *name)
-{
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", root, name);
-    return buf[i];
 }
 
 static struct persist *open_engine(struct persist_fake *fk, const char *cache)

@@ -21,20 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
-static char root[256];
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
+#include "harness.h"
 
 static void rm_rf(const char *path)
 {
@@ -42,15 +29,6 @@ static void rm_rf(const char *path)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
     if (system(cmd) != 0)
         fprintf(stderr, "rm -rf %s failed\n", path);
-}
-
-static char *cache_path(const char *name)
-{
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", root, name);
-    return buf[i];
 }
 
 static struct persist *open_engine(struct persist_fake *fk, const char *cache, int worker,
