@@ -106,7 +106,7 @@ def main_small():
     m = B.Mount(hub, B.fresh_cache(), opts="fsync=hub")  # fsync waits for the commit
     for phase in ("cp -a", "echo sync"):
         out = os.path.join(B.WORK, "strace-c.txt")
-        st = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-e",
+        st = subprocess.Popen(["strace", "-f", "-c", "-w", "-o", out, "-e",
                                "trace=fsync,fdatasync,rename,renameat2,openat,write,pwrite64,unlink,unlinkat,link,linkat",
                                "-p", str(m.proc.pid)], stderr=subprocess.DEVNULL)
         time.sleep(1.0)
