@@ -187,6 +187,7 @@ static int unflushed_flush(struct persist *p)
     if (p->nunflushed) {
         rc = ovl_flush(p, p->unflushed, p->nunflushed, &p->flushes);
         p->nunflushed = 0;
+        p->flush_gen++;
     }
     return rc;
 }
@@ -195,18 +196,26 @@ int persist_journal_sync(struct persist *p, int unlock)
 {
     int rc = 0, rc2;
 
-    if (unlock && p->nunflushed) { /* the bulk without the lock: writers go on meanwhile */
-        uint64_t *v = p->unflushed, count = 0;
+    if (unlock && p->nunflushed) {
+        /* The bulk without the lock (writers go on meanwhile), from a copy: the ids stay listed
+         * until they are flushed, so an fsync meanwhile flushes them itself instead of trusting
+         * a flush still under way. */
         size_t n = p->nunflushed;
-        p->unflushed = NULL;
-        p->nunflushed = p->capunflushed = 0;
-        pthread_mutex_unlock(&p->lock);
-        rc = ovl_flush(p, v, n, &count);
-        pthread_mutex_lock(&p->lock);
-        free(v);
-        p->flushes += count;
+        uint64_t *v = malloc(n * sizeof(*v)), gen = p->flush_gen, count = 0;
+        if (v) {
+            memcpy(v, p->unflushed, n * sizeof(*v));
+            pthread_mutex_unlock(&p->lock);
+            rc = ovl_flush(p, v, n, &count);
+            pthread_mutex_lock(&p->lock);
+            free(v);
+            p->flushes += count;
+            if (gen == p->flush_gen && n <= p->nunflushed) { /* else flushed meanwhile */
+                memmove(p->unflushed, p->unflushed + n, (p->nunflushed - n) * sizeof(*v));
+                p->nunflushed -= n;
+            }
+        }
     }
-    if ((rc2 = unflushed_flush(p)) < 0 && !rc) /* published while the lock was dropped */
+    if ((rc2 = unflushed_flush(p)) < 0 && !rc) /* what is left, with the lock */
         rc = rc2;
     if (p->jlazy && p->jfd >= 0) {
         if (fdatasync(p->jfd) < 0 && !rc)

@@ -200,6 +200,7 @@ struct persist {
      * first, then the journal). unflushed_since_ms: monotonic, 0 none pending. */
     uint64_t *unflushed;
     size_t nunflushed, capunflushed;
+    uint64_t flush_gen; /* bumped by every flush of the whole list under the lock */
     int jlazy;
     int64_t unflushed_since_ms;
     uint64_t flushes; /* fsync/fdatasync calls made for durability (tests count them) */
