@@ -471,9 +471,10 @@ static void *worker_main(void *arg)
         }
         if (now >= refresh_at || now >= commit_at) {
             uint64_t commits = p->commits;
+            int part = full || p->backlog; /* of a burst: full, or the rest of a capped one */
             persist_sync_round(p, 0, now >= commit_at);
-            if (p->commits != commits)
-                p->burst = full; /* a full batch: the rest of the burst; else its last part */
+            if (p->commits != commits)         /* what follows a part belongs to the burst too; a */
+                p->burst = part || p->backlog; /* commit for any other reason ends it */
             continue;
         }
         if (refresh_at < wake)

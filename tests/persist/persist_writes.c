@@ -259,6 +259,64 @@ static void test_full_batch(void)
     persist_fake_unref(fk);
 }
 
+/* A burst's commits: the first full batch, a capped one, the rest of it (backlog), and a file
+ * closed while that last part uploads: the burst is not over, so a waiter gets it committed at
+ * once, not min_interval_ms (60 s) later. */
+struct burst_ctx {
+    struct persist *p;
+    int calls;
+};
+
+static void burst_hook(void *payload)
+{
+    struct burst_ctx *b = payload;
+    char name[16];
+
+    b->calls++;
+    if (b->calls == 1) { /* while the first batch uploads: a batch and one more */
+        for (int i = 4; i < 9; i++) {
+            snprintf(name, sizeof(name), "f%d", i);
+            put(b->p, name, name, strlen(name));
+        }
+    } else if (b->calls == 3) { /* while the rest of the capped batch uploads */
+        put(b->p, "late", "late", 4);
+    }
+}
+
+static void test_burst_rest(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("burst"), 1, tweak_batches);
+    struct burst_ctx b = {p, 0};
+    void *data = NULL;
+    size_t len = 0;
+    int64_t t0;
+    char name[16];
+    int ok = 1;
+
+    CHECK(p != NULL, "open");
+    persist_fake_on_commit(fk, burst_hook, &b);
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof(name), "f%d", i);
+        ok &= put(p, name, name, strlen(name)) == 0;
+    }
+    t0 = now_ms();
+    while (b.calls < 3 && now_ms() - t0 < 5000)
+        usleep(10000);
+    CHECK(ok && b.calls == 3, "a full batch, a capped one, its rest (%d commits)", b.calls);
+    usleep(100000);
+    t0 = now_ms();
+    CHECK(persist_sync_wait(p, 20000) == 0 && now_ms() - t0 < 5000,
+          "a file closed during the burst's last part is committed at once when waited for "
+          "(%lld ms)",
+          (long long)(now_ms() - t0));
+    CHECK(persist_fake_read(fk, "late", &data, &len) == 0 && len == 4, "it is on the Hub");
+    free(data);
+    persist_fake_on_commit(fk, NULL, NULL);
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void tweak_unbounded(struct persist_config *c)
 {
     c->max_commit_files = 0;
@@ -377,6 +435,7 @@ int main(void)
     test_flush_ms_zero();
     test_power_loss();
     test_full_batch();
+    test_burst_rest();
     test_inline_budget();
     test_wake_before_fetch();
     if (!failed) {
