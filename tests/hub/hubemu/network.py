@@ -12,6 +12,7 @@ import threading
 import time
 
 OUTAGES = ("none", "refused", "blackhole", "503", "reset")
+LINK_SLACK_S = 0.05  # bandwidth_mbps: idle time of the link that is caught up (socket buffers)
 
 DEFAULTS = {
     "latency_ms": 0.0,  # one round trip, added before each request is answered
@@ -105,13 +106,15 @@ class Network:
     def link_reserve(self, direction, n):
         """The shared link (bandwidth_mbps): n bytes take the link for n*8/rate seconds after
         whatever was reserved before them in that direction, so connections side by side share
-        it as they would a real one (an idle link stores no credit). Returns the monotonic time
+        it as they would a real one. A link idle for at most LINK_SLACK_S (our own time between
+        two blocks: reading the file, hashing) is caught up, as the socket buffers of a real one
+        keep it busy meanwhile; a longer idle time stores no credit. Returns the monotonic time
         the bytes have gone through, 0 when the link is unlimited."""
         with self.lock:
             mbps = self.knobs["bandwidth_mbps"]
             if mbps <= 0 or n <= 0:
                 return 0.0
-            start = max(time.monotonic(), self.link_free[direction])
+            start = max(time.monotonic() - LINK_SLACK_S, self.link_free[direction])
             self.link_free[direction] = start + n * 8.0 / (mbps * 1e6)
             return self.link_free[direction]
 
