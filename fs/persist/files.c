@@ -572,7 +572,9 @@ int persist_local_sync(struct persist *p)
 
 int persist_fsync(struct persist *p, struct persist_handle *h, unsigned timeout_ms)
 {
-    int rc = persist_file_sync(p, h);
+    /* no local flush first: success means committed on the Hub, and the upload need not wait
+     * for the disk (the worker flushes as after any close) */
+    int rc = persist_flush(p, h);
     return rc < 0 ? rc : persist_sync_wait(p, timeout_ms);
 }
 

@@ -112,8 +112,8 @@ int persist_futimens(struct persist *p, struct persist_handle *h, const struct t
 int persist_fchmod(struct persist *p, struct persist_handle *h, mode_t mode);
 /* A read through h: the access time moves as relatime moves it (local to this cache). */
 int persist_atime_touch(struct persist *p, struct persist_handle *h);
-/* fsync(2) with -o fsync=hub: persist_file_sync, then wait until committed on the Hub
- * (timeout_ms 0 = no limit). */
+/* fsync(2) with -o fsync=hub: publish as persist_flush, then wait until committed on the Hub
+ * (timeout_ms 0 = no limit); the local flush follows in the background, as after a close. */
 int persist_fsync(struct persist *p, struct persist_handle *h, unsigned timeout_ms);
 
 /* ---- sync ------------------------------------------------------------------------------------ */

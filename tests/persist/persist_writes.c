@@ -150,6 +150,46 @@ static void test_close_unflushed(void)
     persist_fake_unref(fk);
 }
 
+/* fsync with -o fsync=hub: the upload starts without a local flush first (success means the Hub
+ * has it; the local flush follows as after any close). */
+struct hub_fsync_ctx {
+    struct persist *p;
+    uint64_t at_commit; /* flushes when the commit call started */
+    int seen;
+};
+
+static void hub_fsync_hook(void *payload, enum persist_fake_op op, int after)
+{
+    struct hub_fsync_ctx *c = payload;
+    if (op == PERSIST_FAKE_COMMIT && !after && !c->seen) {
+        c->seen = 1;
+        c->at_commit = flushes(c->p);
+    }
+}
+
+static void test_hub_fsync_no_flush(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("hubfsync"), 0, NULL);
+    struct hub_fsync_ctx c = {p, 0, 0};
+    struct persist_handle *h;
+    uint64_t f0;
+
+    CHECK(p && persist_sync_now(p) == 0, "open");
+    CHECK(persist_file_open(p, "a", O_WRONLY | O_CREAT, 0644, &h) == 0 &&
+              persist_write(p, h, "data", 4, 0) == 4,
+          "write");
+    f0 = flushes(p);
+    persist_fake_on_call(fk, hub_fsync_hook, &c);
+    CHECK(persist_fsync(p, h, 10000) == 0, "fsync (Hub) commits");
+    persist_fake_on_call(fk, NULL, NULL);
+    CHECK(c.seen && c.at_commit == f0, "no disk flush before the upload (%llu)",
+          (unsigned long long)(c.at_commit - f0));
+    persist_release(p, h);
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void tweak_durable_close(struct persist_config *c)
 {
     c->flush_ms = 0;
@@ -433,6 +473,7 @@ int main(void)
     }
     test_close_unflushed();
     test_flush_ms_zero();
+    test_hub_fsync_no_flush();
     test_power_loss();
     test_full_batch();
     test_burst_rest();
