@@ -34,13 +34,21 @@ struct hub_mirror {
     git_repository *repo;
     char *url;        /* <endpoint>/<prefix><id>, never with credentials */
     hub_token *token; /* NULL = anonymous (the same lookup as hub_client_new) */
+    /* origin_redirects' last answer (-1 none) and when it was had (hub_now_ms), under lock */
+    int redirects;
+    int64_t redirects_at_ms;
 };
+
+/* How long origin_redirects' answer is trusted: it costs a connection (with TLS and a far Hub,
+ * three round trips) and the Hub's answer for info/refs does not change from fetch to fetch. */
+#define MIRROR_REDIRECT_CHECK_MS (10 * 60 * 1000)
 
 /* libgit2's CA locations are process-wide and reset when its last user shuts it down: they are
  * set by whoever initialises it first, under this lock (trust.c chooses them). */
 static pthread_mutex_t git_init_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int git_init_with_trust(void)
+/* 0, or -1 with what went wrong in why (libgit2's own words are gone once it shuts down). */
+static int git_init_with_trust(char *why, size_t why_len)
 {
     char *file = NULL, *dir = NULL;
     int n, rc = 0;
@@ -54,9 +62,16 @@ static int git_init_with_trust(void)
         rc = git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)MIRROR_GIT_CACHE_MAX);
     if (n == 1 && rc == 0 && hub_trust_locations(&file, &dir, NULL) == 0 && (file || dir))
         rc = git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir);
-    if (n < 0)
-        rc = n;
-    else if (rc < 0)
+    if (n < 0 || rc < 0) {
+        const git_error *e = git_error_last();
+        snprintf(why, why_len, "%s%s%s", e && e->message ? e->message : "failed",
+                 file || dir ? "; CA locations: " : "",
+                 file  ? file
+                 : dir ? dir
+                       : "");
+        rc = -1;
+    }
+    if (n >= 0 && rc < 0)
         git_libgit2_shutdown();
     pthread_mutex_unlock(&git_init_lock);
     free(file);
@@ -69,6 +84,35 @@ static void git_shutdown_locked(void)
     pthread_mutex_lock(&git_init_lock);
     git_libgit2_shutdown();
     pthread_mutex_unlock(&git_init_lock);
+}
+
+static pthread_t warm_thread;
+static int warm_started, warm_rc = -1;
+
+static void *warm_main(void *arg)
+{
+    char why[256]; /* a mirror opened later says it again */
+
+    (void)arg;
+    warm_rc = git_init_with_trust(why, sizeof(why));
+    return NULL;
+}
+
+void hub_mirror_warm_start(void)
+{
+    if (!warm_started && pthread_create(&warm_thread, NULL, warm_main, NULL) == 0)
+        warm_started = 1;
+}
+
+void hub_mirror_warm_stop(void)
+{
+    if (!warm_started)
+        return;
+    pthread_join(warm_thread, NULL);
+    warm_started = 0;
+    if (warm_rc == 0)
+        git_shutdown_locked();
+    warm_rc = -1;
 }
 
 /* ---- errors ---------------------------------------------------------------------------------- */
@@ -155,6 +199,7 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
 {
     hub_mirror *m = NULL;
     const char *endpoint;
+    char why[256];
     size_t n, elen;
     hub_status rc;
     int r;
@@ -165,14 +210,15 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
     endpoint = opts->endpoint ? opts->endpoint : getenv("HF_ENDPOINT");
     if (!endpoint || !*endpoint)
         endpoint = "https://huggingface.co";
-    if (git_init_with_trust() < 0)
-        return mirror_git_error(err, -1, HUB_E_INVALID, "libgit2 init (CA locations)");
+    if (git_init_with_trust(why, sizeof(why)) < 0)
+        return mirror_error(err, HUB_E_INVALID, "libgit2 init: %s", why);
     m = calloc(1, sizeof(*m));
     if (!m) {
         git_shutdown_locked();
         return mirror_error(err, HUB_E_NOMEM, "no memory");
     }
     pthread_mutex_init(&m->lock, NULL);
+    m->redirects = -1;
     elen = strlen(endpoint);
     while (elen && endpoint[elen - 1] == '/')
         elen--;
@@ -348,9 +394,10 @@ out:
  * with a token, its Basic header sent at once: the Hub may answer 401 without a challenge, after
  * which libgit2 never asks for credentials. That header must never reach another origin: libgit2
  * refuses redirects to other hosts (GIT_REMOTE_REDIRECT_NONE) and the header is left out when the
- * origin redirects at all (origin_redirects). *auth_header is new (hub_secret_str_free). */
+ * origin redirects at all (origin_redirects, asked again every MIRROR_REDIRECT_CHECK_MS).
+ * *auth_header is new (hub_secret_str_free). */
 static int conn_setup(git_proxy_options *proxy, git_remote_redirect_t *redirects,
-                      git_strarray *headers, char **auth_header, const hub_mirror *m)
+                      git_strarray *headers, char **auth_header, hub_mirror *m)
 {
     git_proxy_options_init(proxy, GIT_PROXY_OPTIONS_VERSION);
     proxy->type = GIT_PROXY_AUTO;
@@ -358,7 +405,12 @@ static int conn_setup(git_proxy_options *proxy, git_remote_redirect_t *redirects
     *auth_header = NULL;
     headers->strings = NULL;
     headers->count = 0;
-    if (!m || !m->token || origin_redirects(m) != 0)
+    if (m && m->token && /* the caller holds m->lock */
+        (m->redirects < 0 || hub_now_ms() - m->redirects_at_ms >= MIRROR_REDIRECT_CHECK_MS)) {
+        m->redirects = origin_redirects(m);
+        m->redirects_at_ms = hub_now_ms();
+    }
+    if (!m || !m->token || m->redirects != 0)
         return 0; /* a redirect (or no answer): credentials only on the Hub's challenge */
     *auth_header = hub_token_basic_header(m->token, "hf_user");
     if (!*auth_header)
