@@ -313,7 +313,7 @@ int persist_pfile_relink(struct persist *p, struct pfile *f, const char *path, i
     f->dirty = 1;
     if (persist_map_put(&p->inos, path, (void *)(uintptr_t)f->ino) < 0)
         persist_map_del(&p->inos, path); /* no memory: a new number */
-    return pfile_publish(p, f);
+    return pfile_publish(p, f, 1);       /* as the namespace change it undoes: on disk */
 }
 
 static struct pfile *pfile_get(struct persist *p, const char *path)
