@@ -1189,19 +1189,26 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
     return o.st;
 }
 
+void hub_req_json(hub_req *q, const char *method, const char *url, const char *body,
+                  size_t body_len)
+{
+    memset(q, 0, sizeof(*q));
+    q->method = method;
+    q->url = url;
+    q->body = body;
+    q->body_len = body_len;
+    q->body_fd = -1;
+    q->accept = "application/json";
+    if (body)
+        q->content_type = "application/json";
+    q->follow = 1;
+}
+
 hub_status hub_call_json(hub_client *c, const char *method, const char *url, const char *body,
                          size_t body_len, hub_resp *resp, hub_error *err)
 {
     hub_req q;
-    memset(&q, 0, sizeof(q));
-    q.method = method;
-    q.url = url;
-    q.body = body;
-    q.body_len = body_len;
-    q.body_fd = -1;
-    q.accept = "application/json";
-    if (body)
-        q.content_type = "application/json";
-    q.follow = 1;
+
+    hub_req_json(&q, method, url, body, body_len);
     return hub_http(c, &q, resp, err);
 }

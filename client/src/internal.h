@@ -257,7 +257,11 @@ const char *hub_repo_type_prefix(hub_repo_type t); /* "", "datasets/", "spaces/"
 int hub_buf_add_repo_api(hub_buf *b, const hub_client *c, hub_repo_type t, const char *id);
 int hub_valid_repo_id(const char *id);
 
-/* Simple JSON call: method, url, optional JSON body; the parsed response body stays in resp. */
+/* q for a JSON call: method, url, optional JSON body (content type set when there is one),
+ * Accept JSON, redirects followed, every temporary failure retried; the rest zero. */
+void hub_req_json(hub_req *q, const char *method, const char *url, const char *body,
+                  size_t body_len);
+/* Simple JSON call (hub_req_json); the response body stays in resp. */
 hub_status hub_call_json(hub_client *c, const char *method, const char *url, const char *body,
                          size_t body_len, hub_resp *resp, hub_error *err);
 
