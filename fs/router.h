@@ -77,6 +77,10 @@ struct spacefs_subtree_ops {
     /* open (create: O_CREAT of a new name) fills h->state */
     int (*open)(struct spacefs_fs *fs, struct spacefs_handle *h, const char *rest, mode_t mode,
                 int create);
+    /* Instead of open, read and release: a file of the Hub's whose text (*out new) is rendered
+     * when it is opened for reading; the router checks the open (router_open_check) and serves
+     * the text (h->state is a struct router_text). */
+    int (*render)(struct spacefs_fs *fs, const struct node *n, char **out, size_t *out_len);
     /* Handles (h->ops is this subtree) */
     long (*read)(struct spacefs_fs *fs, struct spacefs_handle *h, char *buf, size_t size,
                  int64_t off);
@@ -144,7 +148,7 @@ void router_fill(struct spacefs_fs *fs, struct stat *st, mode_t mode, uint64_t s
 int router_open_check(struct spacefs_fs *fs, const struct node *n, int flags);
 int router_want_read(int flags);
 int router_want_write(int flags);
-/* A text snapshot served by read (h->state of meta, space and variable files). */
+/* A text snapshot served by read (h->state of render's files; variables, persist.status). */
 struct router_text {
     char *data;
     size_t len;
