@@ -147,16 +147,6 @@ void spacefs_fake_bulk(struct spacefs_fake *f, const char *ns, size_t count, siz
     pthread_mutex_unlock(&f->lock);
 }
 
-void spacefs_fake_set_stage(struct spacefs_fake *f, const char *id, const char *stage)
-{
-    struct fake_space *s;
-
-    pthread_mutex_lock(&f->lock);
-    if ((s = find(f, id)))
-        snprintf(s->stage, sizeof(s->stage), "%s", stage);
-    pthread_mutex_unlock(&f->lock);
-}
-
 static struct fake_kv *kv_slot(struct fake_space *s, int k, const char *key, int create)
 {
     int j;

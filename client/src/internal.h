@@ -55,8 +55,6 @@ typedef struct hub_token hub_token;
 struct curl_slist;
 /* Resolves the token as documented for hub_options.token_file. *out is NULL when anonymous. */
 hub_status hub_token_load(hub_token **out, const char *token_file, hub_error *err);
-/* Test hook: a token from memory (copied). */
-hub_status hub_token_from_string(hub_token **out, const char *value, hub_error *err);
 void hub_token_free(hub_token *tok);
 /* Appends "Authorization: Bearer <token>" to *list. 0 or -1 on no memory. */
 int hub_token_add_header(const hub_token *tok, struct curl_slist **list);

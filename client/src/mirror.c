@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #define MIRROR_POINTER_MAX   1024 /* blobs larger than this are never LFS pointers */
-#define MIRROR_STREAM_CHUNK  65536
 #define MIRROR_GIT_CACHE_MAX ((ssize_t)4 << 20)
 #define MIRROR_MAX_PACKS     16 /* more after a fetch: everything is repacked into one */
 #define LFS_VERSION_LINE     "version https://git-lfs.github.com/spec/v1\n"
@@ -758,35 +757,6 @@ hub_status hub_mirror_blob_read(void **out, size_t *out_len, hub_mirror *m, cons
 out:
     git_blob_free(blob);
     pthread_mutex_unlock(&m->lock);
-    return rc;
-}
-
-hub_status hub_mirror_blob_stream(hub_mirror *m, const char *blob_oid, hub_data_fn on_data,
-                                  void *payload, hub_error *err)
-{
-    git_blob *blob = NULL;
-    hub_status rc = HUB_OK;
-    const char *p;
-    size_t len, off, n;
-    int r;
-
-    pthread_mutex_lock(&m->lock);
-    if ((r = blob_lookup(&blob, m->repo, blob_oid)) < 0) {
-        rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "blob");
-        pthread_mutex_unlock(&m->lock);
-        return rc;
-    }
-    pthread_mutex_unlock(&m->lock); /* the blob object is ours; do not hold the lock in callbacks */
-    p = git_blob_rawcontent(blob);
-    len = (size_t)git_blob_rawsize(blob);
-    for (off = 0; off < len; off += n) {
-        n = len - off < MIRROR_STREAM_CHUNK ? len - off : MIRROR_STREAM_CHUNK;
-        if (on_data(p + off, n, payload)) {
-            rc = mirror_error(err, HUB_E_CANCELLED, "blob stream stopped by its reader");
-            break;
-        }
-    }
-    git_blob_free(blob);
     return rc;
 }
 
