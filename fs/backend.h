@@ -111,9 +111,6 @@ struct spacefs_backend_ops {
                                   struct spacefs_error *err);
     enum spacefs_status (*kv_delete)(void *ctx, const char *id, enum spacefs_kv_kind kind,
                                      const char *key, struct spacefs_error *err);
-    /* What the Hub has buffered now; *out NUL-terminated, *out_len bytes. */
-    enum spacefs_status (*logs_fetch)(void *ctx, const char *id, enum spacefs_log_kind kind,
-                                      char **out, size_t *out_len, struct spacefs_error *err);
     /* Blocks delivering new lines until the stream ends, on_line returns nonzero, or `cancel`
      * (from cancel_new) is triggered (then SPACEFS_E_CANCELLED within about a second). */
     enum spacefs_status (*logs_follow)(void *ctx, const char *id, enum spacefs_log_kind kind,

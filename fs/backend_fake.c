@@ -736,30 +736,6 @@ static enum spacefs_status f_kv_delete(void *ctx, const char *id, enum spacefs_k
     return leave(f, st);
 }
 
-static enum spacefs_status f_logs_fetch(void *ctx, const char *id, enum spacefs_log_kind kind,
-                                        char **out, size_t *out_len, struct spacefs_error *err)
-{
-    struct spacefs_fake *f = ctx;
-    struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_LOGS_FETCH, id, &s, err);
-    size_t len = 0;
-    int j;
-
-    *out = NULL;
-    if (st != SPACEFS_OK)
-        return leave(f, st);
-    for (j = 0; j < s->nlines[kind]; j++)
-        len += strlen(s->lines[kind][j]) + 1;
-    if (!(*out = calloc(1, len + 1)))
-        return leave(f, SPACEFS_E_NOMEM);
-    for (j = 0; j < s->nlines[kind]; j++) {
-        strcat(*out, s->lines[kind][j]);
-        strcat(*out, "\n");
-    }
-    *out_len = len;
-    return leave(f, SPACEFS_OK);
-}
-
 /* Like the Hub's SSE stream: replays the log, then waits for new lines until cancelled. Line
  * i carries timestamp 1000 + i so that a reconnect can be deduplicated. */
 static enum spacefs_status f_logs_follow(void *ctx, const char *id, enum spacefs_log_kind kind,
@@ -896,10 +872,10 @@ static void f_free(void *ctx)
 }
 
 static const struct spacefs_backend_ops fake_ops = {
-    f_whoami,    f_list,       f_info,        f_runtime,    f_restart,        f_pause,
-    f_hardware,  f_sleeptime,  f_flavors,     f_visit,      f_kv_list,        f_kv_set,
-    f_kv_delete, f_logs_fetch, f_logs_follow, f_cancel_new, f_cancel_trigger, f_cancel_free,
-    f_create,    f_delete,     f_budget,      f_endpoint,   f_free,           NULL};
+    f_whoami,    f_list,        f_info,       f_runtime,        f_restart,     f_pause,
+    f_hardware,  f_sleeptime,   f_flavors,    f_visit,          f_kv_list,     f_kv_set,
+    f_kv_delete, f_logs_follow, f_cancel_new, f_cancel_trigger, f_cancel_free, f_create,
+    f_delete,    f_budget,      f_endpoint,   f_free,           NULL};
 
 struct spacefs_backend spacefs_fake_backend(struct spacefs_fake *f)
 {

@@ -343,16 +343,6 @@ static hub_log_kind log_kind(enum spacefs_log_kind k)
     return k == SPACEFS_LOG_BUILD ? HUB_LOGS_BUILD : HUB_LOGS_RUN;
 }
 
-static enum spacefs_status h_logs_fetch(void *ctx, const char *id, enum spacefs_log_kind kind,
-                                        char **out, size_t *out_len, struct spacefs_error *err)
-{
-    struct hubctx *c = ctx;
-    hub_error he;
-
-    *out = NULL;
-    return done(hub_logs_fetch(out, out_len, c->client, id, log_kind(kind), 0, &he), &he, err);
-}
-
 struct line_tramp {
     spacefs_line_fn fn;
     void *payload;
@@ -456,10 +446,10 @@ static void h_free(void *ctx)
 }
 
 static const struct spacefs_backend_ops hub_ops = {
-    h_whoami,    h_list,       h_info,        h_runtime,    h_restart,        h_pause,
-    h_hardware,  h_sleeptime,  h_flavors,     h_visit,      h_kv_list,        h_kv_set,
-    h_kv_delete, h_logs_fetch, h_logs_follow, h_cancel_new, h_cancel_trigger, h_cancel_free,
-    h_create,    h_delete,     h_budget,      h_endpoint,   h_free,           h_reach};
+    h_whoami,    h_list,        h_info,       h_runtime,        h_restart,     h_pause,
+    h_hardware,  h_sleeptime,   h_flavors,    h_visit,          h_kv_list,     h_kv_set,
+    h_kv_delete, h_logs_follow, h_cancel_new, h_cancel_trigger, h_cancel_free, h_create,
+    h_delete,    h_budget,      h_endpoint,   h_free,           h_reach};
 
 int spacefs_backend_hub_new(struct spacefs_backend *out, hub_client *client)
 {

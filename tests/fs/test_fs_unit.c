@@ -1303,7 +1303,6 @@ static void test_errno_table(void)
             case 4:
                 spacefs_fs_getattr(pe.e.fs, "/alice/chat", &(struct stat){0});
                 spacefs_fake_fault(pe.e.fake, SPACEFS_FAKE_LOGS_FOLLOW, st, 0, -1);
-                spacefs_fake_fault(pe.e.fake, SPACEFS_FAKE_LOGS_FETCH, st, 0, -1);
                 got = slurp(pe.e.fs, "/alice/chat/logs/build", buf, sizeof(buf));
                 break;
             case 5:
