@@ -671,6 +671,24 @@ static int safe_to_follow(const hub_req *q)
 }
 
 /* Sets up h for one attempt at `url`. */
+void hub_curl_base(hub_client *c, void *curl, const char *url)
+{
+    CURL *h = curl;
+
+    curl_easy_setopt(h, CURLOPT_SHARE, (CURLSH *)c->share);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+    /* https is always verified, whatever the environment says; only the CAs can change */
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_file || c->ca_dir) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
+    }
+}
+
 static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
                         struct curl_slist **headers, long timeout_ms)
 {
@@ -688,24 +706,13 @@ static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
         l = n;                                                                                     \
     } while (0)
 
-    curl_easy_setopt(h, CURLOPT_SHARE, (CURLSH *)c->share);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    hub_curl_base(c, h, url);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(h, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, x->fresh ? 1L : 0L);
-    /* https is always verified, whatever the environment says; only the CAs can change */
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file || c->ca_dir) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
-    }
     if (q->identity)
         curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "identity");
     else if (!q->stream)

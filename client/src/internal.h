@@ -151,6 +151,9 @@ struct hub_cancel {
 
 void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...) HUB_FMT(3, 4);
 
+/* The options every transfer of c sets on `curl` (a CURL*) for url: the share handle, http(s)
+ * only, no signals, the user agent, TLS verified against c's CAs. */
+void hub_curl_base(hub_client *c, void *curl, const char *url);
 /* "scheme://host:port" of url, lowercased, default ports filled in (http.c); new or NULL. */
 char *hub_url_origin(const char *url);
 int64_t hub_boottime_ms(void); /* CLOCK_BOOTTIME: runs on while the machine sleeps */
