@@ -298,28 +298,13 @@ struct hidden {
 static pthread_mutex_t hidden_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hidden *hidden_list;
 
-int router_hidden_name(const char *path)
-{
-    static const char prefix[] = ".fuse_hidden";
-    const char *base = path ? strrchr(path, '/') : NULL;
-
-    base = base ? base + 1 : path;
-    if (!base || strncmp(base, prefix, sizeof(prefix) - 1) ||
-        strlen(base) != sizeof(prefix) - 1 + 16)
-        return 0;
-    for (base += sizeof(prefix) - 1; *base; base++)
-        if (!((*base >= '0' && *base <= '9') || (*base >= 'a' && *base <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* The hidden name's attributes (st may be NULL); remove: forget it. 0 or -ENOENT. */
 static int hidden_find(struct spacefs_fs *fs, const char *path, struct stat *st, int remove)
 {
     struct hidden **pp, *h;
     int rc = -ENOENT;
 
-    if (!router_hidden_name(path))
+    if (!spacefs_hidden_name(path))
         return -ENOENT;
     pthread_mutex_lock(&hidden_lock);
     for (pp = &hidden_list; (h = *pp); pp = &h->next) {
@@ -530,7 +515,7 @@ int spacefs_fs_rename(struct spacefs_fs *fs, const char *from, const char *to, u
 
     if ((rc = router_parse(fs, &a, from)) < 0)
         return rc;
-    if (!a.sub->rename && router_hidden_name(to) && !flags)
+    if (!a.sub->rename && spacefs_hidden_name(to) && !flags)
         return hide_generic(fs, from, to); /* libfuse hides an open file it unlinks */
     if ((rc = router_parse(fs, &b, to)) < 0)
         return a.sub->rename ? -EXDEV : rc;

@@ -136,9 +136,8 @@ void **router_state_named(struct spacefs_fs *fs, const char *name);
 
 /* Inode numbers outside persist/: 1 for "/", else a hash of the path with bit 62 set. */
 uint64_t router_ino(const char *path);
-/* libfuse's name for a file unlinked while open: ".fuse_hidden" + 16 hex digits, last component.
- * A subtree with rename serves such renames itself (persist/); for the others the router does. */
-int router_hidden_name(const char *path);
+/* Files unlinked while open (spacefs_hidden_name): a subtree with rename serves their renames
+ * itself (persist/); for the others the router does. */
 void router_hidden_free(struct spacefs_fs *fs); /* router_free: the names left of fs */
 
 /* Helpers for subtrees. */
