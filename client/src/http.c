@@ -160,11 +160,6 @@ static int origin_is(const char *origin, const char *url)
 }
 
 /* ---- client -------------------------------------------------------------------------------- */
-static char *dupstr(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *err)
 {
     hub_options defaults;
@@ -219,7 +214,7 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
     }
     c->endpoint = strdup(ep);
     c->user_agent =
-        dupstr(opts->user_agent ? opts->user_agent : "spacefs/" SPACEFS_VERSION " hubclient");
+        strdup(opts->user_agent ? opts->user_agent : "spacefs/" SPACEFS_VERSION " hubclient");
     if (!c->endpoint || !c->user_agent) {
         rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
         goto out;

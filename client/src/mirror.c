@@ -145,11 +145,6 @@ out:
     return rc;
 }
 
-static const char *type_prefix(hub_repo_type t)
-{
-    return t == HUB_REPO_DATASET ? "datasets/" : t == HUB_REPO_SPACE ? "spaces/" : "";
-}
-
 hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub_error *err)
 {
     hub_mirror *m = NULL;
@@ -180,7 +175,8 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
         rc = mirror_error(err, HUB_E_NOMEM, "no memory");
         goto out;
     }
-    snprintf(m->url, n, "%.*s/%s%s", (int)elen, endpoint, type_prefix(opts->type), opts->repo_id);
+    snprintf(m->url, n, "%.*s/%s%s", (int)elen, endpoint, hub_repo_type_prefix(opts->type),
+             opts->repo_id);
     if (!opts->anonymous && (rc = hub_token_load(&m->token, opts->token_file, err)) != HUB_OK)
         goto out;
     if ((r = mkdirs_0700(opts->dir)) < 0) {
