@@ -159,18 +159,21 @@ static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree *
     }
 }
 
-/* Splits "<name>[/sub]" and finds the commit; fills commit id and time. */
+/* Splits "<name>[/sub]" and finds the commit; fills commit id and time, and *sub (new) with the
+ * path below it, without leading or trailing slashes. */
 static int find_commit(struct pers_ent *pe, const char *rest, char commit[PERSIST_OID_MAX],
-                       int64_t *time_out, const char **sub)
+                       int64_t *time_out, char **sub)
 {
-    const char *slash = strchr(rest, '/');
-    size_t len = slash ? (size_t)(slash - rest) : strlen(rest), i;
+    const char *slash = strchr(rest, '/'), *below = slash ? slash + 1 : "";
+    size_t len = slash ? (size_t)(slash - rest) : strlen(rest), i, blen;
     char name[SNAP_NAME_MAX];
     int rc;
 
-    *sub = slash ? slash + 1 : "";
-    while (**sub == '/')
-        (*sub)++;
+    *sub = NULL;
+    while (*below == '/')
+        below++;
+    for (blen = strlen(below); blen && below[blen - 1] == '/';)
+        blen--;
     if (len >= SNAP_NAME_MAX)
         return -ENOENT;
     if ((rc = commits_refresh(pe)) < 0)
@@ -185,7 +188,9 @@ static int find_commit(struct pers_ent *pe, const char *rest, char commit[PERSIS
         }
     }
     pthread_mutex_unlock(&pe->snap_lock);
-    return i < pe->ncommits ? 0 : -ENOENT;
+    if (i == pe->ncommits)
+        return -ENOENT;
+    return (*sub = strndup(below, blen)) ? 0 : -ENOMEM;
 }
 
 static void snap_stat(struct spacefs_fs *fs, struct stat *st, int dir, int64_t size, int64_t mtime)
@@ -193,16 +198,6 @@ static void snap_stat(struct spacefs_fs *fs, struct stat *st, int dir, int64_t s
     router_fill(fs, st, dir ? S_IFDIR | 0555 : S_IFREG | 0444, (uint64_t)size,
                 mtime ? mtime : fs->started);
     st->st_blocks = (st->st_size + 511) / 512;
-}
-
-/* Copies sub into buf without trailing slashes. */
-static int clean_sub(char **out, const char *sub)
-{
-    size_t len = strlen(sub);
-
-    while (len && sub[len - 1] == '/')
-        len--;
-    return (*out = strndup(sub, len)) ? 0 : -ENOMEM;
 }
 
 /* Looks up sub in a locked tree: 1 file (*idx), 2 directory, 0 none. */
@@ -232,14 +227,11 @@ static int snap_getattr(struct spacefs_fs *fs, struct pers_ent *pe, const char *
 {
     char commit[PERSIST_OID_MAX], *sub = NULL;
     struct snap_tree *t;
-    const char *s;
     int64_t when = 0;
     size_t i = 0;
     int rc, k;
 
-    if ((rc = find_commit(pe, rest, commit, &when, &s)) < 0)
-        return rc;
-    if ((rc = clean_sub(&sub, s)) < 0)
+    if ((rc = find_commit(pe, rest, commit, &when, &sub)) < 0)
         return rc;
     if (!*sub) {
         snap_stat(fs, st, 1, 0, when);
@@ -301,16 +293,13 @@ static int snap_readdir(struct spacefs_fs *fs, struct pers_ent *pe, const char *
 {
     char commit[PERSIST_OID_MAX], *sub = NULL, *pre = NULL, *last = NULL;
     struct snap_tree *t;
-    const char *s;
     int64_t when = 0;
     size_t i, plen;
     int rc;
 
     if (!rest[0])
         return list_commits(fs, pe, fn, payload);
-    if ((rc = find_commit(pe, rest, commit, &when, &s)) < 0)
-        return rc;
-    if ((rc = clean_sub(&sub, s)) < 0)
+    if ((rc = find_commit(pe, rest, commit, &when, &sub)) < 0)
         return rc;
     if (!(pre = spacefs_asprintf("%s%s", sub, *sub ? "/" : ""))) {
         rc = -ENOMEM;
@@ -370,7 +359,6 @@ static int snap_open(struct spacefs_fs *fs, struct pers_ent *pe, const char *res
     char commit[PERSIST_OID_MAX], *sub = NULL;
     struct persist_rentry e;
     struct snap_tree *t;
-    const char *s;
     int64_t when = 0;
     size_t i = 0;
     int rc, k, fd = -1;
@@ -378,9 +366,7 @@ static int snap_open(struct spacefs_fs *fs, struct pers_ent *pe, const char *res
     (void)fs;
     *out_fd = -1;
     memset(&e, 0, sizeof(e));
-    if ((rc = find_commit(pe, rest, commit, &when, &s)) < 0)
-        return rc;
-    if ((rc = clean_sub(&sub, s)) < 0)
+    if ((rc = find_commit(pe, rest, commit, &when, &sub)) < 0)
         return rc;
     if ((rc = tree_lock(pe, commit, &t)) < 0)
         goto out;
