@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #define MIRROR_POINTER_MAX   1024 /* blobs larger than this are never LFS pointers */
-#define MIRROR_STREAM_CHUNK  65536
 #define MIRROR_GIT_CACHE_MAX ((ssize_t)4 << 20)
 #define MIRROR_MAX_PACKS     16 /* more after a fetch: everything is repacked into one */
 #define LFS_VERSION_LINE     "version https://git-lfs.github.com/spec/v1\n"
@@ -190,11 +189,6 @@ out:
     return rc;
 }
 
-static const char *type_prefix(hub_repo_type t)
-{
-    return t == HUB_REPO_DATASET ? "datasets/" : t == HUB_REPO_SPACE ? "spaces/" : "";
-}
-
 hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub_error *err)
 {
     hub_mirror *m = NULL;
@@ -227,7 +221,8 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
         rc = mirror_error(err, HUB_E_NOMEM, "no memory");
         goto out;
     }
-    snprintf(m->url, n, "%.*s/%s%s", (int)elen, endpoint, type_prefix(opts->type), opts->repo_id);
+    snprintf(m->url, n, "%.*s/%s%s", (int)elen, endpoint, hub_repo_type_prefix(opts->type),
+             opts->repo_id);
     if (!opts->anonymous && (rc = hub_token_load(&m->token, opts->token_file, err)) != HUB_OK)
         goto out;
     if ((r = mkdirs_0700(opts->dir)) < 0) {
@@ -810,35 +805,6 @@ hub_status hub_mirror_blob_read(void **out, size_t *out_len, hub_mirror *m, cons
 out:
     git_blob_free(blob);
     pthread_mutex_unlock(&m->lock);
-    return rc;
-}
-
-hub_status hub_mirror_blob_stream(hub_mirror *m, const char *blob_oid, hub_data_fn on_data,
-                                  void *payload, hub_error *err)
-{
-    git_blob *blob = NULL;
-    hub_status rc = HUB_OK;
-    const char *p;
-    size_t len, off, n;
-    int r;
-
-    pthread_mutex_lock(&m->lock);
-    if ((r = blob_lookup(&blob, m->repo, blob_oid)) < 0) {
-        rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "blob");
-        pthread_mutex_unlock(&m->lock);
-        return rc;
-    }
-    pthread_mutex_unlock(&m->lock); /* the blob object is ours; do not hold the lock in callbacks */
-    p = git_blob_rawcontent(blob);
-    len = (size_t)git_blob_rawsize(blob);
-    for (off = 0; off < len; off += n) {
-        n = len - off < MIRROR_STREAM_CHUNK ? len - off : MIRROR_STREAM_CHUNK;
-        if (on_data(p + off, n, payload)) {
-            rc = mirror_error(err, HUB_E_CANCELLED, "blob stream stopped by its reader");
-            break;
-        }
-    }
-    git_blob_free(blob);
     return rc;
 }
 
