@@ -17,6 +17,7 @@
 #include "backend_hub.h"
 #include "common.h"
 #include "fuse_ops.h"
+#include "hubmirror.h"
 #include "remote_hub.h"
 #include "safe_dir.h"
 #include <fuse_lowlevel.h>
@@ -597,6 +598,7 @@ static int run(struct fuse_args *args, struct options *o)
         goto out;
     }
     if (base && (root = cache_root(base, hub_client_endpoint(client)))) {
+        hub_mirror_warm_start(); /* persist/'s first use need not wait for libgit2 to start */
         pf.client = client;
         pf.token_file = o->token_file;
         pf.anonymous = o->anonymous;
@@ -637,6 +639,7 @@ out:
     if (fuse)
         fuse_destroy(fuse);
     spacefs_fs_free(app.fs);
+    hub_mirror_warm_stop();
     free(co.mountpoint);
     free(base);
     free(root);

@@ -30,6 +30,13 @@ typedef struct hub_mirror_options {
 hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub_error *err);
 void hub_mirror_free(hub_mirror *mirror); /* accepts NULL; wipes the token */
 
+/* libgit2's start-up (Debian's, with mbedTLS, parses every CA of the system store: about 0.1 s)
+ * done ahead of the first hub_mirror_open, on a thread of its own, and kept for the process until
+ * hub_mirror_warm_stop (which joins that thread). Call after hub_trust_set_ca_file. Optional: a
+ * mirror opened meanwhile waits for it instead of starting libgit2 a second time. */
+void hub_mirror_warm_start(void);
+void hub_mirror_warm_stop(void);
+
 /* Fetches every branch (+refs/heads/ * onto refs/heads/ *), incrementally. out_head (may be NULL)
  * receives main's head after the fetch, "" when the repository has no main branch yet. */
 hub_status hub_mirror_fetch(hub_mirror *mirror, char out_head[HUB_OID_MAX], hub_error *err);

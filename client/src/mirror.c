@@ -71,6 +71,33 @@ static void git_shutdown_locked(void)
     pthread_mutex_unlock(&git_init_lock);
 }
 
+static pthread_t warm_thread;
+static int warm_started, warm_rc = -1;
+
+static void *warm_main(void *arg)
+{
+    (void)arg;
+    warm_rc = git_init_with_trust();
+    return NULL;
+}
+
+void hub_mirror_warm_start(void)
+{
+    if (!warm_started && pthread_create(&warm_thread, NULL, warm_main, NULL) == 0)
+        warm_started = 1;
+}
+
+void hub_mirror_warm_stop(void)
+{
+    if (!warm_started)
+        return;
+    pthread_join(warm_thread, NULL);
+    warm_started = 0;
+    if (warm_rc == 0)
+        git_shutdown_locked();
+    warm_rc = -1;
+}
+
 /* ---- errors ---------------------------------------------------------------------------------- */
 
 static hub_status mirror_error(hub_error *err, hub_status st, const char *fmt, ...)

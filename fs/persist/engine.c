@@ -150,6 +150,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
             p->files = f->next;
             free(f->path);
             free(f->pin.path);
+            free(f->hidden);
             free(f);
         }
         pthread_mutex_unlock(&p->lock);
@@ -157,6 +158,9 @@ void persist_close(struct persist *p, unsigned wait_ms)
     pthread_mutex_lock(&p->lock);
     persist_streams_close(p); /* the files' references went with them; joins readaheads */
     pthread_mutex_unlock(&p->lock);
+    free(p->last_hide.path);
+    free(p->last_hide.hidden);
+    persist_map_clear(&p->hide_alias, free);
     persist_map_clear(&p->changes, persist_change_free);
     persist_map_clear(&p->meta, free);
     persist_map_clear(&p->jdirty, NULL);

@@ -282,6 +282,30 @@ void persist_pfile_detach(struct persist *p, struct pfile *f)
     f->path = NULL;
 }
 
+/* Attaches the detached f at `path` again (free now): a rename that libfuse hid f's name for was
+ * refused (namespace.c). Its content is published there as a private working copy, with `mtime`
+ * unless it was written since; its inode number comes back with it. Lock held. */
+int persist_pfile_relink(struct persist *p, struct pfile *f, const char *path, int64_t mtime)
+{
+    int rc;
+
+    if (f->path)
+        return -EBUSY;
+    if (!(f->path = strdup(path)))
+        return -ENOMEM;
+    if ((rc = pfile_make_work(p, f, 0)) < 0) { /* a copy unless f's is private already */
+        free(f->path);
+        f->path = NULL;
+        return rc;
+    }
+    if (!f->mtime)
+        f->mtime = mtime;
+    f->dirty = 1;
+    if (persist_map_put(&p->inos, path, (void *)(uintptr_t)f->ino) < 0)
+        persist_map_del(&p->inos, path); /* no memory: a new number */
+    return pfile_publish(p, f);
+}
+
 static struct pfile *pfile_get(struct persist *p, const char *path)
 {
     struct pfile *f = persist_pfile_find(p, path);
@@ -307,11 +331,19 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
     int acc = flags & O_ACCMODE, rc, k;
     struct pfile *f = NULL;
     char *np = NULL;
+    const char *at;
 
     *out = NULL;
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
+    if ((at = persist_map_get(&p->hide_alias, np))) { /* see persist_hidden_alias */
+        free(np);
+        if (!(np = strdup(at))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+    }
     if (!*np) {
         rc = -EISDIR;
         goto out;

@@ -12,8 +12,67 @@
 #include <unistd.h>
 #include <dirent.h>
 
+/* ---- the last hide: libfuse hides an open file (renames it to ".fuse_hidden...") both when it
+ * is unlinked and when a rename replaces it, and in the second case before it asks us for that
+ * rename. A rename we refuse (RENAME_WHITEOUT) must then put the file back, or its content goes
+ * with its last close. The two cases look alike here; they differ in what follows: the rename
+ * comes at once, while a later rename onto an unlinked name is preceded by the kernel's lookup
+ * of that name (its dentry went with the unlink), which forgets the hide. ------------------- */
+static void hide_forget(struct persist *p)
+{
+    free(p->last_hide.path);
+    free(p->last_hide.hidden);
+    memset(&p->last_hide, 0, sizeof(p->last_hide));
+}
+
+/* np is about to be hidden as `hidden`: what putting it back needs. */
+static void hide_remember(struct persist *p, const char *np, const char *hidden)
+{
+    struct pmeta *m = persist_meta_get(p, np);
+    struct stat st;
+
+    hide_forget(p);
+    persist_fill_stat(p, np, PERSIST_KIND_FILE, &st);
+    p->last_hide.mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    if (m)
+        p->last_hide.meta = *m;
+    p->last_hide.path = strdup(np);
+    p->last_hide.hidden = strdup(hidden);
+    if (!p->last_hide.path || !p->last_hide.hidden)
+        hide_forget(p); /* no memory: nothing to put back */
+}
+
+/* A rename onto np is refused: if np's open file was hidden for it, it is np again. */
+static void hide_undo(struct persist *p, const char *np)
+{
+    struct pfile *f;
+    struct pmeta *m;
+    int rc;
+
+    if (!p->last_hide.path || strcmp(p->last_hide.path, np) != 0 ||
+        persist_node_kind(p, np) != PERSIST_KIND_NONE ||
+        !(f = persist_hidden_find(p, p->last_hide.hidden)) || f->path)
+        return;
+    if ((m = persist_meta_want(p, np)))
+        *m = p->last_hide.meta;
+    persist_meta_touch(p);
+    /* libfuse's node keeps the hidden name (it renamed it before asking us), so the kernel may
+     * stat and open the file by that name until its dentry is looked up again: an alias */
+    if ((rc = persist_pfile_relink(p, f, np, p->last_hide.mtime)) == 0) {
+        char *to = strdup(np);
+        if (!to || persist_map_put(&p->hide_alias, p->last_hide.hidden, to) < 0)
+            free(to);
+    } else {
+        persist_log(p, SPACEFS_ERROR,
+                    "persist: %s: a refused rename could not put the open file back (%s); its "
+                    "content stays readable through its open descriptors until they close",
+                    np, strerror(-rc));
+    }
+}
+
 int persist_getattr(struct persist *p, const char *path, struct stat *st)
 {
+    const char *at;
     struct pfile *f;
     char *np;
     int rc, k;
@@ -21,8 +80,14 @@ int persist_getattr(struct persist *p, const char *path, struct stat *st)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    k = persist_node_kind(p, np);
-    if (k == PERSIST_KIND_NONE && (f = persist_hidden_find(p, np))) {
+    if (p->last_hide.path && !strcmp(p->last_hide.path, np))
+        hide_forget(p); /* looked up again: the hide was an unlink's (see hide_forget) */
+    if ((at = persist_map_get(&p->hide_alias, np)) && (k = persist_node_kind(p, at))) {
+        persist_fill_stat(p, at, k, st); /* see hide_undo */
+        if (persist_hidden_find(p, np))
+            st->st_nlink++; /* libfuse's node is still hidden while open: it takes one off */
+    } else if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE &&
+               (f = persist_hidden_find(p, np))) {
         persist_detached_stat(p, f, st);
         st->st_nlink = 1; /* libfuse takes one off for its hidden nodes: fstat shows 0 */
     } else if (k == PERSIST_KIND_NONE && !(rc = persist_check_ancestors(p, np)))
@@ -342,11 +407,16 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     char *nf = NULL, *nt = NULL;
     int rc, kf, kt;
 
-    if (flags & ~1u) /* RENAME_EXCHANGE, RENAME_WHITEOUT: not implemented, so refused */
-        return -EINVAL;
     if ((rc = persist_path_norm(from, &nf)) < 0 || (rc = persist_path_norm(to, &nt)) < 0)
         goto done;
     pthread_mutex_lock(&p->lock);
+    if (flags & ~1u) { /* RENAME_EXCHANGE, RENAME_WHITEOUT: not implemented, so refused */
+        hide_undo(p, nt);
+        hide_forget(p);
+        rc = -EINVAL;
+        goto out;
+    }
+    hide_forget(p);
     if ((rc = persist_writable(p)) < 0)
         goto out;
     if (!*nf || !*nt) {
@@ -374,6 +444,7 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     kt = persist_node_kind(p, nt);
     if (kf == PERSIST_KIND_FILE && kt == PERSIST_KIND_NONE && persist_hidden_name(nt) &&
         persist_pfile_find(p, nf) && !persist_hidden_find(p, nt)) {
+        hide_remember(p, nf, nt);
         rc = unlink_locked(p, nf, nt); /* libfuse hides a file unlinked while open */
         goto out;
     }

@@ -165,6 +165,18 @@ struct persist {
     int64_t pending_since_ms;
     enum persist_visibility vis;
     int based; /* base was loaded from a fetch or the journal */
+    /* The last hide of an open file (libfuse renames it to a hidden name before an unlink or a
+     * rename onto it): what a refused rename onto `path` puts back (namespace.c). Cleared by the
+     * next rename or a getattr of `path`, which an unlink's later rename onto it is preceded by. */
+    struct {
+        char *path, *hidden;
+        int64_t mtime;
+        struct pmeta meta;
+    } last_hide;
+    /* hidden name -> path (char *): files a refused rename put back, which the kernel may still
+     * reach by their hidden name until its dentry times out; kept for the engine's life (one
+     * entry per such rename, a rare event) */
+    struct pmap hide_alias;
 
     /* sync state, guarded by lock */
     int uploading;
@@ -245,6 +257,7 @@ void persist_nlink_free(struct persist *p); /* dirs, subdirs and inos (close) */
 
 /* files.c (lock held): an open file whose path went away keeps its content for its handles */
 void persist_pfile_detach(struct persist *p, struct pfile *f);
+int persist_pfile_relink(struct persist *p, struct pfile *f, const char *path, int64_t mtime);
 
 /* base.c (lock held) */
 void persist_base_replace(struct persist *p, const char *head, struct persist_rentry *v, size_t n,

@@ -302,6 +302,62 @@ static void test_empty_dir_removal(void)
     persist_fake_unref(fk);
 }
 
+/* libfuse's hide of an open target before a rename onto it, then our refusal of the rename's
+ * RENAME_WHITEOUT (issue 11 item 3): the file is put back with its content, the bytes its handle
+ * wrote meanwhile, its mode, mtime and inode number, and reaches another engine; its hidden name
+ * answers as an alias. The hide of an unlink followed by the kernel's lookup of the name is not
+ * undone by a later refused rename. The calls are the ones libfuse makes, in its order. */
+static void test_refused_rename_after_hide(void)
+{
+    static const char hid[] = ".fuse_hidden0000002a00000001",
+                      hid2[] = ".fuse_hidden0000002b00000002";
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("wo-a")), *q;
+    struct persist_handle *h;
+    struct stat st, st0;
+    char buf[8] = {0};
+
+    CHECK(put(p, "a", "a", 0644) == 0 && put(p, "b", "bb", 0751) == 0 &&
+              set_times(p, "b", 1600000000, 123456789) == 0 && persist_getattr(p, "b", &st0) == 0,
+          "a and b");
+    CHECK(persist_file_open(p, "b", O_RDWR, 0, &h) == 0, "b open");
+    CHECK(persist_getattr(p, hid, &st) == -ENOENT && persist_rename(p, "b", hid, 0) == 0,
+          "libfuse hides the open target");
+    CHECK(persist_rename(p, "a", "b", 4 /* RENAME_WHITEOUT */) == -EINVAL, "whiteout refused");
+    CHECK(persist_getattr(p, "b", &st) == 0 && st.st_ino == st0.st_ino &&
+              (st.st_mode & 07777) == 0751 && has_time(&st, 1600000000, 123456789) &&
+              st.st_size == 2,
+          "b is back: inode, mode, mtime, size");
+    CHECK(persist_write(p, h, "B", 1, 0) == 1 && persist_getattr(p, hid, &st) == 0 &&
+              st.st_ino == st0.st_ino,
+          "its handle writes on; the hidden name is an alias");
+    CHECK(persist_release(p, h) == 0, "last close");
+    CHECK(persist_unlink(p, hid) == -ENOENT, "libfuse's unlink of the hidden name takes nothing");
+    CHECK(persist_file_open(p, hid, O_RDONLY, 0, &h) == 0 && persist_read(p, h, buf, 4, 0) == 2 &&
+              !strcmp(buf, "Bb") && persist_release(p, h) == 0,
+          "opened by the hidden name (a stale dentry): b's content");
+    CHECK(persist_sync_now(p) == 0, "synced");
+    q = open_engine(fk, cache_path("wo-b"));
+    memset(buf, 0, sizeof(buf));
+    CHECK(q && persist_sync_now(q) == 0 && persist_file_open(q, "b", O_RDONLY, 0, &h) == 0 &&
+              persist_read(q, h, buf, 4, 0) == 2 && !strcmp(buf, "Bb") &&
+              persist_release(q, h) == 0 && persist_getattr(q, "b", &st) == 0 &&
+              (st.st_mode & 07777) == 0751,
+          "another engine reads b as it was written");
+    persist_close(q, 0);
+
+    CHECK(persist_file_open(p, "b", O_RDONLY, 0, &h) == 0 && persist_rename(p, "b", hid2, 0) == 0,
+          "b unlinked while open (libfuse's hide)");
+    CHECK(persist_getattr(p, "b", &st) == -ENOENT, "the kernel looks the name up again");
+    CHECK(persist_rename(p, "a", "b", 4) == -EINVAL && persist_getattr(p, "b", &st) == -ENOENT,
+          "a refused rename after that does not bring b back");
+    CHECK(persist_release(p, h) == 0 && persist_unlink(p, hid2) == -ENOENT &&
+              persist_getattr(p, "b", &st) == -ENOENT,
+          "last close");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 /* Seeded random damage to a real manifest (flipped bytes, cuts, inserted separators and
  * escapes): every version is read without a crash or sanitizer report, the files stay. */
 static void test_mutated_manifests(void)
@@ -441,6 +497,7 @@ int main(void)
     test_pending_across_unmount();
     test_mutated_manifests();
     test_old_mtimes_file();
+    test_refused_rename_after_hide();
     printf("%d passed, %d failed\n", passed, failed);
     if (!failed) {
         char cmd[400];

@@ -491,6 +491,41 @@ def _(c):
     eq("contents", (b"a", b"b"), (read_file(a), read_file(b)))
 
 
+@case("renameat2: WHITEOUT onto an open target is refused and the target keeps its name and data")
+def _(c):
+    # libfuse hides an open target (renames it to .fuse_hidden*) before it asks us to rename, so
+    # refusing the flag must put the target back, or its data goes with the last close.
+    d = c.fresh("rename")
+    a, b = os.path.join(d, "a"), os.path.join(d, "b")
+    write_file(a, b"a")
+    write_file(b, b"bb")
+    os.chmod(b, 0o751)
+    os.utime(b, ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))
+    ino = os.stat(b).st_ino
+    fd = os.open(b, os.O_RDWR)
+    try:
+        eq("whiteout", "EINVAL", eno(renameat2, a, b, RENAME_WHITEOUT))
+        eq("listed", ["a", "b"], sorted(n for n in os.listdir(d) if not n.startswith(".fuse")))
+        os.pwrite(fd, b"B", 0)  # the open file is still the one at b
+        eq("fstat", 2, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+    st = os.stat(b)
+    eq("after close", (b"a", b"Bb"), (read_file(a), read_file(b)))
+    eq("mode kept", 0o751, st.st_mode & 0o7777)
+    eq("inode kept", ino, st.st_ino)
+    eq("no hidden name left", [], [n for n in os.listdir(d) if n.startswith(".fuse")])
+    # an unlink of an open file just before a whiteout rename onto its name: b stays gone
+    fd = os.open(b, os.O_RDONLY)
+    try:
+        os.unlink(b)
+        eq("whiteout onto an unlinked name", "EINVAL", eno(renameat2, a, b, RENAME_WHITEOUT))
+        eq("b stays unlinked", "ENOENT", eno(os.stat, b))
+    finally:
+        os.close(fd)
+    eq("a untouched", b"a", read_file(a))
+
+
 # ---- mkdir(2), rmdir(2), link counts (item 5) -----------------------------------------------
 @case("mkdir: a new directory has nlink 2; the parent's count grows by one")
 def _(c):
