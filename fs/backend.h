@@ -39,6 +39,21 @@ struct spacefs_whoami {
 enum spacefs_kv_kind { SPACEFS_KV_SECRETS = 0, SPACEFS_KV_VARIABLES };
 enum spacefs_log_kind { SPACEFS_LOG_BUILD = 0, SPACEFS_LOG_RUN };
 
+/* A lifecycle call on a Space: a restart (rebuild: a factory one), pause, a hardware request
+ * (flavor) or a new sleep time (seconds, -1 never). */
+enum spacefs_lifecycle_action {
+    SPACEFS_RESTART,
+    SPACEFS_REBUILD,
+    SPACEFS_PAUSE,
+    SPACEFS_HARDWARE,
+    SPACEFS_SLEEPTIME
+};
+struct spacefs_lifecycle {
+    enum spacefs_lifecycle_action action;
+    const char *flavor;
+    int64_t seconds;
+};
+
 struct spacefs_kv {
     char *key;
     char *value; /* NULL for secrets */
@@ -87,15 +102,9 @@ struct spacefs_backend_ops {
     /* GET …/runtime; out and out_json may each be NULL. */
     enum spacefs_status (*runtime)(void *ctx, const char *id, struct spacefs_runtime *out,
                                    char **out_json, struct spacefs_error *err);
-    /* Lifecycle calls; out (may be NULL) receives the runtime the Hub answers with. */
-    enum spacefs_status (*restart)(void *ctx, const char *id, int factory,
-                                   struct spacefs_runtime *out, struct spacefs_error *err);
-    enum spacefs_status (*pause)(void *ctx, const char *id, struct spacefs_runtime *out,
-                                 struct spacefs_error *err);
-    enum spacefs_status (*set_hardware)(void *ctx, const char *id, const char *flavor,
-                                        struct spacefs_runtime *out, struct spacefs_error *err);
-    enum spacefs_status (*set_sleeptime)(void *ctx, const char *id, int64_t seconds,
-                                         struct spacefs_runtime *out, struct spacefs_error *err);
+    /* out (may be NULL) receives the runtime the Hub answers with. */
+    enum spacefs_status (*lifecycle)(void *ctx, const char *id, const struct spacefs_lifecycle *lc,
+                                     struct spacefs_runtime *out, struct spacefs_error *err);
     enum spacefs_status (*list_flavors)(void *ctx, char ***out, size_t *out_count,
                                         struct spacefs_error *err);
     /* GET the app URL of Space `id` (a private Space's app is reached with a short-lived,
@@ -111,9 +120,6 @@ struct spacefs_backend_ops {
                                   struct spacefs_error *err);
     enum spacefs_status (*kv_delete)(void *ctx, const char *id, enum spacefs_kv_kind kind,
                                      const char *key, struct spacefs_error *err);
-    /* What the Hub has buffered now; *out NUL-terminated, *out_len bytes. */
-    enum spacefs_status (*logs_fetch)(void *ctx, const char *id, enum spacefs_log_kind kind,
-                                      char **out, size_t *out_len, struct spacefs_error *err);
     /* Blocks delivering new lines until the stream ends, on_line returns nonzero, or `cancel`
      * (from cancel_new) is triggered (then SPACEFS_E_CANCELLED within about a second). */
     enum spacefs_status (*logs_follow)(void *ctx, const char *id, enum spacefs_log_kind kind,

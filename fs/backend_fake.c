@@ -147,16 +147,6 @@ void spacefs_fake_bulk(struct spacefs_fake *f, const char *ns, size_t count, siz
     pthread_mutex_unlock(&f->lock);
 }
 
-void spacefs_fake_set_stage(struct spacefs_fake *f, const char *id, const char *stage)
-{
-    struct fake_space *s;
-
-    pthread_mutex_lock(&f->lock);
-    if ((s = find(f, id)))
-        snprintf(s->stage, sizeof(s->stage), "%s", stage);
-    pthread_mutex_unlock(&f->lock);
-}
-
 static struct fake_kv *kv_slot(struct fake_space *s, int k, const char *key, int create)
 {
     int j;
@@ -584,66 +574,40 @@ static enum spacefs_status lifecycle(struct spacefs_fake *f, enum spacefs_fake_o
     return SPACEFS_OK;
 }
 
-static enum spacefs_status f_restart(void *ctx, const char *id, int factory,
-                                     struct spacefs_runtime *out, struct spacefs_error *err)
-{
-    struct spacefs_fake *f = ctx;
-    struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_RESTART, id, &s, err);
-
-    (void)factory;
-    if (st == SPACEFS_OK) {
-        snprintf(s->stage, sizeof(s->stage), "BUILDING");
-        if (out)
-            runtime_of(out, s);
-    }
-    return leave(f, st);
-}
-
-static enum spacefs_status f_pause(void *ctx, const char *id, struct spacefs_runtime *out,
-                                   struct spacefs_error *err)
-{
-    struct spacefs_fake *f = ctx;
-    struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_PAUSE, id, &s, err);
-
-    if (st == SPACEFS_OK) {
-        snprintf(s->stage, sizeof(s->stage), "PAUSED");
-        if (out)
-            runtime_of(out, s);
-    }
-    return leave(f, st);
-}
-
-static enum spacefs_status f_hardware(void *ctx, const char *id, const char *flavor,
-                                      struct spacefs_runtime *out, struct spacefs_error *err)
-{
-    struct spacefs_fake *f = ctx;
-    struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_HARDWARE, id, &s, err);
-
-    if (st == SPACEFS_OK) {
-        snprintf(s->hw_req, sizeof(s->hw_req), "%s", flavor);
-        snprintf(s->hw, sizeof(s->hw), "%s", flavor);
-        if (out)
-            runtime_of(out, s);
-    }
-    return leave(f, st);
-}
-
-static enum spacefs_status f_sleeptime(void *ctx, const char *id, int64_t seconds,
+static enum spacefs_status f_lifecycle(void *ctx, const char *id,
+                                       const struct spacefs_lifecycle *lc,
                                        struct spacefs_runtime *out, struct spacefs_error *err)
 {
+    static const enum spacefs_fake_op ops[] = {[SPACEFS_RESTART] = SPACEFS_FAKE_RESTART,
+                                               [SPACEFS_REBUILD] = SPACEFS_FAKE_RESTART,
+                                               [SPACEFS_PAUSE] = SPACEFS_FAKE_PAUSE,
+                                               [SPACEFS_HARDWARE] = SPACEFS_FAKE_HARDWARE,
+                                               [SPACEFS_SLEEPTIME] = SPACEFS_FAKE_SLEEPTIME};
     struct spacefs_fake *f = ctx;
     struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_SLEEPTIME, id, &s, err);
+    enum spacefs_status st = lifecycle(f, ops[lc->action], id, &s, err);
 
-    if (st == SPACEFS_OK) {
-        s->sleep = seconds;
-        if (out)
-            runtime_of(out, s);
+    if (st != SPACEFS_OK)
+        return leave(f, st);
+    switch (lc->action) {
+    case SPACEFS_RESTART:
+    case SPACEFS_REBUILD:
+        snprintf(s->stage, sizeof(s->stage), "BUILDING");
+        break;
+    case SPACEFS_PAUSE:
+        snprintf(s->stage, sizeof(s->stage), "PAUSED");
+        break;
+    case SPACEFS_HARDWARE:
+        snprintf(s->hw_req, sizeof(s->hw_req), "%s", lc->flavor);
+        snprintf(s->hw, sizeof(s->hw), "%s", lc->flavor);
+        break;
+    case SPACEFS_SLEEPTIME:
+        s->sleep = lc->seconds;
+        break;
     }
-    return leave(f, st);
+    if (out)
+        runtime_of(out, s);
+    return leave(f, SPACEFS_OK);
 }
 
 static enum spacefs_status f_flavors(void *ctx, char ***out, size_t *out_count,
@@ -744,30 +708,6 @@ static enum spacefs_status f_kv_delete(void *ctx, const char *id, enum spacefs_k
         memset(kv, 0, sizeof(*kv));
     }
     return leave(f, st);
-}
-
-static enum spacefs_status f_logs_fetch(void *ctx, const char *id, enum spacefs_log_kind kind,
-                                        char **out, size_t *out_len, struct spacefs_error *err)
-{
-    struct spacefs_fake *f = ctx;
-    struct fake_space *s;
-    enum spacefs_status st = lifecycle(f, SPACEFS_FAKE_LOGS_FETCH, id, &s, err);
-    size_t len = 0;
-    int j;
-
-    *out = NULL;
-    if (st != SPACEFS_OK)
-        return leave(f, st);
-    for (j = 0; j < s->nlines[kind]; j++)
-        len += strlen(s->lines[kind][j]) + 1;
-    if (!(*out = calloc(1, len + 1)))
-        return leave(f, SPACEFS_E_NOMEM);
-    for (j = 0; j < s->nlines[kind]; j++) {
-        strcat(*out, s->lines[kind][j]);
-        strcat(*out, "\n");
-    }
-    *out_len = len;
-    return leave(f, SPACEFS_OK);
 }
 
 /* Like the Hub's SSE stream: replays the log, then waits for new lines until cancelled. Line
@@ -906,10 +846,10 @@ static void f_free(void *ctx)
 }
 
 static const struct spacefs_backend_ops fake_ops = {
-    f_whoami,    f_list,       f_info,        f_runtime,    f_restart,        f_pause,
-    f_hardware,  f_sleeptime,  f_flavors,     f_visit,      f_kv_list,        f_kv_set,
-    f_kv_delete, f_logs_fetch, f_logs_follow, f_cancel_new, f_cancel_trigger, f_cancel_free,
-    f_create,    f_delete,     f_budget,      f_endpoint,   f_free,           NULL};
+    f_whoami,      f_list,       f_info,           f_runtime,     f_lifecycle,
+    f_flavors,     f_visit,      f_kv_list,        f_kv_set,      f_kv_delete,
+    f_logs_follow, f_cancel_new, f_cancel_trigger, f_cancel_free, f_create,
+    f_delete,      f_budget,     f_endpoint,       f_free,        NULL};
 
 struct spacefs_backend spacefs_fake_backend(struct spacefs_fake *f)
 {

@@ -20,7 +20,6 @@ enum spacefs_fake_op {
     SPACEFS_FAKE_KV_LIST,
     SPACEFS_FAKE_KV_SET,
     SPACEFS_FAKE_KV_DELETE,
-    SPACEFS_FAKE_LOGS_FETCH,
     SPACEFS_FAKE_LOGS_FOLLOW,
     SPACEFS_FAKE_CREATE,
     SPACEFS_FAKE_DELETE,
@@ -46,7 +45,6 @@ void spacefs_fake_add_space(struct spacefs_fake *f, const char *id, const char *
  * `repeat` Spaces of the one before (a listing whose pages shifted while it was read). */
 void spacefs_fake_bulk(struct spacefs_fake *f, const char *ns, size_t count, size_t page,
                        size_t repeat);
-void spacefs_fake_set_stage(struct spacefs_fake *f, const char *id, const char *stage);
 void spacefs_fake_set_kv(struct spacefs_fake *f, const char *id, int secret, const char *key,
                          const char *value);
 /* The stored value of a key (new, free() it) or NULL if absent. */

@@ -175,62 +175,35 @@ static enum spacefs_status h_runtime(void *ctx, const char *id, struct spacefs_r
     return done(st, &he, err);
 }
 
-/* Hands a lifecycle call's runtime to the fs. */
-static enum spacefs_status lifecycle_done(hub_status st, hub_runtime *rt,
-                                          struct spacefs_runtime *out, const hub_error *he,
-                                          struct spacefs_error *err)
+static enum spacefs_status h_lifecycle(void *ctx, const char *id,
+                                       const struct spacefs_lifecycle *lc,
+                                       struct spacefs_runtime *out, struct spacefs_error *err)
 {
+    hub_client *client = ((struct hubctx *)ctx)->client;
+    hub_runtime *rt = NULL;
+    hub_error he;
+    hub_status st;
+
+    switch (lc->action) {
+    case SPACEFS_PAUSE:
+        st = hub_space_pause(&rt, client, id, &he);
+        break;
+    case SPACEFS_HARDWARE:
+        st = hub_space_hardware_request(&rt, client, id, lc->flavor, 0, &he);
+        break;
+    case SPACEFS_SLEEPTIME:
+        st = hub_space_sleeptime_set(&rt, client, id, lc->seconds, &he);
+        break;
+    default:
+        st = hub_space_restart(&rt, client, id, lc->action == SPACEFS_REBUILD, &he);
+    }
     if (out) {
         memset(out, 0, sizeof(*out));
         if (st == HUB_OK && rt && runtime_from(out, rt) < 0)
             st = HUB_E_NOMEM;
     }
     hub_runtime_free(rt);
-    return done(st, he, err);
-}
-
-static enum spacefs_status h_restart(void *ctx, const char *id, int factory,
-                                     struct spacefs_runtime *out, struct spacefs_error *err)
-{
-    struct hubctx *c = ctx;
-    hub_runtime *rt = NULL;
-    hub_error he;
-    hub_status st = hub_space_restart(&rt, c->client, id, factory, &he);
-
-    return lifecycle_done(st, rt, out, &he, err);
-}
-
-static enum spacefs_status h_pause(void *ctx, const char *id, struct spacefs_runtime *out,
-                                   struct spacefs_error *err)
-{
-    struct hubctx *c = ctx;
-    hub_runtime *rt = NULL;
-    hub_error he;
-    hub_status st = hub_space_pause(&rt, c->client, id, &he);
-
-    return lifecycle_done(st, rt, out, &he, err);
-}
-
-static enum spacefs_status h_hardware(void *ctx, const char *id, const char *flavor,
-                                      struct spacefs_runtime *out, struct spacefs_error *err)
-{
-    struct hubctx *c = ctx;
-    hub_runtime *rt = NULL;
-    hub_error he;
-    hub_status st = hub_space_hardware_request(&rt, c->client, id, flavor, 0, &he);
-
-    return lifecycle_done(st, rt, out, &he, err);
-}
-
-static enum spacefs_status h_sleeptime(void *ctx, const char *id, int64_t seconds,
-                                       struct spacefs_runtime *out, struct spacefs_error *err)
-{
-    struct hubctx *c = ctx;
-    hub_runtime *rt = NULL;
-    hub_error he;
-    hub_status st = hub_space_sleeptime_set(&rt, c->client, id, seconds, &he);
-
-    return lifecycle_done(st, rt, out, &he, err);
+    return done(st, &he, err);
 }
 
 static enum spacefs_status h_flavors(void *ctx, char ***out, size_t *out_count,
@@ -343,16 +316,6 @@ static hub_log_kind log_kind(enum spacefs_log_kind k)
     return k == SPACEFS_LOG_BUILD ? HUB_LOGS_BUILD : HUB_LOGS_RUN;
 }
 
-static enum spacefs_status h_logs_fetch(void *ctx, const char *id, enum spacefs_log_kind kind,
-                                        char **out, size_t *out_len, struct spacefs_error *err)
-{
-    struct hubctx *c = ctx;
-    hub_error he;
-
-    *out = NULL;
-    return done(hub_logs_fetch(out, out_len, c->client, id, log_kind(kind), 0, &he), &he, err);
-}
-
 struct line_tramp {
     spacefs_line_fn fn;
     void *payload;
@@ -456,10 +419,9 @@ static void h_free(void *ctx)
 }
 
 static const struct spacefs_backend_ops hub_ops = {
-    h_whoami,    h_list,       h_info,        h_runtime,    h_restart,        h_pause,
-    h_hardware,  h_sleeptime,  h_flavors,     h_visit,      h_kv_list,        h_kv_set,
-    h_kv_delete, h_logs_fetch, h_logs_follow, h_cancel_new, h_cancel_trigger, h_cancel_free,
-    h_create,    h_delete,     h_budget,      h_endpoint,   h_free,           h_reach};
+    h_whoami,  h_list,   h_info,      h_runtime,     h_lifecycle,  h_flavors,        h_visit,
+    h_kv_list, h_kv_set, h_kv_delete, h_logs_follow, h_cancel_new, h_cancel_trigger, h_cancel_free,
+    h_create,  h_delete, h_budget,    h_endpoint,    h_free,       h_reach};
 
 int spacefs_backend_hub_new(struct spacefs_backend *out, hub_client *client)
 {

@@ -73,14 +73,16 @@ static int do_visit(struct spacefs_fs *fs, const struct node *n, const char *url
 static int do_lifecycle(struct spacefs_fs *fs, const struct node *n, const char *word, char *detail,
                         size_t dsize)
 {
+    struct spacefs_lifecycle lc = {SPACEFS_RESTART, NULL, 0};
     struct spacefs_runtime rt = {0};
     struct spacefs_error err = {0};
     enum spacefs_status st;
 
     if (strcmp(word, "pause") == 0)
-        st = fs->be.ops->pause(fs->be.ctx, n->id, &rt, &err);
-    else
-        st = fs->be.ops->restart(fs->be.ctx, n->id, strcmp(word, "rebuild") == 0, &rt, &err);
+        lc.action = SPACEFS_PAUSE;
+    else if (strcmp(word, "rebuild") == 0)
+        lc.action = SPACEFS_REBUILD;
+    st = fs->be.ops->lifecycle(fs->be.ctx, n->id, &lc, &rt, &err);
     spacefs_count_call(fs, st);
     if (st != SPACEFS_OK) {
         snprintf(detail, dsize, "%s", err.message[0] ? err.message : spacefs_status_name(st));
@@ -157,6 +159,7 @@ int spacefs_hardware_write(struct spacefs_fs *fs, const struct node *n, const ch
     struct spacefs_error err = {0};
     enum spacefs_status st;
     char flavor[64];
+    struct spacefs_lifecycle lc = {SPACEFS_HARDWARE, flavor, 0};
     size_t i;
     int rc;
 
@@ -171,7 +174,7 @@ int spacefs_hardware_write(struct spacefs_fs *fs, const struct node *n, const ch
             spacefs_log(SPACEFS_WARN, "hardware %s: unknown flavor '%s'", n->id, flavor);
         return rc == 0 ? -EINVAL : rc;
     }
-    st = fs->be.ops->set_hardware(fs->be.ctx, n->id, flavor, &rt, &err);
+    st = fs->be.ops->lifecycle(fs->be.ctx, n->id, &lc, &rt, &err);
     spacefs_count_call(fs, st);
     if (st != SPACEFS_OK)
         return spacefs_call_failed(fs, "request hardware for", n->id, st, &err);
@@ -182,6 +185,7 @@ int spacefs_hardware_write(struct spacefs_fs *fs, const struct node *n, const ch
 int spacefs_sleeptime_write(struct spacefs_fs *fs, const struct node *n, const char *buf,
                             size_t len)
 {
+    struct spacefs_lifecycle lc = {SPACEFS_SLEEPTIME, NULL, 0};
     struct spacefs_runtime rt = {0};
     struct spacefs_error err = {0};
     enum spacefs_status st;
@@ -200,7 +204,8 @@ int spacefs_sleeptime_write(struct spacefs_fs *fs, const struct node *n, const c
         if (errno || *end || secs <= 0)
             return -EINVAL;
     }
-    st = fs->be.ops->set_sleeptime(fs->be.ctx, n->id, (int64_t)secs, &rt, &err);
+    lc.seconds = (int64_t)secs;
+    st = fs->be.ops->lifecycle(fs->be.ctx, n->id, &lc, &rt, &err);
     spacefs_count_call(fs, st);
     if (st != SPACEFS_OK)
         return spacefs_call_failed(fs, "set sleep time of", n->id, st, &err);

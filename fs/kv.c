@@ -121,23 +121,30 @@ out_locked:
     return rc;
 }
 
+/* A new entry for key at the end of kc, or NULL on no memory. */
+static struct kv_ent *kv_append_locked(struct kv_cache *kc, const char *key)
+{
+    struct kv_ent *v = realloc(kc->items, (kc->count + 1) * sizeof(*v));
+
+    if (!v)
+        return NULL;
+    kc->items = v;
+    memset(&v[kc->count], 0, sizeof(*v));
+    if (!(v[kc->count].key = strdup(key)))
+        return NULL;
+    return &v[kc->count++];
+}
+
 static void kv_add_pending(struct spacefs_fs *fs, const struct node *n)
 {
     struct kv_cache *kc;
-    struct kv_ent *v;
+    struct kv_ent *k;
 
     pthread_mutex_lock(&fs->lock);
-    if ((kc = kv_cache_locked(fs, n)) && !kv_find_locked(fs, n)) {
-        v = realloc(kc->items, (kc->count + 1) * sizeof(*v));
-        if (v) {
-            kc->items = v;
-            memset(&v[kc->count], 0, sizeof(*v));
-            if ((v[kc->count].key = strdup(n->key))) {
-                v[kc->count].pending = 1;
-                kc->count++;
-                kc->gen++;
-            }
-        }
+    if ((kc = kv_cache_locked(fs, n)) && !kv_find_locked(fs, n) &&
+        (k = kv_append_locked(kc, n->key))) {
+        k->pending = 1;
+        kc->gen++;
     }
     pthread_mutex_unlock(&fs->lock);
 }
@@ -179,17 +186,8 @@ static void kv_record(struct spacefs_fs *fs, const struct node *n, const char *v
             kv_remove_locked(kc, k);
         goto out;
     }
-    if (!k) {
-        struct kv_ent *v = realloc(kc->items, (kc->count + 1) * sizeof(*v));
-        if (!v)
-            goto out;
-        kc->items = v;
-        k = &v[kc->count];
-        memset(k, 0, sizeof(*k));
-        if (!(k->key = strdup(n->key)))
-            goto out;
-        kc->count++;
-    }
+    if (!k && !(k = kv_append_locked(kc, n->key)))
+        goto out;
     k->pending = 0;
     if (n->file == SPACEFS_KV_VARIABLES) {
         char *copy = malloc(len + 1);

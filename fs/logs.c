@@ -33,13 +33,23 @@ struct logbuf {
     char *data; /* bytes [base, base+len) of the log */
     size_t len, cap, max;
     uint64_t base;
-    int64_t last_ts;    /* newest timestamp delivered */
-    size_t dup_at_last; /* lines at last_ts in the backlog, skipped once when following */
+    int64_t last_ts; /* newest timestamp delivered */
     void *cancel;
     pthread_t thread;
     int thread_started;
     struct spacefs_fs *fs;
     struct logbuf *next;
+    /* the stream's state, under lock */
+    pthread_cond_t cond; /* with lock: new data, settled, ended */
+    int settled;         /* the backlog is in */
+    int stop;
+    int attempts;           /* streams ended */
+    enum spacefs_status st; /* of the last stream that ended */
+    struct spacefs_error err;
+    int64_t started_ms, opened_ms, last_line_ms; /* opened_ms: stream open or first line */
+    int replaying;
+    size_t replay_seen;
+    size_t lines_at_last_ts;
 };
 
 /* The open logs (the subtree's state; under fs->lock). */
@@ -57,24 +67,6 @@ static void logbuf_release(struct spacefs_fs *fs, struct logbuf *lb);
 #define RECONNECT_MAX 30000
 
 static const char dropped_marker[] = "[spacefs: older lines of this log were dropped (log cap)]";
-
-struct logstate {
-    pthread_cond_t cond; /* with lb->lock: new data, settled, ended */
-    int settled;         /* the backlog is in */
-    int stop;
-    int attempts;           /* streams ended */
-    enum spacefs_status st; /* of the last stream that ended */
-    struct spacefs_error err;
-    int64_t started_ms, opened_ms, last_line_ms; /* opened_ms: stream open or first line */
-    int replaying;
-    size_t replay_seen;
-    size_t lines_at_last_ts;
-};
-
-static struct logstate *ls_of(struct logbuf *lb)
-{
-    return (struct logstate *)(lb + 1);
-}
 
 /* Appends one line. Makes room by dropping whole lines from the front; a line longer than the
  * whole buffer keeps its head. */
@@ -114,36 +106,35 @@ static void append_locked(struct logbuf *lb, const char *line, size_t len)
 static int on_line(const char *line, size_t len, int64_t ts, void *payload)
 {
     struct logbuf *lb = payload;
-    struct logstate *ls = ls_of(lb);
     int stop;
 
     pthread_mutex_lock(&lb->lock);
-    if ((stop = ls->stop))
+    if ((stop = lb->stop))
         goto out;
-    if (!ls->opened_ms)
-        ls->opened_ms = spacefs_now_ms();
+    if (!lb->opened_ms)
+        lb->opened_ms = spacefs_now_ms();
     if (!line) { /* the stream is open: the quiet timer may start */
-        pthread_cond_broadcast(&ls->cond);
+        pthread_cond_broadcast(&lb->cond);
         goto out;
     }
-    if (ls->replaying && ts > 0) {
+    if (lb->replaying && ts > 0) {
         if (ts < lb->last_ts)
             goto out;
-        if (ts == lb->last_ts && ls->replay_seen < ls->lines_at_last_ts) {
-            ls->replay_seen++;
+        if (ts == lb->last_ts && lb->replay_seen < lb->lines_at_last_ts) {
+            lb->replay_seen++;
             goto out;
         }
     }
-    ls->replaying = 0;
+    lb->replaying = 0;
     append_locked(lb, line, len);
     if (ts > 0 && ts == lb->last_ts) {
-        ls->lines_at_last_ts++;
+        lb->lines_at_last_ts++;
     } else if (ts > 0) {
         lb->last_ts = ts;
-        ls->lines_at_last_ts = 1;
+        lb->lines_at_last_ts = 1;
     }
-    ls->last_line_ms = spacefs_now_ms();
-    pthread_cond_broadcast(&ls->cond);
+    lb->last_line_ms = spacefs_now_ms();
+    pthread_cond_broadcast(&lb->cond);
 out:
     pthread_mutex_unlock(&lb->lock);
     return stop;
@@ -160,13 +151,12 @@ static void wait_ms_locked(struct logbuf *lb, int64_t ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
     }
-    pthread_cond_timedwait(&ls_of(lb)->cond, &lb->lock, &ts);
+    pthread_cond_timedwait(&lb->cond, &lb->lock, &ts);
 }
 
 static void *follow_thread(void *arg)
 {
     struct logbuf *lb = arg;
-    struct logstate *ls = ls_of(lb);
     struct spacefs_fs *fs = lb->fs;
     int64_t delay = RECONNECT_MS;
 
@@ -177,22 +167,22 @@ static void *follow_thread(void *arg)
         st = fs->be.ops->logs_follow(fs->be.ctx, lb->id, lb->kind, on_line, lb, lb->cancel, &err);
         spacefs_count_call(fs, st);
         pthread_mutex_lock(&lb->lock);
-        ls->attempts++;
-        ls->st = st;
-        ls->err = err;
-        pthread_cond_broadcast(&ls->cond);
-        if (ls->stop) {
+        lb->attempts++;
+        lb->st = st;
+        lb->err = err;
+        pthread_cond_broadcast(&lb->cond);
+        if (lb->stop) {
             pthread_mutex_unlock(&lb->lock);
             break;
         }
-        if (st != SPACEFS_OK && ls->settled)
+        if (st != SPACEFS_OK && lb->settled)
             spacefs_call_failed(fs, "follow log of", lb->id, st, &err);
         /* the Hub closed the stream (or it failed): reopen it, skipping what it replays */
         wait_ms_locked(lb, delay);
         delay = delay * 2 > RECONNECT_MAX ? RECONNECT_MAX : delay * 2;
-        ls->replaying = 1;
-        ls->replay_seen = 0;
-        if (ls->stop) {
+        lb->replaying = 1;
+        lb->replay_seen = 0;
+        if (lb->stop) {
             pthread_mutex_unlock(&lb->lock);
             break;
         }
@@ -203,19 +193,17 @@ static void *follow_thread(void *arg)
 
 static void logbuf_free(struct spacefs_fs *fs, struct logbuf *lb)
 {
-    struct logstate *ls = ls_of(lb);
-
     if (lb->thread_started) {
         pthread_mutex_lock(&lb->lock);
-        ls->stop = 1;
-        pthread_cond_broadcast(&ls->cond);
+        lb->stop = 1;
+        pthread_cond_broadcast(&lb->cond);
         pthread_mutex_unlock(&lb->lock);
         fs->be.ops->cancel_trigger(lb->cancel);
         pthread_join(lb->thread, NULL);
     }
     if (lb->cancel)
         fs->be.ops->cancel_free(lb->cancel);
-    pthread_cond_destroy(&ls->cond);
+    pthread_cond_destroy(&lb->cond);
     pthread_mutex_destroy(&lb->lock);
     free(lb->data);
     free(lb->id);
@@ -224,7 +212,7 @@ static void logbuf_free(struct spacefs_fs *fs, struct logbuf *lb)
 
 static struct logbuf *logbuf_new(struct spacefs_fs *fs, const struct node *n)
 {
-    struct logbuf *lb = calloc(1, sizeof(*lb) + sizeof(struct logstate));
+    struct logbuf *lb = calloc(1, sizeof(*lb));
     pthread_condattr_t ca;
 
     if (!lb)
@@ -232,7 +220,7 @@ static struct logbuf *logbuf_new(struct spacefs_fs *fs, const struct node *n)
     pthread_mutex_init(&lb->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&ls_of(lb)->cond, &ca);
+    pthread_cond_init(&lb->cond, &ca);
     pthread_condattr_destroy(&ca);
     lb->fs = fs;
     lb->kind = (enum spacefs_log_kind)n->file;
@@ -244,7 +232,7 @@ static struct logbuf *logbuf_new(struct spacefs_fs *fs, const struct node *n)
         logbuf_free(fs, lb);
         return NULL;
     }
-    ls_of(lb)->started_ms = spacefs_now_ms();
+    lb->started_ms = spacefs_now_ms();
     if (pthread_create(&lb->thread, NULL, follow_thread, lb) != 0) {
         logbuf_free(fs, lb);
         return NULL;
@@ -257,32 +245,31 @@ static struct logbuf *logbuf_new(struct spacefs_fs *fs, const struct node *n)
  * stream that failed before delivering anything. */
 static int logbuf_settle(struct spacefs_fs *fs, struct logbuf *lb)
 {
-    struct logstate *ls = ls_of(lb);
     enum spacefs_status st = SPACEFS_OK;
     struct spacefs_error err;
     int rc = 0, timed_out = 0;
 
     pthread_mutex_lock(&lb->lock);
-    while (!ls->settled) {
+    while (!lb->settled) {
         int64_t now = spacefs_now_ms();
-        int64_t last = ls->last_line_ms > ls->opened_ms ? ls->last_line_ms : ls->opened_ms;
-        int failed = ls->attempts > 0 && ls->st != SPACEFS_OK && lb->len == 0 && lb->base == 0;
+        int64_t last = lb->last_line_ms > lb->opened_ms ? lb->last_line_ms : lb->opened_ms;
+        int failed = lb->attempts > 0 && lb->st != SPACEFS_OK && lb->len == 0 && lb->base == 0;
 
         if (failed) {
-            st = ls->st;
-            err = ls->err;
-            ls->attempts = 0; /* a later open waits for the next stream's answer */
+            st = lb->st;
+            err = lb->err;
+            lb->attempts = 0; /* a later open waits for the next stream's answer */
             break;
         }
-        if (ls->attempts > 0 || (ls->opened_ms && now - last >= QUIET_MS) ||
-            (ls->opened_ms && now - ls->opened_ms >= BUSY_MS)) {
-            ls->settled = 1;
-            pthread_cond_broadcast(&ls->cond);
+        if (lb->attempts > 0 || (lb->opened_ms && now - last >= QUIET_MS) ||
+            (lb->opened_ms && now - lb->opened_ms >= BUSY_MS)) {
+            lb->settled = 1;
+            pthread_cond_broadcast(&lb->cond);
             break;
         }
-        if (!ls->opened_ms && now - ls->started_ms >= SETTLE_MAX_MS) {
+        if (!lb->opened_ms && now - lb->started_ms >= SETTLE_MAX_MS) {
             timed_out = 1; /* no answer at all yet; a later open waits again */
-            ls->started_ms = now;
+            lb->started_ms = now;
             break;
         }
         wait_ms_locked(lb, 50);

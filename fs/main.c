@@ -366,19 +366,6 @@ out:
     return rc;
 }
 
-static int parse_ttl(const char *s, unsigned *out_ms)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || *end || v < 0 || v > 86400)
-        return -1;
-    *out_ms = (unsigned)(v * 1000);
-    return 0;
-}
-
 /* persist/: the engine's remote for one Dataset, over the same client as the backend. */
 struct persist_factory {
     hub_client *client; /* borrowed from the backend, which outlives every engine */
@@ -440,13 +427,22 @@ static char *cache_root(const char *base, const char *endpoint)
     return s;
 }
 
-/* Seconds (fractions allowed) into ms; sets *bad on a malformed value. */
+/* Seconds (fractions allowed, at most a day) into ms; sets *bad on a malformed value. */
 static void parse_secs(const char *name, const char *s, unsigned *out_ms, int *bad)
 {
-    if (s && parse_ttl(s, out_ms) < 0) {
+    char *end;
+    double v;
+
+    if (!s)
+        return;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || v < 0 || v > 86400) {
         fprintf(stderr, "spacefs: bad %s '%s' (seconds, e.g. 5 or 0.5)\n", name, s);
         *bad = 1;
+        return;
     }
+    *out_ms = (unsigned)(v * 1000);
 }
 
 static const char *const sdks[] = {"docker", "gradio", "static", "streamlit"};
@@ -515,10 +511,7 @@ static int run(struct fuse_args *args, struct options *o)
     int rc = 1, mounted = 0, bad = 0;
 
     spacefs_config_init(&cfg);
-    if (o->ttl && parse_ttl(o->ttl, &cfg.ttl_ms) < 0) {
-        fprintf(stderr, "spacefs: bad ttl '%s' (seconds, e.g. 5 or 0.5)\n", o->ttl);
-        return 1;
-    }
+    parse_secs("ttl", o->ttl, &cfg.ttl_ms, &bad);
     if (o->space_sdk && !sdk_valid(o->space_sdk)) {
         fprintf(stderr, "spacefs: bad space_sdk '%s' (docker, gradio, static, streamlit)\n",
                 o->space_sdk);
@@ -646,24 +639,15 @@ out:
     return rc;
 }
 
+/* The string options (spec's "=%s" entries, so a new one is never forgotten) and the source. */
 static void options_free(struct options *o)
 {
-    free(o->endpoint);
-    free(o->token_file);
-    free(o->ttl);
-    free(o->space_sdk);
-    free(o->persist_repo);
-    free(o->persist_quiet);
-    free(o->persist_max_delay);
-    free(o->persist_interval);
-    free(o->persist_ttl);
-    free(o->persist_sync_timeout);
-    free(o->unmount_wait);
-    free(o->cache_dir);
-    free(o->ca_file);
+    size_t i;
+
+    for (i = 0; spec[i].templ; i++)
+        if (strstr(spec[i].templ, "=%s"))
+            free(*(char **)((char *)o + spec[i].offset));
     free(o->source);
-    free(o->fsync);
-    free(o->max_spaces);
 }
 
 /* -o ca_file: for the client and the persist/ mirror alike, before either is made. */

@@ -105,9 +105,10 @@ static char *render_stats(struct spacefs_fs *fs)
         (unsigned long long)c.errors, rl, b.ratelimit_valid ? b.ratelimit_reset_seconds : -1L);
 }
 
-static int meta_render(struct spacefs_fs *fs, int file, char **out, size_t *out_len)
+/* A file of ours, or one a subtree provides (kind 2). */
+static int meta_render(struct spacefs_fs *fs, const struct node *n, char **out, size_t *out_len)
 {
-    switch ((enum meta_file)file) {
+    switch (n->kind == 2 ? MF_COUNT : (enum meta_file)n->file) {
     case MF_WHOAMI:
         *out = render_whoami(fs);
         break;
@@ -124,8 +125,7 @@ static int meta_render(struct spacefs_fs *fs, int file, char **out, size_t *out_
         *out = spacefs_strdup("spacefs " SPACEFS_VERSION "\n");
         break;
     default:
-        *out = NULL;
-        return -ENOENT;
+        *out = fs->subtrees[n->file]->meta_render(fs);
     }
     if (!*out)
         return -ENOMEM;
@@ -178,55 +178,11 @@ static int meta_readdir(struct spacefs_fs *fs, const struct node *n, spacefs_fil
     return 0;
 }
 
-static int meta_open(struct spacefs_fs *fs, struct spacefs_handle *h, const char *rest, mode_t mode,
-                     int create)
-{
-    struct router_text *t;
-    int rc;
-
-    (void)rest;
-    (void)mode;
-    if (create)
-        return -ENOSYS;
-    if ((rc = router_open_check(fs, &h->n, h->flags)) < 0)
-        return rc;
-    if (!(t = calloc(1, sizeof(*t))))
-        return -ENOMEM;
-    if (h->n.kind == 2) {
-        t->data = fs->subtrees[h->n.file]->meta_render(fs);
-        rc = t->data ? 0 : -ENOMEM;
-        t->len = t->data ? strlen(t->data) : 0;
-    } else {
-        rc = meta_render(fs, h->n.file, &t->data, &t->len);
-    }
-    if (rc < 0) {
-        router_text_free(t);
-        return rc;
-    }
-    h->state = t;
-    return 0;
-}
-
-static long meta_read(struct spacefs_fs *fs, struct spacefs_handle *h, char *buf, size_t size,
-                      int64_t off)
-{
-    (void)fs;
-    return router_text_read(h->state, buf, size, off);
-}
-
-static void meta_release(struct spacefs_fs *fs, struct spacefs_handle *h)
-{
-    (void)fs;
-    router_text_free(h->state);
-}
-
 const struct spacefs_subtree_ops spacefs_meta_ops = {
     .name = ".spacefs",
     .root_names = meta_root_names,
     .parse = meta_parse,
     .getattr = meta_getattr,
     .readdir = meta_readdir,
-    .open = meta_open,
-    .read = meta_read,
-    .release = meta_release,
+    .render = meta_render,
 };

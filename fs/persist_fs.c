@@ -34,11 +34,6 @@ struct fill_fix {
 /* The engine call `op` on n's path inside persist/ (mkdir, rmdir, unlink, truncate, chmod). */
 enum pers_op { OP_MKDIR, OP_RMDIR, OP_UNLINK, OP_TRUNCATE, OP_CHMOD };
 
-static int pers_writable(struct spacefs_fs *fs, const char *ns)
-{
-    return spacefs_ns_writable(fs, ns);
-}
-
 /* Owner, and write bits off for a read-only token (the kernel checks them; root included, the
  * mutating calls check again). */
 static void fix_stat(struct spacefs_fs *fs, struct stat *st, int writable)
@@ -115,7 +110,7 @@ static int pfile_attr(struct spacefs_fs *fs, const struct node *n, struct stat *
     }
     persist_fs_put(fs, pe);
     router_fill(fs, st, S_IFREG | (n->file == PF_REPO ? 0644 : 0444), len, fs->started);
-    fix_stat(fs, st, pers_writable(fs, n->ns));
+    fix_stat(fs, st, spacefs_ns_writable(fs, n->ns));
     return 0;
 }
 
@@ -176,7 +171,8 @@ static int pers_getattr(struct spacefs_fs *fs, const struct node *n, struct stat
         struct stat es;
         if ((rc = persist_fs_space_check(fs, n)) < 0)
             return rc;
-        router_fill(fs, st, S_IFDIR | (pers_writable(fs, n->ns) ? 0755 : 0555), 0, fs->started);
+        router_fill(fs, st, S_IFDIR | (spacefs_ns_writable(fs, n->ns) ? 0755 : 0555), 0,
+                    fs->started);
         /* 2 + subdirectories from an open engine; `ls -l` of a Space opens none: 1, "unknown"
          * to find and fts (no leaf optimisation) */
         st->st_nlink = 1;
@@ -188,7 +184,7 @@ static int pers_getattr(struct spacefs_fs *fs, const struct node *n, struct stat
     if ((rc = persist_fs_get(fs, n, &pe)) < 0)
         return rc;
     if ((rc = persist_getattr(pe->p, n->rest, st)) == 0)
-        fix_stat(fs, st, pers_writable(fs, n->ns));
+        fix_stat(fs, st, spacefs_ns_writable(fs, n->ns));
     persist_fs_put(fs, pe);
     return rc;
 }
@@ -208,7 +204,7 @@ static int fill_fixed(const char *name, const struct stat *st, void *payload)
 static int pers_readdir(struct spacefs_fs *fs, const struct node *n, spacefs_fill_fn fn,
                         void *payload)
 {
-    struct fill_fix f = {fs, pers_writable(fs, n->ns), fn, payload};
+    struct fill_fix f = {fs, spacefs_ns_writable(fs, n->ns), fn, payload};
     struct pers_ent *pe;
     int rc;
 
@@ -229,7 +225,7 @@ static int mutate_begin(struct spacefs_fs *fs, const struct node *n, struct pers
         return rc;
     if (n->kind != PERS_DIR)
         return -EPERM;
-    if (!pers_writable(fs, n->ns))
+    if (!spacefs_ns_writable(fs, n->ns))
         return -EACCES;
     return persist_fs_get(fs, n, pe);
 }
@@ -292,7 +288,7 @@ static int pers_truncate(struct spacefs_fs *fs, const struct node *n, int64_t si
     if (n->kind == PERS_FILE) {
         if ((rc = persist_fs_space_check(fs, n)) < 0)
             return rc;
-        if (n->file != PF_REPO || !pers_writable(fs, n->ns))
+        if (n->file != PF_REPO || !spacefs_ns_writable(fs, n->ns))
             return -EACCES;
         return size == 0 ? 0 : -EINVAL; /* "> persist.repo" before the write */
     }
@@ -328,7 +324,7 @@ static int pers_setattr(struct spacefs_fs *fs, const struct node *n)
     if (n->kind == PERS_FILE)
         return -EPERM;
     /* modes and owners are not stored; persist/ itself too (rsync -a src/ persist/ sets them) */
-    return pers_writable(fs, n->ns) ? 0 : -EACCES;
+    return spacefs_ns_writable(fs, n->ns) ? 0 : -EACCES;
 }
 
 static int pers_utimens(struct spacefs_fs *fs, const struct node *n, const struct timespec tv[2])
@@ -423,7 +419,7 @@ static int pers_open(struct spacefs_fs *fs, struct spacefs_handle *h, const char
     if (h->n.kind == PERS_DIR && !rest[0])
         return persist_fs_space_check(fs, &h->n) < 0 ? -ENOENT : -EISDIR;
     if (h->n.kind == PERS_DIR && writes && persist_fs_space_check(fs, &h->n) == 0 &&
-        !pers_writable(fs, h->n.ns))
+        !spacefs_ns_writable(fs, h->n.ns))
         return -EACCES;
     if (!(ph = calloc(1, sizeof(*ph))))
         return -ENOMEM;
@@ -524,7 +520,7 @@ static int pers_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, struct
     if (!eh(h))
         return pers_getattr(fs, &h->n, st);
     if ((rc = persist_fgetattr(engine(h), eh(h), st)) == 0)
-        fix_stat(fs, st, pers_writable(fs, h->n.ns));
+        fix_stat(fs, st, spacefs_ns_writable(fs, h->n.ns));
     return rc;
 }
 
@@ -533,7 +529,7 @@ static int pers_fsetattr(struct spacefs_fs *fs, struct spacefs_handle *h)
     if (!eh(h))
         return pers_setattr(fs, &h->n);
     /* modes and owners are not stored (as pers_setattr) */
-    return pers_writable(fs, h->n.ns) ? 0 : -EACCES;
+    return spacefs_ns_writable(fs, h->n.ns) ? 0 : -EACCES;
 }
 
 static int pers_fchmod(struct spacefs_fs *fs, struct spacefs_handle *h, mode_t mode)

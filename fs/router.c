@@ -298,28 +298,13 @@ struct hidden {
 static pthread_mutex_t hidden_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hidden *hidden_list;
 
-int router_hidden_name(const char *path)
-{
-    static const char prefix[] = ".fuse_hidden";
-    const char *base = path ? strrchr(path, '/') : NULL;
-
-    base = base ? base + 1 : path;
-    if (!base || strncmp(base, prefix, sizeof(prefix) - 1) ||
-        strlen(base) != sizeof(prefix) - 1 + 16)
-        return 0;
-    for (base += sizeof(prefix) - 1; *base; base++)
-        if (!((*base >= '0' && *base <= '9') || (*base >= 'a' && *base <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* The hidden name's attributes (st may be NULL); remove: forget it. 0 or -ENOENT. */
 static int hidden_find(struct spacefs_fs *fs, const char *path, struct stat *st, int remove)
 {
     struct hidden **pp, *h;
     int rc = -ENOENT;
 
-    if (!router_hidden_name(path))
+    if (!spacefs_hidden_name(path))
         return -ENOENT;
     pthread_mutex_lock(&hidden_lock);
     for (pp = &hidden_list; (h = *pp); pp = &h->next) {
@@ -387,6 +372,20 @@ static int read_only(struct spacefs_fs *fs, const struct node *n)
     int rc = router_getattr(fs, n, &st);
 
     return rc < 0 ? rc : -EROFS;
+}
+
+/* The prologue of a change to path: 1 when path is a hidden name (hidden: its attributes are
+ * kept, the change is done), else 0 with n parsed in a subtree that changes, or -errno (EROFS
+ * on what exists in a read-only one). */
+static int parse_change(struct spacefs_fs *fs, struct node *n, const char *path, int hidden)
+{
+    int rc;
+
+    if (hidden && hidden_find(fs, path, NULL, 0) == 0)
+        return 1;
+    if ((rc = router_parse(fs, n, path)) < 0)
+        return rc;
+    return n->sub->read_only ? read_only(fs, n) : 0;
 }
 
 int router_getattr(struct spacefs_fs *fs, const struct node *n, struct stat *st)
@@ -472,10 +471,8 @@ int spacefs_fs_rmdir(struct spacefs_fs *fs, const char *path)
     struct node n;
     int rc;
 
-    if ((rc = router_parse(fs, &n, path)) < 0)
+    if ((rc = parse_change(fs, &n, path, 0)) < 0)
         return rc;
-    if (n.sub->read_only)
-        return read_only(fs, &n);
     return n.sub->rmdir ? n.sub->rmdir(fs, &n) : -EPERM;
 }
 
@@ -486,10 +483,8 @@ int spacefs_fs_unlink(struct spacefs_fs *fs, const char *path)
 
     if (hidden_find(fs, path, NULL, 1) == 0)
         return 0; /* libfuse's unlink after the last close */
-    if ((rc = router_parse(fs, &n, path)) < 0)
+    if ((rc = parse_change(fs, &n, path, 0)) < 0)
         return rc;
-    if (n.sub->read_only)
-        return read_only(fs, &n);
     return n.sub->unlink ? n.sub->unlink(fs, &n) : -EPERM;
 }
 
@@ -499,10 +494,8 @@ int spacefs_fs_truncate(struct spacefs_fs *fs, const char *path, int64_t size)
     struct stat st;
     int rc;
 
-    if ((rc = router_parse(fs, &n, path)) < 0)
+    if ((rc = parse_change(fs, &n, path, 0)) < 0)
         return rc;
-    if (n.sub->read_only)
-        return read_only(fs, &n);
     if (n.sub->truncate)
         return n.sub->truncate(fs, &n, size);
     if ((rc = router_getattr(fs, &n, &st)) < 0)
@@ -522,7 +515,7 @@ int spacefs_fs_rename(struct spacefs_fs *fs, const char *from, const char *to, u
 
     if ((rc = router_parse(fs, &a, from)) < 0)
         return rc;
-    if (!a.sub->rename && router_hidden_name(to) && !flags)
+    if (!a.sub->rename && spacefs_hidden_name(to) && !flags)
         return hide_generic(fs, from, to); /* libfuse hides an open file it unlinks */
     if ((rc = router_parse(fs, &b, to)) < 0)
         return a.sub->rename ? -EXDEV : rc;
@@ -549,12 +542,8 @@ int spacefs_fs_utimens(struct spacefs_fs *fs, const char *path, const struct tim
     struct stat st;
     int rc;
 
-    if (hidden_find(fs, path, NULL, 0) == 0)
-        return 0;
-    if ((rc = router_parse(fs, &n, path)) < 0)
-        return rc;
-    if (n.sub->read_only)
-        return read_only(fs, &n);
+    if ((rc = parse_change(fs, &n, path, 1)) != 0)
+        return rc < 0 ? rc : 0;
     /* times are the Hub's: touch is a no-op that succeeds on what exists */
     return n.sub->utimens ? n.sub->utimens(fs, &n, tv) : router_getattr(fs, &n, &st);
 }
@@ -564,12 +553,8 @@ int spacefs_fs_chmod(struct spacefs_fs *fs, const char *path, mode_t mode)
     struct node n;
     int rc;
 
-    if (hidden_find(fs, path, NULL, 0) == 0)
-        return 0;
-    if ((rc = router_parse(fs, &n, path)) < 0)
-        return rc;
-    if (n.sub->read_only)
-        return read_only(fs, &n);
+    if ((rc = parse_change(fs, &n, path, 1)) != 0)
+        return rc < 0 ? rc : 0;
     if (n.sub->chmod)
         return n.sub->chmod(fs, &n, mode);
     return n.sub->setattr ? n.sub->setattr(fs, &n) : -EPERM;
@@ -623,16 +608,32 @@ int spacefs_fs_setattr(struct spacefs_fs *fs, const char *path)
     struct node n;
     int rc;
 
-    if (hidden_find(fs, path, NULL, 0) == 0)
-        return 0;
-    if ((rc = router_parse(fs, &n, path)) < 0)
-        return rc;
-    if (n.sub->read_only)
-        return read_only(fs, &n);
+    if ((rc = parse_change(fs, &n, path, 1)) != 0)
+        return rc < 0 ? rc : 0;
     return n.sub->setattr ? n.sub->setattr(fs, &n) : -EPERM;
 }
 
 /* ---- files -------------------------------------------------------------------------------- */
+/* open of a subtree's file served by render: its text when opened for reading */
+static int text_open(struct spacefs_fs *fs, struct spacefs_handle *h, int create)
+{
+    struct router_text *t;
+    int rc;
+
+    if (create)
+        return -ENOSYS;
+    if ((rc = router_open_check(fs, &h->n, h->flags)) < 0)
+        return rc;
+    if (!(t = calloc(1, sizeof(*t))))
+        return -ENOMEM;
+    if (router_want_read(h->flags) && (rc = h->ops->render(fs, &h->n, &t->data, &t->len)) < 0) {
+        router_text_free(t);
+        return rc;
+    }
+    h->state = t;
+    return 0;
+}
+
 /* open(2) and creat(2). A subtree's open answers -ENOSYS to a create it does not serve. */
 static int handle_open(struct spacefs_fs *fs, const char *path, int flags, mode_t mode, int create,
                        struct spacefs_handle **out)
@@ -649,11 +650,12 @@ static int handle_open(struct spacefs_fs *fs, const char *path, int flags, mode_
     h->flags = flags;
     if ((rc = router_parse(fs, &h->n, path)) == -ENOENT && create)
         rc = -ENOSYS; /* a name nobody owns: below */
-    else if (rc == 0 && h->n.sub->open) {
+    else if (rc == 0 && (h->n.sub->open || h->n.sub->render)) {
         h->ops = h->n.sub;
         rest = h->n.rest;
         h->n.rest = ""; /* points into path */
-        if ((rc = h->ops->open(fs, h, rest, mode, create)) == 0) {
+        rc = h->ops->open ? h->ops->open(fs, h, rest, mode, create) : text_open(fs, h, create);
+        if (rc == 0) {
             *out = h;
             return 0;
         }
@@ -696,7 +698,9 @@ int spacefs_handle_direct_io(const struct spacefs_handle *h)
 long spacefs_fs_read(struct spacefs_fs *fs, struct spacefs_handle *h, char *buf, size_t size,
                      int64_t off)
 {
-    return h->ops->read ? h->ops->read(fs, h, buf, size, off) : -EBADF;
+    if (h->ops->read)
+        return h->ops->read(fs, h, buf, size, off);
+    return h->ops->render ? router_text_read(h->state, buf, size, off) : -EBADF;
 }
 
 long spacefs_fs_write(struct spacefs_fs *fs, struct spacefs_handle *h, const char *buf, size_t size,
@@ -780,5 +784,7 @@ void spacefs_fs_release(struct spacefs_fs *fs, struct spacefs_handle *h)
         return;
     if (h->ops->release)
         h->ops->release(fs, h);
+    else if (h->ops->render)
+        router_text_free(h->state);
     free(h);
 }

@@ -77,6 +77,10 @@ struct spacefs_subtree_ops {
     /* open (create: O_CREAT of a new name) fills h->state */
     int (*open)(struct spacefs_fs *fs, struct spacefs_handle *h, const char *rest, mode_t mode,
                 int create);
+    /* Instead of open, read and release: a file of the Hub's whose text (*out new) is rendered
+     * when it is opened for reading; the router checks the open (router_open_check) and serves
+     * the text (h->state is a struct router_text). */
+    int (*render)(struct spacefs_fs *fs, const struct node *n, char **out, size_t *out_len);
     /* Handles (h->ops is this subtree) */
     long (*read)(struct spacefs_fs *fs, struct spacefs_handle *h, char *buf, size_t size,
                  int64_t off);
@@ -132,9 +136,8 @@ void **router_state_named(struct spacefs_fs *fs, const char *name);
 
 /* Inode numbers outside persist/: 1 for "/", else a hash of the path with bit 62 set. */
 uint64_t router_ino(const char *path);
-/* libfuse's name for a file unlinked while open: ".fuse_hidden" + 16 hex digits, last component.
- * A subtree with rename serves such renames itself (persist/); for the others the router does. */
-int router_hidden_name(const char *path);
+/* Files unlinked while open (spacefs_hidden_name): a subtree with rename serves their renames
+ * itself (persist/); for the others the router does. */
 void router_hidden_free(struct spacefs_fs *fs); /* router_free: the names left of fs */
 
 /* Helpers for subtrees. */
@@ -144,7 +147,7 @@ void router_fill(struct spacefs_fs *fs, struct stat *st, mode_t mode, uint64_t s
 int router_open_check(struct spacefs_fs *fs, const struct node *n, int flags);
 int router_want_read(int flags);
 int router_want_write(int flags);
-/* A text snapshot served by read (h->state of meta, space and variable files). */
+/* A text snapshot served by read (h->state of render's files; variables, persist.status). */
 struct router_text {
     char *data;
     size_t len;

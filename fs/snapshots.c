@@ -3,12 +3,14 @@
  * newest first. Listings come from the local mirror (the engine fetches every persist_ttl);
  * file contents are fetched per open into an unlinked temp file through the remote (LFS objects
  * downloaded and sha256-checked). Trees of commits never change, so a few are kept, sorted by
- * path: a directory is the range of paths starting with "dir/". */
+ * path: a directory is the range of paths starting with "dir/". Each tree's manifest gives its
+ * entries their modes, symlinks, times and empty directories, as persist/ shows them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,8 +22,10 @@
 
 struct snap_tree {
     char commit[PERSIST_OID_MAX];
-    struct persist_rentry *v; /* sorted by path */
+    struct persist_rentry *v; /* sorted by path; an empty directory of the manifest: "dir/" */
     size_t n;
+    struct persist_hmeta *meta; /* the commit's manifest, sorted by path (modes, links, times) */
+    size_t nmeta;
     uint64_t used;
     struct snap_tree *next;
 };
@@ -42,6 +46,7 @@ static void tree_free(struct snap_tree *t)
     if (!t)
         return;
     persist_rentries_free(t->v, t->n);
+    persist_hmeta_free(t->meta, t->nmeta);
     free(t);
 }
 
@@ -94,6 +99,41 @@ static int entry_cmp(const void *a, const void *b)
                   ((const struct persist_rentry *)b)->path);
 }
 
+static int meta_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct persist_hmeta *)a)->path, ((const struct persist_hmeta *)b)->path);
+}
+
+static const struct persist_hmeta *meta_find(const struct snap_tree *t, const char *path)
+{
+    struct persist_hmeta key = {.path = (char *)path};
+
+    return t->nmeta ? bsearch(&key, t->meta, t->nmeta, sizeof(key), meta_cmp) : NULL;
+}
+
+/* The manifest's empty directories become entries "dir/" (a directory is a range of paths). */
+static int add_empty_dirs(struct snap_tree *t)
+{
+    size_t extra = 0, i;
+    struct persist_rentry *v;
+
+    for (i = 0; i < t->nmeta; i++)
+        extra += t->meta[i].type == 'd';
+    if (!extra)
+        return 0;
+    if (!(v = realloc(t->v, (t->n + extra) * sizeof(*v))))
+        return -ENOMEM;
+    t->v = v;
+    for (i = 0; i < t->nmeta; i++)
+        if (t->meta[i].type == 'd') {
+            memset(&v[t->n], 0, sizeof(v[t->n]));
+            if (!(v[t->n].path = spacefs_asprintf("%s/", t->meta[i].path)))
+                return -ENOMEM;
+            t->n++;
+        }
+    return 0;
+}
+
 /* First index whose path is >= key. */
 static size_t lower_bound(const struct snap_tree *t, const char *key)
 {
@@ -134,13 +174,21 @@ static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree *
             free(t);
             return rc;
         }
-        for (size_t i = 0; i < t->n;) /* persist/'s manifest (.spacefs/meta): hidden as there */
+        /* persist/'s manifest (.spacefs/meta): hidden as there, and applied */
+        persist_history_meta(pe->p, t->v, &t->n, &t->meta, &t->nmeta);
+        for (size_t i = 0; i < t->n;)
             if (!strncmp(t->v[i].path, ".spacefs/", 9)) {
                 free(t->v[i].path);
                 t->v[i] = t->v[--t->n];
             } else {
                 i++;
             }
+        if (t->nmeta)
+            qsort(t->meta, t->nmeta, sizeof(*t->meta), meta_cmp);
+        if ((rc = add_empty_dirs(t)) < 0) {
+            tree_free(t);
+            return rc;
+        }
         qsort(t->v, t->n, sizeof(*t->v), entry_cmp);
         pthread_mutex_lock(&pe->snap_lock);
         for (pp = &pe->trees, oldest = NULL; *pp; pp = &(*pp)->next, count++)
@@ -159,18 +207,21 @@ static int tree_lock(struct pers_ent *pe, const char *commit, struct snap_tree *
     }
 }
 
-/* Splits "<name>[/sub]" and finds the commit; fills commit id and time. */
+/* Splits "<name>[/sub]" and finds the commit; fills commit id and time, and *sub (new) with the
+ * path below it, without leading or trailing slashes. */
 static int find_commit(struct pers_ent *pe, const char *rest, char commit[PERSIST_OID_MAX],
-                       int64_t *time_out, const char **sub)
+                       int64_t *time_out, char **sub)
 {
-    const char *slash = strchr(rest, '/');
-    size_t len = slash ? (size_t)(slash - rest) : strlen(rest), i;
+    const char *slash = strchr(rest, '/'), *below = slash ? slash + 1 : "";
+    size_t len = slash ? (size_t)(slash - rest) : strlen(rest), i, blen;
     char name[SNAP_NAME_MAX];
     int rc;
 
-    *sub = slash ? slash + 1 : "";
-    while (**sub == '/')
-        (*sub)++;
+    *sub = NULL;
+    while (*below == '/')
+        below++;
+    for (blen = strlen(below); blen && below[blen - 1] == '/';)
+        blen--;
     if (len >= SNAP_NAME_MAX)
         return -ENOENT;
     if ((rc = commits_refresh(pe)) < 0)
@@ -185,7 +236,9 @@ static int find_commit(struct pers_ent *pe, const char *rest, char commit[PERSIS
         }
     }
     pthread_mutex_unlock(&pe->snap_lock);
-    return i < pe->ncommits ? 0 : -ENOENT;
+    if (i == pe->ncommits)
+        return -ENOENT;
+    return (*sub = strndup(below, blen)) ? 0 : -ENOMEM;
 }
 
 static void snap_stat(struct spacefs_fs *fs, struct stat *st, int dir, int64_t size, int64_t mtime)
@@ -195,14 +248,25 @@ static void snap_stat(struct spacefs_fs *fs, struct stat *st, int dir, int64_t s
     st->st_blocks = (st->st_size + 511) / 512;
 }
 
-/* Copies sub into buf without trailing slashes. */
-static int clean_sub(char **out, const char *sub)
+/* path's attributes in a tree: the manifest's type, mode and time where it has them (a file's
+ * time only while its size is the recorded one), else the read-only defaults and `when`. */
+static void tree_stat(struct spacefs_fs *fs, const struct snap_tree *t, const char *path, int dir,
+                      int64_t size, int64_t when, struct stat *st)
 {
-    size_t len = strlen(sub);
+    const struct persist_hmeta *m = meta_find(t, path);
 
-    while (len && sub[len - 1] == '/')
-        len--;
-    return (*out = strndup(sub, len)) ? 0 : -ENOMEM;
+    snap_stat(fs, st, dir, size, when);
+    if (!m || (m->type == 'd') != dir)
+        return;
+    st->st_mode = (m->type == 'd'   ? S_IFDIR
+                   : m->type == 'l' ? S_IFLNK
+                                    : S_IFREG) |
+                  (m->type == 'l' ? 0777 : m->mode);
+    if (m->mtime && (dir || m->size == size)) {
+        st->st_mtim.tv_sec = (time_t)(m->mtime / 1000000000);
+        st->st_mtim.tv_nsec = (long)(m->mtime % 1000000000);
+        st->st_atim = st->st_mtim;
+    }
 }
 
 /* Looks up sub in a locked tree: 1 file (*idx), 2 directory, 0 none. */
@@ -232,14 +296,11 @@ static int snap_getattr(struct spacefs_fs *fs, struct pers_ent *pe, const char *
 {
     char commit[PERSIST_OID_MAX], *sub = NULL;
     struct snap_tree *t;
-    const char *s;
     int64_t when = 0;
     size_t i = 0;
     int rc, k;
 
-    if ((rc = find_commit(pe, rest, commit, &when, &s)) < 0)
-        return rc;
-    if ((rc = clean_sub(&sub, s)) < 0)
+    if ((rc = find_commit(pe, rest, commit, &when, &sub)) < 0)
         return rc;
     if (!*sub) {
         snap_stat(fs, st, 1, 0, when);
@@ -248,10 +309,8 @@ static int snap_getattr(struct spacefs_fs *fs, struct pers_ent *pe, const char *
     if ((rc = tree_lock(pe, commit, &t)) < 0)
         goto out;
     k = tree_find(t, sub, &i);
-    if (k == 1)
-        snap_stat(fs, st, 0, t->v[i].size, when);
-    else if (k == 2)
-        snap_stat(fs, st, 1, 0, when);
+    if (k)
+        tree_stat(fs, t, sub, k == 2, k == 1 ? t->v[i].size : 0, when, st);
     else
         rc = -ENOENT;
     pthread_mutex_unlock(&pe->snap_lock);
@@ -301,16 +360,13 @@ static int snap_readdir(struct spacefs_fs *fs, struct pers_ent *pe, const char *
 {
     char commit[PERSIST_OID_MAX], *sub = NULL, *pre = NULL, *last = NULL;
     struct snap_tree *t;
-    const char *s;
     int64_t when = 0;
     size_t i, plen;
     int rc;
 
     if (!rest[0])
         return list_commits(fs, pe, fn, payload);
-    if ((rc = find_commit(pe, rest, commit, &when, &s)) < 0)
-        return rc;
-    if ((rc = clean_sub(&sub, s)) < 0)
+    if ((rc = find_commit(pe, rest, commit, &when, &sub)) < 0)
         return rc;
     if (!(pre = spacefs_asprintf("%s%s", sub, *sub ? "/" : ""))) {
         rc = -ENOMEM;
@@ -328,15 +384,18 @@ static int snap_readdir(struct spacefs_fs *fs, struct pers_ent *pe, const char *
         size_t clen = slash ? (size_t)(slash - child) : strlen(child);
         struct stat st;
         char *name;
-        if (last && strlen(last) == clen && strncmp(last, child, clen) == 0)
-            continue; /* more below a directory already listed */
-        if (!(name = strndup(child, clen))) {
+        char *full;
+        if (!clen || (last && strlen(last) == clen && strncmp(last, child, clen) == 0))
+            continue; /* the directory itself ("dir/"), or more below one already listed */
+        if (!(name = strndup(child, clen)) || !(full = strndup(t->v[i].path, plen + clen))) {
+            free(name);
             rc = -ENOMEM;
             break;
         }
         free(last);
         last = name;
-        snap_stat(fs, &st, slash != NULL, slash ? 0 : t->v[i].size, when);
+        tree_stat(fs, t, full, slash != NULL, slash ? 0 : t->v[i].size, when, &st);
+        free(full);
         if (fn(name, &st, payload))
             break;
     }
@@ -370,7 +429,6 @@ static int snap_open(struct spacefs_fs *fs, struct pers_ent *pe, const char *res
     char commit[PERSIST_OID_MAX], *sub = NULL;
     struct persist_rentry e;
     struct snap_tree *t;
-    const char *s;
     int64_t when = 0;
     size_t i = 0;
     int rc, k, fd = -1;
@@ -378,9 +436,7 @@ static int snap_open(struct spacefs_fs *fs, struct pers_ent *pe, const char *res
     (void)fs;
     *out_fd = -1;
     memset(&e, 0, sizeof(e));
-    if ((rc = find_commit(pe, rest, commit, &when, &s)) < 0)
-        return rc;
-    if ((rc = clean_sub(&sub, s)) < 0)
+    if ((rc = find_commit(pe, rest, commit, &when, &sub)) < 0)
         return rc;
     if ((rc = tree_lock(pe, commit, &t)) < 0)
         goto out;
@@ -509,6 +565,33 @@ static int snapshots_fgetattr(struct spacefs_fs *fs, struct spacefs_handle *h, s
     return 0;
 }
 
+/* A symlink of the manifest: its content (what any other client of the Dataset sees) is the
+ * target. */
+static int snapshots_readlink(struct spacefs_fs *fs, const struct node *n, char *buf, size_t size)
+{
+    struct pers_ent *pe;
+    struct stat st;
+    ssize_t got = 0;
+    int rc, fd = -1;
+
+    if (!n->rest[0] || !size)
+        return -EINVAL;
+    if ((rc = persist_fs_get(fs, n, &pe)) < 0)
+        return rc;
+    if ((rc = snap_getattr(fs, pe, n->rest, &st)) == 0 && !S_ISLNK(st.st_mode))
+        rc = -EINVAL;
+    if (rc == 0)
+        rc = snap_open(fs, pe, n->rest, &fd);
+    persist_fs_put(fs, pe);
+    if (rc == 0 && (got = pread(fd, buf, size - 1, 0)) < 0)
+        rc = -errno;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0)
+        buf[got] = '\0';
+    return rc;
+}
+
 static void snapshots_release(struct spacefs_fs *fs, struct spacefs_handle *h)
 {
     (void)fs;
@@ -525,5 +608,6 @@ const struct spacefs_subtree_ops spacefs_snapshots_ops = {
     .open = snapshots_open,
     .read = snapshots_read,
     .fgetattr = snapshots_fgetattr,
+    .readlink = snapshots_readlink,
     .release = snapshots_release,
 };

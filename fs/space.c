@@ -193,35 +193,6 @@ static int space_rmdir(struct spacefs_fs *fs, const struct node *n)
 }
 
 /* ---- files -------------------------------------------------------------------------------- */
-static int space_open(struct spacefs_fs *fs, struct spacefs_handle *h, const char *rest,
-                      mode_t mode, int create)
-{
-    struct router_text *t;
-    int rc;
-
-    (void)rest;
-    (void)mode;
-    if (create)
-        return -ENOSYS;
-    if ((rc = router_open_check(fs, &h->n, h->flags)) < 0)
-        return rc;
-    if (!(t = calloc(1, sizeof(*t))))
-        return -ENOMEM;
-    if (router_want_read(h->flags) && (rc = space_file_render(fs, &h->n, &t->data, &t->len)) < 0) {
-        router_text_free(t);
-        return rc;
-    }
-    h->state = t;
-    return 0;
-}
-
-static long space_read(struct spacefs_fs *fs, struct spacefs_handle *h, char *buf, size_t size,
-                       int64_t off)
-{
-    (void)fs;
-    return router_text_read(h->state, buf, size, off);
-}
-
 /* A command or a whole value per write; offsets do not address anything. */
 static long space_write(struct spacefs_fs *fs, struct spacefs_handle *h, const char *buf,
                         size_t size, int64_t off)
@@ -245,12 +216,6 @@ static long space_write(struct spacefs_fs *fs, struct spacefs_handle *h, const c
     return rc < 0 ? rc : (long)size;
 }
 
-static void space_release(struct spacefs_fs *fs, struct spacefs_handle *h)
-{
-    (void)fs;
-    router_text_free(h->state);
-}
-
 const struct spacefs_subtree_ops spacefs_space_ops = {
     .name = "space",
     .names = space_file_names,
@@ -258,8 +223,6 @@ const struct spacefs_subtree_ops spacefs_space_ops = {
     .getattr = space_getattr,
     .readdir = space_readdir,
     .rmdir = space_rmdir,
-    .open = space_open,
-    .read = space_read,
+    .render = space_file_render,
     .write = space_write,
-    .release = space_release,
 };

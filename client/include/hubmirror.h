@@ -81,12 +81,6 @@ int hub_lfs_pointer_parse(char out_oid[HUB_OID_MAX], int64_t *out_size, const vo
 hub_status hub_mirror_blob_read(void **out, size_t *out_len, hub_mirror *mirror,
                                 const char *blob_oid, size_t max_len, hub_error *err);
 
-/* Streams a blob to on_data in chunks of at most 64 KiB; nonzero from it stops with
- * HUB_E_CANCELLED. (libgit2 inflates a packed blob whole, so memory is the blob's size; the Hub
- * keeps git blobs under 10 MiB, larger files are LFS.) */
-hub_status hub_mirror_blob_stream(hub_mirror *mirror, const char *blob_oid, hub_data_fn on_data,
-                                  void *payload, hub_error *err);
-
 typedef struct hub_mirror_commit {
     char id[HUB_OID_MAX];
     char parent[HUB_OID_MAX]; /* first parent, "" for a root commit */

@@ -160,11 +160,6 @@ static int origin_is(const char *origin, const char *url)
 }
 
 /* ---- client -------------------------------------------------------------------------------- */
-static char *dupstr(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *err)
 {
     hub_options defaults;
@@ -219,7 +214,7 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
     }
     c->endpoint = strdup(ep);
     c->user_agent =
-        dupstr(opts->user_agent ? opts->user_agent : "spacefs/" SPACEFS_VERSION " hubclient");
+        strdup(opts->user_agent ? opts->user_agent : "spacefs/" SPACEFS_VERSION " hubclient");
     if (!c->endpoint || !c->user_agent) {
         rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
         goto out;
@@ -671,6 +666,24 @@ static int safe_to_follow(const hub_req *q)
 }
 
 /* Sets up h for one attempt at `url`. */
+void hub_curl_base(hub_client *c, void *curl, const char *url)
+{
+    CURL *h = curl;
+
+    curl_easy_setopt(h, CURLOPT_SHARE, (CURLSH *)c->share);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+    /* https is always verified, whatever the environment says; only the CAs can change */
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_file || c->ca_dir) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
+    }
+}
+
 static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
                         struct curl_slist **headers, long timeout_ms)
 {
@@ -688,24 +701,13 @@ static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
         l = n;                                                                                     \
     } while (0)
 
-    curl_easy_setopt(h, CURLOPT_SHARE, (CURLSH *)c->share);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    hub_curl_base(c, h, url);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(h, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, x->fresh ? 1L : 0L);
-    /* https is always verified, whatever the environment says; only the CAs can change */
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file || c->ca_dir) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
-    }
     if (q->identity)
         curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "identity");
     else if (!q->stream)
@@ -1189,19 +1191,26 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
     return o.st;
 }
 
+void hub_req_json(hub_req *q, const char *method, const char *url, const char *body,
+                  size_t body_len)
+{
+    memset(q, 0, sizeof(*q));
+    q->method = method;
+    q->url = url;
+    q->body = body;
+    q->body_len = body_len;
+    q->body_fd = -1;
+    q->accept = "application/json";
+    if (body)
+        q->content_type = "application/json";
+    q->follow = 1;
+}
+
 hub_status hub_call_json(hub_client *c, const char *method, const char *url, const char *body,
                          size_t body_len, hub_resp *resp, hub_error *err)
 {
     hub_req q;
-    memset(&q, 0, sizeof(q));
-    q.method = method;
-    q.url = url;
-    q.body = body;
-    q.body_len = body_len;
-    q.body_fd = -1;
-    q.accept = "application/json";
-    if (body)
-        q.content_type = "application/json";
-    q.follow = 1;
+
+    hub_req_json(&q, method, url, body, body_len);
     return hub_http(c, &q, resp, err);
 }

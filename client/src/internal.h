@@ -55,8 +55,6 @@ typedef struct hub_token hub_token;
 struct curl_slist;
 /* Resolves the token as documented for hub_options.token_file. *out is NULL when anonymous. */
 hub_status hub_token_load(hub_token **out, const char *token_file, hub_error *err);
-/* Test hook: a token from memory (copied). */
-hub_status hub_token_from_string(hub_token **out, const char *value, hub_error *err);
 void hub_token_free(hub_token *tok);
 /* Appends "Authorization: Bearer <token>" to *list. 0 or -1 on no memory. */
 int hub_token_add_header(const hub_token *tok, struct curl_slist **list);
@@ -153,6 +151,9 @@ struct hub_cancel {
 
 void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...) HUB_FMT(3, 4);
 
+/* The options every transfer of c sets on `curl` (a CURL*) for url: the share handle, http(s)
+ * only, no signals, the user agent, TLS verified against c's CAs. */
+void hub_curl_base(hub_client *c, void *curl, const char *url);
 /* "scheme://host:port" of url, lowercased, default ports filled in (http.c); new or NULL. */
 char *hub_url_origin(const char *url);
 int64_t hub_boottime_ms(void); /* CLOCK_BOOTTIME: runs on while the machine sleeps */
@@ -257,7 +258,11 @@ const char *hub_repo_type_prefix(hub_repo_type t); /* "", "datasets/", "spaces/"
 int hub_buf_add_repo_api(hub_buf *b, const hub_client *c, hub_repo_type t, const char *id);
 int hub_valid_repo_id(const char *id);
 
-/* Simple JSON call: method, url, optional JSON body; the parsed response body stays in resp. */
+/* q for a JSON call: method, url, optional JSON body (content type set when there is one),
+ * Accept JSON, redirects followed, every temporary failure retried; the rest zero. */
+void hub_req_json(hub_req *q, const char *method, const char *url, const char *body,
+                  size_t body_len);
+/* Simple JSON call (hub_req_json); the response body stays in resp. */
 hub_status hub_call_json(hub_client *c, const char *method, const char *url, const char *body,
                          size_t body_len, hub_resp *resp, hub_error *err);
 

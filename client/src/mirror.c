@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #define MIRROR_POINTER_MAX   1024 /* blobs larger than this are never LFS pointers */
-#define MIRROR_STREAM_CHUNK  65536
 #define MIRROR_GIT_CACHE_MAX ((ssize_t)4 << 20)
 #define MIRROR_MAX_PACKS     16 /* more after a fetch: everything is repacked into one */
 #define LFS_VERSION_LINE     "version https://git-lfs.github.com/spec/v1\n"
@@ -34,13 +33,21 @@ struct hub_mirror {
     git_repository *repo;
     char *url;        /* <endpoint>/<prefix><id>, never with credentials */
     hub_token *token; /* NULL = anonymous (the same lookup as hub_client_new) */
+    /* origin_redirects' last answer (-1 none) and when it was had (hub_now_ms), under lock */
+    int redirects;
+    int64_t redirects_at_ms;
 };
+
+/* How long origin_redirects' answer is trusted: it costs a connection (with TLS and a far Hub,
+ * three round trips) and the Hub's answer for info/refs does not change from fetch to fetch. */
+#define MIRROR_REDIRECT_CHECK_MS (10 * 60 * 1000)
 
 /* libgit2's CA locations are process-wide and reset when its last user shuts it down: they are
  * set by whoever initialises it first, under this lock (trust.c chooses them). */
 static pthread_mutex_t git_init_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int git_init_with_trust(void)
+/* 0, or -1 with what went wrong in why (libgit2's own words are gone once it shuts down). */
+static int git_init_with_trust(char *why, size_t why_len)
 {
     char *file = NULL, *dir = NULL;
     int n, rc = 0;
@@ -54,9 +61,16 @@ static int git_init_with_trust(void)
         rc = git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)MIRROR_GIT_CACHE_MAX);
     if (n == 1 && rc == 0 && hub_trust_locations(&file, &dir, NULL) == 0 && (file || dir))
         rc = git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir);
-    if (n < 0)
-        rc = n;
-    else if (rc < 0)
+    if (n < 0 || rc < 0) {
+        const git_error *e = git_error_last();
+        snprintf(why, why_len, "%s%s%s", e && e->message ? e->message : "failed",
+                 file || dir ? "; CA locations: " : "",
+                 file  ? file
+                 : dir ? dir
+                       : "");
+        rc = -1;
+    }
+    if (n >= 0 && rc < 0)
         git_libgit2_shutdown();
     pthread_mutex_unlock(&git_init_lock);
     free(file);
@@ -76,8 +90,10 @@ static int warm_started, warm_rc = -1;
 
 static void *warm_main(void *arg)
 {
+    char why[256]; /* a mirror opened later says it again */
+
     (void)arg;
-    warm_rc = git_init_with_trust();
+    warm_rc = git_init_with_trust(why, sizeof(why));
     return NULL;
 }
 
@@ -173,15 +189,11 @@ out:
     return rc;
 }
 
-static const char *type_prefix(hub_repo_type t)
-{
-    return t == HUB_REPO_DATASET ? "datasets/" : t == HUB_REPO_SPACE ? "spaces/" : "";
-}
-
 hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub_error *err)
 {
     hub_mirror *m = NULL;
     const char *endpoint;
+    char why[256];
     size_t n, elen;
     hub_status rc;
     int r;
@@ -192,14 +204,15 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
     endpoint = opts->endpoint ? opts->endpoint : getenv("HF_ENDPOINT");
     if (!endpoint || !*endpoint)
         endpoint = "https://huggingface.co";
-    if (git_init_with_trust() < 0)
-        return mirror_git_error(err, -1, HUB_E_INVALID, "libgit2 init (CA locations)");
+    if (git_init_with_trust(why, sizeof(why)) < 0)
+        return mirror_error(err, HUB_E_INVALID, "libgit2 init: %s", why);
     m = calloc(1, sizeof(*m));
     if (!m) {
         git_shutdown_locked();
         return mirror_error(err, HUB_E_NOMEM, "no memory");
     }
     pthread_mutex_init(&m->lock, NULL);
+    m->redirects = -1;
     elen = strlen(endpoint);
     while (elen && endpoint[elen - 1] == '/')
         elen--;
@@ -208,7 +221,8 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
         rc = mirror_error(err, HUB_E_NOMEM, "no memory");
         goto out;
     }
-    snprintf(m->url, n, "%.*s/%s%s", (int)elen, endpoint, type_prefix(opts->type), opts->repo_id);
+    snprintf(m->url, n, "%.*s/%s%s", (int)elen, endpoint, hub_repo_type_prefix(opts->type),
+             opts->repo_id);
     if (!opts->anonymous && (rc = hub_token_load(&m->token, opts->token_file, err)) != HUB_OK)
         goto out;
     if ((r = mkdirs_0700(opts->dir)) < 0) {
@@ -375,9 +389,10 @@ out:
  * with a token, its Basic header sent at once: the Hub may answer 401 without a challenge, after
  * which libgit2 never asks for credentials. That header must never reach another origin: libgit2
  * refuses redirects to other hosts (GIT_REMOTE_REDIRECT_NONE) and the header is left out when the
- * origin redirects at all (origin_redirects). *auth_header is new (hub_secret_str_free). */
+ * origin redirects at all (origin_redirects, asked again every MIRROR_REDIRECT_CHECK_MS).
+ * *auth_header is new (hub_secret_str_free). */
 static int conn_setup(git_proxy_options *proxy, git_remote_redirect_t *redirects,
-                      git_strarray *headers, char **auth_header, const hub_mirror *m)
+                      git_strarray *headers, char **auth_header, hub_mirror *m)
 {
     git_proxy_options_init(proxy, GIT_PROXY_OPTIONS_VERSION);
     proxy->type = GIT_PROXY_AUTO;
@@ -385,7 +400,12 @@ static int conn_setup(git_proxy_options *proxy, git_remote_redirect_t *redirects
     *auth_header = NULL;
     headers->strings = NULL;
     headers->count = 0;
-    if (!m || !m->token || origin_redirects(m) != 0)
+    if (m && m->token && /* the caller holds m->lock */
+        (m->redirects < 0 || hub_now_ms() - m->redirects_at_ms >= MIRROR_REDIRECT_CHECK_MS)) {
+        m->redirects = origin_redirects(m);
+        m->redirects_at_ms = hub_now_ms();
+    }
+    if (!m || !m->token || m->redirects != 0)
         return 0; /* a redirect (or no answer): credentials only on the Hub's challenge */
     *auth_header = hub_token_basic_header(m->token, "hf_user");
     if (!*auth_header)
@@ -785,35 +805,6 @@ hub_status hub_mirror_blob_read(void **out, size_t *out_len, hub_mirror *m, cons
 out:
     git_blob_free(blob);
     pthread_mutex_unlock(&m->lock);
-    return rc;
-}
-
-hub_status hub_mirror_blob_stream(hub_mirror *m, const char *blob_oid, hub_data_fn on_data,
-                                  void *payload, hub_error *err)
-{
-    git_blob *blob = NULL;
-    hub_status rc = HUB_OK;
-    const char *p;
-    size_t len, off, n;
-    int r;
-
-    pthread_mutex_lock(&m->lock);
-    if ((r = blob_lookup(&blob, m->repo, blob_oid)) < 0) {
-        rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "blob");
-        pthread_mutex_unlock(&m->lock);
-        return rc;
-    }
-    pthread_mutex_unlock(&m->lock); /* the blob object is ours; do not hold the lock in callbacks */
-    p = git_blob_rawcontent(blob);
-    len = (size_t)git_blob_rawsize(blob);
-    for (off = 0; off < len; off += n) {
-        n = len - off < MIRROR_STREAM_CHUNK ? len - off : MIRROR_STREAM_CHUNK;
-        if (on_data(p + off, n, payload)) {
-            rc = mirror_error(err, HUB_E_CANCELLED, "blob stream stopped by its reader");
-            break;
-        }
-    }
-    git_blob_free(blob);
     return rc;
 }
 

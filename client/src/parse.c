@@ -27,6 +27,21 @@ static json_t *load(const char *buf, size_t len, hub_error *err, const char *wha
     return j;
 }
 
+/* load, and HUB_E_PROTOCOL unless the body is a JSON `type` (JSON_OBJECT or JSON_ARRAY). */
+static json_t *load_as(const char *buf, size_t len, hub_error *err, const char *what,
+                       json_type type)
+{
+    json_t *j = load(buf, len, err, what);
+
+    if (j && json_typeof(j) != type) {
+        hub_error_set(err, HUB_E_PROTOCOL, "%s: not an %s", what,
+                      type == JSON_ARRAY ? "array" : "object");
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 /* Optional string member: NULL when absent, null or not a string. Returns -1 on no memory. */
 static int opt_str(char **out, json_t *o, const char *key)
 {
@@ -220,13 +235,9 @@ hub_status hub_parse_runtime(hub_runtime **out, const char *buf, size_t len, hub
     hub_status st = HUB_OK;
 
     *out = NULL;
-    j = load(buf, len, err, "runtime");
+    j = load_as(buf, len, err, "runtime", JSON_OBJECT);
     if (!j)
         return HUB_E_PROTOCOL;
-    if (!json_is_object(j)) {
-        st = hub_error_set(err, HUB_E_PROTOCOL, "runtime: not an object");
-        goto out;
-    }
     r = calloc(1, sizeof(*r));
     if (!r || runtime_fill(r, j) < 0) {
         hub_runtime_free(r);
@@ -341,13 +352,9 @@ hub_status hub_parse_space_array(hub_space_list *list, const char *buf, size_t l
     size_t i;
     hub_status st = HUB_OK;
 
-    j = load(buf, len, err, "space list");
+    j = load_as(buf, len, err, "space list", JSON_ARRAY);
     if (!j)
         return HUB_E_PROTOCOL;
-    if (!json_is_array(j)) {
-        st = hub_error_set(err, HUB_E_PROTOCOL, "space list: not an array");
-        goto out;
-    }
     if (grow((void **)&list->items, list->count, json_array_size(j), sizeof(hub_space)) < 0) {
         st = hub_error_set(err, HUB_E_NOMEM, "no memory for the space list");
         goto out;
@@ -411,13 +418,9 @@ hub_status hub_parse_hardware(hub_hardware_list **out, const char *buf, size_t l
     size_t i;
 
     *out = NULL;
-    j = load(buf, len, err, "hardware");
+    j = load_as(buf, len, err, "hardware", JSON_ARRAY);
     if (!j)
         return HUB_E_PROTOCOL;
-    if (!json_is_array(j)) {
-        st = hub_error_set(err, HUB_E_PROTOCOL, "hardware: not an array");
-        goto out;
-    }
     l = calloc(1, sizeof(*l));
     if (!l || grow((void **)&l->items, 0, json_array_size(j), sizeof(hub_hardware)) < 0)
         goto nomem;
@@ -484,13 +487,9 @@ hub_status hub_parse_kv_map(hub_kv_list **out, const char *buf, size_t len, int 
     hub_status st = HUB_OK;
 
     *out = NULL;
-    j = load(buf, len, err, "key/value map");
+    j = load_as(buf, len, err, "key/value map", JSON_OBJECT);
     if (!j)
         return HUB_E_PROTOCOL;
-    if (!json_is_object(j)) {
-        st = hub_error_set(err, HUB_E_PROTOCOL, "key/value map: not an object");
-        goto out;
-    }
     l = calloc(1, sizeof(*l));
     if (!l || grow((void **)&l->items, 0, json_object_size(j), sizeof(hub_kv)) < 0)
         goto nomem;
@@ -553,13 +552,9 @@ hub_status hub_parse_entry_array(hub_entry_list *list, const char *buf, size_t l
     size_t i;
     hub_status st = HUB_OK;
 
-    j = load(buf, len, err, "tree");
+    j = load_as(buf, len, err, "tree", JSON_ARRAY);
     if (!j)
         return HUB_E_PROTOCOL;
-    if (!json_is_array(j)) {
-        st = hub_error_set(err, HUB_E_PROTOCOL, "tree: not an array");
-        goto out;
-    }
     if (grow((void **)&list->items, list->count, json_array_size(j), sizeof(hub_entry)) < 0) {
         st = hub_error_set(err, HUB_E_NOMEM, "no memory for the tree");
         goto out;
@@ -713,17 +708,13 @@ hub_status hub_parse_repo_sha(char out_oid[HUB_OID_MAX], const char *buf, size_t
 hub_status hub_parse_commit_list(hub_commit_brief *out, size_t want, size_t *out_count,
                                  const char *buf, size_t len, hub_error *err)
 {
-    json_t *j = load(buf, len, err, "commit list"), *v;
+    json_t *j = load_as(buf, len, err, "commit list", JSON_ARRAY), *v;
     size_t i, n = 0;
     hub_status st = HUB_OK;
 
     *out_count = 0;
     if (!j)
         return HUB_E_PROTOCOL;
-    if (!json_is_array(j)) {
-        st = hub_error_set(err, HUB_E_PROTOCOL, "commit list: not an array");
-        goto out;
-    }
     json_array_foreach(j, i, v)
     {
         const char *id = json_string_value(json_object_get(v, "id"));

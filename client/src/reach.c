@@ -297,21 +297,11 @@ int hub_reach_probe(hub_client *c, const char *origin, unsigned limit_ms)
     /* the Hub: a cheap API call without the token (a 401 is an answer); elsewhere (an app
      * host, storage) only a connection, which wakes nothing */
     snprintf(url, sizeof(url), "%s%s", own ? c->endpoint : origin, own ? "/api/whoami-v2" : "/");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_SHARE, (CURLSH *)c->share);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+    hub_curl_base(c, h, url);
     curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)limit_ms);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)limit_ms);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file || c->ca_dir) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
-    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, probe_progress);

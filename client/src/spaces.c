@@ -21,39 +21,69 @@ static hub_status bad_id(hub_error *err, const char *id)
     return hub_error_set(err, HUB_E_INVALID, "invalid repo id (want \"namespace/name\")");
 }
 
-/* "<endpoint>/api/spaces/<id><suffix>" into b. */
-static int space_url(hub_buf *b, hub_client *c, const char *id, const char *suffix)
+/* "<endpoint><path>" (new), NULL on no memory. */
+static char *endpoint_url(hub_client *c, const char *path)
 {
-    return hub_buf_add_repo_api(b, c, HUB_REPO_SPACE, id) < 0 || hub_buf_adds(b, suffix) < 0 ? -1
-                                                                                             : 0;
+    hub_buf b;
+
+    hub_buf_init(&b, 0);
+    if (hub_buf_adds(&b, c->endpoint) < 0 || hub_buf_adds(&b, path) < 0) {
+        hub_buf_free(&b);
+        return NULL;
+    }
+    return hub_buf_steal(&b);
 }
 
-/* GET url and return the body in resp (HUB_OK only on 2xx). */
-static hub_status get_json(hub_client *c, const char *url, hub_resp *resp, hub_error *err)
+/* "<endpoint>/api/<type>s/<id><suffix>", then rev percent-encoded unless NULL (new), NULL on no
+ * memory. */
+static char *repo_url(hub_client *c, hub_repo_type type, const char *id, const char *suffix,
+                      const char *rev)
 {
-    return hub_call_json(c, "GET", url, NULL, 0, resp, err);
+    hub_buf b;
+
+    hub_buf_init(&b, 0);
+    if (hub_buf_add_repo_api(&b, c, type, id) < 0 || hub_buf_adds(&b, suffix) < 0 ||
+        (rev && hub_buf_add_urlenc(&b, rev, 0) < 0)) {
+        hub_buf_free(&b);
+        return NULL;
+    }
+    return hub_buf_steal(&b);
+}
+
+static char *space_url(hub_client *c, const char *id, const char *suffix)
+{
+    return repo_url(c, HUB_REPO_SPACE, id, suffix, NULL);
+}
+
+/* A JSON call (hub_req_json) with the retry policy `retry` on url (taken: freed here; NULL is
+ * no memory) into resp, which the caller has initialised and frees (HUB_OK only on 2xx). */
+static hub_status call(hub_client *c, const char *method, char *url, const char *body,
+                       size_t body_len, hub_retry_mode retry, hub_resp *resp, hub_error *err)
+{
+    hub_req q;
+    hub_status st;
+
+    if (!url)
+        return nomem(err);
+    hub_req_json(&q, method, url, body, body_len);
+    q.retry = retry;
+    st = hub_http(c, &q, resp, err);
+    free(url);
+    return st;
 }
 
 hub_status hub_whoami_get(hub_whoami **out, hub_client *c, hub_error *err)
 {
-    hub_buf url;
     hub_resp resp;
     hub_status st;
 
     *out = NULL;
     hub_error_clear(err);
-    hub_buf_init(&url, 0);
     hub_resp_init(&resp);
-    if (hub_buf_printf(&url, "%s/api/whoami-v2", c->endpoint) < 0) {
-        st = nomem(err);
-        goto out;
-    }
-    st = get_json(c, url.data, &resp, err);
+    st = call(c, "GET", endpoint_url(c, "/api/whoami-v2"), NULL, 0, HUB_RETRY_ALL, &resp, err);
     if (st == HUB_OK)
         st = hub_parse_whoami(out, resp.body.data, resp.body.len, err);
-out:
     hub_resp_free(&resp);
-    hub_buf_free(&url);
     return st;
 }
 
@@ -61,18 +91,13 @@ out:
  * page, never the whole namespace. Pagination follows the Link header's rel="next" as
  * huggingface_hub's `paginate` (utils/_pagination.py) does; `max` stops early as its `islice`
  * over list_spaces(limit=…) does, without asking for the pages past it. */
-/* One page: hub_call_json's GET, stoppable through `cancel`. */
+/* One page: a JSON GET, stoppable through `cancel`. */
 static hub_status get_page(hub_client *c, const char *url, hub_cancel *cancel, hub_resp *resp,
                            hub_error *err)
 {
     hub_req q;
 
-    memset(&q, 0, sizeof(q));
-    q.method = "GET";
-    q.url = url;
-    q.body_fd = -1;
-    q.accept = "application/json";
-    q.follow = 1;
+    hub_req_json(&q, "GET", url, NULL, 0);
     q.cancel = cancel;
     return hub_http(c, &q, resp, err);
 }
@@ -197,7 +222,6 @@ hub_status hub_spaces_list(hub_space_list **out, hub_client *c, const char *auth
 hub_status hub_space_info_get(hub_space **out, char **out_json, hub_client *c, const char *space_id,
                               hub_error *err)
 {
-    hub_buf url;
     hub_resp resp;
     hub_space *s = NULL;
     hub_status st;
@@ -209,26 +233,18 @@ hub_status hub_space_info_get(hub_space **out, char **out_json, hub_client *c, c
     hub_error_clear(err);
     if (!hub_valid_repo_id(space_id))
         return bad_id(err, space_id);
-    hub_buf_init(&url, 0);
     hub_resp_init(&resp);
-    if (space_url(&url, c, space_id, "") < 0) {
-        st = nomem(err);
-        goto out;
-    }
-    st = get_json(c, url.data, &resp, err);
-    if (st != HUB_OK)
-        goto out;
-    st = hub_parse_space(&s, resp.body.data, resp.body.len, err);
+    st = call(c, "GET", space_url(c, space_id, ""), NULL, 0, HUB_RETRY_ALL, &resp, err);
+    if (st == HUB_OK)
+        st = hub_parse_space(&s, resp.body.data, resp.body.len, err);
     if (st == HUB_OK && out_json)
         st = hub_json_pretty(out_json, resp.body.data, resp.body.len, err);
     if (st == HUB_OK && out) {
         *out = s;
         s = NULL;
     }
-out:
     hub_space_free(s);
     hub_resp_free(&resp);
-    hub_buf_free(&url);
     return st;
 }
 
@@ -263,28 +279,6 @@ static void explain_denied(hub_client *c, hub_status st, hub_error *err, const c
                  access, id, ns, scope, c->endpoint, hub);
 }
 
-/* A JSON call with an explicit retry policy (hub_call_json retries everything). */
-static hub_status call_json_retry(hub_client *c, const char *method, const char *url,
-                                  const char *body, size_t body_len, hub_retry_mode retry,
-                                  int gone_ok, hub_resp *resp, hub_error *err)
-{
-    hub_req q;
-
-    memset(&q, 0, sizeof(q));
-    q.method = method;
-    q.url = url;
-    q.body = body;
-    q.body_len = body_len;
-    q.body_fd = -1;
-    q.accept = "application/json";
-    if (body)
-        q.content_type = "application/json";
-    q.follow = 1;
-    q.retry = retry;
-    q.gone_ok = gone_ok;
-    return hub_http(c, &q, resp, err);
-}
-
 /* Runs a call answered by a runtime object. Idempotent calls (GET, pause, hardware, sleep time:
  * a second one ends in the same state) retry every temporary failure; a restart is retried only
  * when it surely did not run (429, 408, refused), and a failure that may have reached the Hub
@@ -293,7 +287,6 @@ static hub_status runtime_call(hub_runtime **out, char **out_json, hub_client *c
                                const char *method, const char *suffix, const char *body,
                                hub_retry_mode retry, hub_error *err)
 {
-    hub_buf url;
     hub_resp resp;
     hub_runtime *r = NULL;
     hub_status st;
@@ -305,13 +298,9 @@ static hub_status runtime_call(hub_runtime **out, char **out_json, hub_client *c
     hub_error_clear(err);
     if (!hub_valid_repo_id(id))
         return bad_id(err, id);
-    hub_buf_init(&url, 0);
     hub_resp_init(&resp);
-    if (space_url(&url, c, id, suffix) < 0) {
-        st = nomem(err);
-        goto out;
-    }
-    st = call_json_retry(c, method, url.data, body, body ? strlen(body) : 0, retry, 0, &resp, err);
+    st =
+        call(c, method, space_url(c, id, suffix), body, body ? strlen(body) : 0, retry, &resp, err);
     explain_denied(c, st, err, id, strcmp(method, "GET") != 0);
     if (st != HUB_OK && retry != HUB_RETRY_ALL && resp.unclear) {
         st = hub_error_set(err, HUB_E_UNKNOWN_OUTCOME,
@@ -332,7 +321,6 @@ static hub_status runtime_call(hub_runtime **out, char **out_json, hub_client *c
 out:
     hub_runtime_free(r);
     hub_resp_free(&resp);
-    hub_buf_free(&url);
     return st;
 }
 
@@ -390,24 +378,17 @@ hub_status hub_space_sleeptime_set(hub_runtime **out, hub_client *c, const char 
 
 hub_status hub_hardware_list_get(hub_hardware_list **out, hub_client *c, hub_error *err)
 {
-    hub_buf url;
     hub_resp resp;
     hub_status st;
 
     *out = NULL;
     hub_error_clear(err);
-    hub_buf_init(&url, 0);
     hub_resp_init(&resp);
-    if (hub_buf_printf(&url, "%s/api/spaces/hardware", c->endpoint) < 0) {
-        st = nomem(err);
-        goto out;
-    }
-    st = get_json(c, url.data, &resp, err);
+    st =
+        call(c, "GET", endpoint_url(c, "/api/spaces/hardware"), NULL, 0, HUB_RETRY_ALL, &resp, err);
     if (st == HUB_OK)
         st = hub_parse_hardware(out, resp.body.data, resp.body.len, err);
-out:
     hub_resp_free(&resp);
-    hub_buf_free(&url);
     return st;
 }
 
@@ -427,7 +408,6 @@ static int valid_key(const char *k)
 static hub_status kv_call(hub_kv_list **out, hub_client *c, const char *id, const char *which,
                           const char *method, hub_buf *body, int with_values, hub_error *err)
 {
-    hub_buf url;
     hub_resp resp;
     hub_status st;
 
@@ -435,22 +415,15 @@ static hub_status kv_call(hub_kv_list **out, hub_client *c, const char *id, cons
         *out = NULL;
     if (!hub_valid_repo_id(id))
         return bad_id(err, id);
-    hub_buf_init(&url, 0);
     hub_resp_init(&resp);
-    if (space_url(&url, c, id, which) < 0) {
-        st = nomem(err);
-        goto out;
-    }
-    st = hub_call_json(c, method, url.data, body ? body->data : NULL, body ? body->len : 0, &resp,
-                       err);
+    st = call(c, method, space_url(c, id, which), body ? body->data : NULL, body ? body->len : 0,
+              HUB_RETRY_ALL, &resp, err);
     explain_denied(c, st, err, id, strcmp(method, "GET") != 0);
     if (st == HUB_OK && out)
         st = hub_parse_kv_map(out, resp.body.data, resp.body.len, with_values, err);
-out:
     if (resp.body.data && !with_values)
         explicit_bzero(resp.body.data, resp.body.len);
     hub_resp_free(&resp);
-    hub_buf_free(&url);
     return st;
 }
 
@@ -469,6 +442,29 @@ static int kv_body(hub_buf *b, const char *key, const char *value, const char *d
     return hub_buf_adds(b, "}");
 }
 
+/* Sets (POST) or deletes (DELETE) key in `which`; the map the Hub answers goes to out. */
+static hub_status kv_change(hub_kv_list **out, hub_client *c, const char *id, const char *which,
+                            const char *method, const char *key, const char *value,
+                            const char *description, hub_error *err)
+{
+    int vars = strcmp(which, "/variables") == 0, set = strcmp(method, "POST") == 0;
+    hub_buf body;
+    hub_status st;
+
+    hub_error_clear(err);
+    if (out)
+        *out = NULL;
+    if (!valid_key(key) || (set && !value))
+        return hub_error_set(err, HUB_E_INVALID, "invalid %s key%s", vars ? "variable" : "secret",
+                             set ? " or value" : "");
+    if (kv_body(&body, key, value, description) < 0)
+        st = nomem(err);
+    else
+        st = kv_call(out, c, id, which, method, &body, vars, err);
+    hub_buf_free(&body);
+    return st;
+}
+
 hub_status hub_secrets_list(hub_kv_list **out, hub_client *c, const char *space_id, hub_error *err)
 {
     hub_error_clear(err);
@@ -478,32 +474,12 @@ hub_status hub_secrets_list(hub_kv_list **out, hub_client *c, const char *space_
 hub_status hub_secret_set(hub_client *c, const char *space_id, const char *key, const char *value,
                           const char *description, hub_error *err)
 {
-    hub_buf body;
-    hub_status st;
-    hub_error_clear(err);
-    if (!valid_key(key) || !value)
-        return hub_error_set(err, HUB_E_INVALID, "invalid secret key or value");
-    if (kv_body(&body, key, value, description) < 0)
-        st = nomem(err);
-    else
-        st = kv_call(NULL, c, space_id, "/secrets", "POST", &body, 0, err);
-    hub_buf_free(&body);
-    return st;
+    return kv_change(NULL, c, space_id, "/secrets", "POST", key, value, description, err);
 }
 
 hub_status hub_secret_delete(hub_client *c, const char *space_id, const char *key, hub_error *err)
 {
-    hub_buf body;
-    hub_status st;
-    hub_error_clear(err);
-    if (!valid_key(key))
-        return hub_error_set(err, HUB_E_INVALID, "invalid secret key");
-    if (kv_body(&body, key, NULL, NULL) < 0)
-        st = nomem(err);
-    else
-        st = kv_call(NULL, c, space_id, "/secrets", "DELETE", &body, 0, err);
-    hub_buf_free(&body);
-    return st;
+    return kv_change(NULL, c, space_id, "/secrets", "DELETE", key, NULL, NULL, err);
 }
 
 hub_status hub_variables_list(hub_kv_list **out, hub_client *c, const char *space_id,
@@ -516,37 +492,13 @@ hub_status hub_variables_list(hub_kv_list **out, hub_client *c, const char *spac
 hub_status hub_variable_set(hub_kv_list **out, hub_client *c, const char *space_id, const char *key,
                             const char *value, const char *description, hub_error *err)
 {
-    hub_buf body;
-    hub_status st;
-    hub_error_clear(err);
-    if (out)
-        *out = NULL;
-    if (!valid_key(key) || !value)
-        return hub_error_set(err, HUB_E_INVALID, "invalid variable key or value");
-    if (kv_body(&body, key, value, description) < 0)
-        st = nomem(err);
-    else
-        st = kv_call(out, c, space_id, "/variables", "POST", &body, 1, err);
-    hub_buf_free(&body);
-    return st;
+    return kv_change(out, c, space_id, "/variables", "POST", key, value, description, err);
 }
 
 hub_status hub_variable_delete(hub_kv_list **out, hub_client *c, const char *space_id,
                                const char *key, hub_error *err)
 {
-    hub_buf body;
-    hub_status st;
-    hub_error_clear(err);
-    if (out)
-        *out = NULL;
-    if (!valid_key(key))
-        return hub_error_set(err, HUB_E_INVALID, "invalid variable key");
-    if (kv_body(&body, key, NULL, NULL) < 0)
-        st = nomem(err);
-    else
-        st = kv_call(out, c, space_id, "/variables", "DELETE", &body, 1, err);
-    hub_buf_free(&body);
-    return st;
+    return kv_change(out, c, space_id, "/variables", "DELETE", key, NULL, NULL, err);
 }
 
 /* ---- repos ----------------------------------------------------------------------------------- */
@@ -573,8 +525,10 @@ static int add_name_org(hub_buf *b, const char *id)
 
 hub_status hub_repo_create(char **out_url, hub_client *c, const hub_repo_spec *spec, hub_error *err)
 {
-    hub_buf url, body;
+    hub_buf body;
     hub_resp resp;
+    hub_req q;
+    char *url = NULL;
     hub_status st;
 
     if (out_url)
@@ -584,11 +538,10 @@ hub_status hub_repo_create(char **out_url, hub_client *c, const hub_repo_spec *s
         return bad_id(err, spec ? spec->id : NULL);
     if (spec->type == HUB_REPO_SPACE && (!spec->sdk || !*spec->sdk))
         return hub_error_set(err, HUB_E_INVALID, "a Space needs an sdk");
-    hub_buf_init(&url, 0);
     hub_buf_init(&body, 0);
     hub_resp_init(&resp);
-    if (hub_buf_printf(&url, "%s/api/repos/create", c->endpoint) < 0 ||
-        hub_buf_adds(&body, "{") < 0 || add_name_org(&body, spec->id) < 0 ||
+    if (!(url = endpoint_url(c, "/api/repos/create")) || hub_buf_adds(&body, "{") < 0 ||
+        add_name_org(&body, spec->id) < 0 ||
         hub_buf_printf(&body, ",\"type\":\"%s\",\"private\":%s", type_singular(spec->type),
                        spec->is_private ? "true" : "false") < 0 ||
         (spec->sdk &&
@@ -600,52 +553,46 @@ hub_status hub_repo_create(char **out_url, hub_client *c, const hub_repo_spec *s
         goto out;
     }
     /* creation is not idempotent: a blind retry after a lost reply would answer 409 */
-    {
-        hub_req q;
-        memset(&q, 0, sizeof(q));
-        q.method = "POST";
-        q.url = url.data;
-        q.body = body.data;
-        q.body_len = body.len;
-        q.body_fd = -1;
-        q.content_type = "application/json";
-        q.accept = "application/json";
-        q.retry = HUB_RETRY_CLEAR;
-        st = hub_http(c, &q, &resp, err);
-    }
+    hub_req_json(&q, "POST", url, body.data, body.len);
+    q.follow = 0;
+    q.retry = HUB_RETRY_CLEAR;
+    st = hub_http(c, &q, &resp, err);
     if (st == HUB_OK && out_url)
         st = hub_parse_create_repo(out_url, resp.body.data, resp.body.len, err);
 out:
     hub_resp_free(&resp);
-    hub_buf_free(&url);
+    free(url);
     hub_buf_free(&body);
     return st;
 }
 
 hub_status hub_repo_delete(hub_client *c, hub_repo_type type, const char *repo_id, hub_error *err)
 {
-    hub_buf url, body;
+    hub_buf body;
     hub_resp resp;
+    hub_req q;
+    char *url = NULL;
     hub_status st;
 
     hub_error_clear(err);
     if (!hub_valid_repo_id(repo_id))
         return bad_id(err, repo_id);
-    hub_buf_init(&url, 0);
     hub_buf_init(&body, 0);
     hub_resp_init(&resp);
-    if (hub_buf_printf(&url, "%s/api/repos/delete", c->endpoint) < 0 ||
-        hub_buf_adds(&body, "{") < 0 || add_name_org(&body, repo_id) < 0 ||
+    if (!(url = endpoint_url(c, "/api/repos/delete")) || hub_buf_adds(&body, "{") < 0 ||
+        add_name_org(&body, repo_id) < 0 ||
         hub_buf_printf(&body, ",\"type\":\"%s\"}", type_singular(type)) < 0) {
         st = nomem(err);
         goto out;
     }
     /* retried like any idempotent call, but a retry after an unclear failure (the first
      * attempt may have deleted it) that answers 404 means done */
-    st = call_json_retry(c, "DELETE", url.data, body.data, body.len, HUB_RETRY_ALL, 1, &resp, err);
+    hub_req_json(&q, "DELETE", url, body.data, body.len);
+    q.gone_ok = 1;
+    st = hub_http(c, &q, &resp, err);
 out:
     hub_resp_free(&resp);
-    hub_buf_free(&url);
+    free(url);
     hub_buf_free(&body);
     return st;
 }
@@ -653,7 +600,6 @@ out:
 hub_status hub_repo_head(char out_oid[HUB_OID_MAX], hub_client *c, hub_repo_type type,
                          const char *repo_id, const char *rev, hub_error *err)
 {
-    hub_buf url;
     hub_resp resp;
     hub_status st;
 
@@ -661,19 +607,12 @@ hub_status hub_repo_head(char out_oid[HUB_OID_MAX], hub_client *c, hub_repo_type
     hub_error_clear(err);
     if (!hub_valid_repo_id(repo_id))
         return bad_id(err, repo_id);
-    hub_buf_init(&url, 0);
     hub_resp_init(&resp);
-    if (hub_buf_add_repo_api(&url, c, type, repo_id) < 0 || hub_buf_adds(&url, "/revision/") < 0 ||
-        hub_buf_add_urlenc(&url, rev ? rev : "main", 0)) {
-        st = nomem(err);
-        goto out;
-    }
-    st = get_json(c, url.data, &resp, err);
+    st = call(c, "GET", repo_url(c, type, repo_id, "/revision/", rev ? rev : "main"), NULL, 0,
+              HUB_RETRY_ALL, &resp, err);
     if (st == HUB_OK)
         st = hub_parse_repo_sha(out_oid, resp.body.data, resp.body.len, err);
-out:
     hub_resp_free(&resp);
-    hub_buf_free(&url);
     return st;
 }
 
@@ -687,23 +626,15 @@ static int discard(const void *data, size_t len, void *payload)
  * secret buffer. As gradio's clients do (client/js/src/helpers/init_helpers.ts get_jwt). */
 static hub_status space_jwt(hub_buf *jwt, hub_client *c, const char *space_id, hub_error *err)
 {
-    hub_buf url;
     hub_resp resp;
     hub_status st;
 
-    hub_buf_init(&url, 0);
     hub_resp_init(&resp);
     resp.body.secret = 1; /* the reply holds the JWT */
-    if (space_url(&url, c, space_id, "/jwt") < 0) {
-        st = nomem(err);
-        goto out;
-    }
-    st = get_json(c, url.data, &resp, err);
+    st = call(c, "GET", space_url(c, space_id, "/jwt"), NULL, 0, HUB_RETRY_ALL, &resp, err);
     if (st == HUB_OK)
         st = hub_parse_space_jwt(jwt, resp.body.data, resp.body.len, err);
-out:
     hub_resp_free(&resp);
-    hub_buf_free(&url);
     return st;
 }
 

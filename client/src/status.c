@@ -3,54 +3,35 @@
 
 #include <string.h>
 
+static const char *const status_names[] = {
+    [HUB_OK] = "ok",
+    [HUB_E_INVALID] = "invalid argument or configuration",
+    [HUB_E_BAD_REQUEST] = "bad request",
+    [HUB_E_AUTH] = "authentication required or token invalid",
+    [HUB_E_PAYMENT] = "payment required",
+    [HUB_E_FORBIDDEN] = "forbidden",
+    [HUB_E_NOT_FOUND] = "not found",
+    [HUB_E_CONFLICT] = "conflict",
+    [HUB_E_PRECONDITION] = "precondition failed (branch moved)",
+    [HUB_E_TOO_BIG] = "too big",
+    [HUB_E_RANGE] = "range not satisfiable",
+    [HUB_E_RATE_LIMITED] = "rate limited",
+    [HUB_E_SERVER] = "server error",
+    [HUB_E_HTTP] = "unexpected HTTP status",
+    [HUB_E_TRANSPORT] = "transport error",
+    [HUB_E_TIMEOUT] = "timed out",
+    [HUB_E_PROTOCOL] = "protocol error",
+    [HUB_E_NOMEM] = "out of memory",
+    [HUB_E_CANCELLED] = "cancelled",
+    [HUB_E_IO] = "local I/O error",
+    [HUB_E_UNKNOWN_OUTCOME] = "outcome unknown",
+    [HUB_E_OFFLINE] = "the Hub is unreachable",
+};
+
 const char *hub_status_str(hub_status status)
 {
-    switch (status) {
-    case HUB_OK:
-        return "ok";
-    case HUB_E_INVALID:
-        return "invalid argument or configuration";
-    case HUB_E_BAD_REQUEST:
-        return "bad request";
-    case HUB_E_AUTH:
-        return "authentication required or token invalid";
-    case HUB_E_PAYMENT:
-        return "payment required";
-    case HUB_E_FORBIDDEN:
-        return "forbidden";
-    case HUB_E_NOT_FOUND:
-        return "not found";
-    case HUB_E_CONFLICT:
-        return "conflict";
-    case HUB_E_PRECONDITION:
-        return "precondition failed (branch moved)";
-    case HUB_E_TOO_BIG:
-        return "too big";
-    case HUB_E_RANGE:
-        return "range not satisfiable";
-    case HUB_E_RATE_LIMITED:
-        return "rate limited";
-    case HUB_E_SERVER:
-        return "server error";
-    case HUB_E_HTTP:
-        return "unexpected HTTP status";
-    case HUB_E_TRANSPORT:
-        return "transport error";
-    case HUB_E_TIMEOUT:
-        return "timed out";
-    case HUB_E_PROTOCOL:
-        return "protocol error";
-    case HUB_E_NOMEM:
-        return "out of memory";
-    case HUB_E_CANCELLED:
-        return "cancelled";
-    case HUB_E_IO:
-        return "local I/O error";
-    case HUB_E_UNKNOWN_OUTCOME:
-        return "outcome unknown";
-    case HUB_E_OFFLINE:
-        return "the Hub is unreachable";
-    }
+    if ((unsigned)status < sizeof(status_names) / sizeof(status_names[0]) && status_names[status])
+        return status_names[status];
     return "unknown status";
 }
 

@@ -53,11 +53,6 @@ static hub_status token_make(hub_token **out, const char *s, size_t n, hub_error
     return HUB_OK;
 }
 
-hub_status hub_token_from_string(hub_token **out, const char *value, hub_error *err)
-{
-    return token_make(out, value, strlen(value), err);
-}
-
 /* Reads a token file. missing_ok: a file that does not exist means anonymous. */
 static hub_status token_read_file(hub_token **out, const char *path, int missing_ok, hub_error *err)
 {

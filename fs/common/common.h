@@ -51,6 +51,9 @@ int spacefs_repo_id_valid(const char *id);
 /* A word written to a control file: buf without one trailing newline into out (NUL-terminated,
  * at most size-1 bytes); -EINVAL if it does not fit or holds a NUL or another newline. */
 int spacefs_one_word(char *out, size_t size, const char *buf, size_t len);
+/* libfuse's name for a file unlinked while open (hard_remove off): ".fuse_hidden" and 16 hex
+ * digits as the last component of path (which may be NULL: not one). */
+int spacefs_hidden_name(const char *path);
 
 /* ---- statuses (status.c): what a call to the Hub ended with, for the whole fs ---------------
  * Both seams (backend.h for the Hub's Space API, persist/remote.h for the persist engine's

@@ -162,6 +162,21 @@ int spacefs_repo_id_valid(const char *id)
     return spacefs_name_valid(ns) && spacefs_name_valid(slash + 1);
 }
 
+int spacefs_hidden_name(const char *path)
+{
+    static const char prefix[] = ".fuse_hidden";
+    const char *base = path ? strrchr(path, '/') : NULL;
+
+    base = base ? base + 1 : path;
+    if (!base || strncmp(base, prefix, sizeof(prefix) - 1) ||
+        strlen(base) != sizeof(prefix) - 1 + 16)
+        return 0;
+    for (base += sizeof(prefix) - 1; *base; base++)
+        if (!((*base >= '0' && *base <= '9') || (*base >= 'a' && *base <= 'f')))
+            return 0;
+    return 1;
+}
+
 int spacefs_one_word(char *out, size_t size, const char *buf, size_t len)
 {
     if (len > 0 && buf[len - 1] == '\n')

@@ -2,6 +2,7 @@
  * and files of any of them, read through the engine's own remote (its mirror), without the
  * engine's lock. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "persist_internal.h"
@@ -49,4 +50,36 @@ int persist_history_read(struct persist *p, const struct persist_rentry *e, int 
     enum spacefs_status st = p->remote.ops->object_get(p->remote.ctx, e, fd, &err);
 
     return st == SPACEFS_OK ? 0 : history_fail(p, e->path, st, &err);
+}
+
+void persist_history_meta(struct persist *p, struct persist_rentry *v, size_t *n,
+                          struct persist_hmeta **out, size_t *out_count)
+{
+    char sha[PERSIST_OID_MAX];
+    struct pmanifest *m = persist_manifest_fetch(p, v, n, sha, 0);
+    size_t i, k = 0;
+
+    *out = NULL;
+    *out_count = 0;
+    if (m && m->n && (*out = calloc(m->n, sizeof(**out)))) {
+        for (i = 0; i < m->n; i++) {
+            struct persist_hmeta *h = &(*out)[k];
+            if (!(h->path = strdup(m->v[i].path)))
+                continue; /* no memory: that path keeps the defaults */
+            h->type = m->v[i].type;
+            h->mode = m->v[i].mode & 07777;
+            h->mtime = m->v[i].mtime;
+            h->size = m->v[i].size;
+            k++;
+        }
+        *out_count = k;
+    }
+    persist_manifest_free(m);
+}
+
+void persist_hmeta_free(struct persist_hmeta *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i].path);
+    free(v);
 }

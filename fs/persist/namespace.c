@@ -200,7 +200,7 @@ out:
 }
 
 /* unlink(2) of np (lock held); `hidden`: the open file's name from now on (see
- * persist_hidden_name), NULL for a plain unlink. */
+ * spacefs_hidden_name), NULL for a plain unlink. */
 static int unlink_locked(struct persist *p, const char *np, const char *hidden)
 {
     struct pfile *f = persist_pfile_find(p, np);
@@ -442,7 +442,7 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     if ((rc = persist_parent_is_dir(p, nt)) < 0)
         goto out;
     kt = persist_node_kind(p, nt);
-    if (kf == PERSIST_KIND_FILE && kt == PERSIST_KIND_NONE && persist_hidden_name(nt) &&
+    if (kf == PERSIST_KIND_FILE && kt == PERSIST_KIND_NONE && spacefs_hidden_name(nt) &&
         persist_pfile_find(p, nf) && !persist_hidden_find(p, nt)) {
         hide_remember(p, nf, nt);
         rc = unlink_locked(p, nf, nt); /* libfuse hides a file unlinked while open */

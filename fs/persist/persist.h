@@ -148,6 +148,21 @@ int persist_history_tree(struct persist *p, const char *commit, struct persist_r
                          size_t *out_count);
 /* The whole content of a file of such a tree to fd from offset 0 (LFS: verified). 0 or -errno. */
 int persist_history_read(struct persist *p, const struct persist_rentry *e, int fd);
+/* The POSIX metadata such a tree's manifest (.spacefs/meta) records, taken out of v (which then
+ * holds only content): one entry per path, type 'f' file, 'l' symlink (its content is the
+ * target), 'd' directory (empty ones exist only here); mode is the permission bits, mtime ns,
+ * size the file's size when it was recorded (a file of another size was rewritten by another
+ * client since: its time is not the recorded one). *out new (persist_hmeta_free), NULL and 0
+ * when the tree has no readable manifest (logged). */
+struct persist_hmeta {
+    char *path;
+    char type;
+    uint32_t mode;
+    int64_t mtime, size;
+};
+void persist_history_meta(struct persist *p, struct persist_rentry *v, size_t *n,
+                          struct persist_hmeta **out, size_t *out_count);
+void persist_hmeta_free(struct persist_hmeta *v, size_t n);
 
 /* Debugging: the base, every base file and every change, one per line, to `out` (a FILE *). */
 void persist_debug_dump(struct persist *p, void *out);

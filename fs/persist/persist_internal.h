@@ -248,8 +248,7 @@ uint64_t persist_ino(struct persist *p, const char *path); /* assigned on first 
 void persist_ino_drop(struct persist *p, const char *path);
 /* A rename moved `from` (a file, or a directory and everything below it) to `to`. */
 void persist_ino_move(struct persist *p, const char *from, const char *to, int dir);
-/* libfuse's hidden names: ".fuse_hidden" and 16 hex digits as the last component. */
-int persist_hidden_name(const char *path);
+/* The open file answering to a libfuse hidden name (spacefs_hidden_name), or NULL. */
 struct pfile *persist_hidden_find(struct persist *p, const char *path);
 /* The attributes of a detached file (nlink 0) from what its handles see. */
 void persist_detached_stat(struct persist *p, struct pfile *f, struct stat *st);

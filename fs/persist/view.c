@@ -501,23 +501,9 @@ void persist_nlink_free(struct persist *p)
  * chmod and utimens on the open file reach us by that path (the kernel sends them without a
  * file handle). persist_rename treats a rename of an open file onto such a name as an unlink
  * that keeps the name answering for the open file (struct pfile's hidden). */
-int persist_hidden_name(const char *path)
-{
-    const char *base = strrchr(path, '/');
-    static const char prefix[] = ".fuse_hidden";
-
-    base = base ? base + 1 : path;
-    if (strncmp(base, prefix, sizeof(prefix) - 1) || strlen(base) != sizeof(prefix) - 1 + 16)
-        return 0;
-    for (base += sizeof(prefix) - 1; *base; base++)
-        if (!((*base >= '0' && *base <= '9') || (*base >= 'a' && *base <= 'f')))
-            return 0;
-    return 1;
-}
-
 struct pfile *persist_hidden_find(struct persist *p, const char *path)
 {
-    if (!persist_hidden_name(path))
+    if (!spacefs_hidden_name(path))
         return NULL;
     for (struct pfile *f = p->files; f; f = f->next)
         if (f->hidden && !strcmp(f->hidden, path))

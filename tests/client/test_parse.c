@@ -391,6 +391,36 @@ static void test_sse(void)
     hub_sse_free(&s);
 }
 
+/* hub_status_str's table has a name for every status, each its own; anything else is unknown.
+ * load_as: a body of the wrong JSON type is a protocol error naming what was expected. */
+static void test_status_names(void)
+{
+    hub_runtime *r = NULL;
+    hub_entry_list el = {0};
+    hub_error e;
+    int a, b;
+
+    for (a = HUB_OK; a <= HUB_E_OFFLINE; a++) {
+        CHECK(strcmp(hub_status_str((hub_status)a), "unknown status") != 0, "status %d has a name",
+              a);
+        for (b = HUB_OK; b < a; b++)
+            CHECK(strcmp(hub_status_str((hub_status)a), hub_status_str((hub_status)b)) != 0,
+                  "statuses %d and %d have different names", a, b);
+    }
+    CHECK(strcmp(hub_status_str((hub_status)(HUB_E_OFFLINE + 1)), "unknown status") == 0,
+          "a status past the last is unknown");
+    CHECK(strcmp(hub_status_str((hub_status)-1), "unknown status") == 0,
+          "a negative status is unknown");
+    CHECK(hub_parse_runtime(&r, S("[]"), &e) == HUB_E_PROTOCOL && !r &&
+              strcmp(e.message, "runtime: not an object") == 0,
+          "runtime: an array is refused (%s)", e.message);
+    CHECK(hub_parse_entry_array(&el, S("{}"), &e) == HUB_E_PROTOCOL && el.count == 0 &&
+              strcmp(e.message, "tree: not an array") == 0,
+          "tree: an object is refused (%s)", e.message);
+    CHECK(hub_parse_entry_array(&el, S("[1"), &e) == HUB_E_PROTOCOL && el.count == 0,
+          "tree: bad JSON is refused (%s)", e.message);
+}
+
 static void test_misc(void)
 {
     hub_sha256 s;
@@ -501,6 +531,7 @@ int main(void)
     test_lfs();
     test_headers();
     test_sse();
+    test_status_names();
     test_misc();
     test_space_jwt();
     return check_finish();

@@ -1,5 +1,6 @@
 /* mirror_tool: a small command line over hubmirror.h for tests/persist/test_mirror.sh.
- *   mirror_tool DIR REPO_ID fetch|probe|head|tree [REV]|blob OID|commits [MAX]
+ *   mirror_tool DIR REPO_ID fetch|fetch2|probe|head|tree [REV]|blob OID|commits [MAX]
+ * (fetch2: two fetches by one mirror, as a mount's refreshes are)
  * Endpoint from HF_ENDPOINT, token from the file in MIRROR_TOKEN_FILE (never argv). */
 #include "hubmirror.h"
 
@@ -36,8 +37,9 @@ int main(int argc, char **argv)
     o.anonymous = !o.token_file;
     if ((st = hub_mirror_open(&m, &o, &err)) != HUB_OK)
         return fail(st, &err);
-    if (!strcmp(argv[3], "fetch")) {
-        if ((st = hub_mirror_fetch(m, head, &err)) != HUB_OK)
+    if (!strcmp(argv[3], "fetch") || !strcmp(argv[3], "fetch2")) {
+        if ((st = hub_mirror_fetch(m, head, &err)) != HUB_OK ||
+            (!strcmp(argv[3], "fetch2") && (st = hub_mirror_fetch(m, head, &err)) != HUB_OK))
             rc = fail(st, &err);
         else
             printf("%s\n", head[0] ? head : "(empty)");

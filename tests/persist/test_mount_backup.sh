@@ -77,6 +77,13 @@ check_match "and the empty directory" '^d 0755 .* - cpa/etc/empty$' "$(grep ' cp
 check_eq ".spacefs is not listed in persist/" "" "$(ls -A "$P" | grep -x .spacefs)"
 check_eq "nor in snapshots/" "" "$(ls -A "$S/snapshots/$(ls "$S/snapshots" | tail -1)" | grep -x .spacefs)"
 check_eq "a snapshot has the backup" cpa "$(ls "$S/snapshots/$(ls "$S/snapshots" | tail -1)" | grep -x cpa)"
+# a restore from snapshots/ keeps what the manifest recorded: modes, symlinks, times, empty dirs
+snap="$S/snapshots/$(ls "$S/snapshots" | tail -1)"
+check "cp -a out of the newest snapshot" cp -a "$snap/cpa" "$WORK/from-snapshot"
+listing snap-cpa "$WORK/from-snapshot"
+same snap-cpa
+check_eq "a snapshot's symlink reads as its target" ../etc/app.conf "$(readlink "$snap/cpa/bin/conf")"
+check_eq "a snapshot stays read-only (its 0755 script too)" EROFS "$(errno_of write "$snap/cpa/bin/run.sh" x)"
 check_eq "and cannot be made" EPERM "$(errno_of mkdir "$P/.spacefs")"
 
 # chmod, ctime, atime, hard links

@@ -27,6 +27,10 @@ check_eq "  info/refs: the anonymous check's 401, then 200 with the token at onc
 check_eq "  upload-pack answered 200" 200 \
   "$(hub_stats | jq -r '.routes["POST /datasets/{ns}/{name}/git-upload-pack"].statuses | keys | join(",")')"
 check_match "a second, incremental fetch too" '^[0-9a-f]{40}$' "$(mt m1 fetch)"
+hub_stats_reset
+check_match "two fetches by one mirror (a mount's refreshes)" '^[0-9a-f]{40}$' "$(mt m1 fetch2)"
+check_eq "  the redirect check is made once, not per fetch (it is kept 10 minutes)" "1 2" \
+  "$(hub_stats | jq -r '.routes["GET /datasets/{ns}/{name}/info/refs"].statuses | "\(.["401"] // 0) \(.["200"] // 0)"')"
 err=$(MIRROR_TOKEN_FILE= "$TOOL" "$WORK/anon" alice/chat-persist fetch 2>&1 >/dev/null); rc=$?
 check_eq "anonymous: still an auth error" "2 yes" "$rc $(echo "$err" | grep -qi 'auth' && echo yes)"
 hub_network '{"git_challenge": true}'
