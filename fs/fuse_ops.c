@@ -1,11 +1,13 @@
 /* The FUSE adapter: each libfuse callback translates its arguments to one fs.h call and
- * returns its negative errno. No logic lives here. Attribute timeouts are zero (sizes of open
+ * returns its negative errno. No logic lives here but the directory snapshot (below), which is
+ * how libfuse wants a big directory listed. Attribute timeouts are zero (sizes of open
  * logs grow; runtime files change) and every handle is direct_io; the fs caches instead.
  * persist/ files are direct_io too: remote changes replace their content behind the kernel's
  * back (after persist_ttl), and nothing would invalidate a page cache. Writes go in requests of
  * up to 1 MiB (max_write), so big copies are a few thousand requests per GiB. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -56,27 +58,128 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     return spacefs_fs_getattr(fsp(), path, st);
 }
 
-struct fill_ctx {
-    void *buf;
-    fuse_fill_dir_t filler;
+/* A directory is listed once per opendir (and again on rewinddir: a readdir at offset 0) into a
+ * snapshot, which readdir hands out from the offset the kernel asks for, as sshfs and rclone
+ * list once per opendir. The fs lists in one pass (spacefs_fs_readdir); libfuse's own way of
+ * taking such a pass (the filler called with offset 0) keeps a struct stat and a copy of each
+ * name until closedir, about 200 bytes per entry (20 MiB for 100k Spaces); passing offsets
+ * makes libfuse fill the kernel's buffer directly and stop when it is full, and the snapshot
+ * keeps only what readdir returns: the name, the inode number and the type. Entries that
+ * change between two readdir calls of one listing cannot be skipped or repeated. */
+struct dirsnap {
+    char *buf;       /* records, each DIRSNAP_ALIGN-aligned: struct dirent_rec + name + NUL */
+    size_t len, cap; /* bytes used, allocated */
+    uint32_t *at;    /* at[i]: where record i starts */
+    size_t count, cap_at;
+    int filled;
 };
 
-static int fill_one(const char *name, const struct stat *st, void *payload)
-{
-    struct fill_ctx *c = payload;
+struct dirent_rec {
+    uint64_t ino;
+    uint32_t mode; /* S_IFMT bits; 0: no stat (DT_UNKNOWN) */
+    uint32_t has_stat;
+};
 
-    return c->filler(c->buf, name, st, 0, 0);
+#define DIRSNAP_ALIGN 8
+#define DIRSNAP_MAX   ((size_t)UINT32_MAX) /* offsets are 32-bit: about 60 million entries */
+
+static int dirsnap_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    size_t n = *cap ? *cap : 4096 / elem;
+    void *q;
+
+    while (n < need)
+        n *= 2;
+    if (n * elem > DIRSNAP_MAX)
+        return -1;
+    if (!(q = realloc(*p, n * elem)))
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
 }
 
+static int dirsnap_add(const char *name, const struct stat *st, void *payload)
+{
+    struct dirsnap *d = payload;
+    size_t nlen = strlen(name) + 1, rlen = sizeof(struct dirent_rec) + nlen;
+    struct dirent_rec r = {0, 0, 0};
+
+    rlen = (rlen + DIRSNAP_ALIGN - 1) / DIRSNAP_ALIGN * DIRSNAP_ALIGN;
+    if ((d->len + rlen > d->cap && dirsnap_grow((void **)&d->buf, &d->cap, d->len + rlen, 1)) ||
+        (d->count == d->cap_at &&
+         dirsnap_grow((void **)&d->at, &d->cap_at, d->count + 1, sizeof(*d->at))))
+        return 1; /* no memory: the listing ends here, as a full buffer would end it */
+    if (st) {
+        r.ino = (uint64_t)st->st_ino;
+        r.mode = (uint32_t)(st->st_mode & S_IFMT);
+        r.has_stat = 1;
+    }
+    d->at[d->count++] = (uint32_t)d->len;
+    memcpy(d->buf + d->len, &r, sizeof(r));
+    memcpy(d->buf + d->len + sizeof(r), name, nlen);
+    d->len += rlen;
+    return 0;
+}
+
+static struct dirsnap *dirsnap(struct fuse_file_info *fi)
+{
+    return (struct dirsnap *)(uintptr_t)fi->fh;
+}
+
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+    struct dirsnap *d = calloc(1, sizeof(*d));
+
+    (void)path;
+    if (!d)
+        return -ENOMEM;
+    fi->fh = (uint64_t)(uintptr_t)d;
+    return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+    struct dirsnap *d = dirsnap(fi);
+
+    (void)path;
+    if (d) {
+        free(d->buf);
+        free(d->at);
+        free(d);
+    }
+    return 0;
+}
+
+/* The offset given with entry i is i + 1, where the next readdir starts. */
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-    struct fill_ctx c = {buf, filler};
+    struct dirsnap *d = dirsnap(fi);
+    size_t i;
+    int rc;
 
-    (void)off;
-    (void)fi;
     (void)flags;
-    return spacefs_fs_readdir(fsp(), path, fill_one, &c);
+    if (!d)
+        return -EBADF;
+    if (off == 0 || !d->filled) { /* opendir or rewinddir: list (again) */
+        d->len = d->count = 0;
+        d->filled = 0;
+        if ((rc = spacefs_fs_readdir(fsp(), path, dirsnap_add, d)) < 0)
+            return rc;
+        d->filled = 1;
+    }
+    for (i = off > 0 ? (size_t)off : 0; i < d->count; i++) {
+        const struct dirent_rec *r = (const struct dirent_rec *)(d->buf + d->at[i]);
+        struct stat st;
+
+        memset(&st, 0, sizeof(st));
+        st.st_ino = (ino_t)r->ino;
+        st.st_mode = (mode_t)r->mode;
+        if (filler(buf, (const char *)(r + 1), r->has_stat ? &st : NULL, (off_t)(i + 1), 0))
+            break; /* the kernel's buffer is full */
+    }
+    return 0;
 }
 
 static void set_handle(struct fuse_file_info *fi, struct spacefs_handle *h)
@@ -221,7 +324,9 @@ static int op_link(const char *from, const char *to)
 const struct fuse_operations spacefs_fuse_ops = {
     .init = op_init,
     .getattr = op_getattr,
+    .opendir = op_opendir,
     .readdir = op_readdir,
+    .releasedir = op_releasedir,
     .open = op_open,
     .create = op_create,
     .read = op_read,

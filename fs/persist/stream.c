@@ -14,9 +14,13 @@
  * (PSTREAM_DEMAND_MIN 64 KiB) in the reader's own thread. Bytes are marked present as each
  * chunk lands, so a reader waiting for the readahead returns mid-request.
  *
- * The sha256 is taken by a hasher thread per stream, which reads the sparse file back (from the
- * page cache) as its prefix fills, a megabyte at a time, so hashing overlaps the download
- * instead of slowing it. Once the whole object has been seen, reads wait for the verdict: a
+ * The sha256 is taken as the bytes land: the request that brings the bytes right after the
+ * hashed prefix hashes them from its own buffer once the readers are woken (a sequential
+ * download is hashed without being read back: one copy and a thread hand-off less per byte,
+ * which is a third of the daemon's CPU on 2 vCPUs). What lands elsewhere (a random read, a
+ * second request) is hashed later by a hasher thread per stream, which reads the sparse file
+ * back a megabyte at a time once the prefix before it has filled; `hashing` says who holds
+ * the digest. Once the whole object has been seen, reads wait for the verdict: a
  * match renames the part file to objects/<name> (a cached object like any other, under the
  * cache's bound); a mismatch deletes it, logs one line and fails that read and every later one
  * of this stream with EIO (a new open fetches anew). Nothing is fetched past the object's size.
@@ -68,8 +72,9 @@ struct pstream {
     struct prange *have;  /* sorted, disjoint, not adjacent */
     size_t nhave, caphave;
     struct pfetch fetch[PSTREAM_FETCHES];
-    hub_sha256 hash;      /* the hasher's alone */
+    hub_sha256 hash;      /* whoever set `hashing` updates it; the verdict reads it */
     int64_t hashed;       /* hash covers [0, hashed) */
+    int hashing;          /* a sink or the hasher is updating `hash` outside the lock */
     pthread_cond_t hcond; /* the hasher: a step's worth of prefix arrived, or stop */
     pthread_t hasher;
     int hasher_started;
@@ -81,8 +86,9 @@ struct pstream {
     int64_t ra_pos, ra_end;
     uint64_t ra_gen; /* bumped when the readahead is moved: its request in flight stops */
     const void *ra_owner;
-    int ra_err;  /* the readahead's last failure (-errno), 0 none */
-    int waiting; /* readers waiting on cond for bytes (atomic: read outside the lock) */
+    int ra_err;      /* the readahead's last failure (-errno), 0 none */
+    int64_t wake_at; /* the least end a waiting reader needs, INT64_MAX none (atomic: the sinks
+                      * read it outside the lock to flush as soon as it is covered) */
 };
 
 /* ---- the map of present ranges (s->lock held) -------------------------------------------- */
@@ -161,7 +167,7 @@ static struct pfetch *fetch_slot(struct pstream *s)
 /* ---- receiving bytes ----------------------------------------------------------------------- */
 
 /* What one request brings is gathered in `buf` and written to the part file a batch at a time
- * (fewer writes, locks and wake-ups), at once when a reader is waiting for bytes. */
+ * (fewer writes, locks and wake-ups), sooner once the bytes a waiting reader needs are in. */
 #define PSTREAM_BATCH ((size_t)256 << 10)
 
 struct sink {
@@ -189,25 +195,44 @@ static int write_at(struct sink *k, const void *data, size_t len, int64_t at)
     return 0;
 }
 
-/* Marks [f->pos, f->pos + len) present (written already) and wakes who waits. Nonzero: stop. */
-static int landed(struct sink *k, size_t len)
+/* Wakes the hasher when a step's worth of prefix is waiting for it, or all of it. s->lock held. */
+static void hasher_kick(struct pstream *s)
+{
+    int64_t prefix = first_missing(s, s->hashed);
+    if (!s->hashing && (prefix - s->hashed >= PSTREAM_HASH_STEP || prefix == s->e.size))
+        pthread_cond_signal(&s->hcond);
+}
+
+/* Marks [f->pos, f->pos + len) present (written already from `data`) and wakes who waits; the
+ * bytes right after the hashed prefix are hashed here, from `data`, after the readers are woken
+ * (a sequential download is hashed as it lands, without reading it back). Nonzero: stop. */
+static int landed(struct sink *k, const void *data, size_t len)
 {
     struct pstream *s = k->s;
     int64_t at = k->f->pos;
-    int stop;
+    int stop, here;
 
     pthread_mutex_lock(&s->lock);
     if (have_add(s, at, at + (int64_t)len) < 0)
         k->err = -ENOMEM;
     k->f->pos = at + (int64_t)len;
-    {
-        int64_t prefix = first_missing(s, s->hashed);
-        if (prefix - s->hashed >= PSTREAM_HASH_STEP || prefix == s->e.size)
-            pthread_cond_signal(&s->hcond);
-    }
+    here = !k->err && !s->hashing && s->hashed == at && s->state == 0;
+    if (here)
+        s->hashing = 1;
+    else
+        hasher_kick(s);
+    __atomic_store_n(&s->wake_at, INT64_MAX, __ATOMIC_RELAXED); /* who still waits says again */
     pthread_cond_broadcast(&s->cond);
     stop = k->err || s->stop || s->state < 0 || (k->gen != UINT64_MAX && k->gen != s->ra_gen);
     pthread_mutex_unlock(&s->lock);
+    if (here) {
+        hub_sha256_update(&s->hash, data, len);
+        pthread_mutex_lock(&s->lock);
+        s->hashed += (int64_t)len;
+        s->hashing = 0;
+        hasher_kick(s); /* the rest of a prefix that grew meanwhile, or the verdict */
+        pthread_mutex_unlock(&s->lock);
+    }
     return stop;
 }
 
@@ -220,12 +245,13 @@ static int sink_flush(struct sink *k)
     k->fill = 0;
     if (write_at(k, k->buf, n, k->f->pos) < 0)
         return 1;
-    return landed(k, n);
+    return landed(k, k->buf, n);
 }
 
 static int sink_data(const void *data, size_t len, void *payload)
 {
     struct sink *k = payload;
+    int64_t wake;
 
     if ((int64_t)(k->fill + len) > k->f->end - k->f->pos) { /* never past what was asked */
         k->err = -EIO;
@@ -234,14 +260,18 @@ static int sink_data(const void *data, size_t len, void *payload)
     if (!k->buf || len > PSTREAM_BATCH) {
         if (sink_flush(k) || write_at(k, data, len, k->f->pos) < 0)
             return 1;
-        return landed(k, len);
+        return landed(k, data, len);
     }
     if (k->fill + len > PSTREAM_BATCH && sink_flush(k))
         return 1;
     memcpy(k->buf + k->fill, data, len);
     k->fill += len;
-    /* a reader waiting (read without the lock: at worst one batch later) gets it now */
-    if (k->fill >= PSTREAM_BATCH || __atomic_load_n(&k->s->waiting, __ATOMIC_RELAXED))
+    if (k->fill >= PSTREAM_BATCH)
+        return sink_flush(k);
+    /* a waiting reader whose bytes are all here gets them now (wake_at is read without the
+     * lock: at worst they wait for the end of the batch) */
+    wake = __atomic_load_n(&k->s->wake_at, __ATOMIC_RELAXED);
+    if (wake > k->f->pos && k->f->pos + (int64_t)k->fill >= (wake < k->f->end ? wake : k->f->end))
         return sink_flush(k);
     return 0;
 }
@@ -337,20 +367,22 @@ static void *hash_main(void *arg)
     while (!s->stop && s->state == 0) {
         int64_t upto = first_missing(s, s->hashed), at = s->hashed, n;
         ssize_t got;
+        if (s->hashing || (upto - at < PSTREAM_HASH_STEP && upto != s->e.size)) {
+            pthread_cond_wait(&s->hcond, &s->lock); /* a sink is hashing, or too little yet */
+            continue;
+        }
         if (s->hashed == s->e.size) {
             verdict(s);
             break;
         }
-        if (upto - at < PSTREAM_HASH_STEP && upto != s->e.size) {
-            pthread_cond_wait(&s->hcond, &s->lock);
-            continue;
-        }
         n = upto - at < PSTREAM_HASH_STEP ? upto - at : PSTREAM_HASH_STEP;
+        s->hashing = 1;
         pthread_mutex_unlock(&s->lock);
         got = buf ? pread(s->fd, buf, (size_t)n, at) : -1;
         if (got > 0)
             hub_sha256_update(&s->hash, buf, (size_t)got);
         pthread_mutex_lock(&s->lock);
+        s->hashing = 0;
         if (got <= 0) {
             s->state = -EIO;
             pthread_cond_broadcast(&s->cond);
@@ -484,6 +516,7 @@ int persist_stream_get(struct persist *p, const struct persist_rentry *e, const 
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     pthread_cond_init(&s->hcond, NULL);
+    s->wake_at = INT64_MAX;
     hub_sha256_init(&s->hash);
     if (!(s->e.path = strdup(e->path ? e->path : path)) ||
         asprintf(&s->part, "%s/objects/.part.%s.%lu", p->dir, name,
@@ -584,12 +617,12 @@ int persist_stream_refused(struct pstream *s)
     return v;
 }
 
-/* Waits for more bytes to land (s->lock held); the sinks flush at once while anyone waits. */
-static void wait_bytes(struct pstream *s)
+/* Waits for more bytes to land (s->lock held): the sinks flush as soon as [.., need) is in. */
+static void wait_bytes(struct pstream *s, int64_t need)
 {
-    __atomic_add_fetch(&s->waiting, 1, __ATOMIC_RELAXED);
+    if (need < __atomic_load_n(&s->wake_at, __ATOMIC_RELAXED))
+        __atomic_store_n(&s->wake_at, need, __ATOMIC_RELAXED);
     pthread_cond_wait(&s->cond, &s->lock);
-    __atomic_sub_fetch(&s->waiting, 1, __ATOMIC_RELAXED);
 }
 
 long persist_stream_read(struct pstream *s, struct persist_readstate *rs, void *buf, size_t size,
@@ -631,7 +664,7 @@ long persist_stream_read(struct pstream *s, struct persist_readstate *rs, void *
         }
         if (s->ra_running && s->ra_owner == rs && s->ra_pos <= m && m < s->ra_end) {
             waited_ra = 1;
-            wait_bytes(s);
+            wait_bytes(s, end);
             continue;
         }
         if (waited_ra && !s->ra_running && s->ra_err) {
@@ -639,7 +672,7 @@ long persist_stream_read(struct pstream *s, struct persist_readstate *rs, void *
             goto out;
         }
         if (in_flight(s, m)) {
-            wait_bytes(s);
+            wait_bytes(s, end);
             continue;
         }
         /* nobody is bringing byte m: fetch it here, with a small tail (or the window) */

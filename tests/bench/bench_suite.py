@@ -369,9 +369,9 @@ def multipart_put_lfs(hub, repo, path):
     return dt
 
 
-def curl_get(hub, repo, path, rng=None):
-    """GET through resolve (redirect followed), to /dev/null; (seconds, bytes)."""
-    cmd = ["curl", "-sSL", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "-K", CURL_AUTH]
+def curl_get(hub, repo, path, rng=None, out="/dev/null"):
+    """GET through resolve (redirect followed), to /dev/null or a file; (seconds, bytes)."""
+    cmd = ["curl", "-sSL", "-o", out, "-w", "%{http_code} %{size_download}", "-K", CURL_AUTH]
     if rng:
         cmd += ["-r", rng]
     dt, p = timed(cmd + ["%s/datasets/%s/resolve/main/%s" % (hub.url, repo, path)])
@@ -419,7 +419,7 @@ def group_large(hub):
         base = os.path.join(WORK, "base.bin")
         make_random(base, size)
         r = {k: [] for k in ("up", "fsync", "ack", "curlput", "mp", "hfup", "sha", "local", "cold", "curlget", "hfdown",
-                             "ttfb", "ttfb_open", "curlttfb")}
+                             "ttfb", "ttfb_open", "curlttfb", "curlfile")}
         rss = {k: [] for k in ("up", "cold", "ttfb")}
         for i in range(REPEAT):
             a = os.path.join(WORK, "a.bin")
@@ -492,6 +492,12 @@ def group_large(hub):
             if got != size:
                 error("curl GET got %d bytes" % got)
             r["curlget"].append(mbs(size, dt))
+            # what a cold read also does: the bytes written to a file on the cache's disk (the
+            # part file; not synced, as the part file is not)
+            dst = os.path.join(WORK, "curl-get.bin")
+            dt, got = curl_get(hub, "alice/chat-persist", name, out=dst)
+            os.unlink(dst)
+            r["curlfile"].append(mbs(size, dt))
             r["curlttfb"].append(curl_get(hub, "alice/chat-persist", name, "0-0")[0])
             j = hfjs(hub, REPO, "download", name, "/dev/null")
             if j["sha256"] != digest:
@@ -512,6 +518,8 @@ def group_large(hub):
             {"name": "sha256 (hub_sha256_fd)", "unit": "MB/s", "runs": r["sha"]}])
         add_row("cold sequential read (cat, empty cache)", tag, "MB/s", r["cold"], max(rss["cold"]), [
             {"name": "curl GET (resolve)", "unit": "MB/s", "runs": r["curlget"]},
+            {"name": "curl GET to a file on the same disk", "unit": "MB/s", "runs": r["curlfile"]},
+            {"name": "sha256 (hub_sha256_fd)", "unit": "MB/s", "runs": r["sha"]},
             {"name": "@huggingface/hub downloadFile + sha256", "unit": "MB/s", "runs": r["hfdown"]}],
             target=">= 0.8x curl GET")
         add_row("cold time to first byte (head -c 1)", tag, "s", r["ttfb"], max(rss["ttfb"]), [

@@ -2,8 +2,10 @@
 # A namespace of many Spaces on a slow Hub (tests/bench/bench_listing_proxy.py in front of the
 # emulator: 30,000 Spaces in pages of 1000, each page answered 150 ms late): `ls` lists every
 # one once; a cached read elsewhere in the mount answers within 1 s all along (the listing is
-# fetched and sorted without the filesystem's lock, and installed by a merge); SIGTERM during a
-# listing of 200,000 Spaces unmounts within seconds instead of waiting for the last page.
+# fetched and sorted without the filesystem's lock, and installed by a merge); a directory read a
+# page at a time while it changes shows no name twice and every name that stayed (the adapter's
+# snapshot per opendir); SIGTERM during a listing of 200,000 Spaces unmounts within seconds
+# instead of waiting for the last page.
 . "$(dirname "$0")/lib.sh"
 require_fuse
 hub_start
@@ -52,6 +54,39 @@ check_eq "stat of a listed Space answers from the cache" 0 "$(
   stat "$MNT/bigns/space-029999" >/dev/null
   echo $?
 )"
+# a directory read a page at a time (getdents64 of 4 KiB) while files are removed and added:
+# nothing twice, and every file there all along is listed (one snapshot per opendir)
+P="$MNT/alice/chat/persist/many"
+mkdir -p "$P"
+for i in $(seq -w 1 600); do : >"$P/file-$i"; done
+python3 - "$P" >"$WORK/getdents" <<'PY'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+d = sys.argv[1]
+fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+buf = ctypes.create_string_buffer(4096)
+names, calls = [], 0
+while True:
+    n = libc.syscall(217, fd, buf, 4096)  # SYS_getdents64
+    if n <= 0:
+        break
+    calls += 1
+    if calls == 2:  # the listing changes under the reader
+        for i in range(1, 301):
+            os.unlink(os.path.join(d, "file-%03d" % i))
+        for i in range(1, 101):
+            open(os.path.join(d, "added-%03d" % i), "w").close()
+    i = 0
+    while i < n:
+        reclen = int.from_bytes(buf.raw[i + 16:i + 18], "little")
+        names.append(buf.raw[i + 19:i + reclen].split(b"\0", 1)[0].decode())
+        i += reclen
+kept = sum(1 for x in set(names) if x.startswith("file-") and int(x[5:]) > 300)
+print(len(names), len(set(names)), kept, calls)
+PY
+read -r n uniq kept calls <"$WORK/getdents"
+check_eq "a listing that changes between getdents calls: no name twice ($calls calls)" "$n" "$uniq"
+check_eq "and every file there all along is listed" 300 "$kept"
 unmount_fs
 
 # --- SIGTERM during a listing of 200,000 Spaces (200 pages, 200 ms each: 40 s) ---------------
