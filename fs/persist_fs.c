@@ -391,9 +391,10 @@ static int pers_fsyncdir(struct spacefs_fs *fs, const struct node *n)
         return 0;
     if ((rc = persist_fs_get(fs, n, &pe)) < 0)
         return rc;
-    /* mkdir, unlink and rename are in the journal (fdatasync'ed) when they return: a local
-     * fsync of a directory has nothing left to do */
-    if (fs->cfg.persist.fsync_hub)
+    /* mkdir, unlink and rename are in the journal (fdatasync'ed) when they return; files
+     * closed without fsync are flushed now */
+    rc = persist_local_sync(pe->p);
+    if (rc == 0 && fs->cfg.persist.fsync_hub)
         rc = wait_synced(fs, pe, "fsync");
     persist_fs_put(fs, pe);
     return rc;
@@ -503,7 +504,7 @@ static int pers_fsync(struct spacefs_fs *fs, struct spacefs_handle *h)
      * disk, as close() does, and the upload follows; waiting for the Hub is `echo sync`, or
      * every fsync with -o fsync=hub. */
     if (!fs->cfg.persist.fsync_hub) {
-        if ((rc = persist_flush(pe->p, eh(h))) < 0)
+        if ((rc = persist_file_sync(pe->p, eh(h))) < 0)
             spacefs_log(SPACEFS_WARN, "fsync in %s: %s", pe->id, strerror(-rc));
         return rc;
     }

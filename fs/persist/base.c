@@ -186,7 +186,7 @@ int persist_utimens(struct persist *p, const char *path, const struct timespec t
     if (c && c->mtime != mtime) {
         c->mtime = mtime;
         persist_journal_touch(p, np);
-        rc = persist_journal_write(p);
+        rc = persist_journal_write_lazy(p); /* a lost time is harmless: the next write syncs */
     } else if (!c && (e = persist_map_get(&p->base_files, np)) && e->mtime != mtime) {
         e->mtime = mtime; /* saved by the worker, not here: touching N files is not N rewrites */
         p->mtimes_dirty = 1;

@@ -14,6 +14,7 @@ void persist_config_init(struct persist_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->quiet_ms = 2000;
+    cfg->flush_ms = 5000;
     cfg->min_interval_ms = 10000;
     cfg->max_delay_ms = 60000;
     cfg->ttl_ms = 30000;
@@ -21,7 +22,7 @@ void persist_config_init(struct persist_config *cfg)
     cfg->backoff_max_ms = 60000;
     cfg->fsync_attempts = 3;
     cfg->stale_retries = 5;
-    cfg->max_commit_files = 500;
+    cfg->max_commit_files = 1024;
     cfg->object_cache_bytes = (uint64_t)1 << 30;
 }
 
@@ -134,6 +135,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
     }
     persist_worker_stop(p);
     pthread_mutex_lock(&p->lock);
+    persist_journal_sync(p, 0); /* what close() acknowledged, on disk before unmount ends */
     if (p->mtimes_dirty)
         persist_mtimes_save(p);
     if (p->meta_local_dirty)
@@ -170,6 +172,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
         close(p->jfd);
     persist_base_clear(p);
     free(p->garbage);
+    free(p->unflushed);
     if (p->remote.ops)
         p->remote.ops->free(p->remote.ctx);
     pthread_cond_destroy(&p->cond);

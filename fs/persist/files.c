@@ -1,7 +1,9 @@
 /* Open files: one struct pfile per path shared by its handles, reading from the best content
  * source (overlay -> object cache -> remote), writing to a working overlay file, copy-on-write
- * once published, made durable at close (fsync the overlay file, then the journal). Lock held,
- * dropped only around remote calls (object downloads). */
+ * once published at close: the overlay file and a journal line, in the page cache at once (a
+ * kill -9 of the daemon loses nothing), flushed to disk by fsync(2), by the next durable journal
+ * write or by the worker within flush_ms (journal.c). Lock held, dropped only around remote
+ * calls (object downloads). */
 #include "persist_internal.h"
 
 #include <errno.h>
@@ -199,16 +201,24 @@ out:
     return rc;
 }
 
-/* Publishes f's working copy: fsync it, point the change at it, write the journal. */
-static int pfile_publish(struct persist *p, struct pfile *f)
+/* Publishes f's working copy: point the change at it and append to the journal. `durable`
+ * (fsync(2), or flush_ms 0): on disk before it returns, with everything published before it;
+ * else the page cache holds both until the next durable point (journal.c). */
+static int pfile_publish(struct persist *p, struct pfile *f, int durable)
 {
     struct pchange *c;
     int rc;
 
+    durable = durable || !p->cfg.flush_ms;
     if (!f->dirty || !f->path)
-        return 0;
-    if (fsync(f->fd) < 0)
-        return -errno;
+        return durable ? persist_journal_sync(p, 0) : 0;
+    if (!durable && persist_ovl_unflushed(p, f->work) < 0)
+        durable = 1; /* no memory for the note: flush it now */
+    if (durable) {
+        if (fsync(f->fd) < 0)
+            return -errno;
+        p->flushes++;
+    }
     if (!(c = calloc(1, sizeof(*c))))
         return -ENOMEM;
     c->kind = PC_FILE;
@@ -220,7 +230,7 @@ static int pfile_publish(struct persist *p, struct pfile *f)
     if ((rc = persist_change_set(p, f->path, c)) < 0)
         return rc;
     f->dirty = 0;
-    rc = persist_journal_write(p);
+    rc = durable ? persist_journal_write(p) : persist_journal_write_lazy(p);
     persist_changed(p);
     return rc;
 }
@@ -303,7 +313,7 @@ int persist_pfile_relink(struct persist *p, struct pfile *f, const char *path, i
     f->dirty = 1;
     if (persist_map_put(&p->inos, path, (void *)(uintptr_t)f->ino) < 0)
         persist_map_del(&p->inos, path); /* no memory: a new number */
-    return pfile_publish(p, f);
+    return pfile_publish(p, f, 1);       /* as the namespace change it undoes: on disk */
 }
 
 static struct pfile *pfile_get(struct persist *p, const char *path)
@@ -556,7 +566,16 @@ int persist_flush(struct persist *p, struct persist_handle *h)
 {
     int rc;
     pthread_mutex_lock(&p->lock);
-    rc = pfile_publish(p, h->f);
+    rc = pfile_publish(p, h->f, 0);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int persist_file_sync(struct persist *p, struct persist_handle *h)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = pfile_publish(p, h->f, 1);
     pthread_mutex_unlock(&p->lock);
     return rc;
 }
@@ -567,15 +586,26 @@ int persist_release(struct persist *p, struct persist_handle *h)
     if (!h)
         return 0;
     pthread_mutex_lock(&p->lock);
-    rc = pfile_publish(p, h->f);
+    rc = pfile_publish(p, h->f, 0);
     pfile_unref(p, h->f);
     pthread_mutex_unlock(&p->lock);
     free(h);
     return rc;
 }
 
+int persist_local_sync(struct persist *p)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = persist_journal_sync(p, 0);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
 int persist_fsync(struct persist *p, struct persist_handle *h, unsigned timeout_ms)
 {
+    /* no local flush first: success means committed on the Hub, and the upload need not wait
+     * for the disk (the worker flushes as after any close) */
     int rc = persist_flush(p, h);
     return rc < 0 ? rc : persist_sync_wait(p, timeout_ms);
 }

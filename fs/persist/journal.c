@@ -3,7 +3,12 @@
  * a path is appended as one line and fdatasync'ed, so that close() costs two fsyncs (the overlay
  * file, the journal) whatever the number of changes. The full version is written again at open,
  * when the base or the landed set changes (a fetch, a commit) and when the appended lines
- * outnumber the changes by 1024. Every overlay file a line names was fsynced before it. Text:
+ * outnumber the changes by 1024. close() appends its line without waiting for the disk (a kill
+ * -9 loses nothing: the page cache keeps it) and leaves the overlay file unflushed; every
+ * durable write (an fsync, a namespace change, a commit's rewrite, the worker's flush within
+ * flush_ms) first flushes the overlay files published since the last one, so a line that is on
+ * disk names an overlay file that is too; a line the kernel wrote back early on its own is
+ * checked at load (the overlay file must be as long as the line says). Text:
  *   spacefs-persist-journal 2 / base <oid|-> / next <id> / gen <n> / change and L lines / end /
  *   appended lines
  * change lines (mtime "seconds.nanoseconds"; journals before nanoseconds hold seconds, read as
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #define JOURNAL_MAGIC        "spacefs-persist-journal 2"
 #define JOURNAL_MAGIC_V1     "spacefs-persist-journal 1"
@@ -122,6 +128,107 @@ void persist_ovl_garbage(struct persist *p, uint64_t id)
     p->garbage[p->ngarbage++] = id;
 }
 
+int persist_ovl_unflushed(struct persist *p, uint64_t id)
+{
+    if (p->nunflushed == p->capunflushed) {
+        size_t cap = p->capunflushed ? p->capunflushed * 2 : 64;
+        uint64_t *v = realloc(p->unflushed, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        p->unflushed = v;
+        p->capunflushed = cap;
+    }
+    p->unflushed[p->nunflushed++] = id;
+    if (!p->unflushed_since_ms)
+        p->unflushed_since_ms = spacefs_now_ms();
+    return 0;
+}
+
+/* Flushes the overlay files v[0..n): writeback is started for a batch, then waited for file by
+ * file, so that one commit of the filesystem's own journal covers the batch (on ext4 the first
+ * fdatasync commits the transaction that holds the others' allocations too). A file gone
+ * meanwhile (replaced, then collected) is skipped: no line names it any more. Needs no lock
+ * (p->dir only); *count gets the flushes made. */
+static int ovl_flush(const struct persist *p, const uint64_t *v, size_t n, uint64_t *count)
+{
+    enum { BATCH = 128 };
+    int fds[BATCH], rc = 0;
+
+    for (size_t i = 0; i < n; i += BATCH) {
+        size_t m = n - i < BATCH ? n - i : BATCH;
+        for (size_t j = 0; j < m; j++) {
+            char *s = persist_ovl_path(p, v[i + j]);
+            fds[j] = s ? open(s, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+            if (!s && !rc)
+                rc = -ENOMEM;
+            else if (fds[j] < 0 && errno != ENOENT && !rc)
+                rc = -errno;
+            free(s);
+            if (fds[j] >= 0)
+                sync_file_range(fds[j], 0, 0, SYNC_FILE_RANGE_WRITE);
+        }
+        for (size_t j = 0; j < m; j++) {
+            if (fds[j] < 0)
+                continue;
+            if (fdatasync(fds[j]) < 0 && !rc)
+                rc = -errno;
+            (*count)++;
+            close(fds[j]);
+        }
+    }
+    return rc;
+}
+
+/* The overlay files published since the last durable point, flushed with the lock held. */
+static int unflushed_flush(struct persist *p)
+{
+    int rc = 0;
+
+    if (p->nunflushed) {
+        rc = ovl_flush(p, p->unflushed, p->nunflushed, &p->flushes);
+        p->nunflushed = 0;
+        p->flush_gen++;
+    }
+    return rc;
+}
+
+int persist_journal_sync(struct persist *p, int unlock)
+{
+    int rc = 0, rc2;
+
+    if (unlock && p->nunflushed) {
+        /* The bulk without the lock (writers go on meanwhile), from a copy: the ids stay listed
+         * until they are flushed, so an fsync meanwhile flushes them itself instead of trusting
+         * a flush still under way. */
+        size_t n = p->nunflushed;
+        uint64_t *v = malloc(n * sizeof(*v)), gen = p->flush_gen, count = 0;
+        if (v) {
+            memcpy(v, p->unflushed, n * sizeof(*v));
+            pthread_mutex_unlock(&p->lock);
+            rc = ovl_flush(p, v, n, &count);
+            pthread_mutex_lock(&p->lock);
+            free(v);
+            p->flushes += count;
+            if (gen == p->flush_gen && n <= p->nunflushed) { /* else flushed meanwhile */
+                memmove(p->unflushed, p->unflushed + n, (p->nunflushed - n) * sizeof(*v));
+                p->nunflushed -= n;
+            }
+        }
+    }
+    if ((rc2 = unflushed_flush(p)) < 0 && !rc) /* what is left, with the lock */
+        rc = rc2;
+    if (p->jlazy && p->jfd >= 0) {
+        if (fdatasync(p->jfd) < 0 && !rc)
+            rc = -errno;
+        p->flushes++;
+    }
+    p->jlazy = 0;
+    p->unflushed_since_ms = 0;
+    if (rc < 0)
+        persist_log(p, SPACEFS_ERROR, "persist: flushing to disk failed: %s", strerror(-rc));
+    return rc;
+}
+
 /* After a journal write: the journal on disk is the state in memory, so overlay files that
  * state does not use can go. */
 static void garbage_collect(struct persist *p)
@@ -215,6 +322,8 @@ static int journal_rewrite(struct persist *p)
             close(p->jfd);
         p->jfd = open(dst, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
         p->jappended = 0;
+        p->jlazy = 0; /* the old file's lazy lines are in the new one, which is on disk */
+        p->flushes += 2;
         p->jfull = p->jfd < 0; /* cannot append: whole again next time */
         persist_map_clear(&p->jdirty, NULL);
     }
@@ -222,8 +331,10 @@ static int journal_rewrite(struct persist *p)
     return rc;
 }
 
-/* The lines of the paths touched since the last write, in one write, then fdatasync. */
-static int journal_append(struct persist *p)
+/* The lines of the paths touched since the last write, in one write, then fdatasync unless
+ * `lazy` (the next synced append or rewrite flushes them: fdatasync covers every earlier write
+ * of the file). */
+static int journal_append(struct persist *p, int lazy)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -248,10 +359,19 @@ static int journal_append(struct persist *p)
         else if (n < 0)
             break;
     }
-    if (n < 0 || fdatasync(p->jfd) < 0) {
+    if (n >= 0 && !lazy)
+        p->flushes++;
+    if (n < 0 || (!lazy && fdatasync(p->jfd) < 0)) {
         rc = -errno;
         p->jfull = 1; /* a partial line may sit at the end: start a new file */
     } else {
+        if (lazy && !p->jlazy) {
+            p->jlazy = 1;
+            if (!p->unflushed_since_ms)
+                p->unflushed_since_ms = spacefs_now_ms();
+        } else if (!lazy) {
+            p->jlazy = 0; /* fdatasync covered the lazy lines before it */
+        }
         p->jappended += p->jdirty.n;
         persist_map_clear(&p->jdirty, NULL);
     }
@@ -259,19 +379,33 @@ static int journal_append(struct persist *p)
     return rc;
 }
 
+static int journal_write(struct persist *p, int lazy)
+{
+    int whole = p->jfull || p->jfd < 0 || p->jappended > p->changes.n + JOURNAL_APPEND_SLACK, rc;
+
+    /* a durable write makes every line before it durable: their overlay files go first */
+    rc = !lazy || whole ? unflushed_flush(p) : 0;
+    if (rc == 0)
+        rc = whole ? journal_rewrite(p) : journal_append(p, lazy);
+    if (rc < 0) {
+        persist_log(p, SPACEFS_ERROR, "persist: writing the journal failed: %s", strerror(-rc));
+        return rc;
+    }
+    if (!p->jlazy && !p->nunflushed)
+        p->unflushed_since_ms = 0; /* nothing left for the worker's flush */
+    if (!lazy || whole)            /* an overlay file goes once no durable line names it */
+        garbage_collect(p);
+    return 0;
+}
+
 int persist_journal_write(struct persist *p)
 {
-    int rc;
+    return journal_write(p, 0);
+}
 
-    if (p->jfull || p->jfd < 0 || p->jappended > p->changes.n + JOURNAL_APPEND_SLACK)
-        rc = journal_rewrite(p);
-    else
-        rc = journal_append(p);
-    if (rc == 0)
-        garbage_collect(p);
-    else
-        persist_log(p, SPACEFS_ERROR, "persist: writing the journal failed: %s", strerror(-rc));
-    return rc;
+int persist_journal_write_lazy(struct persist *p)
+{
+    return journal_write(p, 1);
 }
 
 static int parse_change(struct persist *p, char *line)
@@ -348,6 +482,50 @@ static int parse_appended(struct persist *p, char *line)
     return parse_change(p, line);
 }
 
+/* After a power loss: a line the kernel wrote back before the overlay file it names (close()
+ * flushes neither at once) finds that file missing or shorter than the line says. Its change is
+ * dropped with one log line, so the path shows what it was before (the base, or nothing): a
+ * file closed shortly before a power loss may be lost, never uploaded cut or zero-filled. */
+static void drop_unwritten(struct persist *p)
+{
+    struct pmap_item *it;
+    char **lost = NULL;
+    size_t n = 0, cap = 0;
+
+    for (it = persist_map_first(&p->changes); it; it = persist_map_next(&p->changes, it)) {
+        struct pchange *c = it->val;
+        struct stat st;
+        char *s;
+        int ok;
+        if (c->kind != PC_FILE || !c->ovl || !(s = persist_ovl_path(p, c->ovl)))
+            continue;
+        ok = stat(s, &st) == 0 && st.st_size >= c->size;
+        free(s);
+        if (ok)
+            continue;
+        if (n == cap) {
+            char **v = realloc(lost, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+            if (!v)
+                break;
+            lost = v;
+        }
+        if (!(lost[n] = strdup(it->key)))
+            break;
+        n++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct pchange *c = persist_map_del(&p->changes, lost[i]);
+        persist_log(p, SPACEFS_WARN,
+                    "persist: %s did not reach the disk before the last power loss (closed "
+                    "without fsync); it is dropped",
+                    lost[i]);
+        persist_change_free(c);
+        free(lost[i]);
+        p->jfull = 1;
+    }
+    free(lost);
+}
+
 int persist_journal_load(struct persist *p)
 {
     char *path = NULL, *line = NULL;
@@ -401,6 +579,8 @@ int persist_journal_load(struct persist *p)
         rc = -EINVAL;
     if (rc)
         persist_log(p, SPACEFS_ERROR, "persist: journal %s is damaged at line %d", path, lineno);
+    else
+        drop_unwritten(p);
     fclose(f);
 out:
     free(line);

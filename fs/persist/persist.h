@@ -21,6 +21,10 @@ typedef void (*persist_log_fn)(enum spacefs_log_level level, const char *msg, vo
 struct persist_config {
     const char *cache_dir;       /* this persist/ directory's cache (created 0700) */
     unsigned quiet_ms;           /* commit after this long without a change; default 2000 */
+    unsigned flush_ms;           /* what close() acknowledged (on disk for a kill -9 at once)
+                                    is flushed for a power loss within this long: after 1 s
+                                    without a change, at most this long after it; default
+                                    5000; 0 = fsync at every close */
     unsigned min_interval_ms;    /* at most one commit per this; default 10000 */
     unsigned max_delay_ms;       /* commit a change at most this long after it was made, even
                                     while later changes keep the quiet period from passing;
@@ -30,7 +34,8 @@ struct persist_config {
     unsigned backoff_max_ms;     /* cap; default 60000 */
     unsigned fsync_attempts;     /* failed commit attempts after which fsync fails; default 3 */
     unsigned stale_retries;      /* 412 -> fetch -> retry rounds per attempt; default 5 */
-    unsigned max_commit_files;   /* files (puts, copies, deletes) per commit; default 500: a
+    unsigned max_commit_files;   /* files (puts, copies, deletes) per commit; default 1024
+                                    (the top of huggingface_hub's commit-size ladder): a
                                     larger burst goes up in several commits, back to back
                                     (each put holds an open file during its commit) */
     uint64_t object_cache_bytes; /* base blobs + LFS objects kept; default 1 GiB */
@@ -87,8 +92,14 @@ long persist_read(struct persist *p, struct persist_handle *h, void *buf, size_t
 long persist_write(struct persist *p, struct persist_handle *h, const void *buf, size_t size,
                    int64_t off);
 int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size);
-/* close(2): makes what was written durable locally (fsync overlay + journal). */
+/* close(2): publishes what was written, on local disk for a kill -9 of the process at once and
+ * for a power loss within cfg.flush_ms (overlay file + journal line, flushed later). */
 int persist_flush(struct persist *p, struct persist_handle *h);
+/* fsync(2), local: publishes as persist_flush and flushes it to disk (with everything closed
+ * before it) before returning. */
+int persist_file_sync(struct persist *p, struct persist_handle *h);
+/* fsync(2) of a directory, local: everything closed so far flushed to disk. */
+int persist_local_sync(struct persist *p);
 /* Flushes and frees the handle. */
 int persist_release(struct persist *p, struct persist_handle *h);
 /* fstat(2) on an open file: by its handle, so a file unlinked or renamed away while open still
@@ -101,7 +112,8 @@ int persist_futimens(struct persist *p, struct persist_handle *h, const struct t
 int persist_fchmod(struct persist *p, struct persist_handle *h, mode_t mode);
 /* A read through h: the access time moves as relatime moves it (local to this cache). */
 int persist_atime_touch(struct persist *p, struct persist_handle *h);
-/* fsync(2): flush, then wait until committed on the Hub (timeout_ms 0 = no limit). */
+/* fsync(2) with -o fsync=hub: publish as persist_flush, then wait until committed on the Hub
+ * (timeout_ms 0 = no limit); the local flush follows in the background, as after a close. */
 int persist_fsync(struct persist *p, struct persist_handle *h, unsigned timeout_ms);
 
 /* ---- sync ------------------------------------------------------------------------------------ */
@@ -124,6 +136,7 @@ struct persist_state {
     unsigned failures;                 /* consecutive failed attempts */
     int64_t next_attempt_ms;           /* ms from now until the next attempt, 0 if none planned */
     uint64_t commits;                  /* commits made since open */
+    uint64_t flushes; /* fsync/fdatasync calls made for local durability since open */
 };
 
 void persist_state_get(struct persist *p, struct persist_state *out);

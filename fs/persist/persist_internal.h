@@ -183,6 +183,8 @@ struct persist {
     int64_t uploaded;
     int urgent;  /* an fsync or wait wants a commit now */
     int backlog; /* the last commit was cut at max_commit_files: the next follows at once */
+    int burst;   /* the last commit was full (max_commit_files): the rest of that burst is not
+                    held back by min_interval_ms */
     int refresh_now;
     int64_t last_commit_ms; /* monotonic, 0 none */
     int64_t next_attempt_ms;
@@ -204,6 +206,16 @@ struct persist {
     int jfd;
     size_t jappended; /* lines appended since the whole journal was written */
     size_t ngarbage, capgarbage;
+    /* journal.c: what close() left to the page cache (survives a kill, not yet a power loss):
+     * overlay files published without fsync, and lazy journal lines (jlazy). The next durable
+     * journal write, an fsync, or the worker within flush_ms makes them durable (overlay files
+     * first, then the journal). unflushed_since_ms: monotonic, 0 none pending. */
+    uint64_t *unflushed;
+    size_t nunflushed, capunflushed;
+    uint64_t flush_gen; /* bumped by every flush of the whole list under the lock */
+    int jlazy;
+    int64_t unflushed_since_ms;
+    uint64_t flushes; /* fsync/fdatasync calls made for durability (tests count them) */
 };
 
 void persist_log(struct persist *p, enum spacefs_log_level level, const char *fmt, ...)
@@ -213,6 +225,16 @@ void persist_log(struct persist *p, enum spacefs_log_level level, const char *fm
 void persist_put_escaped(FILE *f, const char *s); /* %XX for controls, space and '%' */
 int persist_unescape(char *s);                    /* in place; 0 or -EINVAL */
 int persist_journal_write(struct persist *p);
+/* The same without waiting for the disk: what it appends survives a kill of the process at once
+ * and a power loss from the next persist_journal_write on (for changes whose loss is harmless:
+ * a time). */
+int persist_journal_write_lazy(struct persist *p);
+/* Overlay file `id` was published without fsync: the next durable point flushes it (0, or
+ * -ENOMEM: the caller flushes it itself). */
+int persist_ovl_unflushed(struct persist *p, uint64_t id);
+/* Makes everything close() acknowledged durable against a power loss: the overlay files, then
+ * the journal. Lock held; with `unlock`, the overlay files are flushed without it (the worker). */
+int persist_journal_sync(struct persist *p, int unlock);
 /* The change of `path` was set or modified in place: the next write records it. Call it for
  * every change of p->changes; anything else the journal holds (the base, the landed set) sets
  * p->jfull instead. */

@@ -17,6 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#define PERSIST_FLUSH_QUIET_MS      1000 /* writers paused this long: flush what close() left */
+#define PERSIST_INLINE_MAX          ((int64_t)10 << 20) /* larger files always go as LFS */
+#define PERSIST_COMMIT_INLINE_BYTES ((int64_t)16 << 20)
+
 /* ---- helpers (lock held) ----------------------------------------------------------------- */
 
 static int unsynced_upto(struct persist *p, uint64_t gen)
@@ -29,6 +33,22 @@ static int unsynced_upto(struct persist *p, uint64_t gen)
         if (!c->synced && c->gen <= gen)
             return 1;
     }
+    return 0;
+}
+
+/* A whole commit's worth (max_commit_files) is pending: it goes without waiting for writers to
+ * pause, as huggingface_hub's upload pipeline commits each batch once it is full; a long copy
+ * is uploaded while it runs. */
+static int full_commit_pending(struct persist *p)
+{
+    size_t n = 0;
+
+    if (!p->cfg.max_commit_files)
+        return 0;
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it))
+        if (!((struct pchange *)it->val)->synced && ++n >= p->cfg.max_commit_files)
+            return 1;
     return 0;
 }
 
@@ -178,12 +198,16 @@ static void snap_free(struct snap *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* The unsynced changes as remote ops, at most max_commit_files of them: deletes first, then
- * puts and copies. What does not fit stays pending for the next commit. */
+/* The unsynced changes as remote ops, at most max_commit_files of them and at most
+ * PERSIST_COMMIT_INLINE_BYTES of files that may go inline (the commit holds their content in
+ * memory, base64 in its body; huggingface_hub's upload pipeline budgets 100 MB per commit,
+ * REGULAR_CONTENT_BYTES_BUDGET): deletes first, then puts and copies. What does not fit stays
+ * pending for the next commit, which follows at once. */
 static int snap_take(struct persist *p, struct snap *s)
 {
     size_t cap = p->changes.n + 1,
            max = p->cfg.max_commit_files ? p->cfg.max_commit_files : SIZE_MAX;
+    int64_t inline_bytes = 0;
     int rc;
 
     memset(s, 0, sizeof(*s));
@@ -200,12 +224,14 @@ static int snap_take(struct persist *p, struct snap *s)
             struct pchange *c = it->val;
             struct persist_rop *op = &s->ops[s->n];
             int is_delete = c->kind != PC_FILE;
+            int64_t inl = !is_delete && c->ovl && c->size <= PERSIST_INLINE_MAX ? c->size : 0;
             if (c->synced || is_delete != (pass == 0))
                 continue;
-            if (s->n == max) {
+            if (s->n == max || (s->n && inline_bytes + inl > PERSIST_COMMIT_INLINE_BYTES)) {
                 s->capped = 1;
                 return 0;
             }
+            inline_bytes += inl;
             if (is_delete && !persist_map_get(&p->base_files, it->key)) {
                 c->synced = 1; /* nothing to delete remotely */
                 persist_journal_touch(p, it->key);
@@ -344,6 +370,10 @@ static int commit_changes(struct persist *p)
             p->next_attempt_ms = 0;
             persist_journal_write(p);
             persist_log(p, SPACEFS_INFO, "persist: committed %s", oid);
+            /* the changes are on the Hub: waiters (fsync=hub, `echo sync`) return now, not
+             * after the fetch below, which only catches the mirror up (the landed set covers
+             * the paths until it has) */
+            pthread_cond_broadcast(&p->done);
             /* The commit stands; if the base cannot catch up now, the next round refreshes
              * before it commits (a whiteout judged against the old base would be lost). */
             if (refresh(p) < 0)
@@ -400,8 +430,23 @@ static void *worker_main(void *arg)
            N files would rewrite it N times), and after each commit (sync.c) */
         if (p->meta_local_dirty && spacefs_now_ms() - p->last_change_ms >= p->cfg.quiet_ms)
             persist_meta_save(p);
-        int64_t now = spacefs_now_ms(), wake = now + 60000, commit_at, refresh_at;
-        int pending = unsynced_upto(p, UINT64_MAX);
+        int64_t now = spacefs_now_ms(), wake = now + 60000, commit_at, refresh_at, flush_at;
+        int pending = unsynced_upto(p, UINT64_MAX), full = 0;
+
+        /* what close() left in the page cache goes to disk once writers pause for a second, at
+           the latest flush_ms after the first of it (journal.c) */
+        flush_at = INT64_MAX;
+        if (p->unflushed_since_ms) {
+            flush_at = p->last_change_ms + PERSIST_FLUSH_QUIET_MS;
+            if (p->unflushed_since_ms + p->cfg.flush_ms < flush_at)
+                flush_at = p->unflushed_since_ms + p->cfg.flush_ms;
+        }
+        if (now >= flush_at) {
+            persist_journal_sync(p, 1);
+            continue;
+        }
+        if (flush_at < wake)
+            wake = flush_at;
 
         if (!pending)
             p->pending_since_ms = 0;
@@ -416,15 +461,20 @@ static void *worker_main(void *arg)
         if (pending) {
             /* the rest of a burst cut at max_commit_files follows at once: min_interval_ms
              * spaces bursts, not the parts of one */
-            commit_at = p->urgent || p->backlog ? now : p->last_change_ms + p->cfg.quiet_ms;
+            full = full_commit_pending(p);
+            commit_at = p->urgent || p->backlog || full ? now : p->last_change_ms + p->cfg.quiet_ms;
             if (p->cfg.max_delay_ms && p->pending_since_ms + p->cfg.max_delay_ms < commit_at)
                 commit_at = p->pending_since_ms + p->cfg.max_delay_ms; /* a steady writer */
-            if (p->last_commit_ms && !p->backlog)
+            if (p->last_commit_ms && !p->backlog && !p->burst)
                 commit_at = max64(commit_at, p->last_commit_ms + p->cfg.min_interval_ms);
             commit_at = max64(commit_at, p->next_attempt_ms);
         }
         if (now >= refresh_at || now >= commit_at) {
+            uint64_t commits = p->commits;
+            int part = full || p->backlog; /* of a burst: full, or the rest of a capped one */
             persist_sync_round(p, 0, now >= commit_at);
+            if (p->commits != commits)         /* what follows a part belongs to the burst too; a */
+                p->burst = part || p->backlog; /* commit for any other reason ends it */
             continue;
         }
         if (refresh_at < wake)
@@ -556,6 +606,7 @@ void persist_state_get(struct persist *p, struct persist_state *out)
         out->next_attempt_ms = d > 0 ? d : 0;
     }
     out->commits = p->commits;
+    out->flushes = p->flushes;
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -15,8 +15,11 @@ Environment (all optional):
   BENCH_SQLITE_TX        SQLite transactions (default 500), BENCH_SQLITE_SECONDS time cap (120; quick 25),
                          BENCH_SQLITE_REPEAT runs (BENCH_REPEAT; quick 1)
   BENCH_RANDOM_READS     random 4 KiB reads of the cold file (default 64)
+  BENCH_LINK_MBPS        links of the "link" rows, Mbit/s (default "1000,100"): the emulator's
+                         bandwidth_mbps, one link every connection shares, for every contender
+  BENCH_LINK_MIB         file size of the "link" rows (default: the smallest of BENCH_SIZES_MIB)
   BENCH_ROWS / BENCH_SKIP  comma lists of row groups to run / leave out:
-                         large, random, small, tree, latency, spaces, sqlite
+                         large, random, small, tree, latency, spaces, sqlite, link
   BENCH_JSON             where the JSON goes (default $SPACEFS_BUILD_DIR/bench/results.json)
 Exit status: 0, 1 when a result was wrong (content mismatch, a step failed), 77 without FUSE.
 Targets not met are reported, never a failure: this is a measuring instrument.
@@ -57,7 +60,9 @@ SQL_TX = env_int("BENCH_SQLITE_TX", 500, 100)
 SQL_SECS = env_int("BENCH_SQLITE_SECONDS", 120, 25)
 SQL_REPEAT = env_int("BENCH_SQLITE_REPEAT", REPEAT, 1)
 NRANDOM = env_int("BENCH_RANDOM_READS", 64, 64)
-GROUPS = ["large", "random", "small", "tree", "latency", "spaces", "sqlite"]
+LINKS = [float(x) for x in (os.environ.get("BENCH_LINK_MBPS") or "1000,100").split(",") if x]
+LINK_MIB = env_int("BENCH_LINK_MIB", min(SIZES), min(SIZES))
+GROUPS = ["large", "random", "small", "tree", "latency", "spaces", "sqlite", "link"]
 _rows = os.environ.get("BENCH_ROWS")
 RUN = [g for g in GROUPS if (not _rows or g in _rows.split(",")) and g not in (os.environ.get("BENCH_SKIP") or "").split(",")]
 OUT_JSON = os.environ.get("BENCH_JSON") or os.path.join(BUILD, "bench", "results.json")
@@ -172,6 +177,11 @@ class Hub:
         if ms:
             self.req("POST", "/_hubd/faults", {"method": "*", "path": ".*", "action": "latency",
                                                "latency_ms": ms, "count": -1}, auth=False)
+
+    def link(self, mbps):
+        """The emulator's shared link (bandwidth_mbps), 0 = unlimited: every body to and from it,
+        whoever sends it (spacefs, curl, @huggingface/hub), goes through the same limit."""
+        self.req("POST", "/_hubd/network", {"bandwidth_mbps": mbps}, auth=False)
 
     def create_dataset(self, name):
         self.req("POST", "/api/repos/create", {"name": name, "organization": None, "type": "dataset",
@@ -519,6 +529,66 @@ def group_large(hub):
                 r["ttfb_open"], max(rss["ttfb"]), [
                     {"name": "curl one-byte Range (resolve)", "unit": "s", "runs": r["curlttfb"]}],
                 target="<= 2x curl")
+
+
+def group_link(hub):
+    """The upload rows through a finite link (the emulator's bandwidth_mbps): on loopback the
+    emulator takes a PUT faster than this disk copies the file, so the ratio to curl there says
+    little about a real link; here spacefs, curl and @huggingface/hub share the same limit."""
+    REPO = "alice/chat-persist"
+    size = LINK_MIB * MIB
+    base = os.path.join(WORK, "link-base.bin")
+    make_random(base, size)
+    try:
+        for mbps in LINKS:
+            tag = "%d MiB, %g Mbit/s link" % (LINK_MIB, mbps)
+            r = {k: [] for k in ("up", "fsync", "curlput", "mp", "hfup")}
+            rss = []
+            for i in range(REPEAT):
+                hub.link(mbps)
+                a = os.path.join(WORK, "a.bin")
+                make_variant(base, a, "link%g-%d" % (mbps, i))
+                name = "link-%g-%d.bin" % (mbps, i)
+                m = Mount(hub, fresh_cache(), opts="fsync=hub")
+                # persist/ listed first: the engine's open (a clone of the Dataset's git mirror,
+                # thousands of files by now) is a mount's one-time cost, not the upload's
+                run(["ls", m.p], stdout=subprocess.DEVNULL)
+                t0 = now()
+                run(["cp", a, os.path.join(m.p, name)])
+                t1 = now()
+                fd = os.open(os.path.join(m.p, name), os.O_RDONLY)
+                os.fsync(fd)
+                os.close(fd)
+                t2 = now()
+                rss.append(m.rss_kb())
+                r["up"].append(mbs(size, t2 - t0))
+                r["fsync"].append(t2 - t1)
+                log("%s run %d: cp %.2f s, fsync %.2f s more" % (tag, i, t1 - t0, t2 - t1))
+                m.close()
+                os.unlink(a)
+                v = os.path.join(WORK, "v.bin")
+                make_variant(base, v, "linkcurl%g-%d" % (mbps, i))
+                r["curlput"].append(mbs(size, curl_put_lfs(hub, REPO, v)))
+                make_variant(base, v, "linkmp%g-%d" % (mbps, i))
+                mp = multipart_put_lfs(hub, REPO, v)
+                r["mp"].append(mbs(size, mp) if mp else None)
+                os.unlink(v)
+                d = os.path.join(WORK, "hfjsup")
+                os.makedirs(d, exist_ok=True)
+                make_variant(base, os.path.join(d, "f.bin"), "linkhfjs%g-%d" % (mbps, i))
+                r["hfup"].append(mbs(size, hfjs(hub, REPO, "upload", d, "hfjs-link-%g-%d" % (mbps, i))["seconds"]))
+                shutil.rmtree(d)
+            add_row("cp into persist/ (listed first) + fsync until on the Hub, through a link", tag, "MB/s", r["up"], max(rss), [
+                {"name": "curl PUT (LFS URL), same link", "unit": "MB/s", "runs": r["curlput"]}] + ([
+                    {"name": "multipart PUTs + completion, sequential, same link", "unit": "MB/s", "runs": r["mp"]}]
+                    if any(r["mp"]) else []) + [
+                {"name": "@huggingface/hub uploadFiles, same link", "unit": "MB/s", "runs": r["hfup"]}],
+                target=">= 0.8x curl PUT")
+            add_row("the fsync alone, through a link", tag, "s", r["fsync"], max(rss), [
+                {"name": "curl PUT (LFS URL), same link", "unit": "s", "runs": [size / 1e6 / x for x in r["curlput"]]}])
+    finally:
+        hub.link(0)
+        os.unlink(base)
 
 
 def group_random(hub):
@@ -885,6 +955,8 @@ def main():
                     group_spaces(hub)
                 elif g == "sqlite":
                     group_sqlite(hub)
+                elif g == "link":
+                    group_link(hub)
             except Exception as e:  # one broken row must not hide the others
                 error("%s: %s" % (g, e))
             log("%s took %.0f s" % (g, now() - t))

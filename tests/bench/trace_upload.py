@@ -6,7 +6,8 @@ timeline of the daemon's syscalls relative to the moment cp returned: each HTTP 
 sent (libcurl and libgit2 write them in one send), fsyncs with their duration, renames and links,
 and how many bytes it pread from each file during the upload. Not a ctest; run by hand:
   SPACEFS_BUILD_DIR=build python3 tests/bench/trace_upload.py
-BENCH_TRACE=small counts the daemon's syscalls for many small files instead (main_small).
+BENCH_TRACE=small counts the daemon's syscalls for many small files instead (main_small);
+BENCH_TRACE_LINK_MBPS=1000 sends everything through the emulator's shared link (bandwidth_mbps).
 strace stops the daemon at every traced syscall, so absolute times are somewhat inflated; the
 order and the relative sizes of the phases are what this is for.
 """
@@ -34,6 +35,8 @@ def main():
     os.write(fd, B.TOKEN.encode())
     os.close(fd)
     hub = B.Hub("hub")
+    if os.environ.get("BENCH_TRACE_LINK_MBPS"):  # the upload through the emulator's shared link
+        hub.link(float(os.environ["BENCH_TRACE_LINK_MBPS"]))
     src = os.path.join(B.WORK, "src.bin")
     B.make_random(src, MIB * B.MIB)
     m = B.Mount(hub, B.fresh_cache(), opts="fsync=hub")  # fsync waits for the commit
@@ -106,7 +109,7 @@ def main_small():
     m = B.Mount(hub, B.fresh_cache(), opts="fsync=hub")  # fsync waits for the commit
     for phase in ("cp -a", "echo sync"):
         out = os.path.join(B.WORK, "strace-c.txt")
-        st = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-e",
+        st = subprocess.Popen(["strace", "-f", "-c", "-w", "-o", out, "-e",
                                "trace=fsync,fdatasync,rename,renameat2,openat,write,pwrite64,unlink,unlinkat,link,linkat",
                                "-p", str(m.proc.pid)], stderr=subprocess.DEVNULL)
         time.sleep(1.0)

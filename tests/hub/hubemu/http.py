@@ -104,7 +104,7 @@ class BodyReader:
             if not data:
                 raise ConnectionError("eof in body")
             if self.throttle:
-                self.throttle.account(len(data))
+                self.throttle.account(len(data), "up")
             self.left -= len(data)
             self.nread += len(data)
             if n > 0:
@@ -131,7 +131,7 @@ class BodyReader:
             if not n:
                 raise ConnectionError("eof in body")
             if self.throttle:
-                self.throttle.account(n)
+                self.throttle.account(n, "up")
             self.left -= n
             self.nread += n
             if self.left == 0:

@@ -12,11 +12,13 @@ import threading
 import time
 
 OUTAGES = ("none", "refused", "blackhole", "503", "reset")
+LINK_SLACK_S = 0.05  # bandwidth_mbps: idle time of the link that is caught up (socket buffers)
 
 DEFAULTS = {
     "latency_ms": 0.0,  # one round trip, added before each request is answered
     "jitter_ms": 0.0,  # uniform in [-jitter, +jitter] around latency_ms
     "bandwidth_kib_s": 0.0,  # per connection, each direction; 0 = unlimited
+    "bandwidth_mbps": 0.0,  # one link shared by every connection, each direction; 0 = unlimited
     "log_first_byte_ms": 0.0,  # delay before a log stream's first byte (its headers)
     "git_challenge": True,  # False: git's 401 carries no WWW-Authenticate
     "lfs_transfer_field": "auto",  # batch "transfer": auto (multipart if any), basic, omit
@@ -32,6 +34,7 @@ class Network:
         self.knobs = dict(DEFAULTS)
         self.outage = "none"
         self.on_outage = []  # callbacks(old, new), e.g. hubd closing/reopening the port
+        self.link_free = {"up": 0.0, "down": 0.0}  # monotonic time each direction is free again
 
     def get(self, k):
         with self.lock:
@@ -96,6 +99,25 @@ class Network:
         with self.lock:
             return self.knobs["bandwidth_kib_s"] * 1024.0
 
+    def limited(self):
+        with self.lock:
+            return self.knobs["bandwidth_kib_s"] > 0 or self.knobs["bandwidth_mbps"] > 0
+
+    def link_reserve(self, direction, n):
+        """The shared link (bandwidth_mbps): n bytes take the link for n*8/rate seconds after
+        whatever was reserved before them in that direction, so connections side by side share
+        it as they would a real one. A link idle for at most LINK_SLACK_S (our own time between
+        two blocks: reading the file, hashing) is caught up, as the socket buffers of a real one
+        keep it busy meanwhile; a longer idle time stores no credit. Returns the monotonic time
+        the bytes have gone through, 0 when the link is unlimited."""
+        with self.lock:
+            mbps = self.knobs["bandwidth_mbps"]
+            if mbps <= 0 or n <= 0:
+                return 0.0
+            start = max(time.monotonic() - LINK_SLACK_S, self.link_free[direction])
+            self.link_free[direction] = start + n * 8.0 / (mbps * 1e6)
+            return self.link_free[direction]
+
 
 class Throttle:
     """Per-connection pacing: after n bytes, sleep until n/rate seconds have passed since the
@@ -109,17 +131,23 @@ class Throttle:
 
     def block(self):
         """Largest write that keeps pacing smooth."""
-        return 16384 if self.net.bandwidth() > 0 else 1 << 20
+        return 16384 if self.net.limited() else 1 << 20
 
-    def account(self, n):
-        rate = self.net.bandwidth()
-        if rate <= 0 or n <= 0:
+    def account(self, n, direction="down"):
+        """n body bytes went "down" (to the client) or "up" (from it): sleep as the per-connection
+        cap and the shared link want."""
+        if n <= 0:
             return
+        link_due = self.net.link_reserve(direction, n)
+        rate = self.net.bandwidth()
+        due = link_due
+        if rate > 0:
+            now = time.monotonic()
+            if self.t0 is None or now - self.last > 1.0:
+                self.t0, self.sent = now, 0
+            self.sent += n
+            due = max(due, self.t0 + self.sent / rate)
         now = time.monotonic()
-        if self.t0 is None or now - self.last > 1.0:
-            self.t0, self.sent = now, 0
-        self.sent += n
-        due = self.t0 + self.sent / rate
         if due > now:
             time.sleep(due - now)
         self.last = time.monotonic()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The emulator's network (hubemu/network.py) seen with curl and git: TLS with its own CA (refused
 # without it, the app subdomain's certificate made through SNI), latency with jitter, the
-# bandwidth cap, a slow first byte on log streams, git's 401 without a challenge, LFS multipart
-# signalled per object only, and the four outages switched at run time through the admin port.
+# bandwidth cap per connection and the link every connection shares (bandwidth_mbps), a slow
+# first byte on log streams, git's 401 without a challenge, LFS multipart signalled per object
+# only, and the four outages switched at run time through the admin port.
 . "$(dirname "$0")/../../lib/hub.sh"
 HUB_TLS=1 hub_start --lfs-multipart-threshold 1048576 --lfs-chunk-size 400000
 AW=(-H "Authorization: Bearer hf_alice_write")
@@ -56,6 +57,30 @@ hub_network '{"bandwidth_kib_s": 0}'
 check_eq "  read back intact" "$(sha256sum <"$WORK/big")" "$(sha256sum <"$WORK/got")"
 check_eq "  at 200 KiB/s it takes 1.8-4 s ($t s)" yes \
   "$(python3 -c "import sys; t = float(sys.argv[1]); print('yes' if 1.8 <= t < 4 else 'no')" "$t")"
+
+# --- bandwidth_mbps: one link that every connection shares, each direction ---
+# 3.2768 Mbit/s = 400 KiB/s: one 400 KiB download takes about 1 s, two side by side about 2 s
+# each (a per-connection cap would give each its own 1 s), and an upload is paced the same way
+hub_network '{"bandwidth_mbps": 3.2768}'
+t1=$(curl -sS -o "$WORK/got" -w '%{time_total}' "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/big.dat")
+t2=$( (for i in 1 2; do
+  curl -sS -o "$WORK/got$i" -w '%{time_total}\n' "${AW[@]}" "$HUB/spaces/alice/chat/resolve/main/big.dat" &
+done; wait) | sort -n | tail -1)
+head -c 409600 /dev/urandom >"$WORK/up.bin"
+up_oid=$(sha256sum "$WORK/up.bin" | cut -d' ' -f1)
+href=$(curl -sS -X POST "${AW[@]}" -H 'Accept: application/vnd.git-lfs+json' \
+  -H 'Content-Type: application/vnd.git-lfs+json' \
+  -d "{\"operation\":\"upload\",\"transfers\":[\"basic\"],\"hash_algo\":\"sha256\",\"objects\":[{\"oid\":\"$up_oid\",\"size\":409600}]}" \
+  "$HUB/datasets/alice/chat-persist.git/info/lfs/objects/batch" | jq -r '.objects[0].actions.upload.href')
+tu=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' -X PUT -T "$WORK/up.bin" "$href")
+hub_network '{"bandwidth_mbps": 0}'
+check_eq "  link: read back intact" "$(sha256sum <"$WORK/big")" "$(cat "$WORK/got1" | sha256sum)"
+check_eq "  link: one 400 KiB download at 400 KiB/s takes 0.9-2.5 s ($t1 s)" yes \
+  "$(python3 -c "import sys; t = float(sys.argv[1]); print('yes' if 0.9 <= t < 2.5 else 'no')" "$t1")"
+check_eq "  link: two side by side share it, the later ends after >= 1.8 s ($t2 s)" yes \
+  "$(python3 -c "import sys; t = float(sys.argv[1]); print('yes' if 1.8 <= t < 5 else 'no')" "$t2")"
+check_eq "  link: a 400 KiB upload is paced too (200 in 0.9-2.5 s: $tu)" yes \
+  "$(python3 -c "import sys; c, t = sys.argv[1].split(); print('yes' if c == '200' and 0.9 <= float(t) < 2.5 else 'no')" "$tu")"
 
 # --- a slow first byte on log streams ---
 hub_network '{"log_first_byte_ms": 1500}'
