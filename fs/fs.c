@@ -26,6 +26,7 @@ void spacefs_config_init(struct spacefs_config *cfg)
     cfg->persist.quiet_ms = 2000;
     cfg->persist.interval_ms = 10000;
     cfg->persist.max_delay_ms = 60000;
+    cfg->persist.flush_ms = 5000;
     cfg->persist.ttl_ms = 30000;
     cfg->persist.sync_timeout_ms = 600000;
     cfg->persist.unmount_wait_ms = 30000;

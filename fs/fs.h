@@ -31,6 +31,7 @@ struct spacefs_persist_config {
     unsigned quiet_ms;        /* engine: commit after this long without a change */
     unsigned interval_ms;     /* engine: at most one commit per this */
     unsigned max_delay_ms;    /* engine: commit a change at most this long after its close */
+    unsigned flush_ms;        /* engine: a closed file on disk within this (0: at close) */
     unsigned ttl_ms;          /* engine: fetch remote changes this often */
     unsigned sync_timeout_ms; /* `echo sync > control` (and fsync(2) with fsync_hub) */
     int fsync_hub;            /* fsync(2) waits for the commit on the Hub (-o fsync=hub);

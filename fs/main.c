@@ -30,6 +30,7 @@ struct options {
     char *persist_repo;
     char *persist_quiet;
     char *persist_max_delay;
+    char *persist_flush;
     char *persist_interval;
     char *persist_ttl;
     char *persist_sync_timeout;
@@ -107,6 +108,7 @@ static const struct fuse_opt spec[] = {OPT("endpoint=%s", endpoint, 0),
                                        OPT("persist_public", persist_public, 1),
                                        OPT("persist_quiet=%s", persist_quiet, 0),
                                        OPT("persist_max_delay=%s", persist_max_delay, 0),
+                                       OPT("persist_flush=%s", persist_flush, 0),
                                        OPT("persist_interval=%s", persist_interval, 0),
                                        OPT("persist_ttl=%s", persist_ttl, 0),
                                        OPT("persist_sync_timeout=%s", persist_sync_timeout, 0),
@@ -152,6 +154,9 @@ static void usage(const char *prog)
            "    -o persist_max_delay=SECONDS  commit a change at most this long after its\n"
            "                           close(), even under a writer that never pauses\n"
            "                           (default 60; 0 = only when quiet)\n"
+           "    -o persist_flush=SECONDS  a close()d file reaches the disk (survives a\n"
+           "                           power loss) within this (default 5; 0 = before\n"
+           "                           close() returns); a kill -9 loses nothing either way\n"
            "    -o persist_ttl=SECONDS      fetch remote changes this often (default 30)\n"
            "    -o persist_sync_timeout=SECONDS  bound of `echo sync > control` (default 600)\n"
            "    -o fsync=local|hub     fsync(2) in persist/ makes the file durable on local\n"
@@ -523,6 +528,7 @@ static int run(struct fuse_args *args, struct options *o)
     parse_secs("persist_quiet", o->persist_quiet, &cfg.persist.quiet_ms, &bad);
     parse_secs("persist_interval", o->persist_interval, &cfg.persist.interval_ms, &bad);
     parse_secs("persist_max_delay", o->persist_max_delay, &cfg.persist.max_delay_ms, &bad);
+    parse_secs("persist_flush", o->persist_flush, &cfg.persist.flush_ms, &bad);
     parse_secs("persist_ttl", o->persist_ttl, &cfg.persist.ttl_ms, &bad);
     parse_secs("persist_sync_timeout", o->persist_sync_timeout, &cfg.persist.sync_timeout_ms, &bad);
     parse_secs("unmount_wait", o->unmount_wait, &cfg.persist.unmount_wait_ms, &bad);

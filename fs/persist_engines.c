@@ -227,6 +227,7 @@ static int ent_open(struct spacefs_fs *fs, struct pers_ent *pe, const struct nod
     cfg.quiet_ms = pc->quiet_ms;
     cfg.min_interval_ms = pc->interval_ms;
     cfg.max_delay_ms = pc->max_delay_ms;
+    cfg.flush_ms = pc->flush_ms;
     cfg.ttl_ms = pc->ttl_ms;
     cfg.allow_public = pc->allow_public;
     cfg.log = pers_log;

@@ -20,4 +20,6 @@ check_eq "echo sync > control succeeds" OK "$(sync_space "$S")"
 check_eq "the last state on the Hub" "state 20" "$(api "/datasets/$DS/resolve/main/state.txt")"
 check_eq "a bad persist_max_delay is refused" 1 \
   "$("$SPACEFS" "$WORK/nomnt" -f -o "endpoint=$HUB,token_file=$WORK/token,persist_max_delay=soon" 2>/dev/null; echo $?)"
+check_match "a bad persist_flush is refused, saying why" "bad persist_flush 'later'" \
+  "$("$SPACEFS" "$WORK/nomnt" -f -o "endpoint=$HUB,token_file=$WORK/token,persist_flush=later" 2>&1)"
 finish_fs
