@@ -53,15 +53,15 @@ static void hide_undo(struct persist *p, const char *np)
         persist_node_kind(p, np) != PERSIST_KIND_NONE ||
         !(f = persist_hidden_find(p, p->last_hide.hidden)) || f->path)
         return;
-    if ((m = persist_meta_want(p, np)))
-        *m = p->last_hide.meta;
-    persist_meta_touch(p);
     /* libfuse's node keeps the hidden name (it renamed it before asking us), so the kernel may
      * stat and open the file by that name until its dentry is looked up again: an alias */
     if ((rc = persist_pfile_relink(p, f, np, p->last_hide.mtime)) == 0) {
         char *to = strdup(np);
         if (!to || persist_map_put(&p->hide_alias, p->last_hide.hidden, to) < 0)
             free(to);
+        if ((m = persist_meta_want(p, np)))
+            *m = p->last_hide.meta;
+        persist_meta_touch(p);
     } else {
         persist_log(p, SPACEFS_ERROR,
                     "persist: %s: a refused rename could not put the open file back (%s); its "
