@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_io.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_dropped; /* "did not reach the disk" lines */
@@ -55,32 +56,6 @@ static struct persist *open_engine(struct persist_fake *fk, const char *cache, i
     if (rc < 0)
         printf("persist_open(%s): %s\n", cache, strerror(-rc));
     return p;
-}
-
-static int put(struct persist *p, const char *path, const void *data, size_t len)
-{
-    struct persist_handle *h;
-    int rc = persist_file_open(p, path, O_WRONLY | O_CREAT | O_TRUNC, 0644, &h);
-    long n;
-    if (rc < 0)
-        return rc;
-    n = persist_write(p, h, data, len, 0);
-    rc = persist_release(p, h);
-    return n < 0 ? (int)n : rc;
-}
-
-static long get(struct persist *p, const char *path, char *buf, size_t cap)
-{
-    struct persist_handle *h;
-    long n = 0, total = 0;
-    int rc = persist_file_open(p, path, O_RDONLY, 0, &h);
-    if (rc < 0)
-        return rc;
-    while ((size_t)total < cap &&
-           (n = persist_read(p, h, buf + total, cap - (size_t)total, total)) > 0)
-        total += n;
-    persist_release(p, h);
-    return n < 0 ? n : total;
 }
 
 static uint64_t flushes(struct persist *p)
