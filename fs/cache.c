@@ -550,6 +550,16 @@ out:
     return rc;
 }
 
+/* Installs *rt (taken: emptied) as se's runtime, fresh from now. */
+static void runtime_take_locked(struct space_ent *se, struct spacefs_runtime *rt)
+{
+    spacefs_runtime_clear(&se->sp.rt);
+    se->sp.rt = *rt;
+    memset(rt, 0, sizeof(*rt));
+    se->sp.has_runtime = 1;
+    se->rt_ms = spacefs_now_ms();
+}
+
 /* The namespace's generation (bumped by local writes), 0 if it is not cached. */
 static uint64_t ns_gen_locked(struct spacefs_fs *fs, const char *ns)
 {
@@ -611,11 +621,7 @@ static int space_lookup(struct spacefs_fs *fs, const struct node *n)
         if (!se->sp.id)
             se->sp.id = spacefs_strdup(n->id);
         se->stamp = ++e->gen;
-        spacefs_runtime_clear(&se->sp.rt);
-        se->sp.rt = rt;
-        memset(&rt, 0, sizeof(rt));
-        se->sp.has_runtime = 1;
-        se->rt_ms = spacefs_now_ms();
+        runtime_take_locked(se, &rt);
     }
     pthread_mutex_unlock(&fs->lock);
     spacefs_runtime_clear(&rt);
@@ -684,11 +690,7 @@ int spacefs_space_ensure(struct spacefs_fs *fs, const struct node *n)
     pthread_mutex_lock(&fs->lock);
     /* a local write since the GET began (a restart's BUILDING) is newer than its answer */
     if ((se = spacefs_space_find_locked(fs, n->ns, n->space)) && se->stamp <= gen0) {
-        spacefs_runtime_clear(&se->sp.rt);
-        se->sp.rt = rt;
-        memset(&rt, 0, sizeof(rt));
-        se->sp.has_runtime = 1;
-        se->rt_ms = spacefs_now_ms();
+        runtime_take_locked(se, &rt);
     }
     pthread_mutex_unlock(&fs->lock);
     spacefs_runtime_clear(&rt);
@@ -714,11 +716,7 @@ void spacefs_space_runtime_update(struct spacefs_fs *fs, const struct node *n,
 
     pthread_mutex_lock(&fs->lock);
     if ((se = space_touch_locked(fs, n))) {
-        spacefs_runtime_clear(&se->sp.rt);
-        se->sp.rt = *rt;
-        memset(rt, 0, sizeof(*rt));
-        se->sp.has_runtime = 1;
-        se->rt_ms = spacefs_now_ms();
+        runtime_take_locked(se, rt);
         se->runtime_json_ms = 0;
     }
     pthread_mutex_unlock(&fs->lock);
@@ -846,12 +844,8 @@ int spacefs_space_json(struct spacefs_fs *fs, const struct node *n, int runtime,
         free(*slot);
         *slot = spacefs_strdup(json);
         if (runtime) {
-            se->runtime_json_ms = spacefs_now_ms();
-            spacefs_runtime_clear(&se->sp.rt);
-            se->sp.rt = rt;
-            memset(&rt, 0, sizeof(rt));
-            se->sp.has_runtime = 1;
-            se->rt_ms = se->runtime_json_ms;
+            runtime_take_locked(se, &rt);
+            se->runtime_json_ms = se->rt_ms;
         } else {
             se->info_json_ms = spacefs_now_ms();
         }
