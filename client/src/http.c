@@ -35,18 +35,6 @@ static void global_init(void)
 }
 
 /* ---- logging ------------------------------------------------------------------------------ */
-void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    if (!c || !c->log || level > c->log_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    c->log(level, msg, c->log_payload);
-}
-
 /* The part of a URL that may be logged: path without the query (signed URLs carry their
  * signature there), prefixed with the origin when it is not the endpoint's. */
 static void url_for_log(char *out, size_t cap, const hub_client *c, const char *url)
@@ -663,25 +651,6 @@ static int safe_to_follow(const hub_req *q)
 {
     return (strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0) && !q->body &&
            q->body_fd < 0;
-}
-
-/* Sets up h for one attempt at `url`. */
-void hub_curl_base(hub_client *c, void *curl, const char *url)
-{
-    CURL *h = curl;
-
-    curl_easy_setopt(h, CURLOPT_SHARE, (CURLSH *)c->share);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
-    /* https is always verified, whatever the environment says; only the CAs can change */
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file || c->ca_dir) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
-    }
 }
 
 static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,

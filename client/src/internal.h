@@ -154,6 +154,10 @@ void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...) HUB_FMT(3
 /* The options every transfer of c sets on `curl` (a CURL*) for url: the share handle, http(s)
  * only, no signals, the user agent, TLS verified against c's CAs. */
 void hub_curl_base(hub_client *c, void *curl, const char *url);
+/* The same without a client (the mirror's check): http(s) only, no signals, user_agent, TLS
+ * verified against ca_file/ca_dir (NULL: the system's). */
+void hub_curl_https(void *curl, const char *url, const char *user_agent, const char *ca_file,
+                    const char *ca_dir);
 /* "scheme://host:port" of url, lowercased, default ports filled in (http.c); new or NULL. */
 char *hub_url_origin(const char *url);
 int64_t hub_boottime_ms(void); /* CLOCK_BOOTTIME: runs on while the machine sleeps */

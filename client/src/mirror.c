@@ -318,19 +318,10 @@ static int origin_redirects(const hub_mirror *m)
         url = NULL;
         goto out;
     }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    hub_curl_https(h, url, "git/2.0 (spacefs hubmirror)", file, dir);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "git/2.0 (spacefs hubmirror)");
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (file || dir) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, file);
-        curl_easy_setopt(h, CURLOPT_CAPATH, dir);
-    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     if (curl_easy_perform(h) == CURLE_OK &&
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)

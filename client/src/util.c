@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,4 +413,17 @@ hub_status hub_sha256_fd(char out[HUB_OID_MAX], int fd, int64_t size, hub_error 
 out:
     free(buf);
     return st;
+}
+
+/* The client's one log hook; reach.c logs through it too. */
+void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    if (!c || !c->log || level > c->log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->log(level, msg, c->log_payload);
 }
