@@ -360,14 +360,6 @@ hub_status hub_variable_delete(hub_kv_list **out, hub_client *client, const char
  * ------------------------------------------------------------------------------------------- */
 typedef enum hub_log_kind { HUB_LOGS_BUILD = 0, HUB_LOGS_RUN } hub_log_kind;
 
-/* What is buffered now: the text of every event, concatenated, as the Space printed it. The
- * stream is read until the Hub closes it, or until `idle_ms` (0 = 1500) pass without a byte once
- * bytes flow. The answer itself is awaited up to the deadline, and its first body byte (keep-alives
- * count) 5 s after the headers: a silent open stream is an empty log, not an error.
- * *out is new (free()), NUL-terminated, *out_len its length (out_len may be NULL). */
-hub_status hub_logs_fetch(char **out, size_t *out_len, hub_client *client, const char *space_id,
-                          hub_log_kind kind, unsigned idle_ms, hub_error *err);
-
 /* One log line (text without its trailing newline, borrowed for the call) and its timestamp
  * (unix milliseconds, 0 if absent). Return nonzero to stop following (HUB_E_CANCELLED). */
 typedef int (*hub_log_line_fn)(const char *line, size_t len, int64_t timestamp_ms, void *payload);

@@ -223,7 +223,6 @@ typedef struct hub_req {
     void *payload;
     size_t max_body; /* cap of resp->body; 0 = HUB_BUF_DEFAULT_MAX */
     hub_cancel *cancel;
-    unsigned idle_ms;   /* stream: stop cleanly (resp->idle_stop) after this long without data */
     int stream;         /* no overall timeout; stall detection only (downloads, uploads, logs) */
     int no_stall_limit; /* with stream: no stall detection at all (log follow) */
 } hub_req;
@@ -244,9 +243,8 @@ typedef struct hub_resp {
     char *final_url;        /* the URL that answered, when a redirect was followed (new) */
     char content_type[96];
     int64_t delivered; /* bytes handed to on_data */
-    int idle_stop;
-    int unclear; /* the call failed in a way that may have reached the server (5xx, timeout,
-                    reset, cut-off reply): a write may or may not have happened */
+    int unclear;       /* the call failed in a way that may have reached the server (5xx, timeout,
+                          reset, cut-off reply): a write may or may not have happened */
 } hub_resp;
 
 void hub_resp_init(hub_resp *r);
