@@ -38,12 +38,13 @@ int spacefs_stale_ok(enum spacefs_status st)
            st == SPACEFS_E_SERVER || st == SPACEFS_E_RATE_LIMITED;
 }
 
-int64_t spacefs_stale_stamp(struct spacefs_fs *fs, enum spacefs_status st, int64_t stamp)
+void spacefs_serve_stale(struct spacefs_fs *fs, enum spacefs_status st, int64_t *stamp,
+                         const char *what, const char *id, const struct spacefs_error *err)
 {
     if (st == SPACEFS_E_OFFLINE) /* free to ask again: the first answer after the outage wins */
-        return stamp;
-    (void)fs;
-    return spacefs_now_ms(); /* a Hub that fails slowly: not again before one more ttl */
+        return;
+    spacefs_call_failed(fs, what, id, st, err);
+    *stamp = spacefs_now_ms(); /* a Hub that fails slowly: not again before one more ttl */
 }
 
 int spacefs_call_failed(struct spacefs_fs *fs, const char *what, const char *id,
@@ -519,10 +520,8 @@ int spacefs_ns_ensure(struct spacefs_fs *fs, const char *ns)
     e->fetching = 0;
     pthread_cond_broadcast(&fs->cond);
     if (st != SPACEFS_OK && e->listed_ms && spacefs_stale_ok(st)) {
-        /* serve the last listing */
-        if (st != SPACEFS_E_OFFLINE)
-            spacefs_call_failed(fs, "list Spaces of (serving the last listing)", ns, st, &err);
-        e->listed_ms = spacefs_stale_stamp(fs, st, e->listed_ms);
+        spacefs_serve_stale(fs, st, &e->listed_ms, "list Spaces of (serving the last listing)", ns,
+                            &err);
         rc = e->exists ? 0 : -ENOENT;
         goto out;
     }
@@ -675,15 +674,12 @@ int spacefs_space_ensure(struct spacefs_fs *fs, const struct node *n)
         int have;
         pthread_mutex_lock(&fs->lock);
         se = spacefs_space_find_locked(fs, n->ns, n->space);
-        have = se && se->sp.has_runtime;
-        if (have)
-            se->rt_ms = spacefs_stale_stamp(fs, st, se->rt_ms);
+        if ((have = se && se->sp.has_runtime)) /* the last known runtime */
+            spacefs_serve_stale(fs, st, &se->rt_ms, "runtime of (serving the last one)", n->id,
+                                &err);
         pthread_mutex_unlock(&fs->lock);
-        if (have) { /* the last known runtime */
-            if (st != SPACEFS_E_OFFLINE)
-                spacefs_call_failed(fs, "runtime of (serving the last one)", n->id, st, &err);
+        if (have)
             return 0;
-        }
     }
     if (st != SPACEFS_OK)
         return spacefs_call_failed(fs, "runtime of", n->id, st, &err);
@@ -821,15 +817,12 @@ int spacefs_space_json(struct spacefs_fs *fs, const struct node *n, int runtime,
         pthread_mutex_lock(&fs->lock);
         se = spacefs_space_find_locked(fs, n->ns, n->space);
         if (se && (runtime ? se->runtime_json : se->info_json)) { /* the last known document */
-            int64_t *at = runtime ? &se->runtime_json_ms : &se->info_json_ms;
-            *at = spacefs_stale_stamp(fs, st, *at);
+            spacefs_serve_stale(fs, st, runtime ? &se->runtime_json_ms : &se->info_json_ms,
+                                runtime ? "runtime of (serving the last one)"
+                                        : "info of (serving the last one)",
+                                n->id, &err);
             *out = spacefs_strdup(runtime ? se->runtime_json : se->info_json);
             pthread_mutex_unlock(&fs->lock);
-            if (st != SPACEFS_E_OFFLINE)
-                spacefs_call_failed(fs,
-                                    runtime ? "runtime of (serving the last one)"
-                                            : "info of (serving the last one)",
-                                    n->id, st, &err);
             return *out ? 0 : -ENOMEM;
         }
         pthread_mutex_unlock(&fs->lock);

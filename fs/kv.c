@@ -97,9 +97,8 @@ static int kv_ensure(struct spacefs_fs *fs, const struct node *n)
     if (st != SPACEFS_OK && spacefs_stale_ok(st)) {
         pthread_mutex_lock(&fs->lock);
         if ((kc = kv_cache_locked(fs, n)) && kc->fetched_ms) { /* the last known names */
-            kc->fetched_ms = spacefs_stale_stamp(fs, st, kc->fetched_ms);
-            if (st != SPACEFS_E_OFFLINE)
-                spacefs_call_failed(fs, "list keys of (serving the last list)", n->id, st, &err);
+            spacefs_serve_stale(fs, st, &kc->fetched_ms, "list keys of (serving the last list)",
+                                n->id, &err);
             goto out_locked;
         }
         pthread_mutex_unlock(&fs->lock);
