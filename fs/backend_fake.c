@@ -361,16 +361,11 @@ static enum spacefs_status f_whoami(void *ctx, struct spacefs_whoami *out,
 {
     struct spacefs_fake *f = ctx;
     enum spacefs_status st = enter(f, SPACEFS_FAKE_WHOAMI, NULL, 1, err);
+    char *orgs[1] = {f->org};
 
     memset(out, 0, sizeof(*out));
-    if (st == SPACEFS_OK) {
-        out->name = strdup(f->name);
-        out->role = strdup(f->role);
-        if (f->org[0] && (out->orgs = calloc(1, sizeof(char *)))) {
-            out->orgs[0] = strdup(f->org);
-            out->orgs_count = 1;
-        }
-    }
+    if (st == SPACEFS_OK && spacefs_whoami_set(out, f->name, f->role, orgs, f->org[0] ? 1 : 0) < 0)
+        st = SPACEFS_E_NOMEM;
     return leave(f, st);
 }
 

@@ -82,20 +82,11 @@ static enum spacefs_status h_whoami(void *ctx, struct spacefs_whoami *out,
     hub_whoami *w = NULL;
     hub_error he;
     hub_status st;
-    size_t i;
 
     memset(out, 0, sizeof(*out));
     st = hub_whoami_get(&w, ctx, &he);
-    if (st == HUB_OK) {
-        if (dup_into(&out->name, w->name) < 0 || dup_into(&out->role, w->token_role) < 0 ||
-            (w->orgs_count && !(out->orgs = calloc(w->orgs_count, sizeof(char *)))))
-            st = HUB_E_NOMEM;
-        for (i = 0; st == HUB_OK && i < w->orgs_count; i++)
-            if (dup_into(&out->orgs[out->orgs_count++], w->orgs[i]) < 0)
-                st = HUB_E_NOMEM;
-        if (st != HUB_OK)
-            spacefs_whoami_clear(out);
-    }
+    if (st == HUB_OK && spacefs_whoami_set(out, w->name, w->token_role, w->orgs, w->orgs_count) < 0)
+        st = HUB_E_NOMEM;
     hub_whoami_free(w);
     return done(st, &he, err);
 }

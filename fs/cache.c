@@ -64,30 +64,6 @@ int spacefs_call_failed(struct spacefs_fs *fs, const char *what, const char *id,
 }
 
 /* ---- whoami ----------------------------------------------------------------------------- */
-static int whoami_copy(struct spacefs_whoami *dst, const struct spacefs_whoami *src)
-{
-    size_t i;
-
-    memset(dst, 0, sizeof(*dst));
-    dst->name = spacefs_strdup(src->name);
-    dst->role = spacefs_strdup(src->role);
-    if (src->orgs_count) {
-        dst->orgs = calloc(src->orgs_count, sizeof(char *));
-        if (!dst->orgs)
-            goto fail;
-        dst->orgs_count = src->orgs_count;
-        for (i = 0; i < src->orgs_count; i++)
-            if (!(dst->orgs[i] = spacefs_strdup(src->orgs[i])))
-                goto fail;
-    }
-    if ((src->name && !dst->name) || (src->role && !dst->role))
-        goto fail;
-    return 0;
-fail:
-    spacefs_whoami_clear(dst);
-    return -ENOMEM;
-}
-
 int spacefs_whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
 {
     struct spacefs_whoami w = {0};
@@ -133,7 +109,8 @@ int spacefs_whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
         fs->who_ms = spacefs_now_ms() - (int64_t)fs->cfg.whoami_ttl_ms + WHO_RETRY_MS;
     }
 copy:
-    if (out && whoami_copy(out, &fs->who) < 0)
+    if (out &&
+        spacefs_whoami_set(out, fs->who.name, fs->who.role, fs->who.orgs, fs->who.orgs_count) < 0)
         rc = -ENOMEM;
 out:
     pthread_mutex_unlock(&fs->lock);
@@ -152,28 +129,27 @@ static int own_locked(const struct spacefs_fs *fs, const char *ns)
     return 0;
 }
 
-int spacefs_ns_is_own(struct spacefs_fs *fs, const char *ns)
+/* 1 when ns is the token's user or one of its orgs; with `write`, and the token may write. */
+static int ns_access(struct spacefs_fs *fs, const char *ns, int write)
 {
-    int own;
+    int ok;
 
     if (spacefs_whoami_get(fs, NULL) < 0)
         return 0;
     pthread_mutex_lock(&fs->lock);
-    own = own_locked(fs, ns);
+    ok = own_locked(fs, ns) && !(write && fs->who.role && strcmp(fs->who.role, "read") == 0);
     pthread_mutex_unlock(&fs->lock);
-    return own;
+    return ok;
+}
+
+int spacefs_ns_is_own(struct spacefs_fs *fs, const char *ns)
+{
+    return ns_access(fs, ns, 0);
 }
 
 int spacefs_ns_writable(struct spacefs_fs *fs, const char *ns)
 {
-    int w;
-
-    if (spacefs_whoami_get(fs, NULL) < 0)
-        return 0;
-    pthread_mutex_lock(&fs->lock);
-    w = own_locked(fs, ns) && !(fs->who.role && strcmp(fs->who.role, "read") == 0);
-    pthread_mutex_unlock(&fs->lock);
-    return w;
+    return ns_access(fs, ns, 1);
 }
 
 /* ---- namespaces and Spaces -------------------------------------------------------------- */
