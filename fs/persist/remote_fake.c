@@ -170,13 +170,19 @@ static void call_hook(struct persist_fake *f, enum persist_fake_op op, int after
         fn(payload, op, after);
 }
 
-unsigned persist_fake_calls(struct persist_fake *f, enum persist_fake_op op)
+/* A counter of f read under its lock. */
+static unsigned counter(struct persist_fake *f, const unsigned *c)
 {
     unsigned n;
     pthread_mutex_lock(&f->lock);
-    n = f->calls[op];
+    n = *c;
     pthread_mutex_unlock(&f->lock);
     return n;
+}
+
+unsigned persist_fake_calls(struct persist_fake *f, enum persist_fake_op op)
+{
+    return counter(f, &f->calls[op]);
 }
 
 unsigned persist_fake_commit_count(struct persist_fake *f)
@@ -717,20 +723,12 @@ int persist_fake_is_lfs(struct persist_fake *f, const char *path)
 
 unsigned persist_fake_hash_reads(struct persist_fake *f)
 {
-    unsigned n;
-    pthread_mutex_lock(&f->lock);
-    n = f->hash_reads;
-    pthread_mutex_unlock(&f->lock);
-    return n;
+    return counter(f, &f->hash_reads);
 }
 
 unsigned persist_fake_sha_mismatches(struct persist_fake *f)
 {
-    unsigned n;
-    pthread_mutex_lock(&f->lock);
-    n = f->sha_mismatches;
-    pthread_mutex_unlock(&f->lock);
-    return n;
+    return counter(f, &f->sha_mismatches);
 }
 
 int persist_fake_lfs_oid(struct persist_fake *f, const char *path, char out[PERSIST_OID_MAX])
