@@ -189,11 +189,7 @@ static void kv_record(struct spacefs_fs *fs, const struct node *n, const char *v
         goto out;
     k->pending = 0;
     if (n->file == SPACEFS_KV_VARIABLES) {
-        char *copy = malloc(len + 1);
-        if (copy) {
-            memcpy(copy, value, len);
-            copy[len] = '\0';
-        }
+        char *copy = strndup(value, len); /* kv_send refuses a value holding a NUL */
         if (k->value) {
             explicit_bzero(k->value, strlen(k->value));
             free(k->value);
@@ -229,10 +225,10 @@ static int kv_parse(struct spacefs_fs *fs, struct node *n, int entry, const char
     return 0;
 }
 
+/* Owner-only Hub APIs: not shown in other namespaces. */
 static int kv_shown(struct spacefs_fs *fs, const struct node *space)
 {
-    return spacefs_ns_is_own(fs,
-                             space->ns); /* owner-only Hub APIs: not shown in other namespaces */
+    return spacefs_ns_is_own(fs, space->ns);
 }
 
 static int kv_getattr(struct spacefs_fs *fs, const struct node *n, struct stat *st)
