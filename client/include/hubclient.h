@@ -261,16 +261,13 @@ typedef struct hub_space_list {
     size_t count;
 } hub_space_list;
 
-/* Every Space of namespace `author` (all pages, expand=sdk,private,lastModified,runtime,
- * subdomain,host,sha): one request per page. *out is new; free with hub_space_list_free. */
-hub_status hub_spaces_list(hub_space_list **out, hub_client *client, const char *author,
-                           hub_error *err);
 void hub_space_list_free(hub_space_list *list);
 
 /* One page of a listing: items borrowed for the call (a callback may move members out and set
  * them to NULL). Return 0 to go on, -1 to stop with HUB_E_NOMEM. */
 typedef int (*hub_space_page_fn)(hub_space *items, size_t count, void *payload);
-/* The same listing, one page at a time (memory holds one page): fn gets each page in order.
+/* Every Space of namespace `author` (expand=sdk,private,lastModified,runtime,subdomain,sha), one
+ * request and one page at a time (memory holds one page): fn gets each page in order.
  * max > 0 stops after max Spaces, without requesting the pages past them; *out_truncated (may
  * be NULL) is then 1 if the Hub had more. `cancel` (may be NULL) stops it between pages and
  * during a page's transfer (HUB_E_CANCELLED). */

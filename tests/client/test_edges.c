@@ -270,7 +270,7 @@ static void test_trust(const char *ca)
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
     c = client(NULL, 1, 5000, &e);
-    st = c ? hub_spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
+    st = c ? spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
     CHECK(st == HUB_E_TRANSPORT && strstr(e.message, "not trusted") && strstr(e.message, "ca_file"),
           "without the emulator's CA: refused, saying how to trust it: %s", e.message);
     hub_space_list_free(l);
@@ -281,7 +281,7 @@ static void test_trust(const char *ca)
             continue;
         setenv(vars[i], ca, 1);
         c = client(NULL, 1, 5000, &e);
-        st = c ? hub_spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
+        st = c ? spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
         CHECK(st == HUB_OK, "with %s=<the CA>: accepted (%s)", vars[i], hub_status_str(st));
         hub_space_list_free(l);
         l = NULL;
@@ -290,7 +290,7 @@ static void test_trust(const char *ca)
     }
     setenv("CURL_CA_BUNDLE", "", 1); /* empty never turns verification off */
     c = client(NULL, 1, 5000, &e);
-    st = c ? hub_spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
+    st = c ? spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
     CHECK(st == HUB_E_TRANSPORT, "CURL_CA_BUNDLE=\"\" does not disable verification (%s)",
           hub_status_str(st));
     hub_space_list_free(l);
@@ -301,7 +301,7 @@ static void test_trust(const char *ca)
           "ca_file that cannot be read: refused at once (%s)", e.message);
     CHECK(hub_trust_set_ca_file(ca, &e) == HUB_OK, "ca_file set");
     c = client(NULL, 1, 5000, &e);
-    st = c ? hub_spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
+    st = c ? spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
     CHECK(st == HUB_OK, "with ca_file (no environment): accepted (%s)", hub_status_str(st));
     hub_space_list_free(l);
     hub_client_free(c);

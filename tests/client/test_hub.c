@@ -236,7 +236,7 @@ static void test_whoami_spaces(void)
 
     paged = client_with(NULL, 0, 2);
     stats_reset();
-    CHECK(hub_spaces_list(&l, paged, "alice", &e) == HUB_OK && l->count == 6,
+    CHECK(spaces_list(&l, paged, "alice", &e) == HUB_OK && l->count == 6,
           "list alice's Spaces over pages: %zu", l ? l->count : 0);
     CHECK(route_count("GET /api/spaces") == 3, "6 Spaces at limit=2 took exactly 3 requests (%ld)",
           route_count("GET /api/spaces"));
