@@ -225,12 +225,6 @@ static int kv_parse(struct spacefs_fs *fs, struct node *n, int entry, const char
     return 0;
 }
 
-/* Owner-only Hub APIs: not shown in other namespaces. */
-static int kv_shown(struct spacefs_fs *fs, const struct node *space)
-{
-    return spacefs_ns_is_own(fs, space->ns);
-}
-
 static int kv_getattr(struct spacefs_fs *fs, const struct node *n, struct stat *st)
 {
     int rc, writable;
@@ -491,7 +485,7 @@ static void kv_release(struct spacefs_fs *fs, struct spacefs_handle *h)
 const struct spacefs_subtree_ops spacefs_kv_ops = {
     .name = "kv",
     .names = kv_names,
-    .shown = kv_shown,
+    .shown = router_shown_own,
     .parse = kv_parse,
     .getattr = kv_getattr,
     .readdir = kv_readdir,
