@@ -399,6 +399,7 @@ int persist_sync_round(struct persist *p, int force, int commit)
     if (force || p->refresh_now || !p->based ||
         (p->cfg.ttl_ms && spacefs_now_ms() >= p->next_refresh_ms))
         rc = refresh(p);
+    persist_prov_end(p); /* the first fetch ended: lookups see the whole view (provisional.c) */
     if (rc == 0 && commit && unsynced_upto(p, UINT64_MAX)) {
         rc = check_visibility(p);
         if (rc == 0)
