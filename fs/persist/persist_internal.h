@@ -225,6 +225,10 @@ struct persist {
     char prov_rev[PERSIST_OID_MAX];
     struct pmanifest *prov_mf;
     struct pmap prov_dirs;
+    /* monotonic ms: the engine opened provisional, the last lookup began or ended; lookups in
+     * flight; callers waiting for the first fetch (persist_prov_fetch_at) */
+    int64_t prov_open_ms, prov_last_ms;
+    unsigned prov_busy, prov_waiting;
 };
 
 void persist_log(struct persist *p, enum spacefs_log_level level, const char *fmt, ...)
@@ -335,6 +339,8 @@ int persist_prov_learn(struct persist *p, const char *np, int data);
 int persist_prov_is_dir(struct persist *p, const char *path);
 /* The first fetch ended (p->based says whether it worked): the view is the engine's again. */
 void persist_prov_end(struct persist *p);
+/* When the worker may start the first fetch (monotonic ms; 0: now). */
+int64_t persist_prov_fetch_at(struct persist *p);
 
 /* util.c */
 void persist_change_free(void *c);

@@ -19,18 +19,48 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* The first fetch (the clone: a pack of every version of every small file) holds back while
+ * lookups are being answered, so that it does not compete with them for the link (and, on the
+ * emulator, for its CPU): it starts once no lookup has been in flight for PROV_IDLE_MS, at the
+ * latest PROV_HOLD_MS after the engine opened, and at once when anyone waits for it or the API
+ * failed. */
+#define PROV_IDLE_MS 20
+#define PROV_HOLD_MS 250
+
 void persist_prov_begin(struct persist *p)
 {
     const struct persist_remote_ops *o = p->remote.ops;
 
     p->provisional = !p->cfg.no_worker && !p->based && !p->changes.n && !p->meta.n && o &&
                      o->lookup && o->head_read;
+    p->prov_open_ms = p->prov_last_ms = spacefs_now_ms();
+}
+
+int64_t persist_prov_fetch_at(struct persist *p)
+{
+    int64_t at;
+
+    if (!p->provisional || p->prov_waiting || p->prov_state == PROV_FAILED)
+        return 0;
+    at = p->prov_busy ? spacefs_now_ms() + PROV_IDLE_MS : p->prov_last_ms + PROV_IDLE_MS;
+    return at < p->prov_open_ms + PROV_HOLD_MS ? at : p->prov_open_ms + PROV_HOLD_MS;
 }
 
 void persist_await_base(struct persist *p)
 {
+    if (!p->provisional)
+        return;
+    p->prov_waiting++;
+    pthread_cond_broadcast(&p->cond); /* the worker: no more holding back */
     while (p->provisional)
         pthread_cond_wait(&p->done, &p->lock);
+    p->prov_waiting--;
+}
+
+static void prov_busy(struct persist *p, int delta)
+{
+    p->prov_busy += delta;
+    p->prov_last_ms = spacefs_now_ms();
 }
 
 static void prov_fail(struct persist *p, const char *what, enum spacefs_status st,
@@ -44,42 +74,98 @@ static void prov_fail(struct persist *p, const char *what, enum spacefs_status s
                 err ? err->message : "");
 }
 
-/* The manifest at main, once (the commit it came from pins every later lookup). Lock held,
- * dropped around the download; 0 when ready, -EAGAIN when the provisional answers are off. */
-static int prov_manifest(struct persist *p)
+/* The manifest's download (head_read) on a thread of its own, beside the first lookup. */
+struct head_job {
+    struct persist *p;
+    enum spacefs_status st;
+    struct spacefs_error err;
+    char rev[PERSIST_OID_MAX];
+    void *data;
+    size_t len;
+};
+
+static void *head_main(void *arg)
+{
+    struct head_job *j = arg;
+
+    j->st = j->p->remote.ops->head_read(j->p->remote.ctx, PERSIST_META_PATH, PERSIST_MANIFEST_LIMIT,
+                                        j->rev, &j->data, &j->len, &j->err);
+    return NULL;
+}
+
+/* One lookup of np, without the lock: the first one also reads the manifest at main, at the
+ * same time (one round trip instead of two), and pins the commit it was read at for every later
+ * lookup and read: when the lookup's own answer does not say it came from that commit, it is
+ * asked again there. Lock held (dropped inside); 0 and the answer, or -EAGAIN when the
+ * provisional answers are off. */
+static int prov_lookup(struct persist *p, const char *np, struct persist_rentry *e, int *kind)
 {
     struct spacefs_error rerr = {0};
-    char rev[PERSIST_OID_MAX] = "";
+    char rev[PERSIST_OID_MAX], seen[PERSIST_OID_MAX] = "";
+    struct head_job job = {p, SPACEFS_OK, {0}, "", NULL, 0};
     struct pmanifest *mf = NULL;
     enum spacefs_status st;
-    size_t len = 0;
-    void *data = NULL;
+    pthread_t t;
+    int first, threaded = 0;
 
+    memset(e, 0, sizeof(*e));
+    *kind = 0;
     while (p->provisional && p->prov_state == PROV_LOADING)
         pthread_cond_wait(&p->done, &p->lock);
     if (!p->provisional || p->prov_state == PROV_FAILED)
         return -EAGAIN;
-    if (p->prov_state == PROV_READY)
-        return 0;
-    p->prov_state = PROV_LOADING;
+    first = p->prov_state == PROV_NONE;
+    if (first)
+        p->prov_state = PROV_LOADING;
+    snprintf(rev, sizeof(rev), "%s", p->prov_rev);
+    prov_busy(p, 1);
     pthread_mutex_unlock(&p->lock);
-    st = p->remote.ops->head_read(p->remote.ctx, PERSIST_META_PATH, PERSIST_MANIFEST_LIMIT, rev,
-                                  &data, &len, &rerr);
-    if (st == SPACEFS_OK && !(mf = persist_manifest_parse_mem(data, len)))
-        st = SPACEFS_E_OTHER, snprintf(rerr.message, sizeof(rerr.message), "not a manifest");
-    free(data);
+    if (first)
+        threaded = pthread_create(&t, NULL, head_main, &job) == 0;
+    st = p->remote.ops->lookup(p->remote.ctx, rev, np, e, kind, seen, &rerr);
+    if (first) {
+        if (threaded)
+            pthread_join(t, NULL);
+        else
+            head_main(&job);
+        if (job.st == SPACEFS_OK && !(mf = persist_manifest_parse_mem(job.data, job.len))) {
+            job.st = SPACEFS_E_OTHER;
+            snprintf(job.err.message, sizeof(job.err.message), "not a spacefs manifest");
+        }
+        if (job.st == SPACEFS_E_NOT_FOUND) /* no manifest: file defaults */
+            job.st = SPACEFS_OK;
+        /* the commit everything is pinned to: the manifest's, else the one the lookup saw */
+        snprintf(rev, sizeof(rev), "%s", job.rev[0] ? job.rev : seen);
+        if (job.st == SPACEFS_OK && st == SPACEFS_OK && rev[0] && strcmp(rev, seen) != 0) {
+            free(e->path); /* not known to describe that commit: asked again there */
+            st = p->remote.ops->lookup(p->remote.ctx, rev, np, e, kind, seen, &rerr);
+        }
+        free(job.data);
+    }
     pthread_mutex_lock(&p->lock);
-    if (st == SPACEFS_E_NOT_FOUND) /* no manifest (or no Dataset): defaults, at main */
-        st = SPACEFS_OK, rev[0] = '\0';
-    if (st != SPACEFS_OK) {
-        prov_fail(p, "reading " PERSIST_META_PATH " for a first lookup", st, &rerr);
+    prov_busy(p, -1);
+    if (first) {
+        if (!p->provisional) { /* the first fetch ended meanwhile (persist_prov_end) */
+            persist_manifest_free(mf);
+            mf = NULL;
+        } else if (job.st != SPACEFS_OK) {
+            prov_fail(p, "reading " PERSIST_META_PATH " for a first lookup", job.st, &job.err);
+            persist_manifest_free(mf);
+        } else {
+            p->prov_state = PROV_READY;
+            p->prov_mf = mf;
+            snprintf(p->prov_rev, sizeof(p->prov_rev), "%s", rev);
+        }
         pthread_cond_broadcast(&p->done);
+    }
+    if (st != SPACEFS_OK && p->provisional)
+        prov_fail(p, "paths-info", st, &rerr);
+    if (st != SPACEFS_OK || p->prov_state != PROV_READY) {
+        free(e->path);
+        e->path = NULL;
         return -EAGAIN;
     }
-    p->prov_state = PROV_READY;
-    p->prov_mf = mf;
-    snprintf(p->prov_rev, sizeof(p->prov_rev), "%s", rev);
-    pthread_cond_broadcast(&p->done);
+    snprintf(e->commit, sizeof(e->commit), "%s", p->prov_rev);
     return 0;
 }
 
@@ -130,29 +216,18 @@ int persist_prov_is_dir(struct persist *p, const char *path)
 
 int persist_prov_learn(struct persist *p, const char *np, int data)
 {
-    struct spacefs_error rerr = {0};
     struct persist_rentry e, *b;
-    enum spacefs_status st;
     int kind = 0, k;
 
     if (!p->provisional || !*np)
         return 0;
     if (!strcmp(np, PERSIST_RESERVED) ||
         !strncmp(np, PERSIST_RESERVED "/", sizeof(PERSIST_RESERVED)))
-        return 0; /* never in the view (the manifest) */
+        return 0;                       /* never in the view (the manifest) */
+    p->prov_last_ms = spacefs_now_ms(); /* an open after its lookup: the read follows */
     k = persist_node_kind(p, np);
     if (k == PERSIST_KIND_NONE) {
-        char rev[PERSIST_OID_MAX];
-        if (prov_manifest(p) < 0) {
-            persist_await_base(p);
-            return 0;
-        }
-        snprintf(rev, sizeof(rev), "%s", p->prov_rev);
-        pthread_mutex_unlock(&p->lock);
-        st = p->remote.ops->lookup(p->remote.ctx, rev, np, &e, &kind, &rerr);
-        pthread_mutex_lock(&p->lock);
-        if (st != SPACEFS_OK) {
-            prov_fail(p, "paths-info for a first lookup", st, &rerr);
+        if (prov_lookup(p, np, &e, &kind) < 0) {
             persist_await_base(p);
             return 0;
         }

@@ -95,10 +95,12 @@ struct persist_remote_ops {
                                      char out_commit[PERSIST_OID_MAX], void **out, size_t *out_len,
                                      struct spacefs_error *err);
     /* What `path` is at `rev` (a commit, or "" for main): *out_kind 0 nothing there, 1 a file
-     * (out filled; out->path malloc'd; out->commit = rev), 2 a directory. */
+     * (out filled; out->path malloc'd; out->commit = rev), 2 a directory. out_commit: the
+     * commit the answer describes when the remote says it, else "". Called while head_read
+     * runs on another thread. */
     enum spacefs_status (*lookup)(void *ctx, const char *rev, const char *path,
                                   struct persist_rentry *out, int *out_kind,
-                                  struct spacefs_error *err);
+                                  char out_commit[PERSIST_OID_MAX], struct spacefs_error *err);
     void (*free)(void *ctx);
 };
 

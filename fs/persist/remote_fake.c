@@ -49,6 +49,7 @@ struct persist_fake {
     uint64_t object_bytes;   /* bytes served by object and object_range calls */
     int corrupt;             /* LFS objects are served with one byte changed (a hostile server) */
     int api;                 /* remotes offer head_read and lookup */
+    int lookup_commits;      /* lookup says the commit it answered from (X-Repo-Commit) */
     struct fault faults[PERSIST_FAKE_OPS];
     void (*on_commit)(void *);
     void *on_commit_payload;
@@ -627,7 +628,7 @@ out:
 
 static enum spacefs_status f_lookup(void *ctx, const char *rev, const char *path,
                                     struct persist_rentry *out, int *out_kind,
-                                    struct spacefs_error *err)
+                                    char out_commit[PERSIST_OID_MAX], struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     size_t plen = strlen(path);
@@ -637,6 +638,7 @@ static enum spacefs_status f_lookup(void *ctx, const char *rev, const char *path
 
     memset(out, 0, sizeof(*out));
     *out_kind = 0;
+    out_commit[0] = '\0';
     call_hook(f, PERSIST_FAKE_LOOKUP, 0);
     pthread_mutex_lock(&f->lock);
     if ((st = enter(f, PERSIST_FAKE_LOOKUP, err)) != SPACEFS_OK)
@@ -645,6 +647,8 @@ static enum spacefs_status f_lookup(void *ctx, const char *rev, const char *path
         st = f->exists && !rev[0] ? SPACEFS_OK : SPACEFS_E_NOT_FOUND; /* empty: nothing there */
         goto out;
     }
+    if (f->lookup_commits)
+        snprintf(out_commit, PERSIST_OID_MAX, "%s", c->id);
     if ((ff = find_file(c, path))) {
         if (!(out->path = strdup(path))) {
             st = SPACEFS_E_NOMEM;
@@ -765,7 +769,8 @@ struct persist_remote persist_fake_remote(struct persist_fake *f)
 void persist_fake_set_api(struct persist_fake *f, int on)
 {
     pthread_mutex_lock(&f->lock);
-    f->api = on;
+    f->api = on != 0;
+    f->lookup_commits = on == 1; /* 2: a Hub that does not say which commit paths-info saw */
     pthread_mutex_unlock(&f->lock);
 }
 

@@ -28,7 +28,8 @@ void persist_fake_unref(struct persist_fake *f);
 struct persist_remote persist_fake_remote(struct persist_fake *f);
 
 /* on: remotes made from now on offer head_read and lookup (the Hub's resolve and paths-info),
- * so a fresh cache answers lookups before its first fetch; off (default): they do not. */
+ * so a fresh cache answers lookups before its first fetch; off (default): they do not. 1: the
+ * lookup says which commit it answered from (as X-Repo-Commit), 2: it does not. */
 void persist_fake_set_api(struct persist_fake *f, int on);
 void persist_fake_set_repo(struct persist_fake *f, int exists, int is_private);
 /* Files larger than this (or holding a NUL byte) are stored as LFS; default 64. */

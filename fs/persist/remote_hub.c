@@ -481,18 +481,22 @@ static enum spacefs_status r_head_read(void *ctx, const char *path, size_t max_l
 
 static enum spacefs_status r_lookup(void *ctx, const char *rev, const char *path,
                                     struct persist_rentry *out, int *out_kind,
-                                    struct spacefs_error *err)
+                                    char out_commit[PERSIST_OID_MAX], struct spacefs_error *err)
 {
     struct hubremote *r = ctx;
     const char *paths[1] = {path};
     hub_entry_list *l = NULL;
+    char commit[HUB_OID_MAX];
     hub_error he;
     hub_status st;
 
     memset(out, 0, sizeof(*out));
     *out_kind = 0;
-    st = hub_paths_info(&l, r->client, HUB_REPO_DATASET, r->repo_id, rev[0] ? rev : "main", paths,
-                        1, &he);
+    out_commit[0] = '\0';
+    st = hub_paths_info_at(&l, commit, r->client, HUB_REPO_DATASET, r->repo_id,
+                           rev[0] ? rev : "main", paths, 1, &he);
+    if (st == HUB_OK)
+        snprintf(out_commit, PERSIST_OID_MAX, "%s", commit);
     if (st != HUB_OK)
         return fail(err, st, &he, "paths-info");
     for (size_t i = 0; i < l->count; i++) {

@@ -458,6 +458,7 @@ static void *worker_main(void *arg)
                      : p->cfg.ttl_ms             ? p->next_refresh_ms
                                                  : INT64_MAX;
         refresh_at = max64(refresh_at, p->next_attempt_ms);
+        refresh_at = max64(refresh_at, persist_prov_fetch_at(p)); /* lookups first */
         commit_at = INT64_MAX;
         if (pending) {
             /* the rest of a burst cut at max_commit_files follows at once: min_interval_ms

@@ -25,8 +25,9 @@
 
 #define MIB  (1 << 20)
 #define SIZE (4 * MIB)
-#define WAIT 5 /* seconds a call that should return at once may take before it counts as blocked   \
-                */
+#define WAIT                                                                                       \
+    5 /* seconds a call that should return at once may take before it counts as blocked            \
+       */
 
 static unsigned char *data; /* SIZE bytes of "big.bin" */
 static const int64_t MTIME = (int64_t)1700000000 * 1000000000 + 123456789;
@@ -424,6 +425,74 @@ static void test_api_fails(enum persist_fake_op op)
     persist_fake_unref(fk);
 }
 
+/* A Hub that does not say which commit paths-info answered from: the first lookup is asked
+ * again at the manifest's commit (2 lookups); one that does: 1, beside the manifest's read. */
+static void test_commit_header(int api)
+{
+    struct persist_fake *fk = fixture();
+    struct persist *p;
+    struct stat st;
+
+    p = open_fresh(fk, api == 1 ? "header" : "no-header", 0);
+    persist_fake_set_api(fk, api); /* the remote was made before: what its calls answer */
+    CHECK(persist_getattr(p, "big.bin", &st) == 0 && st.st_size == SIZE, "getattr");
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_LOOKUP) == (unsigned)api &&
+              persist_fake_calls(fk, PERSIST_FAKE_HEAD_READ) == 1,
+          "api %d: %u lookups (want %d), %u manifest reads", api,
+          persist_fake_calls(fk, PERSIST_FAKE_LOOKUP), api,
+          persist_fake_calls(fk, PERSIST_FAKE_HEAD_READ));
+    CHECK(persist_getattr(p, "small.txt", &st) == 0 &&
+              persist_fake_calls(fk, PERSIST_FAKE_LOOKUP) == (unsigned)api + 1,
+          "a later lookup: one request");
+    close_fresh(fk, p);
+    persist_fake_unref(fk);
+}
+
+/* A commit lands between the manifest's read and the first lookup: the lookup saw the newer
+ * commit, so it is asked again at the manifest's, and the read returns that commit's bytes. */
+static struct persist_fake *race_fk;
+static int race_state; /* 0 armed, 1 the manifest read, 2 the commit landed */
+static void race_hook(void *payload, enum persist_fake_op op, int after)
+{
+    (void)payload;
+    gate_hook(NULL, op, after);
+    pthread_mutex_lock(&gate_lock);
+    if (op == PERSIST_FAKE_HEAD_READ && after && race_state == 0)
+        race_state = 1, pthread_cond_broadcast(&gate_cond);
+    if (op == PERSIST_FAKE_LOOKUP && !after && race_state < 2) {
+        while (race_state == 0)
+            pthread_cond_wait(&gate_cond, &gate_lock);
+        race_state = 2;
+        pthread_mutex_unlock(&gate_lock);
+        persist_fake_write(race_fk, "big.bin", "rewritten by another machine, now LFS?\0", 40);
+        return;
+    }
+    pthread_mutex_unlock(&gate_lock);
+}
+
+static void test_race(void)
+{
+    struct persist_fake *fk = fixture();
+    struct persist *p = open_fresh(fk, "race", 0);
+    struct persist_handle *h = NULL;
+    unsigned char b[4] = {0};
+    struct stat st;
+
+    race_fk = fk;
+    race_state = 0;
+    persist_fake_on_call(fk, race_hook, NULL);
+    CHECK(persist_getattr(p, "big.bin", &st) == 0 && st.st_size == SIZE,
+          "the size at the manifest's commit (%lld)", (long long)st.st_size);
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_LOOKUP) == 2, "asked again there (%u lookups)",
+          persist_fake_calls(fk, PERSIST_FAKE_LOOKUP));
+    CHECK(persist_file_open(p, "big.bin", O_RDONLY, 0, &h) == 0 &&
+              persist_read(p, h, b, 4, 0) == 4 && !memcmp(b, data, 4),
+          "the bytes of that commit");
+    persist_release(p, h);
+    close_fresh(fk, p);
+    persist_fake_unref(fk);
+}
+
 /* The same file opened twice, in a cache smaller than the object: both read it whole. */
 static void test_twice_small_cache(void)
 {
@@ -478,6 +547,9 @@ int main(void)
     test_api_fails(PERSIST_FAKE_HEAD_READ);
     test_api_fails(PERSIST_FAKE_LOOKUP);
     test_twice_small_cache();
+    test_commit_header(1);
+    test_commit_header(2);
+    test_race();
     if (!failed) {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
