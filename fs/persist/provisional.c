@@ -190,6 +190,14 @@ static void prov_meta(struct persist *p, const char *path, int kind, struct pers
         b->mtime = me->mtime;
 }
 
+static int prov_manifest_dir(struct persist *p, const char *path)
+{
+    for (size_t i = 0; p->prov_mf && i < p->prov_mf->n; i++)
+        if (p->prov_mf->v[i].type == 'd' && !strcmp(p->prov_mf->v[i].path, path))
+            return 1;
+    return 0;
+}
+
 static int prov_dir_add(struct persist *p, const char *path)
 {
     char *s = strdup(path), *slash;
@@ -235,6 +243,8 @@ int persist_prov_learn(struct persist *p, const char *np, int data)
             free(e.path);
             return 0;
         }
+        if (kind == 0 && prov_manifest_dir(p, np))
+            kind = 2; /* an empty directory: git does not have it, the manifest does */
         if (kind == 1 && !persist_map_get(&p->base_files, np) && (b = malloc(sizeof(*b)))) {
             *b = e;
             e.path = NULL;

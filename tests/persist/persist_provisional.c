@@ -96,8 +96,8 @@ static struct persist_fake *fixture(void)
     tv[0].tv_nsec = tv[1].tv_nsec = MTIME % 1000000000;
     CHECK(put(p, "big.bin", data, SIZE) == 0 && put(p, "small.txt", "hello", 5) == 0 &&
               persist_mkdir(p, "dir", 0755) == 0 && put(p, "dir/x.bin", data, MIB) == 0 &&
-              persist_chmod(p, "big.bin", 0600) == 0 && persist_utimens(p, "big.bin", tv) == 0 &&
-              persist_sync_now(p) == 0,
+              persist_mkdir(p, "empty", 0700) == 0 && persist_chmod(p, "big.bin", 0600) == 0 &&
+              persist_utimens(p, "big.bin", tv) == 0 && persist_sync_now(p) == 0,
           "the fixture is committed");
     persist_close(p, 0);
     return fk;
@@ -279,6 +279,9 @@ static void test_first_byte(void)
           "a directory: nlink 1 (unknown) before the listing");
     CHECK(persist_getattr(p, "dir/x.bin", &ds) == 0 && ds.st_size == MIB, "a file below it");
     CHECK(persist_getattr(p, "missing", &ds) == -ENOENT, "a missing path: ENOENT");
+    CHECK(persist_getattr(p, "empty", &ds) == 0 && S_ISDIR(ds.st_mode) &&
+              (ds.st_mode & 07777) == 0700,
+          "an empty directory (only in the manifest), its mode");
     CHECK(persist_getattr(p, ".spacefs/meta", &ds) == -EPERM, "the manifest stays reserved");
     CHECK(persist_fake_calls(fk, PERSIST_FAKE_HEAD_READ) == 1, "the manifest was read once");
 
@@ -325,8 +328,8 @@ static void test_others_wait(void)
     pthread_join(t2, NULL);
     pthread_join(t3, NULL);
     pthread_join(t4, NULL);
-    /* big.bin, small.txt, dir, and new.txt when the write ran first */
-    CHECK(ls.rc == 0 && (ls.names == 3 || ls.names == 4), "the whole listing (%d names)", ls.names);
+    /* big.bin, small.txt, dir, empty, and new.txt when the write ran first */
+    CHECK(ls.rc == 0 && (ls.names == 4 || ls.names == 5), "the whole listing (%d names)", ls.names);
     CHECK(wr.rc == 0, "the write (%d)", wr.rc);
     CHECK(sm.rc == 5 && !memcmp(sm.buf, "hello", 5), "the small file (%d)", sm.rc);
     close_fresh(fk, p);
