@@ -429,6 +429,11 @@ hub_status hub_tree_list(hub_entry_list **out, hub_client *client, hub_repo_type
 hub_status hub_paths_info(hub_entry_list **out, hub_client *client, hub_repo_type type,
                           const char *repo_id, const char *rev, const char *const *paths,
                           size_t paths_count, hub_error *err);
+/* The same; out_commit gets the commit the answer describes when the Hub says it (X-Repo-Commit
+ * of the last request), else "". */
+hub_status hub_paths_info_at(hub_entry_list **out, char out_commit[HUB_OID_MAX], hub_client *client,
+                             hub_repo_type type, const char *repo_id, const char *rev,
+                             const char *const *paths, size_t paths_count, hub_error *err);
 
 typedef struct hub_file_meta {
     long http_status;           /* 200, 206 */

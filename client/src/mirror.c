@@ -28,9 +28,10 @@
 
 struct hub_mirror {
     pthread_mutex_t lock; /* serialises every use of repo */
-    git_repository *repo;
-    char *url;        /* <endpoint>/<prefix><id>, never with credentials */
-    hub_token *token; /* NULL = anonymous (the same lookup as hub_client_new) */
+    git_repository *repo; /* NULL until first used: created by the first fetch (lazy) */
+    char *dir;            /* the bare repository */
+    char *url;            /* <endpoint>/<prefix><id>, never with credentials */
+    hub_token *token;     /* NULL = anonymous (the same lookup as hub_client_new) */
     /* origin_redirects' last answer (-1 none) and when it was had (hub_now_ms), under lock */
     int redirects;
     int64_t redirects_at_ms;
@@ -215,10 +216,15 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
         goto out;
     }
     chmod(opts->dir, 0700);
+    if (!(m->dir = strdup(opts->dir))) {
+        rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
+        goto out;
+    }
+    /* An existing mirror opens now (a broken one fails here); a new one is created by its first
+     * use, the fetch, which runs in the persist worker: creating it (a dozen files and
+     * directories) is not on the way of a fresh mount's first lookup. */
     r = git_repository_open_bare(&m->repo, opts->dir);
-    if (r == GIT_ENOTFOUND)
-        r = git_repository_init(&m->repo, opts->dir, 1);
-    if (r < 0) {
+    if (r < 0 && r != GIT_ENOTFOUND) {
         rc = mirror_git_error(err, r, HUB_E_IO, "opening the mirror");
         goto out;
     }
@@ -230,11 +236,27 @@ out:
     return rc;
 }
 
+/* m->repo, created on first use (lock held): 0 or a libgit2 error. */
+static int repo_get(hub_mirror *m)
+{
+    int r;
+
+    if (m->repo)
+        return 0;
+    r = git_repository_open_bare(&m->repo, m->dir);
+    if (r == GIT_ENOTFOUND)
+        r = git_repository_init(&m->repo, m->dir, 1);
+    if (r < 0)
+        m->repo = NULL;
+    return r;
+}
+
 void hub_mirror_free(hub_mirror *m)
 {
     if (!m)
         return;
     git_repository_free(m->repo);
+    free(m->dir);
     hub_token_free(m->token);
     free(m->url);
     pthread_mutex_destroy(&m->lock);
@@ -487,7 +509,9 @@ hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error
     co.proxy_opts = fo.proxy_opts;
     co.follow_redirects = fo.follow_redirects;
     co.custom_headers = fo.custom_headers;
-    r = remote_new(&remote, m);
+    r = repo_get(m);
+    if (r == 0)
+        r = remote_new(&remote, m);
     if (r == 0)
         r = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co);
     if (r == 0)
@@ -523,7 +547,9 @@ hub_status hub_mirror_probe_public(int *out_public, hub_mirror *m, hub_error *er
     pthread_mutex_lock(&m->lock);
     /* anonymous on purpose (is the repo public?): the proxy and redirect rules, no header */
     (void)conn_setup(&co.proxy_opts, &co.follow_redirects, &co.custom_headers, &auth, NULL);
-    r = remote_new(&remote, m);
+    r = repo_get(m);
+    if (r == 0)
+        r = remote_new(&remote, m);
     if (r == 0)
         r = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co);
     if (r == 0) {
@@ -553,7 +579,9 @@ hub_status hub_mirror_head(char out[HUB_OID_MAX], hub_mirror *m, const char *bra
     hub_error_clear(err);
     out[0] = '\0';
     pthread_mutex_lock(&m->lock);
-    r = read_head(out, m->repo, branch);
+    r = repo_get(m);
+    if (r == 0)
+        r = read_head(out, m->repo, branch);
     if (r < 0)
         rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "head");
     pthread_mutex_unlock(&m->lock);
@@ -690,6 +718,10 @@ hub_status hub_mirror_tree_list(hub_mirror_entry_list **out, hub_mirror *m, cons
     if (!(ws.list = calloc(1, sizeof(*ws.list))))
         return hub_error_set(err, HUB_E_NOMEM, "no memory");
     pthread_mutex_lock(&m->lock);
+    if ((r = repo_get(m)) < 0) {
+        rc = mirror_git_error(err, r, HUB_E_IO, "opening the mirror");
+        goto out;
+    }
     ws.repo = m->repo;
     if ((r = git_revparse_single(&obj, m->repo, commit)) < 0 ||
         (r = git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE)) < 0 ||
@@ -739,7 +771,7 @@ hub_status hub_mirror_blob_read(void **out, size_t *out_len, hub_mirror *m, cons
     if (!max_len)
         max_len = (size_t)64 << 20;
     pthread_mutex_lock(&m->lock);
-    if ((r = blob_lookup(&blob, m->repo, blob_oid)) < 0) {
+    if ((r = repo_get(m)) < 0 || (r = blob_lookup(&blob, m->repo, blob_oid)) < 0) {
         rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "blob");
         goto out;
     }
@@ -790,7 +822,8 @@ hub_status hub_mirror_commits_list(hub_mirror_commit_list **out, hub_mirror *m, 
     if (!list)
         return hub_error_set(err, HUB_E_NOMEM, "no memory");
     pthread_mutex_lock(&m->lock);
-    if ((r = git_revparse_single(&obj, m->repo, start ? start : "main")) < 0 ||
+    if ((r = repo_get(m)) < 0 ||
+        (r = git_revparse_single(&obj, m->repo, start ? start : "main")) < 0 ||
         (r = git_object_peel((git_object **)&c, obj, GIT_OBJECT_COMMIT)) < 0) {
         rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "commits");
         goto out;

@@ -49,6 +49,8 @@ struct persist_fake {
     unsigned sha_mismatches; /* PUTs whose given digest was wrong (refused) */
     uint64_t object_bytes;   /* bytes served by object and object_range calls */
     int corrupt;             /* LFS objects are served with one byte changed (a hostile server) */
+    int api;                 /* remotes offer head_read and lookup */
+    int lookup_commits;      /* lookup says the commit it answered from (X-Repo-Commit) */
     struct fault faults[PERSIST_FAKE_OPS];
     void (*on_commit)(void *);
     void *on_commit_payload;
@@ -599,6 +601,87 @@ out:
     return st;
 }
 
+static enum spacefs_status f_head_read(void *ctx, const char *path, size_t max_len,
+                                       char out_commit[PERSIST_OID_MAX], void **out,
+                                       size_t *out_len, struct spacefs_error *err)
+{
+    struct persist_fake *f = ctx;
+    enum spacefs_status st;
+    struct ffile *ff;
+
+    *out = NULL;
+    *out_len = 0;
+    out_commit[0] = '\0';
+    call_hook(f, PERSIST_FAKE_HEAD_READ, 0);
+    pthread_mutex_lock(&f->lock);
+    if ((st = enter(f, PERSIST_FAKE_HEAD_READ, err)) != SPACEFS_OK)
+        goto out;
+    if (!f->exists || !head(f) || !(ff = find_file(head(f), path))) {
+        st = SPACEFS_E_NOT_FOUND;
+        goto out;
+    }
+    if (ff->len > max_len) {
+        st = SPACEFS_E_OTHER;
+        goto out;
+    }
+    if (!(*out = malloc(ff->len + 1))) {
+        st = SPACEFS_E_NOMEM;
+        goto out;
+    }
+    memcpy(*out, ff->data, ff->len);
+    *out_len = ff->len;
+    snprintf(out_commit, PERSIST_OID_MAX, "%s", head(f)->id);
+out:
+    pthread_mutex_unlock(&f->lock);
+    call_hook(f, PERSIST_FAKE_HEAD_READ, 1);
+    return st;
+}
+
+static enum spacefs_status f_lookup(void *ctx, const char *rev, const char *path,
+                                    struct persist_rentry *out, int *out_kind,
+                                    char out_commit[PERSIST_OID_MAX], struct spacefs_error *err)
+{
+    struct persist_fake *f = ctx;
+    size_t plen = strlen(path);
+    enum spacefs_status st;
+    struct fcommit *c;
+    struct ffile *ff;
+
+    memset(out, 0, sizeof(*out));
+    *out_kind = 0;
+    out_commit[0] = '\0';
+    call_hook(f, PERSIST_FAKE_LOOKUP, 0);
+    pthread_mutex_lock(&f->lock);
+    if ((st = enter(f, PERSIST_FAKE_LOOKUP, err)) != SPACEFS_OK)
+        goto out;
+    if (!f->exists || !(c = rev[0] ? find_commit(f, rev) : head(f))) {
+        st = f->exists && !rev[0] ? SPACEFS_OK : SPACEFS_E_NOT_FOUND; /* empty: nothing there */
+        goto out;
+    }
+    if (f->lookup_commits)
+        snprintf(out_commit, PERSIST_OID_MAX, "%s", c->id);
+    if ((ff = find_file(c, path))) {
+        if (!(out->path = strdup(path))) {
+            st = SPACEFS_E_NOMEM;
+            goto out;
+        }
+        *out_kind = 1;
+        out->size = (int64_t)ff->len;
+        out->is_lfs = ff->is_lfs;
+        memcpy(out->oid, ff->oid, sizeof(out->oid));
+        memcpy(out->lfs_oid, ff->lfs_oid, sizeof(out->lfs_oid));
+        snprintf(out->commit, sizeof(out->commit), "%s", rev);
+        goto out;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (!strncmp(c->files[i].path, path, plen) && c->files[i].path[plen] == '/')
+            *out_kind = 2;
+out:
+    pthread_mutex_unlock(&f->lock);
+    call_hook(f, PERSIST_FAKE_LOOKUP, 1);
+    return st;
+}
+
 static void f_free(void *ctx)
 {
     persist_fake_unref(ctx);
@@ -616,13 +699,37 @@ static const struct persist_remote_ops fake_ops = {
     .free = f_free,
 };
 
+static const struct persist_remote_ops fake_api_ops = {
+    .probe = f_probe,
+    .create = f_create,
+    .fetch = f_fetch,
+    .tree = f_tree,
+    .object_get = f_object_get,
+    .object_range = f_object_range,
+    .commit = f_commit,
+    .commits = f_commits,
+    .head_read = f_head_read,
+    .lookup = f_lookup,
+    .free = f_free,
+};
+
 struct persist_remote persist_fake_remote(struct persist_fake *f)
 {
     struct persist_remote r = {&fake_ops, f};
     pthread_mutex_lock(&f->lock);
     f->refs++;
+    if (f->api)
+        r.ops = &fake_api_ops;
     pthread_mutex_unlock(&f->lock);
     return r;
+}
+
+void persist_fake_set_api(struct persist_fake *f, int on)
+{
+    pthread_mutex_lock(&f->lock);
+    f->api = on != 0;
+    f->lookup_commits = on == 1; /* 2: a Hub that does not say which commit paths-info saw */
+    pthread_mutex_unlock(&f->lock);
 }
 
 /* ---- test helpers -------------------------------------------------------------------------- */

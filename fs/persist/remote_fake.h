@@ -14,6 +14,8 @@ enum persist_fake_op {
     PERSIST_FAKE_OBJECT,
     PERSIST_FAKE_COMMIT,
     PERSIST_FAKE_COMMITS,
+    PERSIST_FAKE_HEAD_READ, /* the API calls a fresh cache makes before its first fetch */
+    PERSIST_FAKE_LOOKUP,
     PERSIST_FAKE_OPS
 };
 
@@ -26,6 +28,10 @@ void persist_fake_unref(struct persist_fake *f);
 /* A remote for persist_open; takes a reference (dropped by ops->free). */
 struct persist_remote persist_fake_remote(struct persist_fake *f);
 
+/* on: remotes made from now on offer head_read and lookup (the Hub's resolve and paths-info),
+ * so a fresh cache answers lookups before its first fetch; off (default): they do not. 1: the
+ * lookup says which commit it answered from (as X-Repo-Commit), 2: it does not. */
+void persist_fake_set_api(struct persist_fake *f, int on);
 void persist_fake_set_repo(struct persist_fake *f, int exists, int is_private);
 /* PERSIST_FAKE_OBJECT counts whole-object gets and ranged reads (object_range) alike: each is
  * one GET of the object. */
