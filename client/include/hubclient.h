@@ -484,6 +484,12 @@ hub_status hub_file_read_range(hub_signed_url *cache, hub_file_meta *out_meta, h
  * file's answer is the Hub's 302 itself) and asks for identity encoding. */
 hub_status hub_file_head(hub_file_meta *out_meta, hub_client *client, hub_repo_type type,
                          const char *repo_id, const char *rev, const char *path, hub_error *err);
+/* hub_file_head that also keeps, for an LFS file, the signed storage URL the Hub's 302 points
+ * to in *out_signed (as hub_file_read_range keeps it: its first range then goes straight to
+ * storage). A regular file, or a redirect without a signed URL, leaves *out_signed as it was. */
+hub_status hub_file_locate(hub_file_meta *out_meta, hub_signed_url *out_signed, hub_client *client,
+                           hub_repo_type type, const char *repo_id, const char *rev,
+                           const char *path, hub_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Uploads and commits

@@ -406,6 +406,26 @@ static int64_t signed_expiry(const char *url)
     return query_num(url, "X-Expires");
 }
 
+/* Keeps *url in cache (taking it: *url becomes NULL) when it is a signed storage URL (its
+ * signature is in the query), for as long as it says it works (less the margin), 10 minutes at
+ * most; anything else stays with the caller. */
+static void signed_keep(hub_signed_url *cache, char **url, int64_t now)
+{
+    int64_t exp, left_ms = SIGNED_REUSE_MAX_MS;
+
+    if (!*url || !strchr(*url, '?'))
+        return;
+    exp = signed_expiry(*url);
+    if (exp >= 0 && (exp - (int64_t)time(NULL) - SIGNED_MARGIN_S) * 1000 < left_ms)
+        left_ms = (exp - (int64_t)time(NULL) - SIGNED_MARGIN_S) * 1000;
+    if (left_ms <= 0)
+        return;
+    hub_signed_url_clear(cache);
+    cache->url = *url;
+    cache->valid_until_ms = now + left_ms;
+    *url = NULL;
+}
+
 /* A storage answer that means "this URL no longer works" (expired or revoked signature). */
 static int signed_refused(hub_status st, const hub_error *err)
 {
@@ -449,17 +469,8 @@ hub_status hub_file_read_range(hub_signed_url *cache, hub_file_meta *out_meta, h
     st = download_url(c, url.data, 0, path, offset, length, on_data, payload, cancel, out_meta,
                       &final, NULL, err);
     hub_buf_free(&url);
-    if (st == HUB_OK && final && strchr(final, '?')) {
-        /* a signed storage URL (its signature is in the query): later ranges go there */
-        int64_t exp = signed_expiry(final), left_ms = SIGNED_REUSE_MAX_MS;
-        if (exp >= 0 && (exp - (int64_t)time(NULL) - SIGNED_MARGIN_S) * 1000 < left_ms)
-            left_ms = (exp - (int64_t)time(NULL) - SIGNED_MARGIN_S) * 1000;
-        if (left_ms > 0) {
-            cache->url = final;
-            cache->valid_until_ms = now + left_ms;
-            final = NULL;
-        }
-    }
+    if (st == HUB_OK)
+        signed_keep(cache, &final, now);
     free(final);
     return st;
 }
@@ -508,8 +519,9 @@ hub_status hub_file_download_fd(hub_file_meta *out_meta, hub_client *c, hub_repo
     return st;
 }
 
-hub_status hub_file_head(hub_file_meta *out_meta, hub_client *c, hub_repo_type type,
-                         const char *repo_id, const char *rev, const char *path, hub_error *err)
+static hub_status file_head(hub_file_meta *out_meta, hub_signed_url *out_signed, hub_client *c,
+                            hub_repo_type type, const char *repo_id, const char *rev,
+                            const char *path, hub_error *err)
 {
     hub_buf url;
     hub_resp resp;
@@ -539,8 +551,23 @@ hub_status hub_file_head(hub_file_meta *out_meta, hub_client *c, hub_repo_type t
     q.identity = 1;
     st = hub_http(c, &q, &resp, err);
     fill_meta(out_meta, &resp);
+    if (st == HUB_OK && out_signed && resp.status >= 300 && resp.linked_size >= 0)
+        signed_keep(out_signed, &resp.location, hub_now_ms()); /* an LFS file's storage URL */
 out:
     hub_resp_free(&resp);
     hub_buf_free(&url);
     return st;
+}
+
+hub_status hub_file_head(hub_file_meta *out_meta, hub_client *c, hub_repo_type type,
+                         const char *repo_id, const char *rev, const char *path, hub_error *err)
+{
+    return file_head(out_meta, NULL, c, type, repo_id, rev, path, err);
+}
+
+hub_status hub_file_locate(hub_file_meta *out_meta, hub_signed_url *out_signed, hub_client *c,
+                           hub_repo_type type, const char *repo_id, const char *rev,
+                           const char *path, hub_error *err)
+{
+    return file_head(out_meta, out_signed, c, type, repo_id, rev, path, err);
 }

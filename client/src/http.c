@@ -340,6 +340,8 @@ void hub_resp_free(hub_resp *r)
     r->next_url = NULL;
     free(r->final_url);
     r->final_url = NULL;
+    free(r->location);
+    r->location = NULL;
 }
 
 /* State of one attempt (one curl_easy_perform). */
@@ -989,8 +991,14 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
                                  x->req->method, logurl, x->status);
             break;
         }
-        if (!x->req->follow || (x->req->relative_only && !location_is_relative(x->location)))
+        if (!x->req->follow || (x->req->relative_only && !location_is_relative(x->location))) {
+            char *to = NULL; /* kept for the caller (files.c: an LFS file's signed URL) */
+            if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &to) == CURLE_OK && to) {
+                free(x->resp->location);
+                x->resp->location = strdup(to);
+            }
             break;
+        }
         if (hop >= MAX_REDIRECTS) {
             o.st = hub_error_set(x->err, HUB_E_PROTOCOL, "too many redirects");
             break;

@@ -241,6 +241,7 @@ typedef struct hub_resp {
     int64_t range_start;    /* first byte of a 206 body, -1 */
     int redirected;         /* a redirect was followed */
     char *final_url;        /* the URL that answered, when a redirect was followed (new) */
+    char *location;         /* where a redirect that was not followed points, absolute (new) */
     char content_type[96];
     int64_t delivered; /* bytes handed to on_data */
     int unclear;       /* the call failed in a way that may have reached the server (5xx, timeout,

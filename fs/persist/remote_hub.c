@@ -479,6 +479,44 @@ static enum spacefs_status r_head_read(void *ctx, const char *path, size_t max_l
     return SPACEFS_OK;
 }
 
+/* The HEAD of resolve that runs beside a lookup's paths-info: for an LFS file the Hub's 302
+ * carries the signed storage URL (as huggingface_hub's get_hf_file_metadata reads it), so the
+ * first range of a read that follows goes straight to storage instead of resolving again. */
+struct locate_job {
+    struct hubremote *r;
+    const char *rev, *path;
+    hub_file_meta meta;
+    hub_signed_url url;
+    hub_status st;
+};
+
+static void *locate_main(void *arg)
+{
+    struct locate_job *j = arg;
+    hub_error he;
+    j->st = hub_file_locate(&j->meta, &j->url, j->r->client, HUB_REPO_DATASET, j->r->repo_id,
+                            j->rev, j->path, &he);
+    return NULL;
+}
+
+/* The storage URL the locate found, kept for the object paths-info named (the signed URL is
+ * the object's, whatever commit named it: the 302's X-Linked-Etag must be that sha256). */
+static void locate_keep(struct hubremote *r, struct locate_job *j, const struct persist_rentry *e)
+{
+    struct signed_slot *slot;
+
+    if (j->st != HUB_OK || !j->url.url || !e->is_lfs || strcmp(j->meta.etag, e->lfs_oid) != 0)
+        return;
+    pthread_mutex_lock(&r->lock);
+    slot = signed_slot(r, e->lfs_oid);
+    slot->used = ++r->tick;
+    if (!slot->url.url) {
+        slot->url = j->url;
+        j->url.url = NULL;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
 static enum spacefs_status r_lookup(void *ctx, const char *rev, const char *path,
                                     struct persist_rentry *out, int *out_kind,
                                     char out_commit[PERSIST_OID_MAX], struct spacefs_error *err)
@@ -487,18 +525,27 @@ static enum spacefs_status r_lookup(void *ctx, const char *rev, const char *path
     const char *paths[1] = {path};
     hub_entry_list *l = NULL;
     char commit[HUB_OID_MAX];
+    /* st stays "cancelled" when the thread could not start: nothing located */
+    struct locate_job job = {r, rev[0] ? rev : "main", path, {0}, {0}, HUB_E_CANCELLED};
+    pthread_t locator;
+    int located;
     hub_error he;
     hub_status st;
 
     memset(out, 0, sizeof(*out));
     *out_kind = 0;
     out_commit[0] = '\0';
+    located = pthread_create(&locator, NULL, locate_main, &job) == 0;
     st = hub_paths_info_at(&l, commit, r->client, HUB_REPO_DATASET, r->repo_id,
                            rev[0] ? rev : "main", paths, 1, &he);
+    if (located)
+        pthread_join(locator, NULL);
     if (st == HUB_OK)
         snprintf(out_commit, PERSIST_OID_MAX, "%s", commit);
-    if (st != HUB_OK)
+    if (st != HUB_OK) {
+        hub_signed_url_clear(&job.url);
         return fail(err, st, &he, "paths-info");
+    }
     for (size_t i = 0; i < l->count; i++) {
         hub_entry *e = &l->items[i];
         if (strcmp(e->path, path) != 0)
@@ -509,6 +556,7 @@ static enum spacefs_status r_lookup(void *ctx, const char *rev, const char *path
         }
         if (!e->oid || !(out->path = strdup(path))) {
             hub_entry_list_free(l);
+            hub_signed_url_clear(&job.url);
             if (!e->oid) {
                 if (err)
                     snprintf(err->message, sizeof(err->message), "%s: no oid", path);
@@ -522,9 +570,11 @@ static enum spacefs_status r_lookup(void *ctx, const char *rev, const char *path
         snprintf(out->oid, sizeof(out->oid), "%s", e->oid);
         snprintf(out->lfs_oid, sizeof(out->lfs_oid), "%s", e->lfs_oid ? e->lfs_oid : "");
         snprintf(out->commit, sizeof(out->commit), "%s", rev);
+        locate_keep(r, &job, out);
         break;
     }
     hub_entry_list_free(l);
+    hub_signed_url_clear(&job.url);
     return SPACEFS_OK;
 }
 

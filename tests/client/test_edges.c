@@ -151,6 +151,13 @@ static int count_bytes(const void *data, size_t len, void *payload)
     return 0;
 }
 
+static int first_byte(const void *data, size_t len, void *payload)
+{
+    if (len)
+        *(char *)payload = *(const char *)data;
+    return 0;
+}
+
 /* ---- HEAD on resolve ---------------------------------------------------------------------------
  */
 static void test_head(hub_client *alice)
@@ -188,6 +195,28 @@ static void test_head(hub_client *alice)
           hub_status_str(st), (long long)m.size);
     CHECK(route_count("HEAD /lfs-storage/objects/{oid}") == 0,
           "  the absolute redirect to signed storage (403 to HEAD) is not followed");
+    {
+        hub_signed_url su = {0};
+        int64_t before = now_ms();
+        char first = 0;
+        st = hub_file_locate(&m, &su, alice, HUB_REPO_SPACE, "alice/chat", "main",
+                             "edge.safetensors", &e);
+        CHECK(st == HUB_OK && strcmp(m.etag, sha) == 0 && su.url && strchr(su.url, '?') &&
+                  su.valid_until_ms > before,
+              "locate of an LFS file: the 302's signed storage URL is kept (%s)",
+              hub_status_str(st));
+        admin("DELETE", "/_hubd/stats", NULL);
+        st = hub_file_read_range(&su, NULL, alice, HUB_REPO_SPACE, "alice/chat", "main",
+                                 "edge.safetensors", 0, 1, first_byte, &first, NULL, &e);
+        CHECK(st == HUB_OK && first == blob[0] &&
+                  route_count("GET|HEAD /spaces/{ns}/{name}/resolve/{rev}/{path*}") == 0 &&
+                  route_count("GET /lfs-storage/objects/{oid}") == 1,
+              "  a range through it goes straight to storage, no resolve (%s)", hub_status_str(st));
+        hub_signed_url_clear(&su);
+        st = hub_file_locate(&m, &su, alice, HUB_REPO_SPACE, "alice/chat", "main", "README.md", &e);
+        CHECK(st == HUB_OK && !su.url, "locate of a regular file keeps no URL (%s)",
+              hub_status_str(st));
+    }
 
     st = hub_file_head(&m, alice, HUB_REPO_SPACE, "alice/chat", "main", "README.md", &e);
     readme_len = 0;

@@ -44,6 +44,20 @@ check_eq "the whole file" "$(sha "$WORK/big.bin")" "$(sha "$P/big.bin")"
 unmount_fs
 hub_faults_clear
 
+# the data's first range goes straight to storage: the signed URL came with the lookup (a HEAD
+# of resolve beside paths-info), so a GET of resolve held 3 s does not delay head -c 1
+git_slow
+hub_fault '{"method": "GET", "path": "/resolve/.*big\\.bin", "action": "latency", "latency_ms": 3000, "count": -1}'
+mount_fs "$TOKEN" "cache_dir=$WORK/cache4,$POPTS"
+t0=$(date +%s%N)
+got=$(head -c 1 "$P/big.bin" | od -An -tx1)
+t1=$(date +%s%N)
+ms=$(((t1 - t0) / 1000000))
+check_eq "a signed URL from the lookup: the right byte" "$(head -c 1 "$WORK/big.bin" | od -An -tx1)" "$got"
+check "without a GET of resolve ($ms ms, a resolve GET held 3 s)" test "$ms" -lt 2000
+unmount_fs
+hub_faults_clear
+
 # paths-info fails: head waits for the clone and reads the right byte, one log line
 hub_fault '{"method": "POST", "path": "/paths-info/", "status": 500, "count": -1}'
 git_slow
