@@ -43,7 +43,7 @@ static int full_commit_pending(struct persist *p)
 {
     size_t n = 0;
 
-    if (!p->cfg.max_commit_files)
+    if (!p->cfg.max_commit_files || p->changes.n < p->cfg.max_commit_files)
         return 0;
     for (struct pmap_item *it = persist_map_first(&p->changes); it;
          it = persist_map_next(&p->changes, it))
@@ -99,6 +99,7 @@ static int refresh(struct persist *p)
     int same, ours = 0;
 
     p->refresh_now = 0;
+    p->tip[0] = '\0'; /* whatever the fetch brings is the next parent */
     pthread_mutex_unlock(&p->lock);
     st = p->remote.ops->fetch(p->remote.ctx, head, &rerr);
     pthread_mutex_lock(&p->lock);
@@ -232,7 +233,8 @@ static int snap_take(struct persist *p, struct snap *s)
                 return 0;
             }
             inline_bytes += inl;
-            if (is_delete && !persist_map_get(&p->base_files, it->key)) {
+            if (is_delete && !persist_map_get(&p->base_files, it->key) &&
+                !persist_map_get(&p->landed, it->key)) {
                 c->synced = 1; /* nothing to delete remotely */
                 persist_journal_touch(p, it->key);
                 continue;
@@ -318,7 +320,7 @@ static int commit_changes(struct persist *p)
     enum spacefs_status st = SPACEFS_OK;
     struct snap s;
     int64_t started;
-    int rc = 0;
+    int rc = 0, s_capped;
 
     for (unsigned stale = 0;; stale++) {
         if ((rc = snap_take(p, &s)) < 0 || s.n == 0) {
@@ -327,7 +329,7 @@ static int commit_changes(struct persist *p)
                 snprintf(p->last_error, sizeof(p->last_error), "snapshot: %s", strerror(-rc));
             return rc < 0 ? attempt_failed(p, -rc, 0) : 0;
         }
-        snprintf(parent, sizeof(parent), "%s", p->base);
+        snprintf(parent, sizeof(parent), "%s", p->tip[0] ? p->tip : p->base);
         summary_make(summary, sizeof(summary), &s);
         memset(&rerr, 0, sizeof(rerr));
         oid[0] = '\0';
@@ -349,7 +351,7 @@ static int commit_changes(struct persist *p)
                 else if (persist_map_put(&p->landed, s.paths[i], &p->landed) < 0)
                     p->based = 0; /* out of memory: refresh before anything else */
             }
-            p->backlog = s.capped;
+            p->backlog = s_capped = s.capped;
             if (s.meta_sha[0]) {
                 memcpy(p->manifest_sha, s.meta_sha, sizeof(p->manifest_sha));
                 if (p->meta_dirty_gen && p->meta_dirty_gen <= s.gen)
@@ -374,6 +376,15 @@ static int commit_changes(struct persist *p)
              * after the fetch below, which only catches the mirror up (the landed set covers
              * the paths until it has) */
             pthread_cond_broadcast(&p->done);
+            /* The rest of a burst goes on top of this commit without fetching it first (a
+             * fetch of a large Dataset takes seconds, and the rest would wait for it): the
+             * next parent is our own commit, and a remote change meanwhile still fails that
+             * commit (412), which fetches and retries as below. The fetch after the burst's
+             * last part brings the mirror to the Hub's head. */
+            if (s_capped) {
+                snprintf(p->tip, sizeof(p->tip), "%s", oid);
+                return 0;
+            }
             /* The commit stands; if the base cannot catch up now, the next round refreshes
              * before it commits (a whiteout judged against the old base would be lost). */
             if (refresh(p) < 0)
@@ -418,9 +429,15 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
+/* How often the worker counts the pending changes for a full commit while changes keep coming
+ * (each one wakes it; counting is O(changes), so counting at every wake of a copy of N files
+ * is O(N^2)). */
+#define PERSIST_FULL_CHECK_MS 50
+
 static void *worker_main(void *arg)
 {
     struct persist *p = arg;
+    int64_t full_checked_ms = 0;
 
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
@@ -461,7 +478,13 @@ static void *worker_main(void *arg)
         if (pending) {
             /* the rest of a burst cut at max_commit_files follows at once: min_interval_ms
              * spaces bursts, not the parts of one */
-            full = full_commit_pending(p);
+            if (now - full_checked_ms >= PERSIST_FULL_CHECK_MS || p->urgent) {
+                full = full_commit_pending(p);
+                full_checked_ms = now;
+            } else if (p->changes.n >= p->cfg.max_commit_files && p->cfg.max_commit_files &&
+                       full_checked_ms + PERSIST_FULL_CHECK_MS < wake) {
+                wake = full_checked_ms + PERSIST_FULL_CHECK_MS; /* count again then */
+            }
             commit_at = p->urgent || p->backlog || full ? now : p->last_change_ms + p->cfg.quiet_ms;
             if (p->cfg.max_delay_ms && p->pending_since_ms + p->cfg.max_delay_ms < commit_at)
                 commit_at = p->pending_since_ms + p->cfg.max_delay_ms; /* a steady writer */
