@@ -380,8 +380,9 @@ static int commit_changes(struct persist *p)
              * fetch of a large Dataset takes seconds, and the rest would wait for it): the
              * next parent is our own commit, and a remote change meanwhile still fails that
              * commit (412), which fetches and retries as below. The fetch after the burst's
-             * last part brings the mirror to the Hub's head. */
-            if (s_capped) {
+             * last part brings the mirror to the Hub's head. So do the changes made while this
+             * commit uploaded when someone waits for them (`echo sync` at the end of a copy). */
+            if (s_capped || (p->urgent && unsynced_upto(p, UINT64_MAX))) {
                 snprintf(p->tip, sizeof(p->tip), "%s", oid);
                 return 0;
             }

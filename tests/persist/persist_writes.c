@@ -542,6 +542,55 @@ static void test_wake_before_fetch(void)
     persist_fake_unref(fk);
 }
 
+/* A change made while a commit uploads, with someone waiting (`echo sync` at the end of a copy
+ * whose last files closed during the commit): the next commit goes on top of ours at once, not
+ * after a fetch. */
+struct late_ctx {
+    struct persist *p;
+    volatile int commits, fetches_between, late;
+};
+
+static void late_hook(void *payload, enum persist_fake_op op, int after)
+{
+    struct late_ctx *c = payload;
+
+    if (op == PERSIST_FAKE_FETCH && !after && c->commits == 1)
+        c->fetches_between++;
+    if (op != PERSIST_FAKE_COMMIT)
+        return;
+    if (!after && !c->late) /* the snapshot is taken: this one waits for the next commit */
+        c->late = put(c->p, "late", "late", 4) == 0;
+    if (after)
+        c->commits++;
+}
+
+static void test_urgent_chained(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("late"), 1, tweak_quick);
+    struct late_ctx c = {0};
+    void *data = NULL;
+    size_t len = 0;
+
+    CHECK(p != NULL, "open");
+    if (!p)
+        return;
+    CHECK(persist_sync_wait(p, 20000) == 0, "the first fetch");
+    c.p = p;
+    persist_fake_on_call(fk, late_hook, &c);
+    CHECK(put(p, "a", "a", 1) == 0 && persist_sync_wait(p, 20000) == 0, "a synced");
+    CHECK(c.late, "a file closed during that commit");
+    CHECK(persist_sync_wait(p, 20000) == 0, "and synced too");
+    CHECK(c.commits == 2 && c.fetches_between == 0,
+          "it went on top of the first commit without a fetch (%d commits, %d fetches between)",
+          c.commits, c.fetches_between);
+    CHECK(persist_fake_read(fk, "late", &data, &len) == 0 && len == 4, "it is on the Hub");
+    free(data);
+    persist_fake_on_call(fk, NULL, NULL);
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "%s/persist-writes.XXXXXX",
@@ -559,6 +608,7 @@ int main(void)
     test_burst_chained();
     test_inline_budget();
     test_wake_before_fetch();
+    test_urgent_chained();
     if (!failed) {
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
