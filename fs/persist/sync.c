@@ -430,10 +430,19 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-/* How often the worker counts the pending changes for a full commit while changes keep coming
- * (each one wakes it; counting is O(changes), so counting at every wake of a copy of N files
- * is O(N^2)). */
+/* While changes keep coming, the worker looks at them this often instead of at each one: every
+ * change broadcasts p->cond (persist_changed), and a copy of N small files made 4N wake-ups of
+ * the worker, each taking the engine's lock from the writers, and counted the pending changes
+ * for a full commit each time (O(N^2) over the copy). Then it sleeps on wcond, which only a
+ * waiter, persist_refresh and stop signal (worker_kick). */
 #define PERSIST_FULL_CHECK_MS 50
+
+static void worker_kick(struct persist *p)
+{
+    pthread_cond_broadcast(&p->cond);
+    if (p->wcond_ok)
+        pthread_cond_broadcast(&p->wcond);
+}
 
 static void *worker_main(void *arg)
 {
@@ -449,7 +458,7 @@ static void *worker_main(void *arg)
         if (p->meta_local_dirty && spacefs_now_ms() - p->last_change_ms >= p->cfg.quiet_ms)
             persist_meta_save(p);
         int64_t now = spacefs_now_ms(), wake = now + 60000, commit_at, refresh_at, flush_at;
-        int pending = unsynced_upto(p, UINT64_MAX), full = 0;
+        int pending = unsynced_upto(p, UINT64_MAX), full = 0, busy;
 
         /* what close() left in the page cache goes to disk once writers pause for a second, at
            the latest flush_ms after the first of it (journal.c) */
@@ -505,13 +514,18 @@ static void *worker_main(void *arg)
             wake = refresh_at;
         if (commit_at < wake)
             wake = commit_at;
+        /* changes are coming: look again in PERSIST_FULL_CHECK_MS, not at each of them */
+        busy = p->wcond_ok && pending && !p->urgent &&
+               now - p->last_change_ms < PERSIST_FLUSH_QUIET_MS;
+        if (busy && now + PERSIST_FULL_CHECK_MS < wake)
+            wake = now + PERSIST_FULL_CHECK_MS;
         {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             int64_t ns = ts.tv_nsec + (wake - now) * 1000000LL;
             ts.tv_sec += ns / 1000000000LL;
             ts.tv_nsec = ns % 1000000000LL;
-            pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+            pthread_cond_timedwait(busy ? &p->wcond : &p->cond, &p->lock, &ts);
         }
     }
     pthread_mutex_unlock(&p->lock);
@@ -520,9 +534,21 @@ static void *worker_main(void *arg)
 
 int persist_worker_start(struct persist *p)
 {
-    int rc = pthread_create(&p->worker, NULL, worker_main, p);
-    if (rc)
+    pthread_condattr_t ca;
+    int rc;
+
+    if (pthread_condattr_init(&ca) == 0) { /* timed waits use CLOCK_MONOTONIC, as p->cond's */
+        p->wcond_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+                      pthread_cond_init(&p->wcond, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    rc = pthread_create(&p->worker, NULL, worker_main, p);
+    if (rc) {
+        if (p->wcond_ok)
+            pthread_cond_destroy(&p->wcond);
+        p->wcond_ok = 0;
         return -rc;
+    }
     p->worker_started = 1;
     return 0;
 }
@@ -533,10 +559,13 @@ void persist_worker_stop(struct persist *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stop = 1;
-    pthread_cond_broadcast(&p->cond);
+    worker_kick(p);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->worker, NULL);
     p->worker_started = 0;
+    if (p->wcond_ok)
+        pthread_cond_destroy(&p->wcond);
+    p->wcond_ok = 0;
 }
 
 /* ---- waiting and state ---------------------------------------------------------------- */
@@ -569,7 +598,7 @@ int persist_sync_wait(struct persist *p, unsigned timeout_ms)
             continue;
         }
         p->urgent = 1;
-        pthread_cond_broadcast(&p->cond);
+        worker_kick(p);
         clock_gettime(CLOCK_MONOTONIC, &ts);
         {
             int64_t step = deadline - now < 1000 ? deadline - now : 1000;
@@ -596,7 +625,7 @@ void persist_refresh(struct persist *p)
 {
     pthread_mutex_lock(&p->lock);
     p->refresh_now = 1;
-    pthread_cond_broadcast(&p->cond);
+    worker_kick(p);
     pthread_mutex_unlock(&p->lock);
 }
 
