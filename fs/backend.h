@@ -152,6 +152,10 @@ void spacefs_runtime_clear(struct spacefs_runtime *rt);
 void spacefs_space_clear(struct spacefs_space *sp);
 void spacefs_spaces_free(struct spacefs_space *spaces, size_t count);
 void spacefs_whoami_clear(struct spacefs_whoami *who);
+/* *out = copies of name and role (NULL stays NULL) and of the orgs. 0, or -1 on no memory (out
+ * then cleared). */
+int spacefs_whoami_set(struct spacefs_whoami *out, const char *name, const char *role,
+                       char *const *orgs, size_t orgs_count);
 void spacefs_kvs_free(struct spacefs_kv *kvs, size_t count); /* wipes values */
 void spacefs_strv_free(char **v, size_t count);
 

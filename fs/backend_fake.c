@@ -75,23 +75,50 @@ struct spacefs_fake *spacefs_fake_new(void)
     return f;
 }
 
+/* Replaces kv's value (the old one wiped); a NULL value leaves none. */
+static void kv_put(struct fake_kv *kv, const char *value, size_t len)
+{
+    if (kv->value) {
+        explicit_bzero(kv->value, strlen(kv->value));
+        free(kv->value);
+    }
+    kv->value = value ? strndup(value, len) : NULL;
+}
+
+/* Frees what s holds (its values wiped) and empties it. */
+static void space_clear(struct fake_space *s)
+{
+    int k, j;
+
+    for (k = 0; k < 2; k++) {
+        for (j = 0; j < FAKE_MAX_KV; j++)
+            kv_put(&s->kv[k][j], NULL, 0);
+        for (j = 0; j < s->nlines[k]; j++)
+            free(s->lines[k][j]);
+    }
+    memset(s, 0, sizeof(*s));
+}
+
+/* Empties s and names it, in `stage` on `hardware` (requested and current) and `sleep`. */
+static void space_init(struct fake_space *s, const char *id, const char *stage,
+                       const char *hardware, int64_t sleep)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    snprintf(s->stage, sizeof(s->stage), "%s", stage);
+    snprintf(s->hw, sizeof(s->hw), "%s", hardware ? hardware : "");
+    snprintf(s->hw_req, sizeof(s->hw_req), "%s", hardware ? hardware : "");
+    s->sleep = sleep;
+}
+
 void spacefs_fake_free(struct spacefs_fake *f)
 {
-    int i, k, j;
+    int i;
 
     if (!f)
         return;
     for (i = 0; i < f->nspaces; i++)
-        for (k = 0; k < 2; k++) {
-            for (j = 0; j < FAKE_MAX_KV; j++)
-                if (f->spaces[i].kv[k][j].value) {
-                    explicit_bzero(f->spaces[i].kv[k][j].value,
-                                   strlen(f->spaces[i].kv[k][j].value));
-                    free(f->spaces[i].kv[k][j].value);
-                }
-            for (j = 0; j < f->spaces[i].nlines[k]; j++)
-                free(f->spaces[i].lines[k][j]);
-        }
+        space_clear(&f->spaces[i]);
     free(f->last_visit);
     pthread_cond_destroy(&f->cond);
     pthread_mutex_destroy(&f->lock);
@@ -121,18 +148,9 @@ static struct fake_space *find(struct spacefs_fake *f, const char *id)
 void spacefs_fake_add_space(struct spacefs_fake *f, const char *id, const char *stage,
                             const char *hardware, int64_t sleep)
 {
-    struct fake_space *s;
-
     pthread_mutex_lock(&f->lock);
-    if (f->nspaces < FAKE_MAX_SPACES) {
-        s = &f->spaces[f->nspaces++];
-        memset(s, 0, sizeof(*s));
-        snprintf(s->id, sizeof(s->id), "%s", id);
-        snprintf(s->stage, sizeof(s->stage), "%s", stage);
-        snprintf(s->hw, sizeof(s->hw), "%s", hardware ? hardware : "");
-        snprintf(s->hw_req, sizeof(s->hw_req), "%s", hardware ? hardware : "");
-        s->sleep = sleep;
-    }
+    if (f->nspaces < FAKE_MAX_SPACES)
+        space_init(&f->spaces[f->nspaces++], id, stage, hardware, sleep);
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -160,15 +178,6 @@ static struct fake_kv *kv_slot(struct fake_space *s, int k, const char *key, int
             return &s->kv[k][j];
         }
     return NULL;
-}
-
-static void kv_put(struct fake_kv *kv, const char *value, size_t len)
-{
-    if (kv->value) {
-        explicit_bzero(kv->value, strlen(kv->value));
-        free(kv->value);
-    }
-    kv->value = strndup(value, len);
 }
 
 void spacefs_fake_set_kv(struct spacefs_fake *f, const char *id, int secret, const char *key,
@@ -275,22 +284,26 @@ static void set_err(struct spacefs_error *err, long http, const char *msg)
     snprintf(err->message, sizeof(err->message), "%s", msg);
 }
 
+/* Sleeps op's scripted delay if it applies to id, without f->lock (held on entry and exit). */
+static void scripted_delay(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id)
+{
+    unsigned ms = f->delays[op].ms;
+
+    if (!ms || (f->delays[op].id[0] && (!id || strcmp(f->delays[op].id, id))))
+        return;
+    pthread_mutex_unlock(&f->lock);
+    usleep(ms * 1000);
+    pthread_mutex_lock(&f->lock);
+}
+
 /* Counts the call, applies a scripted delay and fault. Returns with f->lock held. */
 static enum spacefs_status enter_d(struct spacefs_fake *f, enum spacefs_fake_op op, const char *id,
                                    unsigned long weight, struct spacefs_error *err, int delay)
 {
-    unsigned ms = 0;
-
     pthread_mutex_lock(&f->lock);
     f->counts[op] += weight;
-    if (delay && f->delays[op].ms &&
-        (!f->delays[op].id[0] || (id && !strcmp(f->delays[op].id, id))))
-        ms = f->delays[op].ms;
-    if (ms) {
-        pthread_mutex_unlock(&f->lock);
-        usleep(ms * 1000);
-        pthread_mutex_lock(&f->lock);
-    }
+    if (delay)
+        scripted_delay(f, op, id);
     if (f->faults[op].count != 0) {
         if (f->faults[op].count > 0)
             f->faults[op].count--;
@@ -348,16 +361,11 @@ static enum spacefs_status f_whoami(void *ctx, struct spacefs_whoami *out,
 {
     struct spacefs_fake *f = ctx;
     enum spacefs_status st = enter(f, SPACEFS_FAKE_WHOAMI, NULL, 1, err);
+    char *orgs[1] = {f->org};
 
     memset(out, 0, sizeof(*out));
-    if (st == SPACEFS_OK) {
-        out->name = strdup(f->name);
-        out->role = strdup(f->role);
-        if (f->org[0] && (out->orgs = calloc(1, sizeof(char *)))) {
-            out->orgs[0] = strdup(f->org);
-            out->orgs_count = 1;
-        }
-    }
+    if (st == SPACEFS_OK && spacefs_whoami_set(out, f->name, f->role, orgs, f->org[0] ? 1 : 0) < 0)
+        st = SPACEFS_E_NOMEM;
     return leave(f, st);
 }
 
@@ -519,7 +527,6 @@ static enum spacefs_status f_runtime(void *ctx, const char *id, struct spacefs_r
     struct spacefs_fake *f = ctx;
     enum spacefs_status st = enter_d(f, SPACEFS_FAKE_RUNTIME, id, 1, err, 0);
     struct fake_space *s;
-    unsigned ms = 0;
 
     if (st != SPACEFS_OK)
         return leave(f, st);
@@ -543,14 +550,7 @@ static enum spacefs_status f_runtime(void *ctx, const char *id, struct spacefs_r
     if (out_json)
         *out_json = runtime_json(s);
     /* the delay comes after the snapshot: a slow GET returns what was true when it began */
-    if (f->delays[SPACEFS_FAKE_RUNTIME].ms &&
-        (!f->delays[SPACEFS_FAKE_RUNTIME].id[0] || !strcmp(f->delays[SPACEFS_FAKE_RUNTIME].id, id)))
-        ms = f->delays[SPACEFS_FAKE_RUNTIME].ms;
-    if (ms) {
-        pthread_mutex_unlock(&f->lock);
-        usleep(ms * 1000);
-        pthread_mutex_lock(&f->lock);
-    }
+    scripted_delay(f, SPACEFS_FAKE_RUNTIME, id);
     return leave(f, SPACEFS_OK);
 }
 
@@ -703,9 +703,8 @@ static enum spacefs_status f_kv_delete(void *ctx, const char *id, enum spacefs_k
     struct fake_kv *kv;
 
     if (st == SPACEFS_OK && (kv = kv_slot(s, kind, key, 0))) {
-        kv_put(kv, "", 0);
-        free(kv->value);
-        memset(kv, 0, sizeof(*kv));
+        kv_put(kv, NULL, 0);
+        kv->key[0] = '\0';
     }
     return leave(f, st);
 }
@@ -794,11 +793,8 @@ static enum spacefs_status f_create(void *ctx, const char *id, const char *sdk, 
     if (f->nspaces == FAKE_MAX_SPACES)
         return leave(f, SPACEFS_E_TOO_BIG);
     s = &f->spaces[f->nspaces++];
-    memset(s, 0, sizeof(*s));
-    snprintf(s->id, sizeof(s->id), "%s", id);
-    snprintf(s->stage, sizeof(s->stage), "BUILDING");
-    snprintf(s->hw_req, sizeof(s->hw_req), "cpu-basic");
-    s->sleep = 172800;
+    space_init(s, id, "BUILDING", NULL, 172800);
+    snprintf(s->hw_req, sizeof(s->hw_req), "cpu-basic"); /* requested, none running yet */
     return leave(f, SPACEFS_OK);
 }
 
@@ -810,13 +806,7 @@ static enum spacefs_status f_delete(void *ctx, const char *id, struct spacefs_er
 
     if (st == SPACEFS_OK) {
         size_t i = (size_t)(s - f->spaces);
-        int k, j;
-        for (k = 0; k < 2; k++) {
-            for (j = 0; j < FAKE_MAX_KV; j++)
-                free(s->kv[k][j].value);
-            for (j = 0; j < s->nlines[k]; j++)
-                free(s->lines[k][j]);
-        }
+        space_clear(s);
         memmove(s, s + 1, (size_t)(f->nspaces - 1 - (int)i) * sizeof(*s));
         f->nspaces--;
     }

@@ -1,6 +1,7 @@
 /* The backend interface implemented with hubclient: conversions from the client's structs to
  * the fs's plain ones (statuses through hubmap.c). No policy here: caching, checks and errno live
- * in the fs. Secret values are copied only to NUL-terminate them, and wiped. */
+ * in the fs. Secret values are copied only to NUL-terminate them, and wiped. The ops' ctx is
+ * the hub_client itself. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +9,6 @@
 #include <time.h>
 
 #include "backend_hub.h"
-
-struct hubctx {
-    hub_client *client; /* owned */
-};
 
 /* Converts a client status and error; returns the backend status. */
 static enum spacefs_status done(hub_status st, const hub_error *he, struct spacefs_error *err)
@@ -82,24 +79,14 @@ fail:
 static enum spacefs_status h_whoami(void *ctx, struct spacefs_whoami *out,
                                     struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     hub_whoami *w = NULL;
     hub_error he;
     hub_status st;
-    size_t i;
 
     memset(out, 0, sizeof(*out));
-    st = hub_whoami_get(&w, c->client, &he);
-    if (st == HUB_OK) {
-        if (dup_into(&out->name, w->name) < 0 || dup_into(&out->role, w->token_role) < 0 ||
-            (w->orgs_count && !(out->orgs = calloc(w->orgs_count, sizeof(char *)))))
-            st = HUB_E_NOMEM;
-        for (i = 0; st == HUB_OK && i < w->orgs_count; i++)
-            if (dup_into(&out->orgs[out->orgs_count++], w->orgs[i]) < 0)
-                st = HUB_E_NOMEM;
-        if (st != HUB_OK)
-            spacefs_whoami_clear(out);
-    }
+    st = hub_whoami_get(&w, ctx, &he);
+    if (st == HUB_OK && spacefs_whoami_set(out, w->name, w->token_role, w->orgs, w->orgs_count) < 0)
+        st = HUB_E_NOMEM;
     hub_whoami_free(w);
     return done(st, &he, err);
 }
@@ -134,36 +121,32 @@ static enum spacefs_status h_list(void *ctx, const char *author, size_t max, voi
                                   spacefs_spaces_fn fn, void *payload, int *out_truncated,
                                   struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
-    struct list_acc a = {fn, payload, hub_client_endpoint(c->client)};
+    struct list_acc a = {fn, payload, hub_client_endpoint(ctx)};
     hub_error he;
 
-    return done(
-        hub_spaces_list_pages(c->client, author, max, list_page, &a, out_truncated, cancel, &he),
-        &he, err);
+    return done(hub_spaces_list_pages(ctx, author, max, list_page, &a, out_truncated, cancel, &he),
+                &he, err);
 }
 
 static enum spacefs_status h_info(void *ctx, const char *id, char **out_json,
                                   struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     hub_error he;
 
     *out_json = NULL;
-    return done(hub_space_info_get(NULL, out_json, c->client, id, &he), &he, err);
+    return done(hub_space_info_get(NULL, out_json, ctx, id, &he), &he, err);
 }
 
 static enum spacefs_status h_runtime(void *ctx, const char *id, struct spacefs_runtime *out,
                                      char **out_json, struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     hub_runtime *rt = NULL;
     hub_error he;
     hub_status st;
 
     if (out_json)
         *out_json = NULL;
-    st = hub_space_runtime_get(out ? &rt : NULL, out_json, c->client, id, &he);
+    st = hub_space_runtime_get(out ? &rt : NULL, out_json, ctx, id, &he);
     if (st == HUB_OK && out && runtime_from(out, rt) < 0) {
         st = HUB_E_NOMEM;
         if (out_json) {
@@ -179,23 +162,22 @@ static enum spacefs_status h_lifecycle(void *ctx, const char *id,
                                        const struct spacefs_lifecycle *lc,
                                        struct spacefs_runtime *out, struct spacefs_error *err)
 {
-    hub_client *client = ((struct hubctx *)ctx)->client;
     hub_runtime *rt = NULL;
     hub_error he;
     hub_status st;
 
     switch (lc->action) {
     case SPACEFS_PAUSE:
-        st = hub_space_pause(&rt, client, id, &he);
+        st = hub_space_pause(&rt, ctx, id, &he);
         break;
     case SPACEFS_HARDWARE:
-        st = hub_space_hardware_request(&rt, client, id, lc->flavor, 0, &he);
+        st = hub_space_hardware_request(&rt, ctx, id, lc->flavor, 0, &he);
         break;
     case SPACEFS_SLEEPTIME:
-        st = hub_space_sleeptime_set(&rt, client, id, lc->seconds, &he);
+        st = hub_space_sleeptime_set(&rt, ctx, id, lc->seconds, &he);
         break;
     default:
-        st = hub_space_restart(&rt, client, id, lc->action == SPACEFS_REBUILD, &he);
+        st = hub_space_restart(&rt, ctx, id, lc->action == SPACEFS_REBUILD, &he);
     }
     if (out) {
         memset(out, 0, sizeof(*out));
@@ -209,7 +191,6 @@ static enum spacefs_status h_lifecycle(void *ctx, const char *id,
 static enum spacefs_status h_flavors(void *ctx, char ***out, size_t *out_count,
                                      struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     hub_hardware_list *l = NULL;
     hub_error he;
     hub_status st;
@@ -217,7 +198,7 @@ static enum spacefs_status h_flavors(void *ctx, char ***out, size_t *out_count,
 
     *out = NULL;
     *out_count = 0;
-    st = hub_hardware_list_get(&l, c->client, &he);
+    st = hub_hardware_list_get(&l, ctx, &he);
     if (st == HUB_OK) {
         if (!(*out = calloc(l->count + 1, sizeof(char *))))
             st = HUB_E_NOMEM;
@@ -238,12 +219,11 @@ static enum spacefs_status h_flavors(void *ctx, char ***out, size_t *out_count,
 static enum spacefs_status h_visit(void *ctx, const char *id, const char *url, long *out_http,
                                    struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     hub_error he;
     hub_status st;
 
     *out_http = 0;
-    st = hub_space_visit(out_http, c->client, id, url, &he);
+    st = hub_space_visit(out_http, ctx, id, url, &he);
     return done(st, &he, err);
 }
 
@@ -251,7 +231,6 @@ static enum spacefs_status h_kv_list(void *ctx, const char *id, enum spacefs_kv_
                                      struct spacefs_kv **out, size_t *out_count,
                                      struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     hub_kv_list *l = NULL;
     hub_error he;
     hub_status st;
@@ -259,8 +238,8 @@ static enum spacefs_status h_kv_list(void *ctx, const char *id, enum spacefs_kv_
 
     *out = NULL;
     *out_count = 0;
-    st = kind == SPACEFS_KV_SECRETS ? hub_secrets_list(&l, c->client, id, &he)
-                                    : hub_variables_list(&l, c->client, id, &he);
+    st = kind == SPACEFS_KV_SECRETS ? hub_secrets_list(&l, ctx, id, &he)
+                                    : hub_variables_list(&l, ctx, id, &he);
     if (st == HUB_OK) {
         if (!(*out = calloc(l->count + 1, sizeof(**out))))
             st = HUB_E_NOMEM;
@@ -284,7 +263,6 @@ static enum spacefs_status h_kv_set(void *ctx, const char *id, enum spacefs_kv_k
                                     const char *key, const char *value, size_t len,
                                     struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     hub_error he;
     hub_status st;
     char *v = malloc(len + 1);
@@ -293,8 +271,8 @@ static enum spacefs_status h_kv_set(void *ctx, const char *id, enum spacefs_kv_k
         return done(HUB_E_NOMEM, NULL, err);
     memcpy(v, value, len);
     v[len] = '\0';
-    st = kind == SPACEFS_KV_SECRETS ? hub_secret_set(c->client, id, key, v, NULL, &he)
-                                    : hub_variable_set(NULL, c->client, id, key, v, NULL, &he);
+    st = kind == SPACEFS_KV_SECRETS ? hub_secret_set(ctx, id, key, v, NULL, &he)
+                                    : hub_variable_set(NULL, ctx, id, key, v, NULL, &he);
     explicit_bzero(v, len);
     free(v);
     return done(st, &he, err);
@@ -303,10 +281,9 @@ static enum spacefs_status h_kv_set(void *ctx, const char *id, enum spacefs_kv_k
 static enum spacefs_status h_kv_delete(void *ctx, const char *id, enum spacefs_kv_kind kind,
                                        const char *key, struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     hub_error he;
-    hub_status st = kind == SPACEFS_KV_SECRETS ? hub_secret_delete(c->client, id, key, &he)
-                                               : hub_variable_delete(NULL, c->client, id, key, &he);
+    hub_status st = kind == SPACEFS_KV_SECRETS ? hub_secret_delete(ctx, id, key, &he)
+                                               : hub_variable_delete(NULL, ctx, id, key, &he);
 
     return done(st, &he, err);
 }
@@ -332,12 +309,10 @@ static enum spacefs_status h_logs_follow(void *ctx, const char *id, enum spacefs
                                          spacefs_line_fn on_line, void *payload, void *cancel,
                                          struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     struct line_tramp t = {on_line, payload};
     hub_error he;
 
-    return done(hub_logs_follow(c->client, id, log_kind(kind), on_hub_line, &t, cancel, &he), &he,
-                err);
+    return done(hub_logs_follow(ctx, id, log_kind(kind), on_hub_line, &t, cancel, &he), &he, err);
 }
 
 static void *h_cancel_new(void *ctx)
@@ -359,30 +334,27 @@ static void h_cancel_free(void *cancel)
 static enum spacefs_status h_create(void *ctx, const char *id, const char *sdk, int is_private,
                                     struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     hub_repo_spec spec = {HUB_REPO_SPACE, id, is_private, sdk, NULL};
     hub_error he;
 
-    return done(hub_repo_create(NULL, c->client, &spec, &he), &he, err);
+    return done(hub_repo_create(NULL, ctx, &spec, &he), &he, err);
 }
 
 static enum spacefs_status h_delete(void *ctx, const char *id, struct spacefs_error *err)
 {
-    struct hubctx *c = ctx;
     hub_error he;
 
-    return done(hub_repo_delete(c->client, HUB_REPO_SPACE, id, &he), &he, err);
+    return done(hub_repo_delete(ctx, HUB_REPO_SPACE, id, &he), &he, err);
 }
 
 static void h_budget(void *ctx, struct spacefs_budget *out)
 {
-    struct hubctx *c = ctx;
     hub_stats s;
     hub_ratelimit rl;
 
     memset(out, 0, sizeof(*out));
-    hub_client_stats(c->client, &s);
-    hub_client_ratelimit(c->client, &rl);
+    hub_client_stats(ctx, &s);
+    hub_client_ratelimit(ctx, &rl);
     out->requests = s.requests;
     out->ratelimit_valid = rl.valid;
     out->ratelimit_remaining = rl.remaining;
@@ -393,14 +365,14 @@ static void h_budget(void *ctx, struct spacefs_budget *out)
 
 static const char *h_endpoint(void *ctx)
 {
-    return hub_client_endpoint(((struct hubctx *)ctx)->client);
+    return hub_client_endpoint(ctx);
 }
 
 static void h_reach(void *ctx, struct spacefs_reach *out)
 {
     hub_reach r;
 
-    hub_client_reach(((struct hubctx *)ctx)->client, &r);
+    hub_client_reach(ctx, &r);
     memset(out, 0, sizeof(*out));
     out->online = r.online;
     out->since = r.since;
@@ -410,12 +382,7 @@ static void h_reach(void *ctx, struct spacefs_reach *out)
 
 static void h_free(void *ctx)
 {
-    struct hubctx *c = ctx;
-
-    if (!c)
-        return;
-    hub_client_free(c->client);
-    free(c);
+    hub_client_free(ctx);
 }
 
 static const struct spacefs_backend_ops hub_ops = {
@@ -425,16 +392,7 @@ static const struct spacefs_backend_ops hub_ops = {
 
 int spacefs_backend_hub_new(struct spacefs_backend *out, hub_client *client)
 {
-    struct hubctx *c = calloc(1, sizeof(*c));
-
-    out->ops = NULL;
-    out->ctx = NULL;
-    if (!c) {
-        hub_client_free(client);
-        return -ENOMEM;
-    }
-    c->client = client;
     out->ops = &hub_ops;
-    out->ctx = c;
+    out->ctx = client; /* owned: freed by h_free */
     return 0;
 }

@@ -7,7 +7,7 @@
 #include "hubclient.h"
 #include "hubmap.h"
 
-/* Wraps `client` (taken: freed by the backend's free op, also on failure). 0 or -ENOMEM. */
+/* Wraps `client` (taken: freed by the backend's free op; ctx is the client itself). 0. */
 int spacefs_backend_hub_new(struct spacefs_backend *out, hub_client *client);
 
 #endif

@@ -38,12 +38,13 @@ int spacefs_stale_ok(enum spacefs_status st)
            st == SPACEFS_E_SERVER || st == SPACEFS_E_RATE_LIMITED;
 }
 
-int64_t spacefs_stale_stamp(struct spacefs_fs *fs, enum spacefs_status st, int64_t stamp)
+void spacefs_serve_stale(struct spacefs_fs *fs, enum spacefs_status st, int64_t *stamp,
+                         const char *what, const char *id, const struct spacefs_error *err)
 {
     if (st == SPACEFS_E_OFFLINE) /* free to ask again: the first answer after the outage wins */
-        return stamp;
-    (void)fs;
-    return spacefs_now_ms(); /* a Hub that fails slowly: not again before one more ttl */
+        return;
+    spacefs_call_failed(fs, what, id, st, err);
+    *stamp = spacefs_now_ms(); /* a Hub that fails slowly: not again before one more ttl */
 }
 
 int spacefs_call_failed(struct spacefs_fs *fs, const char *what, const char *id,
@@ -63,30 +64,6 @@ int spacefs_call_failed(struct spacefs_fs *fs, const char *what, const char *id,
 }
 
 /* ---- whoami ----------------------------------------------------------------------------- */
-static int whoami_copy(struct spacefs_whoami *dst, const struct spacefs_whoami *src)
-{
-    size_t i;
-
-    memset(dst, 0, sizeof(*dst));
-    dst->name = spacefs_strdup(src->name);
-    dst->role = spacefs_strdup(src->role);
-    if (src->orgs_count) {
-        dst->orgs = calloc(src->orgs_count, sizeof(char *));
-        if (!dst->orgs)
-            goto fail;
-        dst->orgs_count = src->orgs_count;
-        for (i = 0; i < src->orgs_count; i++)
-            if (!(dst->orgs[i] = spacefs_strdup(src->orgs[i])))
-                goto fail;
-    }
-    if ((src->name && !dst->name) || (src->role && !dst->role))
-        goto fail;
-    return 0;
-fail:
-    spacefs_whoami_clear(dst);
-    return -ENOMEM;
-}
-
 int spacefs_whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
 {
     struct spacefs_whoami w = {0};
@@ -132,7 +109,8 @@ int spacefs_whoami_get(struct spacefs_fs *fs, struct spacefs_whoami *out)
         fs->who_ms = spacefs_now_ms() - (int64_t)fs->cfg.whoami_ttl_ms + WHO_RETRY_MS;
     }
 copy:
-    if (out && whoami_copy(out, &fs->who) < 0)
+    if (out &&
+        spacefs_whoami_set(out, fs->who.name, fs->who.role, fs->who.orgs, fs->who.orgs_count) < 0)
         rc = -ENOMEM;
 out:
     pthread_mutex_unlock(&fs->lock);
@@ -151,28 +129,27 @@ static int own_locked(const struct spacefs_fs *fs, const char *ns)
     return 0;
 }
 
-int spacefs_ns_is_own(struct spacefs_fs *fs, const char *ns)
+/* 1 when ns is the token's user or one of its orgs; with `write`, and the token may write. */
+static int ns_access(struct spacefs_fs *fs, const char *ns, int write)
 {
-    int own;
+    int ok;
 
     if (spacefs_whoami_get(fs, NULL) < 0)
         return 0;
     pthread_mutex_lock(&fs->lock);
-    own = own_locked(fs, ns);
+    ok = own_locked(fs, ns) && !(write && fs->who.role && strcmp(fs->who.role, "read") == 0);
     pthread_mutex_unlock(&fs->lock);
-    return own;
+    return ok;
+}
+
+int spacefs_ns_is_own(struct spacefs_fs *fs, const char *ns)
+{
+    return ns_access(fs, ns, 0);
 }
 
 int spacefs_ns_writable(struct spacefs_fs *fs, const char *ns)
 {
-    int w;
-
-    if (spacefs_whoami_get(fs, NULL) < 0)
-        return 0;
-    pthread_mutex_lock(&fs->lock);
-    w = own_locked(fs, ns) && !(fs->who.role && strcmp(fs->who.role, "read") == 0);
-    pthread_mutex_unlock(&fs->lock);
-    return w;
+    return ns_access(fs, ns, 1);
 }
 
 /* ---- namespaces and Spaces -------------------------------------------------------------- */
@@ -519,10 +496,8 @@ int spacefs_ns_ensure(struct spacefs_fs *fs, const char *ns)
     e->fetching = 0;
     pthread_cond_broadcast(&fs->cond);
     if (st != SPACEFS_OK && e->listed_ms && spacefs_stale_ok(st)) {
-        /* serve the last listing */
-        if (st != SPACEFS_E_OFFLINE)
-            spacefs_call_failed(fs, "list Spaces of (serving the last listing)", ns, st, &err);
-        e->listed_ms = spacefs_stale_stamp(fs, st, e->listed_ms);
+        spacefs_serve_stale(fs, st, &e->listed_ms, "list Spaces of (serving the last listing)", ns,
+                            &err);
         rc = e->exists ? 0 : -ENOENT;
         goto out;
     }
@@ -548,6 +523,16 @@ out:
     prepared_free(pr.v, pr.count);
     prepared_free(garbage.v, garbage.count); /* the old entries, freed without the lock */
     return rc;
+}
+
+/* Installs *rt (taken: emptied) as se's runtime, fresh from now. */
+static void runtime_take_locked(struct space_ent *se, struct spacefs_runtime *rt)
+{
+    spacefs_runtime_clear(&se->sp.rt);
+    se->sp.rt = *rt;
+    memset(rt, 0, sizeof(*rt));
+    se->sp.has_runtime = 1;
+    se->rt_ms = spacefs_now_ms();
 }
 
 /* The namespace's generation (bumped by local writes), 0 if it is not cached. */
@@ -611,11 +596,7 @@ static int space_lookup(struct spacefs_fs *fs, const struct node *n)
         if (!se->sp.id)
             se->sp.id = spacefs_strdup(n->id);
         se->stamp = ++e->gen;
-        spacefs_runtime_clear(&se->sp.rt);
-        se->sp.rt = rt;
-        memset(&rt, 0, sizeof(rt));
-        se->sp.has_runtime = 1;
-        se->rt_ms = spacefs_now_ms();
+        runtime_take_locked(se, &rt);
     }
     pthread_mutex_unlock(&fs->lock);
     spacefs_runtime_clear(&rt);
@@ -669,26 +650,19 @@ int spacefs_space_ensure(struct spacefs_fs *fs, const struct node *n)
         int have;
         pthread_mutex_lock(&fs->lock);
         se = spacefs_space_find_locked(fs, n->ns, n->space);
-        have = se && se->sp.has_runtime;
-        if (have)
-            se->rt_ms = spacefs_stale_stamp(fs, st, se->rt_ms);
+        if ((have = se && se->sp.has_runtime)) /* the last known runtime */
+            spacefs_serve_stale(fs, st, &se->rt_ms, "runtime of (serving the last one)", n->id,
+                                &err);
         pthread_mutex_unlock(&fs->lock);
-        if (have) { /* the last known runtime */
-            if (st != SPACEFS_E_OFFLINE)
-                spacefs_call_failed(fs, "runtime of (serving the last one)", n->id, st, &err);
+        if (have)
             return 0;
-        }
     }
     if (st != SPACEFS_OK)
         return spacefs_call_failed(fs, "runtime of", n->id, st, &err);
     pthread_mutex_lock(&fs->lock);
     /* a local write since the GET began (a restart's BUILDING) is newer than its answer */
     if ((se = spacefs_space_find_locked(fs, n->ns, n->space)) && se->stamp <= gen0) {
-        spacefs_runtime_clear(&se->sp.rt);
-        se->sp.rt = rt;
-        memset(&rt, 0, sizeof(rt));
-        se->sp.has_runtime = 1;
-        se->rt_ms = spacefs_now_ms();
+        runtime_take_locked(se, &rt);
     }
     pthread_mutex_unlock(&fs->lock);
     spacefs_runtime_clear(&rt);
@@ -714,11 +688,7 @@ void spacefs_space_runtime_update(struct spacefs_fs *fs, const struct node *n,
 
     pthread_mutex_lock(&fs->lock);
     if ((se = space_touch_locked(fs, n))) {
-        spacefs_runtime_clear(&se->sp.rt);
-        se->sp.rt = *rt;
-        memset(rt, 0, sizeof(*rt));
-        se->sp.has_runtime = 1;
-        se->rt_ms = spacefs_now_ms();
+        runtime_take_locked(se, rt);
         se->runtime_json_ms = 0;
     }
     pthread_mutex_unlock(&fs->lock);
@@ -823,15 +793,12 @@ int spacefs_space_json(struct spacefs_fs *fs, const struct node *n, int runtime,
         pthread_mutex_lock(&fs->lock);
         se = spacefs_space_find_locked(fs, n->ns, n->space);
         if (se && (runtime ? se->runtime_json : se->info_json)) { /* the last known document */
-            int64_t *at = runtime ? &se->runtime_json_ms : &se->info_json_ms;
-            *at = spacefs_stale_stamp(fs, st, *at);
+            spacefs_serve_stale(fs, st, runtime ? &se->runtime_json_ms : &se->info_json_ms,
+                                runtime ? "runtime of (serving the last one)"
+                                        : "info of (serving the last one)",
+                                n->id, &err);
             *out = spacefs_strdup(runtime ? se->runtime_json : se->info_json);
             pthread_mutex_unlock(&fs->lock);
-            if (st != SPACEFS_E_OFFLINE)
-                spacefs_call_failed(fs,
-                                    runtime ? "runtime of (serving the last one)"
-                                            : "info of (serving the last one)",
-                                    n->id, st, &err);
             return *out ? 0 : -ENOMEM;
         }
         pthread_mutex_unlock(&fs->lock);
@@ -846,12 +813,8 @@ int spacefs_space_json(struct spacefs_fs *fs, const struct node *n, int runtime,
         free(*slot);
         *slot = spacefs_strdup(json);
         if (runtime) {
-            se->runtime_json_ms = spacefs_now_ms();
-            spacefs_runtime_clear(&se->sp.rt);
-            se->sp.rt = rt;
-            memset(&rt, 0, sizeof(rt));
-            se->sp.has_runtime = 1;
-            se->rt_ms = se->runtime_json_ms;
+            runtime_take_locked(se, &rt);
+            se->runtime_json_ms = se->rt_ms;
         } else {
             se->info_json_ms = spacefs_now_ms();
         }

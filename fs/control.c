@@ -69,32 +69,44 @@ static int do_visit(struct spacefs_fs *fs, const struct node *n, const char *url
     return 0;
 }
 
-/* restart/rebuild/pause: the Hub answers with the new runtime, which refreshes status. */
-static int do_lifecycle(struct spacefs_fs *fs, const struct node *n, const char *word, char *detail,
-                        size_t dsize)
+/* Sends lc for n (what names it in the log). The Hub answers with the new runtime, which
+ * refreshes status; without a stage the runtime is read anew. detail (unless NULL) gets the
+ * new stage, or why it failed. */
+static int lifecycle_call(struct spacefs_fs *fs, const struct node *n,
+                          const struct spacefs_lifecycle *lc, const char *what, char *detail,
+                          size_t dsize)
 {
-    struct spacefs_lifecycle lc = {SPACEFS_RESTART, NULL, 0};
     struct spacefs_runtime rt = {0};
     struct spacefs_error err = {0};
-    enum spacefs_status st;
+    enum spacefs_status st = fs->be.ops->lifecycle(fs->be.ctx, n->id, lc, &rt, &err);
 
-    if (strcmp(word, "pause") == 0)
-        lc.action = SPACEFS_PAUSE;
-    else if (strcmp(word, "rebuild") == 0)
-        lc.action = SPACEFS_REBUILD;
-    st = fs->be.ops->lifecycle(fs->be.ctx, n->id, &lc, &rt, &err);
     spacefs_count_call(fs, st);
     if (st != SPACEFS_OK) {
-        snprintf(detail, dsize, "%s", err.message[0] ? err.message : spacefs_status_name(st));
-        return spacefs_call_failed(fs, word, n->id, st, &err);
+        if (detail)
+            snprintf(detail, dsize, "%s", err.message[0] ? err.message : spacefs_status_name(st));
+        return spacefs_call_failed(fs, what, n->id, st, &err);
     }
-    snprintf(detail, dsize, "%s", rt.stage ? rt.stage : "");
+    if (detail)
+        snprintf(detail, dsize, "%s", rt.stage ? rt.stage : "");
     if (rt.stage)
         spacefs_space_runtime_update(fs, n, &rt);
     else
         spacefs_space_runtime_invalidate(fs, n);
     spacefs_runtime_clear(&rt);
     return 0;
+}
+
+/* restart/rebuild/pause */
+static int do_lifecycle(struct spacefs_fs *fs, const struct node *n, const char *word, char *detail,
+                        size_t dsize)
+{
+    struct spacefs_lifecycle lc = {SPACEFS_RESTART, NULL, 0};
+
+    if (strcmp(word, "pause") == 0)
+        lc.action = SPACEFS_PAUSE;
+    else if (strcmp(word, "rebuild") == 0)
+        lc.action = SPACEFS_REBUILD;
+    return lifecycle_call(fs, n, &lc, word, detail, dsize);
 }
 
 static int do_delete(struct spacefs_fs *fs, const struct node *n, char *detail, size_t dsize)
@@ -155,9 +167,6 @@ int spacefs_control_execute(struct spacefs_fs *fs, const struct node *n, const c
 
 int spacefs_hardware_write(struct spacefs_fs *fs, const struct node *n, const char *buf, size_t len)
 {
-    struct spacefs_runtime rt = {0};
-    struct spacefs_error err = {0};
-    enum spacefs_status st;
     char flavor[64];
     struct spacefs_lifecycle lc = {SPACEFS_HARDWARE, flavor, 0};
     size_t i;
@@ -174,21 +183,13 @@ int spacefs_hardware_write(struct spacefs_fs *fs, const struct node *n, const ch
             spacefs_log(SPACEFS_WARN, "hardware %s: unknown flavor '%s'", n->id, flavor);
         return rc == 0 ? -EINVAL : rc;
     }
-    st = fs->be.ops->lifecycle(fs->be.ctx, n->id, &lc, &rt, &err);
-    spacefs_count_call(fs, st);
-    if (st != SPACEFS_OK)
-        return spacefs_call_failed(fs, "request hardware for", n->id, st, &err);
-    spacefs_space_runtime_update(fs, n, &rt);
-    return 0;
+    return lifecycle_call(fs, n, &lc, "request hardware for", NULL, 0);
 }
 
 int spacefs_sleeptime_write(struct spacefs_fs *fs, const struct node *n, const char *buf,
                             size_t len)
 {
     struct spacefs_lifecycle lc = {SPACEFS_SLEEPTIME, NULL, 0};
-    struct spacefs_runtime rt = {0};
-    struct spacefs_error err = {0};
-    enum spacefs_status st;
     char word[32], *end;
     long long secs;
 
@@ -205,10 +206,5 @@ int spacefs_sleeptime_write(struct spacefs_fs *fs, const struct node *n, const c
             return -EINVAL;
     }
     lc.seconds = (int64_t)secs;
-    st = fs->be.ops->lifecycle(fs->be.ctx, n->id, &lc, &rt, &err);
-    spacefs_count_call(fs, st);
-    if (st != SPACEFS_OK)
-        return spacefs_call_failed(fs, "set sleep time of", n->id, st, &err);
-    spacefs_space_runtime_update(fs, n, &rt);
-    return 0;
+    return lifecycle_call(fs, n, &lc, "set sleep time of", NULL, 0);
 }

@@ -135,9 +135,11 @@ void spacefs_cache_free(struct spacefs_fs *fs);
 void spacefs_count_call(struct spacefs_fs *fs, enum spacefs_status st);
 /* 1 when a failed refresh may serve the last known data (the Hub unreachable or failing). */
 int spacefs_stale_ok(enum spacefs_status st);
-/* The time to stamp stale data with after such a failure (its old stamp while offline, so the
- * first call after the outage refreshes; now after another failure: one more ttl). */
-int64_t spacefs_stale_stamp(struct spacefs_fs *fs, enum spacefs_status st, int64_t stamp);
+/* The last known data is served after such a failure of `what` (a call_failed line, unless
+ * offline: the client said so once). *stamp keeps its value while offline, so the first call
+ * after the outage refreshes; after another failure it is now: trusted for one more ttl. */
+void spacefs_serve_stale(struct spacefs_fs *fs, enum spacefs_status st, int64_t *stamp,
+                         const char *what, const char *id, const struct spacefs_error *err);
 /* Logs a failed call once with context and returns its negative errno. */
 int spacefs_call_failed(struct spacefs_fs *fs, const char *what, const char *id,
                         enum spacefs_status st, const struct spacefs_error *err);

@@ -97,9 +97,8 @@ static int kv_ensure(struct spacefs_fs *fs, const struct node *n)
     if (st != SPACEFS_OK && spacefs_stale_ok(st)) {
         pthread_mutex_lock(&fs->lock);
         if ((kc = kv_cache_locked(fs, n)) && kc->fetched_ms) { /* the last known names */
-            kc->fetched_ms = spacefs_stale_stamp(fs, st, kc->fetched_ms);
-            if (st != SPACEFS_E_OFFLINE)
-                spacefs_call_failed(fs, "list keys of (serving the last list)", n->id, st, &err);
+            spacefs_serve_stale(fs, st, &kc->fetched_ms, "list keys of (serving the last list)",
+                                n->id, &err);
             goto out_locked;
         }
         pthread_mutex_unlock(&fs->lock);
@@ -190,11 +189,7 @@ static void kv_record(struct spacefs_fs *fs, const struct node *n, const char *v
         goto out;
     k->pending = 0;
     if (n->file == SPACEFS_KV_VARIABLES) {
-        char *copy = malloc(len + 1);
-        if (copy) {
-            memcpy(copy, value, len);
-            copy[len] = '\0';
-        }
+        char *copy = strndup(value, len); /* kv_send refuses a value holding a NUL */
         if (k->value) {
             explicit_bzero(k->value, strlen(k->value));
             free(k->value);
@@ -228,12 +223,6 @@ static int kv_parse(struct spacefs_fs *fs, struct node *n, int entry, const char
     n->kind = KV_KEY;
     snprintf(n->key, sizeof(n->key), "%s", rest);
     return 0;
-}
-
-static int kv_shown(struct spacefs_fs *fs, const struct node *space)
-{
-    return spacefs_ns_is_own(fs,
-                             space->ns); /* owner-only Hub APIs: not shown in other namespaces */
 }
 
 static int kv_getattr(struct spacefs_fs *fs, const struct node *n, struct stat *st)
@@ -496,7 +485,7 @@ static void kv_release(struct spacefs_fs *fs, struct spacefs_handle *h)
 const struct spacefs_subtree_ops spacefs_kv_ops = {
     .name = "kv",
     .names = kv_names,
-    .shown = kv_shown,
+    .shown = router_shown_own,
     .parse = kv_parse,
     .getattr = kv_getattr,
     .readdir = kv_readdir,

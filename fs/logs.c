@@ -391,11 +391,6 @@ static int logs_parse(struct spacefs_fs *fs, struct node *n, int entry, const ch
     return -ENOENT;
 }
 
-static int logs_shown(struct spacefs_fs *fs, const struct node *space)
-{
-    return spacefs_ns_is_own(fs, space->ns); /* owner-only Hub API: not shown in other namespaces */
-}
-
 static int logs_getattr(struct spacefs_fs *fs, const struct node *n, struct stat *st)
 {
     struct space_ent *se;
@@ -469,7 +464,7 @@ static void logs_free(struct spacefs_fs *fs)
 const struct spacefs_subtree_ops spacefs_logs_ops = {
     .name = "logs",
     .names = logs_names,
-    .shown = logs_shown,
+    .shown = router_shown_own,
     .parse = logs_parse,
     .getattr = logs_getattr,
     .readdir = logs_readdir,

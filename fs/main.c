@@ -60,7 +60,20 @@ enum { KEY_HELP, KEY_VERSION, KEY_TOKEN };
 
 /* fuse_daemonize() moves to "/": a relative token path must be made absolute before it, or the
  * background mount would find no token. 0, or -1 with the reason printed. */
-static int absolute_path(char **path, const char *what);
+static int absolute_path(char **path, const char *what)
+{
+    char *abs;
+
+    if (!*path || (*path)[0] == '/')
+        return 0;
+    if (!(abs = realpath(*path, NULL))) {
+        fprintf(stderr, "spacefs: %s %s: %s\n", what, *path, strerror(errno));
+        return -1;
+    }
+    free(*path);
+    *path = abs;
+    return 0;
+}
 
 /* The same for a path in the environment (HF_TOKEN_PATH). */
 static int absolute_env(const char *name)
@@ -75,21 +88,6 @@ static int absolute_env(const char *name)
     }
     free(v);
     return rc;
-}
-
-static int absolute_path(char **path, const char *what)
-{
-    char *abs;
-
-    if (!*path || (*path)[0] == '/')
-        return 0;
-    if (!(abs = realpath(*path, NULL))) {
-        fprintf(stderr, "spacefs: %s %s: %s\n", what, *path, strerror(errno));
-        return -1;
-    }
-    free(*path);
-    *path = abs;
-    return 0;
 }
 
 #define OPT(t, f, v)                                                                               \

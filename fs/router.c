@@ -230,6 +230,11 @@ int router_want_write(int flags)
     return (flags & O_ACCMODE) != O_RDONLY;
 }
 
+int router_shown_own(struct spacefs_fs *fs, const struct node *space)
+{
+    return spacefs_ns_is_own(fs, space->ns);
+}
+
 int router_open_check(struct spacefs_fs *fs, const struct node *n, int flags)
 {
     struct stat st;

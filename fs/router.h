@@ -147,6 +147,9 @@ void router_fill(struct spacefs_fs *fs, struct stat *st, mode_t mode, uint64_t s
 int router_open_check(struct spacefs_fs *fs, const struct node *n, int flags);
 int router_want_read(int flags);
 int router_want_write(int flags);
+/* `shown` of the subtrees on owner-only Hub APIs (secrets, variables, logs): the Space is in one
+ * of the token's own namespaces. */
+int router_shown_own(struct spacefs_fs *fs, const struct node *space);
 /* A text snapshot served by read (h->state of render's files; variables, persist.status). */
 struct router_text {
     char *data;

@@ -27,6 +27,15 @@ enum { SPACE_FILE = 1 }; /* kinds: ROUTER_SPACE (the directory), SPACE_FILE (n->
 static const char *const space_file_names[SF_COUNT + 1] = {
     "status", "runtime.json", "info.json", "url", "hardware", "sleeptime", "control", NULL};
 
+/* The writable files (0644 for a token that may write) and what a write to them does, a call to
+ * the Hub (control.c); the others are read-only (0444). */
+static int (*const space_file_writers[SF_COUNT])(struct spacefs_fs *fs, const struct node *n,
+                                                 const char *buf, size_t len) = {
+    [SF_HARDWARE] = spacefs_hardware_write,
+    [SF_SLEEPTIME] = spacefs_sleeptime_write,
+    [SF_CONTROL] = spacefs_control_execute,
+};
+
 /* The app URL the Hub gave, else the documented shape https://<ns>-<name>.hf.space. */
 static char *app_url_locked(const struct space_ent *se, const char *ns)
 {
@@ -134,7 +143,7 @@ static int attr_locked(struct spacefs_fs *fs, const struct node *n, struct stat 
         router_fill(fs, st, S_IFDIR | 0555, 0, se->sp.last_modified);
         return 0;
     }
-    if (writable && (n->file == SF_HARDWARE || n->file == SF_SLEEPTIME || n->file == SF_CONTROL))
+    if (writable && space_file_writers[n->file])
         mode = S_IFREG | 0644;
     text = space_file_text_locked(fs, n, se);
     router_fill(fs, st, mode, text ? strlen(text) : 0, se->sp.last_modified);
@@ -200,19 +209,9 @@ static long space_write(struct spacefs_fs *fs, struct spacefs_handle *h, const c
     int rc;
 
     (void)off;
-    switch (h->n.file) {
-    case SF_CONTROL:
-        rc = spacefs_control_execute(fs, &h->n, buf, size);
-        break;
-    case SF_HARDWARE:
-        rc = spacefs_hardware_write(fs, &h->n, buf, size);
-        break;
-    case SF_SLEEPTIME:
-        rc = spacefs_sleeptime_write(fs, &h->n, buf, size);
-        break;
-    default:
-        rc = -EBADF;
-    }
+    if (!space_file_writers[h->n.file])
+        return -EBADF;
+    rc = space_file_writers[h->n.file](fs, &h->n, buf, size);
     return rc < 0 ? rc : (long)size;
 }
 

@@ -147,6 +147,24 @@ void spacefs_whoami_clear(struct spacefs_whoami *who)
     memset(who, 0, sizeof(*who));
 }
 
+int spacefs_whoami_set(struct spacefs_whoami *out, const char *name, const char *role,
+                       char *const *orgs, size_t orgs_count)
+{
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    if ((name && !(out->name = strdup(name))) || (role && !(out->role = strdup(role))) ||
+        (orgs_count && !(out->orgs = calloc(orgs_count, sizeof(char *)))))
+        goto fail;
+    for (i = 0; i < orgs_count; i++, out->orgs_count++)
+        if (!(out->orgs[i] = strdup(orgs[i])))
+            goto fail;
+    return 0;
+fail:
+    spacefs_whoami_clear(out);
+    return -1;
+}
+
 void spacefs_kvs_free(struct spacefs_kv *kvs, size_t count)
 {
     size_t i;

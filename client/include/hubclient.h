@@ -261,16 +261,13 @@ typedef struct hub_space_list {
     size_t count;
 } hub_space_list;
 
-/* Every Space of namespace `author` (all pages, expand=sdk,private,lastModified,runtime,
- * subdomain,host,sha): one request per page. *out is new; free with hub_space_list_free. */
-hub_status hub_spaces_list(hub_space_list **out, hub_client *client, const char *author,
-                           hub_error *err);
 void hub_space_list_free(hub_space_list *list);
 
 /* One page of a listing: items borrowed for the call (a callback may move members out and set
  * them to NULL). Return 0 to go on, -1 to stop with HUB_E_NOMEM. */
 typedef int (*hub_space_page_fn)(hub_space *items, size_t count, void *payload);
-/* The same listing, one page at a time (memory holds one page): fn gets each page in order.
+/* Every Space of namespace `author` (expand=sdk,private,lastModified,runtime,subdomain,sha), one
+ * request and one page at a time (memory holds one page): fn gets each page in order.
  * max > 0 stops after max Spaces, without requesting the pages past them; *out_truncated (may
  * be NULL) is then 1 if the Hub had more. `cancel` (may be NULL) stops it between pages and
  * during a page's transfer (HUB_E_CANCELLED). */
@@ -360,14 +357,6 @@ hub_status hub_variable_delete(hub_kv_list **out, hub_client *client, const char
  * ------------------------------------------------------------------------------------------- */
 typedef enum hub_log_kind { HUB_LOGS_BUILD = 0, HUB_LOGS_RUN } hub_log_kind;
 
-/* What is buffered now: the text of every event, concatenated, as the Space printed it. The
- * stream is read until the Hub closes it, or until `idle_ms` (0 = 1500) pass without a byte once
- * bytes flow. The answer itself is awaited up to the deadline, and its first body byte (keep-alives
- * count) 5 s after the headers: a silent open stream is an empty log, not an error.
- * *out is new (free()), NUL-terminated, *out_len its length (out_len may be NULL). */
-hub_status hub_logs_fetch(char **out, size_t *out_len, hub_client *client, const char *space_id,
-                          hub_log_kind kind, unsigned idle_ms, hub_error *err);
-
 /* One log line (text without its trailing newline, borrowed for the call) and its timestamp
  * (unix milliseconds, 0 if absent). Return nonzero to stop following (HUB_E_CANCELLED). */
 typedef int (*hub_log_line_fn)(const char *line, size_t len, int64_t timestamp_ms, void *payload);
@@ -440,6 +429,11 @@ hub_status hub_tree_list(hub_entry_list **out, hub_client *client, hub_repo_type
 hub_status hub_paths_info(hub_entry_list **out, hub_client *client, hub_repo_type type,
                           const char *repo_id, const char *rev, const char *const *paths,
                           size_t paths_count, hub_error *err);
+/* The same; out_commit gets the commit the answer describes when the Hub says it (X-Repo-Commit
+ * of the last request), else "". */
+hub_status hub_paths_info_at(hub_entry_list **out, char out_commit[HUB_OID_MAX], hub_client *client,
+                             hub_repo_type type, const char *repo_id, const char *rev,
+                             const char *const *paths, size_t paths_count, hub_error *err);
 
 typedef struct hub_file_meta {
     long http_status;           /* 200, 206 */

@@ -106,6 +106,13 @@ hub_status hub_paths_info(hub_entry_list **out, hub_client *c, hub_repo_type typ
                           const char *repo_id, const char *rev, const char *const *paths,
                           size_t paths_count, hub_error *err)
 {
+    return hub_paths_info_at(out, NULL, c, type, repo_id, rev, paths, paths_count, err);
+}
+
+hub_status hub_paths_info_at(hub_entry_list **out, char out_commit[HUB_OID_MAX], hub_client *c,
+                             hub_repo_type type, const char *repo_id, const char *rev,
+                             const char *const *paths, size_t paths_count, hub_error *err)
+{
     hub_entry_list *list = NULL;
     hub_buf url, body;
     hub_resp resp;
@@ -113,6 +120,8 @@ hub_status hub_paths_info(hub_entry_list **out, hub_client *c, hub_repo_type typ
     size_t i, start;
 
     *out = NULL;
+    if (out_commit)
+        out_commit[0] = '\0';
     hub_error_clear(err);
     if (!hub_valid_repo_id(repo_id))
         return hub_error_set(err, HUB_E_INVALID, "invalid repo id");
@@ -146,6 +155,8 @@ hub_status hub_paths_info(hub_entry_list **out, hub_client *c, hub_repo_type typ
         st = hub_parse_entry_array(list, resp.body.data, resp.body.len, err);
         if (st != HUB_OK)
             goto out;
+        if (out_commit)
+            snprintf(out_commit, HUB_OID_MAX, "%s", resp.commit);
     }
     *out = list;
     list = NULL;

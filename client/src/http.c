@@ -24,7 +24,6 @@
 #define MAX_REDIRECTS        5
 #define ERROR_BODY_MAX       65536
 #define DEFAULT_STALL_SECOND 30
-#define HUB_FIRST_BODY_MS    5000
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_ok;
@@ -35,18 +34,6 @@ static void global_init(void)
 }
 
 /* ---- logging ------------------------------------------------------------------------------ */
-void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    if (!c || !c->log || level > c->log_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    c->log(level, msg, c->log_payload);
-}
-
 /* The part of a URL that may be logged: path without the query (signed URLs carry their
  * signature there), prefixed with the origin when it is not the endpoint's. */
 static void url_for_log(char *out, size_t cap, const hub_client *c, const char *url)
@@ -369,8 +356,6 @@ typedef struct xfer {
     int rl_seen;
     int64_t read_pos;   /* upload from fd */
     int64_t last_data;  /* ms, for idle/stall */
-    int64_t deadline;   /* ms, the call's: bounds the wait for a stream's first byte */
-    int64_t opened_at;  /* ms when a 2xx response's headers were in, 0 before */
     int got_body;       /* a byte of a 2xx body arrived (keep-alives count) */
     int request_sent;   /* the connection was made (or reused) and the request went out */
     int fresh;          /* open a new connection (the pooled ones may have died in a sleep) */
@@ -380,8 +365,7 @@ typedef struct xfer {
     const char *origin; /* of the current hop (attempt()'s); NULL unknown */
     int suspected;      /* the prober was asked to probe the origin during this attempt */
     int went_offline;   /* stopped: the prober found the origin unreachable meanwhile */
-    int deadline_hit;
-    int cap_hit, user_stop, cancelled, idle_hit, read_failed;
+    int cap_hit, user_stop, cancelled, read_failed;
     int read_errno;
 } xfer;
 
@@ -449,11 +433,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
     }
     if ((n == 2 && line[0] == '\r' && line[1] == '\n') || (n == 1 && line[0] == '\n')) {
         /* end of the headers: a stream's caller may want to know it is open */
-        if (x->status >= 200 && x->status < 300) {
-            x->opened_at = hub_now_ms();
-            if (x->req->on_open)
-                x->req->on_open(x->req->payload);
-        }
+        if (x->status >= 200 && x->status < 300 && x->req->on_open)
+            x->req->on_open(x->req->payload);
         return n;
     }
     if (header_is(line, n, "X-Error-Code", &v, &vl) && x->err)
@@ -594,32 +575,6 @@ static int on_seek(void *userp, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
-/* A stream read "until it idles" (hub_req.idle_ms; logs): the response's first byte is awaited up
- * to the call's deadline, however long DNS, TCP, TLS and the Hub take; once the headers are in,
- * the first body byte gets HUB_FIRST_BODY_MS (huggingface_hub's read timeout for logs); after
- * that, idle_ms without a byte ends it. Keep-alives are bytes: they count as progress. */
-static int idle_check(xfer *x, int64_t now)
-{
-    if (x->got_body) {
-        /* keep-alives more frequent than idle_ms would read forever: the deadline ends it */
-        if (now - x->last_data <= (int64_t)x->req->idle_ms && now < x->deadline)
-            return 0;
-        x->idle_hit = 1;
-        return 1;
-    }
-    if (x->opened_at) {
-        int64_t wait = x->req->idle_ms > HUB_FIRST_BODY_MS ? x->req->idle_ms : HUB_FIRST_BODY_MS;
-        if (now - x->opened_at <= wait && now < x->deadline)
-            return 0;
-        x->idle_hit = 1; /* open but silent: an empty log, not an error */
-        return 1;
-    }
-    if (now < x->deadline)
-        return 0;
-    x->deadline_hit = 1;
-    return 1;
-}
-
 static int on_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
 {
     xfer *x = userp;
@@ -643,8 +598,6 @@ static int on_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off_t u
             return 1;
         }
     }
-    if (x->req->idle_ms)
-        return idle_check(x, hub_now_ms());
     return 0;
 }
 
@@ -663,25 +616,6 @@ static int safe_to_follow(const hub_req *q)
 {
     return (strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0) && !q->body &&
            q->body_fd < 0;
-}
-
-/* Sets up h for one attempt at `url`. */
-void hub_curl_base(hub_client *c, void *curl, const char *url)
-{
-    CURL *h = curl;
-
-    curl_easy_setopt(h, CURLOPT_SHARE, (CURLSH *)c->share);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
-    /* https is always verified, whatever the environment says; only the CAs can change */
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file || c->ca_dir) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
-    }
 }
 
 static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
@@ -825,10 +759,6 @@ static outcome classify(xfer *x, CURLcode cc)
         o.st = hub_error_set(e, HUB_E_CANCELLED, "cancelled");
         return o;
     }
-    if (x->deadline_hit) {
-        o.st = hub_error_set(e, HUB_E_TIMEOUT, "no answer within the call's deadline");
-        return o;
-    }
     if (x->cap_hit) {
         o.st = hub_error_set(e, HUB_E_NOMEM, "response larger than %zu bytes", x->resp->body.max);
         return o;
@@ -920,7 +850,7 @@ static int unreachable(hub_client *c, CURL *h, xfer *x, CURLcode cc, const char 
         snprintf(why, cap, "%s", curl_easy_strerror(cc));
         return 1;
     }
-    if (cc != CURLE_OPERATION_TIMEDOUT || x->deadline_hit)
+    if (cc != CURLE_OPERATION_TIMEDOUT)
         return 0;
     if (!x->request_sent) {
         /* no TCP or TLS set-up within connect_timeout_ms (or the answer limit): unless the
@@ -1003,9 +933,7 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         x->status = 0;
         x->read_pos = 0;
         x->last_data = t0;
-        x->deadline = deadline;
-        x->opened_at = 0;
-        x->got_body = x->deadline_hit = 0;
+        x->got_body = 0;
         x->errbody.len = 0;
         atomic_fetch_add(&c->n_requests, 1);
         cc = curl_easy_perform(h);
@@ -1019,7 +947,7 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         if (cc == CURLE_OK)
             hub_log(c, HUB_LOG_DEBUG, "hub: %s %s -> %ld (%lld ms)", x->req->method, logurl,
                     x->status, (long long)(hub_now_ms() - t0));
-        else if (!(x->idle_hit && cc == CURLE_ABORTED_BY_CALLBACK))
+        else
             hub_log(c, HUB_LOG_DEBUG, "hub: %s %s -> %s (%lld ms)", x->req->method, logurl,
                     curl_easy_strerror(cc), (long long)(hub_now_ms() - t0));
         x->origin = NULL;
@@ -1047,11 +975,6 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
         }
         if (down < 0) {
             o = (outcome){hub_error_set(x->err, HUB_E_TIMEOUT, "slow answer"), 0, 0, -1, 1};
-            break;
-        }
-        if (x->idle_hit && cc == CURLE_ABORTED_BY_CALLBACK && body_is_payload(x)) {
-            x->resp->idle_stop = 1;
-            o.st = HUB_OK;
             break;
         }
         o = classify(x, cc);

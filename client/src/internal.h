@@ -154,6 +154,10 @@ void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...) HUB_FMT(3
 /* The options every transfer of c sets on `curl` (a CURL*) for url: the share handle, http(s)
  * only, no signals, the user agent, TLS verified against c's CAs. */
 void hub_curl_base(hub_client *c, void *curl, const char *url);
+/* The same without a client (the mirror's check): http(s) only, no signals, user_agent, TLS
+ * verified against ca_file/ca_dir (NULL: the system's). */
+void hub_curl_https(void *curl, const char *url, const char *user_agent, const char *ca_file,
+                    const char *ca_dir);
 /* "scheme://host:port" of url, lowercased, default ports filled in (http.c); new or NULL. */
 char *hub_url_origin(const char *url);
 int64_t hub_boottime_ms(void); /* CLOCK_BOOTTIME: runs on while the machine sleeps */
@@ -219,7 +223,6 @@ typedef struct hub_req {
     void *payload;
     size_t max_body; /* cap of resp->body; 0 = HUB_BUF_DEFAULT_MAX */
     hub_cancel *cancel;
-    unsigned idle_ms;   /* stream: stop cleanly (resp->idle_stop) after this long without data */
     int stream;         /* no overall timeout; stall detection only (downloads, uploads, logs) */
     int no_stall_limit; /* with stream: no stall detection at all (log follow) */
 } hub_req;
@@ -240,9 +243,8 @@ typedef struct hub_resp {
     char *final_url;        /* the URL that answered, when a redirect was followed (new) */
     char content_type[96];
     int64_t delivered; /* bytes handed to on_data */
-    int idle_stop;
-    int unclear; /* the call failed in a way that may have reached the server (5xx, timeout,
-                    reset, cut-off reply): a write may or may not have happened */
+    int unclear;       /* the call failed in a way that may have reached the server (5xx, timeout,
+                          reset, cut-off reply): a write may or may not have happened */
 } hub_resp;
 
 void hub_resp_init(hub_resp *r);

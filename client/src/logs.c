@@ -1,14 +1,13 @@
 /* Space logs over Server-Sent Events: an incremental parser of `data: {"data","timestamp"}`
- * lines (keep-alives and other fields ignored, over-long lines dropped), and the two calls:
- * fetch what is buffered (stop when the stream idles) and follow until cancelled. */
+ * lines (keep-alives and other fields ignored, over-long lines dropped), and following a log
+ * until cancelled. */
 #include "internal.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SSE_LINE_MAX  ((size_t)1 << 20)
-#define LOGS_TEXT_MAX ((size_t)64 << 20)
+#define SSE_LINE_MAX ((size_t)1 << 20)
 
 void hub_sse_init(hub_sse *s, hub_log_line_fn on_line, void *payload)
 {
@@ -122,7 +121,7 @@ static void sse_opened(void *payload)
 }
 
 static hub_status logs_run(hub_client *c, const char *id, hub_log_kind kind, hub_sse *sse,
-                           unsigned idle_ms, int signal_open, hub_cancel *cancel, hub_error *err)
+                           hub_cancel *cancel, hub_error *err)
 {
     hub_buf url;
     hub_resp resp;
@@ -146,10 +145,9 @@ static hub_status logs_run(hub_client *c, const char *id, hub_log_kind kind, hub
     q.follow = 1;
     q.stream = 1;
     q.no_stall_limit = 1;
-    q.idle_ms = idle_ms;
     q.cancel = cancel;
     q.on_data = sse_sink;
-    q.on_open = signal_open ? sse_opened : NULL;
+    q.on_open = sse_opened;
     q.payload = sse;
     st = hub_http(c, &q, &resp, err);
     if (st == HUB_OK && hub_sse_finish(sse) < 0)
@@ -159,44 +157,6 @@ static hub_status logs_run(hub_client *c, const char *id, hub_log_kind kind, hub
 out:
     hub_resp_free(&resp);
     hub_buf_free(&url);
-    return st;
-}
-
-static int collect(const char *line, size_t len, int64_t ts, void *payload)
-{
-    hub_buf *b = payload;
-    (void)ts;
-    if (hub_buf_add(b, line, len) < 0 || hub_buf_add(b, "\n", 1) < 0)
-        return 1;
-    return 0;
-}
-
-hub_status hub_logs_fetch(char **out, size_t *out_len, hub_client *c, const char *space_id,
-                          hub_log_kind kind, unsigned idle_ms, hub_error *err)
-{
-    hub_buf text;
-    hub_sse sse;
-    hub_status st;
-
-    *out = NULL;
-    if (out_len)
-        *out_len = 0;
-    hub_error_clear(err);
-    hub_buf_init(&text, LOGS_TEXT_MAX);
-    hub_sse_init(&sse, collect, &text);
-    st = logs_run(c, space_id, kind, &sse, idle_ms ? idle_ms : 1500, 0, NULL, err);
-    if (st == HUB_E_CANCELLED && sse.stopped)
-        st = hub_error_set(err, HUB_E_NOMEM, "logs larger than %zu bytes", LOGS_TEXT_MAX);
-    if (st == HUB_OK) {
-        size_t n = text.len;
-        *out = hub_buf_steal(&text);
-        if (!*out)
-            st = hub_error_set(err, HUB_E_NOMEM, "no memory");
-        else if (out_len)
-            *out_len = n;
-    }
-    hub_sse_free(&sse);
-    hub_buf_free(&text);
     return st;
 }
 
@@ -211,7 +171,7 @@ hub_status hub_logs_follow(hub_client *c, const char *space_id, hub_log_kind kin
     if (!on_line)
         return hub_error_set(err, HUB_E_INVALID, "no line callback");
     hub_sse_init(&sse, on_line, payload);
-    st = logs_run(c, space_id, kind, &sse, 0, 1, cancel, err);
+    st = logs_run(c, space_id, kind, &sse, cancel, err);
     hub_sse_free(&sse);
     return st;
 }

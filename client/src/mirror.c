@@ -15,11 +15,9 @@
 #include <malloc.h>
 #endif
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,9 +28,10 @@
 
 struct hub_mirror {
     pthread_mutex_t lock; /* serialises every use of repo */
-    git_repository *repo;
-    char *url;        /* <endpoint>/<prefix><id>, never with credentials */
-    hub_token *token; /* NULL = anonymous (the same lookup as hub_client_new) */
+    git_repository *repo; /* NULL until first used: created by the first fetch (lazy) */
+    char *dir;            /* the bare repository */
+    char *url;            /* <endpoint>/<prefix><id>, never with credentials */
+    hub_token *token;     /* NULL = anonymous (the same lookup as hub_client_new) */
     /* origin_redirects' last answer (-1 none) and when it was had (hub_now_ms), under lock */
     int redirects;
     int64_t redirects_at_ms;
@@ -116,23 +115,6 @@ void hub_mirror_warm_stop(void)
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
-static hub_status mirror_error(hub_error *err, hub_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static hub_status mirror_error(hub_error *err, hub_status st, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err)
-        return st;
-    memset(err, 0, sizeof(*err));
-    err->status = st;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    va_end(ap);
-    return st;
-}
-
 /* Maps the last libgit2 error (after return code rc) to a status and fills err. */
 static hub_status mirror_git_error(hub_error *err, int rc, hub_status fallback, const char *what)
 {
@@ -156,7 +138,8 @@ static hub_status mirror_git_error(hub_error *err, int rc, hub_status fallback, 
     else if (e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_HTTP ||
                    e->klass == GIT_ERROR_SSL || e->klass == GIT_ERROR_OS))
         st = fallback == HUB_E_PROTOCOL ? HUB_E_TRANSPORT : fallback;
-    mirror_error(err, st, "%s: %s", what, msg);
+    hub_error_clear(err);
+    hub_error_set(err, st, "%s: %s", what, msg);
     if (err)
         err->http_status = http;
     return st;
@@ -198,18 +181,19 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
     hub_status rc;
     int r;
 
+    hub_error_clear(err);
     *out = NULL;
     if (!opts || !opts->dir || !opts->repo_id || !strchr(opts->repo_id, '/'))
-        return mirror_error(err, HUB_E_INVALID, "mirror: dir and an ns/name repo id are needed");
+        return hub_error_set(err, HUB_E_INVALID, "mirror: dir and an ns/name repo id are needed");
     endpoint = opts->endpoint ? opts->endpoint : getenv("HF_ENDPOINT");
     if (!endpoint || !*endpoint)
         endpoint = "https://huggingface.co";
     if (git_init_with_trust(why, sizeof(why)) < 0)
-        return mirror_error(err, HUB_E_INVALID, "libgit2 init: %s", why);
+        return hub_error_set(err, HUB_E_INVALID, "libgit2 init: %s", why);
     m = calloc(1, sizeof(*m));
     if (!m) {
         git_shutdown_locked();
-        return mirror_error(err, HUB_E_NOMEM, "no memory");
+        return hub_error_set(err, HUB_E_NOMEM, "no memory");
     }
     pthread_mutex_init(&m->lock, NULL);
     m->redirects = -1;
@@ -218,7 +202,7 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
         elen--;
     n = elen + strlen(opts->repo_id) + 16;
     if (!(m->url = malloc(n))) {
-        rc = mirror_error(err, HUB_E_NOMEM, "no memory");
+        rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
         goto out;
     }
     snprintf(m->url, n, "%.*s/%s%s", (int)elen, endpoint, hub_repo_type_prefix(opts->type),
@@ -226,16 +210,21 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
     if (!opts->anonymous && (rc = hub_token_load(&m->token, opts->token_file, err)) != HUB_OK)
         goto out;
     if ((r = mkdirs_0700(opts->dir)) < 0) {
-        rc = mirror_error(err, HUB_E_IO, "cannot create %s: %s", opts->dir, strerror(-r));
+        rc = hub_error_set(err, HUB_E_IO, "cannot create %s: %s", opts->dir, strerror(-r));
         if (err)
             err->sys_errno = -r;
         goto out;
     }
     chmod(opts->dir, 0700);
+    if (!(m->dir = strdup(opts->dir))) {
+        rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
+        goto out;
+    }
+    /* An existing mirror opens now (a broken one fails here); a new one is created by its first
+     * use, the fetch, which runs in the persist worker: creating it (a dozen files and
+     * directories) is not on the way of a fresh mount's first lookup. */
     r = git_repository_open_bare(&m->repo, opts->dir);
-    if (r == GIT_ENOTFOUND)
-        r = git_repository_init(&m->repo, opts->dir, 1);
-    if (r < 0) {
+    if (r < 0 && r != GIT_ENOTFOUND) {
         rc = mirror_git_error(err, r, HUB_E_IO, "opening the mirror");
         goto out;
     }
@@ -247,11 +236,27 @@ out:
     return rc;
 }
 
+/* m->repo, created on first use (lock held): 0 or a libgit2 error. */
+static int repo_get(hub_mirror *m)
+{
+    int r;
+
+    if (m->repo)
+        return 0;
+    r = git_repository_open_bare(&m->repo, m->dir);
+    if (r == GIT_ENOTFOUND)
+        r = git_repository_init(&m->repo, m->dir, 1);
+    if (r < 0)
+        m->repo = NULL;
+    return r;
+}
+
 void hub_mirror_free(hub_mirror *m)
 {
     if (!m)
         return;
     git_repository_free(m->repo);
+    free(m->dir);
     hub_token_free(m->token);
     free(m->url);
     pthread_mutex_destroy(&m->lock);
@@ -266,40 +271,16 @@ struct cred_state {
     int calls;
 };
 
-/* Length of "scheme://host[:port]" at the start of url, skipping any "user@" (its offset goes
- * to *skip); 0 when url has no scheme. */
-static size_t origin_len(const char *url, size_t *skip)
-{
-    const char *sep = strstr(url, "://"), *auth, *end, *at;
-
-    *skip = 0;
-    if (!sep)
-        return 0;
-    auth = sep + 3;
-    end = auth + strcspn(auth, "/?#");
-    at = memchr(auth, '@', (size_t)(end - auth));
-    if (at)
-        *skip = (size_t)(at + 1 - auth);
-    return (size_t)(end - url);
-}
-
-/* Nonzero when a and b have the same scheme, host and port (case-insensitive, userinfo ignored,
- * default ports not normalised: the Hub's own URLs are always written the same way). */
+/* Nonzero when urls a and b have the same scheme, host and port (hub_url_origin: any userinfo
+ * ignored, case-insensitive, default ports filled in). */
 static int same_origin(const char *a, const char *b)
 {
-    size_t skip_a, skip_b, la = origin_len(a, &skip_a), lb = origin_len(b, &skip_b), sa, sb;
+    char *oa = hub_url_origin(a), *ob = hub_url_origin(b);
+    int same = oa && ob && strcmp(oa, ob) == 0;
 
-    if (!la || !lb)
-        return 0;
-    sa = (size_t)(strstr(a, "://") - a);
-    sb = (size_t)(strstr(b, "://") - b);
-    if (sa != sb || strncasecmp(a, b, sa) != 0)
-        return 0;
-    a += sa + 3 + skip_a;
-    b += sb + 3 + skip_b;
-    la -= sa + 3 + skip_a;
-    lb -= sb + 3 + skip_b;
-    return la == lb && strncasecmp(a, b, la) == 0;
+    free(oa);
+    free(ob);
+    return same;
 }
 
 /* Answers the Hub's 401 once with basic auth, token as password; a second request means the
@@ -359,19 +340,10 @@ static int origin_redirects(const hub_mirror *m)
         url = NULL;
         goto out;
     }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    hub_curl_https(h, url, "git/2.0 (spacefs hubmirror)", file, dir);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "git/2.0 (spacefs hubmirror)");
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (file || dir) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, file);
-        curl_easy_setopt(h, CURLOPT_CAPATH, dir);
-    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     if (curl_easy_perform(h) == CURLE_OK &&
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
@@ -517,6 +489,7 @@ hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error
     hub_status rc = HUB_OK;
     int r;
 
+    hub_error_clear(err);
     if (out_head)
         out_head[0] = '\0';
     git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
@@ -526,7 +499,7 @@ hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error
     fo.prune = GIT_FETCH_PRUNE;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
     if (conn_setup(&fo.proxy_opts, &fo.follow_redirects, &fo.custom_headers, &auth, m) < 0) {
-        rc = mirror_error(err, HUB_E_NOMEM, "no memory");
+        rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
         goto out;
     }
     /* Connected first, with options we own: libgit2 1.5's git_remote_fetch leaks its copy of
@@ -536,7 +509,9 @@ hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error
     co.proxy_opts = fo.proxy_opts;
     co.follow_redirects = fo.follow_redirects;
     co.custom_headers = fo.custom_headers;
-    r = remote_new(&remote, m);
+    r = repo_get(m);
+    if (r == 0)
+        r = remote_new(&remote, m);
     if (r == 0)
         r = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co);
     if (r == 0)
@@ -566,12 +541,15 @@ hub_status hub_mirror_probe_public(int *out_public, hub_mirror *m, hub_error *er
     hub_error tmp;
     int r;
 
+    hub_error_clear(err);
     *out_public = 0;
     git_remote_connect_options_init(&co, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
     pthread_mutex_lock(&m->lock);
     /* anonymous on purpose (is the repo public?): the proxy and redirect rules, no header */
     (void)conn_setup(&co.proxy_opts, &co.follow_redirects, &co.custom_headers, &auth, NULL);
-    r = remote_new(&remote, m);
+    r = repo_get(m);
+    if (r == 0)
+        r = remote_new(&remote, m);
     if (r == 0)
         r = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co);
     if (r == 0) {
@@ -598,9 +576,12 @@ hub_status hub_mirror_head(char out[HUB_OID_MAX], hub_mirror *m, const char *bra
     hub_status rc = HUB_OK;
     int r;
 
+    hub_error_clear(err);
     out[0] = '\0';
     pthread_mutex_lock(&m->lock);
-    r = read_head(out, m->repo, branch);
+    r = repo_get(m);
+    if (r == 0)
+        r = read_head(out, m->repo, branch);
     if (r < 0)
         rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "head");
     pthread_mutex_unlock(&m->lock);
@@ -732,10 +713,15 @@ hub_status hub_mirror_tree_list(hub_mirror_entry_list **out, hub_mirror *m, cons
     hub_status rc = HUB_OK;
     int r;
 
+    hub_error_clear(err);
     *out = NULL;
     if (!(ws.list = calloc(1, sizeof(*ws.list))))
-        return mirror_error(err, HUB_E_NOMEM, "no memory");
+        return hub_error_set(err, HUB_E_NOMEM, "no memory");
     pthread_mutex_lock(&m->lock);
+    if ((r = repo_get(m)) < 0) {
+        rc = mirror_git_error(err, r, HUB_E_IO, "opening the mirror");
+        goto out;
+    }
     ws.repo = m->repo;
     if ((r = git_revparse_single(&obj, m->repo, commit)) < 0 ||
         (r = git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE)) < 0 ||
@@ -745,7 +731,7 @@ hub_status hub_mirror_tree_list(hub_mirror_entry_list **out, hub_mirror *m, cons
     }
     r = git_tree_walk(tree, GIT_TREEWALK_PRE, walk_cb, &ws);
     if (ws.failed == -ENOMEM)
-        rc = mirror_error(err, HUB_E_NOMEM, "no memory listing the tree");
+        rc = hub_error_set(err, HUB_E_NOMEM, "no memory listing the tree");
     else if (r < 0)
         rc = mirror_git_error(err, ws.failed ? ws.failed : r, HUB_E_PROTOCOL, "tree walk");
     if (rc == HUB_OK) {
@@ -779,23 +765,24 @@ hub_status hub_mirror_blob_read(void **out, size_t *out_len, hub_mirror *m, cons
     char *buf;
     int r;
 
+    hub_error_clear(err);
     *out = NULL;
     *out_len = 0;
     if (!max_len)
         max_len = (size_t)64 << 20;
     pthread_mutex_lock(&m->lock);
-    if ((r = blob_lookup(&blob, m->repo, blob_oid)) < 0) {
+    if ((r = repo_get(m)) < 0 || (r = blob_lookup(&blob, m->repo, blob_oid)) < 0) {
         rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "blob");
         goto out;
     }
     len = (size_t)git_blob_rawsize(blob);
     if (len > max_len) {
-        rc = mirror_error(err, HUB_E_TOO_BIG, "blob %s is %zu bytes (cap %zu)", blob_oid, len,
-                          max_len);
+        rc = hub_error_set(err, HUB_E_TOO_BIG, "blob %s is %zu bytes (cap %zu)", blob_oid, len,
+                           max_len);
         goto out;
     }
     if (!(buf = malloc(len + 1))) {
-        rc = mirror_error(err, HUB_E_NOMEM, "no memory for a %zu-byte blob", len);
+        rc = hub_error_set(err, HUB_E_NOMEM, "no memory for a %zu-byte blob", len);
         goto out;
     }
     memcpy(buf, git_blob_rawcontent(blob), len);
@@ -830,11 +817,13 @@ hub_status hub_mirror_commits_list(hub_mirror_commit_list **out, hub_mirror *m, 
     size_t cap = 0;
     int r;
 
+    hub_error_clear(err);
     *out = NULL;
     if (!list)
-        return mirror_error(err, HUB_E_NOMEM, "no memory");
+        return hub_error_set(err, HUB_E_NOMEM, "no memory");
     pthread_mutex_lock(&m->lock);
-    if ((r = git_revparse_single(&obj, m->repo, start ? start : "main")) < 0 ||
+    if ((r = repo_get(m)) < 0 ||
+        (r = git_revparse_single(&obj, m->repo, start ? start : "main")) < 0 ||
         (r = git_object_peel((git_object **)&c, obj, GIT_OBJECT_COMMIT)) < 0) {
         rc = mirror_git_error(err, r, HUB_E_NOT_FOUND, "commits");
         goto out;
@@ -846,7 +835,7 @@ hub_status hub_mirror_commits_list(hub_mirror_commit_list **out, hub_mirror *m, 
             size_t ncap = cap ? cap * 2 : 32;
             hub_mirror_commit *items = realloc(list->items, ncap * sizeof(*items));
             if (!items) {
-                rc = mirror_error(err, HUB_E_NOMEM, "no memory");
+                rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
                 goto out;
             }
             list->items = items;
@@ -857,7 +846,7 @@ hub_status hub_mirror_commits_list(hub_mirror_commit_list **out, hub_mirror *m, 
         git_oid_tostr(hc->id, sizeof(hc->id), git_commit_id(c));
         hc->time = (int64_t)git_commit_time(c);
         if (!(hc->summary = strdup(summary ? summary : ""))) {
-            rc = mirror_error(err, HUB_E_NOMEM, "no memory");
+            rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
             goto out;
         }
         list->count++;

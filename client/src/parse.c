@@ -75,6 +75,28 @@ static int64_t opt_time(json_t *o, const char *key)
     return 0;
 }
 
+/* The string member `key` of each object in the array arr (others skipped) into *out, a new
+ * array of *out_count strings; nothing when arr is not a non-empty array. -1 on no memory, the
+ * strings copied so far counted for the caller to free. */
+static int member_strings(char ***out, size_t *out_count, json_t *arr, const char *key)
+{
+    size_t i;
+
+    if (!json_is_array(arr) || !json_array_size(arr))
+        return 0;
+    if (!(*out = calloc(json_array_size(arr), sizeof(char *))))
+        return -1;
+    for (i = 0; i < json_array_size(arr); i++) {
+        json_t *v = json_object_get(json_array_get(arr, i), key);
+        if (!json_is_string(v))
+            continue;
+        if (!((*out)[*out_count] = strdup(json_string_value(v))))
+            return -1;
+        (*out_count)++;
+    }
+    return 0;
+}
+
 /* ---- whoami ------------------------------------------------------------------------------- */
 void hub_whoami_free(hub_whoami *w)
 {
@@ -93,10 +115,9 @@ void hub_whoami_free(hub_whoami *w)
 
 hub_status hub_parse_whoami(hub_whoami **out, const char *buf, size_t len, hub_error *err)
 {
-    json_t *j = NULL, *orgs, *auth, *tok;
+    json_t *j = NULL, *auth, *tok;
     hub_whoami *w = NULL;
     hub_status st = HUB_E_NOMEM;
-    size_t i;
 
     *out = NULL;
     j = load(buf, len, err, "whoami");
@@ -114,20 +135,8 @@ hub_status hub_parse_whoami(hub_whoami **out, const char *buf, size_t len, hub_e
     tok = json_object_get(auth, "accessToken");
     if (json_is_object(tok) && opt_str(&w->token_role, tok, "role"))
         goto nomem;
-    orgs = json_object_get(j, "orgs");
-    if (json_is_array(orgs) && json_array_size(orgs)) {
-        w->orgs = calloc(json_array_size(orgs), sizeof(char *));
-        if (!w->orgs)
-            goto nomem;
-        for (i = 0; i < json_array_size(orgs); i++) {
-            json_t *name = json_object_get(json_array_get(orgs, i), "name");
-            if (!json_is_string(name))
-                continue;
-            if (!(w->orgs[w->orgs_count] = strdup(json_string_value(name))))
-                goto nomem;
-            w->orgs_count++;
-        }
-    }
+    if (member_strings(&w->orgs, &w->orgs_count, json_object_get(j, "orgs"), "name") < 0)
+        goto nomem;
     *out = w;
     w = NULL;
     st = HUB_OK;
@@ -192,8 +201,7 @@ void hub_runtime_free(hub_runtime *r)
 /* Fills r from a runtime object. -1 on no memory. */
 static int runtime_fill(hub_runtime *r, json_t *o)
 {
-    json_t *hw = json_object_get(o, "hardware"), *gc, *doms;
-    size_t i;
+    json_t *hw = json_object_get(o, "hardware"), *gc;
 
     if (opt_str(&r->stage_str, o, "stage") || opt_str(&r->error_message, o, "errorMessage"))
         return -1;
@@ -211,21 +219,7 @@ static int runtime_fill(hub_runtime *r, json_t *o)
         r->gc_timeout = json_object_get(o, "gcTimeout") ? -1 : 0;
     else
         r->gc_timeout = opt_int(o, "gcTimeout", 0);
-    doms = json_object_get(o, "domains");
-    if (json_is_array(doms) && json_array_size(doms)) {
-        r->domains = calloc(json_array_size(doms), sizeof(char *));
-        if (!r->domains)
-            return -1;
-        for (i = 0; i < json_array_size(doms); i++) {
-            json_t *d = json_object_get(json_array_get(doms, i), "domain");
-            if (!json_is_string(d))
-                continue;
-            if (!(r->domains[r->domains_count] = strdup(json_string_value(d))))
-                return -1;
-            r->domains_count++;
-        }
-    }
-    return 0;
+    return member_strings(&r->domains, &r->domains_count, json_object_get(o, "domains"), "domain");
 }
 
 hub_status hub_parse_runtime(hub_runtime **out, const char *buf, size_t len, hub_error *err)
@@ -671,38 +665,34 @@ static int is_hex_oid(const char *s, size_t minlen)
     return i >= minlen && i < HUB_OID_MAX;
 }
 
-hub_status hub_parse_commit_result(char out_oid[HUB_OID_MAX], const char *buf, size_t len,
-                                   hub_error *err)
+/* The 40-hex object id in member `key` of the object in buf into out_oid (unless NULL). */
+static hub_status parse_oid_member(char out_oid[HUB_OID_MAX], const char *buf, size_t len,
+                                   const char *what, const char *key, hub_error *err)
 {
-    json_t *j = load(buf, len, err, "commit");
+    json_t *j = load(buf, len, err, what);
     const char *oid;
     hub_status st = HUB_OK;
     if (!j)
         return HUB_E_PROTOCOL;
-    oid = json_string_value(json_object_get(j, "commitOid"));
+    oid = json_string_value(json_object_get(j, key));
     if (!oid || !is_hex_oid(oid, 40))
-        st = hub_error_set(err, HUB_E_PROTOCOL, "commit: no valid \"commitOid\"");
+        st = hub_error_set(err, HUB_E_PROTOCOL, "%s: no valid \"%s\"", what, key);
     else if (out_oid)
         snprintf(out_oid, HUB_OID_MAX, "%s", oid);
     json_decref(j);
     return st;
 }
 
+hub_status hub_parse_commit_result(char out_oid[HUB_OID_MAX], const char *buf, size_t len,
+                                   hub_error *err)
+{
+    return parse_oid_member(out_oid, buf, len, "commit", "commitOid", err);
+}
+
 hub_status hub_parse_repo_sha(char out_oid[HUB_OID_MAX], const char *buf, size_t len,
                               hub_error *err)
 {
-    json_t *j = load(buf, len, err, "repo info");
-    const char *oid;
-    hub_status st = HUB_OK;
-    if (!j)
-        return HUB_E_PROTOCOL;
-    oid = json_string_value(json_object_get(j, "sha"));
-    if (!oid || !is_hex_oid(oid, 40))
-        st = hub_error_set(err, HUB_E_PROTOCOL, "repo info: no valid \"sha\"");
-    else
-        snprintf(out_oid, HUB_OID_MAX, "%s", oid);
-    json_decref(j);
-    return st;
+    return parse_oid_member(out_oid, buf, len, "repo info", "sha", err);
 }
 
 hub_status hub_parse_commit_list(hub_commit_brief *out, size_t want, size_t *out_count,

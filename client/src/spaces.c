@@ -186,39 +186,6 @@ out:
     return st;
 }
 
-/* hub_spaces_list's page callback: moves the page's items to the end of the list. */
-static int list_append(hub_space *items, size_t count, void *payload)
-{
-    hub_space_list *list = payload;
-    hub_space *v;
-
-    if (count > SIZE_MAX / sizeof(*v) - list->count)
-        return -1;
-    if (!(v = realloc(list->items, (list->count + count) * sizeof(*v))))
-        return -1;
-    list->items = v;
-    memcpy(v + list->count, items, count * sizeof(*v));
-    memset(items, 0, count * sizeof(*items));
-    list->count += count;
-    return 0;
-}
-
-hub_status hub_spaces_list(hub_space_list **out, hub_client *c, const char *author, hub_error *err)
-{
-    hub_space_list *list;
-    hub_status st;
-
-    *out = NULL;
-    if (!(list = calloc(1, sizeof(*list))))
-        return nomem(err);
-    st = hub_spaces_list_pages(c, author, 0, list_append, list, NULL, NULL, err);
-    if (st == HUB_OK)
-        *out = list;
-    else
-        hub_space_list_free(list);
-    return st;
-}
-
 hub_status hub_space_info_get(hub_space **out, char **out_json, hub_client *c, const char *space_id,
                               hub_error *err)
 {

@@ -4,6 +4,8 @@
  * (docs/client.md, "Trust"), else the system store. */
 #include "internal.h"
 
+#include <curl/curl.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -69,4 +71,29 @@ int hub_trust_locations(char **out_file, char **out_dir, const char **out_source
     if (out_source)
         *out_source = source;
     return 0;
+}
+
+/* url on the curl handle h, over http(s) only, without signals, https always verified (whatever
+ * the environment says; only the CAs can change) against ca_file/ca_dir, NULL: the system's. */
+void hub_curl_https(void *h, const char *url, const char *user_agent, const char *ca_file,
+                    const char *ca_dir)
+{
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, user_agent);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca_file || ca_dir) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, ca_dir);
+    }
+}
+
+/* Sets up h for one attempt at `url` as every connection of the client (hub_http's and the
+ * prober's): its share handle, its user agent and CAs. */
+void hub_curl_base(hub_client *c, void *curl, const char *url)
+{
+    curl_easy_setopt(curl, CURLOPT_SHARE, (CURLSH *)c->share);
+    hub_curl_https(curl, url, c->user_agent, c->ca_file, c->ca_dir);
 }

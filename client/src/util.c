@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,29 +121,17 @@ int hub_buf_add_json_strn(hub_buf *b, const char *s, size_t n)
         return -1;
     for (i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
-        char esc[7];
-        size_t elen = 0;
-        if (ch == '"' || ch == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)ch;
-            elen = 2;
-        } else if (ch == '\n') {
-            memcpy(esc, "\\n", 2);
-            elen = 2;
-        } else if (ch == '\r') {
-            memcpy(esc, "\\r", 2);
-            elen = 2;
-        } else if (ch == '\t') {
-            memcpy(esc, "\\t", 2);
-            elen = 2;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 15];
-            elen = 6;
-        }
+        const char *named = ch == '"'    ? "\\\""
+                            : ch == '\\' ? "\\\\"
+                            : ch == '\n' ? "\\n"
+                            : ch == '\r' ? "\\r"
+                            : ch == '\t' ? "\\t"
+                                         : NULL;
+        char esc[7] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15], '\0'};
+        size_t elen = named ? 2 : ch < 0x20 || ch == 0x7f ? 6 : 0;
         if (elen) {
-            if (hub_buf_add(b, s + start, i - start) < 0 || hub_buf_add(b, esc, elen) < 0)
+            if (hub_buf_add(b, s + start, i - start) < 0 ||
+                hub_buf_add(b, named ? named : esc, elen) < 0)
                 return -1;
             start = i + 1;
         }
@@ -412,4 +401,17 @@ hub_status hub_sha256_fd(char out[HUB_OID_MAX], int fd, int64_t size, hub_error 
 out:
     free(buf);
     return st;
+}
+
+/* The client's one log hook; reach.c logs through it too. */
+void hub_log(hub_client *c, hub_log_level level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    if (!c || !c->log || level > c->log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->log(level, msg, c->log_payload);
 }

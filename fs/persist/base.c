@@ -27,11 +27,21 @@ void persist_base_clear(struct persist *p)
     persist_map_clear(&p->landed, NULL);
 }
 
-/* After the base changed: files without unpublished writes re-resolve their source. */
-static void pfiles_reset(struct persist *p)
+/* After the base changed: files without unpublished writes re-resolve their source, except
+ * one reading a base object (a cached copy or a stream) whose path still names that object or
+ * names nothing any more: it goes on with the bytes it has (a file removed remotely stays
+ * readable through what was open, as after a local unlink). old: the base before. */
+static void pfiles_reset(struct persist *p, struct pmap *old)
 {
     for (struct pfile *f = p->files; f; f = f->next) {
+        const struct persist_rentry *was, *now;
         if (f->dirty || !f->path)
+            continue;
+        was = persist_map_get(old, f->path);
+        now = persist_map_get(&p->base_files, f->path);
+        if (was && !f->work && !f->fd_is_work && (f->fd >= 0 || f->stream) &&
+            !persist_map_get(&p->changes, f->path) &&
+            (!now || (!strcmp(now->oid, was->oid) && !strcmp(now->lfs_oid, was->lfs_oid))))
             continue;
         if (f->fd >= 0)
             close(f->fd);
@@ -150,6 +160,7 @@ int persist_utimens(struct persist *p, const char *path, const struct timespec t
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
+    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
     if ((rc = persist_check_ancestors(p, np)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
@@ -206,6 +217,7 @@ int persist_chmod(struct persist *p, const char *path, mode_t mode)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
+    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
     if ((rc = persist_check_ancestors(p, np)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
@@ -342,13 +354,13 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
             e->mtime = was->mtime;
     }
     free(v);
-    persist_map_clear(&old, rentry_free);
     if (head != p->base) /* load_base_tree passes p->base itself (overlapping snprintf) */
         snprintf(p->base, sizeof(p->base), "%s", head);
     p->based = 1;
     p->jfull = 1;
     persist_index_rebuild(p);
     if (!fetched) {
+        persist_map_clear(&old, rentry_free);
         mtimes_load(p);
         return;
     }
@@ -377,7 +389,8 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
     }
     free(drop);
     first ? mtimes_load(p) : persist_mtimes_save(p);
-    pfiles_reset(p);
+    pfiles_reset(p, &old);
+    persist_map_clear(&old, rentry_free);
     if (adopted) /* one eviction for all; the last one adopted is kept whatever its size */
         persist_obj_evict(p, adopted);
     free(adopted);

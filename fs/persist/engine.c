@@ -61,6 +61,7 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
     persist_map_init(&p->base_files);
     persist_map_init(&p->changes);
     persist_map_init(&p->meta);
+    persist_map_init(&p->prov_dirs);
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -104,7 +105,8 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
         else
             persist_meta_check(p);
         p->last_change_ms = spacefs_now_ms();
-        if (!p->based)
+        persist_prov_begin(p); /* a fresh cache: the worker fetches, lookups go on meanwhile */
+        if (!p->based && !p->provisional)
             persist_sync_round(p, 1, 0); /* best effort: works offline */
         p->failures = 0;
         p->next_attempt_ms = 0;
@@ -135,6 +137,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
     }
     persist_worker_stop(p);
     pthread_mutex_lock(&p->lock);
+    persist_prov_end(p);        /* stopped before its first fetch ended */
     persist_journal_sync(p, 0); /* what close() acknowledged, on disk before unmount ends */
     if (p->mtimes_dirty)
         persist_mtimes_save(p);
@@ -165,6 +168,8 @@ void persist_close(struct persist *p, unsigned wait_ms)
     persist_map_clear(&p->hide_alias, free);
     persist_map_clear(&p->changes, persist_change_free);
     persist_map_clear(&p->meta, free);
+    persist_map_clear(&p->prov_dirs, NULL);
+    persist_manifest_free(p->prov_mf);
     persist_map_clear(&p->jdirty, NULL);
     persist_map_clear(&p->below, NULL);
     persist_nlink_free(p);

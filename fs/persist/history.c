@@ -24,6 +24,7 @@ int persist_history(struct persist *p, size_t max, char head[PERSIST_OID_MAX],
     *out = NULL;
     *out_count = 0;
     pthread_mutex_lock(&p->lock);
+    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
     memcpy(head, p->base, PERSIST_OID_MAX);
     pthread_mutex_unlock(&p->lock);
     if (!head[0])

@@ -17,7 +17,7 @@
 
 #define META_MAGIC     "spacefs-meta 1"
 #define LOCAL_MAGIC    "spacefs-persist-meta 1"
-#define MANIFEST_LIMIT ((int64_t)64 << 20) /* larger: ignored (a hostile or broken file) */
+#define MANIFEST_LIMIT PERSIST_MANIFEST_LIMIT
 
 /* ---- times --------------------------------------------------------------------------------- */
 int64_t persist_now_ns(void)
@@ -558,6 +558,21 @@ static struct pmanifest *manifest_parse(FILE *f, size_t *bad)
         m->v[m->n++] = e;
     }
     free(line);
+    return m;
+}
+
+struct pmanifest *persist_manifest_parse_mem(const void *data, size_t len)
+{
+    struct pmanifest *m;
+    size_t bad = 0;
+    FILE *f;
+
+    if (!len) /* fmemopen refuses an empty buffer */
+        return calloc(1, sizeof(struct pmanifest));
+    if (!(f = fmemopen((void *)data, len, "r")))
+        return NULL;
+    m = manifest_parse(f, &bad);
+    fclose(f);
     return m;
 }
 

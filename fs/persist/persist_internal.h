@@ -221,6 +221,19 @@ struct persist {
     int jlazy;
     int64_t unflushed_since_ms;
     uint64_t flushes; /* fsync/fdatasync calls made for durability (tests count them) */
+
+    /* provisional.c: a fresh cache before its first fetch answers single paths from the Hub's
+     * API; prov_state says how far the manifest got, prov_rev is the commit it was read at
+     * ("" main), prov_dirs the directories looked up (path -> p). */
+    int provisional;
+    enum { PROV_NONE = 0, PROV_LOADING, PROV_READY, PROV_FAILED } prov_state;
+    char prov_rev[PERSIST_OID_MAX];
+    struct pmanifest *prov_mf;
+    struct pmap prov_dirs;
+    /* monotonic ms: the engine opened provisional, the last lookup began or ended; lookups in
+     * flight; callers waiting for the first fetch (persist_prov_fetch_at) */
+    int64_t prov_open_ms, prov_last_ms;
+    unsigned prov_busy, prov_waiting;
 };
 
 void persist_log(struct persist *p, enum spacefs_log_level level, const char *fmt, ...)
@@ -316,6 +329,23 @@ struct pmanifest *persist_manifest_fetch(struct persist *p, struct persist_rentr
                                          char sha[PERSIST_OID_MAX], int skip); /* no lock */
 void persist_manifest_apply(struct persist *p, const struct pmanifest *mf);
 void persist_manifest_free(struct pmanifest *m);
+/* A manifest's text parsed (NULL: not one); unreadable lines are skipped. */
+struct pmanifest *persist_manifest_parse_mem(const void *data, size_t len);
+#define PERSIST_MANIFEST_LIMIT ((int64_t)64 << 20) /* larger: ignored (hostile or broken) */
+
+/* provisional.c (lock held; see there) */
+void persist_prov_begin(struct persist *p); /* at open: a fresh cache starts provisional */
+/* Waits (lock dropped) until the first fetch ended, when the engine is provisional. */
+void persist_await_base(struct persist *p);
+/* Makes the partial view know the normalised path np (a lookup through the Hub's API, lock
+ * dropped), or waits for the first fetch when it cannot; data: the caller reads the file's
+ * bytes next (only an LFS file's come without the mirror). Always 0: go on with the view. */
+int persist_prov_learn(struct persist *p, const char *np, int data);
+int persist_prov_is_dir(struct persist *p, const char *path);
+/* The first fetch ended (p->based says whether it worked): the view is the engine's again. */
+void persist_prov_end(struct persist *p);
+/* When the worker may start the first fetch (monotonic ms; 0: now). */
+int64_t persist_prov_fetch_at(struct persist *p);
 
 /* util.c */
 void persist_change_free(void *c);

@@ -86,6 +86,21 @@ struct persist_remote_ops {
     enum spacefs_status (*commits)(void *ctx, const char *head, size_t max,
                                    struct persist_rcommit **out, size_t *out_count,
                                    struct spacefs_error *err);
+    /* ---- a fresh cache, while the mirror is cloned: one path at a time from the Hub's API.
+     * Both NULL when the remote cannot (then everything waits for the first fetch). ---- */
+    /* The whole content of the regular (non-LFS) file `path` at main, at most max_len bytes:
+     * *out malloc'd, out_commit the commit it was read at ("" if the Hub did not say).
+     * NOT_FOUND when main has no such file (or no main, or no repository). */
+    enum spacefs_status (*head_read)(void *ctx, const char *path, size_t max_len,
+                                     char out_commit[PERSIST_OID_MAX], void **out, size_t *out_len,
+                                     struct spacefs_error *err);
+    /* What `path` is at `rev` (a commit, or "" for main): *out_kind 0 nothing there, 1 a file
+     * (out filled; out->path malloc'd; out->commit = rev), 2 a directory. out_commit: the
+     * commit the answer describes when the remote says it, else "". Called while head_read
+     * runs on another thread. */
+    enum spacefs_status (*lookup)(void *ctx, const char *rev, const char *path,
+                                  struct persist_rentry *out, int *out_kind,
+                                  char out_commit[PERSIST_OID_MAX], struct spacefs_error *err);
     void (*free)(void *ctx);
 };
 

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define FAKE_LFS_THRESHOLD 64 /* larger files (or ones holding a NUL byte) are LFS objects */
+
 struct ffile {
     char *path;
     unsigned char *data;
@@ -40,7 +42,6 @@ struct persist_fake {
     pthread_mutex_t lock;
     unsigned refs;
     int exists, is_private;
-    int64_t lfs_threshold;
     struct fcommit *commits; /* commits[ncommits-1] is main's head */
     size_t ncommits;
     unsigned calls[PERSIST_FAKE_OPS];
@@ -48,6 +49,8 @@ struct persist_fake {
     unsigned sha_mismatches; /* PUTs whose given digest was wrong (refused) */
     uint64_t object_bytes;   /* bytes served by object and object_range calls */
     int corrupt;             /* LFS objects are served with one byte changed (a hostile server) */
+    int api;                 /* remotes offer head_read and lookup */
+    int lookup_commits;      /* lookup says the commit it answered from (X-Repo-Commit) */
     struct fault faults[PERSIST_FAKE_OPS];
     void (*on_commit)(void *);
     void *on_commit_payload;
@@ -72,7 +75,7 @@ static void hash_hex(char *out, size_t digits, const char *salt, const void *dat
 
 static void ffile_fill(struct persist_fake *f, struct ffile *ff)
 {
-    ff->is_lfs = (int64_t)ff->len > f->lfs_threshold || memchr(ff->data, 0, ff->len) != NULL;
+    ff->is_lfs = (int64_t)ff->len > FAKE_LFS_THRESHOLD || memchr(ff->data, 0, ff->len) != NULL;
     {
         hub_sha256 s;
         hub_sha256_init(&s);
@@ -102,7 +105,6 @@ struct persist_fake *persist_fake_new(void)
     pthread_mutex_init(&f->lock, NULL);
     f->refs = 1;
     f->exists = f->is_private = 1;
-    f->lfs_threshold = 64;
     return f;
 }
 
@@ -129,11 +131,6 @@ void persist_fake_set_repo(struct persist_fake *f, int exists, int is_private)
     f->exists = exists;
     f->is_private = is_private;
     pthread_mutex_unlock(&f->lock);
-}
-
-void persist_fake_set_lfs_threshold(struct persist_fake *f, int64_t bytes)
-{
-    f->lfs_threshold = bytes;
 }
 
 void persist_fake_fail(struct persist_fake *f, enum persist_fake_op op, enum spacefs_status st,
@@ -175,13 +172,19 @@ static void call_hook(struct persist_fake *f, enum persist_fake_op op, int after
         fn(payload, op, after);
 }
 
-unsigned persist_fake_calls(struct persist_fake *f, enum persist_fake_op op)
+/* A counter of f read under its lock. */
+static unsigned counter(struct persist_fake *f, const unsigned *c)
 {
     unsigned n;
     pthread_mutex_lock(&f->lock);
-    n = f->calls[op];
+    n = *c;
     pthread_mutex_unlock(&f->lock);
     return n;
+}
+
+unsigned persist_fake_calls(struct persist_fake *f, enum persist_fake_op op)
+{
+    return counter(f, &f->calls[op]);
 }
 
 unsigned persist_fake_commit_count(struct persist_fake *f)
@@ -326,11 +329,12 @@ static enum spacefs_status f_create(void *ctx, struct spacefs_error *err)
     return st;
 }
 
-static enum spacefs_status f_fetch_do(void *ctx, char out_head[PERSIST_OID_MAX],
-                                      struct spacefs_error *err)
+static enum spacefs_status f_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
+                                   struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
+    call_hook(f, PERSIST_FAKE_FETCH, 0);
     pthread_mutex_lock(&f->lock);
     st = enter(f, PERSIST_FAKE_FETCH, err);
     if (st == SPACEFS_OK && !f->exists)
@@ -338,11 +342,12 @@ static enum spacefs_status f_fetch_do(void *ctx, char out_head[PERSIST_OID_MAX],
     if (st == SPACEFS_OK)
         snprintf(out_head, PERSIST_OID_MAX, "%s", head(f) ? head(f)->id : "");
     pthread_mutex_unlock(&f->lock);
+    call_hook(f, PERSIST_FAKE_FETCH, 1);
     return st;
 }
 
-static enum spacefs_status f_tree_do(void *ctx, const char *commit, struct persist_rentry **out,
-                                     size_t *out_count, struct spacefs_error *err)
+static enum spacefs_status f_tree(void *ctx, const char *commit, struct persist_rentry **out,
+                                  size_t *out_count, struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
@@ -350,6 +355,7 @@ static enum spacefs_status f_tree_do(void *ctx, const char *commit, struct persi
 
     *out = NULL;
     *out_count = 0;
+    call_hook(f, PERSIST_FAKE_TREE, 0);
     pthread_mutex_lock(&f->lock);
     if ((st = enter(f, PERSIST_FAKE_TREE, err)) != SPACEFS_OK)
         goto out;
@@ -372,6 +378,7 @@ static enum spacefs_status f_tree_do(void *ctx, const char *commit, struct persi
     *out_count = c->n;
 out:
     pthread_mutex_unlock(&f->lock);
+    call_hook(f, PERSIST_FAKE_TREE, 1);
     return st;
 }
 
@@ -388,13 +395,14 @@ static struct ffile *find_object(struct persist_fake *f, const struct persist_re
     return NULL;
 }
 
-static enum spacefs_status f_object_get_do(void *ctx, const struct persist_rentry *e, int fd,
-                                           struct spacefs_error *err)
+static enum spacefs_status f_object_get(void *ctx, const struct persist_rentry *e, int fd,
+                                        struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
     struct ffile *ff;
 
+    call_hook(f, PERSIST_FAKE_OBJECT, 0);
     pthread_mutex_lock(&f->lock);
     if ((st = enter(f, PERSIST_FAKE_OBJECT, err)) != SPACEFS_OK)
         goto out;
@@ -408,14 +416,15 @@ static enum spacefs_status f_object_get_do(void *ctx, const struct persist_rentr
         f->object_bytes += ff->len;
 out:
     pthread_mutex_unlock(&f->lock);
+    call_hook(f, PERSIST_FAKE_OBJECT, 1);
     return st;
 }
 
 #define RANGE_CHUNK 16384 /* bytes per on_data call, as a network read would hand them */
 
-static enum spacefs_status f_object_range_do(void *ctx, const struct persist_rentry *e,
-                                             int64_t offset, int64_t length, persist_data_fn fn,
-                                             void *payload, struct spacefs_error *err)
+static enum spacefs_status f_object_range(void *ctx, const struct persist_rentry *e, int64_t offset,
+                                          int64_t length, persist_data_fn fn, void *payload,
+                                          struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
@@ -423,6 +432,7 @@ static enum spacefs_status f_object_range_do(void *ctx, const struct persist_ren
     struct ffile *ff;
     size_t len = 0;
 
+    call_hook(f, PERSIST_FAKE_OBJECT, 0);
     pthread_mutex_lock(&f->lock);
     if ((st = enter(f, PERSIST_FAKE_OBJECT, err)) != SPACEFS_OK)
         goto out;
@@ -453,13 +463,14 @@ out:
             st = SPACEFS_E_CANCELLED;
     }
     free(copy);
+    call_hook(f, PERSIST_FAKE_OBJECT, 1);
     return st;
 }
 
-static enum spacefs_status f_commit_do(void *ctx, const char *parent, const char *summary,
-                                       const struct persist_rop *ops, size_t n,
-                                       char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                       void *payload, struct spacefs_error *err)
+static enum spacefs_status f_commit(void *ctx, const char *parent, const char *summary,
+                                    const struct persist_rop *ops, size_t n,
+                                    char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
+                                    void *payload, struct spacefs_error *err)
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
@@ -468,6 +479,7 @@ static enum spacefs_status f_commit_do(void *ctx, const char *parent, const char
     void (*hook)(void *);
     void *hook_payload;
 
+    call_hook(f, PERSIST_FAKE_COMMIT, 0);
     pthread_mutex_lock(&f->lock);
     hook = f->on_commit;
     hook_payload = f->on_commit_payload;
@@ -525,7 +537,7 @@ static enum spacefs_status f_commit_do(void *ctx, const char *parent, const char
                              op->path);
                     continue;
                 }
-            } else if ((int64_t)len > f->lfs_threshold || memchr(data, 0, len)) {
+            } else if ((int64_t)len > FAKE_LFS_THRESHOLD || memchr(data, 0, len)) {
                 f->hash_reads++; /* an LFS upload: remote_hub hashes the file first */
             }
         } else {
@@ -554,6 +566,7 @@ static enum spacefs_status f_commit_do(void *ctx, const char *parent, const char
     snprintf(out_oid, PERSIST_OID_MAX, "%s", nc->id);
 out:
     pthread_mutex_unlock(&f->lock);
+    call_hook(f, PERSIST_FAKE_COMMIT, 1);
     return st;
 }
 
@@ -588,62 +601,90 @@ out:
     return st;
 }
 
+static enum spacefs_status f_head_read(void *ctx, const char *path, size_t max_len,
+                                       char out_commit[PERSIST_OID_MAX], void **out,
+                                       size_t *out_len, struct spacefs_error *err)
+{
+    struct persist_fake *f = ctx;
+    enum spacefs_status st;
+    struct ffile *ff;
+
+    *out = NULL;
+    *out_len = 0;
+    out_commit[0] = '\0';
+    call_hook(f, PERSIST_FAKE_HEAD_READ, 0);
+    pthread_mutex_lock(&f->lock);
+    if ((st = enter(f, PERSIST_FAKE_HEAD_READ, err)) != SPACEFS_OK)
+        goto out;
+    if (!f->exists || !head(f) || !(ff = find_file(head(f), path))) {
+        st = SPACEFS_E_NOT_FOUND;
+        goto out;
+    }
+    if (ff->len > max_len) {
+        st = SPACEFS_E_OTHER;
+        goto out;
+    }
+    if (!(*out = malloc(ff->len + 1))) {
+        st = SPACEFS_E_NOMEM;
+        goto out;
+    }
+    memcpy(*out, ff->data, ff->len);
+    *out_len = ff->len;
+    snprintf(out_commit, PERSIST_OID_MAX, "%s", head(f)->id);
+out:
+    pthread_mutex_unlock(&f->lock);
+    call_hook(f, PERSIST_FAKE_HEAD_READ, 1);
+    return st;
+}
+
+static enum spacefs_status f_lookup(void *ctx, const char *rev, const char *path,
+                                    struct persist_rentry *out, int *out_kind,
+                                    char out_commit[PERSIST_OID_MAX], struct spacefs_error *err)
+{
+    struct persist_fake *f = ctx;
+    size_t plen = strlen(path);
+    enum spacefs_status st;
+    struct fcommit *c;
+    struct ffile *ff;
+
+    memset(out, 0, sizeof(*out));
+    *out_kind = 0;
+    out_commit[0] = '\0';
+    call_hook(f, PERSIST_FAKE_LOOKUP, 0);
+    pthread_mutex_lock(&f->lock);
+    if ((st = enter(f, PERSIST_FAKE_LOOKUP, err)) != SPACEFS_OK)
+        goto out;
+    if (!f->exists || !(c = rev[0] ? find_commit(f, rev) : head(f))) {
+        st = f->exists && !rev[0] ? SPACEFS_OK : SPACEFS_E_NOT_FOUND; /* empty: nothing there */
+        goto out;
+    }
+    if (f->lookup_commits)
+        snprintf(out_commit, PERSIST_OID_MAX, "%s", c->id);
+    if ((ff = find_file(c, path))) {
+        if (!(out->path = strdup(path))) {
+            st = SPACEFS_E_NOMEM;
+            goto out;
+        }
+        *out_kind = 1;
+        out->size = (int64_t)ff->len;
+        out->is_lfs = ff->is_lfs;
+        memcpy(out->oid, ff->oid, sizeof(out->oid));
+        memcpy(out->lfs_oid, ff->lfs_oid, sizeof(out->lfs_oid));
+        snprintf(out->commit, sizeof(out->commit), "%s", rev);
+        goto out;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (!strncmp(c->files[i].path, path, plen) && c->files[i].path[plen] == '/')
+            *out_kind = 2;
+out:
+    pthread_mutex_unlock(&f->lock);
+    call_hook(f, PERSIST_FAKE_LOOKUP, 1);
+    return st;
+}
+
 static void f_free(void *ctx)
 {
     persist_fake_unref(ctx);
-}
-
-static enum spacefs_status f_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
-                                   struct spacefs_error *err)
-{
-    enum spacefs_status st;
-    call_hook(ctx, PERSIST_FAKE_FETCH, 0);
-    st = f_fetch_do(ctx, out_head, err);
-    call_hook(ctx, PERSIST_FAKE_FETCH, 1);
-    return st;
-}
-
-static enum spacefs_status f_tree(void *ctx, const char *commit, struct persist_rentry **out,
-                                  size_t *out_count, struct spacefs_error *err)
-{
-    enum spacefs_status st;
-    call_hook(ctx, PERSIST_FAKE_TREE, 0);
-    st = f_tree_do(ctx, commit, out, out_count, err);
-    call_hook(ctx, PERSIST_FAKE_TREE, 1);
-    return st;
-}
-
-static enum spacefs_status f_object_get(void *ctx, const struct persist_rentry *e, int fd,
-                                        struct spacefs_error *err)
-{
-    enum spacefs_status st;
-    call_hook(ctx, PERSIST_FAKE_OBJECT, 0);
-    st = f_object_get_do(ctx, e, fd, err);
-    call_hook(ctx, PERSIST_FAKE_OBJECT, 1);
-    return st;
-}
-
-static enum spacefs_status f_object_range(void *ctx, const struct persist_rentry *e, int64_t offset,
-                                          int64_t length, persist_data_fn fn, void *payload,
-                                          struct spacefs_error *err)
-{
-    enum spacefs_status st;
-    call_hook(ctx, PERSIST_FAKE_OBJECT, 0);
-    st = f_object_range_do(ctx, e, offset, length, fn, payload, err);
-    call_hook(ctx, PERSIST_FAKE_OBJECT, 1);
-    return st;
-}
-
-static enum spacefs_status f_commit(void *ctx, const char *parent, const char *summary,
-                                    const struct persist_rop *ops, size_t n,
-                                    char out_oid[PERSIST_OID_MAX], persist_progress_fn progress,
-                                    void *payload, struct spacefs_error *err)
-{
-    enum spacefs_status st;
-    call_hook(ctx, PERSIST_FAKE_COMMIT, 0);
-    st = f_commit_do(ctx, parent, summary, ops, n, out_oid, progress, payload, err);
-    call_hook(ctx, PERSIST_FAKE_COMMIT, 1);
-    return st;
 }
 
 static const struct persist_remote_ops fake_ops = {
@@ -658,13 +699,37 @@ static const struct persist_remote_ops fake_ops = {
     .free = f_free,
 };
 
+static const struct persist_remote_ops fake_api_ops = {
+    .probe = f_probe,
+    .create = f_create,
+    .fetch = f_fetch,
+    .tree = f_tree,
+    .object_get = f_object_get,
+    .object_range = f_object_range,
+    .commit = f_commit,
+    .commits = f_commits,
+    .head_read = f_head_read,
+    .lookup = f_lookup,
+    .free = f_free,
+};
+
 struct persist_remote persist_fake_remote(struct persist_fake *f)
 {
     struct persist_remote r = {&fake_ops, f};
     pthread_mutex_lock(&f->lock);
     f->refs++;
+    if (f->api)
+        r.ops = &fake_api_ops;
     pthread_mutex_unlock(&f->lock);
     return r;
+}
+
+void persist_fake_set_api(struct persist_fake *f, int on)
+{
+    pthread_mutex_lock(&f->lock);
+    f->api = on != 0;
+    f->lookup_commits = on == 1; /* 2: a Hub that does not say which commit paths-info saw */
+    pthread_mutex_unlock(&f->lock);
 }
 
 /* ---- test helpers -------------------------------------------------------------------------- */
@@ -765,20 +830,12 @@ int persist_fake_is_lfs(struct persist_fake *f, const char *path)
 
 unsigned persist_fake_hash_reads(struct persist_fake *f)
 {
-    unsigned n;
-    pthread_mutex_lock(&f->lock);
-    n = f->hash_reads;
-    pthread_mutex_unlock(&f->lock);
-    return n;
+    return counter(f, &f->hash_reads);
 }
 
 unsigned persist_fake_sha_mismatches(struct persist_fake *f)
 {
-    unsigned n;
-    pthread_mutex_lock(&f->lock);
-    n = f->sha_mismatches;
-    pthread_mutex_unlock(&f->lock);
-    return n;
+    return counter(f, &f->sha_mismatches);
 }
 
 int persist_fake_lfs_oid(struct persist_fake *f, const char *path, char out[PERSIST_OID_MAX])

@@ -14,20 +14,25 @@ enum persist_fake_op {
     PERSIST_FAKE_OBJECT,
     PERSIST_FAKE_COMMIT,
     PERSIST_FAKE_COMMITS,
+    PERSIST_FAKE_HEAD_READ, /* the API calls a fresh cache makes before its first fetch */
+    PERSIST_FAKE_LOOKUP,
     PERSIST_FAKE_OPS
 };
 
 struct persist_fake;
 
-/* A new fake (refcount 1): the Dataset exists, private, with no commit. */
+/* A new fake (refcount 1): the Dataset exists, private, with no commit. Files larger than 64
+ * bytes (or holding a NUL byte) are stored as LFS. */
 struct persist_fake *persist_fake_new(void);
 void persist_fake_unref(struct persist_fake *f);
 /* A remote for persist_open; takes a reference (dropped by ops->free). */
 struct persist_remote persist_fake_remote(struct persist_fake *f);
 
+/* on: remotes made from now on offer head_read and lookup (the Hub's resolve and paths-info),
+ * so a fresh cache answers lookups before its first fetch; off (default): they do not. 1: the
+ * lookup says which commit it answered from (as X-Repo-Commit), 2: it does not. */
+void persist_fake_set_api(struct persist_fake *f, int on);
 void persist_fake_set_repo(struct persist_fake *f, int exists, int is_private);
-/* Files larger than this (or holding a NUL byte) are stored as LFS; default 64. */
-void persist_fake_set_lfs_threshold(struct persist_fake *f, int64_t bytes);
 /* PERSIST_FAKE_OBJECT counts whole-object gets and ranged reads (object_range) alike: each is
  * one GET of the object. */
 /* The next `count` calls of `op` fail with `st` (before doing anything). */

@@ -424,6 +424,110 @@ static enum spacefs_status r_commits(void *ctx, const char *head, size_t max,
     return SPACEFS_OK;
 }
 
+struct membuf {
+    char *data;
+    size_t len, max;
+};
+
+static int membuf_add(const void *data, size_t len, void *payload)
+{
+    struct membuf *b = payload;
+    char *n;
+
+    if (len > b->max - b->len)
+        return 1; /* larger than asked for: stop */
+    if (!(n = realloc(b->data, b->len + len + 1)))
+        return 1;
+    memcpy(n + b->len, data, len);
+    b->data = n;
+    b->len += len;
+    return 0;
+}
+
+static enum spacefs_status r_head_read(void *ctx, const char *path, size_t max_len,
+                                       char out_commit[PERSIST_OID_MAX], void **out,
+                                       size_t *out_len, struct spacefs_error *err)
+{
+    struct hubremote *r = ctx;
+    struct membuf b = {NULL, 0, max_len};
+    hub_file_meta meta;
+    hub_error he;
+    hub_status st;
+
+    *out = NULL;
+    *out_len = 0;
+    out_commit[0] = '\0';
+    memset(&meta, 0, sizeof(meta));
+    st = hub_file_download(&meta, r->client, HUB_REPO_DATASET, r->repo_id, "main", path, 0, -1,
+                           membuf_add, &b, NULL, &he);
+    if (st == HUB_E_CANCELLED) { /* stopped by membuf_add */
+        free(b.data);
+        if (err)
+            snprintf(err->message, sizeof(err->message), "%s: larger than %zu bytes", path,
+                     max_len);
+        return SPACEFS_E_OTHER;
+    }
+    if (st != HUB_OK) {
+        free(b.data);
+        return fail(err, st, &he, "download");
+    }
+    if (!b.data && !(b.data = calloc(1, 1)))
+        return SPACEFS_E_NOMEM;
+    snprintf(out_commit, PERSIST_OID_MAX, "%s", meta.commit);
+    *out = b.data;
+    *out_len = b.len;
+    return SPACEFS_OK;
+}
+
+static enum spacefs_status r_lookup(void *ctx, const char *rev, const char *path,
+                                    struct persist_rentry *out, int *out_kind,
+                                    char out_commit[PERSIST_OID_MAX], struct spacefs_error *err)
+{
+    struct hubremote *r = ctx;
+    const char *paths[1] = {path};
+    hub_entry_list *l = NULL;
+    char commit[HUB_OID_MAX];
+    hub_error he;
+    hub_status st;
+
+    memset(out, 0, sizeof(*out));
+    *out_kind = 0;
+    out_commit[0] = '\0';
+    st = hub_paths_info_at(&l, commit, r->client, HUB_REPO_DATASET, r->repo_id,
+                           rev[0] ? rev : "main", paths, 1, &he);
+    if (st == HUB_OK)
+        snprintf(out_commit, PERSIST_OID_MAX, "%s", commit);
+    if (st != HUB_OK)
+        return fail(err, st, &he, "paths-info");
+    for (size_t i = 0; i < l->count; i++) {
+        hub_entry *e = &l->items[i];
+        if (strcmp(e->path, path) != 0)
+            continue;
+        if (e->is_dir) {
+            *out_kind = 2;
+            break;
+        }
+        if (!e->oid || !(out->path = strdup(path))) {
+            hub_entry_list_free(l);
+            if (!e->oid) {
+                if (err)
+                    snprintf(err->message, sizeof(err->message), "%s: no oid", path);
+                return SPACEFS_E_OTHER;
+            }
+            return SPACEFS_E_NOMEM;
+        }
+        *out_kind = 1;
+        out->size = e->size;
+        out->is_lfs = e->lfs_oid != NULL;
+        snprintf(out->oid, sizeof(out->oid), "%s", e->oid);
+        snprintf(out->lfs_oid, sizeof(out->lfs_oid), "%s", e->lfs_oid ? e->lfs_oid : "");
+        snprintf(out->commit, sizeof(out->commit), "%s", rev);
+        break;
+    }
+    hub_entry_list_free(l);
+    return SPACEFS_OK;
+}
+
 static void r_free(void *ctx)
 {
     struct hubremote *r = ctx;
@@ -446,6 +550,8 @@ static const struct persist_remote_ops hub_ops = {
     .object_range = r_object_range,
     .commit = r_commit,
     .commits = r_commits,
+    .head_read = r_head_read,
+    .lookup = r_lookup,
     .free = r_free,
 };
 

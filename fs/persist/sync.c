@@ -411,6 +411,7 @@ int persist_sync_round(struct persist *p, int force, int commit)
     if (force || p->refresh_now || !p->based ||
         (p->cfg.ttl_ms && spacefs_now_ms() >= p->next_refresh_ms))
         rc = refresh(p);
+    persist_prov_end(p); /* the first fetch ended: lookups see the whole view (provisional.c) */
     if (rc == 0 && commit && unsynced_upto(p, UINT64_MAX)) {
         rc = check_visibility(p);
         if (rc == 0)
@@ -484,6 +485,7 @@ static void *worker_main(void *arg)
                      : p->cfg.ttl_ms             ? p->next_refresh_ms
                                                  : INT64_MAX;
         refresh_at = max64(refresh_at, p->next_attempt_ms);
+        refresh_at = max64(refresh_at, persist_prov_fetch_at(p)); /* lookups first */
         commit_at = INT64_MAX;
         if (pending) {
             /* the rest of a burst cut at max_commit_files follows at once: min_interval_ms

@@ -180,7 +180,9 @@ int persist_node_kind(struct persist *p, const char *path)
         return PERSIST_KIND_DIR;
     if (!c && persist_map_get(&p->base_files, path))
         return PERSIST_KIND_FILE;
-    return persist_has_visible_below(p, path) ? PERSIST_KIND_DIR : PERSIST_KIND_NONE;
+    if (persist_has_visible_below(p, path))
+        return PERSIST_KIND_DIR;
+    return !c && persist_prov_is_dir(p, path) ? PERSIST_KIND_DIR : PERSIST_KIND_NONE;
 }
 
 static int64_t file_size(struct persist *p, const char *path)
@@ -363,6 +365,8 @@ void persist_fill_stat(struct persist *p, const char *path, int kind, struct sta
     if (kind == PERSIST_KIND_DIR) {
         mtime = m ? m->mtime : 0;
         st->st_nlink = 2 + (nlink_t)(uintptr_t)persist_map_get(&p->subdirs, path);
+        if (p->provisional)   /* before the first fetch the subdirectories are not all known: */
+            st->st_nlink = 1; /* "unknown" to find and fts, as persist/ of an unopened engine */
     } else {
         mtime = c && c->kind == PC_FILE ? c->mtime : e ? e->mtime : 0;
         st->st_nlink = 1;

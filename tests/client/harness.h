@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -62,6 +63,37 @@ static long admin(const char *method, const char *path, const char *json)
     curl_slist_free_all(hd);
     curl_easy_cleanup(h);
     return code;
+}
+
+/* spaces_list's page callback: moves the page's items to the end of the list. */
+static int list_append(hub_space *items, size_t count, void *payload)
+{
+    hub_space_list *list = payload;
+    hub_space *v = realloc(list->items, (list->count + count) * sizeof(*v));
+
+    if (!v)
+        return -1;
+    list->items = v;
+    memcpy(v + list->count, items, count * sizeof(*v));
+    memset(items, 0, count * sizeof(*items));
+    list->count += count;
+    return 0;
+}
+
+/* Every Space of `author` in one list (all pages; *out new, hub_space_list_free). */
+static hub_status spaces_list(hub_space_list **out, hub_client *c, const char *author,
+                              hub_error *err)
+{
+    hub_space_list *list = calloc(1, sizeof(*list));
+    hub_status st = list ? hub_spaces_list_pages(c, author, 0, list_append, list, NULL, NULL, err)
+                         : HUB_E_NOMEM;
+
+    *out = NULL;
+    if (st == HUB_OK)
+        *out = list;
+    else
+        hub_space_list_free(list);
+    return st;
 }
 
 #endif

@@ -1,5 +1,5 @@
 /* hubclient at the real Hub's edges (issue 10), against the emulator configured to show each one
- * (tests/hub/README.md, "The network"): a slow first byte on log streams, keep-alives, LFS
+ * (tests/hub/README.md, "The network"): a slow first byte on log streams, LFS
  * multipart signalled per object only, a HEAD on resolve where the CDN compresses and signed
  * storage refuses HEAD, 401/403 on Space operations, and, when run with HUB_TLS=1, trust:
  * refused without the emulator's CA, accepted with it through the environment or ca_file.
@@ -55,48 +55,29 @@ static hub_client *client(const char *token_file, int anonymous, unsigned deadli
 }
 
 /* ---- logs ------------------------------------------------------------------------------------ */
-static void test_logs(hub_client *alice, hub_client *alice_short)
+/* Stops a follow at the first line holding the text in payload. */
+static int stop_at(const char *line, size_t len, int64_t ts, void *payload)
+{
+    (void)ts;
+    return line && memmem(line, len, payload, strlen(payload)) != NULL;
+}
+
+static void test_logs(hub_client *alice)
 {
     hub_error e;
-    char *text = NULL;
-    size_t n = 0;
     int64_t t0;
     hub_status st;
 
     admin("POST", "/_hubd/spaces/alice/chat/logs/run", "{\"lines\":[\"edge-line-one\"]}");
     net("{\"log_first_byte_ms\": 2500}");
     t0 = now_ms();
-    st = hub_logs_fetch(&text, &n, alice, "alice/chat", HUB_LOGS_RUN, 0, &e);
-    CHECK(st == HUB_OK && text && strstr(text, "edge-line-one"),
+    st = hub_logs_follow(alice, "alice/chat", HUB_LOGS_RUN, stop_at, "edge-line-one", NULL, &e);
+    CHECK(st == HUB_E_CANCELLED && strstr(e.message, "line callback"),
           "log stream answering after 2.5 s: its lines are read (%s: %s)", hub_status_str(st),
-          st == HUB_OK ? "" : e.message);
+          e.message);
     CHECK(now_ms() - t0 >= 2500, "  after the slow first byte (%lld ms)",
           (long long)(now_ms() - t0));
-    free(text);
-    text = NULL;
     net("{\"log_first_byte_ms\": 0}");
-
-    /* keep-alives every 0.3 s keep an otherwise silent stream alive past the 1.5 s idle: a line
-     * appended 2.5 s later is still read; the call's deadline ends it */
-    admin("POST", "/_hubd/config", "{\"log_keepalive_seconds\": 0.3}");
-    {
-        pid_t pid = fork();
-        if (pid == 0) {
-            usleep(2500 * 1000);
-            admin("POST", "/_hubd/spaces/alice/chat/logs/run", "{\"lines\":[\"edge-late-line\"]}");
-            _exit(0);
-        }
-        t0 = now_ms();
-        st = hub_logs_fetch(&text, &n, alice_short, "alice/chat", HUB_LOGS_RUN, 0, &e);
-        CHECK(st == HUB_OK && text && strstr(text, "edge-late-line"),
-              "keep-alives count as progress: a line 2.5 s late is read (%s)", hub_status_str(st));
-        CHECK(now_ms() - t0 < 8000, "  and the read ends by the 6 s deadline (%lld ms)",
-              (long long)(now_ms() - t0));
-        free(text);
-        text = NULL;
-        waitpid(pid, NULL, 0);
-    }
-    admin("POST", "/_hubd/config", "{\"log_keepalive_seconds\": 15}");
 }
 
 /* ---- LFS multipart, per object --------------------------------------------------------------- */
@@ -289,7 +270,7 @@ static void test_trust(const char *ca)
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
     c = client(NULL, 1, 5000, &e);
-    st = c ? hub_spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
+    st = c ? spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
     CHECK(st == HUB_E_TRANSPORT && strstr(e.message, "not trusted") && strstr(e.message, "ca_file"),
           "without the emulator's CA: refused, saying how to trust it: %s", e.message);
     hub_space_list_free(l);
@@ -300,7 +281,7 @@ static void test_trust(const char *ca)
             continue;
         setenv(vars[i], ca, 1);
         c = client(NULL, 1, 5000, &e);
-        st = c ? hub_spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
+        st = c ? spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
         CHECK(st == HUB_OK, "with %s=<the CA>: accepted (%s)", vars[i], hub_status_str(st));
         hub_space_list_free(l);
         l = NULL;
@@ -309,7 +290,7 @@ static void test_trust(const char *ca)
     }
     setenv("CURL_CA_BUNDLE", "", 1); /* empty never turns verification off */
     c = client(NULL, 1, 5000, &e);
-    st = c ? hub_spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
+    st = c ? spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
     CHECK(st == HUB_E_TRANSPORT, "CURL_CA_BUNDLE=\"\" does not disable verification (%s)",
           hub_status_str(st));
     hub_space_list_free(l);
@@ -320,7 +301,7 @@ static void test_trust(const char *ca)
           "ca_file that cannot be read: refused at once (%s)", e.message);
     CHECK(hub_trust_set_ca_file(ca, &e) == HUB_OK, "ca_file set");
     c = client(NULL, 1, 5000, &e);
-    st = c ? hub_spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
+    st = c ? spaces_list(&l, c, "alice", &e) : HUB_E_INVALID;
     CHECK(st == HUB_OK, "with ca_file (no environment): accepted (%s)", hub_status_str(st));
     hub_space_list_free(l);
     hub_client_free(c);
@@ -330,7 +311,7 @@ static void test_trust(const char *ca)
 
 int main(void)
 {
-    hub_client *alice, *alice_short, *reader, *anon;
+    hub_client *alice, *reader, *anon;
     const char *ca = getenv("HUB_CA");
     char readfile[600];
     hub_error e;
@@ -354,21 +335,19 @@ int main(void)
     }
     close(fd);
     alice = client(NULL, 0, 20000, &e);
-    alice_short = client(NULL, 0, 6000, &e);
     reader = client(readfile, 0, 20000, &e);
     anon = client(NULL, 1, 20000, &e);
-    if (!alice || !alice_short || !reader || !anon) {
+    if (!alice || !reader || !anon) {
         printf("client creation failed: %s\n", e.message);
-        CHECK(0, "four clients");
+        CHECK(0, "three clients");
         goto out;
     }
-    test_logs(alice, alice_short);
+    test_logs(alice);
     test_multipart(alice);
     test_head(alice);
     test_denied(alice, reader, anon);
 out:
     hub_client_free(alice);
-    hub_client_free(alice_short);
     hub_client_free(reader);
     hub_client_free(anon);
     curl_global_cleanup();

@@ -236,7 +236,7 @@ static void test_whoami_spaces(void)
 
     paged = client_with(NULL, 0, 2);
     stats_reset();
-    CHECK(hub_spaces_list(&l, paged, "alice", &e) == HUB_OK && l->count == 6,
+    CHECK(spaces_list(&l, paged, "alice", &e) == HUB_OK && l->count == 6,
           "list alice's Spaces over pages: %zu", l ? l->count : 0);
     CHECK(route_count("GET /api/spaces") == 3, "6 Spaces at limit=2 took exactly 3 requests (%ld)",
           route_count("GET /api/spaces"));
@@ -727,8 +727,6 @@ static void *follow_thread(void *arg)
 
 static void test_logs_visit(void)
 {
-    char *text = NULL;
-    size_t len = 0;
     hub_error e;
     follow f;
     pthread_t th;
@@ -737,15 +735,6 @@ static void test_logs_visit(void)
     hub_space *s = NULL;
     hub_runtime *r = NULL;
     char url[512];
-
-    CHECK(hub_logs_fetch(&text, &len, alice, "alice/chat", HUB_LOGS_BUILD, 800, &e) == HUB_OK &&
-              len > 0 && text[len - 1] == '\n',
-          "build log fetched: %zu bytes", len);
-    free(text);
-    text = NULL;
-    CHECK(hub_logs_fetch(&text, &len, alice, "alice/chat", HUB_LOGS_RUN, 500, &e) == HUB_OK,
-          "run log fetched (stops when idle): %zu bytes", len);
-    free(text);
 
     memset(&f, 0, sizeof(f));
     pthread_mutex_init(&f.lock, NULL);
@@ -1148,12 +1137,17 @@ static void test_not_idempotent(void)
     stats_reset();
 }
 
-/* A stream (log fetch) answered 503 with Retry-After: 3600 under a short deadline gives up at
+static int ignore_line(const char *line, size_t len, int64_t ts, void *payload)
+{
+    (void)line, (void)len, (void)ts, (void)payload;
+    return 0;
+}
+
+/* A stream (log follow) answered 503 with Retry-After: 3600 under a short deadline gives up at
  * once instead of sleeping an hour. */
 static void test_stream_retry_after(void)
 {
     hub_client *fast = client_with(NULL, 800, 0);
-    char *text = NULL;
     hub_error e;
     hub_status st;
     int64_t t0;
@@ -1162,12 +1156,11 @@ static void test_stream_retry_after(void)
     fault("{\"method\":\"GET\",\"path\":\"/logs/run$\",\"status\":503,\"retry_after\":3600,"
           "\"count\":-1}");
     t0 = now_ms();
-    st = hub_logs_fetch(&text, NULL, fast, "alice/chat", HUB_LOGS_RUN, 300, &e);
+    st = hub_logs_follow(fast, "alice/chat", HUB_LOGS_RUN, ignore_line, NULL, NULL, &e);
     CHECK(st == HUB_E_SERVER && e.http_status == 503,
-          "log fetch answered 503 Retry-After 3600: HUB_E_SERVER (%s)", hub_status_str(st));
+          "log follow answered 503 Retry-After 3600: HUB_E_SERVER (%s)", hub_status_str(st));
     CHECK(now_ms() - t0 < 2000, "returned within the 800 ms deadline (%lld ms)",
           (long long)(now_ms() - t0));
-    free(text);
     stats_reset();
     hub_client_free(fast);
 }

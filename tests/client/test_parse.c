@@ -453,8 +453,9 @@ static void test_misc(void)
     hub_buf_add_base64(&b, "foob", 4);
     CHECK(strcmp(b.data, "Zm9vYg==") == 0, "base64");
     b.len = 0;
-    hub_buf_add_json_str(&b, "a\"b\\\n\x01");
-    CHECK(strcmp(b.data, "\"a\\\"b\\\\\\n\\u0001\"") == 0, "JSON string escaping: %s", b.data);
+    hub_buf_add_json_str(&b, "a\"b\\\n\x01\r\t\x7f\xc3\xa9");
+    CHECK(strcmp(b.data, "\"a\\\"b\\\\\\n\\u0001\\r\\t\\u007f\xc3\xa9\"") == 0,
+          "JSON string escaping (UTF-8 kept): %s", b.data);
     b.len = 0;
     hub_buf_add_urlenc(&b, "refs/pr/1 x", 0);
     CHECK(strcmp(b.data, "refs%2Fpr%2F1%20x") == 0, "revision encoding");

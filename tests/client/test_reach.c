@@ -80,14 +80,14 @@ static void test_refused(void)
     hub_client_reach(c, &r);
     CHECK(r.online == 1 && r.outages == 0 && r.since > 0 && !r.last_error[0],
           "a new client is online, since its creation");
-    CHECK(hub_spaces_list(&l, c, "alice", &e) == HUB_OK, "listing while the Hub is up");
+    CHECK(spaces_list(&l, c, "alice", &e) == HUB_OK, "listing while the Hub is up");
     hub_space_list_free(l);
     l = NULL;
 
     net("{\"outage\":\"refused\"}");
     n0 = requests(c);
     t0 = now_ms();
-    st = hub_spaces_list(&l, c, "alice", &e);
+    st = spaces_list(&l, c, "alice", &e);
     el = now_ms() - t0;
     CHECK(st == HUB_E_OFFLINE, "refused: HUB_E_OFFLINE (%s: %s)", hub_status_str(st), e.message);
     /* a kept-alive connection is reset first (one retry), then the new one is refused: never a
@@ -100,7 +100,7 @@ static void test_refused(void)
 
     n0 = requests(c);
     t0 = now_ms();
-    st = hub_spaces_list(&l, c, "alice", &e);
+    st = spaces_list(&l, c, "alice", &e);
     el = now_ms() - t0;
     CHECK(st == HUB_E_OFFLINE && el < 50 && requests(c) == n0,
           "offline: the next read fails at once, nothing sent (%lld ms): %s", (long long)el,
@@ -129,7 +129,7 @@ static void test_refused(void)
     hub_client_reach(c, &r);
     CHECK(r.online == 1 && r.outages == 1 && r.last_error[0], "the last error is kept: %s",
           r.last_error);
-    CHECK(hub_spaces_list(&l, c, "alice", &e) == HUB_OK, "and the next listing works");
+    CHECK(spaces_list(&l, c, "alice", &e) == HUB_OK, "and the next listing works");
     hub_space_list_free(l);
     hub_client_free(c);
 }
@@ -147,12 +147,12 @@ static void test_blackhole(void)
 
     if (!c)
         return;
-    CHECK(hub_spaces_list(&l, c, "alice", &e) == HUB_OK, "blackhole: warm connection");
+    CHECK(spaces_list(&l, c, "alice", &e) == HUB_OK, "blackhole: warm connection");
     hub_space_list_free(l);
     l = NULL;
     net("{\"outage\":\"blackhole\"}");
     t0 = now_ms();
-    st = hub_spaces_list(&l, c, "alice", &e);
+    st = spaces_list(&l, c, "alice", &e);
     el = now_ms() - t0;
     CHECK(st == HUB_E_OFFLINE, "blackhole: HUB_E_OFFLINE (%s: %s)", hub_status_str(st), e.message);
     CHECK(el >= 450 && el < 2000, "after the answer limit and a silent probe (%lld ms)",
@@ -266,7 +266,7 @@ static void test_back_slow(void)
     if (!c)
         return;
     net("{\"outage\":\"refused\"}");
-    CHECK(hub_spaces_list(&l, c, "alice", &e) == HUB_E_OFFLINE, "back slow: offline");
+    CHECK(spaces_list(&l, c, "alice", &e) == HUB_E_OFFLINE, "back slow: offline");
     admin("POST", "/_hubd/faults",
           "{\"method\":\"GET\",\"path\":\"^/api/whoami-v2$\",\"action\":\"latency\","
           "\"latency_ms\":1500,\"count\":-1}");

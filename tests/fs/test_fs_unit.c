@@ -1337,6 +1337,24 @@ static void test_errno_table(void)
     }
 }
 
+/* spacefs_whoami_set: NULLs stay NULL, no orgs no array, every org copied. */
+static void test_whoami_set(void)
+{
+    char *orgs[] = {"acme", "beta"};
+    struct spacefs_whoami w;
+
+    CHECK_EQ("whoami_set: empty", 0, spacefs_whoami_set(&w, NULL, NULL, NULL, 0));
+    CHECK("whoami_set: NULLs stay NULL", !w.name && !w.role && !w.orgs && !w.orgs_count);
+    spacefs_whoami_clear(&w);
+    CHECK_EQ("whoami_set: full", 0, spacefs_whoami_set(&w, "alice", "read", orgs, 2));
+    CHECK_STR("whoami_set: name", "alice", w.name);
+    CHECK_STR("whoami_set: role", "read", w.role);
+    CHECK_EQ("whoami_set: orgs", 2, w.orgs_count);
+    CHECK("whoami_set: copies", w.orgs && w.orgs[1] != orgs[1] && !strcmp(w.orgs[1], "beta"));
+    spacefs_whoami_clear(&w);
+    CHECK("whoami_clear empties", !w.name && !w.orgs_count);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -1364,6 +1382,7 @@ int main(void)
     test_fsync_contract();
     test_big_namespace();
     test_errno_table();
+    test_whoami_set();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
