@@ -1,10 +1,14 @@
 /* The FUSE adapter: each libfuse callback translates its arguments to one fs.h call and
  * returns its negative errno. No logic lives here but the directory snapshot (below), which is
- * how libfuse wants a big directory listed. Attribute timeouts are zero (sizes of open
- * logs grow; runtime files change) and every handle is direct_io; the fs caches instead.
- * persist/ files are direct_io too: remote changes replace their content behind the kernel's
- * back (after persist_ttl), and nothing would invalidate a page cache. Writes go in requests of
- * up to 1 MiB (max_write), so big copies are a few thousand requests per GiB. */
+ * how libfuse wants a big directory listed. The kernel keeps attributes for attr_timeout
+ * (-o attr_timeout, default 1 s, as rclone's --attr-timeout and mountpoint-s3's metadata TTL):
+ * with default_permissions each path walk checks every directory on the way, and with 0 each
+ * of them is a GETATTR (cp -a into persist/ made 17 of them per file). Every handle is
+ * direct_io, so reads always reach the daemon whatever size the kernel has cached; the fs
+ * caches instead. persist/ files are direct_io too: remote changes replace their content
+ * behind the kernel's back (after persist_ttl), and nothing would invalidate a page cache.
+ * Writes go in requests of up to 1 MiB (max_write), so big copies are a few thousand requests
+ * per GiB. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,7 +41,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     conn->max_write = 1 << 20; /* libfuse's buffer holds 256 pages; the kernel asks for them */
     cfg->entry_timeout = a->entry_timeout;
     cfg->negative_timeout = 0; /* the fs keeps negative entries, with their own ttl */
-    cfg->attr_timeout = 0;
+    cfg->attr_timeout = a->attr_timeout;
     cfg->kernel_cache = 0;
     cfg->direct_io = 1;
     /* A file unlinked while open is renamed to .fuse_hidden* (router.c, persist/namespace.c), so
@@ -49,13 +53,42 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     return a;
 }
 
+/* libfuse answers a SETATTR with the getattr that follows the change (fuse_lib_setattr), and
+ * unlike its GETATTR it does not take one off st_nlink for a hidden node (a file unlinked while
+ * open, renamed to .fuse_hidden*; hard_remove is off). The kernel keeps that answer for
+ * attr_timeout, so fstat of an unlinked open file would say 1 link instead of 0: the getattr
+ * that follows a successful setattr call on this thread takes it off here. libfuse stops at the
+ * first failing call of a SETATTR and then asks for no attributes, so the flag follows the last
+ * call. */
+static __thread int after_setattr;
+
+static int setattr_done(int rc)
+{
+    after_setattr = rc == 0;
+    return rc;
+}
+
+static int hidden_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+
+    return strncmp(base ? base + 1 : path, ".fuse_hidden", 12) == 0;
+}
+
 /* Calls that come with a file handle (ftruncate; getattr when the kernel sends one) answer
  * through it. */
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
+    int rc, setattr = after_setattr;
+
+    after_setattr = 0;
     if (fi)
-        return spacefs_fs_fgetattr(fsp(), handle(fi), path, st);
-    return spacefs_fs_getattr(fsp(), path, st);
+        rc = spacefs_fs_fgetattr(fsp(), handle(fi), path, st);
+    else
+        rc = spacefs_fs_getattr(fsp(), path, st);
+    if (rc == 0 && setattr && st->st_nlink > 0 && hidden_name(path))
+        st->st_nlink--;
+    return rc;
 }
 
 /* A directory is listed once per opendir (and again on rewinddir: a readdir at offset 0) into a
@@ -245,8 +278,8 @@ static void op_destroy(void *private_data)
 static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
     if (fi)
-        return spacefs_fs_ftruncate(fsp(), handle(fi), path, size);
-    return spacefs_fs_truncate(fsp(), path, size);
+        return setattr_done(spacefs_fs_ftruncate(fsp(), handle(fi), path, size));
+    return setattr_done(spacefs_fs_truncate(fsp(), path, size));
 }
 
 static int op_rename(const char *from, const char *to, unsigned int flags)
@@ -273,8 +306,8 @@ static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
     (void)uid;
     (void)gid;
     if (fi)
-        return spacefs_fs_fsetattr(fsp(), handle(fi), path);
-    return spacefs_fs_setattr(fsp(), path);
+        return setattr_done(spacefs_fs_fsetattr(fsp(), handle(fi), path));
+    return setattr_done(spacefs_fs_setattr(fsp(), path));
 }
 
 static int op_unlink(const char *path)
@@ -295,15 +328,15 @@ static int op_rmdir(const char *path)
 static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
     if (fi)
-        return spacefs_fs_futimens(fsp(), handle(fi), path, tv);
-    return spacefs_fs_utimens(fsp(), path, tv);
+        return setattr_done(spacefs_fs_futimens(fsp(), handle(fi), path, tv));
+    return setattr_done(spacefs_fs_utimens(fsp(), path, tv));
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     if (fi)
-        return spacefs_fs_fchmod(fsp(), handle(fi), path, mode);
-    return spacefs_fs_chmod(fsp(), path, mode);
+        return setattr_done(spacefs_fs_fchmod(fsp(), handle(fi), path, mode));
+    return setattr_done(spacefs_fs_chmod(fsp(), path, mode));
 }
 
 static int op_symlink(const char *target, const char *path)

@@ -11,6 +11,7 @@
 struct spacefs_app {
     struct spacefs_fs *fs;
     double entry_timeout; /* seconds: the cache ttl */
+    double attr_timeout;  /* seconds the kernel keeps attributes (-o attr_timeout) */
 };
 
 extern const struct fuse_operations spacefs_fuse_ops;

@@ -26,6 +26,7 @@ struct options {
     char *endpoint;
     char *token_file;
     char *ttl;
+    char *attr_timeout;
     char *space_sdk;
     char *persist_repo;
     char *persist_quiet;
@@ -96,6 +97,7 @@ static int absolute_env(const char *name)
 static const struct fuse_opt spec[] = {OPT("endpoint=%s", endpoint, 0),
                                        OPT("token_file=%s", token_file, 0),
                                        OPT("ttl=%s", ttl, 0),
+                                       OPT("attr_timeout=%s", attr_timeout, 0),
                                        OPT("timeout=%u", timeout, 0),
                                        OPT("space_sdk=%s", space_sdk, 0),
                                        OPT("space_public", space_public, 1),
@@ -137,6 +139,8 @@ static void usage(const char *prog)
            "                           (default $SSL_CERT_FILE, $REQUESTS_CA_BUNDLE,\n"
            "                           $CURL_CA_BUNDLE, $SSL_CERT_DIR); TLS is always verified\n"
            "    -o ttl=SECONDS         cache listings and runtime data (default 5)\n"
+           "    -o attr_timeout=SECONDS  the kernel keeps file attributes this long\n"
+           "                           (default 1; 0 = ask the daemon at every stat)\n"
            "    -o timeout=SECONDS     deadline of one Hub call, retries included (default 30)\n"
            "    -o space_sdk=SDK       SDK of Spaces made by mkdir: docker (default), gradio,\n"
            "                           static, streamlit\n"
@@ -512,9 +516,11 @@ static int run(struct fuse_args *args, struct options *o)
     struct fuse *fuse = NULL;
     char *base = NULL, *root = NULL;
     int rc = 1, mounted = 0, bad = 0;
+    unsigned attr_ms = 1000; /* -o attr_timeout: as rclone's --attr-timeout */
 
     spacefs_config_init(&cfg);
     parse_secs("ttl", o->ttl, &cfg.ttl_ms, &bad);
+    parse_secs("attr_timeout", o->attr_timeout, &attr_ms, &bad);
     if (o->space_sdk && !sdk_valid(o->space_sdk)) {
         fprintf(stderr, "spacefs: bad space_sdk '%s' (docker, gradio, static, streamlit)\n",
                 o->space_sdk);
@@ -572,6 +578,7 @@ static int run(struct fuse_args *args, struct options *o)
     if (check_endpoint(o) < 0)
         goto out;
     app.entry_timeout = cfg.ttl_ms / 1000.0;
+    app.attr_timeout = attr_ms / 1000.0;
     if (fuse_parse_cmdline(args, &co) != 0)
         goto out;
     if (!co.mountpoint) {

@@ -186,7 +186,12 @@ struct persist {
     int burst;   /* the last commit was full (max_commit_files): the rest of that burst is not
                     held back by min_interval_ms */
     int refresh_now;
-    int64_t last_commit_ms; /* monotonic, 0 none */
+    pthread_cond_t wcond; /* the worker's sleep while changes keep coming (sync.c) */
+    int wcond_ok;
+    char tip[PERSIST_OID_MAX]; /* our own commit the base does not show yet, made on top of it
+                                  (the part of a burst before the rest; sync.c): the parent of
+                                  the next commit; "" none */
+    int64_t last_commit_ms;    /* monotonic, 0 none */
     int64_t next_attempt_ms;
     int64_t next_refresh_ms;
     unsigned failures;

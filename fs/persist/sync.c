@@ -43,7 +43,7 @@ static int full_commit_pending(struct persist *p)
 {
     size_t n = 0;
 
-    if (!p->cfg.max_commit_files)
+    if (!p->cfg.max_commit_files || p->changes.n < p->cfg.max_commit_files)
         return 0;
     for (struct pmap_item *it = persist_map_first(&p->changes); it;
          it = persist_map_next(&p->changes, it))
@@ -99,6 +99,7 @@ static int refresh(struct persist *p)
     int same, ours = 0;
 
     p->refresh_now = 0;
+    p->tip[0] = '\0'; /* whatever the fetch brings is the next parent */
     pthread_mutex_unlock(&p->lock);
     st = p->remote.ops->fetch(p->remote.ctx, head, &rerr);
     pthread_mutex_lock(&p->lock);
@@ -232,7 +233,8 @@ static int snap_take(struct persist *p, struct snap *s)
                 return 0;
             }
             inline_bytes += inl;
-            if (is_delete && !persist_map_get(&p->base_files, it->key)) {
+            if (is_delete && !persist_map_get(&p->base_files, it->key) &&
+                !persist_map_get(&p->landed, it->key)) {
                 c->synced = 1; /* nothing to delete remotely */
                 persist_journal_touch(p, it->key);
                 continue;
@@ -318,7 +320,7 @@ static int commit_changes(struct persist *p)
     enum spacefs_status st = SPACEFS_OK;
     struct snap s;
     int64_t started;
-    int rc = 0;
+    int rc = 0, s_capped;
 
     for (unsigned stale = 0;; stale++) {
         if ((rc = snap_take(p, &s)) < 0 || s.n == 0) {
@@ -327,7 +329,7 @@ static int commit_changes(struct persist *p)
                 snprintf(p->last_error, sizeof(p->last_error), "snapshot: %s", strerror(-rc));
             return rc < 0 ? attempt_failed(p, -rc, 0) : 0;
         }
-        snprintf(parent, sizeof(parent), "%s", p->base);
+        snprintf(parent, sizeof(parent), "%s", p->tip[0] ? p->tip : p->base);
         summary_make(summary, sizeof(summary), &s);
         memset(&rerr, 0, sizeof(rerr));
         oid[0] = '\0';
@@ -349,7 +351,7 @@ static int commit_changes(struct persist *p)
                 else if (persist_map_put(&p->landed, s.paths[i], &p->landed) < 0)
                     p->based = 0; /* out of memory: refresh before anything else */
             }
-            p->backlog = s.capped;
+            p->backlog = s_capped = s.capped;
             if (s.meta_sha[0]) {
                 memcpy(p->manifest_sha, s.meta_sha, sizeof(p->manifest_sha));
                 if (p->meta_dirty_gen && p->meta_dirty_gen <= s.gen)
@@ -374,6 +376,16 @@ static int commit_changes(struct persist *p)
              * after the fetch below, which only catches the mirror up (the landed set covers
              * the paths until it has) */
             pthread_cond_broadcast(&p->done);
+            /* The rest of a burst goes on top of this commit without fetching it first (a
+             * fetch of a large Dataset takes seconds, and the rest would wait for it): the
+             * next parent is our own commit, and a remote change meanwhile still fails that
+             * commit (412), which fetches and retries as below. The fetch after the burst's
+             * last part brings the mirror to the Hub's head. So do the changes made while this
+             * commit uploaded when someone waits for them (`echo sync` at the end of a copy). */
+            if (s_capped || (p->urgent && unsynced_upto(p, UINT64_MAX))) {
+                snprintf(p->tip, sizeof(p->tip), "%s", oid);
+                return 0;
+            }
             /* The commit stands; if the base cannot catch up now, the next round refreshes
              * before it commits (a whiteout judged against the old base would be lost). */
             if (refresh(p) < 0)
@@ -419,9 +431,24 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
+/* While changes keep coming, the worker looks at them this often instead of at each one: every
+ * change broadcasts p->cond (persist_changed), and a copy of N small files made 4N wake-ups of
+ * the worker, each taking the engine's lock from the writers, and counted the pending changes
+ * for a full commit each time (O(N^2) over the copy). Then it sleeps on wcond, which only a
+ * waiter, persist_refresh and stop signal (worker_kick). */
+#define PERSIST_FULL_CHECK_MS 50
+
+static void worker_kick(struct persist *p)
+{
+    pthread_cond_broadcast(&p->cond);
+    if (p->wcond_ok)
+        pthread_cond_broadcast(&p->wcond);
+}
+
 static void *worker_main(void *arg)
 {
     struct persist *p = arg;
+    int64_t full_checked_ms = 0;
 
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
@@ -432,7 +459,7 @@ static void *worker_main(void *arg)
         if (p->meta_local_dirty && spacefs_now_ms() - p->last_change_ms >= p->cfg.quiet_ms)
             persist_meta_save(p);
         int64_t now = spacefs_now_ms(), wake = now + 60000, commit_at, refresh_at, flush_at;
-        int pending = unsynced_upto(p, UINT64_MAX), full = 0;
+        int pending = unsynced_upto(p, UINT64_MAX), full = 0, busy;
 
         /* what close() left in the page cache goes to disk once writers pause for a second, at
            the latest flush_ms after the first of it (journal.c) */
@@ -463,7 +490,13 @@ static void *worker_main(void *arg)
         if (pending) {
             /* the rest of a burst cut at max_commit_files follows at once: min_interval_ms
              * spaces bursts, not the parts of one */
-            full = full_commit_pending(p);
+            if (now - full_checked_ms >= PERSIST_FULL_CHECK_MS || p->urgent) {
+                full = full_commit_pending(p);
+                full_checked_ms = now;
+            } else if (p->changes.n >= p->cfg.max_commit_files && p->cfg.max_commit_files &&
+                       full_checked_ms + PERSIST_FULL_CHECK_MS < wake) {
+                wake = full_checked_ms + PERSIST_FULL_CHECK_MS; /* count again then */
+            }
             commit_at = p->urgent || p->backlog || full ? now : p->last_change_ms + p->cfg.quiet_ms;
             if (p->cfg.max_delay_ms && p->pending_since_ms + p->cfg.max_delay_ms < commit_at)
                 commit_at = p->pending_since_ms + p->cfg.max_delay_ms; /* a steady writer */
@@ -483,13 +516,18 @@ static void *worker_main(void *arg)
             wake = refresh_at;
         if (commit_at < wake)
             wake = commit_at;
+        /* changes are coming: look again in PERSIST_FULL_CHECK_MS, not at each of them */
+        busy = p->wcond_ok && pending && !p->urgent &&
+               now - p->last_change_ms < PERSIST_FLUSH_QUIET_MS;
+        if (busy && now + PERSIST_FULL_CHECK_MS < wake)
+            wake = now + PERSIST_FULL_CHECK_MS;
         {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             int64_t ns = ts.tv_nsec + (wake - now) * 1000000LL;
             ts.tv_sec += ns / 1000000000LL;
             ts.tv_nsec = ns % 1000000000LL;
-            pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+            pthread_cond_timedwait(busy ? &p->wcond : &p->cond, &p->lock, &ts);
         }
     }
     pthread_mutex_unlock(&p->lock);
@@ -498,9 +536,21 @@ static void *worker_main(void *arg)
 
 int persist_worker_start(struct persist *p)
 {
-    int rc = pthread_create(&p->worker, NULL, worker_main, p);
-    if (rc)
+    pthread_condattr_t ca;
+    int rc;
+
+    if (pthread_condattr_init(&ca) == 0) { /* timed waits use CLOCK_MONOTONIC, as p->cond's */
+        p->wcond_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+                      pthread_cond_init(&p->wcond, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    rc = pthread_create(&p->worker, NULL, worker_main, p);
+    if (rc) {
+        if (p->wcond_ok)
+            pthread_cond_destroy(&p->wcond);
+        p->wcond_ok = 0;
         return -rc;
+    }
     p->worker_started = 1;
     return 0;
 }
@@ -511,10 +561,13 @@ void persist_worker_stop(struct persist *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stop = 1;
-    pthread_cond_broadcast(&p->cond);
+    worker_kick(p);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->worker, NULL);
     p->worker_started = 0;
+    if (p->wcond_ok)
+        pthread_cond_destroy(&p->wcond);
+    p->wcond_ok = 0;
 }
 
 /* ---- waiting and state ---------------------------------------------------------------- */
@@ -547,7 +600,7 @@ int persist_sync_wait(struct persist *p, unsigned timeout_ms)
             continue;
         }
         p->urgent = 1;
-        pthread_cond_broadcast(&p->cond);
+        worker_kick(p);
         clock_gettime(CLOCK_MONOTONIC, &ts);
         {
             int64_t step = deadline - now < 1000 ? deadline - now : 1000;
@@ -574,7 +627,7 @@ void persist_refresh(struct persist *p)
 {
     pthread_mutex_lock(&p->lock);
     p->refresh_now = 1;
-    pthread_cond_broadcast(&p->cond);
+    worker_kick(p);
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -4,8 +4,9 @@
  * file whose bytes a power loss took (its journal line on disk, its overlay file short) is
  * dropped at load instead of read or uploaded cut, a full batch (max_commit_files) commits
  * without waiting for the quiet period and the rest of its burst without min_interval_ms, the
- * content held in memory by one commit is bounded, and waiters return before the fetch that
- * follows a commit. Prints "N passed, N failed". */
+ * content held in memory by one commit is bounded, the parts of a burst are chained without a
+ * fetch between them, and waiters return before the fetch that follows a commit. Prints "N passed,
+ * N failed". */
 #include "persist.h"
 #include "hubclient.h"
 #include "remote_fake.h"
@@ -332,6 +333,109 @@ static void test_burst_rest(void)
     persist_fake_unref(fk);
 }
 
+/* The parts of a burst go one on top of the other without a fetch between them (the parent of
+ * the next is our own commit), a path put by one part and deleted before the next is deleted by
+ * it (the base does not show the put yet), a commit by another writer between two parts still
+ * fails the next one (412), which fetches and retries, and the fetch after the burst's last part
+ * brings the base to the head. */
+struct chain_ctx {
+    struct persist *p;
+    struct persist_fake *fk;
+    volatile int commits, fetches_between; /* fetches between the first and second part */
+    volatile int unlinked, remote_written;
+    char victim[16]; /* a file the first part put, unlinked right after it */
+};
+
+static void chain_hook(void *payload, enum persist_fake_op op, int after)
+{
+    struct chain_ctx *c = payload;
+
+    if (op == PERSIST_FAKE_FETCH && !after && c->commits == 1)
+        c->fetches_between++;
+    if (op != PERSIST_FAKE_COMMIT || !after)
+        return;
+    c->commits++;
+    if (c->commits == 1) { /* on the Hub; the base does not show it yet */
+        for (int i = 0; i < 10 && !c->victim[0]; i++) {
+            void *data = NULL;
+            size_t len;
+            snprintf(c->victim, sizeof(c->victim), "f%d", i);
+            if (persist_fake_read(c->fk, c->victim, &data, &len) != 0)
+                c->victim[0] = '\0';
+            free(data);
+        }
+        c->unlinked = c->victim[0] && persist_unlink(c->p, c->victim) == 0;
+    } else if (c->commits == 2) {
+        c->remote_written = persist_fake_write(c->fk, "remote", "r", 1) == 0;
+    }
+}
+
+static void test_burst_chained(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("chain"), 1, tweak_batches);
+    struct chain_ctx c = {0};
+    struct persist_state st;
+    struct stat sb;
+    char name[16], want[24], *list = NULL;
+    void *data = NULL;
+    size_t len = 0;
+    int64_t t0;
+    int ok = 1;
+
+    CHECK(p != NULL, "open");
+    if (!p)
+        return;
+    c.p = p;
+    c.fk = fk;
+    persist_fake_on_call(fk, chain_hook, &c);
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof(name), "f%d", i);
+        ok &= put(p, name, name, strlen(name)) == 0;
+    }
+    CHECK(ok, "ten closes");
+    CHECK(persist_sync_wait(p, 20000) == 0, "synced");
+    CHECK(c.commits >= 3 && c.fetches_between == 0,
+          "the second part went on top of the first without a fetch (%d commits, %d fetches "
+          "between)",
+          c.commits, c.fetches_between);
+    CHECK(c.unlinked && c.remote_written, "the hooks ran");
+    CHECK(persist_fake_read(fk, c.victim, &data, &len) == -ENOENT,
+          "%s, unlinked after the part that put it, is deleted on the Hub", c.victim);
+    free(data);
+    data = NULL;
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof(name), "f%d", i);
+        if (strcmp(name, c.victim) && persist_fake_read(fk, name, &data, &len) != 0)
+            ok = 0;
+        free(data);
+        data = NULL;
+    }
+    CHECK(ok, "the other nine are there");
+    CHECK(persist_fake_read(fk, "remote", &data, &len) == 0 && len == 1,
+          "the other writer's file is kept (412, fetch, retry)");
+    free(data);
+    t0 = now_ms();
+    do {
+        persist_state_get(p, &st);
+        if (!strcmp(st.base, st.last_commit))
+            break;
+        usleep(10000);
+    } while (now_ms() - t0 < 5000);
+    CHECK(st.last_commit[0] && !strcmp(st.base, st.last_commit),
+          "the fetch after the burst brings the base to the head (%s, %s)", st.base,
+          st.last_commit);
+    CHECK(persist_getattr(p, "remote", &sb) == 0 && persist_getattr(p, c.victim, &sb) == -ENOENT,
+          "the view has the other writer's file and not %s", c.victim);
+    list = persist_fake_list(fk);
+    snprintf(want, sizeof(want), "%s\n", c.victim);
+    CHECK(list && !strstr(list, want), "the Hub's list: %s", list ? list : "-");
+    free(list);
+    persist_fake_on_call(fk, NULL, NULL);
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void tweak_unbounded(struct persist_config *c)
 {
     c->max_commit_files = 0;
@@ -438,6 +542,55 @@ static void test_wake_before_fetch(void)
     persist_fake_unref(fk);
 }
 
+/* A change made while a commit uploads, with someone waiting (`echo sync` at the end of a copy
+ * whose last files closed during the commit): the next commit goes on top of ours at once, not
+ * after a fetch. */
+struct late_ctx {
+    struct persist *p;
+    volatile int commits, fetches_between, late;
+};
+
+static void late_hook(void *payload, enum persist_fake_op op, int after)
+{
+    struct late_ctx *c = payload;
+
+    if (op == PERSIST_FAKE_FETCH && !after && c->commits == 1)
+        c->fetches_between++;
+    if (op != PERSIST_FAKE_COMMIT)
+        return;
+    if (!after && !c->late) /* the snapshot is taken: this one waits for the next commit */
+        c->late = put(c->p, "late", "late", 4) == 0;
+    if (after)
+        c->commits++;
+}
+
+static void test_urgent_chained(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("late"), 1, tweak_quick);
+    struct late_ctx c = {0};
+    void *data = NULL;
+    size_t len = 0;
+
+    CHECK(p != NULL, "open");
+    if (!p)
+        return;
+    CHECK(persist_sync_wait(p, 20000) == 0, "the first fetch");
+    c.p = p;
+    persist_fake_on_call(fk, late_hook, &c);
+    CHECK(put(p, "a", "a", 1) == 0 && persist_sync_wait(p, 20000) == 0, "a synced");
+    CHECK(c.late, "a file closed during that commit");
+    CHECK(persist_sync_wait(p, 20000) == 0, "and synced too");
+    CHECK(c.commits == 2 && c.fetches_between == 0,
+          "it went on top of the first commit without a fetch (%d commits, %d fetches between)",
+          c.commits, c.fetches_between);
+    CHECK(persist_fake_read(fk, "late", &data, &len) == 0 && len == 4, "it is on the Hub");
+    free(data);
+    persist_fake_on_call(fk, NULL, NULL);
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "%s/persist-writes.XXXXXX",
@@ -452,8 +605,10 @@ int main(void)
     test_power_loss();
     test_full_batch();
     test_burst_rest();
+    test_burst_chained();
     test_inline_budget();
     test_wake_before_fetch();
+    test_urgent_chained();
     if (!failed) {
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
