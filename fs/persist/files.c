@@ -349,8 +349,8 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
     pthread_mutex_lock(&p->lock);
     if (acc == O_RDONLY && !(flags & (O_CREAT | O_TRUNC)))
         persist_prov_learn(p, np, 1); /* before the first fetch: an LFS file reads at once */
-    else
-        persist_await_base(p);
+    else /* a name absent at the pinned commit is created and written at once */
+        persist_await_base_unless_local(p, np, NULL);
     if ((at = persist_map_get(&p->hide_alias, np))) { /* see persist_hidden_alias */
         free(np);
         if (!(np = strdup(at))) {

@@ -130,7 +130,7 @@ int persist_readdir(struct persist *p, const char *path, persist_fill_fn fill, v
         return rc;
     persist_map_init(&names);
     pthread_mutex_lock(&p->lock);
-    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
+    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
     k = persist_node_kind(p, np);
     if (k != PERSIST_KIND_DIR) {
         rc = k == PERSIST_KIND_NONE ? -ENOENT : -ENOTDIR;
@@ -172,7 +172,7 @@ int persist_mkdir(struct persist *p, const char *path, mode_t mode)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
+    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
     if ((rc = persist_check_ancestors(p, np)) < 0 || (rc = persist_writable(p)) < 0)
         goto out;
     if (persist_node_kind(p, np) != PERSIST_KIND_NONE) {
@@ -241,7 +241,7 @@ static int remove_entry(struct persist *p, const char *path, int dir)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
+    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
     if (!dir && (f = persist_hidden_find(p, np)) && persist_node_kind(p, np) == PERSIST_KIND_NONE) {
         free(f->hidden); /* libfuse's unlink after the last close, or someone's rm */
         f->hidden = NULL;
@@ -414,8 +414,8 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     if ((rc = persist_path_norm(from, &nf)) < 0 || (rc = persist_path_norm(to, &nt)) < 0)
         goto done;
     pthread_mutex_lock(&p->lock);
-    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
-    if (flags & ~1u) {     /* RENAME_EXCHANGE, RENAME_WHITEOUT: not implemented, so refused */
+    persist_await_base_unless_local(p, nf, nt); /* before the first fetch (provisional.c) */
+    if (flags & ~1u) { /* RENAME_EXCHANGE, RENAME_WHITEOUT: not implemented, so refused */
         hide_undo(p, nt);
         hide_forget(p);
         rc = -EINVAL;
@@ -526,7 +526,7 @@ int persist_symlink(struct persist *p, const char *target, const char *path)
         goto done;
     w = persist_write(p, h, target, len, 0);
     pthread_mutex_lock(&p->lock);
-    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
+    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
     if ((m = persist_meta_want(p, np)))
         m->mode = S_IFLNK | 0777;
     else if (w >= 0)
@@ -556,7 +556,7 @@ int persist_readlink(struct persist *p, const char *path, char *buf, size_t size
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
+    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
     k = persist_node_kind(p, np);
     m = persist_meta_get(p, np);
     rc = k == PERSIST_KIND_NONE                            ? -ENOENT
