@@ -391,8 +391,8 @@ static int pers_fsyncdir(struct spacefs_fs *fs, const struct node *n)
         return 0;
     if ((rc = persist_fs_get(fs, n, &pe)) < 0)
         return rc;
-    /* unlink, rmdir and rename are in the journal (fdatasync'ed) when they return; files
-     * closed and directories made without fsync are flushed now */
+    /* mkdir, unlink and rename are in the journal (fdatasync'ed) when they return; files
+     * closed without fsync are flushed now */
     rc = persist_local_sync(pe->p);
     if (rc == 0 && fs->cfg.persist.fsync_hub)
         rc = wait_synced(fs, pe, "fsync");

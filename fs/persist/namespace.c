@@ -193,11 +193,7 @@ int persist_mkdir(struct persist *p, const char *path, mode_t mode)
         }
         persist_parent_touch(p, np);
         persist_meta_touch(p);
-        /* as a close(): at once safe from a kill, on disk within flush_ms. A durable line
-         * would flush every file closed since the last durable point first, with the lock
-         * held: cp -a of 2000 files in 50 directories flushed them in 50 batches on its own
-         * critical path, where the worker flushes them in one, without the lock */
-        rc = persist_journal_write_lazy(p);
+        rc = persist_journal_write(p);
     }
     persist_changed(p);
 out:
