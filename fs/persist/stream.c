@@ -27,24 +27,8 @@
  * After its last close a stream seen in part stays idle with its ranges for the next open of the
  * same object (PSTREAM_IDLE_MAX of them per engine; all are dropped at persist_close).
  *
- * What a large request brings goes into blocks of memory (PSTREAM_BLOCK each, from one pool of
- * PSTREAM_POOL_BLOCKS shared by every stream: the daemon's memory stays bounded) instead of
- * straight into the part file: bytes are present, and readers are served from the block, as
- * soon as they are in it, and a writer thread per stream writes full blocks to the part file
- * behind the reader, on the other core, then returns them to the pool (a reader copies a block
- * while it is pinned). This follows mountpoint-s3, whose prefetcher hands the parts it received
- * to the reader from memory (mountpoint-s3-fs/src/prefetch/part_queue.rs) while its data cache
- * is written separately (mountpoint-s3-fs/src/prefetch/caching_stream.rs), rather than rclone's
- * VFS cache (vfs/vfscache/downloaders), where downloaders write the cache file and readers wait
- * for it and read it back: on this VM writing new pages into the page cache is the costliest
- * copy of a cold read. When the pool is empty the request waits for the writers (the
- * back-pressure). Bytes present and in no block are in the part file. A failed write (a full
- * disk) fails the stream: one log line, EIO on every later read, the part file removed; a read
- * never returns bytes that were not received. The verified object becomes objects/<name> once
- * its last block is written; a reader does not wait for that.
- *
- * Locks: p->lock, then s->lock, then the pool's lock (never the other way round); none is held
- * across a remote call, a write of a block or a hash of more than one block. */
+ * Locks: p->lock, then s->lock (never the other way round); neither is held across a remote
+ * call or a hash of more than one chunk. */
 #include "persist_internal.h"
 
 #include <errno.h>
@@ -55,89 +39,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PSTREAM_WINDOW_MIN  ((int64_t)256 << 10)
-#define PSTREAM_WINDOW_MAX  ((int64_t)64 << 20)
-#define PSTREAM_DEMAND_MIN  ((int64_t)64 << 10)
-#define PSTREAM_FETCHES     16 /* requests in flight per object, at most */
-#define PSTREAM_IDLE_MAX    4  /* objects seen in part kept after their last close, at most */
-#define PSTREAM_HASH_STEP   ((int64_t)1 << 20)  /* the hasher reads this much at a time */
-#define PSTREAM_BLOCK       ((size_t)256 << 10) /* a block of received bytes */
-#define PSTREAM_POOL_BLOCKS 64                  /* 16 MiB of blocks for every stream together */
+#define PSTREAM_WINDOW_MIN ((int64_t)256 << 10)
+#define PSTREAM_WINDOW_MAX ((int64_t)64 << 20)
+#define PSTREAM_DEMAND_MIN ((int64_t)64 << 10)
+#define PSTREAM_FETCHES    16 /* requests in flight per object, at most */
+#define PSTREAM_IDLE_MAX   4  /* objects seen in part kept after their last close, at most */
+#define PSTREAM_HASH_STEP  ((int64_t)1 << 20) /* the hasher reads this much at a time */
 
 struct prange {
     int64_t start, end; /* [start, end) */
 };
-
-/* Received bytes [off, off + len) not yet freed: while `filling` the request that receives them
- * appends to data (beyond len, so readers of [off, off + len) are not disturbed); then the
- * writer writes them to the part file (`written` 1) or drops them (-1: the stream failed or
- * stopped); freed by whoever sees it written or dropped and not pinned. */
-struct pblock {
-    struct pblock *next; /* the stream's list (landing order), or the pool's free list */
-    int64_t off;
-    size_t len;
-    unsigned pins; /* readers copying from data */
-    int filling, written;
-    unsigned char data[];
-};
-
-/* The blocks of every stream: at most PSTREAM_POOL_BLOCKS allocated, kept for reuse (memory
- * written once costs less than new pages) while any stream exists. */
-static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t cond; /* a block was returned */
-    struct pblock *free;
-    unsigned count, streams;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0};
-
-/* A block from the pool; waits while all are in use (a writer returns them). NULL: no memory. */
-static struct pblock *block_get(void)
-{
-    struct pblock *b = NULL;
-
-    pthread_mutex_lock(&pool.lock);
-    while (!pool.free && pool.count >= PSTREAM_POOL_BLOCKS)
-        pthread_cond_wait(&pool.cond, &pool.lock);
-    if (pool.free) {
-        b = pool.free;
-        pool.free = b->next;
-    } else if ((b = malloc(sizeof(*b) + PSTREAM_BLOCK))) {
-        pool.count++;
-    }
-    pthread_mutex_unlock(&pool.lock);
-    if (b)
-        memset(b, 0, sizeof(*b));
-    return b;
-}
-
-static void block_put(struct pblock *b)
-{
-    pthread_mutex_lock(&pool.lock);
-    b->next = pool.free;
-    pool.free = b;
-    pthread_cond_signal(&pool.cond);
-    pthread_mutex_unlock(&pool.lock);
-}
-
-/* A stream comes (+1) or goes (-1); the pool's memory is freed when the last one goes. */
-static void pool_streams(int delta)
-{
-    struct pblock *b, *list = NULL;
-
-    pthread_mutex_lock(&pool.lock);
-    pool.streams += (unsigned)delta;
-    if (!pool.streams) {
-        list = pool.free;
-        pool.free = NULL;
-        for (b = list; b; b = b->next)
-            pool.count--;
-    }
-    pthread_mutex_unlock(&pool.lock);
-    while ((b = list)) {
-        list = b->next;
-        free(b);
-    }
-}
 
 /* A request in flight: bytes [pos, end) are still to arrive. */
 struct pfetch {
@@ -167,7 +78,7 @@ struct pstream {
     pthread_cond_t hcond; /* the hasher: a step's worth of prefix arrived, or stop */
     pthread_t hasher;
     int hasher_started;
-    int state; /* 0 filling, 1 verified (renamed to objects/<name> when `cached`), < 0 -errno */
+    int state; /* 0 filling, 1 verified (the part file is objects/<name>), < 0 -errno */
     int stop;  /* persist_close: the readahead ends */
     /* the readahead: a thread fetching [ra_pos, ra_end) for the handle `ra_owner` */
     int ra_running, ra_joinable;
@@ -178,13 +89,6 @@ struct pstream {
     int ra_err;      /* the readahead's last failure (-errno), 0 none */
     int64_t wake_at; /* the least end a waiting reader needs, INT64_MAX none (atomic: the sinks
                       * read it outside the lock to flush as soon as it is covered) */
-    /* write-behind: blocks received and not yet freed, the writer thread */
-    struct pblock *blocks, **blocks_tail;
-    pthread_cond_t wcond; /* the writer: a block is full, or wstop */
-    pthread_t writer;
-    int writer_started;
-    int wstop;  /* stream_free: nothing more will land, the writer ends */
-    int cached; /* 1 while the verified object is being renamed, 2 once done (or failed) */
 };
 
 /* ---- the map of present ranges (s->lock held) -------------------------------------------- */
@@ -262,44 +166,30 @@ static struct pfetch *fetch_slot(struct pstream *s)
 
 /* ---- receiving bytes ----------------------------------------------------------------------- */
 
-/* Frees b once it is written (or dropped) and no reader copies from it. s->lock held. */
-static void block_done(struct pstream *s, struct pblock *b)
-{
-    struct pblock **pp;
+/* What one request brings is gathered in `buf` and written to the part file a batch at a time
+ * (fewer writes, locks and wake-ups), sooner once the bytes a waiting reader needs are in. */
+#define PSTREAM_BATCH ((size_t)256 << 10)
 
-    if (b->filling || !b->written || b->pins)
-        return;
-    for (pp = &s->blocks; *pp != b; pp = &(*pp)->next)
-        ;
-    *pp = b->next;
-    if (s->blocks_tail == &b->next)
-        s->blocks_tail = pp;
-    block_put(b);
-    if (!s->blocks)
-        pthread_cond_broadcast(&s->cond); /* drained: the verified object can be renamed */
-}
-
-/* What a large request brings goes into pool blocks (see the top of the file); a small one (at
- * most a block: random reads) writes each chunk to the part file as it comes. */
 struct sink {
     struct pstream *s;
     struct pfetch *f;
     uint64_t gen;       /* readahead: stop when s->ra_gen moves; demand: UINT64_MAX */
     int err;            /* -errno of a local failure */
-    int blocks;         /* use blocks */
-    struct pblock *blk; /* the block being filled, from f->pos - blk->len; NULL none yet */
-    size_t fill;        /* bytes in blk->data (from blk->len on: received, not yet present) */
+    unsigned char *buf; /* PSTREAM_BATCH bytes, NULL: write every chunk as it comes */
+    size_t fill;        /* bytes in buf, for [f->pos, f->pos + fill) */
 };
 
-static int write_all(int fd, const void *data, size_t len, int64_t at)
+static int write_at(struct sink *k, const void *data, size_t len, int64_t at)
 {
     const char *p = data;
     for (size_t off = 0; off < len;) {
-        ssize_t n = pwrite(fd, p + off, len - off, at + (int64_t)off);
+        ssize_t n = pwrite(k->s->fd, p + off, len - off, at + (int64_t)off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
+        if (n <= 0) {
+            k->err = n < 0 ? -errno : -EIO;
+            return -1;
+        }
         off += (size_t)n;
     }
     return 0;
@@ -313,10 +203,9 @@ static void hasher_kick(struct pstream *s)
         pthread_cond_signal(&s->hcond);
 }
 
-/* Marks [f->pos, f->pos + len) present (in the part file already, or in k->blk, which is put
- * on the stream's list here) and wakes who waits; the bytes right after the hashed prefix are
- * hashed here, from `data`, after the readers are woken (a sequential download is hashed as it
- * lands, without reading it back). Nonzero: stop. */
+/* Marks [f->pos, f->pos + len) present (written already from `data`) and wakes who waits; the
+ * bytes right after the hashed prefix are hashed here, from `data`, after the readers are woken
+ * (a sequential download is hashed as it lands, without reading it back). Nonzero: stop. */
 static int landed(struct sink *k, const void *data, size_t len)
 {
     struct pstream *s = k->s;
@@ -324,14 +213,8 @@ static int landed(struct sink *k, const void *data, size_t len)
     int stop, here;
 
     pthread_mutex_lock(&s->lock);
-    if (k->blk && k->blk->len == 0) {
-        *s->blocks_tail = k->blk; /* its first bytes: readers find it from now on */
-        s->blocks_tail = &k->blk->next;
-    }
     if (have_add(s, at, at + (int64_t)len) < 0)
         k->err = -ENOMEM;
-    if (k->blk)
-        k->blk->len += len;
     k->f->pos = at + (int64_t)len;
     here = !k->err && !s->hashing && s->hashed == at && s->state == 0;
     if (here)
@@ -342,7 +225,7 @@ static int landed(struct sink *k, const void *data, size_t len)
     pthread_cond_broadcast(&s->cond);
     stop = k->err || s->stop || s->state < 0 || (k->gen != UINT64_MAX && k->gen != s->ra_gen);
     pthread_mutex_unlock(&s->lock);
-    if (here) { /* k->blk, still filling, is not freed meanwhile */
+    if (here) {
         hub_sha256_update(&s->hash, data, len);
         pthread_mutex_lock(&s->lock);
         s->hashed += (int64_t)len;
@@ -353,76 +236,43 @@ static int landed(struct sink *k, const void *data, size_t len)
     return stop;
 }
 
-/* Makes what k->blk received present. `last`: the block is handed to the writer (or freed if
- * nothing of it landed). Nonzero: stop. */
-static int sink_flush(struct sink *k, int last)
+/* Writes out what buf holds. Nonzero: stop. */
+static int sink_flush(struct sink *k)
 {
-    struct pblock *b = k->blk;
-    struct pstream *s = k->s;
-    int stop = 0;
-
-    if (!b)
+    size_t n = k->fill;
+    if (!n)
         return 0;
-    if (k->fill > b->len)
-        stop = landed(k, b->data + b->len, k->fill - b->len);
-    if (!last)
-        return stop;
-    k->blk = NULL;
     k->fill = 0;
-    pthread_mutex_lock(&s->lock);
-    b->filling = 0;
-    if (b->len) {
-        pthread_cond_signal(&s->wcond);
-        b = NULL;
-    }
-    pthread_mutex_unlock(&s->lock);
-    if (b)
-        block_put(b); /* never on the list */
-    return stop;
+    if (write_at(k, k->buf, n, k->f->pos) < 0)
+        return 1;
+    return landed(k, k->buf, n);
 }
 
 static int sink_data(const void *data, size_t len, void *payload)
 {
     struct sink *k = payload;
-    const unsigned char *d = data;
-    size_t pending = k->blk ? k->fill - k->blk->len : 0;
     int64_t wake;
 
-    if ((int64_t)(pending + len) > k->f->end - k->f->pos) { /* never past what was asked */
+    if ((int64_t)(k->fill + len) > k->f->end - k->f->pos) { /* never past what was asked */
         k->err = -EIO;
         return 1;
     }
-    if (!k->blocks) {
-        if ((k->err = write_all(k->s->fd, data, len, k->f->pos)) < 0)
+    if (!k->buf || len > PSTREAM_BATCH) {
+        if (sink_flush(k) || write_at(k, data, len, k->f->pos) < 0)
             return 1;
         return landed(k, data, len);
     }
-    while (len) {
-        size_t n;
-        if (!k->blk) {
-            if (!(k->blk = block_get())) {
-                k->err = -ENOMEM;
-                return 1;
-            }
-            k->blk->off = k->f->pos;
-            k->blk->filling = 1;
-        }
-        n = PSTREAM_BLOCK - k->fill < len ? PSTREAM_BLOCK - k->fill : len;
-        memcpy(k->blk->data + k->fill, d, n);
-        k->fill += n;
-        d += n;
-        len -= n;
-        if (k->fill == PSTREAM_BLOCK && sink_flush(k, 1))
-            return 1;
-    }
-    if (!k->blk || k->fill == k->blk->len)
-        return 0;
+    if (k->fill + len > PSTREAM_BATCH && sink_flush(k))
+        return 1;
+    memcpy(k->buf + k->fill, data, len);
+    k->fill += len;
+    if (k->fill >= PSTREAM_BATCH)
+        return sink_flush(k);
     /* a waiting reader whose bytes are all here gets them now (wake_at is read without the
-     * lock: at worst they wait for the end of the block) */
+     * lock: at worst they wait for the end of the batch) */
     wake = __atomic_load_n(&k->s->wake_at, __ATOMIC_RELAXED);
-    pending = k->fill - k->blk->len;
-    if (wake > k->f->pos && k->f->pos + (int64_t)pending >= (wake < k->f->end ? wake : k->f->end))
-        return sink_flush(k, 0);
+    if (wake > k->f->pos && k->f->pos + (int64_t)k->fill >= (wake < k->f->end ? wake : k->f->end))
+        return sink_flush(k);
     return 0;
 }
 
@@ -432,7 +282,7 @@ static int sink_data(const void *data, size_t len, void *payload)
 static int fetch_range(struct pstream *s, int64_t start, int64_t end, uint64_t gen)
 {
     struct spacefs_error err = {0};
-    struct sink k = {s, NULL, gen, 0, 0, NULL, 0};
+    struct sink k = {s, NULL, gen, 0, NULL, 0};
     enum spacefs_status st;
     struct persist *p = s->p;
     int rc = 0;
@@ -443,10 +293,11 @@ static int fetch_range(struct pstream *s, int64_t start, int64_t end, uint64_t g
     k.f->pos = start;
     k.f->end = end;
     pthread_mutex_unlock(&s->lock);
-    k.blocks = end - start > (int64_t)PSTREAM_BLOCK;
+    k.buf = end - start > (int64_t)PSTREAM_BATCH ? malloc(PSTREAM_BATCH) : NULL;
     st = p->remote.ops->object_range(p->remote.ctx, &s->e, start, end - start, sink_data, &k, &err);
-    if (sink_flush(&k, 1) && st == SPACEFS_OK && !k.err)
-        st = SPACEFS_E_CANCELLED; /* stopped with the last block */
+    if (sink_flush(&k) && st == SPACEFS_OK && !k.err)
+        st = SPACEFS_E_CANCELLED; /* stopped with the last batch */
+    free(k.buf);
     pthread_mutex_lock(&s->lock);
     if (k.err) {
         rc = k.err;
@@ -472,147 +323,38 @@ static int fetch_range(struct pstream *s, int64_t start, int64_t end, uint64_t g
     return rc;
 }
 
-/* ---- present bytes, the writer, the verdict -------------------------------------------------- */
+/* ---- hashing and the verdict --------------------------------------------------------------- */
 
-/* Copies present bytes [off, off + len) into buf: from the blocks that hold them, the rest from
- * the part file. s->lock held; dropped during each copy. len, or -errno (the stream failed). */
-static long copy_out(struct pstream *s, void *buf, int64_t off, int64_t len)
-{
-    int64_t pos = off, end = off + len;
-
-    while (pos < end) {
-        struct pblock *b, *in = NULL;
-        int64_t upto = end;
-        ssize_t n;
-
-        if (s->state < 0)
-            return s->state; /* a failed write: what is neither in a block nor written is lost */
-        for (b = s->blocks; b && !in; b = b->next) {
-            if (b->written < 0)
-                continue;
-            if (b->off <= pos && pos < b->off + (int64_t)b->len)
-                in = b;
-            else if (b->off > pos && b->off < upto)
-                upto = b->off;
-        }
-        if (in) {
-            n = in->off + (int64_t)in->len < end ? in->off + (int64_t)in->len - pos : end - pos;
-            in->pins++;
-            pthread_mutex_unlock(&s->lock);
-            memcpy((char *)buf + (pos - off), in->data + (pos - in->off), (size_t)n);
-            pthread_mutex_lock(&s->lock);
-            in->pins--;
-            block_done(s, in);
-        } else { /* present, in no block: written */
-            pthread_mutex_unlock(&s->lock);
-            n = pread(s->fd, (char *)buf + (pos - off), (size_t)(upto - pos), pos);
-            if (n < 0 && errno == EINTR)
-                n = 0;
-            else if (n <= 0)
-                n = n < 0 ? -errno : -EIO;
-            pthread_mutex_lock(&s->lock);
-            if (n < 0)
-                return n;
-        }
-        pos += n;
-    }
-    return (long)len;
-}
-
-/* Once the object is verified and all of it written: it becomes objects/<name>, a cached object
- * like any other, under the cache's bound. s->lock held; dropped while renaming. */
-static void cache_object(struct pstream *s)
+/* The verdict once all of the object is hashed. s->lock held; dropped while renaming. */
+static void verdict(struct pstream *s)
 {
     struct persist *p = s->p;
-    char *dst = NULL;
+    char hex[PERSIST_OID_MAX], *dst = NULL;
     int ok;
 
-    if (s->state != 1 || s->blocks || s->cached)
-        return;
-    s->cached = 1;
+    hub_sha256_hex(&s->hash, hex);
+    ok = strcmp(hex, s->e.lfs_oid) == 0;
     pthread_mutex_unlock(&s->lock);
-    ok = asprintf(&dst, "%s/objects/%s", p->dir, s->name) >= 0 && rename(s->part, dst) == 0;
-    if (ok) {
+    if (!ok) {
+        unlink(s->part);
+        persist_log(p, SPACEFS_ERROR,
+                    "persist: %s: the downloaded object's sha256 is %s, not %s; evicted (EIO)",
+                    s->e.path, hex, s->e.lfs_oid);
+    } else if (asprintf(&dst, "%s/objects/%s", p->dir, s->name) >= 0 && rename(s->part, dst) == 0) {
         futimens(s->fd, NULL); /* most recently used */
         persist_obj_evict(p, s->name);
+    } else {
+        ok = -1; /* not cached, but the bytes are right: readers go on from the part file */
     }
     pthread_mutex_lock(&s->lock);
-    if (ok) { /* not renamed: not cached, but the bytes are right; readers go on from the part */
+    if (ok == 1) {
         free(s->part);
         s->part = dst;
         dst = NULL;
     }
-    s->cached = 2;
+    s->state = ok ? 1 : -EIO;
     pthread_cond_broadcast(&s->cond);
     free(dst);
-}
-
-/* The writer: full blocks to the part file, in the order they landed. */
-static void *write_main(void *arg)
-{
-    struct pstream *s = arg;
-    struct pblock *b;
-    int rc = 0;
-
-    pthread_mutex_lock(&s->lock);
-    for (;;) {
-        for (b = s->blocks; b && (b->filling || b->written); b = b->next)
-            ;
-        if (!b) {
-            if (s->wstop)
-                break;
-            pthread_cond_wait(&s->wcond, &s->lock);
-            continue;
-        }
-        if (s->stop || s->state < 0 || rc < 0) {
-            b->written = -1; /* nobody will read it from the part file */
-        } else {
-            pthread_mutex_unlock(&s->lock);
-            rc = write_all(s->fd, b->data, b->len, b->off);
-            pthread_mutex_lock(&s->lock);
-            b->written = rc < 0 ? -1 : 1;
-            if (rc < 0) {
-                int unlink_part = s->state >= 0 && !s->cached; /* no rename under way */
-                s->state = -EIO; /* bytes that are in no block and not written are lost */
-                pthread_cond_broadcast(&s->cond);
-                pthread_mutex_unlock(&s->lock);
-                if (unlink_part)
-                    unlink(s->part); /* the disk is full: free it now */
-                persist_log(s->p, SPACEFS_ERROR,
-                            "persist: cannot write %s to the cache (bytes %lld-%lld): %s; its "
-                            "reads fail with EIO",
-                            s->e.path, (long long)b->off, (long long)(b->off + (int64_t)b->len) - 1,
-                            strerror(-rc));
-                pthread_mutex_lock(&s->lock);
-            }
-        }
-        block_done(s, b);
-        cache_object(s);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return NULL;
-}
-
-/* The verdict once all of the object is hashed. s->lock held; dropped while logging or renaming. */
-static void verdict(struct pstream *s)
-{
-    char hex[PERSIST_OID_MAX];
-
-    hub_sha256_hex(&s->hash, hex);
-    if (strcmp(hex, s->e.lfs_oid) != 0) {
-        s->state = -EIO;
-        pthread_cond_broadcast(&s->cond);
-        pthread_mutex_unlock(&s->lock);
-        unlink(s->part);
-        persist_log(s->p, SPACEFS_ERROR,
-                    "persist: %s: the downloaded object's sha256 is %s, not %s; evicted (EIO)",
-                    s->e.path, hex, s->e.lfs_oid);
-        pthread_mutex_lock(&s->lock);
-        return;
-    }
-    s->state = 1;
-    pthread_cond_broadcast(&s->cond);
-    cache_object(s); /* now, or by the writer once the last block is written */
 }
 
 /* Hashes the prefix as it fills, a step at a time, then gives the verdict. */
@@ -635,8 +377,8 @@ static void *hash_main(void *arg)
         }
         n = upto - at < PSTREAM_HASH_STEP ? upto - at : PSTREAM_HASH_STEP;
         s->hashing = 1;
-        got = buf ? copy_out(s, buf, at, n) : -ENOMEM;
         pthread_mutex_unlock(&s->lock);
+        got = buf ? pread(s->fd, buf, (size_t)n, at) : -1;
         if (got > 0)
             hub_sha256_update(&s->hash, buf, (size_t)got);
         pthread_mutex_lock(&s->lock);
@@ -722,21 +464,8 @@ static void ra_want(struct pstream *s, const void *owner, int64_t from, int64_t 
 
 static void stream_free(struct pstream *s)
 {
-    struct pblock *b;
-
     if (s->ra_joinable)
         pthread_join(s->ra_thread, NULL);
-    if (s->writer_started) { /* nothing lands any more: the writer ends once it has seen all */
-        pthread_mutex_lock(&s->lock);
-        s->wstop = 1;
-        pthread_cond_signal(&s->wcond);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->writer, NULL);
-    }
-    while ((b = s->blocks)) { /* none after the writer, unless it never started */
-        s->blocks = b->next;
-        block_put(b);
-    }
     if (s->hasher_started) {
         pthread_mutex_lock(&s->lock);
         s->stop = 1;
@@ -754,9 +483,7 @@ static void stream_free(struct pstream *s)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     pthread_cond_destroy(&s->hcond);
-    pthread_cond_destroy(&s->wcond);
     free(s);
-    pool_streams(-1);
 }
 
 int persist_stream_get(struct persist *p, const struct persist_rentry *e, const char *path,
@@ -789,9 +516,6 @@ int persist_stream_get(struct persist *p, const struct persist_rentry *e, const 
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     pthread_cond_init(&s->hcond, NULL);
-    pthread_cond_init(&s->wcond, NULL);
-    pool_streams(1);
-    s->blocks_tail = &s->blocks;
     s->wake_at = INT64_MAX;
     hub_sha256_init(&s->hash);
     if (!(s->e.path = strdup(e->path ? e->path : path)) ||
@@ -814,11 +538,6 @@ int persist_stream_get(struct persist *p, const struct persist_rentry *e, const 
         return -EAGAIN;
     }
     s->hasher_started = 1;
-    if (pthread_create(&s->writer, NULL, write_main, s) != 0) {
-        stream_free(s);
-        return -EAGAIN;
-    }
-    s->writer_started = 1;
     s->refs = 1;
     s->mapped = 1;
     s->next = p->streams;
@@ -844,8 +563,6 @@ static void stream_release(struct persist *p, struct pstream *s)
     pthread_mutex_lock(&s->lock);
     while (s->state == 0 && s->hasher_started && first_missing(s, 0) == s->e.size)
         pthread_cond_wait(&s->cond, &s->lock); /* seen whole: the verdict caches it */
-    while (s->state == 1 && s->cached != 2 && s->writer_started)
-        pthread_cond_wait(&s->cond, &s->lock); /* once the writer has written the last block */
     s->stop = 1;
     s->ra_gen++;
     pthread_mutex_unlock(&s->lock);
@@ -978,7 +695,9 @@ long persist_stream_read(struct pstream *s, struct persist_readstate *rs, void *
         rc = s->state;
         goto out;
     }
-    rc = copy_out(s, buf, off, end - off);
+    pthread_mutex_unlock(&s->lock);
+    rc = pread(s->fd, buf, (size_t)(end - off), off);
+    return rc < 0 ? -errno : rc;
 out:
     pthread_mutex_unlock(&s->lock);
     return rc;
