@@ -323,6 +323,7 @@ static int commit_changes(struct persist *p)
     int rc = 0, s_capped;
 
     for (unsigned stale = 0;; stale++) {
+        persist_hash_wait(p); /* the digests of closed files the hasher still takes (files.c) */
         if ((rc = snap_take(p, &s)) < 0 || s.n == 0) {
             snap_free(&s);
             if (rc < 0)
@@ -666,6 +667,7 @@ void persist_state_get(struct persist *p, struct persist_state *out)
     }
     out->commits = p->commits;
     out->flushes = p->flushes;
+    out->hashed_inline = p->hashed_inline;
     pthread_mutex_unlock(&p->lock);
 }
 
