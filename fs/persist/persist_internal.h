@@ -190,6 +190,7 @@ struct persist {
        commit under a writer that never pauses (cfg.max_delay_ms) */
     int64_t pending_since_ms;
     enum persist_visibility vis;
+    int early_probed; /* the worker probed vis at the first change (sync.c) */
     int based; /* base was loaded from a fetch or the journal */
     /* The last hide of an open file (libfuse renames it to a hidden name before an unlink or a
      * rename onto it): what a refused rename onto `path` puts back (namespace.c). Cleared by the

@@ -1317,6 +1317,42 @@ static void test_max_delay(void)
     persist_fake_unref(fk);
 }
 
+/* The visibility probe of a mount's first commit goes out with the first change, inside the
+ * quiet period, not in front of the commit: the commit that follows does not probe again, and a
+ * mount that does not write does not probe at all. */
+static void tweak_quiet_long(struct persist_config *c)
+{
+    c->quiet_ms = 60000;
+    c->min_interval_ms = 0;
+}
+
+static void test_early_probe(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("earlyprobe"), 1, tweak_quiet_long);
+    unsigned probes = 0;
+
+    CHECK(p != NULL, "engine");
+    if (!p) {
+        persist_fake_unref(fk);
+        return;
+    }
+    CHECK(persist_sync_wait(p, 5000) == 0, "first fetch");
+    usleep(100 * 1000);
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_PROBE) == 0, "no write, no probe (%u)",
+          persist_fake_calls(fk, PERSIST_FAKE_PROBE));
+    CHECK(put(p, "first", "one", 3) == 0, "put first");
+    for (int i = 0; i < 200 && !(probes = persist_fake_calls(fk, PERSIST_FAKE_PROBE)); i++)
+        usleep(10 * 1000);
+    CHECK(probes == 1, "probed with the first change (%u)", probes);
+    CHECK(persist_fake_commit_count(fk) == 0, "inside the quiet period: no commit yet");
+    CHECK(persist_sync_wait(p, 5000) == 0 && fake_eq(fk, "first", "one"), "committed");
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_PROBE) == 1, "the commit did not probe again (%u)",
+          persist_fake_calls(fk, PERSIST_FAKE_PROBE));
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_worker_coalescing(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1789,6 +1825,7 @@ int main(void)
     test_hash_behind_writer();
     test_own_uploads_cached();
     test_worker_coalescing();
+    test_early_probe();
     test_max_delay();
     test_sync_skips_backoff();
     test_crash();
