@@ -191,7 +191,7 @@ struct persist {
     int64_t pending_since_ms;
     enum persist_visibility vis;
     int early_probed; /* the worker probed vis at the first change (sync.c) */
-    int based; /* base was loaded from a fetch or the journal */
+    int based;        /* base was loaded from a fetch or the journal */
     /* The last hide of an open file (libfuse renames it to a hidden name before an unlink or a
      * rename onto it): what a refused rename onto `path` puts back (namespace.c). Cleared by the
      * next rename or a getattr of `path`, which an unlink's later rename onto it is preceded by. */
