@@ -56,12 +56,13 @@ static void phash_drop(struct persist *p, struct pfile *f)
         phash_unlink(p, h);
 }
 
-/* Reads [h->hashed, h->size) of h's file into its digest (lock state up to the caller). */
-static int phash_feed(struct phash *h, int64_t upto, char *buf, size_t cap)
+/* Reads [h->hashed, upto) of h's file (open as fd) into its digest (the caller holds the lock,
+ * or the hasher owns h while busy). */
+static int phash_feed(struct phash *h, int fd, int64_t upto, char *buf, size_t cap)
 {
     while (h->hashed < upto) {
         size_t want = (size_t)(upto - h->hashed < (int64_t)cap ? upto - h->hashed : (int64_t)cap);
-        ssize_t n = pread(h->fd, buf, want, h->hashed);
+        ssize_t n = pread(fd, buf, want, h->hashed);
         if (n <= 0)
             return n < 0 ? -errno : -EIO; /* shorter than written: not the bytes we saw */
         hub_sha256_update(&h->ctx, buf, (size_t)n);
@@ -100,7 +101,7 @@ static void *hasher_main(void *arg)
 
         /* published first (the worker may be waiting), then a writer a chunk ahead */
         for (h = p->hashes; h; h = h->next) {
-            if (h->dead || h->busy || h->hashed >= h->size)
+            if (h->dead || h->busy || h->hashed >= h->size || h->fd < 0)
                 continue;
             if (h->published) {
                 pick = h;
@@ -119,7 +120,7 @@ static void *hasher_main(void *arg)
             upto = h->hashed + 8 * HASH_CHUNK;
         h->busy = 1;
         pthread_mutex_unlock(&p->lock);
-        rc = phash_feed(h, upto, buf, (size_t)HASH_CHUNK);
+        rc = phash_feed(h, h->fd, upto, buf, (size_t)HASH_CHUNK);
         pthread_mutex_lock(&p->lock);
         h->busy = 0;
         if (rc < 0)
@@ -139,9 +140,23 @@ static void *hasher_main(void *arg)
     return NULL;
 }
 
-/* A running hash for f's working copy `id` (open as `fd`), empty so far; the hasher starts on
- * first use. Without memory or a descriptor f has none: the upload hashes the file. */
-static void phash_start(struct persist *p, struct pfile *f, uint64_t id, int fd)
+/* The hasher's own descriptor of f's working copy, taken once the writer is a chunk ahead (a
+ * small file is hashed by close() from f's descriptor and never needs one). 0, or -1: without
+ * it, f's hash is given up (the upload hashes the file). */
+static int phash_own_fd(struct persist *p, struct pfile *f)
+{
+    if (f->ph->fd >= 0)
+        return 0;
+    if ((f->ph->fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+        return 0;
+    f->hash_ok = 0;
+    phash_drop(p, f);
+    return -1;
+}
+
+/* A running hash for f's working copy `id`, empty so far; the hasher starts on first use.
+ * Without memory f has none: the upload hashes the file. */
+static void phash_start(struct persist *p, struct pfile *f, uint64_t id)
 {
     struct phash *h;
 
@@ -158,10 +173,7 @@ static void phash_start(struct persist *p, struct pfile *f, uint64_t id, int fd)
     }
     if (!(h = calloc(1, sizeof(*h))))
         return;
-    if ((h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-        free(h);
-        return;
-    }
+    h->fd = -1;
     h->ovl = id;
     hub_sha256_init(&h->ctx);
     h->next = p->hashes;
@@ -183,9 +195,12 @@ static void phash_publish(struct persist *p, struct pfile *f, struct pchange *c)
         phash_drop(p, f);
         return;
     }
-    if (!h->busy && (h->size - h->hashed <= HASH_INLINE || p->hasher_state != 1)) {
+    if (!h->busy &&
+        (h->size - h->hashed <= HASH_INLINE || p->hasher_state != 1 || phash_own_fd(p, f) < 0)) {
+        if (!f->ph) /* no descriptor for the hasher: given up */
+            return;
         p->hashed_inline += (uint64_t)(h->size - h->hashed);
-        if (phash_feed(h, h->size, buf, sizeof(buf)) == 0)
+        if (phash_feed(h, h->fd >= 0 ? h->fd : f->fd, h->size, buf, sizeof(buf)) == 0)
             hub_sha256_hex(&h->ctx, c->sha256);
         phash_drop(p, f);
         return;
@@ -368,7 +383,7 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
             return -errno;
         if (empty) {
             f->size = 0;
-            phash_start(p, f, f->work, f->fd);
+            phash_start(p, f, f->work);
         }
         return 0;
     }
@@ -402,7 +417,7 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
     f->dirty = 1;
     /* A copy of earlier content was never hashed here: only an empty start can be. */
     if (empty || (src < 0 && f->size == 0))
-        phash_start(p, f, id, fd);
+        phash_start(p, f, id);
     else
         phash_drop(p, f), f->hash_ok = 0;
 out:
@@ -607,7 +622,7 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         f->fd_is_work = 1;
         f->work = id;
         f->dirty = 1;
-        phash_start(p, f, id, fd);
+        phash_start(p, f, id);
         c->kind = PC_FILE;
         c->ovl = id;
         if ((rc = persist_change_set(p, np, c)) < 0)
@@ -736,7 +751,8 @@ long persist_write(struct persist *p, struct persist_handle *h, const void *buf,
     /* Hashed behind the writer (the hasher above): only bytes appended right at the end. */
     if (f->hash_ok && f->ph && rc > 0 && off == f->size) {
         f->ph->size = off + rc;
-        if (f->ph->size - f->ph->hashed >= HASH_CHUNK && !f->ph->busy && p->hasher_state == 1)
+        if (f->ph->size - f->ph->hashed >= HASH_CHUNK && !f->ph->busy && p->hasher_state == 1 &&
+            phash_own_fd(p, f) == 0)
             pthread_cond_signal(&p->hcond);
     } else if (rc > 0) {
         f->hash_ok = 0;
