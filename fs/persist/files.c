@@ -96,7 +96,7 @@ static void *hasher_main(void *arg)
     pthread_mutex_lock(&p->lock);
     while (!p->hasher_stop) {
         struct phash *h, *pick = NULL;
-        int64_t upto;
+        int64_t upto, from;
         int rc;
 
         /* published first (the worker may be waiting), then a writer a chunk ahead */
@@ -120,8 +120,10 @@ static void *hasher_main(void *arg)
             upto = h->hashed + 8 * HASH_CHUNK;
         h->busy = 1;
         pthread_mutex_unlock(&p->lock);
+        from = h->hashed;
         rc = phash_feed(h, h->fd, upto, buf, (size_t)HASH_CHUNK);
         pthread_mutex_lock(&p->lock);
+        p->hashed_behind += (uint64_t)(h->hashed - from);
         h->busy = 0;
         if (rc < 0)
             h->dead = 1;

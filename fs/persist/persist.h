@@ -140,6 +140,7 @@ struct persist_state {
     /* bytes of sha256 taken by close() itself since open; the rest of a file written in order
      * is hashed by the engine's hasher thread behind the writer, never by write() */
     uint64_t hashed_inline;
+    uint64_t hashed_behind; /* bytes the hasher thread hashed behind writers since open */
 };
 
 void persist_state_get(struct persist *p, struct persist_state *out);

@@ -182,6 +182,7 @@ struct persist {
     int hasher_state; /* 0 none, 1 running, -1 could not start (close() hashes inline) */
     int hasher_stop;
     uint64_t hashed_inline;  /* bytes close() hashed itself (struct persist_state) */
+    uint64_t hashed_behind;  /* bytes the hasher thread hashed (struct persist_state) */
     struct pstream *streams; /* LFS objects being fetched by ranges (stream.c) */
     uint64_t next_ovl;
     uint64_t gen;

@@ -684,6 +684,7 @@ void persist_state_get(struct persist *p, struct persist_state *out)
     out->commits = p->commits;
     out->flushes = p->flushes;
     out->hashed_inline = p->hashed_inline;
+    out->hashed_behind = p->hashed_behind;
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -465,6 +465,10 @@ static void test_hash_behind_writer(void)
     CHECK(st.hashed_inline <= HB_CHUNK, "close() hashed at most 1 MiB itself (%llu)",
           (unsigned long long)st.hashed_inline);
     CHECK(persist_sync_now(p) == 0, "sync");
+    persist_state_get(p, &st);
+    CHECK(st.hashed_behind + st.hashed_inline == HB_SIZE && st.hashed_behind >= HB_SIZE - HB_CHUNK,
+          "the hasher thread took the rest (%llu of %zu)", (unsigned long long)st.hashed_behind,
+          HB_SIZE);
     CHECK(hb_remote_ok(fk, "big.bin", data, sha), "big.bin: content and sha256 on the remote");
     CHECK(persist_fake_hash_reads(fk) == 0, "big.bin: the upload read nothing to hash (%u)",
           persist_fake_hash_reads(fk));
