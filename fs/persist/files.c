@@ -91,7 +91,9 @@ static void phash_deliver(struct persist *p, struct phash *h)
 static void *hasher_main(void *arg)
 {
     struct persist *p = arg;
-    char *buf = malloc((size_t)HASH_CHUNK);
+    /* read 64 KiB at a time: the copy stays in the CPU's cache for the hash (256 MiB from the
+     * page cache: 0.24 s of CPU against 0.39 s with 1 MiB reads, see hub_sha256_fd) */
+    char *buf = malloc(COPY_CHUNK);
 
     pthread_mutex_lock(&p->lock);
     while (!p->hasher_stop) {
@@ -121,7 +123,7 @@ static void *hasher_main(void *arg)
         h->busy = 1;
         pthread_mutex_unlock(&p->lock);
         from = h->hashed;
-        rc = phash_feed(h, h->fd, upto, buf, (size_t)HASH_CHUNK);
+        rc = phash_feed(h, h->fd, upto, buf, COPY_CHUNK);
         pthread_mutex_lock(&p->lock);
         p->hashed_behind += (uint64_t)(h->hashed - from);
         h->busy = 0;
