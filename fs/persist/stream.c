@@ -24,6 +24,9 @@
  * match renames the part file to objects/<name> (a cached object like any other, under the
  * cache's bound); a mismatch deletes it, logs one line and fails that read and every later one
  * of this stream with EIO (a new open fetches anew). Nothing is fetched past the object's size.
+ * Bytes are present only once written to the part file, so a write that fails (the cache's disk
+ * is full) loses nothing that a read could return: the request stops, the read that needed it
+ * fails with EIO, and the stream logs that once, however many reads fail after it.
  * After its last close a stream seen in part stays idle with its ranges for the next open of the
  * same object (PSTREAM_IDLE_MAX of them per engine; all are dropped at persist_close).
  *
@@ -87,6 +90,7 @@ struct pstream {
     uint64_t ra_gen; /* bumped when the readahead is moved: its request in flight stops */
     const void *ra_owner;
     int ra_err;      /* the readahead's last failure (-errno), 0 none */
+    int disk_logged; /* a failed write to the part file was logged: once per stream */
     int64_t wake_at; /* the least end a waiting reader needs, INT64_MAX none (atomic: the sinks
                       * read it outside the lock to flush as soon as it is covered) */
 };
@@ -175,6 +179,7 @@ struct sink {
     struct pfetch *f;
     uint64_t gen;       /* readahead: stop when s->ra_gen moves; demand: UINT64_MAX */
     int err;            /* -errno of a local failure */
+    int disk;           /* it was a write to the part file (a full disk) */
     unsigned char *buf; /* PSTREAM_BATCH bytes, NULL: write every chunk as it comes */
     size_t fill;        /* bytes in buf, for [f->pos, f->pos + fill) */
 };
@@ -188,6 +193,7 @@ static int write_at(struct sink *k, const void *data, size_t len, int64_t at)
             continue;
         if (n <= 0) {
             k->err = n < 0 ? -errno : -EIO;
+            k->disk = 1;
             return -1;
         }
         off += (size_t)n;
@@ -282,10 +288,10 @@ static int sink_data(const void *data, size_t len, void *payload)
 static int fetch_range(struct pstream *s, int64_t start, int64_t end, uint64_t gen)
 {
     struct spacefs_error err = {0};
-    struct sink k = {s, NULL, gen, 0, NULL, 0};
+    struct sink k = {s, NULL, gen, 0, 0, NULL, 0};
     enum spacefs_status st;
     struct persist *p = s->p;
-    int rc = 0;
+    int rc = 0, quiet = 0;
 
     while (!(k.f = fetch_slot(s)))
         pthread_cond_wait(&s->cond, &s->lock);
@@ -299,7 +305,11 @@ static int fetch_range(struct pstream *s, int64_t start, int64_t end, uint64_t g
         st = SPACEFS_E_CANCELLED; /* stopped with the last batch */
     free(k.buf);
     pthread_mutex_lock(&s->lock);
-    if (k.err) {
+    if (k.disk) { /* the cache's disk (full, read-only, ...): the read fails with EIO */
+        rc = -EIO;
+        quiet = s->disk_logged;
+        s->disk_logged = 1;
+    } else if (k.err) {
         rc = k.err;
     } else if (st == SPACEFS_E_CANCELLED && (s->stop || s->state != 0 || gen != s->ra_gen)) {
         rc = 1;
@@ -313,11 +323,13 @@ static int fetch_range(struct pstream *s, int64_t start, int64_t end, uint64_t g
     }
     k.f->used = 0;
     pthread_cond_broadcast(&s->cond);
-    if (rc < 0) {
+    if (rc < 0 && !quiet) {
         pthread_mutex_unlock(&s->lock);
         persist_log(p, SPACEFS_WARN, "persist: cannot fetch %s (bytes %lld-%lld): %s %s", s->e.path,
                     (long long)start, (long long)end - 1,
-                    k.err ? strerror(-k.err) : spacefs_status_name(st), err.message);
+                    k.err ? strerror(-k.err) : spacefs_status_name(st),
+                    k.disk ? "(writing it to the cache; its reads fail with EIO, logged once)"
+                           : err.message);
         pthread_mutex_lock(&s->lock);
     }
     return rc;

@@ -2,7 +2,8 @@
  * fake served counted: head -c 1 fetches a small range, random 4 KiB reads fetch at most 64x
  * what they read, a sequential read fetches each byte once in growing requests and leaves the
  * verified object in the cache, a server that sends the wrong bytes gets EIO once the whole
- * object is seen (one log line, nothing cached), two readers share what was fetched, a read
+ * object is seen (one log line, nothing cached), a full disk fails reads but never returns other
+ * bytes, two readers share what was fetched, a read
  * waiting on the network does not block another file, and a file being written reads its own
  * bytes. Prints "N passed, N failed". */
 #include "persist.h"
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,7 +33,7 @@ static char oid[PERSIST_OID_MAX];
 
 /* ---- a log that counts lines ---- */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static int log_sha_lines;
+static int log_sha_lines, log_fetch_lines;
 static void log_fn(enum spacefs_log_level level, const char *msg, void *payload)
 {
     (void)level;
@@ -38,6 +41,8 @@ static void log_fn(enum spacefs_log_level level, const char *msg, void *payload)
     pthread_mutex_lock(&log_lock);
     if (strstr(msg, "sha256"))
         log_sha_lines++;
+    if (strstr(msg, "cannot fetch"))
+        log_fetch_lines++;
     pthread_mutex_unlock(&log_lock);
 }
 
@@ -244,6 +249,56 @@ static void test_hostile(void)
     persist_fake_unref(fk);
 }
 
+/* The cache's disk is full while a cold read fills the part file (RLIMIT_FSIZE at 1 MiB: a
+ * write past it fails with EFBIG, as ENOSPC would): every read returns the right bytes or fails
+ * with EIO, never other bytes; one log line for the stream, however many reads fail; nothing is
+ * cached; with room again a new open reads it all and caches it, leaving no part file. */
+static void test_full_disk(void)
+{
+    struct persist_fake *fk = fixture();
+    struct persist *p = open_engine(fk, cache_path("full"));
+    struct persist_handle *h = hopen(p, "big.bin", O_RDONLY);
+    unsigned char *buf = malloc(128 * 1024);
+    struct rlimit old, lim;
+    int wrong = 0, errs = 0, reads = 0, parts;
+    long n, first_err = 0;
+    int64_t off = 0;
+
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = MIB;
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &lim);
+    log_fetch_lines = 0;
+    for (off = 0; off < SIZE; off += 128 * 1024, reads++) {
+        n = persist_read(p, h, buf, 128 * 1024, off);
+        if (n < 0) {
+            errs++;
+            first_err = first_err ? first_err : n;
+        } else if (n != 128 * 1024 || memcmp(buf, data + off, (size_t)n) != 0) {
+            wrong++;
+        }
+    }
+    setrlimit(RLIMIT_FSIZE, &old);
+    CHECK(!wrong, "no read returned other bytes (%d of %d)", wrong, reads);
+    CHECK(errs > 0 && first_err == -EIO, "reads past the limit fail with EIO (%d, first %s)", errs,
+          strerror((int)-first_err));
+    CHECK(log_fetch_lines == 1, "one log line (%d for %d failed reads)", log_fetch_lines, errs);
+    persist_release(p, h);
+    CHECK(!cached(cache_path("full"), &parts), "nothing cached (its part kept for the next open)");
+    h = hopen(p, "big.bin", O_RDONLY);
+    for (off = 0;
+         (n = persist_read(p, h, buf, 128 * 1024, off)) > 0 && !memcmp(buf, data + off, (size_t)n);)
+        off += n;
+    CHECK(n == 0 && off == SIZE, "with room again a new open reads it all (%ld at %lld)", n,
+          (long long)off);
+    persist_release(p, h);
+    CHECK(cached(cache_path("full"), &parts) && parts == 0, "and caches it (%d parts left)", parts);
+    persist_close(p, 0);
+    free(buf);
+    persist_fake_unref(fk);
+}
+
 /* ---- concurrency ---- */
 struct reader {
     struct persist *p;
@@ -384,6 +439,7 @@ int main(void)
     test_random_reads();
     test_sequential();
     test_hostile();
+    test_full_disk();
     test_shared();
     test_no_blocking();
     test_write_then_read();
