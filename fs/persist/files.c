@@ -576,10 +576,11 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    if (acc == O_RDONLY && !(flags & (O_CREAT | O_TRUNC)))
-        persist_prov_learn(p, np, 1); /* before the first fetch: an LFS file reads at once */
-    else
-        persist_await_base(p);
+    /* before the first fetch: an LFS file reads at once, the rest waits (provisional.c) */
+    rc = acc == O_RDONLY && !(flags & (O_CREAT | O_TRUNC)) ? persist_prov_learn(p, np, 1)
+                                                           : persist_await_base(p);
+    if (rc < 0)
+        goto out;
     if ((at = persist_map_get(&p->hide_alias, np))) { /* see persist_hidden_alias */
         free(np);
         if (!(np = strdup(at))) {

@@ -369,11 +369,13 @@ struct pmanifest *persist_manifest_parse_mem(const void *data, size_t len);
 
 /* provisional.c (lock held; see there) */
 void persist_prov_begin(struct persist *p); /* at open: a fresh cache starts provisional */
-/* Waits (lock dropped) until the first fetch ended, when the engine is provisional. */
-void persist_await_base(struct persist *p);
+/* Waits (lock dropped) until the first fetch ended, when the engine is provisional: 0, or the
+ * fetch's -errno when it failed meanwhile (the caller fails with it). */
+int persist_await_base(struct persist *p);
 /* Makes the partial view know the normalised path np (a lookup through the Hub's API, lock
  * dropped), or waits for the first fetch when it cannot; data: the caller reads the file's
- * bytes next (only an LFS file's come without the mirror). Always 0: go on with the view. */
+ * bytes next (only an LFS file's come without the mirror). 0: go on with the view; or what
+ * persist_await_base returned when it had to wait. */
 int persist_prov_learn(struct persist *p, const char *np, int data);
 int persist_prov_is_dir(struct persist *p, const char *path);
 /* The first fetch ended (p->based says whether it worked): the view is the engine's again. */

@@ -46,15 +46,21 @@ int64_t persist_prov_fetch_at(struct persist *p)
     return at < p->prov_open_ms + PROV_HOLD_MS ? at : p->prov_open_ms + PROV_HOLD_MS;
 }
 
-void persist_await_base(struct persist *p)
+int persist_await_base(struct persist *p)
 {
     if (!p->provisional)
-        return;
+        return 0;
     p->prov_waiting++;
     pthread_cond_broadcast(&p->cond); /* the worker: no more holding back */
     while (p->provisional)
         pthread_cond_wait(&p->done, &p->lock);
     p->prov_waiting--;
+    /* The first fetch failed while this call waited: the partial view is gone
+     * (persist_prov_end), and answering from the empty one would contradict what the lookups
+     * said (a listing's ENOENT of a directory stat called one makes cp -r skip it and exit 0).
+     * The call fails with the fetch's errno; later calls see the cache as a failed first fetch
+     * leaves it, as without this file. */
+    return p->based ? 0 : -(p->last_errno ? p->last_errno : EIO);
 }
 
 static void prov_busy(struct persist *p, int delta)
@@ -235,10 +241,8 @@ int persist_prov_learn(struct persist *p, const char *np, int data)
     p->prov_last_ms = spacefs_now_ms(); /* an open after its lookup: the read follows */
     k = persist_node_kind(p, np);
     if (k == PERSIST_KIND_NONE) {
-        if (prov_lookup(p, np, &e, &kind) < 0) {
-            persist_await_base(p);
-            return 0;
-        }
+        if (prov_lookup(p, np, &e, &kind) < 0)
+            return persist_await_base(p);
         if (!p->provisional) { /* the first fetch landed meanwhile: the view is whole */
             free(e.path);
             return 0;
@@ -265,7 +269,7 @@ int persist_prov_learn(struct persist *p, const char *np, int data)
     /* a small file's bytes come from the mirror; a symlink's target too */
     if (data && k == PERSIST_KIND_FILE && (b = persist_map_get(&p->base_files, np)) &&
         (!b->is_lfs || (persist_meta_mode(p, np, k) & S_IFMT) != S_IFREG))
-        persist_await_base(p);
+        return persist_await_base(p);
     return 0;
 }
 

@@ -531,6 +531,41 @@ static void test_twice_small_cache(void)
     persist_fake_unref(fk);
 }
 
+/* The first fetch fails (the Hub answers the clone with a 500): a listing that waited for it
+ * fails with the fetch's errno instead of answering ENOENT from the empty view for a directory
+ * a lookup just said exists (cp -r skips a directory that vanishes that way, and exits 0: a
+ * silent empty restore). Once the worker's retry lands, the directory lists again. */
+static void test_first_fetch_fails(void)
+{
+    struct persist_fake *fk = fixture();
+    struct persist *p = open_fresh(fk, "fetch-fails", 0);
+    struct call ls;
+    struct stat st;
+    pthread_t t;
+    int rc = -1;
+
+    CHECK(persist_getattr(p, "dir", &st) == 0 && S_ISDIR(st.st_mode), "dir before the clone");
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1, 0);
+    t = call_start(&ls, p, CALL_READDIR, "dir");
+    CHECK(!call_wait(&ls, 300), "the listing waits for the clone");
+    gate_set(0);
+    CHECK(call_wait(&ls, WAIT * 1000), "and returns when the clone fails");
+    pthread_join(t, NULL);
+    CHECK(ls.rc == -EIO,
+          "the listing fails with EIO, not ENOENT from an empty view (rc %d, %d names)", ls.rc,
+          ls.names);
+    for (int i = 0; i < WAIT * 10 && rc != 0; i++) { /* the worker retries after its backoff */
+        usleep(100 * 1000);
+        t = call_start(&ls, p, CALL_READDIR, "dir");
+        rc = call_wait(&ls, WAIT * 1000) ? ls.rc : -ETIMEDOUT;
+        pthread_join(t, NULL);
+    }
+    CHECK(rc == 0 && ls.names == 1, "after the retry the directory lists (rc %d, %d names)", rc,
+          ls.names);
+    close_fresh(fk, p);
+    persist_fake_unref(fk);
+}
+
 int main(void)
 {
     unsigned seed = 7;
@@ -553,6 +588,7 @@ int main(void)
     test_commit_header(1);
     test_commit_header(2);
     test_race();
+    test_first_fetch_fails();
     if (!failed) {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
