@@ -85,7 +85,7 @@ struct pfile {
     int dirty;      /* written since the last publish */
     int64_t size;
     /* hash_ok: the working copy was written in order from offset 0 (a new or truncated-to-empty
-     * file), and `ph` (files.c) hashes it behind the writer; any other write or truncate clears
+     * file), and `ph` (hasher.c) hashes it behind the writer; any other write or truncate clears
      * it (the upload then hashes the file itself). */
     struct phash *ph;
     int hash_ok;
@@ -107,7 +107,7 @@ struct pfile {
 };
 
 /* The sha256 of a working copy written in order, taken by the engine's hasher thread behind
- * the writer (files.c): the writer only appends `size`; close() finishes a short rest itself or
+ * the writer (hasher.c): the writer only appends `size`; close() finishes a short rest itself or
  * leaves the digest to the hasher, which gives it to the change of `ovl` (the worker waits for
  * it before a commit). In p->hashes; fields under p->lock, but `ctx` is the hasher's alone
  * while `busy`. */
@@ -174,7 +174,7 @@ struct persist {
     int meta_local_dirty;               /* <cache>/meta is behind */
     char manifest_sha[PERSIST_OID_MAX]; /* sha256 of the Dataset's manifest, "" none */
     struct pfile *files;
-    /* files.c: running hashes and the thread that takes them (started on first use); hcond
+    /* hasher.c: running hashes and the thread that takes them (started on first use); hcond
      * wakes it, p->done tells the worker that a published digest is ready */
     struct phash *hashes;
     pthread_t hasher;
@@ -322,9 +322,16 @@ struct pfile *persist_hidden_find(struct persist *p, const char *path);
 void persist_detached_stat(struct persist *p, struct pfile *f, struct stat *st);
 void persist_nlink_free(struct persist *p); /* dirs, subdirs and inos (close) */
 
-/* files.c: the hasher. persist_hash_wait (lock held, dropped while waiting): the digests of
- * published files are ready (the worker, before it takes a commit's snapshot). stop: at close,
- * after the worker; frees every running hash. */
+/* hasher.c (lock held): the sha256 of a working copy written in order, behind the writer.
+ * start: a running hash for f's new working copy `id`; wrote: n bytes written at off (appended
+ * in order, or the hash is given up); publish: close() gives the digest to c now or when the
+ * hasher is done; drop: f's running hash is given up. wait (the lock dropped while waiting): the
+ * digests of published files are ready (the worker, before it takes a commit's snapshot). stop:
+ * at close, after the worker; frees every running hash. */
+void persist_hash_start(struct persist *p, struct pfile *f, uint64_t id);
+void persist_hash_wrote(struct persist *p, struct pfile *f, int64_t off, long n);
+void persist_hash_publish(struct persist *p, struct pfile *f, struct pchange *c);
+void persist_hash_drop(struct persist *p, struct pfile *f);
 void persist_hash_wait(struct persist *p);
 void persist_hasher_stop(struct persist *p);
 

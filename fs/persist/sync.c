@@ -329,7 +329,7 @@ static int commit_changes(struct persist *p)
     int rc = 0, s_capped;
 
     for (unsigned stale = 0;; stale++) {
-        persist_hash_wait(p); /* the digests of closed files the hasher still takes (files.c) */
+        persist_hash_wait(p); /* the digests of closed files the hasher still takes (hasher.c) */
         if ((rc = snap_take(p, &s)) < 0 || s.n == 0) {
             snap_free(&s);
             if (rc < 0)
