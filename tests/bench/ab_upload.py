@@ -23,10 +23,7 @@ def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     mib, runs, builds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
-    B.TOKEN_FILE = os.path.join(B.WORK, "token")
-    fd = os.open(B.TOKEN_FILE, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, B.TOKEN.encode())
-    os.close(fd)
+    B.write_token_files()
     hub = B.Hub("hub")
     src = os.path.join(B.WORK, "src.bin")
     B.make_random(src, mib * B.MIB)
