@@ -160,8 +160,9 @@ int persist_utimens(struct persist *p, const char *path, const struct timespec t
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
-    if ((rc = persist_check_ancestors(p, np)) < 0)
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0 ||
+        (rc = persist_check_ancestors(p, np)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
         if ((f = persist_hidden_find(p, np)) && mtime != INT64_MIN)
@@ -217,8 +218,9 @@ int persist_chmod(struct persist *p, const char *path, mode_t mode)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
-    if ((rc = persist_check_ancestors(p, np)) < 0)
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0 ||
+        (rc = persist_check_ancestors(p, np)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
         /* fchmod(2) of a file unlinked while open (libfuse's hidden name): its handles see it */

@@ -136,6 +136,7 @@ void persist_close(struct persist *p, unsigned wait_ms)
                         strerror(-rc));
     }
     persist_worker_stop(p);
+    persist_hasher_stop(p);
     pthread_mutex_lock(&p->lock);
     persist_prov_end(p);        /* stopped before its first fetch ended */
     persist_journal_sync(p, 0); /* what close() acknowledged, on disk before unmount ends */

@@ -18,7 +18,6 @@
 #include <sys/ioctl.h>
 
 #define COPY_CHUNK 65536
-
 /* Opens the object `e` read-only, downloading it first if it is not cached. Lock held; it is
  * dropped during a download (*dropped set), so callers must re-check what they looked up. */
 static int object_open(struct persist *p, const struct persist_rentry *e, const char *path,
@@ -159,8 +158,7 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
             return -errno;
         if (empty) {
             f->size = 0;
-            hub_sha256_init(&f->hash);
-            f->hash_ok = 1;
+            persist_hash_start(p, f, f->work);
         }
         return 0;
     }
@@ -193,8 +191,10 @@ static int pfile_make_work(struct persist *p, struct pfile *f, int empty)
     f->size = empty ? 0 : (src >= 0 ? lseek(fd, 0, SEEK_END) : 0);
     f->dirty = 1;
     /* A copy of earlier content was never hashed here: only an empty start can be. */
-    hub_sha256_init(&f->hash);
-    f->hash_ok = empty || (src < 0 && f->size == 0);
+    if (empty || (src < 0 && f->size == 0))
+        persist_hash_start(p, f, id);
+    else
+        persist_hash_drop(p, f), f->hash_ok = 0;
 out:
     if (src >= 0)
         close(src);
@@ -224,9 +224,8 @@ static int pfile_publish(struct persist *p, struct pfile *f, int durable)
     c->kind = PC_FILE;
     c->ovl = f->work;
     c->size = f->size;
-    c->mtime = f->mtime; /* the last write or utimens (a new file: its creation) */
-    if (f->hash_ok && f->hash.bytes == (uint64_t)f->size)
-        hub_sha256_hex(&f->hash, c->sha256);
+    c->mtime = f->mtime;           /* the last write or utimens (a new file: its creation) */
+    persist_hash_publish(p, f, c); /* the digest now, or from the hasher before the upload */
     if ((rc = persist_change_set(p, f->path, c)) < 0)
         return rc;
     f->dirty = 0;
@@ -245,6 +244,7 @@ static void pfile_unref(struct persist *p, struct pfile *f)
     for (pp = &p->files; *pp != f; pp = &(*pp)->next)
         ;
     *pp = f->next;
+    persist_hash_drop(p, f); /* published at close already, or never will be */
     if (f->fd >= 0)
         close(f->fd);
     persist_stream_unref(p, f->stream);
@@ -347,10 +347,13 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    if (acc == O_RDONLY && !(flags & (O_CREAT | O_TRUNC)))
-        persist_prov_learn(p, np, 1); /* before the first fetch: an LFS file reads at once */
-    else /* a name absent at the pinned commit is created and written at once */
-        persist_await_base_unless_local(p, np, NULL);
+    /* before the first fetch: an LFS file reads at once, a name absent at the pinned commit is
+     * created and written at once, the rest waits (provisional.c) */
+    rc = acc == O_RDONLY && !(flags & (O_CREAT | O_TRUNC))
+             ? persist_prov_learn(p, np, 1)
+             : persist_await_base_unless_local(p, np, NULL);
+    if (rc < 0)
+        goto out;
     if ((at = persist_map_get(&p->hide_alias, np))) { /* see persist_hidden_alias */
         free(np);
         if (!(np = strdup(at))) {
@@ -397,8 +400,7 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         f->fd_is_work = 1;
         f->work = id;
         f->dirty = 1;
-        hub_sha256_init(&f->hash);
-        f->hash_ok = 1;
+        persist_hash_start(p, f, id);
         c->kind = PC_FILE;
         c->ovl = id;
         if ((rc = persist_change_set(p, np, c)) < 0)
@@ -521,13 +523,11 @@ long persist_write(struct persist *p, struct persist_handle *h, const void *buf,
     if (rc < 0) {
         rc = -errno;
         f->hash_ok = 0;
+        persist_hash_drop(p, f);
         goto out;
     }
-    /* Hash while writing: only bytes appended right at the end of a hashed prefix. */
-    if (f->hash_ok && rc > 0 && off == f->size)
-        hub_sha256_update(&f->hash, buf, (size_t)rc);
-    else if (rc > 0)
-        f->hash_ok = 0;
+    if (rc > 0) /* hashed behind the writer (hasher.c): only bytes appended right at the end */
+        persist_hash_wrote(p, f, off, rc);
     if (rc > 0 && off + rc > f->size) /* an empty write does not extend the file */
         f->size = off + rc;
     f->dirty = 1;
@@ -553,10 +553,13 @@ int persist_ftruncate(struct persist *p, struct persist_handle *h, int64_t size)
     if (ftruncate(f->fd, size) < 0) {
         rc = -errno;
         f->hash_ok = 0;
+        persist_hash_drop(p, f);
         goto out;
     }
-    if (size != f->size)
-        f->hash_ok = 0; /* shrunk: the digest covers cut bytes; grown: zeros were not hashed */
+    if (size != f->size) { /* shrunk: the digest covers cut bytes; grown: zeros were not hashed */
+        f->hash_ok = 0;
+        persist_hash_drop(p, f);
+    }
     f->size = size;
     f->dirty = 1;
     f->mtime = persist_now_ns(); /* the time of the write, not of the close */

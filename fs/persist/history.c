@@ -20,13 +20,16 @@ int persist_history(struct persist *p, size_t max, char head[PERSIST_OID_MAX],
 {
     struct spacefs_error err = {0};
     enum spacefs_status st;
+    int rc;
 
     *out = NULL;
     *out_count = 0;
     pthread_mutex_lock(&p->lock);
-    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
+    rc = persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
     memcpy(head, p->base, PERSIST_OID_MAX);
     pthread_mutex_unlock(&p->lock);
+    if (rc < 0)
+        return rc;
     if (!head[0])
         return 0; /* no commit yet */
     st = p->remote.ops->commits(p->remote.ctx, head, max, out, out_count, &err);

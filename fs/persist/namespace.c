@@ -80,7 +80,8 @@ int persist_getattr(struct persist *p, const char *path, struct stat *st)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    persist_prov_learn(p, np, 0); /* before the first fetch: from the Hub's API */
+    if ((rc = persist_prov_learn(p, np, 0)) < 0) /* before the first fetch: from the Hub's API */
+        goto out;
     if (p->last_hide.path && !strcmp(p->last_hide.path, np))
         hide_forget(p); /* looked up again: the hide was an unlink's (see hide_forget) */
     if ((at = persist_map_get(&p->hide_alias, np)) && (k = persist_node_kind(p, at))) {
@@ -95,6 +96,7 @@ int persist_getattr(struct persist *p, const char *path, struct stat *st)
         rc = -ENOENT;
     else if (rc == 0)
         persist_fill_stat(p, np, k, st);
+out:
     pthread_mutex_unlock(&p->lock);
     free(np);
     return rc;
@@ -130,7 +132,9 @@ int persist_readdir(struct persist *p, const char *path, persist_fill_fn fill, v
         return rc;
     persist_map_init(&names);
     pthread_mutex_lock(&p->lock);
-    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0)
+        goto out;
     k = persist_node_kind(p, np);
     if (k != PERSIST_KIND_DIR) {
         rc = k == PERSIST_KIND_NONE ? -ENOENT : -ENOTDIR;
@@ -172,8 +176,9 @@ int persist_mkdir(struct persist *p, const char *path, mode_t mode)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
-    if ((rc = persist_check_ancestors(p, np)) < 0 || (rc = persist_writable(p)) < 0)
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0 ||
+        (rc = persist_check_ancestors(p, np)) < 0 || (rc = persist_writable(p)) < 0)
         goto out;
     if (persist_node_kind(p, np) != PERSIST_KIND_NONE) {
         rc = -EEXIST;
@@ -241,7 +246,9 @@ static int remove_entry(struct persist *p, const char *path, int dir)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0)
+        goto out;
     if (!dir && (f = persist_hidden_find(p, np)) && persist_node_kind(p, np) == PERSIST_KIND_NONE) {
         free(f->hidden); /* libfuse's unlink after the last close, or someone's rm */
         f->hidden = NULL;
@@ -414,7 +421,9 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     if ((rc = persist_path_norm(from, &nf)) < 0 || (rc = persist_path_norm(to, &nt)) < 0)
         goto done;
     pthread_mutex_lock(&p->lock);
-    persist_await_base_unless_local(p, nf, nt); /* before the first fetch (provisional.c) */
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, nf, nt)) < 0)
+        goto out;
     if (flags & ~1u) { /* RENAME_EXCHANGE, RENAME_WHITEOUT: not implemented, so refused */
         hide_undo(p, nt);
         hide_forget(p);
@@ -556,10 +565,12 @@ int persist_readlink(struct persist *p, const char *path, char *buf, size_t size
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    rc = persist_await_base_unless_local(p, np, NULL);
     k = persist_node_kind(p, np);
     m = persist_meta_get(p, np);
-    rc = k == PERSIST_KIND_NONE                            ? -ENOENT
+    rc = rc < 0                                            ? rc
+         : k == PERSIST_KIND_NONE                          ? -ENOENT
          : k == PERSIST_KIND_FILE && m && S_ISLNK(m->mode) ? 0
                                                            : -EINVAL;
     pthread_mutex_unlock(&p->lock);

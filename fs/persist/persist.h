@@ -137,6 +137,10 @@ struct persist_state {
     int64_t next_attempt_ms;           /* ms from now until the next attempt, 0 if none planned */
     uint64_t commits;                  /* commits made since open */
     uint64_t flushes; /* fsync/fdatasync calls made for local durability since open */
+    /* bytes of sha256 taken by close() itself since open; the rest of a file written in order
+     * is hashed by the engine's hasher thread behind the writer, never by write() */
+    uint64_t hashed_inline;
+    uint64_t hashed_behind; /* bytes the hasher thread hashed behind writers since open */
 };
 
 void persist_state_get(struct persist *p, struct persist_state *out);

@@ -84,9 +84,10 @@ struct pfile {
     uint64_t work;  /* overlay id of the working copy, 0 if none */
     int dirty;      /* written since the last publish */
     int64_t size;
-    /* hash_ok: `hash` covers exactly bytes [0, size) of the working copy, all written in order
-     * from offset 0 (a new or truncated-to-empty file); any other write or truncate clears it. */
-    hub_sha256 hash;
+    /* hash_ok: the working copy was written in order from offset 0 (a new or truncated-to-empty
+     * file), and `ph` (hasher.c) hashes it behind the writer; any other write or truncate clears
+     * it (the upload then hashes the file itself). */
+    struct phash *ph;
     int hash_ok;
     int64_t mtime; /* ns; while dirty: the last write's or utimens' time (the next publish
                       takes it), 0 none */
@@ -103,6 +104,23 @@ struct pfile {
      * never listed, never committed. NULL: none. */
     char *hidden;
     struct pfile *next;
+};
+
+/* The sha256 of a working copy written in order, taken by the engine's hasher thread behind
+ * the writer (hasher.c): the writer only appends `size`; close() finishes a short rest itself or
+ * leaves the digest to the hasher, which gives it to the change of `ovl` (the worker waits for
+ * it before a commit). In p->hashes; fields under p->lock, but `ctx` is the hasher's alone
+ * while `busy`. */
+struct phash {
+    struct phash *next;
+    uint64_t ovl;
+    int fd;         /* its own read descriptor of overlay/<ovl> */
+    hub_sha256 ctx; /* covers [0, hashed) */
+    int64_t hashed;
+    int64_t size;  /* bytes appended in order so far; final once published */
+    int busy;      /* the hasher reads and hashes a chunk without the lock */
+    int dead;      /* dropped (an out-of-order write, a new working copy): freed when idle */
+    int published; /* a change names ovl and takes the digest when the hasher is done */
 };
 
 /* A handle's reading pattern, for the readahead (stream.c). */
@@ -156,6 +174,15 @@ struct persist {
     int meta_local_dirty;               /* <cache>/meta is behind */
     char manifest_sha[PERSIST_OID_MAX]; /* sha256 of the Dataset's manifest, "" none */
     struct pfile *files;
+    /* hasher.c: running hashes and the thread that takes them (started on first use); hcond
+     * wakes it, p->done tells the worker that a published digest is ready */
+    struct phash *hashes;
+    pthread_t hasher;
+    pthread_cond_t hcond;
+    int hasher_state; /* 0 none, 1 running, -1 could not start (close() hashes inline) */
+    int hasher_stop;
+    uint64_t hashed_inline;  /* bytes close() hashed itself (struct persist_state) */
+    uint64_t hashed_behind;  /* bytes the hasher thread hashed (struct persist_state) */
     struct pstream *streams; /* LFS objects being fetched by ranges (stream.c) */
     uint64_t next_ovl;
     uint64_t gen;
@@ -164,7 +191,8 @@ struct persist {
        commit under a writer that never pauses (cfg.max_delay_ms) */
     int64_t pending_since_ms;
     enum persist_visibility vis;
-    int based; /* base was loaded from a fetch or the journal */
+    int early_probed; /* the worker probed vis at the first change (sync.c) */
+    int based;        /* base was loaded from a fetch or the journal */
     /* The last hide of an open file (libfuse renames it to a hidden name before an unlink or a
      * rename onto it): what a refused rename onto `path` puts back (namespace.c). Cleared by the
      * next rename or a getattr of `path`, which an unlink's later rename onto it is preceded by. */
@@ -297,6 +325,19 @@ struct pfile *persist_hidden_find(struct persist *p, const char *path);
 void persist_detached_stat(struct persist *p, struct pfile *f, struct stat *st);
 void persist_nlink_free(struct persist *p); /* dirs, subdirs and inos (close) */
 
+/* hasher.c (lock held): the sha256 of a working copy written in order, behind the writer.
+ * start: a running hash for f's new working copy `id`; wrote: n bytes written at off (appended
+ * in order, or the hash is given up); publish: close() gives the digest to c now or when the
+ * hasher is done; drop: f's running hash is given up. wait (the lock dropped while waiting): the
+ * digests of published files are ready (the worker, before it takes a commit's snapshot). stop:
+ * at close, after the worker; frees every running hash. */
+void persist_hash_start(struct persist *p, struct pfile *f, uint64_t id);
+void persist_hash_wrote(struct persist *p, struct pfile *f, int64_t off, long n);
+void persist_hash_publish(struct persist *p, struct pfile *f, struct pchange *c);
+void persist_hash_drop(struct persist *p, struct pfile *f);
+void persist_hash_wait(struct persist *p);
+void persist_hasher_stop(struct persist *p);
+
 /* files.c (lock held): an open file whose path went away keeps its content for its handles */
 void persist_pfile_detach(struct persist *p, struct pfile *f);
 int persist_pfile_relink(struct persist *p, struct pfile *f, const char *path, int64_t mtime);
@@ -338,18 +379,21 @@ struct pmanifest *persist_manifest_parse_mem(const void *data, size_t len);
 
 /* provisional.c (lock held; see there) */
 void persist_prov_begin(struct persist *p); /* at open: a fresh cache starts provisional */
-/* Waits (lock dropped) until the first fetch ended, when the engine is provisional. */
-void persist_await_base(struct persist *p);
+/* Waits (lock dropped) until the first fetch ended, when the engine is provisional: 0, or the
+ * fetch's -errno when it failed meanwhile (the caller fails with it). */
+int persist_await_base(struct persist *p);
 /* Makes the partial view know the normalised path np (a lookup through the Hub's API, lock
  * dropped), or waits for the first fetch when it cannot; data: the caller reads the file's
- * bytes next (only an LFS file's come without the mirror). Always 0: go on with the view. */
+ * bytes next (only an LFS file's come without the mirror). 0: go on with the view; or what
+ * persist_await_base returned when it had to wait. */
 int persist_prov_learn(struct persist *p, const char *np, int data);
 int persist_prov_is_dir(struct persist *p, const char *path);
 /* Is np (normalised) at or below a path a lookup found absent at the pinned commit? Everything
  * there is local: created and written before the first fetch, without waiting for it. */
 int persist_prov_local(struct persist *p, const char *np);
-/* persist_await_base, unless every path given (NULL ends the list) is persist_prov_local. */
-void persist_await_base_unless_local(struct persist *p, const char *np, const char *np2);
+/* persist_await_base, unless every path given (NULL ends the list) is persist_prov_local: 0, or
+ * the failed first fetch's errno. */
+int persist_await_base_unless_local(struct persist *p, const char *np, const char *np2);
 /* The first fetch's manifest, applied under the changes made before it (sync.c's refresh). */
 void persist_prov_manifest_apply(struct persist *p, const struct pmanifest *mf);
 /* The first fetch ended (p->based says whether it worked): the view is the engine's again. */

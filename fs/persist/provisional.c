@@ -62,15 +62,21 @@ int64_t persist_prov_fetch_at(struct persist *p)
     return at < p->prov_open_ms + PROV_HOLD_MS ? at : p->prov_open_ms + PROV_HOLD_MS;
 }
 
-void persist_await_base(struct persist *p)
+int persist_await_base(struct persist *p)
 {
     if (!p->provisional)
-        return;
+        return 0;
     p->prov_waiting++;
     pthread_cond_broadcast(&p->cond); /* the worker: no more holding back */
     while (p->provisional)
         pthread_cond_wait(&p->done, &p->lock);
     p->prov_waiting--;
+    /* The first fetch failed while this call waited: the partial view is gone
+     * (persist_prov_end), and answering from the empty one would contradict what the lookups
+     * said (a listing's ENOENT of a directory stat called one makes cp -r skip it and exit 0).
+     * The call fails with the fetch's errno; later calls see the cache as a failed first fetch
+     * leaves it, as without this file. */
+    return p->based ? 0 : -(p->last_errno ? p->last_errno : EIO);
 }
 
 static void prov_busy(struct persist *p, int delta)
@@ -253,10 +259,8 @@ int persist_prov_learn(struct persist *p, const char *np, int data)
     if (k == PERSIST_KIND_NONE && persist_prov_local(p, np))
         return 0; /* absent at the pinned commit: only local changes can be there */
     if (k == PERSIST_KIND_NONE) {
-        if (prov_lookup(p, np, &e, &kind) < 0) {
-            persist_await_base(p);
-            return 0;
-        }
+        if (prov_lookup(p, np, &e, &kind) < 0)
+            return persist_await_base(p);
         if (!p->provisional) { /* the first fetch landed meanwhile: the view is whole */
             free(e.path);
             return 0;
@@ -286,7 +290,7 @@ int persist_prov_learn(struct persist *p, const char *np, int data)
     /* a small file's bytes come from the mirror; a symlink's target too */
     if (data && k == PERSIST_KIND_FILE && (b = persist_map_get(&p->base_files, np)) &&
         (!b->is_lfs || (persist_meta_mode(p, np, k) & S_IFMT) != S_IFREG))
-        persist_await_base(p);
+        return persist_await_base(p);
     return 0;
 }
 
@@ -309,11 +313,11 @@ int persist_prov_local(struct persist *p, const char *np)
     return hit;
 }
 
-void persist_await_base_unless_local(struct persist *p, const char *np, const char *np2)
+int persist_await_base_unless_local(struct persist *p, const char *np, const char *np2)
 {
     if (!p->provisional || (persist_prov_local(p, np) && (!np2 || persist_prov_local(p, np2))))
-        return;
-    persist_await_base(p);
+        return 0;
+    return persist_await_base(p);
 }
 
 /* Copies of the metadata made before the first fetch (path -> struct pmeta *): that of the local

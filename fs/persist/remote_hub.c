@@ -284,6 +284,57 @@ out:
     return rs;
 }
 
+/* Files above the Hub's regular-file limit can only go to LFS, whatever preupload answers (it
+ * answers "lfs" for them; "regular" is refused below), so their LFS upload (batch, PUT or parts,
+ * verify) need not wait for preupload's answer: one thread uploads them while preupload runs,
+ * which takes preupload's round trip off the path of a large file. huggingface_hub and
+ * @huggingface/hub send preupload first and then the batch for what it named LFS; the Hub
+ * requires no order between them (the batch names the object by its sha256 and size only). */
+struct early_lfs {
+    struct hubremote *r;
+    const struct persist_rop *ops;
+    size_t n;
+    char (*shas)[HUB_OID_MAX];
+    unsigned char *done; /* per op: uploaded */
+    hub_status st;
+    hub_error he;
+    size_t failed; /* the op that failed, when st is not HUB_OK */
+};
+
+static int early_lfs_op(const struct persist_rop *op)
+{
+    return op->kind == PERSIST_ROP_PUT && op->size > INLINE_MAX;
+}
+
+/* The LFS object of op (the digest taken while written, else one more read to hash it). */
+static hub_status lfs_put(struct hubremote *r, const struct persist_rop *op, char sha[HUB_OID_MAX],
+                          hub_error *he)
+{
+    hub_status st = HUB_OK;
+    if (op->sha256[0])
+        snprintf(sha, HUB_OID_MAX, "%s", op->sha256);
+    else
+        st = hub_sha256_fd(sha, op->fd, op->size, he);
+    if (st == HUB_OK)
+        st = hub_lfs_upload_fd(r->client, HUB_REPO_DATASET, r->repo_id, "main", op->fd, op->size,
+                               sha, NULL, he);
+    return st;
+}
+
+static void *early_lfs_main(void *arg)
+{
+    struct early_lfs *j = arg;
+    for (size_t i = 0; i < j->n && j->st == HUB_OK; i++) {
+        if (!early_lfs_op(&j->ops[i]))
+            continue;
+        if ((j->st = lfs_put(j->r, &j->ops[i], j->shas[i], &j->he)) != HUB_OK)
+            j->failed = i;
+        else
+            j->done[i] = 1;
+    }
+    return NULL;
+}
+
 static int read_whole(void **out, int fd, int64_t size)
 {
     char *buf = malloc((size_t)size + 1);
@@ -313,17 +364,30 @@ static enum spacefs_status r_commit(void *ctx, const char *parent, const char *s
     hub_upload_mode *modes = calloc(n + 1, sizeof(*modes));
     char(*shas)[HUB_OID_MAX] = calloc(n + 1, sizeof(*shas));
     void **bufs = calloc(n + 1, sizeof(*bufs));
+    unsigned char *done = calloc(n + 1, 1);
     hub_commit_params params = {summary, NULL, parent[0] ? parent : NULL};
     enum spacefs_status rs = SPACEFS_OK;
+    struct early_lfs early = {r, ops, n, shas, done, HUB_OK, {0}, 0};
+    pthread_t early_th;
+    int early_on = 0;
     int64_t sent = 0;
     hub_error he;
     hub_status st;
 
-    if (!hops || !modes || !shas || !bufs) {
+    if (!hops || !modes || !shas || !bufs || !done) {
         rs = SPACEFS_E_NOMEM;
         goto out;
     }
-    if ((rs = preupload(r, ops, n, modes, err)) != SPACEFS_OK)
+    for (size_t i = 0; i < n && !early_on; i++)
+        if (early_lfs_op(&ops[i])) /* without the thread, the loop below uploads them */
+            early_on = pthread_create(&early_th, NULL, early_lfs_main, &early) == 0;
+    rs = preupload(r, ops, n, modes, err);
+    if (early_on) {
+        pthread_join(early_th, NULL);
+        if (rs == SPACEFS_OK && early.st != HUB_OK)
+            rs = fail(err, early.st, &early.he, ops[early.failed].path);
+    }
+    if (rs != SPACEFS_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const struct persist_rop *op = &ops[i];
@@ -346,15 +410,7 @@ static enum spacefs_status r_commit(void *ctx, const char *parent, const char *s
             h->content = bufs[i];
             h->content_len = len;
         } else if (modes[i] == HUB_UPLOAD_LFS) {
-            /* The digest taken while the file was written, else one more read to hash it. */
-            st = HUB_OK;
-            if (op->sha256[0])
-                snprintf(shas[i], sizeof(shas[i]), "%s", op->sha256);
-            else
-                st = hub_sha256_fd(shas[i], op->fd, op->size, &he);
-            if (st != HUB_OK ||
-                (st = hub_lfs_upload_fd(r->client, HUB_REPO_DATASET, r->repo_id, "main", op->fd,
-                                        op->size, shas[i], NULL, &he)) != HUB_OK) {
+            if (!done[i] && (st = lfs_put(r, op, shas[i], &he)) != HUB_OK) {
                 rs = fail(err, st, &he, op->path);
                 goto out;
             }
@@ -390,6 +446,7 @@ out:
     for (size_t i = 0; bufs && i < n; i++)
         free(bufs[i]);
     free(bufs);
+    free(done);
     free(shas);
     free(modes);
     free(hops);

@@ -141,8 +141,9 @@ fail:
     return attempt_failed(p, spacefs_errno_from_status(st), rerr.retry_after_ms);
 }
 
-/* The Dataset must exist and be private (or allowed public) before we commit. */
-static int check_visibility(struct persist *p)
+/* The Dataset must exist and be private (or allowed public) before we commit. Without `create`
+ * (the early probe below) a missing Dataset is left to the commit, which creates it. */
+static int check_visibility(struct persist *p, int create)
 {
     struct spacefs_error rerr = {0};
     enum spacefs_status st;
@@ -152,6 +153,11 @@ static int check_visibility(struct persist *p)
         return 0;
     pthread_mutex_unlock(&p->lock);
     st = p->remote.ops->probe(p->remote.ctx, &exists, &priv, &rerr);
+    if (st == SPACEFS_OK && !exists && !create) {
+        pthread_mutex_lock(&p->lock);
+        p->vis = VIS_MISSING;
+        return 0;
+    }
     if (st == SPACEFS_OK && !exists) {
         st = p->remote.ops->create(p->remote.ctx, &rerr);
         if (st == SPACEFS_OK)
@@ -323,6 +329,7 @@ static int commit_changes(struct persist *p)
     int rc = 0, s_capped;
 
     for (unsigned stale = 0;; stale++) {
+        persist_hash_wait(p); /* the digests of closed files the hasher still takes (hasher.c) */
         if ((rc = snap_take(p, &s)) < 0 || s.n == 0) {
             snap_free(&s);
             if (rc < 0)
@@ -417,7 +424,7 @@ int persist_sync_round(struct persist *p, int force, int commit)
         rc = refresh(p);
     persist_prov_end(p); /* the first fetch ended: lookups see the whole view (provisional.c) */
     if (rc == 0 && commit && unsynced_upto(p, UINT64_MAX)) {
-        rc = check_visibility(p);
+        rc = check_visibility(p, 1);
         if (rc == 0)
             rc = commit_changes(p);
     }
@@ -507,6 +514,16 @@ static void *worker_main(void *arg)
             if (p->last_commit_ms && !p->backlog && !p->burst)
                 commit_at = max64(commit_at, p->last_commit_ms + p->cfg.min_interval_ms);
             commit_at = max64(commit_at, p->next_attempt_ms);
+        }
+        /* The visibility probe of a mount's first commit (two requests) goes out with the first
+         * change, while the writer still writes, instead of in front of that commit, where an
+         * fsync=hub or `echo sync` after a copy waited for it. A mount that never writes never
+         * probes; a missing Dataset is still created by the commit. */
+        if (pending && p->based && !p->early_probed && p->vis != VIS_MISSING &&
+            now >= p->next_attempt_ms && now < commit_at && now < refresh_at) {
+            p->early_probed = 1;
+            check_visibility(p, 0);
+            continue;
         }
         if (now >= refresh_at || now >= commit_at) {
             uint64_t commits = p->commits;
@@ -666,6 +683,8 @@ void persist_state_get(struct persist *p, struct persist_state *out)
     }
     out->commits = p->commits;
     out->flushes = p->flushes;
+    out->hashed_inline = p->hashed_inline;
+    out->hashed_behind = p->hashed_behind;
     pthread_mutex_unlock(&p->lock);
 }
 

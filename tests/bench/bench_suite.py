@@ -679,7 +679,8 @@ def group_small(hub):
         rout.append(NFILES / dt)
         rss_out.append(m.rss_kb())
         m.close()
-        if i == 0 and run(["diff", "-r", src, out], check=False).returncode != 0:
+        # every run's copy is compared: a partial read-back (a directory skipped) is a wrong result
+        if run(["diff", "-r", src, out], check=False).returncode != 0:
             error("small files read back differ")
         shutil.rmtree(out)
         j = hfjs(hub, REPO, "upload", src, "hfjs-many-%d" % i)
@@ -922,20 +923,26 @@ def print_table():
     return lines
 
 
-def main():
+def write_token_files():
+    """The token for spacefs and @huggingface/hub, and curl's Authorization header, in 0600 files
+    under WORK (never in argv). The trace and A/B scripts call this too."""
     global TOKEN_FILE, CURL_AUTH
-    if not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
-        skip("/dev/fuse or fusermount3 missing")
-    if not os.access(SPACEFS, os.X_OK) or not os.access(SHA_TOOL, os.X_OK):
-        skip("spacefs or bench_sha256 not built in %s" % BUILD)
-    if not shutil.which("node") or not os.path.isdir(os.path.join(SRC, "tests/js/node_modules/@huggingface/hub")):
-        skip("node or tests/js/node_modules missing (./dev setup)")
     TOKEN_FILE = os.path.join(WORK, "token")
     CURL_AUTH = os.path.join(WORK, "curl-auth")
     for path, text in ((TOKEN_FILE, TOKEN), (CURL_AUTH, 'header = "Authorization: Bearer %s"\n' % TOKEN)):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         os.write(fd, text.encode())
         os.close(fd)
+
+
+def main():
+    if not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
+        skip("/dev/fuse or fusermount3 missing")
+    if not os.access(SPACEFS, os.X_OK) or not os.access(SHA_TOOL, os.X_OK):
+        skip("spacefs or bench_sha256 not built in %s" % BUILD)
+    if not shutil.which("node") or not os.path.isdir(os.path.join(SRC, "tests/js/node_modules/@huggingface/hub")):
+        skip("node or tests/js/node_modules missing (./dev setup)")
+    write_token_files()
     sanitized = "SPACEFS_SANITIZE:BOOL=ON" in open(os.path.join(BUILD, "CMakeCache.txt")).read()
     log("groups %s, sizes %s MiB, repeat %d, %s run%s" % (",".join(RUN), SIZES, REPEAT,
         "quick" if QUICK else "full", ", SANITIZER BUILD (figures not representative)" if sanitized else ""))

@@ -30,10 +30,7 @@ def hms(t):
 
 
 def main():
-    B.TOKEN_FILE = os.path.join(B.WORK, "token")
-    fd = os.open(B.TOKEN_FILE, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, B.TOKEN.encode())
-    os.close(fd)
+    B.write_token_files()
     hub = B.Hub("hub")
     if os.environ.get("BENCH_TRACE_LINK_MBPS"):  # the upload through the emulator's shared link
         hub.link(float(os.environ["BENCH_TRACE_LINK_MBPS"]))
@@ -99,10 +96,7 @@ def main_small():
     """BENCH_TRACE=small: syscall counts of the daemon (strace -c) for cp -a of BENCH_FILES (500)
     small files into persist/ (until cp returns), then for `echo sync` (the commits)."""
     n = int(os.environ.get("BENCH_FILES") or 500)
-    B.TOKEN_FILE = os.path.join(B.WORK, "token")
-    fd = os.open(B.TOKEN_FILE, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, B.TOKEN.encode())
-    os.close(fd)
+    B.write_token_files()
     hub = B.Hub("hub")
     src = os.path.join(B.WORK, "small")
     B.make_small_tree(src, n)

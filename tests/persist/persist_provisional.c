@@ -741,6 +741,79 @@ static void test_local_writes_newer(void)
     persist_fake_unref(fk);
 }
 
+/* The first fetch fails (the Hub answers the clone with a 500): a listing that waited for it
+ * fails with the fetch's errno instead of answering ENOENT from the empty view for a directory
+ * a lookup just said exists (cp -r skips a directory that vanishes that way, and exits 0: a
+ * silent empty restore). Once the worker's retry lands, the directory lists again. */
+static void test_first_fetch_fails(void)
+{
+    struct persist_fake *fk = fixture();
+    struct persist *p = open_fresh(fk, "fetch-fails", 0);
+    struct call ls;
+    struct stat st;
+    pthread_t t;
+    int rc = -1;
+
+    CHECK(persist_getattr(p, "dir", &st) == 0 && S_ISDIR(st.st_mode), "dir before the clone");
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1, 0);
+    t = call_start(&ls, p, CALL_READDIR, "dir");
+    CHECK(!call_wait(&ls, 300), "the listing waits for the clone");
+    gate_set(0);
+    CHECK(call_wait(&ls, WAIT * 1000), "and returns when the clone fails");
+    pthread_join(t, NULL);
+    CHECK(ls.rc == -EIO,
+          "the listing fails with EIO, not ENOENT from an empty view (rc %d, %d names)", ls.rc,
+          ls.names);
+    for (int i = 0; i < WAIT * 10 && rc != 0; i++) { /* the worker retries after its backoff */
+        usleep(100 * 1000);
+        t = call_start(&ls, p, CALL_READDIR, "dir");
+        rc = call_wait(&ls, WAIT * 1000) ? ls.rc : -ETIMEDOUT;
+        pthread_join(t, NULL);
+    }
+    CHECK(rc == 0 && ls.names == 1, "after the retry the directory lists (rc %d, %d names)", rc,
+          ls.names);
+    close_fresh(fk, p);
+    persist_fake_unref(fk);
+}
+
+/* Written before the clone, and the clone fails: the early writes stay readable and listed (they
+ * are local changes, journalled as any), the call on a base name fails with the fetch's errno,
+ * and the worker's retry bases the engine and puts the copy on the Hub. */
+static void test_local_writes_fetch_fails(void)
+{
+    struct persist_fake *fk = fixture();
+    struct persist *p = open_fresh(fk, "local-fails", 0);
+    struct call c, ls;
+    struct stat st;
+    pthread_t t;
+    int names = 0;
+
+    CHECK(persist_getattr(p, "new", &st) == -ENOENT && persist_getattr(p, "dir", &st) == 0,
+          "new absent, dir there, at the pinned commit");
+    t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
+    CHECK(call_wait(&c, WAIT * 1000), "the copy returns while the clone is held");
+    if (!c.done)
+        gate_set(0);
+    pthread_join(t, NULL);
+    CHECK(c.rc == 0, "the copy (rc %d)", c.rc);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1, 0);
+    t = call_start(&ls, p, CALL_READDIR, "dir");
+    CHECK(!call_wait(&ls, 300), "a listing of a base directory waits for the clone");
+    gate_set(0);
+    CHECK(call_wait(&ls, WAIT * 1000) && ls.rc == -EIO, "and fails with the clone's EIO (rc %d)",
+          ls.rc);
+    pthread_join(t, NULL);
+    CHECK(persist_getattr(p, "new/sub/f3", &st) == 0 && (st.st_mode & 07777) == 0640 &&
+              persist_readdir(p, "new/sub", count_names, &names) == 0 && names == NCOPY,
+          "the early writes are still there after the failed clone (%d names)", names);
+    CHECK(persist_sync_wait(p, 20000) == 0, "the retry lands and the copy is synced");
+    CHECK(fake_copy_count(fk) == NCOPY && fake_has(fk, "new/g", "renamed") &&
+              fake_has(fk, "new/link", "sub/f0"),
+          "every file on the Hub (%d of %d copied)", fake_copy_count(fk), NCOPY);
+    close_fresh(fk, p);
+    persist_fake_unref(fk);
+}
+
 int main(void)
 {
     unsigned seed = 7;
@@ -765,6 +838,8 @@ int main(void)
     test_race();
     test_local_writes();
     test_local_writes_newer();
+    test_first_fetch_fails();
+    test_local_writes_fetch_fails();
     if (!failed) {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);

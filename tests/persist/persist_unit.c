@@ -396,6 +396,119 @@ static struct persist_handle *hw_open(struct persist *p, const char *path, int f
     return h;
 }
 
+/* A large file written in order is hashed by the engine's hasher thread behind the writer, not
+ * by write(): close() hashes at most a short rest (1 MiB) itself, the worker waits for the
+ * hasher's digest before the commit (the upload reads nothing to hash it, and the fake checks
+ * the digest against the bytes), and the digest follows a rename made right after close().
+ * An out-of-order write while the hasher works, or a file removed before its digest is ready,
+ * costs correctness nothing. */
+#define HB_SIZE  ((size_t)24 << 20)
+#define HB_CHUNK ((size_t)1 << 20)
+
+static int hb_write(struct persist *p, const char *path, const char *data, int reorder)
+{
+    struct persist_handle *h = hw_open(p, path, O_WRONLY | O_CREAT | O_TRUNC);
+    int rc = h ? 0 : -1;
+    for (size_t off = 0; rc == 0 && off < HB_SIZE; off += HB_CHUNK) {
+        if (persist_write(p, h, data + off, HB_CHUNK, (int64_t)off) != (long)HB_CHUNK)
+            rc = -1;
+        if (reorder && off == HB_SIZE / 2 && persist_write(p, h, data, 4096, 0) != 4096)
+            rc = -1; /* rewrites bytes the hasher may have read already */
+    }
+    if (h && persist_release(p, h) < 0)
+        rc = -1;
+    return rc;
+}
+
+static int hb_remote_ok(struct persist_fake *fk, const char *path, const char *data,
+                        const char *sha)
+{
+    char oid[PERSIST_OID_MAX];
+    void *got;
+    size_t len;
+    int ok;
+    if (persist_fake_lfs_oid(fk, path, oid) < 0 || strcmp(oid, sha) != 0 ||
+        persist_fake_read(fk, path, &got, &len) < 0)
+        return 0;
+    ok = len == HB_SIZE && !memcmp(got, data, HB_SIZE);
+    free(got);
+    return ok;
+}
+
+static void test_hash_behind_writer(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("hashb"), 0, NULL);
+    char *data = malloc(HB_SIZE), sha[PERSIST_OID_MAX];
+    struct persist_state st;
+    uint64_t seed = 12345;
+    hub_sha256 s;
+    unsigned reads;
+
+    CHECK(p && data, "engine, buffer");
+    if (!p || !data) {
+        free(data);
+        persist_close(p, 0);
+        persist_fake_unref(fk);
+        return;
+    }
+    for (size_t i = 0; i < HB_SIZE; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        data[i] = (char)(seed >> 56);
+    }
+    hub_sha256_init(&s);
+    hub_sha256_update(&s, data, HB_SIZE);
+    hub_sha256_hex(&s, sha);
+
+    CHECK(hb_write(p, "big.bin", data, 0) == 0, "write big.bin in order");
+    persist_state_get(p, &st);
+    CHECK(st.hashed_inline <= HB_CHUNK, "close() hashed at most 1 MiB itself (%llu)",
+          (unsigned long long)st.hashed_inline);
+    CHECK(persist_sync_now(p) == 0, "sync");
+    persist_state_get(p, &st);
+    CHECK(st.hashed_behind + st.hashed_inline == HB_SIZE && st.hashed_behind >= HB_SIZE - HB_CHUNK,
+          "the hasher thread took the rest (%llu of %zu)", (unsigned long long)st.hashed_behind,
+          HB_SIZE);
+    CHECK(hb_remote_ok(fk, "big.bin", data, sha), "big.bin: content and sha256 on the remote");
+    CHECK(persist_fake_hash_reads(fk) == 0, "big.bin: the upload read nothing to hash (%u)",
+          persist_fake_hash_reads(fk));
+
+    /* renamed at once: the digest reaches the change under its new name */
+    data[0] ^= 1; /* not an object the remote has */
+    hub_sha256_init(&s);
+    hub_sha256_update(&s, data, HB_SIZE);
+    hub_sha256_hex(&s, sha);
+    CHECK(hb_write(p, "tmp.bin", data, 0) == 0 && persist_rename(p, "tmp.bin", "moved.bin", 0) == 0,
+          "write, rename");
+    CHECK(persist_sync_now(p) == 0, "sync");
+    CHECK(hb_remote_ok(fk, "moved.bin", data, sha), "moved.bin: content and sha256 on the remote");
+    CHECK(persist_fake_hash_reads(fk) == 0, "moved.bin: the upload read nothing to hash (%u)",
+          persist_fake_hash_reads(fk));
+
+    /* removed before the digest is ready: nothing uploaded, nothing waits for it */
+    data[0] ^= 2;
+    CHECK(hb_write(p, "gone.bin", data, 0) == 0 && persist_unlink(p, "gone.bin") == 0,
+          "write, unlink");
+    CHECK(persist_sync_now(p) == 0, "sync");
+    CHECK(persist_fake_lfs_oid(fk, "gone.bin", sha) < 0, "gone.bin: not on the remote");
+
+    /* an earlier offset rewritten halfway: the running hash is dropped, the upload hashes */
+    reads = persist_fake_hash_reads(fk);
+    data[0] ^= 4;
+    CHECK(hb_write(p, "re.bin", data, 1) == 0, "write re.bin out of order");
+    hub_sha256_init(&s);
+    hub_sha256_update(&s, data, HB_SIZE);
+    hub_sha256_hex(&s, sha);
+    CHECK(persist_sync_now(p) == 0, "sync");
+    CHECK(hb_remote_ok(fk, "re.bin", data, sha), "re.bin: content and sha256 on the remote");
+    CHECK(persist_fake_hash_reads(fk) == reads + 1, "re.bin: hashed by the upload (%u)",
+          persist_fake_hash_reads(fk) - reads);
+    CHECK(persist_debug_verify(p) == 0, "engine consistent");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+    free(data);
+}
+
 /* Files written sequentially from offset 0 are hashed as they are written: the upload needs no
  * read to hash them (the fake counts LFS uploads without a digest: remote_hub reads those once
  * more). Random writes, truncates and appends after a reopen upload without one; the digest
@@ -1208,6 +1321,42 @@ static void test_max_delay(void)
     persist_fake_unref(fk);
 }
 
+/* The visibility probe of a mount's first commit goes out with the first change, inside the
+ * quiet period, not in front of the commit: the commit that follows does not probe again, and a
+ * mount that does not write does not probe at all. */
+static void tweak_quiet_long(struct persist_config *c)
+{
+    c->quiet_ms = 60000;
+    c->min_interval_ms = 0;
+}
+
+static void test_early_probe(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("earlyprobe"), 1, tweak_quiet_long);
+    unsigned probes = 0;
+
+    CHECK(p != NULL, "engine");
+    if (!p) {
+        persist_fake_unref(fk);
+        return;
+    }
+    CHECK(persist_sync_wait(p, 5000) == 0, "first fetch");
+    usleep(100 * 1000);
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_PROBE) == 0, "no write, no probe (%u)",
+          persist_fake_calls(fk, PERSIST_FAKE_PROBE));
+    CHECK(put(p, "first", "one", 3) == 0, "put first");
+    for (int i = 0; i < 200 && !(probes = persist_fake_calls(fk, PERSIST_FAKE_PROBE)); i++)
+        usleep(10 * 1000);
+    CHECK(probes == 1, "probed with the first change (%u)", probes);
+    CHECK(persist_fake_commit_count(fk) == 0, "inside the quiet period: no commit yet");
+    CHECK(persist_sync_wait(p, 5000) == 0 && fake_eq(fk, "first", "one"), "committed");
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_PROBE) == 1, "the commit did not probe again (%u)",
+          persist_fake_calls(fk, PERSIST_FAKE_PROBE));
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_worker_coalescing(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1677,8 +1826,10 @@ int main(void)
     test_dir_over_uploading_file();
     test_object_over_cache();
     test_hash_while_writing();
+    test_hash_behind_writer();
     test_own_uploads_cached();
     test_worker_coalescing();
+    test_early_probe();
     test_max_delay();
     test_sync_skips_backoff();
     test_crash();

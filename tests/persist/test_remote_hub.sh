@@ -94,6 +94,25 @@ hub_faults_clear
 git -C "$CL" pull -q >>"$LOG" 2>&1; (cd "$CL" && git lfs pull >/dev/null 2>>"$LOG")
 check_eq "big2 intact" "$(sha256sum <"$WORK/big2.bin")" "$(sha256sum <"$CL/big2.bin")"
 
+# a file above the Hub's 10 MiB regular-file limit can only be LFS: its LFS upload goes out beside
+# preupload instead of after it. With preupload refused (400) the attempt fails, but the batch and
+# the PUT were sent meanwhile; the next sync's batch finds the object stored (no second PUT).
+hub_stats_reset
+hub_fault '{"method":"POST","path":"/api/datasets/alice/chat-persist/preupload/.*","action":"status","status":400,"count":1}'
+head -c 11534336 /dev/urandom >"$WORK/big3.bin"
+ht "$C" alice/chat-persist put big3.bin "$WORK/big3.bin" -- sync; rc=$?
+hub_faults_clear
+check_eq "sync with preupload refused fails" 1 "$([ "$rc" -ne 0 ] && echo 1 || echo 0)"
+routes() { hub_stats | jq -r --arg re "$1" --arg s "$2" '[.routes | to_entries[] | select(.key|test($re)) | .value.statuses[$s] // 0] | add // 0'; }
+check_eq "preupload refused once" 1 "$(routes preupload 400)"
+check_eq "the LFS batch went out beside the refused preupload" 1 "$(routes lfs/objects/batch 200)"
+check_eq "and the PUT" 1 "$(routes '^PUT .*lfs' 200)"
+check "the next sync commits it" ht "$C" alice/chat-persist sync
+check_eq "preupload then answered" 1 "$(routes preupload 200)"
+check_eq "a second batch, no second PUT (the object is stored)" "2 1" "$(routes lfs/objects/batch 200) $(routes '^PUT .*lfs' 200)"
+git -C "$CL" pull -q >>"$LOG" 2>&1; (cd "$CL" && git lfs pull >/dev/null 2>>"$LOG")
+check_eq "big3 intact" "$(sha256sum <"$WORK/big3.bin")" "$(sha256sum <"$CL/big3.bin")"
+
 # a missing Dataset is created private on the first write
 check "write to a missing Dataset" ht "$WORK/c3" alice/chat-new-persist put a.txt "$WORK/small.txt" -- sync
 check_eq "created private" true "$(api /api/datasets/alice/chat-new-persist | jq -r .private)"
