@@ -270,9 +270,11 @@ struct persist {
 void persist_log(struct persist *p, enum spacefs_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* journal.c (lock held) */
+/* encode.c: how the engine's text files write paths and times (no engine, no lock) */
 void persist_put_escaped(FILE *f, const char *s); /* %XX for controls, space and '%' */
 int persist_unescape(char *s);                    /* in place; 0 or -EINVAL */
+
+/* journal.c (lock held) */
 int persist_journal_write(struct persist *p);
 /* The same without waiting for the disk: what it appends survives a kill of the process at once
  * and a power loss from the next persist_journal_write on (for changes whose loss is harmless:
