@@ -1,10 +1,15 @@
 /* The engine's text files (journal, mtimes, <cache>/meta, the Dataset's manifest) write paths
  * and times the same way: a path %XX-escaped (controls, space, '%', DEL) so that it is one
- * field, a time in ns as "S.NNNNNNNNN". Leaf helpers: nothing here calls the rest of persist/. */
+ * field, a time in ns since the epoch as "S.NNNNNNNNN"; the clock those times come from and the
+ * timespec stat gives them as. Leaf helpers: nothing here calls the rest of persist/. */
 #include "persist_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 /* ---- paths --------------------------------------------------------------------------------- */
 void persist_put_escaped(FILE *f, const char *s)
@@ -44,4 +49,51 @@ int persist_unescape(char *s)
     }
     *w = '\0';
     return 0;
+}
+
+/* ---- times --------------------------------------------------------------------------------- */
+int64_t persist_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * PERSIST_NS + ts.tv_nsec;
+}
+
+void persist_time_put(FILE *f, int64_t ns)
+{
+    int64_t s = ns / PERSIST_NS, r = ns % PERSIST_NS;
+    if (r < 0) /* before 1970: the seconds round down, the nanoseconds stay positive */
+        s--, r += PERSIST_NS;
+    fprintf(f, "%" PRId64 ".%09" PRId64, s, r);
+}
+
+/* "S" (seconds, as older caches wrote) or "S.NNNNNNNNN" -> ns; -EINVAL if neither. */
+int persist_time_parse(const char *s, int64_t *out)
+{
+    char *end;
+    long long sec, nsec = 0;
+
+    errno = 0;
+    sec = strtoll(s, &end, 10);
+    if (end == s || errno || sec > INT64_MAX / PERSIST_NS - 1 || sec < INT64_MIN / PERSIST_NS + 1)
+        return -EINVAL;
+    if (*end == '.') {
+        const char *d = end + 1;
+        if (strlen(d) != 9 || strspn(d, "0123456789") != 9)
+            return -EINVAL;
+        nsec = strtoll(d, &end, 10);
+    }
+    if (*end)
+        return -EINVAL;
+    *out = (int64_t)sec * PERSIST_NS + nsec;
+    return 0;
+}
+
+void persist_stat_time(struct timespec *ts, int64_t ns)
+{
+    int64_t s = ns / PERSIST_NS, r = ns % PERSIST_NS;
+    if (r < 0)
+        s--, r += PERSIST_NS;
+    ts->tv_sec = (time_t)s;
+    ts->tv_nsec = (long)r;
 }

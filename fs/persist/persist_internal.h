@@ -270,9 +270,13 @@ struct persist {
 void persist_log(struct persist *p, enum spacefs_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* encode.c: how the engine's text files write paths and times (no engine, no lock) */
+/* encode.c: how the engine's text files write paths and times; the clock (no engine, no lock) */
 void persist_put_escaped(FILE *f, const char *s); /* %XX for controls, space and '%' */
 int persist_unescape(char *s);                    /* in place; 0 or -EINVAL */
+int64_t persist_now_ns(void);
+void persist_time_put(FILE *f, int64_t ns);          /* "S.NNNNNNNNN" */
+int persist_time_parse(const char *s, int64_t *out); /* "S" or "S.NNNNNNNNN"; 0 or -EINVAL */
+void persist_stat_time(struct timespec *ts, int64_t ns);
 
 /* journal.c (lock held) */
 int persist_journal_write(struct persist *p);
@@ -351,10 +355,6 @@ void persist_mtimes_save(struct persist *p); /* <cache>/mtimes, rewritten whole 
 void persist_base_clear(struct persist *p);
 
 /* manifest.c (lock held unless said) */
-int64_t persist_now_ns(void);
-void persist_time_put(FILE *f, int64_t ns);          /* "S.NNNNNNNNN" */
-int persist_time_parse(const char *s, int64_t *out); /* "S" or "S.NNNNNNNNN"; 0 or -EINVAL */
-void persist_stat_time(struct timespec *ts, int64_t ns);
 struct pmeta *persist_meta_get(struct persist *p, const char *path);  /* borrowed or NULL */
 struct pmeta *persist_meta_want(struct persist *p, const char *path); /* created; NULL: ENOMEM */
 void persist_meta_drop(struct persist *p, const char *path);
