@@ -581,7 +581,7 @@ out:
     free(dir);
 }
 
-int persist_cache_pending(const char *cache_dir)
+int persist_journal_pending(const char *cache_dir)
 {
     char *path = NULL, *line = NULL;
     size_t cap = 0;
@@ -589,11 +589,11 @@ int persist_cache_pending(const char *cache_dir)
     FILE *f;
 
     if (asprintf(&path, "%s/journal", cache_dir) < 0)
-        return 0;
+        return -ENOMEM;
     f = spacefs_file_open_read(path);
     free(path);
     if (!f)
-        return 0;
+        return -ENOENT;
     /* a change line "K gen synced ..." with synced 0; a later X line may have dropped it, and
      * then the engine opens for nothing, which is harmless */
     while (!pending && getline(&line, &cap, f) > 0) {
@@ -604,5 +604,5 @@ int persist_cache_pending(const char *cache_dir)
     }
     free(line);
     fclose(f);
-    return pending || persist_meta_pending(cache_dir);
+    return pending;
 }

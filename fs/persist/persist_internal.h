@@ -294,7 +294,10 @@ int persist_journal_sync(struct persist *p, int unlock);
  * every change of p->changes; anything else the journal holds (the base, the landed set) sets
  * p->jfull instead. */
 void persist_journal_touch(struct persist *p, const char *path);
-int persist_journal_load(struct persist *p);                  /* 0, or -ENOENT when there is none */
+int persist_journal_load(struct persist *p); /* 0, or -ENOENT when there is none */
+/* Does <cache_dir>/journal hold a change no commit carries yet: 1 or 0; < 0 when there is no
+ * journal to read. No engine, no lock (persist_cache_pending). */
+int persist_journal_pending(const char *cache_dir);
 char *persist_ovl_path(const struct persist *p, uint64_t id); /* new string */
 void persist_overlay_gc(struct persist *p);
 void persist_ovl_garbage(struct persist *p, uint64_t id); /* deleted after the next journal write */
