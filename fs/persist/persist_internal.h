@@ -314,6 +314,7 @@ int persist_base_visible(struct persist *p, const char *path);
 int persist_has_visible_below(struct persist *p, const char *dir);
 void persist_index_rebuild(struct persist *p); /* the directory index, from scratch */
 int persist_node_kind(struct persist *p, const char *path);
+int persist_prov_is_dir(struct persist *p, const char *path);
 int persist_writable(struct persist *p);
 void persist_changed(struct persist *p);
 void persist_ovl_release(struct persist *p, uint64_t id, const char *path);
@@ -392,7 +393,6 @@ int persist_await_base(struct persist *p);
  * bytes next (only an LFS file's come without the mirror). 0: go on with the view; or what
  * persist_await_base returned when it had to wait. */
 int persist_prov_learn(struct persist *p, const char *np, int data);
-int persist_prov_is_dir(struct persist *p, const char *path);
 /* Is np (normalised) at or below a path a lookup found absent at the pinned commit? Everything
  * there is local: created and written before the first fetch, without waiting for it. */
 int persist_prov_local(struct persist *p, const char *np);

@@ -167,6 +167,13 @@ int persist_has_visible_below(struct persist *p, const char *dir)
     return 0;
 }
 
+/* Before the first fetch (provisional.c): a directory a lookup found, which nothing of the
+ * partial view may lie below yet. */
+int persist_prov_is_dir(struct persist *p, const char *path)
+{
+    return p->provisional && persist_map_get(&p->prov_dirs, path) != NULL;
+}
+
 int persist_node_kind(struct persist *p, const char *path)
 {
     struct pchange *c;
