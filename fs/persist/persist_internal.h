@@ -324,7 +324,6 @@ struct pchange *persist_dir_change(struct persist *p, const char *path);
 int persist_keep_parent(struct persist *p, const char *path);
 int persist_check_ancestors(struct persist *p, const char *path);
 int persist_parent_is_dir(struct persist *p, const char *path);
-void persist_fill_stat(struct persist *p, const char *path, int kind, struct stat *st);
 uint64_t persist_ino(struct persist *p, const char *path); /* assigned on first use */
 void persist_ino_drop(struct persist *p, const char *path);
 /* A rename moved `from` (a file, or a directory and everything below it) to `to`. */
@@ -334,6 +333,9 @@ struct pfile *persist_hidden_find(struct persist *p, const char *path);
 /* The attributes of a detached file (nlink 0) from what its handles see. */
 void persist_detached_stat(struct persist *p, struct pfile *f, struct stat *st);
 void persist_nlink_free(struct persist *p); /* dirs, subdirs and inos (close) */
+
+/* attr.c (lock held) */
+void persist_fill_stat(struct persist *p, const char *path, int kind, struct stat *st);
 
 /* hasher.c (lock held): the sha256 of a working copy written in order, behind the writer.
  * start: a running hash for f's new working copy `id`; wrote: n bytes written at off (appended
