@@ -160,8 +160,9 @@ int persist_utimens(struct persist *p, const char *path, const struct timespec t
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    /* before the first fetch: only lookups go on (provisional.c) */
-    if ((rc = persist_await_base(p)) < 0 || (rc = persist_check_ancestors(p, np)) < 0)
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0 ||
+        (rc = persist_check_ancestors(p, np)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
         if ((f = persist_hidden_find(p, np)) && mtime != INT64_MIN)
@@ -217,8 +218,9 @@ int persist_chmod(struct persist *p, const char *path, mode_t mode)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    /* before the first fetch: only lookups go on (provisional.c) */
-    if ((rc = persist_await_base(p)) < 0 || (rc = persist_check_ancestors(p, np)) < 0)
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0 ||
+        (rc = persist_check_ancestors(p, np)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
         /* fchmod(2) of a file unlinked while open (libfuse's hidden name): its handles see it */
@@ -373,6 +375,11 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
             drop[nd++] = it->key;
         else if (c->kind == PC_DIR && !c->synced && !persist_map_get(&p->base_files, it->key))
             c->synced = 1;
+        else if (c->kind == PC_DIR && c->synced && persist_map_get(&p->base_files, it->key)) {
+            c->synced = 0; /* the remote put a file where a local directory is: the next commit
+                              deletes it, as a mkdir over a remote file does (view.c) */
+            persist_journal_touch(p, it->key);
+        }
     }
     for (size_t i = 0; i < nd; i++) {
         char *key = strdup(drop[i]);

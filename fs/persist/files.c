@@ -347,9 +347,11 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    /* before the first fetch: an LFS file reads at once, the rest waits (provisional.c) */
-    rc = acc == O_RDONLY && !(flags & (O_CREAT | O_TRUNC)) ? persist_prov_learn(p, np, 1)
-                                                           : persist_await_base(p);
+    /* before the first fetch: an LFS file reads at once, a name absent at the pinned commit is
+     * created and written at once, the rest waits (provisional.c) */
+    rc = acc == O_RDONLY && !(flags & (O_CREAT | O_TRUNC))
+             ? persist_prov_learn(p, np, 1)
+             : persist_await_base_unless_local(p, np, NULL);
     if (rc < 0)
         goto out;
     if ((at = persist_map_get(&p->hide_alias, np))) { /* see persist_hidden_alias */

@@ -132,7 +132,8 @@ int persist_readdir(struct persist *p, const char *path, persist_fill_fn fill, v
         return rc;
     persist_map_init(&names);
     pthread_mutex_lock(&p->lock);
-    if ((rc = persist_await_base(p)) < 0) /* before the first fetch (provisional.c) */
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0)
         goto out;
     k = persist_node_kind(p, np);
     if (k != PERSIST_KIND_DIR) {
@@ -175,9 +176,9 @@ int persist_mkdir(struct persist *p, const char *path, mode_t mode)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    /* before the first fetch: only lookups go on (provisional.c) */
-    if ((rc = persist_await_base(p)) < 0 || (rc = persist_check_ancestors(p, np)) < 0 ||
-        (rc = persist_writable(p)) < 0)
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0 ||
+        (rc = persist_check_ancestors(p, np)) < 0 || (rc = persist_writable(p)) < 0)
         goto out;
     if (persist_node_kind(p, np) != PERSIST_KIND_NONE) {
         rc = -EEXIST;
@@ -245,7 +246,8 @@ static int remove_entry(struct persist *p, const char *path, int dir)
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    if ((rc = persist_await_base(p)) < 0) /* before the first fetch (provisional.c) */
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0)
         goto out;
     if (!dir && (f = persist_hidden_find(p, np)) && persist_node_kind(p, np) == PERSIST_KIND_NONE) {
         free(f->hidden); /* libfuse's unlink after the last close, or someone's rm */
@@ -419,7 +421,8 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     if ((rc = persist_path_norm(from, &nf)) < 0 || (rc = persist_path_norm(to, &nt)) < 0)
         goto done;
     pthread_mutex_lock(&p->lock);
-    if ((rc = persist_await_base(p)) < 0) /* before the first fetch (provisional.c) */
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    if ((rc = persist_await_base_unless_local(p, nf, nt)) < 0)
         goto out;
     if (flags & ~1u) { /* RENAME_EXCHANGE, RENAME_WHITEOUT: not implemented, so refused */
         hide_undo(p, nt);
@@ -532,7 +535,7 @@ int persist_symlink(struct persist *p, const char *target, const char *path)
         goto done;
     w = persist_write(p, h, target, len, 0);
     pthread_mutex_lock(&p->lock);
-    persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
+    persist_await_base_unless_local(p, np, NULL); /* before the first fetch (provisional.c) */
     if ((m = persist_meta_want(p, np)))
         m->mode = S_IFLNK | 0777;
     else if (w >= 0)
@@ -562,7 +565,8 @@ int persist_readlink(struct persist *p, const char *path, char *buf, size_t size
     if ((rc = persist_path_norm(path, &np)) < 0)
         return rc;
     pthread_mutex_lock(&p->lock);
-    rc = persist_await_base(p); /* before the first fetch: only lookups go on (provisional.c) */
+    /* before the first fetch: only lookups and new names go on (provisional.c) */
+    rc = persist_await_base_unless_local(p, np, NULL);
     k = persist_node_kind(p, np);
     m = persist_meta_get(p, np);
     rc = rc < 0                                            ? rc

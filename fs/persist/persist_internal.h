@@ -258,6 +258,9 @@ struct persist {
     char prov_rev[PERSIST_OID_MAX];
     struct pmanifest *prov_mf;
     struct pmap prov_dirs;
+    /* paths a lookup found absent at prov_rev (path -> p): a name there or below it is created
+     * and written without waiting for the first fetch (persist_prov_local) */
+    struct pmap prov_absent;
     /* monotonic ms: the engine opened provisional, the last lookup began or ended; lookups in
      * flight; callers waiting for the first fetch (persist_prov_fetch_at) */
     int64_t prov_open_ms, prov_last_ms;
@@ -385,6 +388,14 @@ int persist_await_base(struct persist *p);
  * persist_await_base returned when it had to wait. */
 int persist_prov_learn(struct persist *p, const char *np, int data);
 int persist_prov_is_dir(struct persist *p, const char *path);
+/* Is np (normalised) at or below a path a lookup found absent at the pinned commit? Everything
+ * there is local: created and written before the first fetch, without waiting for it. */
+int persist_prov_local(struct persist *p, const char *np);
+/* persist_await_base, unless every path given (NULL ends the list) is persist_prov_local: 0, or
+ * the failed first fetch's errno. */
+int persist_await_base_unless_local(struct persist *p, const char *np, const char *np2);
+/* The first fetch's manifest, applied under the changes made before it (sync.c's refresh). */
+void persist_prov_manifest_apply(struct persist *p, const struct pmanifest *mf);
 /* The first fetch ended (p->based says whether it worked): the view is the engine's again. */
 void persist_prov_end(struct persist *p);
 /* When the worker may start the first fetch (monotonic ms; 0: now). */

@@ -11,7 +11,23 @@
  * does (base.c: an open file keeps the object it was reading when its path still names it or
  * names nothing any more); if it fails, the partial base goes and the engine is where a failed
  * first fetch leaves it (persist_prov_end). A cache with a base, with local changes or local
- * metadata from an earlier run never starts provisional. */
+ * metadata from an earlier run never starts provisional.
+ *
+ * Writes before the clone: a name a lookup found absent at the pinned commit (p->prov_absent,
+ * recorded only below a directory the view knows) can be created, and everything at or below it
+ * created, written, renamed, removed, listed and given times and modes without the first fetch
+ * (persist_prov_local): nothing of the base can be there, so these are ordinary local changes
+ * against the pinned commit, journalled as any (a kill -9 loses none of them; the next mount
+ * finds a journal without a base and fetches first, as after an offline write). `mkdir new; cp
+ * -a src/. new/` into a fresh mount does not wait for the clone: lookups below `new` ask the Hub
+ * nothing. The worker's commit still waits for the base (it needs the parent commit's tree).
+ * When the first fetch lands on a newer commit than the pinned one, its base goes under these
+ * changes as any fetch goes under pending local changes: a local file wins over the remote file
+ * at its path, a local directory merges with a remote one, and a local directory where the
+ * remote now has a file deletes that file in the next commit (base.c). The first manifest is
+ * applied as for a cache without local metadata (so its empty directories appear), except for
+ * the metadata of these local paths and their parents, which stays local
+ * (persist_prov_manifest_apply). */
 #include "persist_internal.h"
 
 #include <errno.h>
@@ -240,6 +256,8 @@ int persist_prov_learn(struct persist *p, const char *np, int data)
         return 0;                       /* never in the view (the manifest) */
     p->prov_last_ms = spacefs_now_ms(); /* an open after its lookup: the read follows */
     k = persist_node_kind(p, np);
+    if (k == PERSIST_KIND_NONE && persist_prov_local(p, np))
+        return 0; /* absent at the pinned commit: only local changes can be there */
     if (k == PERSIST_KIND_NONE) {
         if (prov_lookup(p, np, &e, &kind) < 0)
             return persist_await_base(p);
@@ -262,6 +280,9 @@ int persist_prov_learn(struct persist *p, const char *np, int data)
         } else if (kind == 2 && !persist_map_get(&p->prov_dirs, np) && prov_dir_add(p, np) == 0) {
             prov_meta(p, np, 2, NULL);
             persist_index_rebuild(p);
+        } else if (kind == 0 && persist_node_kind(p, np) == PERSIST_KIND_NONE &&
+                   persist_parent_is_dir(p, np) == 0) {
+            persist_map_put(&p->prov_absent, np, p); /* no memory: it waits, as before */
         }
         free(e.path);
         k = persist_node_kind(p, np);
@@ -273,16 +294,101 @@ int persist_prov_learn(struct persist *p, const char *np, int data)
     return 0;
 }
 
+int persist_prov_local(struct persist *p, const char *np)
+{
+    char *s;
+    int hit = 0;
+
+    if (!p->provisional || !p->prov_absent.n || !*np)
+        return 0;
+    if (persist_map_get(&p->prov_absent, np))
+        return 1;
+    if (!(s = strdup(np)))
+        return 0;
+    for (char *q = strrchr(s, '/'); q && !hit; q = strrchr(s, '/')) {
+        *q = '\0'; /* each ancestor */
+        hit = persist_map_get(&p->prov_absent, s) != NULL;
+    }
+    free(s);
+    return hit;
+}
+
+int persist_await_base_unless_local(struct persist *p, const char *np, const char *np2)
+{
+    if (!p->provisional || (persist_prov_local(p, np) && (!np2 || persist_prov_local(p, np2))))
+        return 0;
+    return persist_await_base(p);
+}
+
+/* Copies of the metadata made before the first fetch (path -> struct pmeta *): that of the local
+ * paths (at or below an absent name) and of the directories holding an absent name something
+ * was created at (their mtime moved). */
+static void meta_keep(struct persist *p, struct pmap *kept)
+{
+    struct pmap parents;
+
+    persist_map_init(kept);
+    persist_map_init(&parents);
+    if (!p->prov_absent.n)
+        return;
+    for (struct pmap_item *it = persist_map_first(&p->prov_absent); it;
+         it = persist_map_next(&p->prov_absent, it)) {
+        const char *slash = strrchr(it->key, '/');
+        char *parent = slash ? strndup(it->key, (size_t)(slash - it->key)) : NULL;
+        if (parent && persist_node_kind(p, it->key) != PERSIST_KIND_NONE)
+            persist_map_put(&parents, parent, p);
+        free(parent);
+    }
+    for (struct pmap_item *it = persist_map_first(&p->meta); it;
+         it = persist_map_next(&p->meta, it)) {
+        struct pmeta *m;
+        if ((!persist_prov_local(p, it->key) && !persist_map_get(&parents, it->key)) ||
+            !(m = malloc(sizeof(*m))))
+            continue;
+        *m = *(struct pmeta *)it->val;
+        if (persist_map_put(kept, it->key, m) < 0)
+            free(m);
+    }
+    persist_map_clear(&parents, NULL);
+}
+
+static void meta_restore(struct persist *p, struct pmap *kept)
+{
+    struct pmeta *m;
+
+    for (struct pmap_item *it = persist_map_first(kept); it; it = persist_map_next(kept, it))
+        if ((m = persist_meta_want(p, it->key)))
+            *m = *(struct pmeta *)it->val;
+    persist_map_clear(kept, free);
+}
+
+void persist_prov_manifest_apply(struct persist *p, const struct pmanifest *mf)
+{
+    uint64_t dirty = p->meta_dirty_gen;
+    struct pmap kept;
+
+    meta_keep(p, &kept);
+    p->meta_dirty_gen = 0; /* the cache has no metadata of its own yet but what is kept */
+    persist_manifest_apply(p, mf);
+    p->meta_dirty_gen = dirty;
+    meta_restore(p, &kept);
+}
+
 void persist_prov_end(struct persist *p)
 {
+    struct pmap kept;
+
     if (!p->provisional)
         return;
-    p->provisional = 0;
-    if (!p->based) { /* the first fetch failed: no partial base stays */
+    if (!p->based) { /* the first fetch failed: no partial base stays, the local changes do */
+        meta_keep(p, &kept);
         persist_base_clear(p);
         persist_map_clear(&p->meta, free);
+        meta_restore(p, &kept);
         persist_index_rebuild(p);
     }
+    p->provisional = 0;
+    persist_map_clear(&p->prov_absent, NULL);
     persist_map_clear(&p->prov_dirs, NULL);
     persist_manifest_free(p->prov_mf);
     p->prov_mf = NULL;

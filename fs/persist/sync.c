@@ -125,8 +125,8 @@ static int refresh(struct persist *p)
             goto fail;
     }
     persist_base_replace(p, head, v, n, 1);
-    if (!ours) {
-        persist_manifest_apply(p, mf);
+    if (!ours) { /* the first fetch: under what was written before it (provisional.c) */
+        p->provisional ? persist_prov_manifest_apply(p, mf) : persist_manifest_apply(p, mf);
         snprintf(p->manifest_sha, sizeof(p->manifest_sha), "%s", msha);
     }
     persist_manifest_free(mf);

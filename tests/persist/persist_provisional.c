@@ -5,7 +5,9 @@
  * bytes) waits for the fetch; the fetch landing on a newer commit, or without the file, leaves an
  * open reader its bytes; a cache with local changes from an earlier run asks the API nothing; a
  * failing API call falls back to waiting (one log line); two handles and an object larger than
- * the cache read right. Request counts asserted. Prints "N passed, N failed". */
+ * the cache read right; `cp -a` into a name absent at the pinned commit completes without the
+ * fetch and lands on the Hub after it, also when the fetch brings a newer commit. Request
+ * counts asserted. Prints "N passed, N failed". */
 #include "persist.h"
 #include "hubclient.h"
 #include "remote_fake.h"
@@ -144,11 +146,12 @@ static void close_fresh(struct persist_fake *fk, struct persist *p)
 }
 
 /* ---- a call in a thread, to tell "returned" from "blocked" ---- */
-enum call_kind { CALL_GETATTR, CALL_READDIR, CALL_WRITE, CALL_GET };
+enum call_kind { CALL_GETATTR, CALL_READDIR, CALL_WRITE, CALL_GET, CALL_FN };
 struct call {
     struct persist *p;
     enum call_kind kind;
     const char *path;
+    int (*fn)(struct persist *p); /* CALL_FN */
     int rc;
     struct stat st;
     char buf[64];
@@ -184,6 +187,9 @@ static void *call_main(void *arg)
     case CALL_GET:
         rc = (int)get(c->p, c->path, c->buf, sizeof(c->buf));
         break;
+    case CALL_FN:
+        rc = c->fn(c->p);
+        break;
     }
     pthread_mutex_lock(&c->lock);
     c->rc = rc;
@@ -193,8 +199,8 @@ static void *call_main(void *arg)
     return NULL;
 }
 
-static pthread_t call_start(struct call *c, struct persist *p, enum call_kind kind,
-                            const char *path)
+static pthread_t call_fn_start(struct call *c, struct persist *p, enum call_kind kind,
+                               const char *path, int (*fn)(struct persist *p))
 {
     pthread_t t;
 
@@ -202,10 +208,17 @@ static pthread_t call_start(struct call *c, struct persist *p, enum call_kind ki
     c->p = p;
     c->kind = kind;
     c->path = path;
+    c->fn = fn;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     pthread_create(&t, NULL, call_main, c);
     return t;
+}
+
+static pthread_t call_start(struct call *c, struct persist *p, enum call_kind kind,
+                            const char *path)
+{
+    return call_fn_start(c, p, kind, path, NULL);
 }
 
 /* 1 when the call returned within `ms`. */
@@ -531,6 +544,203 @@ static void test_twice_small_cache(void)
     persist_fake_unref(fk);
 }
 
+/* ---- writes before the clone: cp -a into a name absent at the pinned commit ---- */
+#define NCOPY 40
+static const int64_t CP_MTIME = (int64_t)1600000000 * 1000000000 + 5;
+
+static void copy_content(int i, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "file %d of the copy\n", i);
+}
+
+static int count_names(const char *name, const struct stat *st, void *payload)
+{
+    (void)name;
+    (void)st;
+    (*(int *)payload)++;
+    return 0;
+}
+
+/* What `cp -a src new` asks of persist/ once the kernel's lookup of "new" said ENOENT: mkdir,
+ * a lookup of each name below, create + write + close, times and modes; then what rsync and
+ * editors add: a temporary file renamed into place, a file removed, a symlink, a listing. */
+static int copy_in(struct persist *p)
+{
+    struct timespec tv[2] = {{CP_MTIME / 1000000000, CP_MTIME % 1000000000},
+                             {CP_MTIME / 1000000000, CP_MTIME % 1000000000}};
+    char path[64], buf[64];
+    struct stat st;
+    int rc, names = 0;
+
+    if ((rc = persist_mkdir(p, "new", 0755)) < 0)
+        return rc;
+    if (persist_getattr(p, "new/sub", &st) != -ENOENT)
+        return -EEXIST;
+    if ((rc = persist_mkdir(p, "new/sub", 0750)) < 0)
+        return rc;
+    for (int i = 0; i < NCOPY; i++) {
+        snprintf(path, sizeof(path), "new/sub/f%d", i);
+        if (persist_getattr(p, path, &st) != -ENOENT)
+            return -EEXIST;
+        copy_content(i, buf, sizeof(buf));
+        if ((rc = put(p, path, buf, strlen(buf))) < 0 || (rc = persist_utimens(p, path, tv)) < 0 ||
+            (rc = persist_chmod(p, path, 0640)) < 0)
+            return rc;
+    }
+    if ((rc = put(p, "new/.g.tmp", "renamed", 7)) < 0 ||
+        (rc = persist_rename(p, "new/.g.tmp", "new/g", 0)) < 0 ||
+        (rc = put(p, "new/sub/gone", "x", 1)) < 0 || (rc = persist_unlink(p, "new/sub/gone")) < 0 ||
+        (rc = persist_symlink(p, "sub/f0", "new/link")) < 0 ||
+        (rc = persist_readdir(p, "new/sub", count_names, &names)) < 0 ||
+        (rc = persist_utimens(p, "new/sub", tv)) < 0)
+        return rc;
+    return names == NCOPY ? 0 : -EIO;
+}
+
+static int fake_has(struct persist_fake *fk, const char *path, const char *want)
+{
+    void *got = NULL;
+    size_t len = 0;
+    int ok = persist_fake_read(fk, path, &got, &len) == 0 && len == strlen(want) &&
+             !memcmp(got, want, len);
+    free(got);
+    return ok;
+}
+
+static int fake_missing(struct persist_fake *fk, const char *path)
+{
+    void *got = NULL;
+    size_t len = 0;
+    int rc = persist_fake_read(fk, path, &got, &len);
+
+    free(got);
+    return rc == -ENOENT;
+}
+
+/* The copy's files at main's head: how many have the content copy_in wrote. */
+static int fake_copy_count(struct persist_fake *fk)
+{
+    char path[64], buf[64];
+    int n = 0;
+
+    for (int i = 0; i < NCOPY; i++) {
+        snprintf(path, sizeof(path), "new/sub/f%d", i);
+        copy_content(i, buf, sizeof(buf));
+        n += fake_has(fk, path, buf);
+    }
+    return n;
+}
+
+/* cp -a into a fresh mount while the clone is held: the copy completes without it, asking the
+ * Hub nothing below the new name; nothing is committed until the base lands; a write to a
+ * base file still waits; then one sync puts everything on the Hub, with the modes, times and
+ * symlink in the manifest, and the Dataset's empty directory survives. */
+static void test_local_writes(void)
+{
+    struct persist_fake *fk = fixture();
+    struct persist *p = open_fresh(fk, "local", 0);
+    unsigned commits = persist_fake_commit_count(fk);
+    struct persist_config cfg;
+    struct persist_state s;
+    struct call c, w;
+    struct stat st;
+    pthread_t t, t2;
+
+    CHECK(persist_getattr(p, "new", &st) == -ENOENT, "new: absent at the pinned commit");
+    t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
+    CHECK(call_wait(&c, WAIT * 1000), "cp -a into it returns while the clone is held");
+    if (!c.done) /* without the change: every write waits for the fetch */
+        gate_set(0);
+    pthread_join(t, NULL);
+    CHECK(c.rc == 0, "the copy (rc %d)", c.rc);
+    persist_state_get(p, &s);
+    CHECK(!s.base[0] && persist_fake_commit_count(fk) == commits && fetches_waiting == 1,
+          "nothing committed before the base (commits %u, base '%s')",
+          persist_fake_commit_count(fk) - commits, s.base);
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_LOOKUP) == 1 &&
+              persist_fake_calls(fk, PERSIST_FAKE_HEAD_READ) == 1,
+          "below the absent name the Hub is asked nothing (%u lookups, %u manifest reads)",
+          persist_fake_calls(fk, PERSIST_FAKE_LOOKUP),
+          persist_fake_calls(fk, PERSIST_FAKE_HEAD_READ));
+    CHECK(persist_getattr(p, "new/sub/f3", &st) == 0 && (st.st_mode & 07777) == 0640 &&
+              (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == CP_MTIME,
+          "a copied file's mode and mtime, before the clone");
+    t2 = call_start(&w, p, CALL_WRITE, "small.txt");
+    CHECK(!call_wait(&w, 300), "a write to a file of the base still waits for the clone");
+    gate_set(0);
+    CHECK(call_wait(&w, WAIT * 1000) && w.rc == 0, "and goes on once it landed (%d)", w.rc);
+    pthread_join(t2, NULL);
+    CHECK(persist_sync_wait(p, 20000) == 0, "synced");
+    CHECK(fake_copy_count(fk) == NCOPY && fake_has(fk, "new/g", "renamed") &&
+              fake_has(fk, "new/link", "sub/f0") && fake_has(fk, "small.txt", "new"),
+          "every file on the Hub (%d of %d copied)", fake_copy_count(fk), NCOPY);
+    CHECK(fake_missing(fk, "new/sub/gone") && fake_missing(fk, "new/.g.tmp"),
+          "nothing removed or renamed away is");
+    CHECK(persist_getattr(p, "empty", &st) == 0 && S_ISDIR(st.st_mode) &&
+              (st.st_mode & 07777) == 0700,
+          "the Dataset's empty directory is there after the first fetch");
+    close_fresh(fk, p);
+
+    /* another cache reads it all back from the Dataset: the manifest carried it */
+    persist_config_init(&cfg);
+    cfg.cache_dir = cache_path("local-check");
+    cfg.no_worker = 1;
+    cfg.ttl_ms = 0;
+    p = NULL;
+    CHECK(persist_open(&p, &cfg, persist_fake_remote(fk)) == 0, "a second cache");
+    CHECK(persist_getattr(p, "new/sub/f3", &st) == 0 && (st.st_mode & 07777) == 0640 &&
+              (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == CP_MTIME,
+          "there: a copied file's mode and mtime (%o)", (unsigned)st.st_mode);
+    CHECK(persist_getattr(p, "new/sub", &st) == 0 && S_ISDIR(st.st_mode) &&
+              (st.st_mode & 07777) == 0750 && st.st_mtim.tv_sec == CP_MTIME / 1000000000,
+          "there: the directory's mode and mtime (%o)", (unsigned)st.st_mode);
+    CHECK(persist_getattr(p, "new/link", &st) == 0 && S_ISLNK(st.st_mode), "there: the symlink");
+    CHECK(persist_getattr(p, "empty", &st) == 0 && S_ISDIR(st.st_mode) &&
+              (st.st_mode & 07777) == 0700,
+          "there: the empty directory, still 0700");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
+/* The clone lands on a newer commit where another machine wrote below the new name and put a
+ * file where this one made a directory: a local file wins over the remote one at its path, the
+ * directories merge, and the remote file under the local directory is deleted by the commit. */
+static void test_local_writes_newer(void)
+{
+    struct persist_fake *fk = fixture();
+    struct persist *p = open_fresh(fk, "newer", 0);
+    char buf[64];
+    struct stat st;
+    struct call c;
+    pthread_t t;
+
+    CHECK(persist_getattr(p, "new", &st) == -ENOENT && persist_getattr(p, "clash", &st) == -ENOENT,
+          "new and clash: absent at the pinned commit");
+    persist_fake_write(fk, "new/sub/f0", "theirs", 6);
+    persist_fake_write(fk, "new/theirs.txt", "t", 1);
+    persist_fake_write(fk, "clash", "a file", 6);
+    t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
+    CHECK(call_wait(&c, WAIT * 1000), "the copy returns while the clone is held");
+    if (!c.done)
+        gate_set(0);
+    pthread_join(t, NULL);
+    CHECK(c.rc == 0 && persist_mkdir(p, "clash", 0755) == 0 && put(p, "clash/a", "mine", 4) == 0,
+          "the copy, and a directory where the remote has a file now (rc %d)", c.rc);
+    gate_set(0);
+    CHECK(persist_sync_wait(p, 20000) == 0, "synced");
+    copy_content(0, buf, sizeof(buf));
+    CHECK(fake_has(fk, "new/sub/f0", buf), "the local file won over the newer remote one");
+    CHECK(fake_copy_count(fk) == NCOPY && fake_has(fk, "new/theirs.txt", "t"),
+          "the directories merged");
+    CHECK(fake_has(fk, "clash/a", "mine") && fake_missing(fk, "clash"),
+          "the remote file where the local directory is: deleted");
+    CHECK(persist_getattr(p, "clash", &st) == 0 && S_ISDIR(st.st_mode) &&
+              persist_getattr(p, "new/theirs.txt", &st) == 0,
+          "the view shows both");
+    close_fresh(fk, p);
+    persist_fake_unref(fk);
+}
+
 /* The first fetch fails (the Hub answers the clone with a 500): a listing that waited for it
  * fails with the fetch's errno instead of answering ENOENT from the empty view for a directory
  * a lookup just said exists (cp -r skips a directory that vanishes that way, and exits 0: a
@@ -566,6 +776,44 @@ static void test_first_fetch_fails(void)
     persist_fake_unref(fk);
 }
 
+/* Written before the clone, and the clone fails: the early writes stay readable and listed (they
+ * are local changes, journalled as any), the call on a base name fails with the fetch's errno,
+ * and the worker's retry bases the engine and puts the copy on the Hub. */
+static void test_local_writes_fetch_fails(void)
+{
+    struct persist_fake *fk = fixture();
+    struct persist *p = open_fresh(fk, "local-fails", 0);
+    struct call c, ls;
+    struct stat st;
+    pthread_t t;
+    int names = 0;
+
+    CHECK(persist_getattr(p, "new", &st) == -ENOENT && persist_getattr(p, "dir", &st) == 0,
+          "new absent, dir there, at the pinned commit");
+    t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
+    CHECK(call_wait(&c, WAIT * 1000), "the copy returns while the clone is held");
+    if (!c.done)
+        gate_set(0);
+    pthread_join(t, NULL);
+    CHECK(c.rc == 0, "the copy (rc %d)", c.rc);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1, 0);
+    t = call_start(&ls, p, CALL_READDIR, "dir");
+    CHECK(!call_wait(&ls, 300), "a listing of a base directory waits for the clone");
+    gate_set(0);
+    CHECK(call_wait(&ls, WAIT * 1000) && ls.rc == -EIO, "and fails with the clone's EIO (rc %d)",
+          ls.rc);
+    pthread_join(t, NULL);
+    CHECK(persist_getattr(p, "new/sub/f3", &st) == 0 && (st.st_mode & 07777) == 0640 &&
+              persist_readdir(p, "new/sub", count_names, &names) == 0 && names == NCOPY,
+          "the early writes are still there after the failed clone (%d names)", names);
+    CHECK(persist_sync_wait(p, 20000) == 0, "the retry lands and the copy is synced");
+    CHECK(fake_copy_count(fk) == NCOPY && fake_has(fk, "new/g", "renamed") &&
+              fake_has(fk, "new/link", "sub/f0"),
+          "every file on the Hub (%d of %d copied)", fake_copy_count(fk), NCOPY);
+    close_fresh(fk, p);
+    persist_fake_unref(fk);
+}
+
 int main(void)
 {
     unsigned seed = 7;
@@ -588,7 +836,10 @@ int main(void)
     test_commit_header(1);
     test_commit_header(2);
     test_race();
+    test_local_writes();
+    test_local_writes_newer();
     test_first_fetch_fails();
+    test_local_writes_fetch_fails();
     if (!failed) {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
