@@ -200,7 +200,7 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
     free(v);
     if (head != p->base) /* load_base_tree passes p->base itself (overlapping snprintf) */
         snprintf(p->base, sizeof(p->base), "%s", head);
-    p->based = 1;
+    p->based = p->seen_base = 1;
     p->jfull = 1;
     persist_index_rebuild(p);
     if (!fetched) {

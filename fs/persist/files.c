@@ -383,10 +383,11 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         uint64_t id = 0;
         int fd = -1;
         if (!(flags & O_CREAT)) {
-            rc = -ENOENT;
+            rc = persist_absent(p);
             goto out;
         }
-        if ((rc = persist_parent_is_dir(p, np)) < 0 || (rc = ovl_create(p, &id, &fd)) < 0)
+        if ((rc = persist_names_known(p)) < 0 || (rc = persist_parent_is_dir(p, np)) < 0 ||
+            (rc = ovl_create(p, &id, &fd)) < 0)
             goto out;
         if (!(c = calloc(1, sizeof(*c))) || !(f = pfile_get(p, np))) {
             free(c);

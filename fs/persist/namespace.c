@@ -93,7 +93,7 @@ int persist_getattr(struct persist *p, const char *path, struct stat *st)
         persist_detached_stat(p, f, st);
         st->st_nlink = 1; /* libfuse takes one off for its hidden nodes: fstat shows 0 */
     } else if (k == PERSIST_KIND_NONE && !(rc = persist_check_ancestors(p, np)))
-        rc = -ENOENT;
+        rc = persist_absent(p);
     else if (rc == 0)
         persist_fill_stat(p, np, k, st);
 out:
@@ -133,7 +133,8 @@ int persist_readdir(struct persist *p, const char *path, persist_fill_fn fill, v
     persist_map_init(&names);
     pthread_mutex_lock(&p->lock);
     /* before the first fetch: only lookups and new names go on (provisional.c) */
-    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0)
+    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0 ||
+        (rc = persist_names_known(p)) < 0) /* a listing would miss the Dataset's names */
         goto out;
     k = persist_node_kind(p, np);
     if (k != PERSIST_KIND_DIR) {
@@ -184,7 +185,7 @@ int persist_mkdir(struct persist *p, const char *path, mode_t mode)
         rc = -EEXIST;
         goto out;
     }
-    if ((rc = persist_parent_is_dir(p, np)) < 0)
+    if ((rc = persist_names_known(p)) < 0 || (rc = persist_parent_is_dir(p, np)) < 0)
         goto out;
     if (!(c = persist_dir_change(p, np))) {
         rc = -ENOMEM;
@@ -261,7 +262,7 @@ static int remove_entry(struct persist *p, const char *path, int dir)
     if ((rc = persist_check_ancestors(p, np)) < 0 || (rc = persist_writable(p)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) != (dir ? PERSIST_KIND_DIR : PERSIST_KIND_FILE)) {
-        rc = k == PERSIST_KIND_NONE ? -ENOENT : dir ? -ENOTDIR : -EISDIR;
+        rc = k == PERSIST_KIND_NONE ? persist_absent(p) : dir ? -ENOTDIR : -EISDIR;
         goto out;
     }
     if (dir && persist_has_visible_below(p, np)) {
@@ -440,7 +441,7 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     if ((rc = persist_check_ancestors(p, nf)) < 0 || (rc = persist_check_ancestors(p, nt)) < 0)
         goto out;
     if ((kf = persist_node_kind(p, nf)) == PERSIST_KIND_NONE) {
-        rc = -ENOENT;
+        rc = persist_absent(p);
         goto out;
     }
     if (!strcmp(nf, nt))
@@ -466,6 +467,8 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
         rc = -EEXIST;
         goto out;
     }
+    if (kt == PERSIST_KIND_NONE && (rc = persist_names_known(p)) < 0)
+        goto out; /* the Dataset may have a file there, which this would replace */
     if (kf == PERSIST_KIND_FILE && kt == PERSIST_KIND_DIR) {
         rc = -EISDIR;
         goto out;
@@ -570,7 +573,7 @@ int persist_readlink(struct persist *p, const char *path, char *buf, size_t size
     k = persist_node_kind(p, np);
     m = persist_meta_get(p, np);
     rc = rc < 0                                            ? rc
-         : k == PERSIST_KIND_NONE                          ? -ENOENT
+         : k == PERSIST_KIND_NONE                          ? persist_absent(p)
          : k == PERSIST_KIND_FILE && m && S_ISLNK(m->mode) ? 0
                                                            : -EINVAL;
     pthread_mutex_unlock(&p->lock);

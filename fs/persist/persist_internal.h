@@ -193,6 +193,7 @@ struct persist {
     enum persist_visibility vis;
     int early_probed; /* the worker probed vis at the first change (sync.c) */
     int based;        /* base was loaded from a fetch or the journal */
+    int seen_base;    /* this process has had a base (set with based, never cleared) */
     /* The last hide of an open file (libfuse renames it to a hidden name before an unlink or a
      * rename onto it): what a refused rename onto `path` puts back (namespace.c). Cleared by the
      * next rename or a getattr of `path`, which an unlink's later rename onto it is preceded by. */
@@ -316,6 +317,10 @@ void persist_index_rebuild(struct persist *p); /* the directory index, from scra
 int persist_node_kind(struct persist *p, const char *path);
 int persist_prov_is_dir(struct persist *p, const char *path);
 int persist_writable(struct persist *p);
+/* Whether a name the view does not have is absent: 0, or (before this process had any base, and
+ * after its first fetch failed) that fetch's negative errno. persist_absent: -ENOENT or that. */
+int persist_names_known(struct persist *p);
+int persist_absent(struct persist *p);
 void persist_changed(struct persist *p);
 void persist_ovl_release(struct persist *p, uint64_t id, const char *path);
 int persist_change_set(struct persist *p, const char *path, struct pchange *c);

@@ -203,6 +203,24 @@ int persist_writable(struct persist *p)
     return -EACCES;
 }
 
+/* A fresh cache whose first fetch failed does not know what the Dataset holds: a name it does
+ * not have may well be there. Answering ENOENT would make a restore (`cp persist/app.db .`, `[ -f
+ * persist/app.db ] || init`) find nothing and start afresh, and the new file would then replace
+ * the Dataset's at the next commit (a local write wins). Such a name fails with the fetch's errno
+ * instead (EHOSTUNREACH offline, EIO for a broken answer), as a never-fetched Space file does;
+ * what was written here stays readable and writable. While the Hub's API answers lookups for the
+ * first fetch (provisional.c) and once any base was loaded, the view is the answer. */
+int persist_names_known(struct persist *p)
+{
+    return p->seen_base || p->provisional || !p->last_errno ? 0 : -p->last_errno;
+}
+
+int persist_absent(struct persist *p)
+{
+    int rc = persist_names_known(p);
+    return rc < 0 ? rc : -ENOENT;
+}
+
 void persist_changed(struct persist *p)
 {
     p->last_change_ms = spacefs_now_ms();
@@ -332,7 +350,7 @@ int persist_check_ancestors(struct persist *p, const char *path)
         *q = '\0';
         k = persist_node_kind(p, s);
         *q = '/';
-        rc = k == PERSIST_KIND_NONE ? -ENOENT : k == PERSIST_KIND_FILE ? -ENOTDIR : 0;
+        rc = k == PERSIST_KIND_NONE ? persist_absent(p) : k == PERSIST_KIND_FILE ? -ENOTDIR : 0;
     }
     free(s);
     return rc;

@@ -26,7 +26,7 @@ require_fuse() {
 
 # errno_of OP PATH [DATA]: runs one syscall sequence and prints OK or the errno name, so
 # tests assert the exact errno the shell saw. OP: write (open O_WRONLY|O_TRUNC + write),
-# create (… |O_CREAT), read, mkdir, rmdir, unlink.
+# create (… |O_CREAT), read, mkdir, rmdir, unlink, stat, list (listdir).
 errno_of() {
   python3 - "$@" <<'PY'
 import errno, os, sys
@@ -50,6 +50,10 @@ try:
         os.rmdir(path)
     elif op == "unlink":
         os.unlink(path)
+    elif op == "stat":
+        os.stat(path)
+    elif op == "list":
+        os.listdir(path)
     print("OK")
 except OSError as e:
     print(errno.errorcode.get(e.errno, str(e.errno)))

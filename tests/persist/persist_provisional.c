@@ -382,34 +382,42 @@ static void test_remote_change(void)
     persist_fake_unref(fk);
 }
 
-/* A cache whose journal holds a change from an earlier run asks the API nothing. */
+/* A cache whose journal holds a change from an earlier run (written at a new name before a
+ * clone that then failed) asks the API nothing. */
 static void test_journal(void)
 {
     struct persist_fake *fk = fixture();
+    struct persist *p = open_fresh(fk, "journal", 0);
     struct persist_config cfg;
-    struct persist *p = NULL;
+    unsigned heads, lookups;
     struct call c;
     pthread_t t;
 
+    CHECK(persist_getattr(p, "local.txt", &c.st) == -ENOENT && put(p, "local.txt", "mine", 4) == 0,
+          "an earlier run wrote at a new name before its clone");
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_OFFLINE, 1000, 0); /* offline then */
+    gate_set(0);
+    for (int i = 0; i < WAIT * 100 && persist_getattr(p, "small.txt", &c.st) == 0; i++)
+        usleep(10 * 1000); /* answered from the API until the clone failed */
+    CHECK(persist_getattr(p, "small.txt", &c.st) == -EHOSTUNREACH,
+          "the clone failed offline: a name of the Dataset is EHOSTUNREACH, not ENOENT");
+    close_fresh(fk, p);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_OK, 0, 0);
     persist_config_init(&cfg);
     cfg.cache_dir = cache_path("journal");
-    cfg.no_worker = 1;
     cfg.ttl_ms = 0;
-    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_OFFLINE, 1, 0); /* offline then */
-    CHECK(persist_open(&p, &cfg, persist_fake_remote(fk)) == 0 &&
-              put(p, "local.txt", "mine", 4) == 0,
-          "an earlier run wrote offline");
-    persist_close(p, 0);
-    cfg.no_worker = 0;
     cfg.log = log_fn;
     persist_fake_set_api(fk, 1);
+    heads = persist_fake_calls(fk, PERSIST_FAKE_HEAD_READ);
+    lookups = persist_fake_calls(fk, PERSIST_FAKE_LOOKUP);
+    p = NULL;
     CHECK(persist_open(&p, &cfg, persist_fake_remote(fk)) == 0, "reopened with the API on");
     t = call_start(&c, p, CALL_GETATTR, "big.bin");
     CHECK(call_wait(&c, WAIT * 1000) && c.rc == 0 && c.st.st_size == SIZE, "getattr (%d)", c.rc);
     pthread_join(t, NULL);
     CHECK(persist_getattr(p, "local.txt", &c.st) == 0 && c.st.st_size == 4, "the local change");
-    CHECK(persist_fake_calls(fk, PERSIST_FAKE_HEAD_READ) == 0 &&
-              persist_fake_calls(fk, PERSIST_FAKE_LOOKUP) == 0,
+    CHECK(persist_fake_calls(fk, PERSIST_FAKE_HEAD_READ) == heads &&
+              persist_fake_calls(fk, PERSIST_FAKE_LOOKUP) == lookups,
           "no API call with local changes pending");
     close_fresh(fk, p);
     persist_fake_unref(fk);
@@ -785,9 +793,11 @@ static void test_local_writes_fetch_fails(void)
     struct persist *p = open_fresh(fk, "local-fails", 0);
     struct call c, ls;
     struct stat st;
+    char buf[64], want[64];
     pthread_t t;
     int names = 0;
 
+    copy_content(3, want, sizeof(want));
     CHECK(persist_getattr(p, "new", &st) == -ENOENT && persist_getattr(p, "dir", &st) == 0,
           "new absent, dir there, at the pinned commit");
     t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
@@ -804,12 +814,28 @@ static void test_local_writes_fetch_fails(void)
           ls.rc);
     pthread_join(t, NULL);
     CHECK(persist_getattr(p, "new/sub/f3", &st) == 0 && (st.st_mode & 07777) == 0640 &&
-              persist_readdir(p, "new/sub", count_names, &names) == 0 && names == NCOPY,
-          "the early writes are still there after the failed clone (%d names)", names);
+              get(p, "new/sub/f3", buf, sizeof(buf)) == (long)strlen(want) &&
+              !memcmp(buf, want, strlen(want)),
+          "the early writes are still there after the failed clone");
+    /* what the Dataset holds is unknown now: its names fail with the fetch's errno, not ENOENT
+     * (a restore would find nothing and start afresh), and so do new names and listings */
+    CHECK(persist_getattr(p, "small.txt", &st) == -EIO && persist_getattr(p, "gone", &st) == -EIO,
+          "a name the view does not have: EIO, not ENOENT");
+    CHECK(persist_readdir(p, "new/sub", count_names, &names) == -EIO &&
+              persist_readdir(p, "", count_names, &names) == -EIO,
+          "a listing: EIO (it would miss the Dataset's names)");
+    CHECK(put(p, "small.txt", "clobber", 7) == -EIO && persist_mkdir(p, "new2", 0755) == -EIO &&
+              persist_rename(p, "new/g", "small.txt", 0) == -EIO,
+          "creating a name: EIO (it would replace the Dataset's file)");
+    CHECK(put(p, "new/g", "again", 5) == 0, "a file written here is still writable");
     CHECK(persist_sync_wait(p, 20000) == 0, "the retry lands and the copy is synced");
-    CHECK(fake_copy_count(fk) == NCOPY && fake_has(fk, "new/g", "renamed") &&
-              fake_has(fk, "new/link", "sub/f0"),
-          "every file on the Hub (%d of %d copied)", fake_copy_count(fk), NCOPY);
+    CHECK(fake_copy_count(fk) == NCOPY && fake_has(fk, "new/g", "again") &&
+              fake_has(fk, "new/link", "sub/f0") && fake_has(fk, "small.txt", "hello"),
+          "every file on the Hub, the Dataset's untouched (%d of %d copied)", fake_copy_count(fk),
+          NCOPY);
+    CHECK(persist_getattr(p, "gone", &st) == -ENOENT &&
+              persist_readdir(p, "", count_names, &names) == 0,
+          "once based, a missing name is ENOENT again and listings work");
     close_fresh(fk, p);
     persist_fake_unref(fk);
 }

@@ -1401,14 +1401,17 @@ static void test_worker_coalescing(void)
 
 static void crash_writer(const char *cache, int ack_fd, unsigned seed)
 {
-    struct persist_fake *fk = persist_fake_new(); /* unreachable Hub: nothing ever syncs */
+    struct persist_fake *fk = persist_fake_new();
     struct persist *p;
     char data[512];
 
-    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_TRANSPORT, 1000000, 0);
+    /* The Hub answered the first fetch (a cache that never had one refuses new names: it cannot
+     * know the Dataset has none there), then became unreachable: nothing ever syncs. */
     p = open_engine(fk, cache, 0, NULL);
     if (!p)
         _exit(3);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_TRANSPORT, 1000000, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_COMMIT, SPACEFS_E_TRANSPORT, 1000000, 0);
     srand(seed);
     for (unsigned i = 0;; i++) {
         char name[32], line[64];
