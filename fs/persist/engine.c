@@ -10,6 +10,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The journal says it, or <cache>/meta does (a chmod before an unmount that could not wait); a
+ * cache without a journal never had an engine open: nothing is pending. */
+int persist_cache_pending(const char *cache_dir)
+{
+    int rc = persist_journal_pending(cache_dir);
+
+    return rc < 0 ? 0 : rc || persist_meta_pending(cache_dir);
+}
+
 void persist_config_init(struct persist_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));

@@ -43,45 +43,6 @@ char *persist_ovl_path(const struct persist *p, uint64_t id)
     return s;
 }
 
-void persist_put_escaped(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c == '%' || c == 0x7f)
-            fprintf(f, "%%%02X", c);
-        else
-            fputc(c, f);
-    }
-}
-
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                  : -1;
-}
-
-/* Exactly two hex digits after each '%' and never %00: a '%' at the end of the string (a
- * damaged manifest from the Dataset) made the old sscanf("%2X") step past the NUL. */
-int persist_unescape(char *s)
-{
-    char *w = s;
-    for (; *s; s++) {
-        if (*s == '%') {
-            int hi = hex_digit(s[1]), lo = hi < 0 ? -1 : hex_digit(s[2]);
-            if (lo < 0 || (hi | lo) == 0)
-                return -EINVAL;
-            *w++ = (char)(hi * 16 + lo);
-            s += 2;
-        } else {
-            *w++ = *s;
-        }
-    }
-    *w = '\0';
-    return 0;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -620,7 +581,7 @@ out:
     free(dir);
 }
 
-int persist_cache_pending(const char *cache_dir)
+int persist_journal_pending(const char *cache_dir)
 {
     char *path = NULL, *line = NULL;
     size_t cap = 0;
@@ -628,11 +589,11 @@ int persist_cache_pending(const char *cache_dir)
     FILE *f;
 
     if (asprintf(&path, "%s/journal", cache_dir) < 0)
-        return 0;
+        return -ENOMEM;
     f = spacefs_file_open_read(path);
     free(path);
     if (!f)
-        return 0;
+        return -ENOENT;
     /* a change line "K gen synced ..." with synced 0; a later X line may have dropped it, and
      * then the engine opens for nothing, which is harmless */
     while (!pending && getline(&line, &cap, f) > 0) {
@@ -643,5 +604,5 @@ int persist_cache_pending(const char *cache_dir)
     }
     free(line);
     fclose(f);
-    return pending || persist_meta_pending(cache_dir);
+    return pending;
 }

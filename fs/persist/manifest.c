@@ -19,53 +19,6 @@
 #define LOCAL_MAGIC    "spacefs-persist-meta 1"
 #define MANIFEST_LIMIT PERSIST_MANIFEST_LIMIT
 
-/* ---- times --------------------------------------------------------------------------------- */
-int64_t persist_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * PERSIST_NS + ts.tv_nsec;
-}
-
-void persist_time_put(FILE *f, int64_t ns)
-{
-    int64_t s = ns / PERSIST_NS, r = ns % PERSIST_NS;
-    if (r < 0) /* before 1970: the seconds round down, the nanoseconds stay positive */
-        s--, r += PERSIST_NS;
-    fprintf(f, "%" PRId64 ".%09" PRId64, s, r);
-}
-
-/* "S" (seconds, as older caches wrote) or "S.NNNNNNNNN" -> ns; -EINVAL if neither. */
-int persist_time_parse(const char *s, int64_t *out)
-{
-    char *end;
-    long long sec, nsec = 0;
-
-    errno = 0;
-    sec = strtoll(s, &end, 10);
-    if (end == s || errno || sec > INT64_MAX / PERSIST_NS - 1 || sec < INT64_MIN / PERSIST_NS + 1)
-        return -EINVAL;
-    if (*end == '.') {
-        const char *d = end + 1;
-        if (strlen(d) != 9 || strspn(d, "0123456789") != 9)
-            return -EINVAL;
-        nsec = strtoll(d, &end, 10);
-    }
-    if (*end)
-        return -EINVAL;
-    *out = (int64_t)sec * PERSIST_NS + nsec;
-    return 0;
-}
-
-void persist_stat_time(struct timespec *ts, int64_t ns)
-{
-    int64_t s = ns / PERSIST_NS, r = ns % PERSIST_NS;
-    if (r < 0)
-        s--, r += PERSIST_NS;
-    ts->tv_sec = (time_t)s;
-    ts->tv_nsec = (long)r;
-}
-
 /* ---- per-path metadata -------------------------------------------------------------------- */
 struct pmeta *persist_meta_get(struct persist *p, const char *path)
 {

@@ -271,9 +271,15 @@ struct persist {
 void persist_log(struct persist *p, enum spacefs_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* journal.c (lock held) */
+/* encode.c: how the engine's text files write paths and times; the clock (no engine, no lock) */
 void persist_put_escaped(FILE *f, const char *s); /* %XX for controls, space and '%' */
 int persist_unescape(char *s);                    /* in place; 0 or -EINVAL */
+int64_t persist_now_ns(void);
+void persist_time_put(FILE *f, int64_t ns);          /* "S.NNNNNNNNN" */
+int persist_time_parse(const char *s, int64_t *out); /* "S" or "S.NNNNNNNNN"; 0 or -EINVAL */
+void persist_stat_time(struct timespec *ts, int64_t ns);
+
+/* journal.c (lock held) */
 int persist_journal_write(struct persist *p);
 /* The same without waiting for the disk: what it appends survives a kill of the process at once
  * and a power loss from the next persist_journal_write on (for changes whose loss is harmless:
@@ -289,7 +295,10 @@ int persist_journal_sync(struct persist *p, int unlock);
  * every change of p->changes; anything else the journal holds (the base, the landed set) sets
  * p->jfull instead. */
 void persist_journal_touch(struct persist *p, const char *path);
-int persist_journal_load(struct persist *p);                  /* 0, or -ENOENT when there is none */
+int persist_journal_load(struct persist *p); /* 0, or -ENOENT when there is none */
+/* Does <cache_dir>/journal hold a change no commit carries yet: 1 or 0; < 0 when there is no
+ * journal to read. No engine, no lock (persist_cache_pending). */
+int persist_journal_pending(const char *cache_dir);
 char *persist_ovl_path(const struct persist *p, uint64_t id); /* new string */
 void persist_overlay_gc(struct persist *p);
 void persist_ovl_garbage(struct persist *p, uint64_t id); /* deleted after the next journal write */
@@ -306,6 +315,7 @@ int persist_base_visible(struct persist *p, const char *path);
 int persist_has_visible_below(struct persist *p, const char *dir);
 void persist_index_rebuild(struct persist *p); /* the directory index, from scratch */
 int persist_node_kind(struct persist *p, const char *path);
+int persist_prov_is_dir(struct persist *p, const char *path);
 int persist_writable(struct persist *p);
 /* Whether a name the view does not have is absent: 0, or (before this process had any base, and
  * after its first fetch failed) that fetch's negative errno. persist_absent: -ENOENT or that. */
@@ -319,7 +329,6 @@ struct pchange *persist_dir_change(struct persist *p, const char *path);
 int persist_keep_parent(struct persist *p, const char *path);
 int persist_check_ancestors(struct persist *p, const char *path);
 int persist_parent_is_dir(struct persist *p, const char *path);
-void persist_fill_stat(struct persist *p, const char *path, int kind, struct stat *st);
 uint64_t persist_ino(struct persist *p, const char *path); /* assigned on first use */
 void persist_ino_drop(struct persist *p, const char *path);
 /* A rename moved `from` (a file, or a directory and everything below it) to `to`. */
@@ -329,6 +338,9 @@ struct pfile *persist_hidden_find(struct persist *p, const char *path);
 /* The attributes of a detached file (nlink 0) from what its handles see. */
 void persist_detached_stat(struct persist *p, struct pfile *f, struct stat *st);
 void persist_nlink_free(struct persist *p); /* dirs, subdirs and inos (close) */
+
+/* attr.c (lock held) */
+void persist_fill_stat(struct persist *p, const char *path, int kind, struct stat *st);
 
 /* hasher.c (lock held): the sha256 of a working copy written in order, behind the writer.
  * start: a running hash for f's new working copy `id`; wrote: n bytes written at off (appended
@@ -354,10 +366,6 @@ void persist_mtimes_save(struct persist *p); /* <cache>/mtimes, rewritten whole 
 void persist_base_clear(struct persist *p);
 
 /* manifest.c (lock held unless said) */
-int64_t persist_now_ns(void);
-void persist_time_put(FILE *f, int64_t ns);          /* "S.NNNNNNNNN" */
-int persist_time_parse(const char *s, int64_t *out); /* "S" or "S.NNNNNNNNN"; 0 or -EINVAL */
-void persist_stat_time(struct timespec *ts, int64_t ns);
 struct pmeta *persist_meta_get(struct persist *p, const char *path);  /* borrowed or NULL */
 struct pmeta *persist_meta_want(struct persist *p, const char *path); /* created; NULL: ENOMEM */
 void persist_meta_drop(struct persist *p, const char *path);
@@ -392,7 +400,6 @@ int persist_await_base(struct persist *p);
  * bytes next (only an LFS file's come without the mirror). 0: go on with the view; or what
  * persist_await_base returned when it had to wait. */
 int persist_prov_learn(struct persist *p, const char *np, int data);
-int persist_prov_is_dir(struct persist *p, const char *path);
 /* Is np (normalised) at or below a path a lookup found absent at the pinned commit? Everything
  * there is local: created and written before the first fetch, without waiting for it. */
 int persist_prov_local(struct persist *p, const char *np);

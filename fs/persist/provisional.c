@@ -239,11 +239,6 @@ static int prov_dir_add(struct persist *p, const char *path)
     return 0;
 }
 
-int persist_prov_is_dir(struct persist *p, const char *path)
-{
-    return p->provisional && persist_map_get(&p->prov_dirs, path) != NULL;
-}
-
 int persist_prov_learn(struct persist *p, const char *np, int data)
 {
     struct persist_rentry e, *b;
