@@ -11,25 +11,10 @@ import sys
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
-def main(roots):
-    files = [os.path.join(d, f) for r in roots for d, _, fs in os.walk(r) for f in fs
-             if f.endswith(('.c', '.h'))]
-    by_name = {}
-    for f in files:
-        by_name.setdefault(os.path.basename(f), []).append(f)
-    graph = {}
-    for f in files:
-        with open(f, encoding='utf-8', errors='replace') as fh:
-            names = INCLUDE.findall(fh.read())
-        edges = set()
-        for n in names:
-            local = os.path.normpath(os.path.join(os.path.dirname(f), n))
-            if os.path.exists(local):
-                edges.add(local)
-            else:
-                edges.update(by_name.get(os.path.basename(n), []))
-        graph[f] = edges
-    # Tarjan's strongly connected components, iteratively
+def cycles(graph):
+    """The cycles of a graph {node: set of nodes}: its strongly connected components of more
+    than one node, or of one with an edge to itself (Tarjan's algorithm, iteratively), each as
+    a sorted list."""
     index, low, on, stack, sccs, counter = {}, {}, set(), [], [], [0]
     for root in graph:
         if root in index:
@@ -67,6 +52,28 @@ def main(roots):
                             break
                     if len(comp) > 1 or v in graph[v]:
                         sccs.append(sorted(comp))
+    return sccs
+
+
+def main(roots):
+    files = [os.path.join(d, f) for r in roots for d, _, fs in os.walk(r) for f in fs
+             if f.endswith(('.c', '.h'))]
+    by_name = {}
+    for f in files:
+        by_name.setdefault(os.path.basename(f), []).append(f)
+    graph = {}
+    for f in files:
+        with open(f, encoding='utf-8', errors='replace') as fh:
+            names = INCLUDE.findall(fh.read())
+        edges = set()
+        for n in names:
+            local = os.path.normpath(os.path.join(os.path.dirname(f), n))
+            if os.path.exists(local):
+                edges.add(local)
+            else:
+                edges.update(by_name.get(os.path.basename(n), []))
+        graph[f] = edges
+    sccs = cycles(graph)
     for c in sccs:
         print('include cycle:', ' '.join(os.path.relpath(f) for f in c))
     print('%d files, %d include cycles' % (len(files), len(sccs)))
