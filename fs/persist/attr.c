@@ -91,7 +91,7 @@ int persist_utimens(struct persist *p, const char *path, const struct timespec t
     if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
         if ((f = persist_hidden_find(p, np)) && mtime != INT64_MIN)
             f->mtime = mtime; /* futimens(2) of a file unlinked while open (libfuse's name) */
-        rc = f ? 0 : persist_absent(p);
+        rc = f ? 0 : persist_absent(p, np);
         goto out;
     }
     if ((rc = persist_writable(p)) < 0)
@@ -151,7 +151,7 @@ int persist_chmod(struct persist *p, const char *path, mode_t mode)
         struct pfile *f = persist_hidden_find(p, np);
         if (f)
             f->mode = (f->mode ? f->mode & S_IFMT : S_IFREG) | (mode & 07777);
-        rc = f ? 0 : persist_absent(p);
+        rc = f ? 0 : persist_absent(p, np);
         goto out;
     }
     if ((rc = persist_writable(p)) < 0 || !*np) /* persist/ itself: its mode is the mount's */

@@ -173,6 +173,7 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
                           int fetched)
 {
     struct pmap_item *it;
+    struct pmeta *m;
     char **drop = NULL, *adopted = NULL;
     size_t nd = 0;
     int ours = p->last_commit[0] && !strcmp(head, p->last_commit);
@@ -217,9 +218,13 @@ void persist_base_replace(struct persist *p, const char *head, struct persist_re
             drop[nd++] = it->key;
         else if (c->kind == PC_DIR && !c->synced && !persist_map_get(&p->base_files, it->key))
             c->synced = 1;
-        else if (c->kind == PC_DIR && c->synced && persist_map_get(&p->base_files, it->key)) {
-            c->synced = 0; /* the remote put a file where a local directory is: the next commit
-                              deletes it, as a mkdir over a remote file does (view.c) */
+        else if (c->kind == PC_DIR && c->synced && persist_map_get(&p->base_files, it->key) &&
+                 !((m = persist_meta_get(p, it->key)) && m->published)) {
+            c->synced = 0; /* the remote put a file where a directory made here and not yet in
+                              the Dataset's manifest is: the next commit deletes it, as a mkdir
+                              over a remote file does (view.c). A published one was the
+                              Dataset's, and the machine that put the file removed it: the
+                              manifest's "gone" pass drops it here (manifest.c). */
             persist_journal_touch(p, it->key);
         }
     }

@@ -42,6 +42,10 @@ static int load_base_tree(struct persist *p)
     enum spacefs_status st;
     size_t n = 0;
 
+    if (!p->base[0] && p->base_none) { /* fetched: no commit then, so no file */
+        persist_base_replace(p, "", NULL, 0, 0);
+        return 0;
+    }
     if (!p->base[0])
         return -ENOENT;
     st = p->remote.ops->tree(p->remote.ctx, p->base, &v, &n, &rerr);

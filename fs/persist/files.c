@@ -383,7 +383,7 @@ int persist_file_open(struct persist *p, const char *path, int flags, mode_t mod
         uint64_t id = 0;
         int fd = -1;
         if (!(flags & O_CREAT)) {
-            rc = persist_absent(p);
+            rc = persist_absent(p, np);
             goto out;
         }
         if ((rc = persist_names_known(p)) < 0 || (rc = persist_parent_is_dir(p, np)) < 0 ||

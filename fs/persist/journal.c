@@ -256,8 +256,13 @@ static int print_journal(FILE *f, void *payload)
 {
     struct persist *p = payload;
 
+    /* base: the commit, "none" when a fetch found the Dataset without one (or missing), "-" when
+     * no fetch worked yet (the cache cannot know what the Dataset holds: view.c) */
     fprintf(f, "%s\nbase %s\nnext %" PRIu64 "\ngen %" PRIu64 "\n", JOURNAL_MAGIC,
-            p->base[0] ? p->base : "-", p->next_ovl, p->gen);
+            p->base[0]     ? p->base
+            : p->seen_base ? "none"
+                           : "-",
+            p->next_ovl, p->gen);
     for (struct pmap_item *it = persist_map_first(&p->changes); it;
          it = persist_map_next(&p->changes, it))
         put_change(f, it->key, it->val);
@@ -518,7 +523,8 @@ int persist_journal_load(struct persist *p)
         } else if (!strncmp(line, "base ", 5)) {
             char oid[PERSIST_OID_MAX] = "";
             sscanf(line + 5, "%64s", oid);
-            snprintf(p->base, sizeof(p->base), "%s", strcmp(oid, "-") ? oid : "");
+            p->base_none = !strcmp(oid, "none");
+            snprintf(p->base, sizeof(p->base), "%s", strcmp(oid, "-") && !p->base_none ? oid : "");
         } else if (!strncmp(line, "next ", 5)) {
             p->next_ovl = strtoull(line + 5, NULL, 10);
         } else if (!strncmp(line, "gen ", 4)) {

@@ -93,7 +93,7 @@ int persist_getattr(struct persist *p, const char *path, struct stat *st)
         persist_detached_stat(p, f, st);
         st->st_nlink = 1; /* libfuse takes one off for its hidden nodes: fstat shows 0 */
     } else if (k == PERSIST_KIND_NONE && !(rc = persist_check_ancestors(p, np)))
-        rc = persist_absent(p);
+        rc = persist_absent(p, np);
     else if (rc == 0)
         persist_fill_stat(p, np, k, st);
 out:
@@ -262,7 +262,7 @@ static int remove_entry(struct persist *p, const char *path, int dir)
     if ((rc = persist_check_ancestors(p, np)) < 0 || (rc = persist_writable(p)) < 0)
         goto out;
     if ((k = persist_node_kind(p, np)) != (dir ? PERSIST_KIND_DIR : PERSIST_KIND_FILE)) {
-        rc = k == PERSIST_KIND_NONE ? persist_absent(p) : dir ? -ENOTDIR : -EISDIR;
+        rc = k == PERSIST_KIND_NONE ? persist_absent(p, np) : dir ? -ENOTDIR : -EISDIR;
         goto out;
     }
     if (dir && persist_has_visible_below(p, np)) {
@@ -417,7 +417,7 @@ static int move_dir(struct persist *p, const char *from, const char *to)
 int persist_rename(struct persist *p, const char *from, const char *to, unsigned flags)
 {
     char *nf = NULL, *nt = NULL;
-    int rc, kf, kt;
+    int rc, kf, kt, just_hidden; /* just_hidden: nt is the open file libfuse hid for this rename */
 
     if ((rc = persist_path_norm(from, &nf)) < 0 || (rc = persist_path_norm(to, &nt)) < 0)
         goto done;
@@ -425,6 +425,7 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     /* before the first fetch: only lookups and new names go on (provisional.c) */
     if ((rc = persist_await_base_unless_local(p, nf, nt)) < 0)
         goto out;
+    just_hidden = p->last_hide.path && !strcmp(p->last_hide.path, nt);
     if (flags & ~1u) { /* RENAME_EXCHANGE, RENAME_WHITEOUT: not implemented, so refused */
         hide_undo(p, nt);
         hide_forget(p);
@@ -441,7 +442,7 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
     if ((rc = persist_check_ancestors(p, nf)) < 0 || (rc = persist_check_ancestors(p, nt)) < 0)
         goto out;
     if ((kf = persist_node_kind(p, nf)) == PERSIST_KIND_NONE) {
-        rc = persist_absent(p);
+        rc = persist_absent(p, nf);
         goto out;
     }
     if (!strcmp(nf, nt))
@@ -467,7 +468,7 @@ int persist_rename(struct persist *p, const char *from, const char *to, unsigned
         rc = -EEXIST;
         goto out;
     }
-    if (kt == PERSIST_KIND_NONE && (rc = persist_names_known(p)) < 0)
+    if (kt == PERSIST_KIND_NONE && !just_hidden && (rc = persist_names_known(p)) < 0)
         goto out; /* the Dataset may have a file there, which this would replace */
     if (kf == PERSIST_KIND_FILE && kt == PERSIST_KIND_DIR) {
         rc = -EISDIR;
@@ -573,7 +574,7 @@ int persist_readlink(struct persist *p, const char *path, char *buf, size_t size
     k = persist_node_kind(p, np);
     m = persist_meta_get(p, np);
     rc = rc < 0                                            ? rc
-         : k == PERSIST_KIND_NONE                          ? persist_absent(p)
+         : k == PERSIST_KIND_NONE                          ? persist_absent(p, np)
          : k == PERSIST_KIND_FILE && m && S_ISLNK(m->mode) ? 0
                                                            : -EINVAL;
     pthread_mutex_unlock(&p->lock);

@@ -194,6 +194,7 @@ struct persist {
     int early_probed; /* the worker probed vis at the first change (sync.c) */
     int based;        /* base was loaded from a fetch or the journal */
     int seen_base;    /* this process has had a base (set with based, never cleared) */
+    int base_none;    /* the journal's base: the Dataset had no commit (or did not exist) */
     /* The last hide of an open file (libfuse renames it to a hidden name before an unlink or a
      * rename onto it): what a refused rename onto `path` puts back (namespace.c). Cleared by the
      * next rename or a getattr of `path`, which an unlink's later rename onto it is preceded by. */
@@ -318,9 +319,11 @@ int persist_node_kind(struct persist *p, const char *path);
 int persist_prov_is_dir(struct persist *p, const char *path);
 int persist_writable(struct persist *p);
 /* Whether a name the view does not have is absent: 0, or (before this process had any base, and
- * after its first fetch failed) that fetch's negative errno. persist_absent: -ENOENT or that. */
+ * after its first fetch failed) that fetch's negative errno. persist_absent: what a lookup of
+ * `path`, which the view does not have, answers: -ENOENT or that (-ENOENT for libfuse's hidden
+ * names, which are never the Dataset's). */
 int persist_names_known(struct persist *p);
-int persist_absent(struct persist *p);
+int persist_absent(struct persist *p, const char *path);
 void persist_changed(struct persist *p);
 void persist_ovl_release(struct persist *p, uint64_t id, const char *path);
 int persist_change_set(struct persist *p, const char *path, struct pchange *c);
@@ -406,8 +409,10 @@ int persist_prov_local(struct persist *p, const char *np);
 /* persist_await_base, unless every path given (NULL ends the list) is persist_prov_local: 0, or
  * the failed first fetch's errno. */
 int persist_await_base_unless_local(struct persist *p, const char *np, const char *np2);
-/* The first fetch's manifest, applied under the changes made before it (sync.c's refresh). */
-void persist_prov_manifest_apply(struct persist *p, const struct pmanifest *mf);
+/* The manifest of the cache's first base, applied under the changes made before it (early
+ * writes, an earlier run's): as for a cache without metadata (the Dataset's empty directories
+ * appear), except for the metadata of the changed paths and their parents (sync.c's refresh). */
+void persist_first_manifest_apply(struct persist *p, const struct pmanifest *mf);
 /* The first fetch ended (p->based says whether it worked): the view is the engine's again. */
 void persist_prov_end(struct persist *p);
 /* When the worker may start the first fetch (monotonic ms; 0: now). */

@@ -27,7 +27,7 @@
  * remote now has a file deletes that file in the next commit (base.c). The first manifest is
  * applied as for a cache without local metadata (so its empty directories appear), except for
  * the metadata of these local paths and their parents, which stays local
- * (persist_prov_manifest_apply). */
+ * (persist_first_manifest_apply, also when the first fetch that works is a later one). */
 #include "persist_internal.h"
 
 #include <errno.h>
@@ -76,7 +76,7 @@ int persist_await_base(struct persist *p)
      * said (a listing's ENOENT of a directory stat called one makes cp -r skip it and exit 0).
      * The call fails with the fetch's errno; later calls see the cache as a failed first fetch
      * leaves it, as without this file. */
-    return p->based ? 0 : -(p->last_errno ? p->last_errno : EIO);
+    return p->seen_base ? 0 : -(p->last_errno ? p->last_errno : EIO);
 }
 
 static void prov_busy(struct persist *p, int delta)
@@ -294,7 +294,11 @@ int persist_prov_local(struct persist *p, const char *np)
     char *s;
     int hit = 0;
 
-    if (!p->provisional || !p->prov_absent.n || !*np)
+    if (!p->provisional || !*np)
+        return 0;
+    if (spacefs_hidden_name(np)) /* libfuse's name for a file unlinked while open */
+        return 1;
+    if (!p->prov_absent.n)
         return 0;
     if (persist_map_get(&p->prov_absent, np))
         return 1;
@@ -315,36 +319,32 @@ int persist_await_base_unless_local(struct persist *p, const char *np, const cha
     return persist_await_base(p);
 }
 
-/* Copies of the metadata made before the first fetch (path -> struct pmeta *): that of the local
- * paths (at or below an absent name) and of the directories holding an absent name something
- * was created at (their mtime moved). */
+static void meta_keep_one(struct persist *p, struct pmap *kept, const char *path)
+{
+    struct pmeta *m, *have = persist_meta_get(p, path);
+
+    if (!have || persist_map_get(kept, path) || !(m = malloc(sizeof(*m))))
+        return;
+    *m = *have;
+    if (persist_map_put(kept, path, m) < 0)
+        free(m);
+}
+
+/* Copies of the metadata made before the first base (path -> struct pmeta *): that of the paths
+ * changed here (before a base, every change is at a name absent at the pinned commit, or an
+ * earlier run's) and of their parent directories (their mtime moved). */
 static void meta_keep(struct persist *p, struct pmap *kept)
 {
-    struct pmap parents;
-
     persist_map_init(kept);
-    persist_map_init(&parents);
-    if (!p->prov_absent.n)
-        return;
-    for (struct pmap_item *it = persist_map_first(&p->prov_absent); it;
-         it = persist_map_next(&p->prov_absent, it)) {
+    for (struct pmap_item *it = persist_map_first(&p->changes); it;
+         it = persist_map_next(&p->changes, it)) {
         const char *slash = strrchr(it->key, '/');
         char *parent = slash ? strndup(it->key, (size_t)(slash - it->key)) : NULL;
-        if (parent && persist_node_kind(p, it->key) != PERSIST_KIND_NONE)
-            persist_map_put(&parents, parent, p);
+        meta_keep_one(p, kept, it->key);
+        if (parent)
+            meta_keep_one(p, kept, parent);
         free(parent);
     }
-    for (struct pmap_item *it = persist_map_first(&p->meta); it;
-         it = persist_map_next(&p->meta, it)) {
-        struct pmeta *m;
-        if ((!persist_prov_local(p, it->key) && !persist_map_get(&parents, it->key)) ||
-            !(m = malloc(sizeof(*m))))
-            continue;
-        *m = *(struct pmeta *)it->val;
-        if (persist_map_put(kept, it->key, m) < 0)
-            free(m);
-    }
-    persist_map_clear(&parents, NULL);
 }
 
 static void meta_restore(struct persist *p, struct pmap *kept)
@@ -357,7 +357,7 @@ static void meta_restore(struct persist *p, struct pmap *kept)
     persist_map_clear(kept, free);
 }
 
-void persist_prov_manifest_apply(struct persist *p, const struct pmanifest *mf)
+void persist_first_manifest_apply(struct persist *p, const struct pmanifest *mf)
 {
     uint64_t dirty = p->meta_dirty_gen;
     struct pmap kept;

@@ -96,7 +96,7 @@ static int refresh(struct persist *p)
     char head[PERSIST_OID_MAX] = "", msha[PERSIST_OID_MAX] = "";
     enum spacefs_status st;
     size_t n = 0;
-    int same, ours = 0;
+    int same, ours = 0, first;
 
     p->refresh_now = 0;
     p->tip[0] = '\0'; /* whatever the fetch brings is the next parent */
@@ -124,9 +124,10 @@ static int refresh(struct persist *p)
         if (st != SPACEFS_OK)
             goto fail;
     }
+    first = !p->seen_base;
     persist_base_replace(p, head, v, n, 1);
-    if (!ours) { /* the first fetch: under what was written before it (provisional.c) */
-        p->provisional ? persist_prov_manifest_apply(p, mf) : persist_manifest_apply(p, mf);
+    if (!ours) { /* the first base: under what was written before it (provisional.c) */
+        first ? persist_first_manifest_apply(p, mf) : persist_manifest_apply(p, mf);
         snprintf(p->manifest_sha, sizeof(p->manifest_sha), "%s", msha);
     }
     persist_manifest_free(mf);

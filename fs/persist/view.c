@@ -215,9 +215,9 @@ int persist_names_known(struct persist *p)
     return p->seen_base || p->provisional || !p->last_errno ? 0 : -p->last_errno;
 }
 
-int persist_absent(struct persist *p)
+int persist_absent(struct persist *p, const char *path)
 {
-    int rc = persist_names_known(p);
+    int rc = spacefs_hidden_name(path) ? 0 : persist_names_known(p); /* libfuse's: never remote */
     return rc < 0 ? rc : -ENOENT;
 }
 
@@ -350,7 +350,7 @@ int persist_check_ancestors(struct persist *p, const char *path)
         *q = '\0';
         k = persist_node_kind(p, s);
         *q = '/';
-        rc = k == PERSIST_KIND_NONE ? persist_absent(p) : k == PERSIST_KIND_FILE ? -ENOTDIR : 0;
+        rc = k == PERSIST_KIND_NONE ? persist_absent(p, s) : k == PERSIST_KIND_FILE ? -ENOTDIR : 0;
     }
     free(s);
     return rc;

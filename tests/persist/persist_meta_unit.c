@@ -302,6 +302,68 @@ static void test_empty_dir_removal(void)
     persist_fake_unref(fk);
 }
 
+/* Machine b replaces a directory a made and published with a file: a, which did nothing meanwhile,
+ * shows b's file after its refresh and never deletes it (the directory was the Dataset's, so the
+ * manifest without it says b removed it). A directory made here and not yet published still
+ * wins over a file put there meanwhile (a local write wins), as before. */
+static void test_published_dir_replaced(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *a = open_engine(fk, cache_path("pd-a")), *b;
+    struct stat st;
+    char buf[8] = "";
+    long n = -1;
+
+    CHECK(persist_mkdir(a, "d", 0755) == 0 && persist_sync_now(a) == 0, "a: mkdir d, committed");
+    b = open_engine(fk, cache_path("pd-b"));
+    CHECK(persist_sync_now(b) == 0 && persist_rmdir(b, "d") == 0 && put(b, "d", "x", 0644) == 0 &&
+              persist_sync_now(b) == 0,
+          "b: rmdir d, a file d, committed");
+    CHECK(persist_sync_now(a) == 0 && persist_sync_now(a) == 0, "a: two rounds");
+    if (persist_getattr(a, "d", &st) == 0 && S_ISREG(st.st_mode)) {
+        struct persist_handle *h;
+        if (persist_file_open(a, "d", O_RDONLY, 0, &h) == 0) {
+            n = persist_read(a, h, buf, sizeof(buf), 0);
+            persist_release(a, h);
+        }
+    }
+    CHECK(n == 1 && buf[0] == 'x', "a shows b's file d (%ld bytes)", n);
+    CHECK(persist_sync_now(b) == 0 && persist_getattr(b, "d", &st) == 0 && S_ISREG(st.st_mode),
+          "and the Dataset still has it");
+    CHECK(persist_mkdir(a, "e", 0755) == 0 && put(b, "e", "y", 0644) == 0 &&
+              persist_sync_now(b) == 0 && persist_sync_now(a) == 0 && persist_sync_now(b) == 0 &&
+              persist_getattr(b, "e", &st) == 0 && S_ISDIR(st.st_mode),
+          "a's unpublished directory e over b's new file e: the directory wins");
+    persist_close(a, 0);
+    persist_close(b, 0);
+    persist_fake_unref(fk);
+}
+
+/* A cache whose fetch found no Dataset (a new Space), whose write never reached the Hub, opened
+ * again while the Hub is unreachable: it knew the Dataset was empty, so a new name is ENOENT and
+ * can be created, and a listing works (a never-fetched cache answers EHOSTUNREACH, view.c). */
+static void test_known_empty_offline(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p;
+    struct stat st;
+
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_NOT_FOUND, 1, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_COMMIT, SPACEFS_E_OFFLINE, 1000, 0);
+    p = open_engine(fk, cache_path("none"));
+    CHECK(p && put(p, "app.db", "db", 0644) == 0 && persist_sync_now(p) < 0,
+          "no Dataset yet: app.db written, its commit fails");
+    persist_close(p, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_OFFLINE, 1000, 0);
+    p = open_engine(fk, cache_path("none"));
+    CHECK(p && persist_getattr(p, "app.db", &st) == 0, "reopened offline: app.db");
+    CHECK(p && persist_getattr(p, "app.db-journal", &st) == -ENOENT &&
+              put(p, "app.db-journal", "j", 0644) == 0,
+          "a new name: ENOENT, then created (not EHOSTUNREACH)");
+    persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
 /* libfuse's hide of an open target before a rename onto it, then our refusal of the rename's
  * RENAME_WHITEOUT (issue 11 item 3): the file is put back with its content, the bytes its handle
  * wrote meanwhile, its mode, mtime and inode number, and reaches another engine; its hidden name
@@ -494,6 +556,8 @@ int main(void)
     test_garbage();
     test_metadata_only();
     test_empty_dir_removal();
+    test_published_dir_replaced();
+    test_known_empty_offline();
     test_pending_across_unmount();
     test_mutated_manifests();
     test_old_mtimes_file();

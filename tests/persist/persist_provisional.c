@@ -615,6 +615,24 @@ static int fake_has(struct persist_fake *fk, const char *path, const char *want)
     return ok;
 }
 
+/* Whether the manifest at main's head has a line ending in `tail`. */
+static int fake_manifest_has(struct persist_fake *fk, const char *tail)
+{
+    void *got = NULL;
+    size_t len = 0;
+    char *text;
+    int ok = 0;
+
+    if (persist_fake_read(fk, ".spacefs/meta", &got, &len) == 0 && (text = malloc(len + 1))) {
+        memcpy(text, got, len);
+        text[len] = '\0';
+        ok = strstr(text, tail) != NULL;
+        free(text);
+    }
+    free(got);
+    return ok;
+}
+
 static int fake_missing(struct persist_fake *fk, const char *path)
 {
     void *got = NULL;
@@ -806,7 +824,7 @@ static void test_local_writes_fetch_fails(void)
         gate_set(0);
     pthread_join(t, NULL);
     CHECK(c.rc == 0, "the copy (rc %d)", c.rc);
-    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1, 0);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1000, 0); /* until cleared */
     t = call_start(&ls, p, CALL_READDIR, "dir");
     CHECK(!call_wait(&ls, 300), "a listing of a base directory waits for the clone");
     gate_set(0);
@@ -828,6 +846,7 @@ static void test_local_writes_fetch_fails(void)
               persist_rename(p, "new/g", "small.txt", 0) == -EIO,
           "creating a name: EIO (it would replace the Dataset's file)");
     CHECK(put(p, "new/g", "again", 5) == 0, "a file written here is still writable");
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_OK, 0, 0); /* the Hub answers again */
     CHECK(persist_sync_wait(p, 20000) == 0, "the retry lands and the copy is synced");
     CHECK(fake_copy_count(fk) == NCOPY && fake_has(fk, "new/g", "again") &&
               fake_has(fk, "new/link", "sub/f0") && fake_has(fk, "small.txt", "hello"),
@@ -836,6 +855,65 @@ static void test_local_writes_fetch_fails(void)
     CHECK(persist_getattr(p, "gone", &st) == -ENOENT &&
               persist_readdir(p, "", count_names, &names) == 0,
           "once based, a missing name is ENOENT again and listings work");
+    CHECK(persist_getattr(p, "empty", &st) == 0 && S_ISDIR(st.st_mode) &&
+              (st.st_mode & 07777) == 0700 && persist_getattr(p, "big.bin", &st) == 0 &&
+              (st.st_mode & 07777) == 0600 && st.st_mtim.tv_sec == MTIME / 1000000000,
+          "the first base that worked (not the clone) brought the manifest: the empty directory, "
+          "big.bin's mode and mtime");
+    CHECK(fake_manifest_has(fk, " - empty\n"),
+          "the Dataset's manifest still has the empty directory");
+    close_fresh(fk, p);
+    persist_fake_unref(fk);
+}
+
+/* libfuse's unlink of an open file (a free hidden name looked up, the file renamed to it, removed
+ * at the last close), and `mv x y` onto an open y (y hidden first, then x renamed onto y), on files
+ * written before a clone that failed: they work while the Dataset is unknown. */
+static void test_unknown_hidden(void)
+{
+    struct persist_fake *fk = fixture();
+    struct persist *p = open_fresh(fk, "unknown-hidden", 0);
+    static const char h1[] = "new/sub/.fuse_hidden0000000000000001",
+                      h2[] = "new/sub/.fuse_hidden0000000000000002";
+    struct persist_handle *a = NULL, *b = NULL;
+    char buf[64], want[64];
+    struct stat st;
+    struct call c;
+    pthread_t t;
+
+    CHECK(persist_getattr(p, "new", &st) == -ENOENT, "new: absent at the pinned commit");
+    t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
+    CHECK(call_wait(&c, WAIT * 1000), "the copy returns while the clone is held");
+    if (!c.done)
+        gate_set(0);
+    pthread_join(t, NULL);
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1000, 0);
+    gate_set(0);
+    for (int i = 0; i < WAIT * 100 && persist_getattr(p, "small.txt", &st) != -EIO; i++)
+        usleep(10 * 1000);
+    CHECK(persist_getattr(p, "small.txt", &st) == -EIO, "the clone failed: the Dataset unknown");
+    CHECK(persist_file_open(p, "new/sub/f1", O_RDONLY, 0, &a) == 0 &&
+              persist_file_open(p, "new/sub/f2", O_RDONLY, 0, &b) == 0,
+          "two files written before the clone, open");
+    CHECK(persist_getattr(p, h1, &st) == -ENOENT, "a hidden name is free (ENOENT, not EIO)");
+    CHECK(persist_rename(p, "new/sub/f1", h1, 0) == 0, "rm of the open f1: hidden");
+    CHECK(persist_getattr(p, h2, &st) == -ENOENT && persist_rename(p, "new/sub/f2", h2, 0) == 0 &&
+              persist_rename(p, "new/sub/f3", "new/sub/f2", 0) == 0,
+          "mv f3 f2 while f2 is open: hidden, then renamed onto");
+    copy_content(2, want, sizeof(want));
+    CHECK(persist_read(p, b, buf, sizeof(buf), 0) == (long)strlen(want) &&
+              !memcmp(buf, want, strlen(want)),
+          "the open f2 still reads its bytes");
+    persist_release(p, a);
+    persist_release(p, b);
+    CHECK(persist_unlink(p, h1) == -ENOENT && persist_unlink(p, h2) == -ENOENT,
+          "libfuse's unlinks of the hidden names after the last close take nothing (ENOENT)");
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_OK, 0, 0);
+    CHECK(persist_sync_wait(p, 20000) == 0, "the retry lands and the copy is synced");
+    copy_content(3, want, sizeof(want));
+    CHECK(fake_missing(fk, "new/sub/f1") && fake_missing(fk, "new/sub/f3") &&
+              fake_has(fk, "new/sub/f2", want) && fake_missing(fk, h1) && fake_missing(fk, h2),
+          "on the Hub: f1 removed, f3 as f2, no hidden name");
     close_fresh(fk, p);
     persist_fake_unref(fk);
 }
@@ -866,6 +944,7 @@ int main(void)
     test_local_writes_newer();
     test_first_fetch_fails();
     test_local_writes_fetch_fails();
+    test_unknown_hidden();
     if (!failed) {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);

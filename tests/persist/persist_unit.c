@@ -961,10 +961,10 @@ static void test_remove_after_commit(void)
     persist_fake_on_commit(fk, NULL, NULL);
     CHECK(put(p, "a.txt", "two", 3) == 0, "rewritten before the base caught up");
     persist_close(p, 0);
-    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1,
-                      0); /* still offline at the remount */
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1000, 0); /* still down */
     p = open_engine(fk, cache_path("rm-after"), 0, NULL);
     CHECK(persist_unlink(p, "a.txt") == 0, "unlinked after the remount, still offline");
+    persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_OK, 0, 0);
     CHECK(persist_sync_now(p) == 0 && persist_sync_now(p) == 0, "the Hub is back: sync");
     CHECK(persist_getattr(p, "a.txt", &st) == -ENOENT, "still gone locally");
     CHECK(!fake_eq(fk, "a.txt", "one") && !fake_eq(fk, "a.txt", "two"), "and on the Hub");
