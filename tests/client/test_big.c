@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +31,12 @@ static long peak_rss_mib(void)
     return ru.ru_maxrss / 1024;
 }
 
-static int part_puts;
+static atomic_int part_puts; /* the parts go up on several threads, each logging its PUT */
 static void log_hook(hub_log_level level, const char *msg, void *payload)
 {
     (void)payload;
     if (strstr(msg, "PUT ") && strstr(msg, "/lfs-storage/multipart/") && strstr(msg, "-> 200"))
-        part_puts++;
+        atomic_fetch_add(&part_puts, 1);
     fprintf(stderr, "[hubclient %d] %s\n", (int)level, msg);
 }
 
@@ -106,7 +107,8 @@ int main(void)
     CHECK(hub_lfs_upload_fd(c, HUB_REPO_MODEL, "alice/big-model", "main", fd, size, sha, NULL,
                             &e) == HUB_OK,
           "uploaded %d MiB (multipart) in %.1f s (%s)", SIZE_MIB, now_s() - t, e.message);
-    CHECK(part_puts == (SIZE_MIB + 15) / 16, "multipart: %d part PUTs of 16 MiB", part_puts);
+    CHECK(atomic_load(&part_puts) == (SIZE_MIB + 15) / 16, "multipart: %d part PUTs of 16 MiB",
+          atomic_load(&part_puts));
     {
         hub_commit_op op = {HUB_OP_ADD_LFS, "big.bin", NULL, 0, sha, size};
         hub_commit_params p = {"add big.bin", NULL, NULL};
