@@ -605,6 +605,20 @@ static int copy_in(struct persist *p)
     return names == NCOPY ? 0 : -EIO;
 }
 
+/* copy_in on a thread while the clone is held: it must return without the clone; its rc. The
+ * gate opens when it did not return (without writes before the clone, every write waits). */
+static int copy_in_before_clone(struct persist *p)
+{
+    struct call c;
+    pthread_t t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
+
+    CHECK(call_wait(&c, WAIT * 1000), "cp -a into it returns while the clone is held");
+    if (!c.done)
+        gate_set(0);
+    pthread_join(t, NULL);
+    return c.rc;
+}
+
 static int fake_has(struct persist_fake *fk, const char *path, const char *want)
 {
     void *got = NULL;
@@ -668,17 +682,13 @@ static void test_local_writes(void)
     unsigned commits = persist_fake_commit_count(fk);
     struct persist_config cfg;
     struct persist_state s;
-    struct call c, w;
+    struct call w;
     struct stat st;
-    pthread_t t, t2;
+    pthread_t t2;
+    int rc;
 
     CHECK(persist_getattr(p, "new", &st) == -ENOENT, "new: absent at the pinned commit");
-    t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
-    CHECK(call_wait(&c, WAIT * 1000), "cp -a into it returns while the clone is held");
-    if (!c.done) /* without the change: every write waits for the fetch */
-        gate_set(0);
-    pthread_join(t, NULL);
-    CHECK(c.rc == 0, "the copy (rc %d)", c.rc);
+    CHECK((rc = copy_in_before_clone(p)) == 0, "the copy (rc %d)", rc);
     persist_state_get(p, &s);
     CHECK(!s.base[0] && persist_fake_commit_count(fk) == commits && fetches_waiting == 1,
           "nothing committed before the base (commits %u, base '%s')",
@@ -737,21 +747,16 @@ static void test_local_writes_newer(void)
     struct persist *p = open_fresh(fk, "newer", 0);
     char buf[64];
     struct stat st;
-    struct call c;
-    pthread_t t;
+    int rc;
 
     CHECK(persist_getattr(p, "new", &st) == -ENOENT && persist_getattr(p, "clash", &st) == -ENOENT,
           "new and clash: absent at the pinned commit");
     persist_fake_write(fk, "new/sub/f0", "theirs", 6);
     persist_fake_write(fk, "new/theirs.txt", "t", 1);
     persist_fake_write(fk, "clash", "a file", 6);
-    t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
-    CHECK(call_wait(&c, WAIT * 1000), "the copy returns while the clone is held");
-    if (!c.done)
-        gate_set(0);
-    pthread_join(t, NULL);
-    CHECK(c.rc == 0 && persist_mkdir(p, "clash", 0755) == 0 && put(p, "clash/a", "mine", 4) == 0,
-          "the copy, and a directory where the remote has a file now (rc %d)", c.rc);
+    CHECK((rc = copy_in_before_clone(p)) == 0 && persist_mkdir(p, "clash", 0755) == 0 &&
+              put(p, "clash/a", "mine", 4) == 0,
+          "the copy, and a directory where the remote has a file now (rc %d)", rc);
     gate_set(0);
     CHECK(persist_sync_wait(p, 20000) == 0, "synced");
     copy_content(0, buf, sizeof(buf));
@@ -809,21 +814,16 @@ static void test_local_writes_fetch_fails(void)
 {
     struct persist_fake *fk = fixture();
     struct persist *p = open_fresh(fk, "local-fails", 0);
-    struct call c, ls;
+    struct call ls;
     struct stat st;
     char buf[64], want[64];
     pthread_t t;
-    int names = 0;
+    int rc, names = 0;
 
     copy_content(3, want, sizeof(want));
     CHECK(persist_getattr(p, "new", &st) == -ENOENT && persist_getattr(p, "dir", &st) == 0,
           "new absent, dir there, at the pinned commit");
-    t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
-    CHECK(call_wait(&c, WAIT * 1000), "the copy returns while the clone is held");
-    if (!c.done)
-        gate_set(0);
-    pthread_join(t, NULL);
-    CHECK(c.rc == 0, "the copy (rc %d)", c.rc);
+    CHECK((rc = copy_in_before_clone(p)) == 0, "the copy (rc %d)", rc);
     persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1000, 0); /* until cleared */
     t = call_start(&ls, p, CALL_READDIR, "dir");
     CHECK(!call_wait(&ls, 300), "a listing of a base directory waits for the clone");
@@ -878,15 +878,10 @@ static void test_unknown_hidden(void)
     struct persist_handle *a = NULL, *b = NULL;
     char buf[64], want[64];
     struct stat st;
-    struct call c;
-    pthread_t t;
+    int rc;
 
     CHECK(persist_getattr(p, "new", &st) == -ENOENT, "new: absent at the pinned commit");
-    t = call_fn_start(&c, p, CALL_FN, NULL, copy_in);
-    CHECK(call_wait(&c, WAIT * 1000), "the copy returns while the clone is held");
-    if (!c.done)
-        gate_set(0);
-    pthread_join(t, NULL);
+    CHECK((rc = copy_in_before_clone(p)) == 0, "the copy (rc %d)", rc);
     persist_fake_fail(fk, PERSIST_FAKE_FETCH, SPACEFS_E_SERVER, 1000, 0);
     gate_set(0);
     for (int i = 0; i < WAIT * 100 && persist_getattr(p, "small.txt", &st) != -EIO; i++)
