@@ -807,9 +807,10 @@ static void test_first_fetch_fails(void)
     persist_fake_unref(fk);
 }
 
-/* Written before the clone, and the clone fails: the early writes stay readable and listed (they
- * are local changes, journalled as any), the call on a base name fails with the fetch's errno,
- * and the worker's retry bases the engine and puts the copy on the Hub. */
+/* Written before the clone, and the clone fails: the early files stay readable and writable (they
+ * are local changes, journalled as any); names the view does not have, listings and new names
+ * fail with the fetch's errno while the Dataset is unknown; the worker's retry bases the engine,
+ * brings the Dataset's manifest and puts the copy on the Hub. */
 static void test_local_writes_fetch_fails(void)
 {
     struct persist_fake *fk = fixture();
