@@ -307,12 +307,14 @@ static enum spacefs_status f_probe(void *ctx, int *out_exists, int *out_private,
 {
     struct persist_fake *f = ctx;
     enum spacefs_status st;
+    call_hook(f, PERSIST_FAKE_PROBE, 0);
     pthread_mutex_lock(&f->lock);
     if ((st = enter(f, PERSIST_FAKE_PROBE, err)) == SPACEFS_OK) {
         *out_exists = f->exists;
         *out_private = f->is_private;
     }
     pthread_mutex_unlock(&f->lock);
+    call_hook(f, PERSIST_FAKE_PROBE, 1);
     return st;
 }
 

@@ -40,7 +40,7 @@ void persist_fake_fail(struct persist_fake *f, enum persist_fake_op op, enum spa
                        unsigned count, unsigned retry_after_ms);
 /* Called (without the fake's lock) at the start of every commit call. */
 void persist_fake_on_commit(struct persist_fake *f, void (*fn)(void *), void *payload);
-/* Called (without the fake's lock) around every fetch, tree, object and commit call: with
+/* Called (without the fake's lock) around every probe, fetch, tree, object and commit call: with
  * after = 0 before the call does anything, with after = 1 once it took effect (a commit is on
  * main) and before it returns. Tests run their own operations in these windows, where the engine
  * has dropped its lock. */

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,12 +344,20 @@ struct chain_ctx {
     struct persist_fake *fk;
     volatile int commits, fetches_between; /* fetches between the first and second part */
     volatile int unlinked, remote_written;
-    char victim[16]; /* a file the first part put, unlinked right after it */
+    atomic_int closed; /* the ten files are closed: the worker's first probe may go on */
+    char victim[16];   /* a file the first part put, unlinked right after it */
 };
 
 static void chain_hook(void *payload, enum persist_fake_op op, int after)
 {
     struct chain_ctx *c = payload;
+
+    /* The visibility probe comes before the first commit's snapshot: held until every file is
+     * closed, so that the snapshot is capped at max_commit_files and the burst is what is
+     * tested (a worker that counted 4 pending before the 5th close sent a whole, uncapped
+     * snapshot, and with nobody waiting yet the fetch after it was right). */
+    for (int i = 0; op == PERSIST_FAKE_PROBE && !after && !atomic_load(&c->closed) && i < 1000; i++)
+        usleep(10 * 1000);
 
     if (op == PERSIST_FAKE_FETCH && !after && c->commits == 1)
         c->fetches_between++;
@@ -393,6 +402,7 @@ static void test_burst_chained(void)
         snprintf(name, sizeof(name), "f%d", i);
         ok &= put(p, name, name, strlen(name)) == 0;
     }
+    atomic_store(&c.closed, 1);
     CHECK(ok, "ten closes");
     CHECK(persist_sync_wait(p, 20000) == 0, "synced");
     CHECK(c.commits >= 3 && c.fetches_between == 0,
