@@ -17,7 +17,7 @@ struct persist_remote;
 
 /* Builds the persist engine's remote for the Dataset `repo_id` ("ns/name") with its git mirror
  * in `git_dir`; main supplies it (fs/persist/remote_hub.c over the real client). *out new
- * (taken by persist_open). 0 or -errno. */
+ * (taken by persist_open). 0, or -errno with the reason logged (one line). */
 typedef int (*spacefs_persist_remote_fn)(struct persist_remote *out, const char *repo_id,
                                          const char *git_dir, void *payload);
 

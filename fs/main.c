@@ -380,6 +380,12 @@ struct persist_factory {
     int anonymous;
 };
 
+static void persist_remote_log(enum spacefs_log_level level, const char *msg, void *payload)
+{
+    (void)payload;
+    spacefs_log(level, "persist: %s", msg);
+}
+
 static int persist_remote_new(struct persist_remote *out, const char *repo_id, const char *git_dir,
                               void *payload)
 {
@@ -393,8 +399,10 @@ static int persist_remote_new(struct persist_remote *out, const char *repo_id, c
     ho.git_dir = git_dir;
     ho.token_file = f->token_file;
     ho.anonymous = f->anonymous;
+    ho.log = persist_remote_log;
     if ((rc = persist_remote_hub_new(out, &ho, &err)) < 0)
-        spacefs_log(SPACEFS_ERROR, "persist %s: %s", repo_id, err.message);
+        spacefs_log(SPACEFS_ERROR, "persist %s: %s", repo_id,
+                    err.message[0] ? err.message : strerror(-rc));
     return rc;
 }
 

@@ -217,11 +217,8 @@ static int ent_open(struct spacefs_fs *fs, struct pers_ent *pe, const struct nod
     pthread_mutex_lock(&fs->lock);
     memcpy(pe->dataset, repo, sizeof(repo)); /* the log hook names it from now on */
     pthread_mutex_unlock(&fs->lock);
-    if ((rc = pc->remote_new(&remote, repo, git, pc->remote_payload)) < 0) {
-        spacefs_log(SPACEFS_ERROR, "persist %s: cannot open the mirror of %s: %s", pe->id, repo,
-                    strerror(-rc));
-        goto out;
-    }
+    if ((rc = pc->remote_new(&remote, repo, git, pc->remote_payload)) < 0)
+        goto out; /* logged there, with the reason */
     persist_config_init(&cfg);
     cfg.cache_dir = edir;
     cfg.quiet_ms = pc->quiet_ms;

@@ -23,10 +23,14 @@ typedef struct hub_mirror_options {
     const char *dir;        /* the bare repository's directory; created (0700) with its parents */
     const char *token_file; /* as hub_options.token_file: NULL = HF_TOKEN, HF_TOKEN_PATH, HF_HOME */
     int anonymous;          /* nonzero: never answer a credentials request */
+    hub_log_fn log;         /* NULL: no logging; only what hub_mirror_open repairs */
+    void *log_payload;      /* passed to log */
 } hub_mirror_options;
 
 /* Opens the bare mirror in opts->dir, creating it when missing. Loads the token once (the same
- * lookup as hub_client_new; buffers wiped). *out new, free with hub_mirror_free. */
+ * lookup as hub_client_new; buffers wiped). *out new, free with hub_mirror_free. One process
+ * owns a mirror while it is open (a flock on opts->dir): another one's open fails with HUB_E_IO
+ * and sys_errno EBUSY. The git lock files a killed process left in it are removed, and logged. */
 hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub_error *err);
 void hub_mirror_free(hub_mirror *mirror); /* accepts NULL; wipes the token */
 

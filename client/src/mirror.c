@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@ struct hub_mirror {
     char *dir;            /* the bare repository */
     char *url;            /* <endpoint>/<prefix><id>, never with credentials */
     hub_token *token;     /* NULL = anonymous (the same lookup as hub_client_new) */
+    int dir_fd;           /* dir, open and flock'ed (exclusive) while the mirror is open */
     /* origin_redirects' last answer (-1 none) and when it was had (hub_now_ms), under lock */
     int redirects;
     int64_t redirects_at_ms;
@@ -172,6 +174,76 @@ out:
     return rc;
 }
 
+/* Removes the files named *.lock in dir and, depth-first, in the directories below it except
+ * objects/ (git writes none there); path is dir relative to the mirror, for the log. Returns
+ * how many it removed. */
+static int stale_locks_sweep(const char *dir, const char *path, const hub_mirror_options *opts)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        char full[4096], rel[1024];
+        struct stat st;
+
+        if (e->d_name[0] == '.' || (!path[0] && strcmp(e->d_name, "objects") == 0))
+            continue;
+        if ((size_t)snprintf(full, sizeof(full), "%s/%s", dir, e->d_name) >= sizeof(full) ||
+            (size_t)snprintf(rel, sizeof(rel), "%s%s%s", path, path[0] ? "/" : "", e->d_name) >=
+                sizeof(rel) ||
+            lstat(full, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            n += stale_locks_sweep(full, rel, opts);
+        } else if (len > 5 && strcmp(e->d_name + len - 5, ".lock") == 0 && unlink(full) == 0) {
+            n++;
+            if (opts->log) {
+                char msg[1200];
+                snprintf(msg, sizeof(msg),
+                         "mirror of %s: removed the stale lock %s (a process stopped in the "
+                         "middle of a git write)",
+                         opts->repo_id, rel);
+                opts->log(HUB_LOG_WARN, msg, opts->log_payload);
+            }
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* Takes the mirror's directory for this process: an exclusive flock on the directory itself,
+ * which the kernel releases when the process ends, however it ends. A second process (the same
+ * cache mounted twice) is refused with EBUSY rather than racing this one over refs and packs.
+ * Holding it proves every git lock file in the directory stale (git's lockfile protocol: write
+ * X.lock, rename it over X; a kill in between leaves X.lock, and git then refuses to write X
+ * until someone removes it), so they are removed here, as git's own message asks a person to. */
+static hub_status own_dir(hub_mirror *m, const hub_mirror_options *opts, hub_error *err)
+{
+    hub_status rc;
+    int e;
+
+    m->dir_fd = open(m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (m->dir_fd >= 0 && flock(m->dir_fd, LOCK_EX | LOCK_NB) == 0) {
+        stale_locks_sweep(m->dir, "", opts);
+        return HUB_OK;
+    }
+    e = errno == EWOULDBLOCK ? EBUSY : errno;
+    if (e == EBUSY)
+        rc = hub_error_set(err, HUB_E_IO,
+                           "the mirror %s is in use by another process (is its cache directory "
+                           "used by another mount?)",
+                           m->dir);
+    else
+        rc = hub_error_set(err, HUB_E_IO, "cannot lock the mirror %s: %s", m->dir, strerror(e));
+    if (err)
+        err->sys_errno = e;
+    return rc;
+}
+
 hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub_error *err)
 {
     hub_mirror *m = NULL;
@@ -197,6 +269,7 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
     }
     pthread_mutex_init(&m->lock, NULL);
     m->redirects = -1;
+    m->dir_fd = -1;
     elen = strlen(endpoint);
     while (elen && endpoint[elen - 1] == '/')
         elen--;
@@ -220,6 +293,8 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
         rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
         goto out;
     }
+    if ((rc = own_dir(m, opts, err)) != HUB_OK)
+        goto out;
     /* An existing mirror opens now (a broken one fails here); a new one is created by its first
      * use, the fetch, which runs in the persist worker: creating it (a dozen files and
      * directories) is not on the way of a fresh mount's first lookup. */
@@ -256,6 +331,8 @@ void hub_mirror_free(hub_mirror *m)
     if (!m)
         return;
     git_repository_free(m->repo);
+    if (m->dir_fd >= 0)
+        close(m->dir_fd); /* and with it the flock */
     free(m->dir);
     hub_token_free(m->token);
     free(m->url);

@@ -662,6 +662,13 @@ static const struct persist_remote_ops hub_ops = {
     .free = r_free,
 };
 
+static void mirror_log(hub_log_level level, const char *msg, void *payload)
+{
+    const struct persist_hub_options *opts = payload;
+
+    opts->log((enum spacefs_log_level)level, msg, opts->log_payload);
+}
+
 int persist_remote_hub_new(struct persist_remote *out, const struct persist_hub_options *opts,
                            struct spacefs_error *err)
 {
@@ -684,9 +691,15 @@ int persist_remote_hub_new(struct persist_remote *out, const struct persist_hub_
     mo.dir = opts->git_dir;
     mo.token_file = opts->token_file;
     mo.anonymous = opts->anonymous;
+    if (opts->log) {
+        mo.log = mirror_log;
+        mo.log_payload = (void *)opts;
+    }
     if ((st = hub_mirror_open(&r->mirror, &mo, &he)) != HUB_OK) {
         fail(err, st, &he, "opening the mirror");
         r_free(r);
+        if (st == HUB_E_IO && he.sys_errno > 0)
+            return -he.sys_errno; /* EBUSY: another process has it */
         return -spacefs_errno_from_status(spacefs_status_from_hub(st));
     }
     out->ops = &hub_ops;

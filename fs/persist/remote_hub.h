@@ -14,6 +14,9 @@ struct persist_hub_options {
     const char *git_dir;       /* where the bare mirror lives (created 0700) */
     const char *token_file;    /* as hub_options.token_file (NULL: the usual lookup) */
     int anonymous;             /* no token for git either */
+    /* what opening the mirror repaired (stale git locks); NULL: silent */
+    void (*log)(enum spacefs_log_level level, const char *msg, void *payload);
+    void *log_payload;
 };
 
 /* *out is a remote for persist_open (which takes it). 0 or -errno; logs nothing secret. */

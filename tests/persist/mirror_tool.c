@@ -1,6 +1,7 @@
 /* mirror_tool: a small command line over hubmirror.h for tests/persist/test_mirror.sh.
- *   mirror_tool DIR REPO_ID fetch|fetch2|probe|head|tree [REV]|blob OID|commits [MAX]
- * (fetch2: two fetches by one mirror, as a mount's refreshes are)
+ *   mirror_tool DIR REPO_ID fetch|fetch2|probe|head|tree [REV]|blob OID|commits [MAX]|hold
+ * (fetch2: two fetches by one mirror, as a mount's refreshes are; hold: keeps the mirror open,
+ * prints "held", and waits for the end of stdin). What the open repairs is logged to stderr.
  * Endpoint from HF_ENDPOINT, token from the file in MIRROR_TOKEN_FILE (never argv). */
 #include "hubmirror.h"
 
@@ -8,6 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void log_stderr(hub_log_level level, const char *msg, void *payload)
+{
+    (void)payload;
+    fprintf(stderr, "log %d: %s\n", (int)level, msg);
+}
 
 static int fail(hub_status st, const hub_error *err)
 {
@@ -35,6 +42,7 @@ int main(int argc, char **argv)
     if (o.token_file && !*o.token_file)
         o.token_file = NULL;
     o.anonymous = !o.token_file;
+    o.log = log_stderr;
     if ((st = hub_mirror_open(&m, &o, &err)) != HUB_OK)
         return fail(st, &err);
     if (!strcmp(argv[3], "fetch") || !strcmp(argv[3], "fetch2")) {
@@ -88,6 +96,11 @@ int main(int argc, char **argv)
                        l->items[i].summary);
             hub_mirror_commit_list_free(l);
         }
+    } else if (!strcmp(argv[3], "hold")) {
+        printf("held\n");
+        fflush(stdout);
+        while (getchar() != EOF)
+            ;
     } else {
         fprintf(stderr, "unknown command %s\n", argv[3]);
         rc = 64;

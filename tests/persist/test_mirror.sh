@@ -104,6 +104,32 @@ check "the other host was asked" grep -q . "$WORK/seen"
 check_eq "... and never received credentials" 0 "$(grep -c auth "$WORK/seen")"
 check_match "... saying why" 'other than the Hub' "$err"
 
+# One process owns a mirror: a second open is refused (EBUSY) instead of racing the first over
+# refs and packs, and works again once the first is gone.
+coproc HOLD { exec "$TOOL" "$M" alice/chat-persist hold 2>>"$OUT.err"; }
+read -r held <&"${HOLD[0]}"
+check_eq "a mirror held by a process" held "$held"
+err=$("$TOOL" "$M" alice/chat-persist head 2>&1 >/dev/null); rc=$?
+check_eq "a second process cannot open it" 2 "$rc"
+check_match "... and says why" 'in use by another process' "$err"
+exec {HOLD[1]}>&-
+wait "$HOLD_PID"
+check_eq "once the first is gone it opens" "$pushed" "$(mt head)"
+
+# A process killed in the middle of a git write leaves X.lock (git's lockfile protocol), and
+# git then refuses to write X: the next open removes them (its flock proves them stale), logs
+# each, and the fetch that follows updates the ref and the config.
+(cd "$CL" && echo third >third.txt && git add third.txt && git commit -qm third &&
+  git push -q origin main >>"$OUT.err" 2>&1)
+third=$(git -C "$CL" rev-parse HEAD)
+: >"$M/config.lock"; : >"$M/refs/heads/main.lock"; : >"$M/packed-refs.lock"
+err=$("$TOOL" "$M" alice/chat-persist fetch 2>&1 >"$WORK/fetched"); rc=$?
+check_eq "fetch after a kill mid-write works" "0 $third" "$rc $(cat "$WORK/fetched")"
+check_eq "the stale locks are gone" "" "$(cd "$M" && find . -name '*.lock')"
+check_eq "each removal is logged" 3 "$(grep -c 'removed the stale lock' <<<"$err")"
+check_match "... by its name" 'stale lock refs/heads/main.lock' "$err"
+pushed=$third
+
 hub_stop
 err=$("$TOOL" "$M" alice/chat-persist fetch 2>&1 >/dev/null); rc=$?
 check_eq "Hub down: fetch fails" 2 "$rc"
