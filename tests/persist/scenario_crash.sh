@@ -27,6 +27,14 @@ python3 "$CW" write "$P" crash "$MC" --mode close --seed "$((SEED + 1))" --big-e
   --pause-ms 30 >"$LOGS/writer.close" 2>&1 &
 WC=$!
 sleep 6
+# On a loaded machine over the realworld link (TLS, ~50 ms round trips, and the latencies above)
+# one fsync=hub round can take seconds: the kill waits for the floors checked below (up to a
+# minute), so that it still lands mid-write rather than before there is anything to check.
+acked() { cat "$1" 2>/dev/null | grep -c '^DONE'; }
+for i in $(seq 1 300); do
+  [ "$(acked "$MF")" -ge 3 ] && [ "$(acked "$MC")" -ge 20 ] && break
+  sleep 0.2
+done
 caught=no
 for i in $(seq 1 100); do
   [ "$(pstat state)" = uploading ] && { caught=yes; break; }
