@@ -118,12 +118,26 @@ void hub_mirror_warm_stop(void)
 /* ---- errors ---------------------------------------------------------------------------------- */
 
 /* Maps the last libgit2 error (after return code rc) to a status and fills err. */
+/* The local errno a libgit2 message ends in, when it is one of the disk's (libgit2 appends
+ * strerror to its OS errors, which are the socket's as well as the disk's: only these four are
+ * never a network's), else 0. */
+static int local_errno(const char *msg)
+{
+    static const int local[] = {ENOSPC, EDQUOT, EROFS, EACCES};
+
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+        if (strstr(msg, strerror(local[i])))
+            return local[i];
+    return 0;
+}
+
 static hub_status mirror_git_error(hub_error *err, int rc, hub_status fallback, const char *what)
 {
     const git_error *e = git_error_last();
     const char *msg = e && e->message ? e->message : "unknown libgit2 error";
     hub_status st = fallback;
     long http = 0;
+    int sys = 0;
 
     if (rc == GIT_ENOTFOUND)
         st = HUB_E_NOT_FOUND;
@@ -137,13 +151,17 @@ static hub_status mirror_git_error(hub_error *err, int rc, hub_status fallback, 
         st = HUB_E_RATE_LIMITED, http = 429;
     else if (strstr(msg, "status code: 5"))
         st = HUB_E_SERVER;
+    else if ((sys = local_errno(msg)))
+        st = HUB_E_IO; /* a full disk is not a network error */
     else if (e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_HTTP ||
                    e->klass == GIT_ERROR_SSL || e->klass == GIT_ERROR_OS))
         st = fallback == HUB_E_PROTOCOL ? HUB_E_TRANSPORT : fallback;
     hub_error_clear(err);
     hub_error_set(err, st, "%s: %s", what, msg);
-    if (err)
+    if (err) {
         err->http_status = http;
+        err->sys_errno = sys;
+    }
     return st;
 }
 

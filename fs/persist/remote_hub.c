@@ -94,10 +94,10 @@ static enum spacefs_status r_fetch(void *ctx, char out_head[PERSIST_OID_MAX],
         memset(&he, 0, sizeof(he));
         snprintf(he.message, sizeof(he.message), "%.200s unreachable (%.250s); not sent",
                  hub_client_endpoint(r->client), reach.last_error);
-        return fail(err, HUB_E_OFFLINE, &he, "fetch");
+        return fail(err, HUB_E_OFFLINE, &he, NULL);
     }
-    st = hub_mirror_fetch(r->mirror, out_head, &he);
-    return st == HUB_OK ? SPACEFS_OK : fail(err, st, &he, "fetch");
+    st = hub_mirror_fetch(r->mirror, out_head, &he); /* its message starts "fetch: " */
+    return st == HUB_OK ? SPACEFS_OK : fail(err, st, &he, NULL);
 }
 
 static enum spacefs_status r_tree(void *ctx, const char *commit, struct persist_rentry **out,
