@@ -3,6 +3,7 @@
  * runs the multithreaded FUSE loop until unmounted. */
 #include <errno.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -513,6 +516,67 @@ static void exit_signals_unchain(void)
         sigaction(signal_nums[i], &signal_prev[i], NULL);
 }
 
+/* Whether /proc/self/mountinfo has a fuse.spacefs mount at `mnt` (absolute; mountinfo writes
+ * space, tab, newline and backslash as \ooo). */
+static int mount_is_spacefs(const char *mnt)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    char *line = NULL, *sep;
+    size_t cap = 0;
+    int found = 0;
+
+    if (!f)
+        return 0;
+    while (!found && getline(&line, &cap, f) > 0) {
+        /* id parent major:minor root MOUNTPOINT options ... - FSTYPE source super-options */
+        char *tok, *save = NULL, *point = NULL;
+        int i = 0;
+        for (tok = strtok_r(line, " ", &save); tok && i < 4; tok = strtok_r(NULL, " ", &save))
+            i++;
+        point = tok;
+        if (!point || !(sep = strstr(save ? save : "", " - ")) ||
+            strncmp(sep + 3, "fuse.spacefs ", 13) != 0)
+            continue;
+        for (char *r = point, *w = point; (*w = *r); w++, r++)
+            if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+                r[3] >= '0' && r[3] <= '7') {
+                *w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+                r += 3;
+            }
+        found = strcmp(point, mnt) == 0;
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+/* A spacefs that was killed leaves its mount behind, answering ENOTCONN ("Transport endpoint
+ * is not connected") until someone runs fusermount3 -u, and libfuse refuses to mount there:
+ * a restart after a crash would fail until a person stepped in. Nothing serves such a mount
+ * and nothing in it can be lost (what close() acknowledged is in the cache), so a dead spacefs
+ * mount at our mountpoint is detached first, as that person would, with one line saying so.
+ * Any other filesystem's mount is left alone. */
+static void stale_mount_clear(const char *mnt)
+{
+    char *argv[] = {"fusermount3", "-u", "-z", "--", (char *)mnt, NULL};
+    extern char **environ;
+    struct statfs st;
+    int status;
+    pid_t pid;
+
+    /* statfs, not stat: the kernel answers stat from its cache for a while after the kill */
+    if (statfs(mnt, &st) == 0 || errno != ENOTCONN || !mount_is_spacefs(mnt))
+        return;
+    fprintf(stderr,
+            "spacefs: %s was left mounted by a spacefs that is gone (killed?); "
+            "unmounting it first\n",
+            mnt);
+    if (posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, environ) != 0)
+        return; /* libfuse's own error follows */
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+}
+
 static int run(struct fuse_args *args, struct options *o)
 {
     struct fuse_cmdline_opts co = {0};
@@ -596,6 +660,7 @@ static int run(struct fuse_args *args, struct options *o)
     spacefs_log_setup(co.debug ? SPACEFS_DEBUG : SPACEFS_WARN, !co.foreground);
     if (check_token(o, co.foreground) < 0)
         goto out;
+    stale_mount_clear(co.mountpoint);
     fuse_opt_add_arg(args, "-odefault_permissions,fsname=spacefs,subtype=spacefs");
     if (!(fuse = fuse_new(args, &spacefs_fuse_ops, sizeof(spacefs_fuse_ops), &app)))
         goto out;

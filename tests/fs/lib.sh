@@ -52,6 +52,8 @@ try:
         os.unlink(path)
     elif op == "stat":
         os.stat(path)
+    elif op == "statfs":
+        os.statvfs(path)
     elif op == "list":
         os.listdir(path)
     print("OK")

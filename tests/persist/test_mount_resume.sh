@@ -11,7 +11,7 @@ echo "acked $$" >"$P/acked.txt"
 check_match ".spacefs/persist lists the pending Space" '^alice/chat pending files 1 ' "$(cat "$MNT/.spacefs/persist")"
 c0=$(commits_of $DS)
 kill -9 "$FS_PID"; wait "$FS_PID" 2>/dev/null; FS_PID=""
-fusermount3 -uz "$MNT"
+check_eq "the dead mount is left behind (ENOTCONN)" ENOTCONN "$(errno_of statfs "$MNT")"
 check_eq "nothing was committed before the kill" "$c0" "$(commits_of $DS)"
 # A kill in the middle of a git write leaves its lock file behind (git's lockfile protocol:
 # write X.lock, rename it over X). The kill above can land anywhere in the first clone; these
@@ -23,6 +23,7 @@ mkdir -p "$GITDIR/refs/heads"
 : >"$GITDIR/packed-refs.lock"
 
 t0=$(ms)
+# on the dead mount, without a fusermount3 -u first: what a restart after a crash does
 mount_fs "$TOKEN" "cache_dir=$CACHE,$POPTS"
 # no access below $MNT until the data is on the Hub
 on_hub() { test "$(api "/datasets/$DS/resolve/main/acked.txt")" = "acked $$"; }
@@ -31,6 +32,9 @@ took=$(($(ms) - t0))
 check_eq "on the Hub after the remount, untouched" "acked $$" "$(api "/datasets/$DS/resolve/main/acked.txt")"
 echo "remount to data on the Hub: $took ms"
 check_match "within 10 s of the remount (took $took ms)" '^[0-9]{1,4}$' "$took"
+check_match "the remount detached the dead mount itself, saying so" \
+  'left mounted by a spacefs that is gone' "$(cat "$WORK/spacefs.err")"
+check_eq "... and mounted in its place (one mount there)" 1 "$(grep -c " $MNT fuse.spacefs " /proc/mounts)"
 wait_for 10 grep -q '^alice/chat clean ' "$MNT/.spacefs/persist"
 check_match ".spacefs/persist: clean afterwards" '^alice/chat clean files 0 bytes 0 dataset alice/chat-persist$' "$(cat "$MNT/.spacefs/persist")"
 check_eq "a Space without pending changes is not opened" 1 "$(grep -c . "$MNT/.spacefs/persist")"
