@@ -65,7 +65,7 @@ PY
 # mount_fs [token] [extra -o options]: mounts on $MNT with a token file, waits for it.
 mount_fs() {
   local token=${1:-$TOKEN} extra=${2:-}
-  mkdir -p "$MNT"
+  mkdir -p "$MNT" 2>/dev/null # fails on a dead mount left by a kill -9: spacefs detaches it
   printf '%s' "$token" >"$WORK/token"
   chmod 600 "$WORK/token"
   "$SPACEFS" "$MNT" -f -o "endpoint=$HUB,token_file=$WORK/token,timeout=5,ttl=${FS_TTL:-2}${extra:+,$extra}" \
@@ -74,7 +74,8 @@ mount_fs() {
   at_exit unmount_fs
   local i
   for i in $(seq 1 100); do
-    grep -q " $MNT fuse.spacefs " /proc/mounts && return 0
+    # listed, and answering (statfs reaches the daemon; a dead mount answers ENOTCONN)
+    grep -q " $MNT fuse.spacefs " /proc/mounts && stat -f "$MNT" >/dev/null 2>&1 && return 0
     kill -0 "$FS_PID" 2>/dev/null || { cat "$WORK/spacefs.err"; echo "spacefs died"; exit 1; }
     sleep 0.1
   done
