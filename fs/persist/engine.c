@@ -4,9 +4,11 @@
 #include "persist_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +57,24 @@ static int load_base_tree(struct persist *p)
     return 0;
 }
 
+/* One engine owns a cache directory: an exclusive flock on the directory, which the kernel
+ * releases however the process ends. A second engine on it (another process given the same
+ * cache_dir) would interleave journal lines and reuse overlay ids: it gets EBUSY. Holding it is
+ * also what lets the open remove what an earlier run left half done. */
+static int own_dir(struct persist *p)
+{
+    p->dir_fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (p->dir_fd >= 0 && flock(p->dir_fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    if (errno != EWOULDBLOCK)
+        return -errno;
+    persist_log(p, SPACEFS_ERROR,
+                "persist: the cache %s is in use by another process (is its cache directory used "
+                "by another mount?)",
+                p->dir);
+    return -EBUSY;
+}
+
 int persist_open(struct persist **out, const struct persist_config *cfg,
                  struct persist_remote remote)
 {
@@ -83,13 +103,14 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
     pthread_condattr_destroy(&ca);
     p->next_ovl = 1;
     p->jfd = -1;
+    p->dir_fd = -1;
     p->jfull = 1;
     if (!cfg->cache_dir || !(p->dir = strdup(cfg->cache_dir))) {
         rc = cfg->cache_dir ? -ENOMEM : -EINVAL;
         goto fail;
     }
     p->cfg.cache_dir = p->dir;
-    if ((rc = spacefs_mkdir_p(p->dir, 0700)) < 0)
+    if ((rc = spacefs_mkdir_p(p->dir, 0700)) < 0 || (rc = own_dir(p)) < 0)
         goto fail;
     for (int i = 0; i < 2; i++) {
         if (asprintf(&sub, "%s/%s", p->dir, i ? "objects" : "overlay") < 0) {
@@ -103,6 +124,7 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
         if (rc < 0)
             goto fail;
     }
+    persist_obj_sweep_partial(p);
     pthread_mutex_lock(&p->lock);
     rc = persist_journal_load(p);
     if (rc == -ENOENT)
@@ -189,6 +211,8 @@ void persist_close(struct persist *p, unsigned wait_ms)
     persist_nlink_free(p);
     if (p->jfd >= 0)
         close(p->jfd);
+    if (p->dir_fd >= 0)
+        close(p->dir_fd); /* and with it the flock */
     persist_base_clear(p);
     free(p->garbage);
     free(p->unflushed);

@@ -77,6 +77,36 @@ out:
     free(dir);
 }
 
+void persist_obj_sweep_partial(struct persist *p)
+{
+    char *dir = NULL;
+    struct dirent *de;
+    uint64_t bytes = 0;
+    unsigned n = 0;
+    DIR *d;
+
+    if (asprintf(&dir, "%s/objects", p->dir) < 0 || !(d = opendir(dir))) {
+        free(dir);
+        return;
+    }
+    while ((de = readdir(d))) {
+        struct stat st;
+        if ((strncmp(de->d_name, ".part.", 6) && strncmp(de->d_name, ".tmp.", 5)) ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            unlinkat(dirfd(d), de->d_name, 0) < 0)
+            continue;
+        n++;
+        bytes += (uint64_t)st.st_blocks * 512; /* .part files are sparse: what the disk held */
+    }
+    closedir(d);
+    free(dir);
+    if (n)
+        persist_log(p, SPACEFS_INFO,
+                    "persist: removed %u unfinished download%s (%.1f MiB) an earlier run left in "
+                    "the object cache",
+                    n, n == 1 ? "" : "s", (double)bytes / (1 << 20));
+}
+
 /* Downloads e into the object cache. Called WITHOUT the lock. */
 int persist_obj_fetch(struct persist *p, const struct persist_rentry *e)
 {

@@ -239,6 +239,7 @@ struct persist {
     struct pmap jdirty;
     int jfull;
     int jfd;
+    int dir_fd; /* engine.c: the cache directory, flock'ed (exclusive) while the engine is open */
     size_t jappended; /* lines appended since the whole journal was written */
     size_t ngarbage, capgarbage;
     /* journal.c: what close() left to the page cache (survives a kill, not yet a power loss):
@@ -427,6 +428,9 @@ int persist_obj_fetch(struct persist *p, const struct persist_rentry *e);  /* wi
 int persist_obj_adopt(struct persist *p, const struct persist_rentry *e, const char *src);
 /* Evicts least recently used objects down to the bound, never `keep` (a name in objects/). */
 void persist_obj_evict(struct persist *p, const char *keep);
+/* Removes the downloads a process that ended mid-way left in objects/ (.part.*, .tmp.*); only
+ * while nobody reads (at open, the cache directory held). Logs what it freed. */
+void persist_obj_sweep_partial(struct persist *p);
 
 /* stream.c: cold LFS objects read by ranges as they arrive. get/ref/unref/close with p->lock
  * held; read without it (it blocks on the network). */

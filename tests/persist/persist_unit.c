@@ -974,6 +974,70 @@ static void test_remove_after_commit(void)
 
 /* A remount while the Hub is unreachable shows the files of the journal's base (the base id
  * used to be lost at open: every file of it vanished until the next successful fetch). */
+static char owned_log[512];
+static void owned_log_fn(enum spacefs_log_level level, const char *msg, void *payload)
+{
+    (void)level;
+    (void)payload;
+    snprintf(owned_log, sizeof(owned_log), "%s", msg);
+}
+static void tweak_owned_log(struct persist_config *cfg)
+{
+    cfg->log = owned_log_fn;
+}
+
+static int plant(const char *dir, const char *name, size_t len)
+{
+    char path[1200], *buf = calloc(1, len ? len : 1);
+    FILE *f;
+    int ok;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    ok = buf && (f = fopen(path, "w")) && fwrite(buf, 1, len, f) == len && fclose(f) == 0;
+    free(buf);
+    return ok;
+}
+
+/* One engine owns a cache directory (a second one, as from another process given the same
+ * cache_dir, gets EBUSY and a line saying why), and its open removes the unfinished downloads a
+ * killed run left in objects/ (sparse .part files of streamed LFS objects, .tmp files of
+ * whole-object fetches), which nothing else ever would: they are hidden from eviction. */
+static void test_cache_owned(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    const char *cache = cache_path("owned");
+    char objects[1100], path[1200];
+    struct persist *p, *q;
+    struct stat st;
+
+    p = open_engine(fk, cache, 0, NULL);
+    CHECK(p != NULL, "open");
+    persist_close(p, 0);
+    snprintf(objects, sizeof(objects), "%s/objects", cache);
+    CHECK(plant(objects, ".part.l0123.0", 300000) && plant(objects, ".tmp.4242.7", 1000) &&
+              plant(objects, "lkeep", 10),
+          "a killed run's leftovers planted");
+    owned_log[0] = '\0';
+    p = open_engine(fk, cache, 0, tweak_owned_log);
+    snprintf(path, sizeof(path), "%s/.part.l0123.0", objects);
+    CHECK(p && stat(path, &st) < 0 && errno == ENOENT, "the .part file is removed at open");
+    snprintf(path, sizeof(path), "%s/.tmp.4242.7", objects);
+    CHECK(stat(path, &st) < 0 && errno == ENOENT, "the .tmp file too");
+    snprintf(path, sizeof(path), "%s/lkeep", objects);
+    CHECK(stat(path, &st) == 0, "a cached object stays");
+    CHECK(strstr(owned_log, "removed 2 unfinished downloads") != NULL, "one line says so");
+
+    owned_log[0] = '\0';
+    q = open_engine(fk, cache, 0, tweak_owned_log);
+    CHECK(q == NULL, "a second engine on the same cache is refused");
+    CHECK(strstr(owned_log, "in use by another process") != NULL, "... saying why");
+    persist_close(p, 0);
+    q = open_engine(fk, cache, 0, NULL);
+    CHECK(q != NULL, "once the first is closed it opens");
+    persist_close(q, 0);
+    persist_fake_unref(fk);
+}
+
 static void test_offline_remount(void)
 {
     struct persist_fake *fk = persist_fake_new();
@@ -1822,6 +1886,7 @@ int main(void)
     test_remove_during_commit();
     test_remove_after_commit();
     test_offline_remount();
+    test_cache_owned();
     test_detached_handles();
     test_mtimes();
     test_journal_append();
