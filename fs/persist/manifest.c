@@ -630,8 +630,11 @@ void persist_manifest_apply(struct persist *p, const struct pmanifest *mf)
         if (e->type == 'd')
             m->mtime = e->mtime;
         else if ((b = persist_map_get(&p->base_files, e->path)) &&
-                 !persist_map_get(&p->changes, e->path) && b->size == e->size && e->mtime)
+                 !persist_map_get(&p->changes, e->path) && b->size == e->size && e->mtime &&
+                 b->mtime != e->mtime) {
             b->mtime = e->mtime;
+            p->mtimes_dirty = 1; /* <cache>/mtimes keeps it (the fetch saves it at once) */
+        }
     }
     /* entries of what is gone; synced local directories the manifest no longer has */
     if (!local && mf) {

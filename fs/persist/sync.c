@@ -131,6 +131,8 @@ static int refresh(struct persist *p)
         snprintf(p->manifest_sha, sizeof(p->manifest_sha), "%s", msha);
     }
     persist_manifest_free(mf);
+    if (p->mtimes_dirty) /* the manifest's times, before the journal names the base: a kill */
+        persist_mtimes_save(p); /* after it must not leave the base with the clone's "now" */
     persist_journal_write(p);
 done:
     if (p->cfg.ttl_ms)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,6 +125,53 @@ static void test_round_trip(void)
           "the reserved name is refused");
     CHECK(persist_mkdir(p, "bin/.spacefs", 0755) == 0, "below the top it is an ordinary name");
     persist_close(p, 0);
+    persist_fake_unref(fk);
+}
+
+/* The times the Dataset's manifest gives the files of a fresh clone survive a remount, after a
+ * clean close and after a kill right after the fetch (a child that fetches and _exits): they
+ * are what the cache keeps, and the remount commits no "update file metadata" with other
+ * times. (They did not: the manifest set the times in memory only, the cache file kept the
+ * clone's own "now", and the remount committed those over every file's time.) */
+static void test_times_across_remount(void)
+{
+    struct persist_fake *fk = persist_fake_new();
+    struct persist *p = open_engine(fk, cache_path("tr-a"));
+    const char *b = cache_path("tr-b");
+    struct stat st, g_a;
+    unsigned commits;
+    pid_t pid;
+    int status = -1;
+
+    CHECK(put(p, "f", "ff", 0644) == 0 && set_times(p, "f", 1300000000, 7) == 0 &&
+              put(p, "g", "g", 0644) == 0 && persist_sync_now(p) == 0 &&
+              persist_getattr(p, "g", &g_a) == 0,
+          "one machine commits f (a set time) and g (its write time)");
+    persist_close(p, 0);
+    commits = persist_fake_commit_count(fk);
+
+    fflush(stdout);
+    if ((pid = fork()) == 0) { /* another machine: fetch, then die without closing */
+        struct persist *q = open_engine(fk, b);
+        _exit(q && persist_sync_now(q) == 0 ? 0 : 1);
+    }
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "another machine fetches, then dies");
+    for (int round = 0; round < 2; round++) {
+        p = open_engine(fk, b);
+        CHECK(p && persist_getattr(p, "f", &st) == 0 && has_time(&st, 1300000000, 7),
+              "%s: f has the Dataset's time (%lld.%09ld)", round ? "after a close" : "after a kill",
+              (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        CHECK(persist_getattr(p, "g", &st) == 0 &&
+                  has_time(&st, g_a.st_mtim.tv_sec, g_a.st_mtim.tv_nsec),
+              "%s: g too (%lld.%09ld, the Dataset's %lld.%09ld)",
+              round ? "after a close" : "after a kill", (long long)st.st_mtim.tv_sec,
+              st.st_mtim.tv_nsec, (long long)g_a.st_mtim.tv_sec, g_a.st_mtim.tv_nsec);
+        CHECK(persist_sync_now(p) == 0 && persist_fake_commit_count(fk) == commits,
+              "%s: no metadata commit (%u commits, %u before)",
+              round ? "after a close" : "after a kill", persist_fake_commit_count(fk), commits);
+        persist_close(p, 0);
+    }
     persist_fake_unref(fk);
 }
 
@@ -552,6 +600,7 @@ int main(void)
         return 1;
     }
     test_round_trip();
+    test_times_across_remount();
     test_other_client();
     test_garbage();
     test_metadata_only();
