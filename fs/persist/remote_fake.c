@@ -133,6 +133,16 @@ void persist_fake_set_repo(struct persist_fake *f, int exists, int is_private)
     pthread_mutex_unlock(&f->lock);
 }
 
+void persist_fake_delete_repo(struct persist_fake *f)
+{
+    pthread_mutex_lock(&f->lock);
+    f->exists = 0;
+    for (size_t i = 0; i < f->ncommits; i++)
+        commit_clear(&f->commits[i]);
+    f->ncommits = 0; /* a repository made again starts from nothing */
+    pthread_mutex_unlock(&f->lock);
+}
+
 void persist_fake_fail(struct persist_fake *f, enum persist_fake_op op, enum spacefs_status st,
                        unsigned count, unsigned retry_after_ms)
 {

@@ -33,6 +33,8 @@ struct persist_remote persist_fake_remote(struct persist_fake *f);
  * lookup says which commit it answered from (as X-Repo-Commit), 2: it does not. */
 void persist_fake_set_api(struct persist_fake *f, int on);
 void persist_fake_set_repo(struct persist_fake *f, int exists, int is_private);
+/* Someone deletes the repository on the Hub: gone, with its history. */
+void persist_fake_delete_repo(struct persist_fake *f);
 /* PERSIST_FAKE_OBJECT counts whole-object gets and ranged reads (object_range) alike: each is
  * one GET of the object. */
 /* The next `count` calls of `op` fail with `st` (before doing anything). */

@@ -103,9 +103,13 @@ static int refresh(struct persist *p)
     pthread_mutex_unlock(&p->lock);
     st = p->remote.ops->fetch(p->remote.ctx, head, &rerr);
     pthread_mutex_lock(&p->lock);
-    if (st == SPACEFS_E_NOT_FOUND) { /* the Dataset does not exist yet: an empty base */
-        if (p->vis == VIS_UNKNOWN)
-            p->vis = VIS_MISSING;
+    if (st == SPACEFS_E_NOT_FOUND) { /* the Dataset does not exist (yet, or any more): an
+                                        empty base, and the next commit creates it again */
+        if (p->vis != VIS_MISSING && p->base[0])
+            persist_log(p, SPACEFS_WARN,
+                        "persist: the Dataset is gone from the Hub (deleted?); the view follows, "
+                        "and the next change creates it again, private");
+        p->vis = VIS_MISSING;
         head[0] = '\0';
         st = SPACEFS_OK;
     }
@@ -408,6 +412,8 @@ static int commit_changes(struct persist *p)
         }
         snap_free(&s);
         set_error(p, "commit", st, &rerr);
+        if (st == SPACEFS_E_NOT_FOUND)
+            p->vis = VIS_UNKNOWN; /* deleted since it was probed: the retry probes, creates it */
         if ((st != SPACEFS_E_STALE && st != SPACEFS_E_CONFLICT) || stale >= p->cfg.stale_retries)
             break;
         persist_log(p, SPACEFS_INFO, "persist: the Dataset moved (412); fetching and retrying");

@@ -1303,6 +1303,27 @@ static void test_visibility(void)
     persist_release(p, h);
     persist_close(p, 0);
     persist_fake_unref(fk);
+
+    /* Deleted on the Hub while mounted, after its visibility was known: the next change creates
+     * it again (private) instead of failing "not found" until the next mount. Both ways: the
+     * fetch sees it gone first, or the commit does. */
+    for (int fetch_first = 1; fetch_first >= 0; fetch_first--) {
+        fk = persist_fake_new();
+        p = open_engine(fk, cache_path(fetch_first ? "vis-del-f" : "vis-del-c"), 0, NULL);
+        CHECK(put(p, "a", "a", 1) == 0 && persist_sync_now(p) == 0 && fake_eq(fk, "a", "a"),
+              "committed (the Dataset is known private)");
+        persist_fake_delete_repo(fk);
+        if (fetch_first)
+            CHECK(persist_sync_now(p) == 0 && persist_file_open(p, "a", O_RDONLY, 0, &h) == -ENOENT,
+                  "the fetch sees it gone: so does the view");
+        CHECK(put(p, "b", "b", 1) == 0, "a write after the deletion");
+        CHECK(persist_sync_now(p) == 0, "%s: sync creates the Dataset again",
+              fetch_first ? "fetch first" : "commit first");
+        CHECK(persist_fake_calls(fk, PERSIST_FAKE_CREATE) == 1 && fake_eq(fk, "b", "b"),
+              "created again, and the write is on it");
+        persist_close(p, 0);
+        persist_fake_unref(fk);
+    }
 }
 
 static void tweak_worker(struct persist_config *c)
