@@ -70,6 +70,7 @@ check_eq "the public Dataset has them" "data|$([ "$r" = OK ] && echo data || ech
   "$(api /datasets/alice/pub-persist/resolve/main/y.txt)|$(api /datasets/alice/pub-persist/resolve/main/x.txt | sed 's/.*not found.*/404/I; s/.*Entry.*/404/')"
 echo alice/notes-persist >"$S/persist.repo"
 check_eq "back to the default Dataset" "a.txt b.txt" "$(ls "$P" | xargs)"
+
 unmount_fs
 
 # ---- a read token -----------------------------------------------------------------------------
@@ -84,5 +85,18 @@ check_eq "read token: unlink is EACCES" EACCES "$(errno_of unlink "$P/a.txt")"
 check_eq "read token: persist.repo is EACCES" EACCES "$(errno_of write "$S/persist.repo" alice/x)"
 check_eq "read token: snapshots readable" first "$(cat "$S"/snapshots/*/a.txt | head -1)"
 check_eq "read token: clean" clean "$(state_of "$S")"
-printf '%s' "$TOKEN" >"$WORK/token" # the write token again, for finish's leak scan
+unmount_fs
+
+# ---- the Dataset is deleted on the Hub while mounted ------------------------------------------
+mount_fs "$TOKEN" "cache_dir=$CACHE,$POPTS"
+check_eq "mounted again: the Dataset's files" "a.txt b.txt" "$(ls "$P" | xargs)"
+curl -sS -X DELETE -H "Authorization: Bearer $(cat "$WORK/token")" -H 'Content-Type: application/json' \
+  -d '{"type":"dataset","name":"notes-persist","organization":"alice"}' "$HUB/api/repos/delete" >/dev/null
+wait_for 15 bash -c '[ -z "$(ls "$1")" ]' _ "$P"
+check_eq "deleted on the Hub: persist/ follows (empty)" "" "$(ls "$P")"
+check "... and the log says the Dataset is gone" grep -q 'the Dataset is gone from the Hub' "$WORK/spacefs.err"
+echo after >"$P/after.txt"
+check_eq "the next change: echo sync > control" OK "$(sync_space "$S")"
+check_eq "... created the Dataset again, private" true "$(api /api/datasets/alice/notes-persist | jq .private)"
+check_eq "... with the change on it" after "$(api /datasets/alice/notes-persist/resolve/main/after.txt)"
 finish_fs
