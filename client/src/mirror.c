@@ -245,20 +245,37 @@ static hub_status own_dir(hub_mirror *m, const hub_mirror_options *opts, hub_err
     int e;
 
     m->dir_fd = open(m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (m->dir_fd >= 0 && flock(m->dir_fd, LOCK_EX | LOCK_NB) == 0) {
+    if (m->dir_fd < 0) {
+        e = errno;
+        rc = hub_error_set(err, HUB_E_IO, "cannot open the mirror %s: %s", m->dir, strerror(e));
+        if (err)
+            err->sys_errno = e;
+        return rc;
+    }
+    if (flock(m->dir_fd, LOCK_EX | LOCK_NB) == 0) {
         stale_locks_sweep(m->dir, "", opts);
         return HUB_OK;
     }
-    e = errno == EWOULDBLOCK ? EBUSY : errno;
-    if (e == EBUSY)
-        rc = hub_error_set(err, HUB_E_IO,
-                           "the mirror %s is in use by another process (is its cache directory "
-                           "used by another mount?)",
-                           m->dir);
-    else
-        rc = hub_error_set(err, HUB_E_IO, "cannot lock the mirror %s: %s", m->dir, strerror(e));
+    if ((e = errno) != EWOULDBLOCK) {
+        /* a filesystem without flock (NFS without lockd: ENOLCK; NFS turns a directory's flock
+         * into a write lock, which a read-only descriptor cannot take: EBADF). Go on as before
+         * locking existed: nothing is swept, and a second mount on this cache is not caught. */
+        if (opts->log) {
+            char msg[1200];
+            snprintf(msg, sizeof(msg),
+                     "mirror of %s: cannot lock %s (%s): a second mount sharing this cache "
+                     "would not be noticed, and git locks a killed run left are not cleared",
+                     opts->repo_id, m->dir, strerror(e));
+            opts->log(HUB_LOG_WARN, msg, opts->log_payload);
+        }
+        return HUB_OK;
+    }
+    rc = hub_error_set(err, HUB_E_IO,
+                       "the mirror %s is in use by another process (is its cache directory used "
+                       "by another mount?)",
+                       m->dir);
     if (err)
-        err->sys_errno = e;
+        err->sys_errno = EBUSY;
     return rc;
 }
 

@@ -60,14 +60,22 @@ static int load_base_tree(struct persist *p)
 /* One engine owns a cache directory: an exclusive flock on the directory, which the kernel
  * releases however the process ends. A second engine on it (another process given the same
  * cache_dir) would interleave journal lines and reuse overlay ids: it gets EBUSY. Holding it is
- * also what lets the open remove what an earlier run left half done. */
+ * also what lets the open remove what an earlier run left half done (downloads). */
 static int own_dir(struct persist *p)
 {
-    p->dir_fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (p->dir_fd >= 0 && flock(p->dir_fd, LOCK_EX | LOCK_NB) == 0)
-        return 0;
-    if (errno != EWOULDBLOCK)
+    if ((p->dir_fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return -errno;
+    if (flock(p->dir_fd, LOCK_EX | LOCK_NB) == 0) {
+        persist_obj_sweep_partial(p);
+        return 0;
+    }
+    if (errno != EWOULDBLOCK) { /* no flock on this filesystem (see hub_mirror_open) */
+        persist_log(p, SPACEFS_WARN,
+                    "persist: cannot lock %s (%s): a second mount sharing this cache would not "
+                    "be noticed, and downloads a killed run left are not removed",
+                    p->dir, strerror(errno));
+        return 0;
+    }
     persist_log(p, SPACEFS_ERROR,
                 "persist: the cache %s is in use by another process (is its cache directory used "
                 "by another mount?)",
@@ -124,7 +132,6 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
         if (rc < 0)
             goto fail;
     }
-    persist_obj_sweep_partial(p);
     pthread_mutex_lock(&p->lock);
     rc = persist_journal_load(p);
     if (rc == -ENOENT)

@@ -115,6 +115,11 @@ check_match "... and says why" 'in use by another process' "$err"
 exec {HOLD[1]}>&-
 wait "$HOLD_PID"
 check_eq "once the first is gone it opens" "$pushed" "$(mt head)"
+# a filesystem without flock (NFS without lockd): the mirror opens as it did before locks, and
+# says what it cannot do
+err=$(MIRROR_NO_FLOCK=1 "$TOOL" "$M" alice/chat-persist head 2>&1 >"$WORK/nolock"); rc=$?
+check_eq "no flock here: the mirror still opens" "0 $pushed" "$rc $(cat "$WORK/nolock")"
+check_match "... and its log says what it cannot do" 'cannot lock .*No locks available' "$err"
 
 # A process killed in the middle of a git write leaves X.lock (git's lockfile protocol), and
 # git then refuses to write X: the next open removes them (its flock proves them stale), logs
