@@ -126,6 +126,33 @@ def network_post(hub, req):
     return network_get(hub, req)
 
 
+def tokens_post(hub, req):
+    """Issue or revoke an access token at run time, as a user does in the Hub's settings:
+    {"add": {"value", "user", "role"?, "displayName"?}} or {"revoke": value}. A revoked token
+    gets the Hub's 401 ("Invalid credentials in Authorization header") from then on. Answers
+    the count of tokens, never a value."""
+    b = _body(req)
+    add, revoke = b.get("add"), b.get("revoke")
+    if add is not None:
+        if not isinstance(add, dict) or not isinstance(add.get("value"), str) or not add["value"]:
+            raise HubError(400, '"add" needs "value" and "user"')
+        if add.get("user") not in hub.users:
+            raise HubError(400, "no such user")
+        role = add.get("role", "read")
+        if role not in ("read", "write"):
+            raise HubError(400, 'role must be "read" or "write"')
+        hub.tokens[add["value"]] = {"user": add["user"], "role": role,
+                                    "displayName": add.get("displayName", role)}
+    if revoke is not None:
+        if not isinstance(revoke, str) or revoke not in hub.tokens:
+            raise HubError(400, "no such token")
+        del hub.tokens[revoke]
+    if add is None and revoke is None:
+        raise HubError(400, 'give "add" or "revoke"')
+    hub._save_accounts()
+    return json_response({"tokens": len(hub.tokens)})
+
+
 def _space(hub, req):
     repo = hub.repos.get("space", req.params["ns"], req.params["name"])
     if repo is None:
@@ -183,6 +210,7 @@ def register(hub):
     r.add("POST", P + "/config", h(config_post))
     r.add("GET", P + "/network", h(network_get))
     r.add("POST", P + "/network", h(network_post))
+    r.add("POST", P + "/tokens", h(tokens_post))
     r.add("POST", P + "/spaces/{ns}/{name}/sleep", h(space_sleep))
     r.add("POST", P + "/spaces/{ns}/{name}/stage", h(space_stage))
     r.add("POST", P + "/spaces/{ns}/{name}/logs/{kind}", h(space_logs))
