@@ -172,6 +172,7 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
         pthread_mutex_init(&c->share_locks[i], NULL);
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_mutex_init(&c->rl_lock, NULL);
+    pthread_mutex_init(&c->token_lock, NULL);
     hub_reach_init(c);
     c->log = opts->log;
     c->log_payload = opts->log_payload;
@@ -218,6 +219,11 @@ hub_status hub_client_new(hub_client **out, const hub_options *opts, hub_error *
         rc = hub_token_load(&c->token, opts->token_file, err);
         if (rc != HUB_OK)
             goto out;
+        c->authed = c->token != NULL;
+        if (opts->token_file && !(c->token_file = strdup(opts->token_file))) {
+            rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
+            goto out;
+        }
         if (err && err->message[0]) { /* a warning about the token file's mode */
             hub_log(c, HUB_LOG_WARN, "%s", err->message);
             hub_error_clear(err);
@@ -264,6 +270,8 @@ void hub_client_free(hub_client *c)
     if (c->share)
         curl_share_cleanup(c->share);
     hub_token_free(c->token);
+    free(c->token_file);
+    pthread_mutex_destroy(&c->token_lock);
     free(c->ca_file);
     free(c->ca_dir);
     free(c->endpoint);
@@ -283,7 +291,39 @@ const char *hub_client_endpoint(const hub_client *c)
 
 int hub_client_has_token(const hub_client *c)
 {
-    return c->token != NULL;
+    return c->authed;
+}
+
+/* After a 401 to a request that carried the token (of generation `used`): the token file is
+ * read again, so that a token replaced on disk (rotated after a leak, `hf auth login` again) is
+ * used from then on without a remount, as huggingface_hub reads it at each call. 1 when the
+ * request is worth another try with the current token: it changed since `used` was sent, here
+ * or in another thread. A file that is gone or empty keeps the old token. (A small file read per
+ * refused request: cheap next to the request, and a 401 for a scope the token lacks comes once
+ * per call, not in a loop.) */
+static int token_reload(hub_client *c, unsigned used)
+{
+    hub_token *fresh = NULL;
+    hub_error e;
+    int again;
+
+    pthread_mutex_lock(&c->token_lock);
+    if (c->token_gen == used) {
+        if (hub_token_load(&fresh, c->token_file, &e) == HUB_OK && fresh &&
+            !hub_token_same(fresh, c->token)) {
+            hub_token_free(c->token);
+            c->token = fresh;
+            fresh = NULL;
+            c->token_gen++;
+            hub_log(c, HUB_LOG_WARN,
+                    "hub: the Hub refused the token (401) and the token file holds a new one: "
+                    "using it from now on");
+        }
+    }
+    again = c->token_gen != used;
+    pthread_mutex_unlock(&c->token_lock);
+    hub_token_free(fresh);
+    return again;
 }
 
 void hub_client_ratelimit(const hub_client *c, hub_ratelimit *out)
@@ -369,6 +409,8 @@ typedef struct xfer {
     int went_offline;   /* stopped: the prober found the origin unreachable meanwhile */
     int cap_hit, user_stop, cancelled, read_failed;
     int read_errno;
+    int token_sent; /* the last hop carried the token, of generation token_gen */
+    unsigned token_gen;
 } xfer;
 
 static int header_is(const char *line, size_t n, const char *name, const char **val, size_t *vlen)
@@ -713,8 +755,16 @@ static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
         snprintf(line, sizeof(line), "Range: %s", q->range);
         ADDH(line);
     }
-    if (with_auth && hub_token_add_header(c->token, &l) < 0)
-        goto nomem;
+    if (with_auth) {
+        int bad;
+        pthread_mutex_lock(&c->token_lock);
+        bad = hub_token_add_header(c->token, &l) < 0;
+        x->token_gen = c->token_gen;
+        x->token_sent = 1;
+        pthread_mutex_unlock(&c->token_lock);
+        if (bad)
+            goto nomem;
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
     *headers = l;
     return HUB_OK;
@@ -906,7 +956,7 @@ static outcome attempt(hub_client *c, CURL *h, xfer *x, int64_t deadline)
 
     for (hop = 0;; hop++) {
         struct curl_slist *headers = NULL;
-        int auth = c->token && !x->req->no_auth && origin_is(c->origin, url);
+        int auth = c->authed && !x->req->no_auth && origin_is(c->origin, url);
         int64_t t0 = hub_now_ms();
         long nconn = 0;
         CURLcode cc;
@@ -1033,7 +1083,8 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
 {
     int64_t start = hub_now_ms(), deadline = start + c->deadline_ms;
     unsigned tries;
-    int unclear = 0; /* an attempt failed in a way that may have reached the server */
+    int unclear = 0;  /* an attempt failed in a way that may have reached the server */
+    int reloaded = 0; /* retried once with a new token from the token file */
     int64_t used_bt = 0;
     CURL *h = pool_get(c, &used_bt);
     xfer x;
@@ -1060,8 +1111,15 @@ hub_status hub_http(hub_client *c, const hub_req *req, hub_resp *resp, hub_error
             err->code[0] = err->message[0] = '\0';
         }
         resp->body.len = 0;
+        x.token_sent = 0;
         o = attempt(c, h, &x, deadline);
         x.fresh = 0;
+        if (o.st == HUB_E_AUTH && x.token_sent && !reloaded && resp->delivered == 0 &&
+            token_reload(c, x.token_gen)) {
+            reloaded = 1; /* refused, and the token file holds a new token: once more with it */
+            tries--;
+            continue;
+        }
         if (o.again) {
             /* the origin answered a probe: this read is slow, not lost; go on without the
              * answer limit under the call's deadline */

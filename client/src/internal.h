@@ -56,6 +56,8 @@ struct curl_slist;
 /* Resolves the token as documented for hub_options.token_file. *out is NULL when anonymous. */
 hub_status hub_token_load(hub_token **out, const char *token_file, hub_error *err);
 void hub_token_free(hub_token *tok);
+/* Whether a and b hold the same value (both non-NULL). */
+int hub_token_same(const hub_token *a, const hub_token *b);
 /* Appends "Authorization: Bearer <token>" to *list. 0 or -1 on no memory. */
 int hub_token_add_header(const hub_token *tok, struct curl_slist **list);
 /* libgit2 credentials for the Hub's git over HTTP: basic auth, `user` with the token as the
@@ -123,7 +125,14 @@ struct hub_client {
     char *endpoint; /* no trailing '/' */
     char *origin;   /* "scheme://host:port" of endpoint, lowercased */
     char *user_agent;
-    hub_token *token;       /* NULL = anonymous */
+    /* token: NULL = anonymous, fixed at creation (authed says which, read without a lock);
+     * else replaced by token_reload when the Hub refuses it and its file holds another one.
+     * token_lock guards token and token_gen; a leaf, never held across a call. */
+    hub_token *token;
+    int authed;
+    char *token_file;   /* hub_options.token_file as given (NULL: the usual lookup) */
+    unsigned token_gen; /* bumped at each replacement */
+    pthread_mutex_t token_lock;
     char *ca_file, *ca_dir; /* CAs trusted instead of the system store's (trust.c); NULL = its */
     unsigned backoff_base_ms, backoff_max_ms, max_retries, deadline_ms, connect_timeout_ms;
     unsigned answer_timeout_ms, probe_max_ms, idle_fresh_ms;

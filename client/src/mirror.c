@@ -32,7 +32,8 @@ struct hub_mirror {
     git_repository *repo; /* NULL until first used: created by the first fetch (lazy) */
     char *dir;            /* the bare repository */
     char *url;            /* <endpoint>/<prefix><id>, never with credentials */
-    hub_token *token;     /* NULL = anonymous (the same lookup as hub_client_new) */
+    hub_token *token;     /* NULL = anonymous (the same lookup as hub_client_new); under lock */
+    char *token_file;     /* hub_mirror_options.token_file as given (NULL: the usual lookup) */
     int dir_fd;           /* dir, open and flock'ed (exclusive) while the mirror is open */
     /* origin_redirects' last answer (-1 none) and when it was had (hub_now_ms), under lock */
     int redirects;
@@ -315,6 +316,10 @@ hub_status hub_mirror_open(hub_mirror **out, const hub_mirror_options *opts, hub
     }
     snprintf(m->url, n, "%.*s/%s%s", (int)elen, endpoint, hub_repo_type_prefix(opts->type),
              opts->repo_id);
+    if (opts->token_file && !(m->token_file = strdup(opts->token_file))) {
+        rc = hub_error_set(err, HUB_E_NOMEM, "no memory");
+        goto out;
+    }
     if (!opts->anonymous && (rc = hub_token_load(&m->token, opts->token_file, err)) != HUB_OK)
         goto out;
     if ((r = mkdirs_0700(opts->dir)) < 0) {
@@ -370,6 +375,7 @@ void hub_mirror_free(hub_mirror *m)
         close(m->dir_fd); /* and with it the flock */
     free(m->dir);
     hub_token_free(m->token);
+    free(m->token_file);
     free(m->url);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -589,7 +595,8 @@ static void repack_if_needed(hub_mirror *m)
 #endif
 }
 
-hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error *err)
+/* One fetch, m->lock held. */
+static hub_status fetch_locked(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error *err)
 {
     git_fetch_options fo;
     git_remote_connect_options co;
@@ -605,7 +612,6 @@ hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error
     if (out_head)
         out_head[0] = '\0';
     git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-    pthread_mutex_lock(&m->lock);
     fo.callbacks.credentials = cred_cb;
     fo.callbacks.payload = &cs;
     fo.prune = GIT_FETCH_PRUNE;
@@ -641,6 +647,34 @@ hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error
 out:
     git_remote_free(remote);
     hub_secret_str_free(auth);
+    return rc;
+}
+
+/* After the Hub refused the token: the token file again (m->lock held). 1 when it holds another
+ * token, now m's (the client does the same for its requests: http.c token_reload). */
+static int token_reload(hub_mirror *m)
+{
+    hub_token *fresh = NULL;
+    hub_error e;
+
+    if (!m->token || hub_token_load(&fresh, m->token_file, &e) != HUB_OK || !fresh ||
+        hub_token_same(fresh, m->token)) {
+        hub_token_free(fresh);
+        return 0;
+    }
+    hub_token_free(m->token);
+    m->token = fresh;
+    return 1;
+}
+
+hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error *err)
+{
+    hub_status rc;
+
+    pthread_mutex_lock(&m->lock);
+    rc = fetch_locked(m, out_head, err);
+    if (rc == HUB_E_AUTH && token_reload(m)) /* a token rotated on disk: once more with it */
+        rc = fetch_locked(m, out_head, err);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }

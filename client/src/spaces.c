@@ -624,7 +624,7 @@ hub_status hub_space_visit(long *out_status, hub_client *c, const char *space_id
     hub_buf_init(&signed_url, 0);
     signed_url.secret = 1; /* it carries the JWT */
     hub_resp_init(&resp);
-    if (space_id && c->token) {
+    if (space_id && hub_client_has_token(c)) {
         hub_buf jwt;
         hub_buf_init(&jwt, 0);
         jwt.secret = 1;

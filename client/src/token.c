@@ -190,6 +190,11 @@ void hub_token_free(hub_token *tok)
     free(tok);
 }
 
+int hub_token_same(const hub_token *a, const hub_token *b)
+{
+    return a->len == b->len && memcmp(a->value, b->value, a->len) == 0;
+}
+
 int hub_token_add_header(const hub_token *tok, struct curl_slist **list)
 {
     static const char prefix[] = "Authorization: Bearer ";
