@@ -120,11 +120,11 @@ void hub_mirror_warm_stop(void)
 
 /* Maps the last libgit2 error (after return code rc) to a status and fills err. */
 /* The local errno a libgit2 message ends in, when it is one of the disk's (libgit2 appends
- * strerror to its OS errors, which are the socket's as well as the disk's: only these four are
- * never a network's), else 0. */
+ * strerror to its OS errors, which are the socket's as well as the disk's: only these are never
+ * a network's; ENOENT: the cache removed under the mount), else 0. */
 static int local_errno(const char *msg)
 {
-    static const int local[] = {ENOSPC, EDQUOT, EROFS, EACCES};
+    static const int local[] = {ENOSPC, EDQUOT, EROFS, EACCES, ENOENT};
 
     for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
         if (strstr(msg, strerror(local[i])))
@@ -137,20 +137,27 @@ static hub_status mirror_git_error(hub_error *err, int rc, hub_status fallback, 
     const git_error *e = git_error_last();
     const char *msg = e && e->message ? e->message : "unknown libgit2 error";
     hub_status st = fallback;
+    const char *code;
     long http = 0;
     int sys = 0;
 
+    /* libgit2 1.5 says "unexpected http status code: %d"; the status is read from there only
+     * (a bare "404" search also matched paths and ports: a cache under 127.0.0.1_42951 turned
+     * a missing directory into "rate limited") */
+    if ((code = strstr(msg, "status code: ")))
+        http = strtol(code + 13, NULL, 10);
     if (rc == GIT_ENOTFOUND)
         st = HUB_E_NOT_FOUND;
-    else if (rc == GIT_EAUTH || strstr(msg, "401") || strstr(msg, "authentication"))
+    else if (rc == GIT_EAUTH || http == 401 || strstr(msg, "authentication required") ||
+             strstr(msg, "authentication replays"))
         st = HUB_E_AUTH, http = 401;
-    else if (strstr(msg, "403"))
-        st = HUB_E_FORBIDDEN, http = 403;
-    else if (strstr(msg, "404"))
-        st = HUB_E_NOT_FOUND, http = 404;
-    else if (strstr(msg, "429"))
-        st = HUB_E_RATE_LIMITED, http = 429;
-    else if (strstr(msg, "status code: 5"))
+    else if (http == 403)
+        st = HUB_E_FORBIDDEN;
+    else if (http == 404)
+        st = HUB_E_NOT_FOUND;
+    else if (http == 429)
+        st = HUB_E_RATE_LIMITED;
+    else if (http >= 500 && http < 600)
         st = HUB_E_SERVER;
     else if ((sys = local_errno(msg)))
         st = HUB_E_IO; /* a full disk is not a network error */
