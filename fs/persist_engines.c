@@ -268,6 +268,7 @@ int persist_fs_space_check(struct spacefs_fs *fs, const struct node *n)
 /* persist_fs_get without the Space check (the caller knows the Space has a cache here). */
 static int ent_acquire(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out)
 {
+    struct persist *old = NULL;
     struct pers_ent *pe;
     int rc;
 
@@ -280,6 +281,18 @@ static int ent_acquire(struct spacefs_fs *fs, const struct node *n, struct pers_
     pe->refs++;
     while (pe->opening)
         pthread_cond_wait(&fs->cond, &fs->lock);
+    if (pe->p && pe->refs == 1 && persist_cache_removed(pe->p)) {
+        /* Its cache was removed under the mount (`rm -rf ~/.cache/spacefs` to free space) and
+         * nobody else uses it: a new engine, on a new cache, from the Hub. What the old one
+         * had not uploaded went with the removed files. With files open (or calls in flight)
+         * it goes on until they are done. */
+        old = pe->p;
+        pe->p = NULL;
+        spacefs_log(SPACEFS_WARN,
+                    "persist %s: its cache %s was removed while mounted; starting a new one "
+                    "from the Hub (changes not uploaded before went with it)",
+                    pe->id, pe->dir);
+    }
     if (pe->p) {
         pthread_mutex_unlock(&fs->lock);
         *out = pe;
@@ -287,6 +300,11 @@ static int ent_acquire(struct spacefs_fs *fs, const struct node *n, struct pers_
     }
     pe->opening = 1;
     pthread_mutex_unlock(&fs->lock);
+    if (old) { /* stopped before the new one creates the directory its paths name again; the
+                  daemon's warm libgit2 reference (hub_mirror_warm_start) keeps libgit2 up */
+        snap_clear(pe);
+        persist_close(old, 0);
+    }
     rc = ent_open(fs, pe, n);
     pthread_mutex_lock(&fs->lock);
     pe->opening = 0;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -165,6 +166,15 @@ fail:
     return rc;
 }
 
+int persist_cache_removed(struct persist *p)
+{
+    struct stat st;
+
+    if (p->dir_fd >= 0)
+        return fstat(p->dir_fd, &st) == 0 && st.st_nlink == 0;
+    return stat(p->dir, &st) < 0 && errno == ENOENT;
+}
+
 void persist_close(struct persist *p, unsigned wait_ms)
 {
     if (!p)
@@ -180,12 +190,14 @@ void persist_close(struct persist *p, unsigned wait_ms)
     persist_worker_stop(p);
     persist_hasher_stop(p);
     pthread_mutex_lock(&p->lock);
-    persist_prov_end(p);        /* stopped before its first fetch ended */
-    persist_journal_sync(p, 0); /* what close() acknowledged, on disk before unmount ends */
-    if (p->mtimes_dirty)
-        persist_mtimes_save(p);
-    if (p->meta_local_dirty)
-        persist_meta_save(p);
+    persist_prov_end(p);             /* stopped before its first fetch ended */
+    if (!persist_cache_removed(p)) { /* else there is nowhere to write (persist_cache_removed) */
+        persist_journal_sync(p, 0);  /* what close() acknowledged, on disk before unmount ends */
+        if (p->mtimes_dirty)
+            persist_mtimes_save(p);
+        if (p->meta_local_dirty)
+            persist_meta_save(p);
+    }
     pthread_mutex_unlock(&p->lock);
     while (p->files) {
         p->files->refs = 1;

@@ -212,6 +212,13 @@ static int pfile_publish(struct persist *p, struct pfile *f, int durable)
     durable = durable || !p->cfg.flush_ms;
     if (!f->dirty || !f->path)
         return durable ? persist_journal_sync(p, 0) : 0;
+    if (persist_cache_removed(p)) { /* its overlay file and the journal went with the cache */
+        persist_log(p, SPACEFS_ERROR,
+                    "persist: %s: the cache was removed while the file was open; what was "
+                    "written to it is lost (EIO)",
+                    f->path);
+        return -EIO;
+    }
     if (!durable && persist_ovl_unflushed(p, f->work) < 0)
         durable = 1; /* no memory for the note: flush it now */
     if (durable) {

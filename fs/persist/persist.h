@@ -60,6 +60,10 @@ int persist_open(struct persist **out, const struct persist_config *cfg,
 /* Unmount: waits up to wait_ms for everything to be committed, stops the worker, frees.
  * What is not committed stays in the journal for the next open. Accepts NULL. */
 void persist_close(struct persist *p, unsigned wait_ms);
+/* 1 when the engine's cache directory was removed while it was open (`rm -rf ~/.cache/spacefs`
+ * under a mount): nothing it writes lands anywhere any more, and the caller should close it and
+ * open a new one. One fstat. */
+int persist_cache_removed(struct persist *p);
 
 /* ---- namespace (paths are relative to persist/, "" or "/" is the root) -------------------- */
 typedef int (*persist_fill_fn)(const char *name, const struct stat *st, void *payload);
