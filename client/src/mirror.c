@@ -200,6 +200,12 @@ out:
     return rc;
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && strcmp(s + n - k, suffix) == 0;
+}
+
 /* Removes the files named *.lock in dir and, depth-first, in the directories below it except
  * objects/ (git writes none there); path is dir relative to the mirror, for the log. Returns
  * how many it removed. */
@@ -212,7 +218,6 @@ static int stale_locks_sweep(const char *dir, const char *path, const hub_mirror
     if (!d)
         return 0;
     while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
         char full[4096], rel[1024];
         struct stat st;
 
@@ -225,7 +230,7 @@ static int stale_locks_sweep(const char *dir, const char *path, const hub_mirror
             continue;
         if (S_ISDIR(st.st_mode)) {
             n += stale_locks_sweep(full, rel, opts);
-        } else if (len > 5 && strcmp(e->d_name + len - 5, ".lock") == 0 && unlink(full) == 0) {
+        } else if (ends_with(e->d_name, ".lock") && unlink(full) == 0) {
             n++;
             if (opts->log) {
                 char msg[1200];
@@ -533,11 +538,9 @@ static int read_head(char out[HUB_OID_MAX], git_repository *repo, const char *br
  * under the mirror's lock, like every other use of the repository. */
 static int is_pack_file(const char *name, const char *keep)
 {
-    size_t n = strlen(name);
     if (strncmp(name, "pack-", 5) != 0 || (keep && strncmp(name + 5, keep, strlen(keep)) == 0))
         return 0;
-    return (n > 5 && strcmp(name + n - 5, ".pack") == 0) ||
-           (n > 4 && (strcmp(name + n - 4, ".idx") == 0 || strcmp(name + n - 4, ".rev") == 0));
+    return ends_with(name, ".pack") || ends_with(name, ".idx") || ends_with(name, ".rev");
 }
 
 /* Number of pack files in dir, and with keep != NULL, deletes those not named pack-<keep>.*. */
@@ -550,10 +553,8 @@ static int packs_sweep(const char *dir, const char *keep)
     if (!d)
         return 0;
     while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
         if (!keep) {
-            n += len > 5 && strncmp(e->d_name, "pack-", 5) == 0 &&
-                 strcmp(e->d_name + len - 5, ".pack") == 0;
+            n += strncmp(e->d_name, "pack-", 5) == 0 && ends_with(e->d_name, ".pack");
         } else if (is_pack_file(e->d_name, keep)) {
             char path[4096];
             if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
