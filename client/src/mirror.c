@@ -603,6 +603,15 @@ static void repack_if_needed(hub_mirror *m)
 #endif
 }
 
+/* Whether m's directory was removed while open (its link count is 0; the cache removed under
+ * the mount). */
+static int dir_removed(hub_mirror *m)
+{
+    struct stat st;
+
+    return m->dir_fd >= 0 && fstat(m->dir_fd, &st) == 0 && st.st_nlink == 0;
+}
+
 /* One fetch, m->lock held. */
 static hub_status fetch_locked(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error *err)
 {
@@ -680,6 +689,13 @@ hub_status hub_mirror_fetch(hub_mirror *m, char out_head[HUB_OID_MAX], hub_error
     hub_status rc;
 
     pthread_mutex_lock(&m->lock);
+    if (dir_removed(m)) { /* nothing to fetch into (and libgit2 1.5 leaks on that path) */
+        pthread_mutex_unlock(&m->lock);
+        rc = hub_error_set(err, HUB_E_IO, "fetch: the mirror %s was removed", m->dir);
+        if (err)
+            err->sys_errno = ENOENT;
+        return rc;
+    }
     rc = fetch_locked(m, out_head, err);
     if (rc == HUB_E_AUTH && token_reload(m)) /* a token rotated on disk: once more with it */
         rc = fetch_locked(m, out_head, err);
