@@ -309,8 +309,16 @@ static int token_reload(hub_client *c, unsigned used)
 
     pthread_mutex_lock(&c->token_lock);
     if (c->token_gen == used) {
-        if (hub_token_load(&fresh, c->token_file, &e) == HUB_OK && fresh &&
-            !hub_token_same(fresh, c->token)) {
+        hub_status st = hub_token_load(&fresh, c->token_file, &e);
+        if (st != HUB_OK && strcmp(e.message, c->token_reload_error) != 0) {
+            /* a new token the file cannot give (a mode others may write, say): said once */
+            snprintf(c->token_reload_error, sizeof(c->token_reload_error), "%s", e.message);
+            hub_log(c, HUB_LOG_WARN,
+                    "hub: the Hub refused the token (401), and the token file cannot be read "
+                    "again: %s",
+                    e.message);
+        }
+        if (st == HUB_OK && fresh && !hub_token_same(fresh, c->token)) {
             hub_token_free(c->token);
             c->token = fresh;
             fresh = NULL;

@@ -132,6 +132,7 @@ struct hub_client {
     int authed;
     char *token_file;   /* hub_options.token_file as given (NULL: the usual lookup) */
     unsigned token_gen; /* bumped at each replacement */
+    char token_reload_error[HUB_ERROR_MESSAGE_MAX]; /* the last reload failure, said once */
     pthread_mutex_t token_lock;
     char *ca_file, *ca_dir; /* CAs trusted instead of the system store's (trust.c); NULL = its */
     unsigned backoff_base_ms, backoff_max_ms, max_retries, deadline_ms, connect_timeout_ms;

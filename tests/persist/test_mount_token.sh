@@ -26,6 +26,14 @@ check_match "persist.status says why" '^last_error: .*not authenticated' "$(grep
 
 tokens "{\"add\": {\"value\": \"$T2\", \"user\": \"alice\", \"role\": \"write\"}}"
 printf '%s' "$T2" >"$WORK/token" # what `hf auth login` does: the file gets the new token
+# first with a mode others may write (a umask of 002): refused, and said once
+chmod 664 "$WORK/token"
+check_eq "the new token in a group-writable file: still EACCES" EACCES \
+  "$(errno_of create "$S/variables/ROTATION" third)"
+check "... and the log says why (chmod 600)" grep -q 'token file cannot be read again: .*chmod 600' "$WORK/spacefs.err"
+errno_of create "$S/variables/ROTATION" third >/dev/null
+check_eq "... once, not at every refused request" 1 "$(grep -c 'token file cannot be read again' "$WORK/spacefs.err")"
+chmod 600 "$WORK/token"
 check_eq "the new token in the file: a variable write works, no remount" OK \
   "$(errno_of create "$S/variables/ROTATION" third)"
 check_eq "... and reads back" third "$(cat "$S/variables/ROTATION")"
