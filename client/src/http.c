@@ -304,33 +304,40 @@ int hub_client_has_token(const hub_client *c)
 static int token_reload(hub_client *c, unsigned used)
 {
     hub_token *fresh = NULL;
+    hub_status st = HUB_OK;
     hub_error e;
-    int again;
+    int again, stale, changed = 0, say_error = 0;
 
     pthread_mutex_lock(&c->token_lock);
-    if (c->token_gen == used) {
-        hub_status st = hub_token_load(&fresh, c->token_file, &e);
-        if (st != HUB_OK && strcmp(e.message, c->token_reload_error) != 0) {
-            /* a new token the file cannot give (a mode others may write, say): said once */
-            snprintf(c->token_reload_error, sizeof(c->token_reload_error), "%s", e.message);
-            hub_log(c, HUB_LOG_WARN,
-                    "hub: the Hub refused the token (401), and the token file cannot be read "
-                    "again: %s",
-                    e.message);
-        }
-        if (st == HUB_OK && fresh && !hub_token_same(fresh, c->token)) {
-            hub_token_free(c->token);
-            c->token = fresh;
-            fresh = NULL;
-            c->token_gen++;
-            hub_log(c, HUB_LOG_WARN,
-                    "hub: the Hub refused the token (401) and the token file holds a new one: "
-                    "using it from now on");
-        }
+    stale = c->token_gen == used;
+    pthread_mutex_unlock(&c->token_lock);
+    if (stale) /* the file is read without the lock: a slow disk holds up no other request */
+        st = hub_token_load(&fresh, c->token_file, &e);
+    pthread_mutex_lock(&c->token_lock);
+    if (stale && st != HUB_OK && strcmp(e.message, c->token_reload_error) != 0) {
+        snprintf(c->token_reload_error, sizeof(c->token_reload_error), "%s", e.message);
+        say_error = 1; /* a new token the file cannot give (a mode others may write): once */
+    }
+    if (stale && c->token_gen == used && st == HUB_OK && fresh &&
+        !hub_token_same(fresh, c->token)) {
+        hub_token_free(c->token);
+        c->token = fresh;
+        fresh = NULL;
+        c->token_gen++;
+        changed = 1;
     }
     again = c->token_gen != used;
     pthread_mutex_unlock(&c->token_lock);
     hub_token_free(fresh);
+    if (say_error)
+        hub_log(c, HUB_LOG_WARN,
+                "hub: the Hub refused the token (401), and the token file cannot be read again: "
+                "%s",
+                e.message);
+    if (changed)
+        hub_log(c, HUB_LOG_WARN,
+                "hub: the Hub refused the token (401) and the token file holds a new one: using "
+                "it from now on");
     return again;
 }
 
@@ -763,12 +770,12 @@ static hub_status setup(xfer *x, CURL *h, const char *url, int with_auth,
         snprintf(line, sizeof(line), "Range: %s", q->range);
         ADDH(line);
     }
+    x->token_sent = with_auth; /* of this hop: a 401 from a host we sent nothing is not ours */
     if (with_auth) {
         int bad;
         pthread_mutex_lock(&c->token_lock);
         bad = hub_token_add_header(c->token, &l) < 0;
         x->token_gen = c->token_gen;
-        x->token_sent = 1;
         pthread_mutex_unlock(&c->token_lock);
         if (bad)
             goto nomem;

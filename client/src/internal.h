@@ -127,7 +127,8 @@ struct hub_client {
     char *user_agent;
     /* token: NULL = anonymous, fixed at creation (authed says which, read without a lock);
      * else replaced by token_reload when the Hub refuses it and its file holds another one.
-     * token_lock guards token and token_gen; a leaf, never held across a call. */
+     * token_lock guards token, token_gen and token_reload_error; a leaf, never held across a
+     * call, a file read or a log line. */
     hub_token *token;
     int authed;
     char *token_file;   /* hub_options.token_file as given (NULL: the usual lookup) */
