@@ -120,8 +120,8 @@ void hub_mirror_warm_stop(void)
 
 /* Maps the last libgit2 error (after return code rc) to a status and fills err. */
 /* The local errno a libgit2 message ends in, when it is one of the disk's (libgit2 appends
- * strerror to its OS errors, which are the socket's as well as the disk's: only these are never
- * a network's; ENOENT: the cache removed under the mount), else 0. */
+ * strerror to its OS errors; ENOENT: the cache removed under the mount), else 0. Asked only for
+ * errors outside the network, TLS and HTTP classes: connect() too can say EACCES. */
 static int local_errno(const char *msg)
 {
     static const int local[] = {ENOSPC, EDQUOT, EROFS, EACCES, ENOENT};
@@ -159,7 +159,8 @@ static hub_status mirror_git_error(hub_error *err, int rc, hub_status fallback, 
         st = HUB_E_RATE_LIMITED;
     else if (http >= 500 && http < 600)
         st = HUB_E_SERVER;
-    else if ((sys = local_errno(msg)))
+    else if (e && e->klass != GIT_ERROR_NET && e->klass != GIT_ERROR_SSL &&
+             e->klass != GIT_ERROR_HTTP && (sys = local_errno(msg)))
         st = HUB_E_IO; /* a full disk is not a network error */
     else if (e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_HTTP ||
                    e->klass == GIT_ERROR_SSL || e->klass == GIT_ERROR_OS))
@@ -363,6 +364,15 @@ out:
     return rc;
 }
 
+/* Whether m's directory was removed while open (its link count is 0; the cache removed under
+ * the mount). */
+static int dir_removed(hub_mirror *m)
+{
+    struct stat st;
+
+    return m->dir_fd >= 0 && fstat(m->dir_fd, &st) == 0 && st.st_nlink == 0;
+}
+
 /* m->repo, created on first use (lock held): 0 or a libgit2 error. */
 static int repo_get(hub_mirror *m)
 {
@@ -370,6 +380,11 @@ static int repo_get(hub_mirror *m)
 
     if (m->repo)
         return 0;
+    if (dir_removed(m)) { /* init would create the removed path again, parents and all */
+        git_error_set_str(GIT_ERROR_OS, "the mirror's directory was removed: No such file or "
+                                        "directory");
+        return -1;
+    }
     r = git_repository_open_bare(&m->repo, m->dir);
     if (r == GIT_ENOTFOUND)
         r = git_repository_init(&m->repo, m->dir, 1);
@@ -601,15 +616,6 @@ static void repack_if_needed(hub_mirror *m)
     /* the repack's peak grows with the history; hand the freed pages back (glibc keeps them) */
     malloc_trim(0);
 #endif
-}
-
-/* Whether m's directory was removed while open (its link count is 0; the cache removed under
- * the mount). */
-static int dir_removed(hub_mirror *m)
-{
-    struct stat st;
-
-    return m->dir_fd >= 0 && fstat(m->dir_fd, &st) == 0 && st.st_nlink == 0;
 }
 
 /* One fetch, m->lock held. */
