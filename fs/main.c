@@ -516,8 +516,9 @@ static void exit_signals_unchain(void)
         sigaction(signal_nums[i], &signal_prev[i], NULL);
 }
 
-/* Whether /proc/self/mountinfo has a fuse.spacefs mount at `mnt` (absolute; mountinfo writes
- * space, tab, newline and backslash as \ooo). */
+/* Whether the mount on top at `mnt` is a fuse.spacefs one, by /proc/self/mountinfo (absolute;
+ * mountinfo writes space, tab, newline and backslash as \ooo; the last entry at a path is the
+ * one on top). */
 static int mount_is_spacefs(const char *mnt)
 {
     FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -527,15 +528,14 @@ static int mount_is_spacefs(const char *mnt)
 
     if (!f)
         return 0;
-    while (!found && getline(&line, &cap, f) > 0) {
+    while (getline(&line, &cap, f) > 0) { /* the last entry at mnt is the one on top */
         /* id parent major:minor root MOUNTPOINT options ... - FSTYPE source super-options */
         char *tok, *save = NULL, *point = NULL;
         int i = 0;
         for (tok = strtok_r(line, " ", &save); tok && i < 4; tok = strtok_r(NULL, " ", &save))
             i++;
         point = tok;
-        if (!point || !(sep = strstr(save ? save : "", " - ")) ||
-            strncmp(sep + 3, "fuse.spacefs ", 13) != 0)
+        if (!point || !(sep = strstr(save ? save : "", " - ")))
             continue;
         for (char *r = point, *w = point; (*w = *r); w++, r++)
             if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
@@ -543,7 +543,8 @@ static int mount_is_spacefs(const char *mnt)
                 *w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
                 r += 3;
             }
-        found = strcmp(point, mnt) == 0;
+        if (strcmp(point, mnt) == 0)
+            found = strncmp(sep + 3, "fuse.spacefs ", 13) == 0;
     }
     free(line);
     fclose(f);
