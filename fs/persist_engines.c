@@ -266,6 +266,8 @@ int persist_fs_space_check(struct spacefs_fs *fs, const struct node *n)
 }
 
 /* persist_fs_get without the Space check (the caller knows the Space has a cache here). */
+static int override_store(const char *dir, const char *repo);
+
 static int ent_acquire(struct spacefs_fs *fs, const struct node *n, struct pers_ent **out)
 {
     struct persist *old = NULL;
@@ -302,8 +304,14 @@ static int ent_acquire(struct spacefs_fs *fs, const struct node *n, struct pers_
     pthread_mutex_unlock(&fs->lock);
     if (old) { /* stopped before the new one creates the directory its paths name again; the
                   daemon's warm libgit2 reference (hub_mirror_warm_start) keeps libgit2 up */
+        char def[sizeof(pe->dataset)];
         snap_clear(pe);
         persist_close(old, 0);
+        /* a persist.repo override lived in the removed directory: the user's choice, kept */
+        if (repo_expand(def, sizeof(def), proot(fs)->pattern, n) == 0 && pe->dataset[0] &&
+            strcmp(def, pe->dataset) != 0 && override_store(pe->dir, pe->dataset) < 0)
+            spacefs_log(SPACEFS_ERROR, "persist %s: cannot store persist.repo %s again in %s",
+                        pe->id, pe->dataset, pe->dir);
     }
     rc = ent_open(fs, pe, n);
     pthread_mutex_lock(&fs->lock);

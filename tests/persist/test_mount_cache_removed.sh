@@ -48,4 +48,18 @@ check_eq "... and writes again" OK "$(errno_of create "$P/three.txt" three)"
 check_eq "echo sync > control" OK "$(sync_space "$S")"
 check_eq "three.txt is on the Hub" three "$(api "/datasets/$DS/resolve/main/three.txt")"
 check_match "held.txt is not (it was never acknowledged)" 'not found' "$(api "/datasets/$DS/resolve/main/held.txt")"
+
+# persist.repo (an override, stored in the cache directory) is the user's choice: it survives
+wait_for 10 settled
+echo alice/kept-persist >"$S/persist.repo"
+check_eq "persist.repo set to another Dataset" alice/kept-persist "$(cat "$S/persist.repo")"
+echo k >"$P/k.txt"
+check_eq "echo sync > control" OK "$(sync_space "$S")"
+wait_for 10 settled
+rm -rf "$CACHE"
+check_eq "after rm -rf: k.txt reads" k "$(cat "$P/k.txt")"
+check_eq "... and persist.repo is still the override" alice/kept-persist "$(cat "$S/persist.repo")"
+echo k2 >"$P/k2.txt"
+check_eq "echo sync > control" OK "$(sync_space "$S")"
+check_eq "... k2.txt went to the override's Dataset" k2 "$(api /datasets/alice/kept-persist/resolve/main/k2.txt)"
 finish_fs
