@@ -65,6 +65,27 @@ static int64_t ts_ns(const struct timespec *tv, int64_t now)
     return (int64_t)tv->tv_sec * PERSIST_NS + tv->tv_nsec;
 }
 
+/* The start of utimens and chmod: path normalised into *np, the lock taken, the base awaited
+ * unless the name is local (before the first fetch only lookups and new names go on,
+ * provisional.c), the ancestors checked, *kind the node's. 0 with the lock held; -errno with it
+ * released and nothing to free. */
+static int attr_begin(struct persist *p, const char *path, char **np, int *kind)
+{
+    int rc;
+
+    if ((rc = persist_path_norm(path, np)) < 0)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    if ((rc = persist_await_base_unless_local(p, *np, NULL)) < 0 ||
+        (rc = persist_check_ancestors(p, *np)) < 0) {
+        pthread_mutex_unlock(&p->lock);
+        free(*np);
+        return rc;
+    }
+    *kind = persist_node_kind(p, *np);
+    return 0;
+}
+
 int persist_utimens(struct persist *p, const char *path, const struct timespec tv[2])
 {
     int64_t now = persist_now_ns(), atime = ts_ns(tv ? &tv[0] : NULL, now),
@@ -81,14 +102,9 @@ int persist_utimens(struct persist *p, const char *path, const struct timespec t
                (tv[1].tv_nsec != UTIME_NOW && tv[1].tv_nsec != UTIME_OMIT &&
                 (tv[1].tv_nsec < 0 || tv[1].tv_nsec >= PERSIST_NS))))
         return -EINVAL;
-    if ((rc = persist_path_norm(path, &np)) < 0)
+    if ((rc = attr_begin(p, path, &np, &k)) < 0)
         return rc;
-    pthread_mutex_lock(&p->lock);
-    /* before the first fetch: only lookups and new names go on (provisional.c) */
-    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0 ||
-        (rc = persist_check_ancestors(p, np)) < 0)
-        goto out;
-    if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
+    if (k == PERSIST_KIND_NONE) {
         if ((f = persist_hidden_find(p, np)) && mtime != INT64_MIN)
             f->mtime = mtime; /* futimens(2) of a file unlinked while open (libfuse's name) */
         rc = f ? 0 : persist_absent(p, np);
@@ -139,14 +155,9 @@ int persist_chmod(struct persist *p, const char *path, mode_t mode)
     char *np;
     int rc, k;
 
-    if ((rc = persist_path_norm(path, &np)) < 0)
+    if ((rc = attr_begin(p, path, &np, &k)) < 0)
         return rc;
-    pthread_mutex_lock(&p->lock);
-    /* before the first fetch: only lookups and new names go on (provisional.c) */
-    if ((rc = persist_await_base_unless_local(p, np, NULL)) < 0 ||
-        (rc = persist_check_ancestors(p, np)) < 0)
-        goto out;
-    if ((k = persist_node_kind(p, np)) == PERSIST_KIND_NONE) {
+    if (k == PERSIST_KIND_NONE) {
         /* fchmod(2) of a file unlinked while open (libfuse's hidden name): its handles see it */
         struct pfile *f = persist_hidden_find(p, np);
         if (f)
